@@ -1,0 +1,352 @@
+//! What to copy where. Pure: the copier reads RDS, asks these functions, then writes.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::arn::{RdsArn, RdsResource};
+use crate::config::{Config, CopyTarget, Database};
+use crate::snapshot::{Snapshot, TAG_DATABASE, TAG_MANAGED, TAG_SOURCE_ARN};
+
+/// RDS allows this many copies in flight into one destination region.
+pub const INSTANCE_COPIES_IN_FLIGHT: usize = 20;
+pub const CLUSTER_COPIES_IN_FLIGHT: usize = 5;
+/// RDS allows 50 tags per resource; Lifeboat needs three of them.
+const MAX_TAGS: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyRequest {
+    pub database: String,
+    pub source: RdsArn,
+    /// Where the copy will live; its id is the deterministic target identifier.
+    pub target: RdsArn,
+    pub kms_key: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    Copy(CopyRequest),
+    /// This region can't get a copy of this snapshot; the reason is for the log and the error.
+    Refused { region: String, reason: String },
+}
+
+/// Why a snapshot gets no copies at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotCopied {
+    /// Lifeboat's own copy: copying it again would ping-pong between regions.
+    IsLifeboatCopy,
+    /// RDS announced it but it isn't `available` yet: worth retrying.
+    NotAvailable(String),
+    NoCopyTargets,
+}
+
+/// The copy's identifier: the same source always gives the same target, so a replayed event finds
+/// the copy already there. The hash of the full source ARN keeps `rds:x` and a manual `rds-x`, or the
+/// same name in two source regions, from colliding; the readable part is for people.
+pub fn target_identifier(source: &RdsArn) -> String {
+    // Cluster snapshot identifiers allow 63 characters, instance snapshot identifiers 255.
+    let limit = if source.resource == RdsResource::ClusterSnapshot { 63 } else { 255 };
+    let digest = Sha256::digest(source.to_string().as_bytes());
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let mut readable = String::new();
+    for c in source.id.chars() {
+        let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' };
+        if !(c == '-' && (readable.is_empty() || readable.ends_with('-'))) {
+            readable.push(c);
+        }
+    }
+    let room = limit - "lifeboat-".len() - 1 - hash.len();
+    readable.truncate(room);
+    let readable = readable.trim_end_matches('-');
+    if readable.is_empty() {
+        format!("lifeboat-{hash}")
+    } else {
+        format!("lifeboat-{readable}-{hash}")
+    }
+}
+
+/// The copy's tags: the user's tags from the source (RDS ignores `CopyTags` when tags are passed),
+/// then Lifeboat's ownership tags, which win.
+pub fn copy_tags(db: &Database, source: &Snapshot) -> Vec<(String, String)> {
+    let ours = [
+        (TAG_MANAGED.to_owned(), "true".to_owned()),
+        (TAG_DATABASE.to_owned(), db.name.clone()),
+        (TAG_SOURCE_ARN.to_owned(), source.arn.to_string()),
+    ];
+    let mut tags: Vec<(String, String)> = source
+        .user_tags()
+        .take(MAX_TAGS - ours.len())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.extend(ours);
+    tags
+}
+
+fn request(db: &Database, source: &Snapshot, target: &CopyTarget) -> Planned {
+    if source.encrypted && target.kms_key.is_none() {
+        return Planned::Refused {
+            region: target.region.clone(),
+            reason: format!(
+                "snapshot {} is encrypted and databases.{}.copy_to {} has no kms_key (KMS keys are regional)",
+                source.arn, db.name, target.region
+            ),
+        };
+    }
+    Planned::Copy(CopyRequest {
+        database: db.name.clone(),
+        source: source.arn.clone(),
+        target: source.arn.sibling(&target.region, source.arn.resource, &target_identifier(&source.arn)),
+        kms_key: target.kms_key.clone(),
+        tags: copy_tags(db, source),
+    })
+}
+
+/// The copies one new snapshot of a protected database needs, one per DR region.
+pub fn plan_for_snapshot(db: &Database, source: &Snapshot) -> Result<Vec<Planned>, NotCopied> {
+    if source.is_lifeboat_copy() {
+        return Err(NotCopied::IsLifeboatCopy);
+    }
+    if !source.is_available() {
+        return Err(NotCopied::NotAvailable(source.status.clone()));
+    }
+    if db.copy_to.is_empty() {
+        return Err(NotCopied::NoCopyTargets);
+    }
+    Ok(db.copy_to.iter().map(|t| request(db, source, t)).collect())
+}
+
+/// Snapshots as listed once per region, keyed by region.
+pub type RegionListings = BTreeMap<String, Vec<Snapshot>>;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepPlan {
+    pub copies: Vec<CopyRequest>,
+    /// Copies that would exceed the destination's in-flight quota; the next sweep takes them.
+    pub deferred: Vec<CopyRequest>,
+    pub refused: Vec<(String, String)>,
+    /// (database, region) pairs whose newest snapshot already has its copy.
+    pub up_to_date: Vec<(String, String)>,
+    /// Databases with no available snapshot in the source region at all.
+    pub no_snapshot: Vec<String>,
+}
+
+/// The newest available, non-copy snapshot of `db` in its source-region listing.
+pub fn newest_source_snapshot<'a>(db: &Database, source_region: &'a [Snapshot]) -> Option<&'a Snapshot> {
+    source_region
+        .iter()
+        .filter(|s| {
+            s.arn.region == db.source.region
+                && s.arn.account == db.source.account
+                && s.arn.resource == db.snapshot_resource()
+                && s.database_id == db.source.id
+                && s.is_available()
+                && !s.is_lifeboat_copy()
+        })
+        .max_by(|a, b| a.created.cmp(&b.created).then_with(|| a.arn.id.cmp(&b.arn.id)))
+}
+
+fn in_flight(listing: &[Snapshot], resource: RdsResource) -> usize {
+    listing
+        .iter()
+        .filter(|s| s.arn.resource == resource && s.is_lifeboat_copy() && !s.is_available() && s.status != "failed")
+        .count()
+}
+
+/// The scheduled sweep: every protected database's newest snapshot has a copy in every DR region,
+/// within RDS's in-flight copy quotas. `listings` holds each region listed once.
+pub fn plan_sweep(config: &Config, listings: &RegionListings) -> SweepPlan {
+    let empty = Vec::new();
+    let mut plan = SweepPlan::default();
+    let mut flying: BTreeMap<(String, RdsResource), usize> = BTreeMap::new();
+    for db in &config.databases {
+        let source_listing = listings.get(&db.source.region).unwrap_or(&empty);
+        let Some(newest) = newest_source_snapshot(db, source_listing) else {
+            plan.no_snapshot.push(db.name.clone());
+            continue;
+        };
+        for planned in db.copy_to.iter().map(|t| request(db, newest, t)) {
+            let req = match planned {
+                Planned::Copy(req) => req,
+                Planned::Refused { region, reason } => {
+                    plan.refused.push((region, reason));
+                    continue;
+                }
+            };
+            let dest = listings.get(&req.target.region).unwrap_or(&empty);
+            let source_arn = req.source.to_string();
+            let done = dest
+                .iter()
+                .any(|s| s.arn.id == req.target.id || s.copied_from() == Some(source_arn.as_str()));
+            if done {
+                plan.up_to_date.push((db.name.clone(), req.target.region.clone()));
+                continue;
+            }
+            let resource = req.target.resource;
+            let limit = if resource == RdsResource::ClusterSnapshot { CLUSTER_COPIES_IN_FLIGHT } else { INSTANCE_COPIES_IN_FLIGHT };
+            let count = flying
+                .entry((req.target.region.clone(), resource))
+                .or_insert_with(|| in_flight(dest, resource));
+            if *count >= limit {
+                plan.deferred.push(req);
+            } else {
+                *count += 1;
+                plan.copies.push(req);
+            }
+        }
+    }
+    plan
+}
+
+/// Regions a sweep must list: every source region and every DR region, each once.
+pub fn regions_to_list(config: &Config) -> Vec<String> {
+    let mut regions: Vec<String> = config
+        .databases
+        .iter()
+        .flat_map(|db| std::iter::once(db.source.region.clone()).chain(db.copy_to.iter().map(|t| t.region.clone())))
+        .collect();
+    regions.sort();
+    regions.dedup();
+    regions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::SnapshotType;
+    use chrono::{TimeZone, Utc};
+
+    fn config() -> Config {
+        Config::from_yaml(include_str!("../../examples/lifeboat.yaml")).unwrap()
+    }
+
+    pub(crate) fn snap(arn: &str, db: &str, hour: u32, tags: &[(&str, &str)]) -> Snapshot {
+        Snapshot {
+            arn: arn.parse().unwrap(),
+            database_id: db.into(),
+            snapshot_type: if arn.contains(":rds:") { SnapshotType::Automated } else { SnapshotType::Manual },
+            status: "available".into(),
+            created: Some(Utc.with_ymd_and_hms(2026, 11, 24, hour, 0, 0).unwrap()),
+            original_created: None,
+            encrypted: true,
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn target_identifier_is_deterministic_valid_and_distinct() {
+        let auto: RdsArn = "arn:aws:rds:us-east-1:123456789012:snapshot:rds:orders-prod-2026-11-24-03-10".parse().unwrap();
+        let manual: RdsArn = "arn:aws:rds:us-east-1:123456789012:snapshot:rds-orders-prod-2026-11-24-03-10".parse().unwrap();
+        let other_region: RdsArn = "arn:aws:rds:eu-west-1:123456789012:snapshot:rds:orders-prod-2026-11-24-03-10".parse().unwrap();
+        let a = target_identifier(&auto);
+        assert_eq!(a, target_identifier(&auto));
+        assert!(a.starts_with("lifeboat-rds-orders-prod-2026-11-24-03-10-"), "{a}");
+        assert_ne!(a, target_identifier(&manual));
+        assert_ne!(a, target_identifier(&other_region));
+    }
+
+    #[test]
+    fn cluster_target_identifier_fits_63_characters() {
+        let long = format!("arn:aws:rds:us-east-1:123456789012:cluster-snapshot:rds:{}", "a-".repeat(60));
+        let id = target_identifier(&long.parse().unwrap());
+        assert!(id.len() <= 63, "{id} is {} long", id.len());
+        assert!(!id.contains("--") && !id.ends_with('-') && id.starts_with("lifeboat-"), "{id}");
+    }
+
+    #[test]
+    fn copy_tags_keep_user_tags_and_add_ownership() {
+        let c = config();
+        let db = c.database_named("orders-prod").unwrap();
+        let s = snap(
+            "arn:aws:rds:us-east-1:123456789012:snapshot:rds:orders-prod-1",
+            "orders-prod",
+            3,
+            &[("team", "payments"), ("lifeboat:managed", "false"), ("aws:backup:x", "y")],
+        );
+        let tags = copy_tags(db, &s);
+        assert!(tags.contains(&("team".into(), "payments".into())));
+        assert!(tags.contains(&("lifeboat:managed".into(), "true".into())));
+        assert!(tags.contains(&("lifeboat:database".into(), "orders-prod".into())));
+        assert!(tags.contains(&("lifeboat:source-arn".into(), s.arn.to_string())));
+        assert!(!tags.iter().any(|(k, v)| k.starts_with("aws:") || v == "false"));
+    }
+
+    #[test]
+    fn a_lifeboat_copy_is_never_copied_again() {
+        let c = config();
+        let db = c.database_named("orders-prod").unwrap();
+        let s = snap("arn:aws:rds:us-east-1:123456789012:snapshot:x", "orders-prod", 3, &[("lifeboat:source-arn", "arn:...")]);
+        assert_eq!(plan_for_snapshot(db, &s), Err(NotCopied::IsLifeboatCopy));
+    }
+
+    #[test]
+    fn encrypted_snapshot_without_region_key_is_refused_for_that_region_only() {
+        let c = config();
+        let db = c.database_named("reporting-staging").unwrap();
+        let s = snap("arn:aws:rds:us-east-1:123456789012:snapshot:rds:reporting-staging-1", "reporting-staging", 3, &[]);
+        let plan = plan_for_snapshot(db, &s).unwrap();
+        assert!(matches!(&plan[..], [Planned::Refused { region, .. }] if region == "us-west-2"));
+    }
+
+    #[test]
+    fn sweep_copies_newest_snapshot_missing_in_each_region() {
+        let c = config();
+        let a = "arn:aws:rds:us-east-1:123456789012";
+        let mut listings = RegionListings::new();
+        listings.insert(
+            "us-east-1".into(),
+            vec![
+                snap(&format!("{a}:snapshot:rds:orders-prod-old"), "orders-prod", 1, &[]),
+                snap(&format!("{a}:snapshot:rds:orders-prod-new"), "orders-prod", 2, &[]),
+                snap(&format!("{a}:cluster-snapshot:rds:catalog-aurora-1"), "catalog-aurora", 2, &[]),
+            ],
+        );
+        // us-west-2 already has the catalog copy.
+        let catalog_src: RdsArn = format!("{a}:cluster-snapshot:rds:catalog-aurora-1").parse().unwrap();
+        let mut copy = snap(
+            &format!("arn:aws:rds:us-west-2:123456789012:cluster-snapshot:{}", target_identifier(&catalog_src)),
+            "catalog-aurora",
+            2,
+            &[],
+        );
+        copy.tags.insert(TAG_SOURCE_ARN.into(), catalog_src.to_string());
+        listings.insert("us-west-2".into(), vec![copy]);
+        let plan = plan_sweep(&c, &listings);
+        let targets: Vec<String> = plan.copies.iter().map(|r| format!("{}:{}", r.target.region, r.source.id)).collect();
+        assert_eq!(targets, vec!["us-west-2:rds:orders-prod-new", "eu-west-1:rds:catalog-aurora-1"]);
+        assert_eq!(plan.up_to_date, vec![("catalog-aurora".to_string(), "us-west-2".to_string())]);
+        assert_eq!(plan.no_snapshot, vec!["reporting-staging".to_string()]);
+    }
+
+    #[test]
+    fn sweep_defers_copies_beyond_the_in_flight_quota() {
+        let mut c = config();
+        c.databases.retain(|d| d.is_cluster());
+        let a = "arn:aws:rds:us-east-1:123456789012";
+        let mut listings = RegionListings::new();
+        listings.insert("us-east-1".into(), vec![snap(&format!("{a}:cluster-snapshot:rds:catalog-aurora-1"), "catalog-aurora", 2, &[])]);
+        let flying: Vec<Snapshot> = (0..CLUSTER_COPIES_IN_FLIGHT)
+            .map(|i| {
+                let mut s = snap(
+                    &format!("arn:aws:rds:us-west-2:123456789012:cluster-snapshot:lifeboat-other-{i}"),
+                    "other",
+                    1,
+                    &[("lifeboat:source-arn", "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:other")],
+                );
+                s.status = "copying".into();
+                s
+            })
+            .collect();
+        listings.insert("us-west-2".into(), flying);
+        let plan = plan_sweep(&c, &listings);
+        assert_eq!(plan.deferred.len(), 1);
+        assert_eq!(plan.deferred[0].target.region, "us-west-2");
+        assert_eq!(plan.copies.len(), 1);
+        assert_eq!(plan.copies[0].target.region, "eu-west-1");
+    }
+
+    #[test]
+    fn regions_are_listed_once_each() {
+        assert_eq!(regions_to_list(&config()), vec!["eu-west-1", "us-east-1", "us-west-2"]);
+    }
+}

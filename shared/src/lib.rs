@@ -1,0 +1,10 @@
+//! Lifeboat's domain: what to copy, what to keep, how to classify events and what to tell people.
+//! Everything here is pure and testable without AWS; the functions adapt it to AWS.
+
+pub mod arn;
+pub mod config;
+pub mod copy;
+pub mod error;
+pub mod event;
+pub mod retention;
+pub mod snapshot;

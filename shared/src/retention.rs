@@ -1,0 +1,280 @@
+//! Grandfather-father-son retention: which snapshots to keep, which to delete, and why.
+//!
+//! The plan is a pure function of (snapshots, policy, now, pending copies). The invariants the
+//! pruner's safety rests on are held here and checked by property tests below: nothing without
+//! `lifeboat:managed=true` is deleted, nor anything automated, AWS Backup's, not `available`, the
+//! newest, within `min_keep`, or the source of a copy still in flight.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::arn::RdsResource;
+use crate::config::{Database, RetentionPolicy};
+use crate::copy::RegionListings;
+use crate::snapshot::{Snapshot, SnapshotType, TAG_DATABASE};
+
+/// RDS's default quota of manual snapshots per region, for instance and for cluster snapshots alike.
+pub const MANUAL_SNAPSHOT_QUOTA: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeepReason {
+    Newest,
+    MinKeep,
+    Daily(NaiveDate),
+    /// ISO year and week.
+    Weekly(i32, u32),
+    Monthly(i32, u32),
+    /// A DR copy of it is still being made, and a copy needs its source until it's done.
+    CopyPending,
+    /// Dated after `now`: a clock disagreement is no reason to delete.
+    InTheFuture,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    NotOwned,
+    Automated,
+    AwsBackup,
+    NotAvailable(String),
+    NoCreateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeleteReason {
+    OutsidePolicy,
+    OlderThanMaxAge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Keep(Vec<KeepReason>),
+    Delete(DeleteReason),
+    Skip(SkipReason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision<'a> {
+    pub snapshot: &'a Snapshot,
+    pub action: Action,
+}
+
+impl fmt::Display for KeepReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeepReason::Newest => write!(f, "newest"),
+            KeepReason::MinKeep => write!(f, "min_keep"),
+            KeepReason::Daily(d) => write!(f, "daily {d}"),
+            KeepReason::Weekly(y, w) => write!(f, "weekly {y}-W{w:02}"),
+            KeepReason::Monthly(y, m) => write!(f, "monthly {y}-{m:02}"),
+            KeepReason::CopyPending => write!(f, "DR copy pending"),
+            KeepReason::InTheFuture => write!(f, "dated in the future"),
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::NotOwned => write!(f, "not owned (no lifeboat:managed=true)"),
+            SkipReason::Automated => write!(f, "automated (RDS expires it)"),
+            SkipReason::AwsBackup => write!(f, "managed by AWS Backup"),
+            SkipReason::NotAvailable(s) => write!(f, "status {s}"),
+            SkipReason::NoCreateTime => write!(f, "no creation time"),
+        }
+    }
+}
+
+fn skip_reason(s: &Snapshot) -> Option<SkipReason> {
+    if s.snapshot_type == SnapshotType::Automated {
+        Some(SkipReason::Automated)
+    } else if s.is_aws_backup() {
+        Some(SkipReason::AwsBackup)
+    } else if !s.is_owned() {
+        Some(SkipReason::NotOwned)
+    } else if !s.is_available() {
+        Some(SkipReason::NotAvailable(s.status.clone()))
+    } else if s.restore_point().is_none() {
+        Some(SkipReason::NoCreateTime)
+    } else {
+        None
+    }
+}
+
+fn monday(d: NaiveDate) -> NaiveDate {
+    d - chrono::Days::new(u64::from(d.weekday().num_days_from_monday()))
+}
+
+fn month_index(d: NaiveDate) -> i64 {
+    i64::from(d.year()) * 12 + i64::from(d.month0())
+}
+
+/// Decide every snapshot of one database in one region. `pending_copy_sources` holds the ARNs of
+/// source snapshots with a copy still in flight (empty for the DR-copy scope).
+pub fn plan<'a>(
+    snapshots: &'a [Snapshot],
+    policy: &RetentionPolicy,
+    now: DateTime<Utc>,
+    pending_copy_sources: &BTreeSet<String>,
+) -> Vec<Decision<'a>> {
+    let mut decisions: Vec<Decision<'a>> = Vec::with_capacity(snapshots.len());
+    let mut candidates: Vec<(&'a Snapshot, DateTime<Utc>)> = Vec::new();
+    for s in snapshots {
+        match (skip_reason(s), s.restore_point()) {
+            (None, Some(at)) => candidates.push((s, at)),
+            (reason, _) => decisions.push(Decision {
+                snapshot: s,
+                action: Action::Skip(reason.unwrap_or(SkipReason::NoCreateTime)),
+            }),
+        }
+    }
+    // Newest first; the identifier breaks ties so the same input always gives the same plan.
+    candidates.sort_by(|(a, at), (b, bt)| bt.cmp(at).then_with(|| a.arn.id.cmp(&b.arn.id)));
+
+    let today = now.date_naive();
+    let (this_monday, this_month) = (monday(today), month_index(today));
+    let (mut days, mut weeks, mut months) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for (rank, (s, at)) in candidates.into_iter().enumerate() {
+        let mut keep = Vec::new();
+        let mut hard_keep = false;
+        if rank == 0 {
+            keep.push(KeepReason::Newest);
+            hard_keep = true;
+        }
+        if rank < policy.min_keep as usize {
+            keep.push(KeepReason::MinKeep);
+            hard_keep = true;
+        }
+        if pending_copy_sources.contains(&s.arn.to_string()) {
+            keep.push(KeepReason::CopyPending);
+            hard_keep = true;
+        }
+        if at > now {
+            keep.push(KeepReason::InTheFuture);
+            hard_keep = true;
+        }
+        let day = at.date_naive();
+        // Candidates come newest first, so the first one seen in a period is that period's newest.
+        let days_ago = (today - day).num_days();
+        if (0..i64::from(policy.daily)).contains(&days_ago) && days.insert(day) {
+            keep.push(KeepReason::Daily(day));
+        }
+        let weeks_ago = (this_monday - monday(day)).num_days() / 7;
+        let week = day.iso_week();
+        if (0..i64::from(policy.weekly)).contains(&weeks_ago) && weeks.insert((week.year(), week.week())) {
+            keep.push(KeepReason::Weekly(week.year(), week.week()));
+        }
+        let months_ago = this_month - month_index(day);
+        if (0..i64::from(policy.monthly)).contains(&months_ago) && months.insert((day.year(), day.month())) {
+            keep.push(KeepReason::Monthly(day.year(), day.month()));
+        }
+        let expired = policy
+            .max_age
+            .is_some_and(|max| (now - at).to_std().is_ok_and(|age| age > max));
+        let action = if hard_keep {
+            Action::Keep(keep)
+        } else if keep.is_empty() {
+            Action::Delete(DeleteReason::OutsidePolicy)
+        } else if expired {
+            Action::Delete(DeleteReason::OlderThanMaxAge)
+        } else {
+            Action::Keep(keep)
+        };
+        decisions.push(Decision { snapshot: s, action });
+    }
+    decisions
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    Source,
+    Copies,
+}
+
+/// One database's snapshots in one region, with the policy that governs them.
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    pub database: &'a Database,
+    pub region: String,
+    pub scope: Scope,
+    pub policy: &'a RetentionPolicy,
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// Sort each region's listing (listed once per region) into per-database groups.
+pub fn groups<'a>(db: &'a Database, listings: &RegionListings) -> Vec<Group<'a>> {
+    let Some(retention) = &db.retention else { return Vec::new() };
+    let resource = db.snapshot_resource();
+    let empty = Vec::new();
+    let mut out = Vec::new();
+    if let Some(policy) = &retention.source {
+        let snapshots = listings
+            .get(&db.source.region)
+            .unwrap_or(&empty)
+            .iter()
+            .filter(|s| {
+                s.arn.resource == resource
+                    && s.arn.account == db.source.account
+                    && s.database_id == db.source.id
+                    && !s.is_lifeboat_copy()
+            })
+            .cloned()
+            .collect();
+        out.push(Group { database: db, region: db.source.region.clone(), scope: Scope::Source, policy, snapshots });
+    }
+    if let Some(policy) = &retention.copies {
+        for target in &db.copy_to {
+            let snapshots = listings
+                .get(&target.region)
+                .unwrap_or(&empty)
+                .iter()
+                .filter(|s| {
+                    s.arn.resource == resource
+                        && s.is_lifeboat_copy()
+                        && s.tags.get(TAG_DATABASE).is_some_and(|n| *n == db.name)
+                })
+                .cloned()
+                .collect();
+            out.push(Group { database: db, region: target.region.clone(), scope: Scope::Copies, policy, snapshots });
+        }
+    }
+    out
+}
+
+/// Source snapshots whose Lifeboat copy, in any listed region, isn't finished yet.
+pub fn pending_copy_sources(listings: &RegionListings) -> BTreeSet<String> {
+    listings
+        .values()
+        .flatten()
+        .filter(|s| !s.is_available())
+        .filter_map(|s| s.copied_from().map(str::to_owned))
+        .collect()
+}
+
+/// Regions within 10% of the manual snapshot quota, per snapshot kind.
+pub fn quota_warnings(listings: &RegionListings) -> Vec<String> {
+    let mut counts: BTreeMap<(&str, RdsResource), usize> = BTreeMap::new();
+    for (region, snapshots) in listings {
+        for s in snapshots.iter().filter(|s| s.snapshot_type == SnapshotType::Manual) {
+            *counts.entry((region.as_str(), s.arn.resource)).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n * 10 >= MANUAL_SNAPSHOT_QUOTA * 9)
+        .map(|((region, resource), n)| {
+            let kind = if resource == RdsResource::ClusterSnapshot { "cluster" } else { "DB" };
+            format!("{region} holds {n} of {MANUAL_SNAPSHOT_QUOTA} manual {kind} snapshots allowed by the default quota")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+//! What Lifeboat knows about a snapshot, as the adapters read it from RDS.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::arn::RdsArn;
+
+/// `lifeboat:managed=true` marks what Lifeboat may delete: its own copies, and manual snapshots a
+/// user hands over for retention. Nothing without it is ever deleted.
+pub const TAG_MANAGED: &str = "lifeboat:managed";
+pub const TAG_DATABASE: &str = "lifeboat:database";
+/// Present only on Lifeboat's copies: the snapshot they were copied from.
+pub const TAG_SOURCE_ARN: &str = "lifeboat:source-arn";
+const TAG_PREFIX: &str = "lifeboat:";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotType {
+    Automated,
+    Manual,
+    /// Made by AWS Backup: only AWS Backup may delete it.
+    AwsBackup,
+    /// Shared, public, or a type RDS adds later: never ours.
+    Other,
+}
+
+impl SnapshotType {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "automated" => SnapshotType::Automated,
+            "manual" => SnapshotType::Manual,
+            "awsbackup" => SnapshotType::AwsBackup,
+            _ => SnapshotType::Other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub arn: RdsArn,
+    /// DBInstanceIdentifier or DBClusterIdentifier of the database it was taken from.
+    pub database_id: String,
+    pub snapshot_type: SnapshotType,
+    /// RDS status string: `available`, `creating`, `copying`, `pending`, `failed`, …
+    pub status: String,
+    /// When this snapshot (or this copy) was made.
+    pub created: Option<DateTime<Utc>>,
+    /// For a copy, when the original was taken: the restore point it holds.
+    pub original_created: Option<DateTime<Utc>>,
+    pub encrypted: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Snapshot {
+    pub fn is_available(&self) -> bool {
+        self.status == "available"
+    }
+
+    /// A copy Lifeboat made. Never copied again (no ping-pong between regions).
+    pub fn is_lifeboat_copy(&self) -> bool {
+        self.tags.contains_key(TAG_SOURCE_ARN)
+    }
+
+    pub fn copied_from(&self) -> Option<&str> {
+        self.tags.get(TAG_SOURCE_ARN).map(String::as_str)
+    }
+
+    pub fn is_aws_backup(&self) -> bool {
+        self.snapshot_type == SnapshotType::AwsBackup
+            || self.arn.id.starts_with("awsbackup:")
+            || self.tags.keys().any(|k| k.starts_with("aws:backup:"))
+    }
+
+    /// Lifeboat may delete it: a manual snapshot explicitly tagged as Lifeboat's.
+    pub fn is_owned(&self) -> bool {
+        self.snapshot_type == SnapshotType::Manual
+            && !self.is_aws_backup()
+            && self.tags.get(TAG_MANAGED).is_some_and(|v| v == "true")
+    }
+
+    /// The point in time this snapshot restores to.
+    pub fn restore_point(&self) -> Option<DateTime<Utc>> {
+        self.original_created.or(self.created)
+    }
+
+    /// The user's own tags, without Lifeboat's and AWS's reserved ones.
+    pub fn user_tags(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.tags.iter().filter(|(k, _)| !k.starts_with(TAG_PREFIX) && !k.starts_with("aws:"))
+    }
+}
