@@ -8,3 +8,6 @@ pub mod error;
 pub mod event;
 pub mod retention;
 pub mod snapshot;
+
+#[cfg(feature = "lambda")]
+pub mod aws;

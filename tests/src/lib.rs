@@ -1,1 +1,224 @@
+//! Test support: a real moto emulator per test, SDK configs pointed at it, and seeding helpers.
+//! Each test starts its own emulator so tests share no AWS state and can run in parallel.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_rds::types::Tag;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+pub const ACCOUNT: &str = "123456789012";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("LIFEBOAT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+}
+
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// `env` tunes the emulator, e.g. `MOTO_RDS_SNAPSHOT_LIMIT` to make RDS refuse for quota.
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
+        let py = python();
+        assert!(py.exists(), "{} is missing: run scripts/setup.sh (the test command does)", py.display());
+        let mut child = Command::new(py)
+            .arg(repo_root().join("scripts/moto_server.py"))
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("moto stdout"))
+            .read_line(&mut line)
+            .expect("read moto port");
+        let port: u16 = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("moto said {line:?}"));
+        Moto { child, port, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// An SDK config as the functions build it (`sdk_loader`), pointed at this emulator.
+    pub async fn sdk(&self, region: &str) -> SdkConfig {
+        lifeboat_core::aws::sdk_loader()
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_rds::config::Credentials::new("testing", "testing", None, None, "moto"))
+            .load()
+            .await
+    }
+
+    pub async fn rds(&self, region: &str) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.sdk(region).await)
+    }
+
+    /// Move the emulator's clock; it ticks on from there.
+    pub fn set_clock(&self, now: DateTime<Utc>) {
+        let body = serde_json::json!({ "now": now.to_rfc3339() }).to_string();
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect moto");
+        write!(
+            s,
+            "POST /_lifeboat/clock HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send clock");
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).expect("clock reply");
+        assert!(reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn kms_key(moto: &Moto, region: &str) -> String {
+    let kms = aws_sdk_kms::Client::new(&moto.sdk(region).await);
+    let key = kms.create_key().description("lifeboat DR key").send().await.expect("create key");
+    key.key_metadata().and_then(|m| m.arn()).expect("key arn").to_owned()
+}
+
+pub async fn create_instance(moto: &Moto, region: &str, id: &str) {
+    moto.rds(region)
+        .await
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .allocated_storage(20)
+        .send()
+        .await
+        .expect("create instance");
+}
+
+pub async fn create_cluster(moto: &Moto, region: &str, id: &str) {
+    moto.rds(region)
+        .await
+        .create_db_cluster()
+        .db_cluster_identifier(id)
+        .engine("aurora-postgresql")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .send()
+        .await
+        .expect("create cluster");
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
+    pairs.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect()
+}
+
+/// A manual snapshot; returns its ARN.
+pub async fn snapshot(moto: &Moto, region: &str, db: &str, id: &str, tag_pairs: &[(&str, &str)]) -> String {
+    let out = moto
+        .rds(region)
+        .await
+        .create_db_snapshot()
+        .db_instance_identifier(db)
+        .db_snapshot_identifier(id)
+        .set_tags(Some(tags(tag_pairs)))
+        .send()
+        .await
+        .expect("create snapshot");
+    out.db_snapshot().and_then(|s| s.db_snapshot_arn()).expect("snapshot arn").to_owned()
+}
+
+pub async fn cluster_snapshot(moto: &Moto, region: &str, cluster: &str, id: &str, tag_pairs: &[(&str, &str)]) -> String {
+    let out = moto
+        .rds(region)
+        .await
+        .create_db_cluster_snapshot()
+        .db_cluster_identifier(cluster)
+        .db_cluster_snapshot_identifier(id)
+        .set_tags(Some(tags(tag_pairs)))
+        .send()
+        .await
+        .expect("create cluster snapshot");
+    out.db_cluster_snapshot().and_then(|s| s.db_cluster_snapshot_arn()).expect("arn").to_owned()
+}
+
+/// What a region holds, read straight from the emulator: (identifier, status, kms key, tags), sorted.
+pub type Seen = Vec<(String, String, Option<String>, Vec<(String, String)>)>;
+
+fn seen_tags(list: &[Tag]) -> Vec<(String, String)> {
+    let mut t: Vec<(String, String)> =
+        list.iter().map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned())).collect();
+    t.sort();
+    t
+}
+
+pub async fn db_snapshots(moto: &Moto, region: &str) -> Seen {
+    let out = moto.rds(region).await.describe_db_snapshots().send().await.expect("describe");
+    let mut seen: Seen = out
+        .db_snapshots()
+        .iter()
+        .map(|s| {
+            (
+                s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+                s.status().unwrap_or_default().to_owned(),
+                s.kms_key_id().map(str::to_owned),
+                seen_tags(s.tag_list()),
+            )
+        })
+        .collect();
+    seen.sort();
+    seen
+}
+
+pub async fn cluster_snapshots(moto: &Moto, region: &str) -> Seen {
+    let out = moto.rds(region).await.describe_db_cluster_snapshots().send().await.expect("describe");
+    let mut seen: Seen = out
+        .db_cluster_snapshots()
+        .iter()
+        .map(|s| {
+            (
+                s.db_cluster_snapshot_identifier().unwrap_or_default().to_owned(),
+                s.status().unwrap_or_default().to_owned(),
+                s.kms_key_id().map(str::to_owned),
+                seen_tags(s.tag_list()),
+            )
+        })
+        .collect();
+    seen.sort();
+    seen
+}
+
+/// Every snapshot of both kinds in these regions: for "changed nothing" assertions.
+pub async fn everything(moto: &Moto, regions: &[&str]) -> Vec<(String, Seen, Seen)> {
+    let mut all = Vec::new();
+    for r in regions {
+        all.push((r.to_string(), db_snapshots(moto, r).await, cluster_snapshots(moto, r).await));
+    }
+    all
+}
+
+/// A sample payload from `events/`, pointed at `arn` when given.
+pub fn event(file: &str, arn: Option<&str>) -> Value {
+    let path = repo_root().join("events").join(file);
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).expect("event json");
+    if let Some(arn) = arn {
+        v["detail"]["SourceArn"] = arn.into();
+        v["resources"] = serde_json::json!([arn]);
+    }
+    v
+}

@@ -1,0 +1,106 @@
+//! Adapters between the domain and AWS. Built once at init; each SDK behind its own feature.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use lambda_runtime::Diagnostic;
+
+pub use aws_config::SdkConfig;
+
+use crate::config::Config;
+use crate::error::{retryable_code, LifeboatError};
+
+#[cfg(feature = "rds")]
+pub mod rds;
+#[cfg(feature = "sns")]
+pub mod sns;
+#[cfg(feature = "ssm")]
+pub mod ssm;
+
+/// SDK settings every Lifeboat function shares. Adaptive retry backs off under RDS throttling
+/// (the control plane's limits are per account and region, shared with everything else there);
+/// timeouts stay well inside the Lambda timeout so a hung call becomes a retryable error.
+/// The standard `AWS_ENDPOINT_URL` is honoured, which is how the local emulator is reached.
+pub fn sdk_loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(40))
+                .build(),
+        )
+}
+
+/// Tell retryable from non-retryable AWS failures.
+pub fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> LifeboatError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let message = format!("{operation}: {}", DisplayErrorContext(&err));
+    let retryable = match &err {
+        SdkError::ServiceError(e) => e.err().code().is_some_and(retryable_code),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        _ => false,
+    };
+    if retryable {
+        LifeboatError::Transient(message)
+    } else {
+        LifeboatError::Rejected(message)
+    }
+}
+
+/// The AWS error code, for the few codes that mean success to an idempotent caller.
+pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(e) => e.err().code(),
+        _ => None,
+    }
+}
+
+/// Lambda reports `errorType` Retryable / NonRetryable, for Step Functions `ErrorEquals` and alarms.
+pub fn diagnostic(err: LifeboatError) -> Diagnostic {
+    Diagnostic { error_type: err.error_type().to_owned(), error_message: err.to_string() }
+}
+
+/// Where the policy document comes from: `LIFEBOAT_CONFIG_FILE` for local runs, else the SSM
+/// parameter `LIFEBOAT_CONFIG_PARAM` (default `/lifeboat/config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(String),
+    Parameter(String),
+}
+
+pub const DEFAULT_CONFIG_PARAM: &str = "/lifeboat/config";
+
+impl ConfigSource {
+    pub fn from_env() -> Self {
+        match std::env::var("LIFEBOAT_CONFIG_FILE") {
+            Ok(path) if !path.is_empty() => ConfigSource::File(path),
+            _ => ConfigSource::Parameter(
+                std::env::var("LIFEBOAT_CONFIG_PARAM").unwrap_or_else(|_| DEFAULT_CONFIG_PARAM.to_owned()),
+            ),
+        }
+    }
+
+    #[cfg(feature = "ssm")]
+    pub async fn load(&self, sdk: &aws_config::SdkConfig) -> Result<Config, LifeboatError> {
+        let text = match self {
+            ConfigSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| LifeboatError::Rejected(format!("cannot read LIFEBOAT_CONFIG_FILE {path}: {e}")))?,
+            ConfigSource::Parameter(name) => ssm::read_parameter(sdk, name).await?,
+        };
+        Ok(Config::from_yaml(&text)?)
+    }
+}
+
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}

@@ -1,0 +1,237 @@
+//! RDS, one client per region, built once at init. Every call is counted: API economy is a feature
+//! (RDS's control plane throttles per account and region, shared with everything else there).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Tag};
+use aws_sdk_rds::Client;
+
+use super::{error_code, sdk_error, to_chrono};
+use crate::arn::{RdsArn, RdsResource};
+use crate::copy::CopyRequest;
+use crate::error::LifeboatError;
+use crate::snapshot::{Snapshot, SnapshotType};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyOutcome {
+    Started,
+    /// The deterministic target already existed: a replay, or another invocation won the race.
+    AlreadyThere,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    /// Already gone: a retried run deleting again is success.
+    AlreadyGone,
+}
+
+/// Which snapshot kinds a listing needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kinds {
+    pub instances: bool,
+    pub clusters: bool,
+}
+
+pub struct Rds {
+    clients: BTreeMap<String, Client>,
+    calls: AtomicUsize,
+}
+
+// RDS documents `DBSnapshotNotFound`; moto answers `DBSnapshotNotFoundFault`. Both mean gone.
+const NOT_FOUND: [&str; 3] = ["DBSnapshotNotFound", "DBSnapshotNotFoundFault", "DBClusterSnapshotNotFoundFault"];
+const ALREADY_EXISTS: [&str; 2] = ["DBSnapshotAlreadyExists", "DBClusterSnapshotAlreadyExistsFault"];
+
+fn tags_of(list: Option<&[Tag]>) -> BTreeMap<String, String> {
+    list.unwrap_or_default()
+        .iter()
+        .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default())))
+        .collect()
+}
+
+fn from_instance_snapshot(s: &DbSnapshot) -> Option<Snapshot> {
+    Some(Snapshot {
+        arn: s.db_snapshot_arn.as_deref()?.parse().ok()?,
+        database_id: s.db_instance_identifier.clone().unwrap_or_default(),
+        snapshot_type: SnapshotType::parse(s.snapshot_type.as_deref().unwrap_or_default()),
+        status: s.status.clone().unwrap_or_default(),
+        created: s.snapshot_create_time.as_ref().and_then(to_chrono),
+        original_created: s.original_snapshot_create_time.as_ref().and_then(to_chrono),
+        encrypted: s.encrypted.unwrap_or(false),
+        tags: tags_of(s.tag_list.as_deref()),
+    })
+}
+
+fn from_cluster_snapshot(s: &DbClusterSnapshot) -> Option<Snapshot> {
+    Some(Snapshot {
+        arn: s.db_cluster_snapshot_arn.as_deref()?.parse().ok()?,
+        database_id: s.db_cluster_identifier.clone().unwrap_or_default(),
+        snapshot_type: SnapshotType::parse(s.snapshot_type.as_deref().unwrap_or_default()),
+        status: s.status.clone().unwrap_or_default(),
+        created: s.snapshot_create_time.as_ref().and_then(to_chrono),
+        original_created: None,
+        encrypted: s.storage_encrypted.unwrap_or(false),
+        tags: tags_of(s.tag_list.as_deref()),
+    })
+}
+
+impl Rds {
+    /// One client per region Lifeboat works in; the regions come from the config.
+    pub fn new(sdk: &SdkConfig, regions: &[String]) -> Self {
+        let clients = regions
+            .iter()
+            .map(|r| {
+                let conf = aws_sdk_rds::config::Builder::from(sdk).region(Region::new(r.clone())).build();
+                (r.clone(), Client::from_conf(conf))
+            })
+            .collect();
+        Rds { clients, calls: AtomicUsize::new(0) }
+    }
+
+    /// API calls made so far (pages count one each).
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn client(&self, region: &str) -> Result<&Client, LifeboatError> {
+        self.clients
+            .get(region)
+            .ok_or_else(|| LifeboatError::Rejected(format!("region {region} is not in Lifeboat's config")))
+    }
+
+    /// One snapshot by ARN, or None when RDS has no such snapshot.
+    pub async fn describe(&self, arn: &RdsArn) -> Result<Option<Snapshot>, LifeboatError> {
+        let client = self.client(&arn.region)?;
+        self.count();
+        match arn.resource {
+            RdsResource::InstanceSnapshot => {
+                match client.describe_db_snapshots().db_snapshot_identifier(&arn.id).send().await {
+                    Ok(out) => Ok(out.db_snapshots().first().and_then(from_instance_snapshot)),
+                    Err(e) if error_code(&e).is_some_and(|c| NOT_FOUND.contains(&c)) => Ok(None),
+                    Err(e) => Err(sdk_error("rds:DescribeDBSnapshots", e)),
+                }
+            }
+            RdsResource::ClusterSnapshot => {
+                match client.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(&arn.id).send().await {
+                    Ok(out) => Ok(out.db_cluster_snapshots().first().and_then(from_cluster_snapshot)),
+                    Err(e) if error_code(&e).is_some_and(|c| NOT_FOUND.contains(&c)) => Ok(None),
+                    Err(e) => Err(sdk_error("rds:DescribeDBClusterSnapshots", e)),
+                }
+            }
+            _ => Err(LifeboatError::Rejected(format!("{arn} is not a snapshot"))),
+        }
+    }
+
+    /// Every snapshot in a region, page by page. `DescribeDBSnapshots` already returns each
+    /// snapshot's tags, so no per-snapshot call is needed.
+    pub async fn list(&self, region: &str, kinds: Kinds) -> Result<Vec<Snapshot>, LifeboatError> {
+        let client = self.client(region)?;
+        let mut out = Vec::new();
+        if kinds.instances {
+            let mut marker = None;
+            loop {
+                self.count();
+                let page = client
+                    .describe_db_snapshots()
+                    .set_marker(marker)
+                    .max_records(100)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("rds:DescribeDBSnapshots", e))?;
+                out.extend(page.db_snapshots().iter().filter_map(from_instance_snapshot));
+                marker = page.marker;
+                if marker.is_none() {
+                    break;
+                }
+            }
+        }
+        if kinds.clusters {
+            let mut marker = None;
+            loop {
+                self.count();
+                let page = client
+                    .describe_db_cluster_snapshots()
+                    .set_marker(marker)
+                    .max_records(100)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("rds:DescribeDBClusterSnapshots", e))?;
+                out.extend(page.db_cluster_snapshots().iter().filter_map(from_cluster_snapshot));
+                marker = page.marker;
+                if marker.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Start a copy in the destination region, source by ARN (no SourceRegion: the Rust SDK has
+    /// none, and the ARN names the region). Tags are passed whole because RDS ignores CopyTags then.
+    pub async fn copy(&self, req: &CopyRequest) -> Result<CopyOutcome, LifeboatError> {
+        let client = self.client(&req.target.region)?;
+        self.count();
+        let tags: Vec<Tag> = req.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        let result = match req.source.resource {
+            RdsResource::InstanceSnapshot => client
+                .copy_db_snapshot()
+                .source_db_snapshot_identifier(req.source.to_string())
+                .target_db_snapshot_identifier(&req.target.id)
+                .set_kms_key_id(req.kms_key.clone())
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (error_code(&e).map(str::to_owned), sdk_error("rds:CopyDBSnapshot", e))),
+            RdsResource::ClusterSnapshot => client
+                .copy_db_cluster_snapshot()
+                .source_db_cluster_snapshot_identifier(req.source.to_string())
+                .target_db_cluster_snapshot_identifier(&req.target.id)
+                .set_kms_key_id(req.kms_key.clone())
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (error_code(&e).map(str::to_owned), sdk_error("rds:CopyDBClusterSnapshot", e))),
+            _ => return Err(LifeboatError::Rejected(format!("{} is not a snapshot", req.source))),
+        };
+        match result {
+            Ok(()) => Ok(CopyOutcome::Started),
+            Err((Some(code), _)) if ALREADY_EXISTS.contains(&code.as_str()) => Ok(CopyOutcome::AlreadyThere),
+            Err((_, e)) => Err(e),
+        }
+    }
+
+    pub async fn delete(&self, arn: &RdsArn) -> Result<DeleteOutcome, LifeboatError> {
+        let client = self.client(&arn.region)?;
+        self.count();
+        let result = match arn.resource {
+            RdsResource::InstanceSnapshot => client
+                .delete_db_snapshot()
+                .db_snapshot_identifier(&arn.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (error_code(&e).map(str::to_owned), sdk_error("rds:DeleteDBSnapshot", e))),
+            RdsResource::ClusterSnapshot => client
+                .delete_db_cluster_snapshot()
+                .db_cluster_snapshot_identifier(&arn.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (error_code(&e).map(str::to_owned), sdk_error("rds:DeleteDBClusterSnapshot", e))),
+            _ => return Err(LifeboatError::Rejected(format!("{arn} is not a snapshot"))),
+        };
+        match result {
+            Ok(()) => Ok(DeleteOutcome::Deleted),
+            Err((Some(code), _)) if NOT_FOUND.contains(&code.as_str()) => Ok(DeleteOutcome::AlreadyGone),
+            Err((_, e)) => Err(e),
+        }
+    }
+}
