@@ -1,0 +1,95 @@
+//! The real `snapshot-copier` binary, run by `cargo lambda watch` (the Lambda runtime API emulator)
+//! and invoked with a sample payload from events/, against the moto emulator.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lifeboat_tests::*;
+
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // cargo lambda starts `cargo run`, which starts the function: end the whole group.
+        let _ = Command::new("kill").arg("--").arg(format!("-{}", self.0.id())).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn cargo_lambda() -> std::path::PathBuf {
+    repo_root().join(".venv/bin/cargo-lambda")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_binary_copies_a_snapshot_through_the_lambda_runtime_api() {
+    let moto = Moto::start();
+    let key = kms_key(&moto, "us-west-2").await;
+    create_instance(&moto, "us-east-1", "orders").await;
+    let arn = snapshot(&moto, "us-east-1", "orders", "orders-before-upgrade", &[]).await;
+
+    let dir = std::env::temp_dir().join(format!("lifeboat-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("lifeboat.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 5m\n    rto: 30m\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n"
+        ),
+    )
+    .unwrap();
+    let payload = dir.join("event.json");
+    std::fs::write(&payload, event("rds-db-snapshot-manual-created.json", Some(&arn)).to_string()).unwrap();
+
+    let port = free_port().to_string();
+    let mut watch = Watch(
+        Command::new(cargo_lambda())
+            .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", &port])
+            .current_dir(repo_root())
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("LIFEBOAT_CONFIG_FILE", &config)
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("start cargo lambda watch"),
+    );
+
+    // The first invoke compiles and starts the binary; retry until the runtime answers.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let output = loop {
+        let out = Command::new(cargo_lambda())
+            .args(["lambda", "invoke", "snapshot-copier", "-A", "127.0.0.1", "-P", &port, "-o", "json", "--data-file"])
+            .arg(&payload)
+            .current_dir(repo_root())
+            .output()
+            .expect("run cargo lambda invoke");
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).to_string();
+        }
+        if let Ok(Some(status)) = watch.0.try_wait() {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(&mut watch.0.stderr.take().unwrap(), &mut err);
+            panic!("cargo lambda watch exited ({status}): {err}");
+        }
+        assert!(Instant::now() < deadline, "invoke kept failing: {}", String::from_utf8_lossy(&out.stderr));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let report: serde_json::Value = serde_json::from_str(output.trim()).unwrap_or_else(|e| panic!("{e}: {output}"));
+    assert_eq!(report["trigger"], "RDS-EVENT-0042", "{report}");
+    assert_eq!(report["started"].as_array().map(Vec::len), Some(1), "{report}");
+
+    let copies: Vec<_> = db_snapshots(&moto, "us-west-2").await.into_iter().filter(|s| s.0.starts_with("lifeboat-")).collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(copies[0].2.as_deref(), Some(key.as_str()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
