@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::arn::{RdsArn, RdsResource};
 use crate::config::{Config, CopyTarget, Database};
-use crate::snapshot::{Snapshot, TAG_DATABASE, TAG_MANAGED, TAG_SOURCE_ARN};
+use crate::snapshot::{Snapshot, TAG_DATABASE, TAG_MANAGED, TAG_SOURCE_ARN, TAG_SOURCE_CREATED};
 
 /// RDS allows this many copies in flight into one destination region.
 pub const INSTANCE_COPIES_IN_FLIGHT: usize = 20;
@@ -69,11 +69,14 @@ pub fn target_identifier(source: &RdsArn) -> String {
 /// The copy's tags: the user's tags from the source (RDS ignores `CopyTags` when tags are passed),
 /// then Lifeboat's ownership tags, which win.
 pub fn copy_tags(db: &Database, source: &Snapshot) -> Vec<(String, String)> {
-    let ours = [
+    let mut ours = vec![
         (TAG_MANAGED.to_owned(), "true".to_owned()),
         (TAG_DATABASE.to_owned(), db.name.clone()),
         (TAG_SOURCE_ARN.to_owned(), source.arn.to_string()),
     ];
+    if let Some(at) = source.restore_point() {
+        ours.push((TAG_SOURCE_CREATED.to_owned(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    }
     let mut tags: Vec<(String, String)> = source
         .user_tags()
         .take(MAX_TAGS - ours.len())

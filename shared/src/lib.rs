@@ -5,6 +5,7 @@ pub mod arn;
 pub mod config;
 pub mod copy;
 pub mod error;
+pub mod prune;
 pub mod event;
 pub mod retention;
 pub mod snapshot;

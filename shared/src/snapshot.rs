@@ -12,6 +12,9 @@ pub const TAG_MANAGED: &str = "lifeboat:managed";
 pub const TAG_DATABASE: &str = "lifeboat:database";
 /// Present only on Lifeboat's copies: the snapshot they were copied from.
 pub const TAG_SOURCE_ARN: &str = "lifeboat:source-arn";
+/// On a copy: when its source was taken. RDS reports `OriginalSnapshotCreateTime` for DB snapshot
+/// copies but nothing like it for cluster snapshot copies, and retention needs the restore point.
+pub const TAG_SOURCE_CREATED: &str = "lifeboat:source-created";
 const TAG_PREFIX: &str = "lifeboat:";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +83,13 @@ impl Snapshot {
 
     /// The point in time this snapshot restores to.
     pub fn restore_point(&self) -> Option<DateTime<Utc>> {
-        self.original_created.or(self.created)
+        let tagged = || {
+            self.tags
+                .get(TAG_SOURCE_CREATED)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        self.original_created.or_else(tagged).or(self.created)
     }
 
     /// The user's own tags, without Lifeboat's and AWS's reserved ones.

@@ -69,16 +69,30 @@ impl Moto {
 
     /// Move the emulator's clock; it ticks on from there.
     pub fn set_clock(&self, now: DateTime<Utc>) {
-        let body = serde_json::json!({ "now": now.to_rfc3339() }).to_string();
+        self.post("/_lifeboat/clock", &serde_json::json!({ "now": now.to_rfc3339() }));
+    }
+
+    /// Make RDS calls of `action` naming `target` fail with AWS error `code` (moto has no fault
+    /// injection; scripts/moto_server.py adds it). An empty list clears them.
+    pub fn set_faults(&self, faults: &[(&str, &str, &str)]) {
+        let faults: Vec<Value> = faults
+            .iter()
+            .map(|(action, target, code)| serde_json::json!({ "action": action, "target": target, "code": code }))
+            .collect();
+        self.post("/_lifeboat/faults", &serde_json::json!({ "faults": faults }));
+    }
+
+    fn post(&self, path: &str, body: &Value) {
+        let body = body.to_string();
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect moto");
         write!(
             s,
-            "POST /_lifeboat/clock HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
-        .expect("send clock");
+        .expect("send to moto");
         let mut reply = String::new();
-        s.read_to_string(&mut reply).expect("clock reply");
+        s.read_to_string(&mut reply).expect("moto reply");
         assert!(reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"), "{reply}");
     }
 }
@@ -221,4 +235,39 @@ pub fn event(file: &str, arn: Option<&str>) -> Value {
         v["resources"] = serde_json::json!([arn]);
     }
     v
+}
+
+/// An SNS topic with an SQS queue subscribed: moto keeps no readable record of SNS publishes once
+/// RDS resources exist, so tests read what was published from the queue, as a subscriber would.
+pub async fn topic_with_queue(moto: &Moto, region: &str) -> (String, String) {
+    let sdk = moto.sdk(region).await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns.create_topic().name("lifeboat-incidents").send().await.expect("topic");
+    let topic_arn = topic.topic_arn().expect("topic arn").to_owned();
+    let queue = sqs.create_queue().queue_name("lifeboat-inbox").send().await.expect("queue");
+    let queue_url = queue.queue_url().expect("queue url").to_owned();
+    let queue_arn = format!("arn:aws:sqs:{region}:{ACCOUNT}:lifeboat-inbox");
+    sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(queue_arn).send().await.expect("subscribe");
+    (topic_arn, queue_url)
+}
+
+/// (subject, message) of every notification waiting in the queue, consumed.
+pub async fn notifications(moto: &Moto, region: &str, queue_url: &str) -> Vec<(String, String)> {
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk(region).await);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs.receive_message().queue_url(queue_url).max_number_of_messages(10).send().await.expect("receive");
+        if got.messages().is_empty() {
+            return out;
+        }
+        for m in got.messages() {
+            let envelope: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("SNS envelope");
+            out.push((
+                envelope["Subject"].as_str().unwrap_or_default().to_owned(),
+                envelope["Message"].as_str().unwrap_or_default().to_owned(),
+            ));
+            sqs.delete_message().queue_url(queue_url).receipt_handle(m.receipt_handle().unwrap_or_default()).send().await.expect("delete message");
+        }
+    }
 }
