@@ -14,6 +14,9 @@ use crate::error::LifeboatError;
 use crate::event::{self, EventError, Trigger};
 use crate::retention::{self, Action, DeleteReason, Scope};
 
+/// Deletions listed by name per database and region in a notification.
+const LISTED_PER_GROUP: usize = 20;
+
 /// What a run was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PruneRequest {
@@ -143,10 +146,11 @@ fn delete_reason(r: &DeleteReason) -> &'static str {
 pub fn plan_run(databases: &[&Database], listings: &RegionListings, request: &PruneRequest, now: DateTime<Utc>) -> Summary {
     let pending = retention::pending_copy_sources(listings);
     let none = BTreeSet::new();
+    let index = retention::Index::new(listings);
     let mut groups = Vec::new();
     for db in databases {
         let db_dry_run = request.dry_run || db.retention.as_ref().is_some_and(|r| r.dry_run);
-        for group in retention::groups(db, listings) {
+        for group in index.groups(db) {
             let pending = if group.scope == Scope::Source { &pending } else { &none };
             let mut report = GroupReport {
                 database: db.name.clone(),
@@ -160,7 +164,7 @@ pub fn plan_run(databases: &[&Database], listings: &RegionListings, request: &Pr
                 failed: Vec::new(),
                 to_delete: Vec::new(),
             };
-            for decision in retention::plan(&group.snapshots, group.policy, now, pending) {
+            for decision in retention::plan(group.snapshots.iter().copied(), group.policy, now, pending) {
                 let id = decision.snapshot.arn.id.clone();
                 match decision.action {
                     Action::Keep(reasons) => {
@@ -219,11 +223,16 @@ impl Summary {
                 g.skipped.len(),
                 if g.failed.is_empty() { String::new() } else { format!(", failed {}", g.failed.len()) },
             ));
-            for i in &g.deleted {
-                body.push_str(&format!("  deleted {} ({})\n", i.id, i.why));
-            }
+            // Failures first and in full; deletions capped, as SNS messages stop at 256 KB and the
+            // whole list is in the run's JSON log.
             for i in &g.failed {
                 body.push_str(&format!("  FAILED to delete {}: {}\n", i.id, i.why));
+            }
+            for i in g.deleted.iter().take(LISTED_PER_GROUP) {
+                body.push_str(&format!("  deleted {} ({})\n", i.id, i.why));
+            }
+            if g.deleted.len() > LISTED_PER_GROUP {
+                body.push_str(&format!("  ... and {} more (see the run's log)\n", g.deleted.len() - LISTED_PER_GROUP));
             }
         }
         for w in &self.quota_warnings {
@@ -299,5 +308,36 @@ mod tests {
         assert!(e.contains("ordrs") && e.contains("orders, reports"), "{e}");
         let no_policy = PruneRequest { database: Some("reports".into()), ..Default::default() };
         assert!(select(&config, &no_policy).unwrap_err().to_string().contains("no retention policy"));
+    }
+
+    #[test]
+    fn the_notification_names_failures_and_caps_long_lists() {
+        let item = |n: usize| Item { id: format!("s-{n}"), why: "outside policy".into() };
+        let group = GroupReport {
+            database: "orders".into(),
+            region: "us-west-2".into(),
+            scope: Scope::Copies,
+            dry_run: false,
+            kept: vec![item(0)],
+            deleted: (1..=25).map(item).collect(),
+            would_delete: Vec::new(),
+            skipped: Vec::new(),
+            failed: vec![Item { id: "s-99".into(), why: "Throttling".into() }],
+            to_delete: Vec::new(),
+        };
+        let summary = Summary {
+            as_of: "2026-11-24T04:00:00Z".parse().unwrap(),
+            dry_run: false,
+            groups: vec![group],
+            quota_warnings: vec!["us-west-2 holds 95 of 100".into()],
+            api_calls: 27,
+        };
+        assert!(summary.worth_telling());
+        let (subject, body) = summary.render();
+        assert_eq!(subject, "Lifeboat pruner: 25 deleted, 1 FAILED");
+        assert!(body.contains("FAILED to delete s-99: Throttling"), "{body}");
+        assert!(body.contains("deleted s-20 (outside policy)") && !body.contains("deleted s-21 "), "{body}");
+        assert!(body.contains("... and 5 more"), "{body}");
+        assert!(body.contains("Warning: us-west-2 holds 95 of 100"), "{body}");
     }
 }

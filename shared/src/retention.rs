@@ -5,7 +5,7 @@
 //! `lifeboat:managed=true` is deleted, nor anything automated, AWS Backup's, not `available`, the
 //! newest, within `min_keep`, or the source of a copy still in flight.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -118,12 +118,12 @@ fn month_index(d: NaiveDate) -> i64 {
 /// Decide every snapshot of one database in one region. `pending_copy_sources` holds the ARNs of
 /// source snapshots with a copy still in flight (empty for the DR-copy scope).
 pub fn plan<'a>(
-    snapshots: &'a [Snapshot],
+    snapshots: impl IntoIterator<Item = &'a Snapshot>,
     policy: &RetentionPolicy,
     now: DateTime<Utc>,
     pending_copy_sources: &BTreeSet<String>,
 ) -> Vec<Decision<'a>> {
-    let mut decisions: Vec<Decision<'a>> = Vec::with_capacity(snapshots.len());
+    let mut decisions: Vec<Decision<'a>> = Vec::new();
     let mut candidates: Vec<(&'a Snapshot, DateTime<Utc>)> = Vec::new();
     for s in snapshots {
         match (skip_reason(s), s.restore_point()) {
@@ -151,7 +151,7 @@ pub fn plan<'a>(
             keep.push(KeepReason::MinKeep);
             hard_keep = true;
         }
-        if pending_copy_sources.contains(&s.arn.to_string()) {
+        if !pending_copy_sources.is_empty() && pending_copy_sources.contains(&s.arn.to_string()) {
             keep.push(KeepReason::CopyPending);
             hard_keep = true;
         }
@@ -205,47 +205,61 @@ pub struct Group<'a> {
     pub region: String,
     pub scope: Scope,
     pub policy: &'a RetentionPolicy,
-    pub snapshots: Vec<Snapshot>,
+    pub snapshots: Vec<&'a Snapshot>,
 }
 
-/// Sort each region's listing (listed once per region) into per-database groups.
-pub fn groups<'a>(db: &'a Database, listings: &RegionListings) -> Vec<Group<'a>> {
-    let Some(retention) = &db.retention else { return Vec::new() };
-    let resource = db.snapshot_resource();
-    let empty = Vec::new();
-    let mut out = Vec::new();
-    if let Some(policy) = &retention.source {
-        let snapshots = listings
-            .get(&db.source.region)
-            .unwrap_or(&empty)
-            .iter()
-            .filter(|s| {
-                s.arn.resource == resource
-                    && s.arn.account == db.source.account
-                    && s.database_id == db.source.id
-                    && !s.is_lifeboat_copy()
-            })
-            .cloned()
-            .collect();
-        out.push(Group { database: db, region: db.source.region.clone(), scope: Scope::Source, policy, snapshots });
-    }
-    if let Some(policy) = &retention.copies {
-        for target in &db.copy_to {
-            let snapshots = listings
-                .get(&target.region)
-                .unwrap_or(&empty)
-                .iter()
-                .filter(|s| {
-                    s.arn.resource == resource
-                        && s.is_lifeboat_copy()
-                        && s.tags.get(TAG_DATABASE).is_some_and(|n| *n == db.name)
-                })
-                .cloned()
-                .collect();
-            out.push(Group { database: db, region: target.region.clone(), scope: Scope::Copies, policy, snapshots });
+type SourceKey<'l> = (&'l str, &'l str, RdsResource, &'l str);
+type CopiesKey<'l> = (&'l str, RdsResource, &'l str);
+
+/// Each region's listing (listed once per region) sorted by database in one pass, so grouping a
+/// fleet costs one look at each snapshot rather than one per snapshot and database.
+pub struct Index<'l> {
+    /// (region, account, kind, database identifier) → source snapshots, Lifeboat's copies excluded.
+    sources: HashMap<SourceKey<'l>, Vec<&'l Snapshot>>,
+    /// (region, kind, database name from `lifeboat:database`) → Lifeboat's copies.
+    copies: HashMap<CopiesKey<'l>, Vec<&'l Snapshot>>,
+}
+
+impl<'l> Index<'l> {
+    pub fn new(listings: &'l RegionListings) -> Self {
+        let mut index = Index { sources: HashMap::new(), copies: HashMap::new() };
+        for (region, snapshots) in listings {
+            for s in snapshots {
+                if s.is_lifeboat_copy() {
+                    if let Some(name) = s.tags.get(TAG_DATABASE) {
+                        index.copies.entry((region.as_str(), s.arn.resource, name.as_str())).or_default().push(s);
+                    }
+                } else {
+                    let key = (region.as_str(), s.arn.account.as_str(), s.arn.resource, s.database_id.as_str());
+                    index.sources.entry(key).or_default().push(s);
+                }
+            }
         }
+        index
     }
-    out
+
+    /// `db`'s groups: its source region under `retention.source`, each DR region under `retention.copies`.
+    pub fn groups<'a>(&self, db: &'a Database) -> Vec<Group<'a>>
+    where
+        'l: 'a,
+    {
+        let Some(retention) = &db.retention else { return Vec::new() };
+        let resource = db.snapshot_resource();
+        let mut out = Vec::new();
+        if let Some(policy) = &retention.source {
+            let key = (db.source.region.as_str(), db.source.account.as_str(), resource, db.source.id.as_str());
+            let snapshots = self.sources.get(&key).cloned().unwrap_or_default();
+            out.push(Group { database: db, region: db.source.region.clone(), scope: Scope::Source, policy, snapshots });
+        }
+        if let Some(policy) = &retention.copies {
+            for target in &db.copy_to {
+                let key = (target.region.as_str(), resource, db.name.as_str());
+                let snapshots = self.copies.get(&key).cloned().unwrap_or_default();
+                out.push(Group { database: db, region: target.region.clone(), scope: Scope::Copies, policy, snapshots });
+            }
+        }
+        out
+    }
 }
 
 /// Source snapshots whose Lifeboat copy, in any listed region, isn't finished yet.
