@@ -1,0 +1,130 @@
+//! The DR story end to end against a local AWS (moto), printing what happened: a protected
+//! database with two months of snapshots, a new snapshot copied to the DR region on its event, a
+//! replayed event, a lost event caught by the sweep, then retention (dry run, then for real).
+//! The functions' own handlers run in-process with the clients and config their `main` builds;
+//! `tests/lambda_runtime.rs` runs the real binary through the Lambda runtime API emulator.
+
+use chrono::{Duration, Utc};
+use lifeboat_core::aws::ConfigSource;
+use lifeboat_tests::*;
+use serde_json::json;
+
+const SRC: &str = "us-east-1";
+const DR: &str = "us-west-2";
+const HISTORY_DAYS: i64 = 60;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    println!("== Lifeboat demo: local AWS (moto) ==");
+    let moto = Moto::start();
+    println!("moto listening on {}", moto.endpoint);
+
+    let key = kms_key(&moto, DR).await;
+    let (topic, inbox) = topic_with_queue(&moto, SRC).await;
+    let yaml = format!(
+        r#"notifications:
+  topic_arn: {topic}
+databases:
+  - name: orders-prod
+    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders
+    tier: production
+    rpo: 24h
+    rto: 1h
+    copy_to:
+      - {{ region: {DR}, kms_key: "{key}" }}
+    retention:
+      source: {{ daily: 7, weekly: 4, monthly: 3, min_keep: 3 }}
+      copies: {{ daily: 7, weekly: 4, monthly: 2, min_keep: 2 }}
+"#
+    );
+    let sdk = moto.sdk(SRC).await;
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name("/lifeboat/config")
+        .value(&yaml)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("store config");
+    // As each function's init does: read the policy document from SSM, fail loudly if broken.
+    let config = ConfigSource::Parameter("/lifeboat/config".into()).load(&sdk).await.expect("config");
+    println!("config read from SSM /lifeboat/config:\n{}", indent(&yaml));
+    let copier = snapshot_copier::Deps::new(config.clone(), &sdk);
+    let pruner = snapshot_pruner::Deps::new(config, &sdk);
+
+    let start = Utc::now() - Duration::days(HISTORY_DAYS);
+    moto.set_clock(start - Duration::hours(1));
+    create_instance(&moto, SRC, "orders").await;
+    println!("\n== {HISTORY_DAYS} days of history: a Lifeboat-managed snapshot a day, each copied on its event ==");
+    for d in 0..HISTORY_DAYS {
+        let at = start + Duration::days(d);
+        moto.set_clock(at);
+        let id = format!("orders-{}", at.format("%Y-%m-%d"));
+        let arn = snapshot(&moto, SRC, "orders", &id, &[("lifeboat:managed", "true")]).await;
+        snapshot_copier::handle(&copier, event("rds-db-snapshot-manual-created.json", Some(&arn))).await.expect("copy");
+    }
+    moto.set_clock(Utc::now());
+    snapshot(&moto, SRC, "orders", "orders-hand-made", &[("owner", "dba")]).await;
+    println!(
+        "{SRC}: {} DB snapshots; {DR}: {} (plus a hand-made, untagged snapshot Lifeboat must never touch)",
+        db_snapshots(&moto, SRC).await.len(),
+        db_snapshots(&moto, DR).await.len()
+    );
+
+    println!("\n== A new snapshot: RDS-EVENT-0042 arrives ==");
+    let arn = snapshot(&moto, SRC, "orders", "orders-before-upgrade", &[("change", "CHG-1234")]).await;
+    let ev = event("rds-db-snapshot-manual-created.json", Some(&arn));
+    let report = snapshot_copier::handle(&copier, ev.clone()).await.expect("copy");
+    println!("copier: {}", json!(report));
+    let copy = db_snapshots(&moto, DR).await.into_iter().find(|s| {
+        s.3.iter().any(|(k, v)| k == "lifeboat:source-arn" && *v == arn)
+    });
+    if let Some((id, status, kms, tags)) = copy {
+        println!("in {DR}: {id} ({status})\n  kms key: {}\n  tags: {tags:?}", kms.unwrap_or_default());
+    }
+    let replay = snapshot_copier::handle(&copier, ev).await.expect("replay");
+    println!("same event again (EventBridge delivers at least once): {}", json!(replay));
+
+    println!("\n== An event RDS never delivered: the scheduled sweep ==");
+    snapshot(&moto, SRC, "orders", "orders-event-lost", &[]).await;
+    let sweep = snapshot_copier::handle(&copier, event("scheduled-sweep.json", None)).await.expect("sweep");
+    println!("sweep: {}", json!(sweep));
+
+    println!("\n== Retention: dry run first ==");
+    let dry = snapshot_pruner::handle(&pruner, json!({"dry_run": true}), Utc::now()).await.expect("dry run");
+    for g in &dry.groups {
+        println!(
+            "{} {} {:?}: keep {}, would delete {}, skip {}",
+            g.database,
+            g.region,
+            g.scope,
+            g.kept.len(),
+            g.would_delete.len(),
+            g.skipped.len()
+        );
+    }
+    println!("\n== Retention for real (as the daily schedule runs it) ==");
+    let mut scheduled = event("pruner-scheduled.json", None);
+    scheduled["time"] = json!(Utc::now());
+    let run = snapshot_pruner::handle(&pruner, scheduled.clone(), Utc::now()).await.expect("prune");
+    for g in &run.groups {
+        println!("{} {} {:?}: kept {}, deleted {}, skipped {}", g.database, g.region, g.scope, g.kept.len(), g.deleted.len(), g.skipped.len());
+        for k in &g.kept {
+            println!("  keep {:<40} {}", k.id, k.why);
+        }
+        for s in &g.skipped {
+            println!("  skip {:<40} {}", s.id, s.why);
+        }
+    }
+    println!("API calls: {} (one listing per region, one per deletion)", run.api_calls);
+    for (subject, body) in notifications(&moto, SRC, &inbox).await {
+        println!("\nSNS notification: {subject}\n{}", indent(&body));
+    }
+    let again = snapshot_pruner::handle(&pruner, scheduled, Utc::now()).await.expect("replay");
+    println!("same schedule event again: deleted {}", again.deleted());
+    println!("\n== done: the emulator stops with this program ==");
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
