@@ -74,15 +74,9 @@ impl FromStr for RdsArn {
         let err = |why| ArnError { arn: s.to_owned(), why };
         // arn:partition:rds:region:account:type:id — the id of an automated snapshot holds a ':'.
         let mut parts = s.splitn(7, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(kind), Some(id)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(kind), Some(id)) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(err("expected arn:PARTITION:rds:REGION:ACCOUNT:TYPE:ID"));
         };
         if !partition.starts_with("aws") {
@@ -113,15 +107,7 @@ impl FromStr for RdsArn {
 
 impl fmt::Display for RdsArn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "arn:{}:rds:{}:{}:{}:{}",
-            self.partition,
-            self.region,
-            self.account,
-            self.resource.prefix(),
-            self.id
-        )
+        write!(f, "arn:{}:rds:{}:{}:{}:{}", self.partition, self.region, self.account, self.resource.prefix(), self.id)
     }
 }
 

@@ -98,7 +98,8 @@ fn de_arn<'de, D: Deserializer<'de>>(d: D) -> Result<RdsArn, D::Error> {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     // humantime reads the units people write in runbooks ("5m", "1h", "400d").
-    let d = humantime::parse_duration(s.trim()).map_err(|e| format!("`{s}` is not a duration like 5m, 1h, 400d: {e}"))?;
+    let d =
+        humantime::parse_duration(s.trim()).map_err(|e| format!("`{s}` is not a duration like 5m, 1h, 400d: {e}"))?;
     if d.is_zero() {
         return Err(format!("`{s}` must be longer than zero"));
     }
@@ -111,10 +112,7 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 }
 
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    Option::<String>::deserialize(d)?
-        .map(|s| parse_duration(&s))
-        .transpose()
-        .map_err(serde::de::Error::custom)
+    Option::<String>::deserialize(d)?.map(|s| parse_duration(&s)).transpose().map_err(serde::de::Error::custom)
 }
 
 impl Config {
@@ -153,7 +151,10 @@ impl Config {
             for (j, target) in db.copy_to.iter().enumerate() {
                 let at = |f: &str| at(&format!("copy_to[{j}].{f}"));
                 if target.region == db.source.region {
-                    return invalid(at("region"), format!("{} is the source region; a DR copy must leave it", target.region));
+                    return invalid(
+                        at("region"),
+                        format!("{} is the source region; a DR copy must leave it", target.region),
+                    );
                 }
                 if !regions.insert(target.region.as_str()) {
                     return invalid(at("region"), format!("{} is listed twice", target.region));
@@ -198,7 +199,10 @@ impl Config {
     /// The protected database whose source is this instance or cluster, if any.
     pub fn database_for(&self, region: &str, account: &str, resource: RdsResource, id: &str) -> Option<&Database> {
         self.databases.iter().find(|db| {
-            db.source.region == region && db.source.account == account && db.source.resource == resource && db.source.id == id
+            db.source.region == region
+                && db.source.account == account
+                && db.source.resource == resource
+                && db.source.id == id
         })
     }
 

@@ -28,7 +28,10 @@ pub struct CopyRequest {
 pub enum Planned {
     Copy(CopyRequest),
     /// This region can't get a copy of this snapshot; the reason is for the log and the error.
-    Refused { region: String, reason: String },
+    Refused {
+        region: String,
+        reason: String,
+    },
 }
 
 /// Why a snapshot gets no copies at all.
@@ -77,11 +80,8 @@ pub fn copy_tags(db: &Database, source: &Snapshot) -> Vec<(String, String)> {
     if let Some(at) = source.restore_point() {
         ours.push((TAG_SOURCE_CREATED.to_owned(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
     }
-    let mut tags: Vec<(String, String)> = source
-        .user_tags()
-        .take(MAX_TAGS - ours.len())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut tags: Vec<(String, String)> =
+        source.user_tags().take(MAX_TAGS - ours.len()).map(|(k, v)| (k.clone(), v.clone())).collect();
     tags.extend(ours);
     tags
 }
@@ -178,18 +178,19 @@ pub fn plan_sweep(config: &Config, listings: &RegionListings) -> SweepPlan {
             };
             let dest = listings.get(&req.target.region).unwrap_or(&empty);
             let source_arn = req.source.to_string();
-            let done = dest
-                .iter()
-                .any(|s| s.arn.id == req.target.id || s.copied_from() == Some(source_arn.as_str()));
+            let done = dest.iter().any(|s| s.arn.id == req.target.id || s.copied_from() == Some(source_arn.as_str()));
             if done {
                 plan.up_to_date.push((db.name.clone(), req.target.region.clone()));
                 continue;
             }
             let resource = req.target.resource;
-            let limit = if resource == RdsResource::ClusterSnapshot { CLUSTER_COPIES_IN_FLIGHT } else { INSTANCE_COPIES_IN_FLIGHT };
-            let count = flying
-                .entry((req.target.region.clone(), resource))
-                .or_insert_with(|| in_flight(dest, resource));
+            let limit = if resource == RdsResource::ClusterSnapshot {
+                CLUSTER_COPIES_IN_FLIGHT
+            } else {
+                INSTANCE_COPIES_IN_FLIGHT
+            };
+            let count =
+                flying.entry((req.target.region.clone(), resource)).or_insert_with(|| in_flight(dest, resource));
             if *count >= limit {
                 plan.deferred.push(req);
             } else {
@@ -238,9 +239,12 @@ mod tests {
 
     #[test]
     fn target_identifier_is_deterministic_valid_and_distinct() {
-        let auto: RdsArn = "arn:aws:rds:us-east-1:123456789012:snapshot:rds:orders-prod-2026-11-24-03-10".parse().unwrap();
-        let manual: RdsArn = "arn:aws:rds:us-east-1:123456789012:snapshot:rds-orders-prod-2026-11-24-03-10".parse().unwrap();
-        let other_region: RdsArn = "arn:aws:rds:eu-west-1:123456789012:snapshot:rds:orders-prod-2026-11-24-03-10".parse().unwrap();
+        let auto: RdsArn =
+            "arn:aws:rds:us-east-1:123456789012:snapshot:rds:orders-prod-2026-11-24-03-10".parse().unwrap();
+        let manual: RdsArn =
+            "arn:aws:rds:us-east-1:123456789012:snapshot:rds-orders-prod-2026-11-24-03-10".parse().unwrap();
+        let other_region: RdsArn =
+            "arn:aws:rds:eu-west-1:123456789012:snapshot:rds:orders-prod-2026-11-24-03-10".parse().unwrap();
         let a = target_identifier(&auto);
         assert_eq!(a, target_identifier(&auto));
         assert!(a.starts_with("lifeboat-rds-orders-prod-2026-11-24-03-10-"), "{a}");
@@ -278,7 +282,12 @@ mod tests {
     fn a_lifeboat_copy_is_never_copied_again() {
         let c = config();
         let db = c.database_named("orders-prod").unwrap();
-        let s = snap("arn:aws:rds:us-east-1:123456789012:snapshot:x", "orders-prod", 3, &[("lifeboat:source-arn", "arn:...")]);
+        let s = snap(
+            "arn:aws:rds:us-east-1:123456789012:snapshot:x",
+            "orders-prod",
+            3,
+            &[("lifeboat:source-arn", "arn:...")],
+        );
         assert_eq!(plan_for_snapshot(db, &s), Err(NotCopied::IsLifeboatCopy));
     }
 
@@ -286,7 +295,8 @@ mod tests {
     fn encrypted_snapshot_without_region_key_is_refused_for_that_region_only() {
         let c = config();
         let db = c.database_named("reporting-staging").unwrap();
-        let s = snap("arn:aws:rds:us-east-1:123456789012:snapshot:rds:reporting-staging-1", "reporting-staging", 3, &[]);
+        let s =
+            snap("arn:aws:rds:us-east-1:123456789012:snapshot:rds:reporting-staging-1", "reporting-staging", 3, &[]);
         let plan = plan_for_snapshot(db, &s).unwrap();
         assert!(matches!(&plan[..], [Planned::Refused { region, .. }] if region == "us-west-2"));
     }
@@ -327,7 +337,10 @@ mod tests {
         c.databases.retain(|d| d.is_cluster());
         let a = "arn:aws:rds:us-east-1:123456789012";
         let mut listings = RegionListings::new();
-        listings.insert("us-east-1".into(), vec![snap(&format!("{a}:cluster-snapshot:rds:catalog-aurora-1"), "catalog-aurora", 2, &[])]);
+        listings.insert(
+            "us-east-1".into(),
+            vec![snap(&format!("{a}:cluster-snapshot:rds:catalog-aurora-1"), "catalog-aurora", 2, &[])],
+        );
         let flying: Vec<Snapshot> = (0..CLUSTER_COPIES_IN_FLIGHT)
             .map(|i| {
                 let mut s = snap(

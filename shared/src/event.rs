@@ -50,9 +50,7 @@ pub fn classify(event: &Value) -> Result<Trigger, EventError> {
                 (&CLUSTER_SNAPSHOT_CREATED, RdsResource::ClusterSnapshot)
             };
             if !wanted.contains(&detail.event_id.as_str()) {
-                return Ok(Trigger::Ignored {
-                    reason: format!("{} is not a snapshot-created event", detail.event_id),
-                });
+                return Ok(Trigger::Ignored { reason: format!("{} is not a snapshot-created event", detail.event_id) });
             }
             // Older RDS events carry the ARN only in `resources`.
             let arn_text = detail

@@ -5,8 +5,8 @@ pub mod arn;
 pub mod config;
 pub mod copy;
 pub mod error;
-pub mod prune;
 pub mod event;
+pub mod prune;
 pub mod retention;
 pub mod snapshot;
 

@@ -143,7 +143,12 @@ fn delete_reason(r: &DeleteReason) -> &'static str {
 }
 
 /// The whole run's plan, from each region listed once. Pure: same input, same plan.
-pub fn plan_run(databases: &[&Database], listings: &RegionListings, request: &PruneRequest, now: DateTime<Utc>) -> Summary {
+pub fn plan_run(
+    databases: &[&Database],
+    listings: &RegionListings,
+    request: &PruneRequest,
+    now: DateTime<Utc>,
+) -> Summary {
     let pending = retention::pending_copy_sources(listings);
     let none = BTreeSet::new();
     let index = retention::Index::new(listings);
@@ -183,7 +188,13 @@ pub fn plan_run(databases: &[&Database], listings: &RegionListings, request: &Pr
             groups.push(report);
         }
     }
-    Summary { as_of: now, dry_run: request.dry_run, groups, quota_warnings: retention::quota_warnings(listings), api_calls: 0 }
+    Summary {
+        as_of: now,
+        dry_run: request.dry_run,
+        groups,
+        quota_warnings: retention::quota_warnings(listings),
+        api_calls: 0,
+    }
 }
 
 impl Summary {
@@ -265,7 +276,8 @@ mod tests {
 
     #[test]
     fn a_scheduled_event_runs_everything_as_of_its_time() {
-        let r = parse_request(&serde_json::from_str(include_str!("../../events/pruner-scheduled.json")).unwrap()).unwrap();
+        let r =
+            parse_request(&serde_json::from_str(include_str!("../../events/pruner-scheduled.json")).unwrap()).unwrap();
         assert!(!r.dry_run && r.database.is_none());
         assert_eq!(r.at.map(|t| t.to_rfc3339()), Some("2026-11-24T04:00:00+00:00".into()));
     }

@@ -128,10 +128,8 @@ pub fn plan<'a>(
     for s in snapshots {
         match (skip_reason(s), s.restore_point()) {
             (None, Some(at)) => candidates.push((s, at)),
-            (reason, _) => decisions.push(Decision {
-                snapshot: s,
-                action: Action::Skip(reason.unwrap_or(SkipReason::NoCreateTime)),
-            }),
+            (reason, _) => decisions
+                .push(Decision { snapshot: s, action: Action::Skip(reason.unwrap_or(SkipReason::NoCreateTime)) }),
         }
     }
     // Newest first; the identifier breaks ties so the same input always gives the same plan.
@@ -174,9 +172,7 @@ pub fn plan<'a>(
         if (0..i64::from(policy.monthly)).contains(&months_ago) && months.insert((day.year(), day.month())) {
             keep.push(KeepReason::Monthly(day.year(), day.month()));
         }
-        let expired = policy
-            .max_age
-            .is_some_and(|max| (now - at).to_std().is_ok_and(|age| age > max));
+        let expired = policy.max_age.is_some_and(|max| (now - at).to_std().is_ok_and(|age| age > max));
         let action = if hard_keep {
             Action::Keep(keep)
         } else if keep.is_empty() {
@@ -255,7 +251,13 @@ impl<'l> Index<'l> {
             for target in &db.copy_to {
                 let key = (target.region.as_str(), resource, db.name.as_str());
                 let snapshots = self.copies.get(&key).cloned().unwrap_or_default();
-                out.push(Group { database: db, region: target.region.clone(), scope: Scope::Copies, policy, snapshots });
+                out.push(Group {
+                    database: db,
+                    region: target.region.clone(),
+                    scope: Scope::Copies,
+                    policy,
+                    snapshots,
+                });
             }
         }
         out
@@ -285,7 +287,9 @@ pub fn quota_warnings(listings: &RegionListings) -> Vec<String> {
         .filter(|(_, n)| *n * 10 >= MANUAL_SNAPSHOT_QUOTA * 9)
         .map(|((region, resource), n)| {
             let kind = if resource == RdsResource::ClusterSnapshot { "cluster" } else { "DB" };
-            format!("{region} holds {n} of {MANUAL_SNAPSHOT_QUOTA} manual {kind} snapshots allowed by the default quota")
+            format!(
+                "{region} holds {n} of {MANUAL_SNAPSHOT_QUOTA} manual {kind} snapshots allowed by the default quota"
+            )
         })
         .collect()
 }

@@ -18,9 +18,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 fn python() -> PathBuf {
-    std::env::var_os("LIFEBOAT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+    std::env::var_os("LIFEBOAT_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/python"))
 }
 
 pub struct Moto {
@@ -46,10 +44,12 @@ impl Moto {
             .spawn()
             .expect("start moto");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("moto stdout"))
-            .read_line(&mut line)
-            .expect("read moto port");
-        let port: u16 = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("moto said {line:?}"));
+        BufReader::new(child.stdout.take().expect("moto stdout")).read_line(&mut line).expect("read moto port");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("moto said {line:?}"));
         Moto { child, port, endpoint: format!("http://127.0.0.1:{port}") }
     }
 
@@ -157,7 +157,13 @@ pub async fn snapshot(moto: &Moto, region: &str, db: &str, id: &str, tag_pairs: 
     out.db_snapshot().and_then(|s| s.db_snapshot_arn()).expect("snapshot arn").to_owned()
 }
 
-pub async fn cluster_snapshot(moto: &Moto, region: &str, cluster: &str, id: &str, tag_pairs: &[(&str, &str)]) -> String {
+pub async fn cluster_snapshot(
+    moto: &Moto,
+    region: &str,
+    cluster: &str,
+    id: &str,
+    tag_pairs: &[(&str, &str)],
+) -> String {
     let out = moto
         .rds(region)
         .await
@@ -172,11 +178,14 @@ pub async fn cluster_snapshot(moto: &Moto, region: &str, cluster: &str, id: &str
 }
 
 /// What a region holds, read straight from the emulator: (identifier, status, kms key, tags), sorted.
-pub type Seen = Vec<(String, String, Option<String>, Vec<(String, String)>)>;
+pub type SeenSnapshot = (String, String, Option<String>, Vec<(String, String)>);
+pub type Seen = Vec<SeenSnapshot>;
 
 fn seen_tags(list: &[Tag]) -> Vec<(String, String)> {
-    let mut t: Vec<(String, String)> =
-        list.iter().map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned())).collect();
+    let mut t: Vec<(String, String)> = list
+        .iter()
+        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+        .collect();
     t.sort();
     t
 }
@@ -267,7 +276,12 @@ pub async fn notifications(moto: &Moto, region: &str, queue_url: &str) -> Vec<(S
                 envelope["Subject"].as_str().unwrap_or_default().to_owned(),
                 envelope["Message"].as_str().unwrap_or_default().to_owned(),
             ));
-            sqs.delete_message().queue_url(queue_url).receipt_handle(m.receipt_handle().unwrap_or_default()).send().await.expect("delete message");
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete message");
         }
     }
 }

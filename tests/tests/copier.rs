@@ -58,7 +58,7 @@ fn target_of(arn: &str) -> String {
     target_identifier(&arn.parse::<RdsArn>().unwrap())
 }
 
-fn copies(seen: &Seen) -> Vec<&(String, String, Option<String>, Vec<(String, String)>)> {
+fn copies(seen: &Seen) -> Vec<&SeenSnapshot> {
     seen.iter().filter(|s| s.0.starts_with("lifeboat-")).collect()
 }
 

@@ -1,5 +1,6 @@
 //! The real `snapshot-copier` binary, run by `cargo lambda watch` (the Lambda runtime API emulator)
-//! and invoked with a sample payload from events/, against the moto emulator.
+//! and invoked with a sample payload from events/, against the moto emulator; then the real
+//! `snapshot-pruner` binary, as a dry run.
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use lifeboat_tests::*;
 
-struct Watch(Child);
+struct Watch(Child, std::path::PathBuf);
 
 impl Drop for Watch {
     fn drop(&mut self) {
@@ -39,7 +40,7 @@ async fn real_binary_copies_a_snapshot_through_the_lambda_runtime_api() {
     std::fs::write(
         &config,
         format!(
-            "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 5m\n    rto: 30m\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n"
+            "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 5m\n    rto: 30m\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 1, min_keep: 1 }}\n"
         ),
     )
     .unwrap();
@@ -58,38 +59,54 @@ async fn real_binary_copies_a_snapshot_through_the_lambda_runtime_api() {
             .env("LIFEBOAT_CONFIG_FILE", &config)
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            // A file, not a pipe: nobody drains a pipe while the test waits, and a full one would stall watch.
+            .stderr(std::fs::File::create(dir.join("watch.log")).unwrap())
             .process_group(0)
             .spawn()
             .expect("start cargo lambda watch"),
+        dir.join("watch.log"),
     );
 
-    // The first invoke compiles and starts the binary; retry until the runtime answers.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let output = loop {
-        let out = Command::new(cargo_lambda())
-            .args(["lambda", "invoke", "snapshot-copier", "-A", "127.0.0.1", "-P", &port, "-o", "json", "--data-file"])
-            .arg(&payload)
-            .current_dir(repo_root())
-            .output()
-            .expect("run cargo lambda invoke");
-        if out.status.success() {
-            break String::from_utf8_lossy(&out.stdout).to_string();
-        }
-        if let Ok(Some(status)) = watch.0.try_wait() {
-            let mut err = String::new();
-            let _ = std::io::Read::read_to_string(&mut watch.0.stderr.take().unwrap(), &mut err);
-            panic!("cargo lambda watch exited ({status}): {err}");
-        }
-        assert!(Instant::now() < deadline, "invoke kept failing: {}", String::from_utf8_lossy(&out.stderr));
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    };
+    let output = invoke(&mut watch, "snapshot-copier", &port, &payload);
     let report: serde_json::Value = serde_json::from_str(output.trim()).unwrap_or_else(|e| panic!("{e}: {output}"));
     assert_eq!(report["trigger"], "RDS-EVENT-0042", "{report}");
     assert_eq!(report["started"].as_array().map(Vec::len), Some(1), "{report}");
 
-    let copies: Vec<_> = db_snapshots(&moto, "us-west-2").await.into_iter().filter(|s| s.0.starts_with("lifeboat-")).collect();
+    let copies: Vec<_> =
+        db_snapshots(&moto, "us-west-2").await.into_iter().filter(|s| s.0.starts_with("lifeboat-")).collect();
     assert_eq!(copies.len(), 1, "{copies:?}");
     assert_eq!(copies[0].2.as_deref(), Some(key.as_str()));
+
+    // The pruner binary too, as a dry run: it reports its plan and deletes nothing.
+    let before = everything(&moto, &["us-east-1", "us-west-2"]).await;
+    let dry_run = repo_root().join("events/pruner-dry-run.json");
+    let output = invoke(&mut watch, "snapshot-pruner", &port, &dry_run);
+    let summary: serde_json::Value = serde_json::from_str(output.trim()).unwrap_or_else(|e| panic!("{e}: {output}"));
+    assert_eq!(summary["dry_run"], true, "{summary}");
+    assert_eq!(summary["groups"][0]["kept"].as_array().map(Vec::len), Some(1), "{summary}");
+    assert_eq!(everything(&moto, &["us-east-1", "us-west-2"]).await, before);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `cargo lambda invoke`; the first invoke of a function compiles and starts it, so retry until
+/// the runtime answers (or `watch` dies).
+fn invoke(watch: &mut Watch, function: &str, port: &str, payload: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let out = Command::new(cargo_lambda())
+            .args(["lambda", "invoke", function, "-A", "127.0.0.1", "-P", port, "-o", "json", "--data-file"])
+            .arg(payload)
+            .current_dir(repo_root())
+            .output()
+            .expect("run cargo lambda invoke");
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).to_string();
+        }
+        if let Ok(Some(status)) = watch.0.try_wait() {
+            let log = std::fs::read_to_string(&watch.1).unwrap_or_default();
+            panic!("cargo lambda watch exited ({status}): {log}");
+        }
+        assert!(Instant::now() < deadline, "invoke kept failing: {}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(Duration::from_secs(2));
+    }
 }

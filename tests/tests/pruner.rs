@@ -130,8 +130,16 @@ async fn keeps_exactly_the_gfs_set_in_both_regions_and_nothing_it_does_not_own_i
     // daily 7: Aug 25..30 (Aug 31 has none yet); weekly 4: Aug 30, Aug 23, Aug 16 (this week has
     // none); monthly 3: Aug 30, Jul 31, Jun 30; min_keep 3: Aug 28..30.
     let want_source = names(&[
-        "orders-2026-06-30", "orders-2026-07-31", "orders-2026-08-16", "orders-2026-08-23", "orders-2026-08-25",
-        "orders-2026-08-26", "orders-2026-08-27", "orders-2026-08-28", "orders-2026-08-29", "orders-2026-08-30",
+        "orders-2026-06-30",
+        "orders-2026-07-31",
+        "orders-2026-08-16",
+        "orders-2026-08-23",
+        "orders-2026-08-25",
+        "orders-2026-08-26",
+        "orders-2026-08-27",
+        "orders-2026-08-28",
+        "orders-2026-08-29",
+        "orders-2026-08-30",
     ]);
     assert_eq!(orders, want_source);
     // Never owned, so never touched: untagged, unprotected database, automated.
@@ -183,7 +191,10 @@ async fn dry_runs_delete_nothing_and_report_the_plan() {
     // Per-database dry run from the config: orders stays whole, catalog is pruned.
     let summary = snapshot_pruner::handle(&w.pruner, scheduled(), Utc::now()).await.expect("scheduled");
     let after = everything(&w.moto, &[SRC, DR]).await;
-    assert_eq!(after.iter().map(|r| r.1.clone()).collect::<Vec<_>>(), before.iter().map(|r| r.1.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        after.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+        before.iter().map(|r| r.1.clone()).collect::<Vec<_>>()
+    );
     let orders = summary.groups.iter().filter(|g| g.database == "orders-prod");
     assert!(orders.clone().all(|g| g.dry_run && g.deleted.is_empty()));
     assert_eq!(orders.map(|g| g.would_delete.len()).sum::<usize>(), (122 - 10) + (122 - 3));

@@ -66,7 +66,8 @@ async fn on_snapshot(deps: &Deps, arn: &lifeboat_core::arn::RdsArn, report: &mut
     let Some(snapshot) = deps.rds.describe(arn).await? else {
         return Err(LifeboatError::Rejected(format!("snapshot {arn} does not exist (deleted since the event?)")));
     };
-    let db_kind = if arn.resource == RdsResource::ClusterSnapshot { RdsResource::Cluster } else { RdsResource::Instance };
+    let db_kind =
+        if arn.resource == RdsResource::ClusterSnapshot { RdsResource::Cluster } else { RdsResource::Instance };
     let Some(db) = deps.config.database_for(&arn.region, &arn.account, db_kind, &snapshot.database_id) else {
         report.ignored = Some(format!(
             "{} is a snapshot of {} in {}, which Lifeboat does not protect",

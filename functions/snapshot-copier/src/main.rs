@@ -10,8 +10,5 @@ async fn main() -> Result<(), Error> {
     // A broken config fails the init, loudly, before any event is touched.
     let config = ConfigSource::from_env().load(&sdk).await?;
     let deps = Deps::new(config, &sdk);
-    run(service_fn(|event: LambdaEvent<Value>| async {
-        handle(&deps, event.payload).await.map_err(diagnostic)
-    }))
-    .await
+    run(service_fn(|event: LambdaEvent<Value>| async { handle(&deps, event.payload).await.map_err(diagnostic) })).await
 }

@@ -235,3 +235,44 @@ impl Rds {
         }
     }
 }
+
+// moto ignores MaxRecords and answers in one page, so paging is tested against mocked responses.
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    use super::*;
+
+    fn snapshot(id: &str) -> DbSnapshot {
+        DbSnapshot::builder()
+            .db_snapshot_arn(format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}"))
+            .db_instance_identifier("orders")
+            .snapshot_type("manual")
+            .status("available")
+            .tag_list(Tag::builder().key("lifeboat:managed").value("true").build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn list_follows_markers_through_every_page_and_counts_each() {
+        let first = mock!(Client::describe_db_snapshots).match_requests(|r| r.marker().is_none()).then_output(|| {
+            DescribeDbSnapshotsOutput::builder()
+                .db_snapshots(snapshot("a"))
+                .db_snapshots(snapshot("b"))
+                .marker("page-2")
+                .build()
+        });
+        let second = mock!(Client::describe_db_snapshots)
+            .match_requests(|r| r.marker() == Some("page-2"))
+            .then_output(|| DescribeDbSnapshotsOutput::builder().db_snapshots(snapshot("c")).build());
+        let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&first, &second]);
+        let rds = Rds { clients: [("us-east-1".to_owned(), client)].into(), calls: AtomicUsize::new(0) };
+
+        let listed = rds.list("us-east-1", Kinds { instances: true, clusters: false }).await.unwrap();
+        let ids: Vec<&str> = listed.iter().map(|s| s.arn.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert!(listed.iter().all(|s| s.is_owned()), "tags come with the listing");
+        assert_eq!(rds.calls(), 2);
+    }
+}

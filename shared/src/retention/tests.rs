@@ -35,19 +35,11 @@ fn daily_series(days: i64) -> Vec<Snapshot> {
 }
 
 fn kept_ids(decisions: &[Decision]) -> BTreeSet<String> {
-    decisions
-        .iter()
-        .filter(|d| matches!(d.action, Action::Keep(_)))
-        .map(|d| d.snapshot.arn.id.clone())
-        .collect()
+    decisions.iter().filter(|d| matches!(d.action, Action::Keep(_))).map(|d| d.snapshot.arn.id.clone()).collect()
 }
 
 fn deleted_ids(decisions: &[Decision]) -> BTreeSet<String> {
-    decisions
-        .iter()
-        .filter(|d| matches!(d.action, Action::Delete(_)))
-        .map(|d| d.snapshot.arn.id.clone())
-        .collect()
+    decisions.iter().filter(|d| matches!(d.action, Action::Delete(_))).map(|d| d.snapshot.arn.id.clone()).collect()
 }
 
 #[test]
@@ -80,7 +72,8 @@ fn weekly_and_monthly_keep_the_newest_of_each_period() {
 
 #[test]
 fn min_keep_holds_old_snapshots_when_the_policy_keeps_none() {
-    let snaps: Vec<Snapshot> = (0..5).map(|i| owned(&format!("old-{i}"), now() - chrono::Duration::days(100 + i))).collect();
+    let snaps: Vec<Snapshot> =
+        (0..5).map(|i| owned(&format!("old-{i}"), now() - chrono::Duration::days(100 + i))).collect();
     let d = plan(&snaps, &policy(7, 0, 0, 3), now(), &BTreeSet::new());
     assert_eq!(kept_ids(&d), ["old-0", "old-1", "old-2"].map(String::from).into());
     assert_eq!(deleted_ids(&d), ["old-3", "old-4"].map(String::from).into());
@@ -182,7 +175,12 @@ fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
     (
         0u32..400,
         0i64..(800 * 24),
-        prop_oneof![Just(SnapshotType::Manual), Just(SnapshotType::Automated), Just(SnapshotType::AwsBackup), Just(SnapshotType::Other)],
+        prop_oneof![
+            Just(SnapshotType::Manual),
+            Just(SnapshotType::Automated),
+            Just(SnapshotType::AwsBackup),
+            Just(SnapshotType::Other)
+        ],
         prop_oneof![4 => Just("available"), 1 => Just("creating"), 1 => Just("copying"), 1 => Just("deleting")],
         prop_oneof![3 => Just(Some("true")), 1 => Just(Some("false")), 1 => Just(None)],
         any::<bool>(),
@@ -203,9 +201,15 @@ fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
 }
 
 fn arb_policy() -> impl Strategy<Value = RetentionPolicy> {
-    (0u32..10, 0u32..6, 0u32..14, proptest::option::of(1u64..500), 0u32..6).prop_map(|(daily, weekly, monthly, days, min_keep)| {
-        RetentionPolicy { daily, weekly, monthly, max_age: days.map(|d| Duration::from_secs(d * 86400)), min_keep }
-    })
+    (0u32..10, 0u32..6, 0u32..14, proptest::option::of(1u64..500), 0u32..6).prop_map(
+        |(daily, weekly, monthly, days, min_keep)| RetentionPolicy {
+            daily,
+            weekly,
+            monthly,
+            max_age: days.map(|d| Duration::from_secs(d * 86400)),
+            min_keep,
+        },
+    )
 }
 
 proptest! {

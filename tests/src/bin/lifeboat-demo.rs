@@ -76,9 +76,10 @@ databases:
     let ev = event("rds-db-snapshot-manual-created.json", Some(&arn));
     let report = snapshot_copier::handle(&copier, ev.clone()).await.expect("copy");
     println!("copier: {}", json!(report));
-    let copy = db_snapshots(&moto, DR).await.into_iter().find(|s| {
-        s.3.iter().any(|(k, v)| k == "lifeboat:source-arn" && *v == arn)
-    });
+    let copy = db_snapshots(&moto, DR)
+        .await
+        .into_iter()
+        .find(|s| s.3.iter().any(|(k, v)| k == "lifeboat:source-arn" && *v == arn));
     if let Some((id, status, kms, tags)) = copy {
         println!("in {DR}: {id} ({status})\n  kms key: {}\n  tags: {tags:?}", kms.unwrap_or_default());
     }
@@ -108,7 +109,15 @@ databases:
     scheduled["time"] = json!(Utc::now());
     let run = snapshot_pruner::handle(&pruner, scheduled.clone(), Utc::now()).await.expect("prune");
     for g in &run.groups {
-        println!("{} {} {:?}: kept {}, deleted {}, skipped {}", g.database, g.region, g.scope, g.kept.len(), g.deleted.len(), g.skipped.len());
+        println!(
+            "{} {} {:?}: kept {}, deleted {}, skipped {}",
+            g.database,
+            g.region,
+            g.scope,
+            g.kept.len(),
+            g.deleted.len(),
+            g.skipped.len()
+        );
         for k in &g.kept {
             println!("  keep {:<40} {}", k.id, k.why);
         }
