@@ -26,7 +26,7 @@ pub struct CopyRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planned {
-    Copy(CopyRequest),
+    Copy(Box<CopyRequest>),
     /// This region can't get a copy of this snapshot; the reason is for the log and the error.
     Refused {
         region: String,
@@ -96,13 +96,13 @@ fn request(db: &Database, source: &Snapshot, target: &CopyTarget) -> Planned {
             ),
         };
     }
-    Planned::Copy(CopyRequest {
+    Planned::Copy(Box::new(CopyRequest {
         database: db.name.clone(),
         source: source.arn.clone(),
         target: source.arn.sibling(&target.region, source.arn.resource, &target_identifier(&source.arn)),
         kms_key: target.kms_key.clone(),
         tags: copy_tags(db, source),
-    })
+    }))
 }
 
 /// The copies one new snapshot of a protected database needs, one per DR region.
@@ -170,7 +170,7 @@ pub fn plan_sweep(config: &Config, listings: &RegionListings) -> SweepPlan {
         };
         for planned in db.copy_to.iter().map(|t| request(db, newest, t)) {
             let req = match planned {
-                Planned::Copy(req) => req,
+                Planned::Copy(req) => *req,
                 Planned::Refused { region, reason } => {
                     plan.refused.push((region, reason));
                     continue;
