@@ -1,23 +1,133 @@
-"""Start moto's AWS emulator on a free loopback port, with a clock tests can move.
+"""Start moto's AWS emulator on a free loopback port, with a clock tests can move, and the rules of
+the AWS API references that moto skips.
 
 Prints `PORT <n>` once it listens. Runs moto in-process under freezegun so retention tests can
 seed snapshots "months ago": POST /_lifeboat/clock {"now": "<ISO-8601>"} moves the emulator's
 clock, which then ticks on in real time. moto has no fault injection, so POST /_lifeboat/faults
 {"faults": [{"action": "DeleteDBSnapshot", "target": "<identifier>", "code": "Throttling"}]} makes
 matching RDS query calls answer with that AWS error (status 400) until the faults are replaced.
-Everything else is moto's own server app, unchanged.
+moto finishes every copy at once; POST /_lifeboat/rds/snapshot-status {"region", "kind": "db" |
+"cluster", "id", "status"} puts a snapshot in the state a real copy can end in (`failed`).
+
+moto is laxer than AWS. `STRICT_RULES` below refuse, before moto sees them, the calls the RDS API
+reference says AWS refuses; each rule quotes the sentence it encodes. Everything else is moto's own
+server app, unchanged.
 """
 
 import io
 import json
+import re
 import sys
-from urllib.parse import parse_qs
 from datetime import datetime, timezone
+from urllib.parse import parse_qs
 
 import freezegun
 from werkzeug.serving import make_server
 
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.rds.models import rds_backends
 from moto.server import DomainDispatcherApplication, create_backend_app
+
+ARN = re.compile(r"^arn:aws[a-z-]*:rds:([a-z0-9-]+):(\d{12}):(snapshot|cluster-snapshot):(.+)$")
+CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def snapshots(region: str, kind: str, account: str = DEFAULT_ACCOUNT_ID):
+    backend = rds_backends[account][region]
+    return backend.cluster_snapshots if kind == "cluster" else backend.database_snapshots
+
+
+def locate(identifier: str, region: str, kind: str):
+    """The snapshot an identifier or ARN names, or None."""
+    m = ARN.match(identifier)
+    if m:
+        region, account, _, identifier = m.groups()
+        return snapshots(region, kind, account).get(identifier)
+    return snapshots(region, kind).get(identifier)
+
+
+def describe_automated_needs_snapshot_type(action, form, region):
+    """DescribeDBSnapshots, DBSnapshotIdentifier: "If this identifier is for an automated snapshot,
+    the SnapshotType parameter must also be specified." Same for DescribeDBClusterSnapshots'
+    DBClusterSnapshotIdentifier. Without it, RDS answers that the snapshot does not exist."""
+    for act, field, kind, code in [
+        ("DescribeDBSnapshots", "DBSnapshotIdentifier", "db", "DBSnapshotNotFound"),
+        ("DescribeDBClusterSnapshots", "DBClusterSnapshotIdentifier", "cluster", "DBClusterSnapshotNotFoundFault"),
+    ]:
+        if action == act and form.get(field) and not form.get("SnapshotType"):
+            snap = locate(form[field], region, kind)
+            if snap is not None and snap.snapshot_type == "automated":
+                raise Refused(code, f"{form[field]} not found (automated snapshots need SnapshotType)", 404)
+
+
+def unencrypted_cluster_copy_refuses_kms_key(action, form, region):
+    """CopyDBClusterSnapshot, KmsKeyId: "If you copy an unencrypted DB cluster snapshot and specify
+    a value for the KmsKeyId parameter, an error is returned." (CopyDBSnapshot differs: the copy of
+    an unencrypted DB snapshot is encrypted with the key.)"""
+    if action == "CopyDBClusterSnapshot" and form.get("KmsKeyId"):
+        snap = locate(form.get("SourceDBClusterSnapshotIdentifier", ""), region, "cluster")
+        if snap is not None and not snap.storage_encrypted:
+            raise Refused(
+                "InvalidParameterCombination",
+                "KmsKeyId can't be specified when copying an unencrypted DB cluster snapshot",
+            )
+
+
+def copy_needs_an_available_source(action, form, region):
+    """CopyDBSnapshot / CopyDBClusterSnapshot: "The source DB snapshot must be in the available
+    state" (errors InvalidDBSnapshotState / InvalidDBClusterSnapshotStateFault)."""
+    for act, field, kind, code in [
+        ("CopyDBSnapshot", "SourceDBSnapshotIdentifier", "db", "InvalidDBSnapshotState"),
+        ("CopyDBClusterSnapshot", "SourceDBClusterSnapshotIdentifier", "cluster", "InvalidDBClusterSnapshotStateFault"),
+    ]:
+        if action == act:
+            snap = locate(form.get(field, ""), region, kind)
+            if snap is not None and snap.status != "available":
+                raise Refused(code, f"source snapshot is {snap.status}, not available")
+
+
+def automated_snapshots_cannot_be_deleted(action, form, region):
+    """DeleteDBSnapshot: "The DB snapshot must be in the available state to be deleted" and only
+    manual snapshots can be deleted; automated ones expire with the backup retention period
+    (InvalidDBSnapshotState / InvalidDBClusterSnapshotStateFault). moto deletes them."""
+    for act, field, kind, code in [
+        ("DeleteDBSnapshot", "DBSnapshotIdentifier", "db", "InvalidDBSnapshotState"),
+        ("DeleteDBClusterSnapshot", "DBClusterSnapshotIdentifier", "cluster", "InvalidDBClusterSnapshotStateFault"),
+    ]:
+        if action == act:
+            snap = locate(form.get(field, ""), region, kind)
+            if snap is not None and snap.snapshot_type == "automated":
+                raise Refused(code, "Only manual snapshots may be deleted.")
+
+
+STRICT_RULES = [
+    describe_automated_needs_snapshot_type,
+    unencrypted_cluster_copy_refuses_kms_key,
+    copy_needs_an_available_source,
+    automated_snapshots_cannot_be_deleted,
+]
+
+
+def error_response(start_response, code: str, message: str, status: int = 400):
+    xml = (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+        f"<Message>{message}</Message></Error>"
+        "<RequestId>lifeboat-moto</RequestId></ErrorResponse>"
+    )
+    reason = {400: "Bad Request", 404: "Not Found"}.get(status, "Error")
+    start_response(f"{status} {reason}", [("Content-Type", "text/xml")])
+    return [xml.encode()]
+
+
+def json_body(environ):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return json.loads(environ["wsgi.input"].read(length) or b"{}")
 
 
 def main() -> None:
@@ -26,41 +136,43 @@ def main() -> None:
     app = DomainDispatcherApplication(create_backend_app)
     faults = []
 
-    def injected(environ):
-        """The fault matching this RDS query request, if any; leaves the body readable for moto."""
-        if not faults or environ.get("REQUEST_METHOD") != "POST":
-            return None
+    def query_form(environ):
+        """The form of a query-protocol POST (RDS, SNS), leaving the body readable for moto."""
+        if environ.get("REQUEST_METHOD") != "POST" or "json" in environ.get("CONTENT_TYPE", ""):
+            return {}
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        for fault in faults:
-            if form.get("Action") == fault["action"] and fault["target"] in form.values():
-                return fault
-        return None
+        return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
     def with_clock(environ, start_response):
-        if environ.get("PATH_INFO") == "/_lifeboat/clock":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-            ticker.move_to(datetime.fromisoformat(body["now"].replace("Z", "+00:00")))
+        path = environ.get("PATH_INFO")
+        if path == "/_lifeboat/clock":
+            ticker.move_to(datetime.fromisoformat(json_body(environ)["now"].replace("Z", "+00:00")))
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps({"now": datetime.now(timezone.utc).isoformat()}).encode()]
-        if environ.get("PATH_INFO") == "/_lifeboat/faults":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            faults[:] = json.loads(environ["wsgi.input"].read(length) or b"{}").get("faults", [])
+        if path == "/_lifeboat/faults":
+            faults[:] = json_body(environ).get("faults", [])
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps({"faults": faults}).encode()]
-        fault = injected(environ)
-        if fault:
-            code = fault["code"]
-            xml = (
-                f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
-                f"<Message>injected by the test: {code}</Message></Error>"
-                "<RequestId>lifeboat-fault</RequestId></ErrorResponse>"
-            )
-            start_response("400 Bad Request", [("Content-Type", "text/xml")])
-            return [xml.encode()]
+        if path == "/_lifeboat/rds/snapshot-status":
+            body = json_body(environ)
+            snapshots(body["region"], body["kind"])[body["id"]].status = body["status"]
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(body).encode()]
+        form = query_form(environ)
+        action = form.get("Action")
+        if action:
+            for fault in faults:
+                if action == fault["action"] and fault["target"] in form.values():
+                    return error_response(start_response, fault["code"], f"injected by the test: {fault['code']}")
+            m = CREDENTIAL_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
+            region = m.group(1) if m else "us-east-1"
+            try:
+                for rule in STRICT_RULES:
+                    rule(action, form, region)
+            except Refused as r:
+                return error_response(start_response, r.code, r.message, r.status)
         return app(environ, start_response)
 
     server = make_server("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0, with_clock, threaded=True)
