@@ -10,6 +10,8 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::arn::{RdsArn, RdsResource};
+use crate::retention::MANUAL_SNAPSHOT_QUOTA;
+use crate::snapshot::{tag_value_ok, TAG_DATABASE};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -22,16 +24,11 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Moved to the stack parameter `NotificationTopicArn`: IAM can only grant `sns:Publish` on a
+    /// topic the stack knows, so the topic has one source of truth. Kept here to say so clearly.
     #[serde(default)]
-    pub notifications: Notifications,
+    notifications: Option<serde_yaml_ng::Value>,
     pub databases: Vec<Database>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Notifications {
-    /// SNS topic for run summaries and incident messages. Optional: without it Lifeboat only logs.
-    pub topic_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -63,6 +60,9 @@ pub struct CopyTarget {
     pub region: String,
     /// KMS key ARN in `region`; required to copy encrypted snapshots, as KMS keys are regional.
     pub kms_key: Option<String>,
+    /// Option group in `region` for Oracle / SQL Server snapshots with TDE (or other persistent
+    /// options): RDS needs one to copy them across regions.
+    pub option_group: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,10 +126,11 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field: String, why: String| Err(ConfigError::Invalid { field, why });
-        if let Some(topic) = &self.notifications.topic_arn {
-            if !topic.starts_with("arn:") || !topic.contains(":sns:") {
-                return invalid("notifications.topic_arn".into(), format!("`{topic}` is not an SNS topic ARN"));
-            }
+        if self.notifications.is_some() {
+            return invalid(
+                "notifications".into(),
+                "the topic is now the stack parameter NotificationTopicArn (IAM grants sns:Publish on it); remove this section".into(),
+            );
         }
         let mut names = BTreeSet::new();
         let mut sources = BTreeSet::new();
@@ -138,8 +139,14 @@ impl Config {
             if db.name.trim().is_empty() {
                 return invalid(format!("databases[{i}].name"), "must not be empty".into());
             }
+            if let Err(why) = tag_value_ok(&db.name) {
+                return invalid(at("name"), format!("is the `{TAG_DATABASE}` tag on every copy, so {why}"));
+            }
             if !names.insert(db.name.as_str()) {
                 return invalid(at("name"), "is used by another database".into());
+            }
+            if db.source.partition != "aws" {
+                return invalid(at("source"), unsupported_partition(&db.source.partition));
             }
             if !matches!(db.source.resource, RdsResource::Instance | RdsResource::Cluster) {
                 return invalid(at("source"), "must be a db: or cluster: ARN, not a snapshot".into());
@@ -160,21 +167,15 @@ impl Config {
                     return invalid(at("region"), format!("{} is listed twice", target.region));
                 }
                 if let Some(key) = &target.kms_key {
-                    let key_region = key.strip_prefix("arn:").and_then(|k| {
-                        let mut p = k.split(':');
-                        let (_partition, service, region) = (p.next()?, p.next()?, p.next()?);
-                        (service == "kms").then_some(region)
-                    });
-                    match key_region {
-                        None => return invalid(at("kms_key"), format!("`{key}` is not a KMS key ARN")),
-                        Some(r) if r != target.region => {
-                            return invalid(
-                                at("kms_key"),
-                                format!("key is in {r} but the copy goes to {}; KMS keys are regional", target.region),
-                            )
-                        }
-                        Some(_) => {}
+                    if let Err(why) = kms_key_arn_ok(key, &target.region) {
+                        return invalid(at("kms_key"), why);
                     }
+                }
+                if target.option_group.is_some() && db.is_cluster() {
+                    return invalid(
+                        at("option_group"),
+                        "applies to DB instance snapshots only; CopyDBClusterSnapshot takes no option group".into(),
+                    );
                 }
             }
             if let Some(retention) = &db.retention {
@@ -196,6 +197,28 @@ impl Config {
         Ok(())
     }
 
+    /// What is valid but will hurt later, for the log at load.
+    pub fn warnings(&self) -> Vec<String> {
+        self.databases
+            .iter()
+            .filter(|db| !db.copy_to.is_empty() && db.retention.as_ref().is_none_or(|r| r.copies.is_none()))
+            .map(|db| {
+                format!(
+                    "{} copies to {} without retention.copies: its copies are never pruned and pile up towards \
+                     the quota of {MANUAL_SNAPSHOT_QUOTA} manual snapshots per region",
+                    db.name,
+                    db.copy_to.iter().map(|t| t.region.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect()
+    }
+
+    /// The source regions and accounts Lifeboat protects: snapshot events from anywhere else are
+    /// not Lifeboat's business (EventBridge delivers RDS events in their own region only).
+    pub fn protects_snapshots_in(&self, region: &str, account: &str) -> bool {
+        self.databases.iter().any(|db| db.source.region == region && db.source.account == account)
+    }
+
     /// The protected database whose source is this instance or cluster, if any.
     pub fn database_for(&self, region: &str, account: &str, resource: RdsResource, id: &str) -> Option<&Database> {
         self.databases.iter().find(|db| {
@@ -208,6 +231,45 @@ impl Config {
 
     pub fn database_named(&self, name: &str) -> Option<&Database> {
         self.databases.iter().find(|db| db.name == name)
+    }
+}
+
+/// GovCloud needs a presigned URL for cross-region copies and China can't copy across partitions'
+/// regions at all; Lifeboat supports neither yet, and says so at load rather than at the first copy.
+fn unsupported_partition(partition: &str) -> String {
+    format!(
+        "partition `{partition}` is not supported yet (only `aws`): cross-region copies in aws-us-gov need a \
+         presigned URL and aws-cn does not support them"
+    )
+}
+
+/// IAM policies (the template's `DrKmsKeyArns`) can name a key only by its key ARN: "You cannot use
+/// a key id, alias name, or alias ARN" (KMS developer guide), so an alias here would deploy but
+/// every encrypted copy would be denied.
+fn kms_key_arn_ok(key: &str, region: &str) -> Result<(), String> {
+    let parts: Vec<&str> = key.splitn(6, ':').collect();
+    let [arn, partition, service, key_region, account, resource] = parts[..] else {
+        return Err(format!("`{key}` is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"));
+    };
+    if arn != "arn" || service != "kms" {
+        return Err(format!("`{key}` is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"));
+    }
+    if partition != "aws" {
+        return Err(unsupported_partition(partition));
+    }
+    if key_region != region {
+        return Err(format!("key is in {key_region} but the copy goes to {region}; KMS keys are regional"));
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{key}`: account must be 12 digits"));
+    }
+    match resource.split_once('/') {
+        Some(("key", id)) if !id.is_empty() => Ok(()),
+        Some(("alias", alias)) => Err(format!(
+            "`{key}` is an alias ARN; IAM policies need the key ARN. Find it with: aws kms describe-key \
+             --region {region} --key-id alias/{alias} --query KeyMetadata.Arn"
+        )),
+        _ => Err(format!("`{key}` is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")),
     }
 }
 
@@ -265,6 +327,65 @@ mod tests {
             "{DB}    copy_to:\n      - region: us-west-2\n        kms_key: arn:aws:kms:us-east-1:123456789012:key/k\n"
         ));
         assert!(e.contains("copy_to[0].kms_key") && e.contains("regional"), "{e}");
+    }
+
+    #[test]
+    fn a_kms_alias_is_refused_with_the_command_that_finds_its_key_arn() {
+        let e = err_of(&format!(
+            "{DB}    copy_to:\n      - region: us-west-2\n        kms_key: arn:aws:kms:us-west-2:123456789012:alias/lifeboat-dr\n"
+        ));
+        assert!(e.contains("copy_to[0].kms_key") && e.contains("alias ARN"), "{e}");
+        assert!(e.contains("describe-key --region us-west-2 --key-id alias/lifeboat-dr"), "{e}");
+        for bad in ["1f2e3d4c-0000-4000-8000-000000000001", "alias/lifeboat-dr", "arn:aws:kms:us-west-2:123:key/k"] {
+            let e = err_of(&format!("{DB}    copy_to:\n      - region: us-west-2\n        kms_key: {bad}\n"));
+            assert!(e.contains("kms_key"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn partitions_other_than_aws_are_refused_at_load() {
+        let e = err_of(&DB.replace("arn:aws:rds:us-east-1", "arn:aws-us-gov:rds:us-gov-west-1"));
+        assert!(e.contains("source") && e.contains("aws-us-gov") && e.contains("presigned"), "{e}");
+        let e = err_of(&DB.replace("arn:aws:rds:us-east-1", "arn:aws-cn:rds:cn-north-1"));
+        assert!(e.contains("aws-cn"), "{e}");
+    }
+
+    #[test]
+    fn names_rds_would_refuse_as_a_tag_value_are_config_errors() {
+        let e = err_of(&DB.replace("name: orders", "name: \"orders#prod\""));
+        assert!(e.contains("name") && e.contains("lifeboat:database") && e.contains('#'), "{e}");
+        let long = "o".repeat(257);
+        let e = err_of(&DB.replace("name: orders", &format!("name: {long}")));
+        assert!(e.contains("256"), "{e}");
+        assert!(Config::from_yaml(&DB.replace("name: orders", "name: orders prod/eu@2")).is_ok());
+    }
+
+    #[test]
+    fn the_topic_moved_to_the_stack_and_the_old_section_says_so() {
+        let e = err_of(&format!("notifications:\n  topic_arn: arn:aws:sns:us-east-1:123456789012:t\n{DB}"));
+        assert!(e.contains("NotificationTopicArn"), "{e}");
+    }
+
+    #[test]
+    fn option_groups_are_for_instance_snapshots_only() {
+        let with = |src: &str| {
+            format!("{}    copy_to:\n      - {{ region: us-west-2, option_group: tde-dr }}\n", DB.replace(":db:orders", src))
+        };
+        let c = Config::from_yaml(&with(":db:orders")).unwrap();
+        assert_eq!(c.databases[0].copy_to[0].option_group.as_deref(), Some("tde-dr"));
+        let e = err_of(&with(":cluster:orders"));
+        assert!(e.contains("option_group"), "{e}");
+    }
+
+    #[test]
+    fn copies_without_a_copies_policy_are_flagged_at_load() {
+        let c = Config::from_yaml(&format!("{DB}    copy_to:\n      - region: us-west-2\n")).unwrap();
+        let w = c.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("orders") && w[0].contains("us-west-2") && w[0].contains("100"), "{w:?}");
+        let pruned = format!("{DB}    copy_to:\n      - region: us-west-2\n    retention:\n      copies: {{ daily: 7, min_keep: 2 }}\n");
+        assert!(Config::from_yaml(&pruned).unwrap().warnings().is_empty());
+        assert!(Config::from_yaml(DB).unwrap().warnings().is_empty(), "no copies, nothing to pile up");
     }
 
     #[test]

@@ -16,6 +16,21 @@ pub const TAG_SOURCE_ARN: &str = "lifeboat:source-arn";
 /// copies but nothing like it for cluster snapshot copies, and retention needs the restore point.
 pub const TAG_SOURCE_CREATED: &str = "lifeboat:source-created";
 const TAG_PREFIX: &str = "lifeboat:";
+/// RDS tag values: "up to 256 Unicode characters", matching `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`.
+pub const MAX_TAG_VALUE: usize = 256;
+
+/// Whether RDS would take `value` as a tag value; the error says why not.
+pub fn tag_value_ok(value: &str) -> Result<(), String> {
+    if value.chars().count() > MAX_TAG_VALUE {
+        return Err(format!("it must be at most {MAX_TAG_VALUE} characters (RDS tag values)"));
+    }
+    // \p{L} and \p{N} are alphanumeric; \p{Z} are the space separators.
+    let allowed = |c: char| c.is_alphanumeric() || (c.is_whitespace() && !c.is_control()) || "_.:/=+-@".contains(c);
+    match value.chars().find(|c| !allowed(*c)) {
+        Some(c) => Err(format!("`{c}` is not allowed (RDS tag values take letters, digits, spaces and _.:/=+-@)")),
+        None => Ok(()),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotType {
