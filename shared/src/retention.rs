@@ -125,7 +125,10 @@ pub fn plan<'a>(
 ) -> Vec<Decision<'a>> {
     let mut decisions: Vec<Decision<'a>> = Vec::new();
     let mut candidates: Vec<(&'a Snapshot, DateTime<Utc>)> = Vec::new();
-    for s in snapshots {
+    // Listings can name a snapshot twice (pages shift while snapshots come and go); a second
+    // entry of the newest would otherwise rank second and could be planned for deletion.
+    let mut seen = BTreeSet::new();
+    for s in snapshots.into_iter().filter(|s| seen.insert(&s.arn)) {
         match (skip_reason(s), s.restore_point()) {
             (None, Some(at)) => candidates.push((s, at)),
             (reason, _) => decisions
@@ -269,7 +272,8 @@ pub fn pending_copy_sources(listings: &RegionListings) -> BTreeSet<String> {
     listings
         .values()
         .flatten()
-        .filter(|s| !s.is_available())
+        // A failed copy is not pending: it must not pin its source (the copier replaces it).
+        .filter(|s| !s.is_available() && s.status != crate::copy::FAILED)
         .filter_map(|s| s.copied_from().map(str::to_owned))
         .collect()
 }

@@ -217,15 +217,27 @@ proptest! {
 
     #[test]
     fn invariants_hold(
-        snaps in proptest::collection::vec(arb_snapshot(), 0..60),
+        mut snaps in proptest::collection::vec(arb_snapshot(), 0..60),
         p in arb_policy(),
         pending_pick in proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
+        listed_twice in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..6),
     ) {
+        // One snapshot per ARN; then some listed a second time, anywhere, as shifting pages do.
+        let mut arns = BTreeSet::new();
+        snaps.retain(|s| arns.insert(s.arn.clone()));
+        let mut listing = snaps.clone();
+        if !snaps.is_empty() {
+            for (which, at) in &listed_twice {
+                let twin = snaps[which.index(snaps.len())].clone();
+                listing.insert(at.index(listing.len() + 1), twin);
+            }
+        }
         let pending: BTreeSet<String> = if snaps.is_empty() { BTreeSet::new() } else {
             pending_pick.iter().map(|i| snaps[i.index(snaps.len())].arn.to_string()).collect()
         };
-        let d = plan(&snaps, &p, now(), &pending);
-        prop_assert_eq!(d.len(), snaps.len(), "every snapshot gets exactly one decision");
+        let d = plan(&listing, &p, now(), &pending);
+        prop_assert_eq!(d.len(), snaps.len(), "every snapshot gets exactly one decision, however often listed");
+        prop_assert_eq!(d.iter().map(|d| &d.snapshot.arn).collect::<BTreeSet<_>>().len(), snaps.len());
 
         let deleted: Vec<&Snapshot> = d.iter().filter(|d| matches!(d.action, Action::Delete(_))).map(|d| d.snapshot).collect();
         for s in &deleted {
@@ -245,9 +257,14 @@ proptest! {
         let floor = (p.min_keep as usize).max(1).min(eligible.len());
         prop_assert!(eligible.len() - deleted.len() >= floor, "kept fewer than min_keep");
 
-        let again = plan(&snaps, &p, now(), &pending);
+        let again = plan(&listing, &p, now(), &pending);
         prop_assert_eq!(&d, &again, "same input, same plan");
-        let mut reversed = snaps.clone();
+        let mut a_once: Vec<_> = d.iter().map(|d| (d.snapshot.arn.id.clone(), d.action.clone())).collect();
+        let mut b_once: Vec<_> = plan(&snaps, &p, now(), &pending).iter().map(|d| (d.snapshot.arn.id.clone(), d.action.clone())).collect();
+        a_once.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+        b_once.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+        prop_assert_eq!(a_once, b_once, "a snapshot listed twice is planned as if listed once");
+        let mut reversed = listing.clone();
         reversed.reverse();
         let mut a: Vec<_> = d.iter().map(|d| (d.snapshot.arn.id.clone(), d.snapshot.restore_point(), d.action.clone())).collect();
         let mut b: Vec<_> = plan(&reversed, &p, now(), &pending).iter().map(|d| (d.snapshot.arn.id.clone(), d.snapshot.restore_point(), d.action.clone())).collect();
