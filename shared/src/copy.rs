@@ -1,12 +1,16 @@
 //! What to copy where. Pure: the copier reads RDS, asks these functions, then writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::arn::{RdsArn, RdsResource};
 use crate::config::{Config, CopyTarget, Database};
-use crate::snapshot::{Snapshot, TAG_DATABASE, TAG_MANAGED, TAG_SOURCE_ARN, TAG_SOURCE_CREATED};
+use crate::retention::{self, Action};
+use crate::snapshot::{
+    tag_value_ok, Snapshot, SnapshotType, TAG_DATABASE, TAG_MANAGED, TAG_SOURCE_ARN, TAG_SOURCE_CREATED,
+};
 
 /// RDS allows this many copies in flight into one destination region.
 pub const INSTANCE_COPIES_IN_FLIGHT: usize = 20;
@@ -21,8 +25,14 @@ pub struct CopyRequest {
     /// Where the copy will live; its id is the deterministic target identifier.
     pub target: RdsArn,
     pub kms_key: Option<String>,
+    pub option_group: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// RDS reports the copy at the target identifier `failed`: delete it, then copy again.
+    pub replaces_failed: bool,
 }
+
+/// RDS ends a copy it could not finish (often a KMS key policy problem) in this status.
+pub const FAILED: &str = "failed";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planned {
@@ -87,21 +97,30 @@ pub fn copy_tags(db: &Database, source: &Snapshot) -> Vec<(String, String)> {
 }
 
 fn request(db: &Database, source: &Snapshot, target: &CopyTarget) -> Planned {
+    let refused = |reason: String| Planned::Refused { region: target.region.clone(), reason };
     if source.encrypted && target.kms_key.is_none() {
-        return Planned::Refused {
-            region: target.region.clone(),
-            reason: format!(
-                "snapshot {} is encrypted and databases.{}.copy_to {} has no kms_key (KMS keys are regional)",
-                source.arn, db.name, target.region
-            ),
-        };
+        return refused(format!(
+            "snapshot {} is encrypted and databases.{}.copy_to {} has no kms_key (KMS keys are regional)",
+            source.arn, db.name, target.region
+        ));
     }
+    let tags = copy_tags(db, source);
+    // RDS would refuse the whole copy for one bad tag; say which, before asking it.
+    if let Some((key, why)) = tags.iter().find_map(|(k, v)| tag_value_ok(v).err().map(|why| (k, why))) {
+        return refused(format!("snapshot {}: tag {key} can't be set: {why}", source.arn));
+    }
+    // CopyDBClusterSnapshot: "If you copy an unencrypted DB cluster snapshot and specify a value for
+    // the KmsKeyId parameter, an error is returned." A DB snapshot copy gets encrypted with the key.
+    let kms_key =
+        if source.arn.resource == RdsResource::ClusterSnapshot && !source.encrypted { None } else { target.kms_key.clone() };
     Planned::Copy(Box::new(CopyRequest {
         database: db.name.clone(),
         source: source.arn.clone(),
         target: source.arn.sibling(&target.region, source.arn.resource, &target_identifier(&source.arn)),
-        kms_key: target.kms_key.clone(),
-        tags: copy_tags(db, source),
+        kms_key,
+        option_group: target.option_group.clone(),
+        tags,
+        replaces_failed: false,
     }))
 }
 
@@ -124,78 +143,141 @@ pub type RegionListings = BTreeMap<String, Vec<Snapshot>>;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepPlan {
+    /// Copies to start; those with `replaces_failed` first delete the failed copy in their place.
     pub copies: Vec<CopyRequest>,
     /// Copies that would exceed the destination's in-flight quota; the next sweep takes them.
     pub deferred: Vec<CopyRequest>,
     pub refused: Vec<(String, String)>,
-    /// (database, region) pairs whose newest snapshot already has its copy.
+    /// (database, region) pairs where every snapshot that should have a copy has one.
     pub up_to_date: Vec<(String, String)>,
-    /// Databases with no available snapshot in the source region at all.
-    pub no_snapshot: Vec<String>,
+    /// Databases with no available snapshot in the source region at all: nothing to restore from.
+    pub unprotected: Vec<String>,
+}
+
+fn is_source_of(db: &Database, s: &Snapshot) -> bool {
+    s.arn.region == db.source.region
+        && s.arn.account == db.source.account
+        && s.arn.resource == db.snapshot_resource()
+        && s.database_id == db.source.id
+        && !s.is_lifeboat_copy()
 }
 
 /// The newest available, non-copy snapshot of `db` in its source-region listing.
 pub fn newest_source_snapshot<'a>(db: &Database, source_region: &'a [Snapshot]) -> Option<&'a Snapshot> {
     source_region
         .iter()
-        .filter(|s| {
-            s.arn.region == db.source.region
-                && s.arn.account == db.source.account
-                && s.arn.resource == db.snapshot_resource()
-                && s.database_id == db.source.id
-                && s.is_available()
-                && !s.is_lifeboat_copy()
-        })
-        .max_by(|a, b| a.created.cmp(&b.created).then_with(|| a.arn.id.cmp(&b.arn.id)))
+        .filter(|s| is_source_of(db, s) && s.is_available())
+        .max_by(|a, b| a.restore_point().cmp(&b.restore_point()).then_with(|| a.arn.id.cmp(&b.arn.id)))
+}
+
+/// The snapshot as retention would see its copy: a Lifeboat-owned manual snapshot dated by the
+/// restore point it holds. In-flight copies count as made, so they hold their slot.
+fn as_copy(s: &Snapshot) -> Snapshot {
+    let mut c = s.clone();
+    c.snapshot_type = SnapshotType::Manual;
+    c.status = "available".into();
+    c.created = s.restore_point();
+    c.original_created = None;
+    c.tags.insert(TAG_MANAGED.into(), "true".into());
+    c
+}
+
+/// Which of `sources` need a copy in a region holding `copies` (this database's live Lifeboat
+/// copies there): those the DR copies' retention policy would keep once copied, so the sweep and
+/// the pruner agree (a copy the pruner deleted is not made again, a kept slot never stays empty).
+/// Without a copies policy, only the newest.
+pub fn wanted_sources<'a>(
+    db: &Database,
+    sources: &[&'a Snapshot],
+    copies: &[&Snapshot],
+    now: DateTime<Utc>,
+) -> Vec<&'a Snapshot> {
+    let Some(policy) = db.retention.as_ref().and_then(|r| r.copies.as_ref()) else {
+        let newest = sources.iter().max_by(|a, b| a.restore_point().cmp(&b.restore_point()).then(a.arn.id.cmp(&b.arn.id)));
+        return newest.copied().into_iter().collect();
+    };
+    let copied: BTreeSet<&str> = copies.iter().filter_map(|c| c.copied_from()).collect();
+    let missing: Vec<&'a Snapshot> =
+        sources.iter().copied().filter(|s| !copied.contains(s.arn.to_string().as_str())).collect();
+    let mut candidates: Vec<Snapshot> = copies.iter().map(|c| as_copy(c)).collect();
+    candidates.extend(missing.iter().map(|s| as_copy(s)));
+    let kept: BTreeSet<&RdsArn> = retention::plan(&candidates, policy, now, &BTreeSet::new())
+        .into_iter()
+        .filter(|d| matches!(d.action, Action::Keep(_)))
+        .map(|d| &d.snapshot.arn)
+        .collect();
+    missing.into_iter().filter(|s| kept.contains(&s.arn)).collect()
 }
 
 fn in_flight(listing: &[Snapshot], resource: RdsResource) -> usize {
     listing
         .iter()
-        .filter(|s| s.arn.resource == resource && s.is_lifeboat_copy() && !s.is_available() && s.status != "failed")
+        .filter(|s| s.arn.resource == resource && s.is_lifeboat_copy() && !s.is_available() && s.status != FAILED)
         .count()
 }
 
-/// The scheduled sweep: every protected database's newest snapshot has a copy in every DR region,
-/// within RDS's in-flight copy quotas. `listings` holds each region listed once.
-pub fn plan_sweep(config: &Config, listings: &RegionListings) -> SweepPlan {
+/// The scheduled sweep: every snapshot of every protected database that should have a copy in a
+/// DR region gets one (see `wanted_sources`), failed copies are replaced, within RDS's in-flight
+/// copy quotas. `listings` holds each region listed once; `now` dates the retention view.
+pub fn plan_sweep(config: &Config, listings: &RegionListings, now: DateTime<Utc>) -> SweepPlan {
     let empty = Vec::new();
     let mut plan = SweepPlan::default();
     let mut flying: BTreeMap<(String, RdsResource), usize> = BTreeMap::new();
     for db in &config.databases {
         let source_listing = listings.get(&db.source.region).unwrap_or(&empty);
-        let Some(newest) = newest_source_snapshot(db, source_listing) else {
-            plan.no_snapshot.push(db.name.clone());
+        let sources: Vec<&Snapshot> =
+            source_listing.iter().filter(|s| is_source_of(db, s) && s.is_available()).collect();
+        if sources.is_empty() {
+            plan.unprotected.push(db.name.clone());
             continue;
-        };
-        for planned in db.copy_to.iter().map(|t| request(db, newest, t)) {
-            let req = match planned {
-                Planned::Copy(req) => *req,
-                Planned::Refused { region, reason } => {
-                    plan.refused.push((region, reason));
+        }
+        for target in &db.copy_to {
+            let dest = listings.get(&target.region).unwrap_or(&empty);
+            let ours: Vec<&Snapshot> = dest
+                .iter()
+                .filter(|s| {
+                    s.arn.resource == db.snapshot_resource()
+                        && s.is_lifeboat_copy()
+                        && s.tags.get(TAG_DATABASE) == Some(&db.name)
+                })
+                .collect();
+            let live: Vec<&Snapshot> = ours.into_iter().filter(|s| s.status != FAILED).collect();
+            // Only Lifeboat makes `lifeboat-` identifiers, tagged or not, so a failed one is ours to replace.
+            let failed_ids: BTreeSet<&str> =
+                dest.iter().filter(|s| s.status == FAILED).map(|s| s.arn.id.as_str()).collect();
+            let mut nothing_to_do = true;
+            for source in wanted_sources(db, &sources, &live, now) {
+                let mut req = match request(db, source, target) {
+                    Planned::Copy(req) => *req,
+                    Planned::Refused { region, reason } => {
+                        plan.refused.push((region, reason));
+                        nothing_to_do = false;
+                        continue;
+                    }
+                };
+                // A copy whose tags were lost still holds the deterministic identifier.
+                if dest.iter().any(|s| s.arn.id == req.target.id && s.status != FAILED) {
                     continue;
                 }
-            };
-            let dest = listings.get(&req.target.region).unwrap_or(&empty);
-            let source_arn = req.source.to_string();
-            let done = dest.iter().any(|s| s.arn.id == req.target.id || s.copied_from() == Some(source_arn.as_str()));
-            if done {
-                plan.up_to_date.push((db.name.clone(), req.target.region.clone()));
-                continue;
+                nothing_to_do = false;
+                req.replaces_failed = failed_ids.contains(req.target.id.as_str());
+                let resource = req.target.resource;
+                let limit = if resource == RdsResource::ClusterSnapshot {
+                    CLUSTER_COPIES_IN_FLIGHT
+                } else {
+                    INSTANCE_COPIES_IN_FLIGHT
+                };
+                let count =
+                    flying.entry((req.target.region.clone(), resource)).or_insert_with(|| in_flight(dest, resource));
+                if *count >= limit {
+                    plan.deferred.push(req);
+                } else {
+                    *count += 1;
+                    plan.copies.push(req);
+                }
             }
-            let resource = req.target.resource;
-            let limit = if resource == RdsResource::ClusterSnapshot {
-                CLUSTER_COPIES_IN_FLIGHT
-            } else {
-                INSTANCE_COPIES_IN_FLIGHT
-            };
-            let count =
-                flying.entry((req.target.region.clone(), resource)).or_insert_with(|| in_flight(dest, resource));
-            if *count >= limit {
-                plan.deferred.push(req);
-            } else {
-                *count += 1;
-                plan.copies.push(req);
+            if nothing_to_do {
+                plan.up_to_date.push((db.name.clone(), target.region.clone()));
             }
         }
     }
@@ -302,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn sweep_copies_newest_snapshot_missing_in_each_region() {
+    fn sweep_copies_what_the_copies_policy_keeps_or_else_the_newest_in_each_region() {
         let c = config();
         let a = "arn:aws:rds:us-east-1:123456789012";
         let mut listings = RegionListings::new();
@@ -324,11 +406,15 @@ mod tests {
         );
         copy.tags.insert(TAG_SOURCE_ARN.into(), catalog_src.to_string());
         listings.insert("us-west-2".into(), vec![copy]);
-        let plan = plan_sweep(&c, &listings);
+        let plan = plan_sweep(&c, &listings, Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap());
         let targets: Vec<String> = plan.copies.iter().map(|r| format!("{}:{}", r.target.region, r.source.id)).collect();
-        assert_eq!(targets, vec!["us-west-2:rds:orders-prod-new", "eu-west-1:rds:catalog-aurora-1"]);
+        // orders-prod's copies keep min_keep 2, so both of today's snapshots need a copy.
+        assert_eq!(
+            targets,
+            vec!["us-west-2:rds:orders-prod-old", "us-west-2:rds:orders-prod-new", "eu-west-1:rds:catalog-aurora-1"]
+        );
         assert_eq!(plan.up_to_date, vec![("catalog-aurora".to_string(), "us-west-2".to_string())]);
-        assert_eq!(plan.no_snapshot, vec!["reporting-staging".to_string()]);
+        assert_eq!(plan.unprotected, vec!["reporting-staging".to_string()]);
     }
 
     #[test]
@@ -354,11 +440,66 @@ mod tests {
             })
             .collect();
         listings.insert("us-west-2".into(), flying);
-        let plan = plan_sweep(&c, &listings);
+        let plan = plan_sweep(&c, &listings, Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap());
         assert_eq!(plan.deferred.len(), 1);
         assert_eq!(plan.deferred[0].target.region, "us-west-2");
         assert_eq!(plan.copies.len(), 1);
         assert_eq!(plan.copies[0].target.region, "eu-west-1");
+    }
+
+    #[test]
+    fn an_unencrypted_cluster_snapshot_is_copied_without_the_key_an_instance_snapshot_with_it() {
+        let c = config();
+        let a = "arn:aws:rds:us-east-1:123456789012";
+        let mut cluster = snap(&format!("{a}:cluster-snapshot:rds:catalog-aurora-1"), "catalog-aurora", 2, &[]);
+        cluster.encrypted = false;
+        let plan = plan_for_snapshot(c.database_named("catalog-aurora").unwrap(), &cluster).unwrap();
+        assert!(plan.iter().all(|p| matches!(p, Planned::Copy(r) if r.kms_key.is_none())), "{plan:?}");
+        cluster.encrypted = true;
+        let plan = plan_for_snapshot(c.database_named("catalog-aurora").unwrap(), &cluster).unwrap();
+        assert!(plan.iter().all(|p| matches!(p, Planned::Copy(r) if r.kms_key.is_some())), "{plan:?}");
+        let mut instance = snap(&format!("{a}:snapshot:rds:orders-prod-1"), "orders-prod", 2, &[]);
+        instance.encrypted = false;
+        let plan = plan_for_snapshot(c.database_named("orders-prod").unwrap(), &instance).unwrap();
+        assert!(matches!(&plan[..], [Planned::Copy(r)] if r.kms_key.is_some()), "the copy gets encrypted: {plan:?}");
+    }
+
+    #[test]
+    fn a_source_arn_too_long_for_a_tag_is_refused_before_aws_sees_it() {
+        let c = config();
+        let long = format!("arn:aws:rds:us-east-1:123456789012:snapshot:{}", "x".repeat(230));
+        let plan = plan_for_snapshot(c.database_named("orders-prod").unwrap(), &snap(&long, "orders-prod", 2, &[]))
+            .unwrap();
+        assert!(
+            matches!(&plan[..], [Planned::Refused { reason, .. }] if reason.contains("lifeboat:source-arn") && reason.contains("256")),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_copy_is_replaced_and_does_not_count_as_copied() {
+        let mut c = config();
+        c.databases.retain(|d| d.name == "catalog-aurora");
+        let a = "arn:aws:rds:us-east-1:123456789012";
+        let src = snap(&format!("{a}:cluster-snapshot:rds:catalog-aurora-1"), "catalog-aurora", 2, &[]);
+        let mut listings = RegionListings::new();
+        listings.insert("us-east-1".into(), vec![src.clone()]);
+        let mut failed = snap(
+            &format!("arn:aws:rds:us-west-2:123456789012:cluster-snapshot:{}", target_identifier(&src.arn)),
+            "catalog-aurora",
+            2,
+            &[(TAG_SOURCE_ARN, &src.arn.to_string()), (TAG_DATABASE, "catalog-aurora")],
+        );
+        failed.status = FAILED.into();
+        listings.insert("us-west-2".into(), vec![failed.clone()]);
+        let plan = plan_sweep(&c, &listings, Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap());
+        let west: Vec<&CopyRequest> = plan.copies.iter().filter(|r| r.target.region == "us-west-2").collect();
+        assert!(matches!(&west[..], [r] if r.replaces_failed && r.target.id == failed.arn.id), "{plan:?}");
+        // Nor does it pin its source for the pruner.
+        assert!(retention::pending_copy_sources(&listings).is_empty());
+        failed.status = "copying".into();
+        listings.insert("us-west-2".into(), vec![failed]);
+        assert_eq!(retention::pending_copy_sources(&listings).len(), 1);
     }
 
     #[test]

@@ -36,6 +36,12 @@ struct RdsEventDetail {
     source_arn: Option<String>,
 }
 
+/// The moment a scheduled run plans as of: the event's time, never after the wall clock (a forged
+/// future time would age every snapshot), so a replayed or late-retried event makes the same plan.
+pub fn as_of(event_time: Option<DateTime<Utc>>, wall_clock: DateTime<Utc>) -> DateTime<Utc> {
+    event_time.map_or(wall_clock, |at| at.min(wall_clock))
+}
+
 pub fn classify(event: &Value) -> Result<Trigger, EventError> {
     let envelope: EventBridgeEvent<Value> =
         serde_json::from_value(event.clone()).map_err(|e| EventError(format!("not an EventBridge event: {e}")))?;

@@ -6,6 +6,7 @@ pub mod config;
 pub mod copy;
 pub mod error;
 pub mod event;
+pub mod metrics;
 pub mod prune;
 pub mod retention;
 pub mod snapshot;

@@ -54,10 +54,9 @@ pub fn parse_request(payload: &Value) -> Result<PruneRequest, EventError> {
     Ok(PruneRequest { dry_run: manual.dry_run, database: manual.database, at: None })
 }
 
-/// The moment the plan is made as of: the event's time, but never after the wall clock (a forged
-/// future time would age every snapshot).
+/// The moment the plan is made as of (`event::as_of`).
 pub fn as_of(request: &PruneRequest, wall_clock: DateTime<Utc>) -> DateTime<Utc> {
-    request.at.map_or(wall_clock, |at| at.min(wall_clock))
+    event::as_of(request.at, wall_clock)
 }
 
 /// The databases a run covers. Naming a database that isn't configured, or has no retention

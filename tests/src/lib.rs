@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use aws_config::{Region, SdkConfig};
 use aws_sdk_rds::types::Tag;
 use chrono::{DateTime, Utc};
+use lifeboat_core::aws::{ConfigCache, ConfigSource};
 use serde_json::Value;
 
 pub const ACCOUNT: &str = "123456789012";
@@ -104,6 +105,36 @@ impl Drop for Moto {
     }
 }
 
+/// The policy document as the functions read it: stored in SSM (`/lifeboat/config`, overwritten),
+/// read through a `ConfigCache` like `main` builds, with `ttl` (zero re-reads on every call).
+pub async fn config_in_ssm(moto: &Moto, yaml: &str, ttl: std::time::Duration) -> ConfigCache {
+    put_config(moto, yaml, aws_sdk_ssm::types::ParameterType::String).await;
+    let sdk = moto.sdk("us-east-1").await;
+    ConfigCache::new(ConfigSource::Parameter(CONFIG_PARAM.into()), &sdk, ttl)
+}
+
+pub const CONFIG_PARAM: &str = "/lifeboat/config";
+
+pub async fn put_config(moto: &Moto, yaml: &str, kind: aws_sdk_ssm::types::ParameterType) {
+    aws_sdk_ssm::Client::new(&moto.sdk("us-east-1").await)
+        .put_parameter()
+        .name(CONFIG_PARAM)
+        .value(yaml)
+        .r#type(kind)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("store config");
+}
+
+/// Put a snapshot in a state moto never reaches by itself (a real copy can end `failed`).
+pub fn set_snapshot_status(moto: &Moto, region: &str, kind: &str, id: &str, status: &str) {
+    moto.post(
+        "/_lifeboat/rds/snapshot-status",
+        &serde_json::json!({ "region": region, "kind": kind, "id": id, "status": status }),
+    );
+}
+
 pub async fn kms_key(moto: &Moto, region: &str) -> String {
     let kms = aws_sdk_kms::Client::new(&moto.sdk(region).await);
     let key = kms.create_key().description("lifeboat DR key").send().await.expect("create key");
@@ -126,10 +157,15 @@ pub async fn create_instance(moto: &Moto, region: &str, id: &str) {
 }
 
 pub async fn create_cluster(moto: &Moto, region: &str, id: &str) {
+    create_cluster_with(moto, region, id, false).await
+}
+
+pub async fn create_cluster_with(moto: &Moto, region: &str, id: &str, encrypted: bool) {
     moto.rds(region)
         .await
         .create_db_cluster()
         .db_cluster_identifier(id)
+        .storage_encrypted(encrypted)
         .engine("aurora-postgresql")
         .master_username("lifeboat")
         .master_user_password("correct-horse-battery")
@@ -178,6 +214,7 @@ pub async fn cluster_snapshot(
 }
 
 /// What a region holds, read straight from the emulator: (identifier, status, kms key, tags), sorted.
+/// Automated snapshots included: listing without `SnapshotType` returns both kinds.
 pub type SeenSnapshot = (String, String, Option<String>, Vec<(String, String)>);
 pub type Seen = Vec<SeenSnapshot>;
 

@@ -1,11 +1,12 @@
 //! snapshot-copier against the moto emulator: real RDS state in, real copies out.
 
+use chrono::Utc;
 use lifeboat_core::arn::RdsArn;
-use lifeboat_core::config::Config;
+use lifeboat_core::aws::CONFIG_TTL;
 use lifeboat_core::copy::target_identifier;
-use lifeboat_core::error::LifeboatError;
 use lifeboat_tests::*;
-use snapshot_copier::{handle, Deps};
+use serde_json::Value;
+use snapshot_copier::{Deps, Report};
 
 const SRC: &str = "us-east-1";
 const DR: &str = "us-west-2";
@@ -18,12 +19,23 @@ struct World {
     eu_key: String,
 }
 
-/// orders (instance) copies to two DR regions, catalog (Aurora cluster) to one; ledger is unencrypted-less.
+async fn handle(deps: &Deps, payload: Value) -> Result<Report, lifeboat_core::error::LifeboatError> {
+    snapshot_copier::handle(deps, payload, Utc::now()).await
+}
+
+/// orders (instance) copies to two DR regions; catalog (unencrypted Aurora cluster) and ledger
+/// (encrypted Aurora cluster) to one.
 async fn world_with(moto: Moto) -> World {
+    world_yaml(moto, "").await
+}
+
+/// `extra` is appended to the databases list.
+async fn world_yaml(moto: Moto, extra: &str) -> World {
     let west_key = kms_key(&moto, DR).await;
     let eu_key = kms_key(&moto, DR2).await;
     create_instance(&moto, SRC, "orders").await;
     create_cluster(&moto, SRC, "catalog").await;
+    create_cluster_with(&moto, SRC, "ledger", true).await;
     create_instance(&moto, SRC, "unprotected").await;
     let yaml = format!(
         r#"
@@ -43,9 +55,16 @@ databases:
     rto: 1h
     copy_to:
       - {{ region: {DR}, kms_key: "{west_key}" }}
-"#
+  - name: ledger-aurora
+    source: arn:aws:rds:{SRC}:{ACCOUNT}:cluster:ledger
+    tier: production
+    rpo: 1h
+    rto: 1h
+    copy_to:
+      - {{ region: {DR}, kms_key: "{west_key}" }}
+{extra}"#
     );
-    let config = Config::from_yaml(&yaml).unwrap();
+    let config = config_in_ssm(&moto, &yaml, CONFIG_TTL).await;
     let deps = Deps::new(config, &moto.sdk(SRC).await);
     World { moto, deps, west_key, eu_key }
 }
@@ -89,17 +108,92 @@ async fn instance_snapshot_event_copies_to_each_dr_region_with_its_key_and_tags(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_snapshot_event_copies_the_cluster_snapshot() {
+async fn cluster_snapshots_are_copied_with_the_key_only_when_encrypted() {
+    // CopyDBClusterSnapshot refuses a KmsKeyId for an unencrypted source (our moto enforces it).
     let w = world().await;
-    let arn = cluster_snapshot(&w.moto, SRC, "catalog", "catalog-pre-release", &[]).await;
-    let report = handle(&w.deps, event("rds-cluster-snapshot-manual-created.json", Some(&arn))).await.unwrap();
-    assert_eq!(report.started, vec![format!("{DR}:{}", target_of(&arn))]);
+    let plain = cluster_snapshot(&w.moto, SRC, "catalog", "catalog-pre-release", &[]).await;
+    let report = handle(&w.deps, event("rds-cluster-snapshot-manual-created.json", Some(&plain))).await.unwrap();
+    assert_eq!(report.started, vec![format!("{DR}:{}", target_of(&plain))]);
+    let secret = cluster_snapshot(&w.moto, SRC, "ledger", "ledger-pre-release", &[]).await;
+    let report = handle(&w.deps, event("rds-cluster-snapshot-manual-created.json", Some(&secret))).await.unwrap();
+    assert_eq!(report.started, vec![format!("{DR}:{}", target_of(&secret))]);
+
     let seen = cluster_snapshots(&w.moto, DR).await;
     let c = copies(&seen);
-    assert_eq!(c.len(), 1, "{seen:?}");
-    assert_eq!(c[0].2.as_deref(), Some(w.west_key.as_str()));
-    assert!(has_tag(&c[0].3, "lifeboat:database", "catalog-aurora"));
+    assert_eq!(c.len(), 2, "{seen:?}");
+    let of = |arn: &str| c.iter().find(|s| s.0 == target_of(arn)).copied().unwrap();
+    let plain_copy = w.moto.rds(DR).await.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(target_of(&plain)).send().await.unwrap();
+    assert_eq!(
+        plain_copy.db_cluster_snapshots()[0].storage_encrypted(),
+        Some(false),
+        "an unencrypted cluster snapshot is copied unencrypted"
+    );
+    assert_eq!(of(&secret).2.as_deref(), Some(w.west_key.as_str()), "re-encrypted with the DR region's key");
+    assert!(has_tag(&of(&plain).3, "lifeboat:database", "catalog-aurora"));
     assert!(copies(&cluster_snapshots(&w.moto, DR2).await).is_empty(), "catalog has no copy_to eu-west-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automated_snapshot_events_find_their_snapshot_and_copy_it() {
+    // DescribeDBSnapshots needs SnapshotType for an automated identifier (our moto enforces it).
+    let w = world().await;
+    let auto = db_snapshots(&w.moto, SRC).await.into_iter().find(|s| s.0.starts_with("rds:orders")).unwrap().0;
+    let arn = format!("arn:aws:rds:{SRC}:{ACCOUNT}:snapshot:{auto}");
+    let report = handle(&w.deps, event("rds-db-snapshot-automated-created.json", Some(&arn))).await.unwrap();
+    assert_eq!(report.started.len(), 2, "{report:?}");
+    let auto_cluster =
+        cluster_snapshots(&w.moto, SRC).await.into_iter().find(|s| s.0.starts_with("rds:catalog")).unwrap().0;
+    let arn = format!("arn:aws:rds:{SRC}:{ACCOUNT}:cluster-snapshot:{auto_cluster}");
+    let report = handle(&w.deps, event("rds-cluster-snapshot-automated-created.json", Some(&arn))).await.unwrap();
+    assert_eq!(report.started, vec![format!("{DR}:{}", target_of(&arn))], "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_from_regions_and_accounts_lifeboat_does_not_protect_are_ignored_without_a_call() {
+    let w = world().await;
+    let before = everything(&w.moto, &[SRC, DR, DR2]).await;
+    for arn in [
+        "arn:aws:rds:eu-central-1:123456789012:snapshot:rds:elsewhere-2026-11-24-03-10".to_owned(),
+        format!("arn:aws:rds:{SRC}:210987654321:snapshot:rds:orders-2026-11-24-03-10"),
+        // A Lifeboat copy's own "created" event in the DR region, where nothing is a source.
+        format!("arn:aws:rds:{DR}:{ACCOUNT}:snapshot:lifeboat-orders-1-0a1b2c3d"),
+    ] {
+        let report = handle(&w.deps, event("rds-db-snapshot-automated-created.json", Some(&arn))).await.unwrap();
+        let why = report.ignored.as_deref().unwrap_or_default();
+        assert!(why.contains("protects no database"), "{arn}: {report:?}");
+        assert_eq!(report.api_calls, 0, "{report:?}");
+    }
+    let sample = handle(&w.deps, event("rds-db-snapshot-other-region.json", None)).await.unwrap();
+    assert!(sample.ignored.as_deref().unwrap_or_default().contains("ap-southeast-2"), "{sample:?}");
+    assert_eq!(everything(&w.moto, &[SRC, DR, DR2]).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_copy_is_reported_deleted_and_copied_again() {
+    let w = world().await;
+    let arn = snapshot(&w.moto, SRC, "orders", "orders-manual-1", &[]).await;
+    let e = event("rds-db-snapshot-manual-created.json", Some(&arn));
+    handle(&w.deps, e.clone()).await.unwrap();
+    // RDS gave up on the us-west-2 copy (a KMS key policy problem, say).
+    set_snapshot_status(&w.moto, DR, "db", &target_of(&arn), "failed");
+
+    let replay = handle(&w.deps, e.clone()).await.unwrap();
+    assert_eq!(replay.started, vec![format!("{DR}:{}", target_of(&arn))], "{replay:?}");
+    assert_eq!(replay.failed.len(), 1, "reported as a failure: {replay:?}");
+    assert!(replay.failed[0].contains("failed"), "{replay:?}");
+    assert_eq!(replay.already_copied, vec![format!("{DR2}:{}", target_of(&arn))]);
+    let seen = db_snapshots(&w.moto, DR).await;
+    assert_eq!(copies(&seen).len(), 1, "{seen:?}");
+    assert_eq!(copies(&seen)[0].1, "available");
+
+    // The sweep finds failed copies too.
+    set_snapshot_status(&w.moto, DR2, "db", &target_of(&arn), "failed");
+    let sweep = handle(&w.deps, sweep_at(Utc::now())).await.unwrap();
+    assert!(sweep.started.contains(&format!("{DR2}:{}", target_of(&arn))), "{sweep:?}");
+    assert!(sweep.failed.iter().any(|f| f.contains(DR2) && f.contains("failed")), "{sweep:?}");
+    assert_eq!(copies(&db_snapshots(&w.moto, DR2).await)[0].1, "available");
+    let quiet = handle(&w.deps, sweep_at(Utc::now())).await.unwrap();
+    assert!(quiet.failed.is_empty() && !quiet.started.contains(&format!("{DR2}:{}", target_of(&arn))), "{quiet:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,61 +261,121 @@ async fn a_lifeboat_copy_is_never_copied_back() {
     assert_eq!(everything(&w.moto, &[SRC, DR, DR2]).await, before);
 }
 
+fn sweep_at(at: chrono::DateTime<Utc>) -> Value {
+    let mut e = event("scheduled-sweep.json", None);
+    e["time"] = at.to_rfc3339().into();
+    e
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sweep_copies_the_newest_snapshot_whose_event_never_came() {
+async fn without_a_copies_policy_the_sweep_copies_each_databases_newest_snapshot() {
     // The databases (and the automated snapshots moto makes with them) are older than both.
     let moto = Moto::start();
-    moto.set_clock(chrono::Utc::now() - chrono::Duration::hours(6));
+    moto.set_clock(Utc::now() - chrono::Duration::hours(6));
     let w = world_with(moto).await;
-    w.moto.set_clock(chrono::Utc::now() - chrono::Duration::hours(3));
+    w.moto.set_clock(Utc::now() - chrono::Duration::hours(3));
     let old = snapshot(&w.moto, SRC, "orders", "orders-older", &[]).await;
-    w.moto.set_clock(chrono::Utc::now() - chrono::Duration::hours(1));
+    w.moto.set_clock(Utc::now() - chrono::Duration::hours(1));
     let newest = snapshot(&w.moto, SRC, "orders", "orders-newest", &[]).await;
     let cluster = cluster_snapshot(&w.moto, SRC, "catalog", "catalog-newest", &[]).await;
-    w.moto.set_clock(chrono::Utc::now());
+    w.moto.set_clock(Utc::now());
+    let ledger = cluster_snapshots(&w.moto, SRC).await.into_iter().find(|s| s.0.starts_with("rds:ledger")).unwrap().0;
+    let ledger = format!("arn:aws:rds:{SRC}:{ACCOUNT}:cluster-snapshot:{ledger}");
 
-    let report = handle(&w.deps, event("scheduled-sweep.json", None)).await.unwrap();
+    let report = handle(&w.deps, sweep_at(Utc::now())).await.unwrap();
     let mut started = report.started.clone();
     started.sort();
     let mut want = vec![
         format!("{DR}:{}", target_of(&newest)),
         format!("{DR2}:{}", target_of(&newest)),
         format!("{DR}:{}", target_of(&cluster)),
+        format!("{DR}:{}", target_of(&ledger)),
     ];
     want.sort();
     assert_eq!(started, want, "{report:?}");
     assert!(!report.started.iter().any(|s| s.contains(&target_of(&old))));
-    // Three regions listed once each (two kinds), then three copies: no per-snapshot calls.
-    assert_eq!(report.api_calls, 3 * 2 + 3, "{report:?}");
+    // Three regions listed once each (two kinds), then four copies: no per-snapshot calls.
+    assert_eq!(report.api_calls, 3 * 2 + 4, "{report:?}");
+    assert!(report.unprotected.is_empty() && report.failed.is_empty(), "{report:?}");
 
-    let again = handle(&w.deps, event("scheduled-sweep.json", None)).await.unwrap();
+    let again = handle(&w.deps, sweep_at(Utc::now())).await.unwrap();
     assert!(again.started.is_empty(), "{again:?}");
     assert_eq!(copies(&db_snapshots(&w.moto, DR).await).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quota_refusal_is_retryable_and_the_sweep_catches_up() {
+async fn the_sweep_copies_every_snapshot_the_copies_policy_keeps_and_reports_databases_without_any() {
+    // Noon yesterday, so "the last 3 days" never straddles midnight whatever time the test runs.
+    let base = (Utc::now() - chrono::Duration::days(1)).date_naive().and_hms_opt(12, 0, 0).unwrap().and_utc();
+    let moto = Moto::start();
+    moto.set_clock(base - chrono::Duration::days(10));
+    let billing = format!(
+        r#"  - name: billing
+    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:billing
+    tier: production
+    rpo: 24h
+    rto: 4h
+    copy_to: [{{ region: {DR} }}]
+    retention:
+      copies: {{ daily: 3, min_keep: 1 }}
+  - name: ghost
+    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:ghost
+    tier: non-production
+    rpo: 24h
+    rto: 4h
+    copy_to: [{{ region: {DR} }}]
+"#
+    );
+    let w = world_yaml(moto, &billing).await;
+    create_instance(&w.moto, SRC, "billing").await;
+    let mut taken = Vec::new();
+    for (days_ago, id) in [(9, "billing-old"), (2, "billing-pre-migration"), (1, "billing-d1"), (0, "billing-d0")] {
+        w.moto.set_clock(base - chrono::Duration::days(days_ago));
+        taken.push(snapshot(&w.moto, SRC, "billing", id, &[]).await);
+    }
+    w.moto.set_clock(Utc::now());
+    // Every event was lost (or deferred for quota): the sweep alone restores the policy's set.
+    let at = base + chrono::Duration::hours(1);
+    let report = snapshot_copier::handle(&w.deps, sweep_at(at), at).await.unwrap();
+    let billing_copies: Vec<&String> = report.started.iter().filter(|s| s.contains("billing")).collect();
+    let want: Vec<String> = taken[1..].iter().map(|a| format!("{DR}:{}", target_of(a))).collect();
+    assert_eq!(billing_copies.len(), 3, "{report:?}");
+    assert!(want.iter().all(|w| report.started.contains(w)), "{report:?}");
+    assert_eq!(report.unprotected, vec!["ghost".to_string()], "no snapshot at all is reported, not only logged");
+    assert!(report.metrics(at).contains(r#""UnprotectedDatabases":1"#), "{}", report.metrics(at));
+
+    // Three days on, retention let two of them go; the sweep does not bring them back.
+    let dr = w.moto.rds(DR).await;
+    for arn in &taken[1..3] {
+        dr.delete_db_snapshot().db_snapshot_identifier(target_of(arn)).send().await.unwrap();
+    }
+    let later = base + chrono::Duration::days(3) + chrono::Duration::hours(1);
+    let report = snapshot_copier::handle(&w.deps, sweep_at(later), later).await.unwrap();
+    assert!(!report.started.iter().any(|s| s.contains("billing")), "{report:?}");
+    assert!(report.already_copied.contains(&format!("{DR}:billing")), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_refusal_is_deferred_not_an_error_and_the_sweep_catches_up() {
     // moto refuses a copy once a region holds this many DB snapshots, as RDS does at its quota.
     let w = world_with(Moto::start_with(&[("MOTO_RDS_SNAPSHOT_LIMIT", "2")])).await;
     // The source's automated snapshot (made with the instance) is the one to copy.
     let auto = db_snapshots(&w.moto, SRC).await.into_iter().find(|s| s.0.starts_with("rds:orders")).unwrap().0;
     let arn = format!("arn:aws:rds:{SRC}:{ACCOUNT}:snapshot:{auto}");
-    // Fill us-west-2 up to the limit.
-    create_instance(&w.moto, DR, "filler-a").await;
-    create_instance(&w.moto, DR, "filler-b").await;
+    // Fill us-west-2 up to the limit: an instance's automated snapshot and a manual one.
+    create_instance(&w.moto, DR, "filler").await;
+    snapshot(&w.moto, DR, "filler", "filler-manual", &[]).await;
 
-    let err = handle(&w.deps, event("rds-db-snapshot-automated-created.json", Some(&arn))).await.unwrap_err();
-    assert!(err.is_retryable(), "{err}");
-    assert!(matches!(err, LifeboatError::Transient(ref m) if m.contains("SnapshotQuotaExceeded")), "{err}");
+    // Lambda's retries come within minutes and a quota takes longer: no error, no dead letter.
+    let report = handle(&w.deps, event("rds-db-snapshot-automated-created.json", Some(&arn))).await.unwrap();
+    assert_eq!(report.deferred.len(), 1, "{report:?}");
+    assert!(report.deferred[0].starts_with(&format!("{DR}:")) && report.deferred[0].contains("quota"), "{report:?}");
     assert!(copies(&db_snapshots(&w.moto, DR).await).is_empty());
     assert_eq!(copies(&db_snapshots(&w.moto, DR2).await).len(), 1, "the other region is not held back");
 
     // Room frees up; the next sweep copies what the refused event could not.
-    let dr = w.moto.rds(DR).await;
-    for s in db_snapshots(&w.moto, DR).await {
-        dr.delete_db_snapshot().db_snapshot_identifier(&s.0).send().await.unwrap();
-    }
-    let report = handle(&w.deps, event("scheduled-sweep.json", None)).await.unwrap();
+    w.moto.rds(DR).await.delete_db_snapshot().db_snapshot_identifier("filler-manual").send().await.unwrap();
+    let report = handle(&w.deps, sweep_at(Utc::now())).await.unwrap();
     assert!(report.started.contains(&format!("{DR}:{}", target_of(&arn))), "{report:?}");
     assert_eq!(copies(&db_snapshots(&w.moto, DR).await).len(), 1);
     assert_eq!(copies(&db_snapshots(&w.moto, DR2).await).len(), 1, "no second copy in eu-west-1");

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use lifeboat_core::config::Config;
+use lifeboat_core::aws::CONFIG_TTL;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_tests::*;
 use serde_json::{json, Value};
@@ -20,6 +20,7 @@ struct World {
     moto: Moto,
     pruner: snapshot_pruner::Deps,
     queue: String,
+    key: String,
 }
 
 fn day(d: &str) -> DateTime<Utc> {
@@ -27,11 +28,9 @@ fn day(d: &str) -> DateTime<Utc> {
     Utc.from_utc_datetime(&date.and_hms_opt(12, 0, 0).unwrap())
 }
 
-fn config_yaml(topic: &str, key: &str, orders_dry_run: bool) -> String {
+fn config_yaml(key: &str, orders_dry_run: bool) -> String {
     format!(
         r#"
-notifications:
-  topic_arn: {topic}
 databases:
   - name: orders-prod
     source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders
@@ -70,10 +69,12 @@ async fn seeded(orders_dry_run: bool) -> World {
     create_instance(&moto, SRC, "billing").await;
     create_instance(&moto, DR, "scratch").await;
     create_cluster(&moto, SRC, "catalog").await;
-    let config = Config::from_yaml(&config_yaml(&topic, &key, orders_dry_run)).unwrap();
+    let yaml = config_yaml(&key, orders_dry_run);
     let sdk = moto.sdk(SRC).await;
-    let copier = snapshot_copier::Deps::new(config.clone(), &sdk);
-    let pruner = snapshot_pruner::Deps::new(config, &sdk);
+    let copier = snapshot_copier::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk);
+    // Re-read on every run, so a test can edit the document between runs.
+    let pruner =
+        snapshot_pruner::Deps::new(config_in_ssm(&moto, &yaml, std::time::Duration::ZERO).await, &sdk, Some(&topic));
 
     snapshot(&moto, SRC, "orders", "orders-before-upgrade", &[("purpose", "pre-upgrade")]).await;
     snapshot(&moto, SRC, "billing", "billing-2026-04-30", &[MANAGED]).await;
@@ -90,11 +91,11 @@ async fn seeded(orders_dry_run: bool) -> World {
         }
         d += Duration::days(1);
     }
-    World { moto, pruner, queue }
+    World { moto, pruner, queue, key }
 }
 
 async fn copy(copier: &snapshot_copier::Deps, arn: &str, file: &str) {
-    let report = snapshot_copier::handle(copier, event(file, Some(arn))).await.expect("copy");
+    let report = snapshot_copier::handle(copier, event(file, Some(arn)), Utc::now()).await.expect("copy");
     assert_eq!(report.started.len(), 1, "{report:?}");
 }
 
@@ -238,4 +239,24 @@ async fn one_refused_delete_does_not_stop_the_rest_and_a_retry_finishes() {
     let retry = snapshot_pruner::handle(&w.pruner, scheduled(), Utc::now()).await.expect("retry");
     assert_eq!(retry.deleted(), 1);
     assert!(!ids(&db_snapshots(&w.moto, SRC).await).contains("orders-2026-08-24"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_config_takes_effect_without_a_cold_start_and_a_broken_one_deletes_nothing() {
+    let w = seeded(false).await;
+    let before = everything(&w.moto, &[SRC, DR]).await;
+    // The emergency brake: dry_run set in the parameter, as a SecureString this time.
+    put_config(&w.moto, &config_yaml(&w.key, true), aws_sdk_ssm::types::ParameterType::SecureString).await;
+    let summary = snapshot_pruner::handle(&w.pruner, json!({"database": "orders-prod"}), Utc::now()).await.unwrap();
+    assert!(summary.groups.iter().all(|g| g.dry_run && g.deleted.is_empty()), "{summary:?}");
+    assert_eq!(everything(&w.moto, &[SRC, DR]).await, before);
+
+    // A typo in the edit: the run refuses, clearly, rather than acting on the old document.
+    let broken = config_yaml(&w.key, false).replace("min_keep: 3", "min_kepp: 3");
+    put_config(&w.moto, &broken, aws_sdk_ssm::types::ParameterType::String).await;
+    let err = snapshot_pruner::handle(&w.pruner, scheduled(), Utc::now()).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("min_kepp"), "{err}");
+    assert_eq!(everything(&w.moto, &[SRC, DR]).await, before);
+    assert!(notifications(&w.moto, SRC, &w.queue).await.is_empty());
 }

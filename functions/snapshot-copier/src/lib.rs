@@ -1,30 +1,31 @@
-//! snapshot-copier: every new snapshot of a protected database gets a copy in each DR region.
+//! snapshot-copier: every snapshot of a protected database that should have a DR copy gets one.
 //! The decisions are `lifeboat_core::copy`'s; this crate reads RDS, asks, and writes.
 
-use lifeboat_core::arn::RdsResource;
+use chrono::{DateTime, Utc};
+use lifeboat_core::arn::{RdsArn, RdsResource};
 use lifeboat_core::aws::rds::{CopyOutcome, Kinds, Rds};
-use lifeboat_core::aws::SdkConfig;
+use lifeboat_core::aws::{ConfigCache, SdkConfig};
 use lifeboat_core::config::Config;
-use lifeboat_core::copy::{self, CopyRequest, NotCopied, Planned, RegionListings};
+use lifeboat_core::copy::{self, CopyRequest, NotCopied, Planned, RegionListings, FAILED};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event::{self, Trigger};
+use lifeboat_core::{metrics, retention};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
 pub struct Deps {
-    pub config: Config,
+    pub config: ConfigCache,
     pub rds: Rds,
 }
 
 impl Deps {
-    pub fn new(config: Config, sdk: &SdkConfig) -> Self {
-        let rds = Rds::new(sdk, &copy::regions_to_list(&config));
-        Deps { config, rds }
+    pub fn new(config: ConfigCache, sdk: &SdkConfig) -> Self {
+        Deps { config, rds: Rds::new(sdk) }
     }
 }
 
-/// What a run did; returned to the caller and logged.
+/// What a run did; returned to the caller and logged, its counts also as metrics.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Report {
     pub trigger: String,
@@ -33,14 +34,37 @@ pub struct Report {
     /// `region:target-id` of each copy started.
     pub started: Vec<String>,
     pub already_copied: Vec<String>,
+    /// Copies left for the next sweep: a full copy quota, or a source not yet available.
     pub deferred: Vec<String>,
+    /// Copies that failed or were refused, and failed copies RDS reported (replaced).
     pub failed: Vec<String>,
+    /// Databases with no available snapshot at all in their source region.
+    pub unprotected: Vec<String>,
+    pub quota_warnings: Vec<String>,
     pub api_calls: usize,
 }
 
-pub async fn handle(deps: &Deps, payload: Value) -> Result<Report, LifeboatError> {
+impl Report {
+    /// The counts the template alarms on, as one CloudWatch EMF line.
+    pub fn metrics(&self, at: DateTime<Utc>) -> String {
+        metrics::emf_line(
+            at,
+            &[("Function", "snapshot-copier")],
+            &[
+                ("CopiesStarted", self.started.len()),
+                ("CopiesDeferred", self.deferred.len()),
+                ("CopiesFailed", self.failed.len()),
+                ("UnprotectedDatabases", self.unprotected.len()),
+                ("QuotaWarnings", self.quota_warnings.len()),
+            ],
+        )
+    }
+}
+
+pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> Result<Report, LifeboatError> {
     let calls_before = deps.rds.calls();
     let trigger = event::classify(&payload)?;
+    let config = deps.config.get().await?;
     let mut report = Report::default();
     let result = match trigger {
         Trigger::Ignored { reason } => {
@@ -50,25 +74,35 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Report, LifeboatError
         }
         Trigger::SnapshotCreated { snapshot, event_id } => {
             report.trigger = event_id;
-            on_snapshot(deps, &snapshot, &mut report).await
+            on_snapshot(deps, &config, &snapshot, &mut report).await
         }
-        Trigger::Sweep { .. } => {
+        Trigger::Sweep { at } => {
             report.trigger = "sweep".into();
-            sweep(deps, &mut report).await
+            sweep(deps, &config, event::as_of(at, wall_clock), &mut report).await
         }
     };
     report.api_calls = deps.rds.calls() - calls_before;
     info!(report = %serde_json::to_string(&report).unwrap_or_default(), "copier run");
+    println!("{}", report.metrics(wall_clock));
     result.map(|()| report)
 }
 
-async fn on_snapshot(deps: &Deps, arn: &lifeboat_core::arn::RdsArn, report: &mut Report) -> Result<(), LifeboatError> {
+async fn on_snapshot(deps: &Deps, config: &Config, arn: &RdsArn, report: &mut Report) -> Result<(), LifeboatError> {
+    // Decided before any call: a stack receives every snapshot event of its region (and those
+    // forwarded to it), most of them none of Lifeboat's business.
+    if !config.protects_snapshots_in(&arn.region, &arn.account) {
+        report.ignored = Some(format!(
+            "{arn} is in {} of account {}, where Lifeboat protects no database",
+            arn.region, arn.account
+        ));
+        return Ok(());
+    }
     let Some(snapshot) = deps.rds.describe(arn).await? else {
         return Err(LifeboatError::Rejected(format!("snapshot {arn} does not exist (deleted since the event?)")));
     };
     let db_kind =
         if arn.resource == RdsResource::ClusterSnapshot { RdsResource::Cluster } else { RdsResource::Instance };
-    let Some(db) = deps.config.database_for(&arn.region, &arn.account, db_kind, &snapshot.database_id) else {
+    let Some(db) = config.database_for(&arn.region, &arn.account, db_kind, &snapshot.database_id) else {
         report.ignored = Some(format!(
             "{} is a snapshot of {} in {}, which Lifeboat does not protect",
             arn, snapshot.database_id, arn.region
@@ -86,7 +120,9 @@ async fn on_snapshot(deps: &Deps, arn: &lifeboat_core::arn::RdsArn, report: &mut
             return Ok(());
         }
         Err(NotCopied::NotAvailable(status)) => {
-            return Err(LifeboatError::Transient(format!("{arn} is {status}, not yet available to copy")));
+            // Lambda's two retries come within minutes; the sweep comes back until it's available.
+            report.deferred.push(format!("{arn}: {status}, not yet available; the sweep copies it"));
+            return Ok(());
         }
     };
     let mut errors = Vec::new();
@@ -96,9 +132,13 @@ async fn on_snapshot(deps: &Deps, arn: &lifeboat_core::arn::RdsArn, report: &mut
                 report.failed.push(format!("{region}: {reason}"));
                 errors.push(LifeboatError::Rejected(reason));
             }
-            Planned::Copy(req) => {
+            Planned::Copy(mut req) => {
                 // Check first: a replayed event must succeed even when the region's quota is full.
                 match deps.rds.describe(&req.target).await {
+                    Ok(Some(target)) if target.status == FAILED => {
+                        req.replaces_failed = true;
+                        start(deps, &req, report, &mut errors).await;
+                    }
                     Ok(Some(_)) => report.already_copied.push(label(&req)),
                     Ok(None) => start(deps, &req, report, &mut errors).await,
                     Err(e) => {
@@ -112,22 +152,25 @@ async fn on_snapshot(deps: &Deps, arn: &lifeboat_core::arn::RdsArn, report: &mut
     combine(errors)
 }
 
-async fn sweep(deps: &Deps, report: &mut Report) -> Result<(), LifeboatError> {
+async fn sweep(deps: &Deps, config: &Config, now: DateTime<Utc>, report: &mut Report) -> Result<(), LifeboatError> {
     let kinds = Kinds {
-        instances: deps.config.databases.iter().any(|d| !d.is_cluster()),
-        clusters: deps.config.databases.iter().any(|d| d.is_cluster()),
+        instances: config.databases.iter().any(|d| !d.is_cluster()),
+        clusters: config.databases.iter().any(|d| d.is_cluster()),
     };
     let mut listings = RegionListings::new();
-    for region in copy::regions_to_list(&deps.config) {
+    for region in copy::regions_to_list(config) {
         let snapshots = deps.rds.list(&region, kinds).await?;
         listings.insert(region, snapshots);
     }
-    let plan = copy::plan_sweep(&deps.config, &listings);
-    for name in &plan.no_snapshot {
-        warn!(database = %name, "no available snapshot in the source region to copy");
+    let plan = copy::plan_sweep(config, &listings, now);
+    // Every region Lifeboat writes to is listed here, so this is where the quota is watched.
+    report.quota_warnings = retention::quota_warnings(&listings);
+    for name in &plan.unprotected {
+        warn!(database = %name, "no available snapshot in the source region: nothing to copy or restore");
     }
+    report.unprotected = plan.unprotected;
     report.already_copied = plan.up_to_date.iter().map(|(db, region)| format!("{region}:{db}")).collect();
-    report.deferred = plan.deferred.iter().map(label).collect();
+    report.deferred = plan.deferred.iter().map(|r| format!("{}: copy quota full", label(r))).collect();
     let mut errors: Vec<LifeboatError> = plan
         .refused
         .iter()
@@ -143,9 +186,23 @@ async fn sweep(deps: &Deps, report: &mut Report) -> Result<(), LifeboatError> {
 }
 
 async fn start(deps: &Deps, req: &CopyRequest, report: &mut Report, errors: &mut Vec<LifeboatError>) {
+    if req.replaces_failed {
+        // Failed copies are reported, deleted and made again, never counted as done.
+        if let Err(e) = deps.rds.delete(&req.target).await {
+            report.failed.push(format!("{}: RDS reports this copy failed, and deleting it failed: {e}", label(req)));
+            errors.push(e);
+            return;
+        }
+        report.failed.push(format!("{}: RDS reports this copy failed; deleted it to copy again", label(req)));
+    }
     match deps.rds.copy(req).await {
         Ok(CopyOutcome::Started) => report.started.push(label(req)),
+        // The failed copy's identifier may take a moment to free up.
+        Ok(CopyOutcome::AlreadyThere) if req.replaces_failed => {
+            report.deferred.push(format!("{}: the failed copy is still being deleted", label(req)))
+        }
         Ok(CopyOutcome::AlreadyThere) => report.already_copied.push(label(req)),
+        Ok(CopyOutcome::QuotaFull) => report.deferred.push(format!("{}: snapshot quota full", label(req))),
         Err(e) => {
             warn!(copy = %label(req), error = %e, retryable = e.is_retryable(), "copy refused");
             report.failed.push(format!("{}: {e}", label(req)));

@@ -4,25 +4,24 @@
 use chrono::{DateTime, Utc};
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sns::Notifier;
-use lifeboat_core::aws::SdkConfig;
-use lifeboat_core::config::Config;
-use lifeboat_core::copy::{self, RegionListings};
+use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::copy::RegionListings;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::prune::{self, Summary};
 use serde_json::Value;
 use tracing::{error, info};
 
 pub struct Deps {
-    pub config: Config,
+    pub config: ConfigCache,
     pub rds: Rds,
     pub notifier: Option<Notifier>,
 }
 
 impl Deps {
-    pub fn new(config: Config, sdk: &SdkConfig) -> Self {
-        let rds = Rds::new(sdk, &copy::regions_to_list(&config));
-        let notifier = config.notifications.topic_arn.as_deref().map(|t| Notifier::new(sdk, t));
-        Deps { config, rds, notifier }
+    /// `topic_arn`: the stack's `NotificationTopicArn` (`LIFEBOAT_TOPIC_ARN`), the one topic IAM
+    /// lets the function publish to; without it the summary is only logged.
+    pub fn new(config: ConfigCache, sdk: &SdkConfig, topic_arn: Option<&str>) -> Self {
+        Deps { config, rds: Rds::new(sdk), notifier: topic_arn.map(|t| Notifier::new(sdk, t)) }
     }
 }
 
@@ -31,7 +30,8 @@ impl Deps {
 pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> Result<Summary, LifeboatError> {
     let calls_before = deps.rds.calls();
     let request = prune::parse_request(&payload)?;
-    let databases = prune::select(&deps.config, &request)?;
+    let config = deps.config.get().await?;
+    let databases = prune::select(&config, &request)?;
     let kinds = Kinds {
         instances: databases.iter().any(|d| !d.is_cluster()),
         clusters: databases.iter().any(|d| d.is_cluster()),

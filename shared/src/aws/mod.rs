@@ -71,7 +71,7 @@ pub fn diagnostic(err: LifeboatError) -> Diagnostic {
 }
 
 /// Where the policy document comes from: `LIFEBOAT_CONFIG_FILE` for local runs, else the SSM
-/// parameter `LIFEBOAT_CONFIG_PARAM` (default `/lifeboat/config`).
+/// parameter `LIFEBOAT_CONFIG_PARAM` (default `/lifeboat/config`; String or SecureString).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
     File(String),
@@ -79,6 +79,10 @@ pub enum ConfigSource {
 }
 
 pub const DEFAULT_CONFIG_PARAM: &str = "/lifeboat/config";
+
+/// How long a function trusts the document it read: long enough to cost one SSM call a minute
+/// under load, short enough that an emergency `dry_run: true` takes effect without a cold start.
+pub const CONFIG_TTL: Duration = Duration::from_secs(60);
 
 impl ConfigSource {
     pub fn from_env() -> Self {
@@ -89,15 +93,43 @@ impl ConfigSource {
             ),
         }
     }
+}
 
-    #[cfg(feature = "ssm")]
-    pub async fn load(&self, sdk: &aws_config::SdkConfig) -> Result<Config, LifeboatError> {
-        let text = match self {
+/// The policy document, re-read when older than its TTL. A document that no longer parses fails
+/// the invocation (NonRetryable, before any AWS write) rather than acting on the stale one: the
+/// edit may have been the emergency brake.
+#[cfg(feature = "ssm")]
+pub struct ConfigCache {
+    source: ConfigSource,
+    ssm: aws_sdk_ssm::Client,
+    ttl: Duration,
+    current: tokio::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Config>)>>,
+}
+
+#[cfg(feature = "ssm")]
+impl ConfigCache {
+    pub fn new(source: ConfigSource, sdk: &SdkConfig, ttl: Duration) -> Self {
+        ConfigCache { source, ssm: aws_sdk_ssm::Client::new(sdk), ttl, current: tokio::sync::Mutex::new(None) }
+    }
+
+    pub async fn get(&self) -> Result<std::sync::Arc<Config>, LifeboatError> {
+        let mut current = self.current.lock().await;
+        if let Some((read_at, config)) = current.as_ref() {
+            if read_at.elapsed() < self.ttl {
+                return Ok(config.clone());
+            }
+        }
+        let text = match &self.source {
             ConfigSource::File(path) => std::fs::read_to_string(path)
                 .map_err(|e| LifeboatError::Rejected(format!("cannot read LIFEBOAT_CONFIG_FILE {path}: {e}")))?,
-            ConfigSource::Parameter(name) => ssm::read_parameter(sdk, name).await?,
+            ConfigSource::Parameter(name) => ssm::read_parameter(&self.ssm, name).await?,
         };
-        Ok(Config::from_yaml(&text)?)
+        let config = std::sync::Arc::new(Config::from_yaml(&text)?);
+        for warning in config.warnings() {
+            tracing::warn!(%warning, "config");
+        }
+        *current = Some((std::time::Instant::now(), config.clone()));
+        Ok(config)
     }
 }
 

@@ -1,8 +1,9 @@
 //! RDS, one client per region, built once at init. Every call is counted: API economy is a feature
 //! (RDS's control plane throttles per account and region, shared with everything else there).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use aws_config::{Region, SdkConfig};
 use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Tag};
@@ -19,6 +20,9 @@ pub enum CopyOutcome {
     Started,
     /// The deterministic target already existed: a replay, or another invocation won the race.
     AlreadyThere,
+    /// RDS refused for a snapshot quota (copies in flight, or manual snapshots in the region):
+    /// waiting is the cure, and the sweep comes back.
+    QuotaFull,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +39,18 @@ pub struct Kinds {
     pub clusters: bool,
 }
 
+/// Clients are made per region on first use: the regions come from a config that may change
+/// between invocations, and a client is cheap once the shared `SdkConfig` exists.
 pub struct Rds {
-    clients: BTreeMap<String, Client>,
+    sdk: SdkConfig,
+    clients: Mutex<BTreeMap<String, Client>>,
     calls: AtomicUsize,
 }
 
 // RDS documents `DBSnapshotNotFound`; moto answers `DBSnapshotNotFoundFault`. Both mean gone.
 const NOT_FOUND: [&str; 3] = ["DBSnapshotNotFound", "DBSnapshotNotFoundFault", "DBClusterSnapshotNotFoundFault"];
 const ALREADY_EXISTS: [&str; 2] = ["DBSnapshotAlreadyExists", "DBClusterSnapshotAlreadyExistsFault"];
+const QUOTA: [&str; 2] = ["SnapshotQuotaExceeded", "SnapshotQuotaExceededFault"];
 
 fn tags_of(list: Option<&[Tag]>) -> BTreeMap<String, String> {
     list.unwrap_or_default()
@@ -78,16 +86,8 @@ fn from_cluster_snapshot(s: &DbClusterSnapshot) -> Option<Snapshot> {
 }
 
 impl Rds {
-    /// One client per region Lifeboat works in; the regions come from the config.
-    pub fn new(sdk: &SdkConfig, regions: &[String]) -> Self {
-        let clients = regions
-            .iter()
-            .map(|r| {
-                let conf = aws_sdk_rds::config::Builder::from(sdk).region(Region::new(r.clone())).build();
-                (r.clone(), Client::from_conf(conf))
-            })
-            .collect();
-        Rds { clients, calls: AtomicUsize::new(0) }
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Rds { sdk: sdk.clone(), clients: Mutex::default(), calls: AtomicUsize::new(0) }
     }
 
     /// API calls made so far (pages count one each).
@@ -99,26 +99,46 @@ impl Rds {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn client(&self, region: &str) -> Result<&Client, LifeboatError> {
-        self.clients
-            .get(region)
-            .ok_or_else(|| LifeboatError::Rejected(format!("region {region} is not in Lifeboat's config")))
+    fn client(&self, region: &str) -> Client {
+        // A poisoned lock only means another invocation panicked mid-insert; the map is still whole.
+        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let client = clients.entry(region.to_owned()).or_insert_with(|| {
+            let conf = aws_sdk_rds::config::Builder::from(&self.sdk).region(Region::new(region.to_owned())).build();
+            Client::from_conf(conf)
+        });
+        client.clone()
     }
 
     /// One snapshot by ARN, or None when RDS has no such snapshot.
     pub async fn describe(&self, arn: &RdsArn) -> Result<Option<Snapshot>, LifeboatError> {
-        let client = self.client(&arn.region)?;
+        let client = self.client(&arn.region);
         self.count();
+        // DescribeDBSnapshots: "If this identifier is for an automated snapshot, the SnapshotType
+        // parameter must also be specified" (the same for clusters). Automated snapshots, and only
+        // they, have identifiers starting `rds:`: manual identifiers can't hold a colon.
+        let snapshot_type = arn.id.starts_with("rds:").then_some("automated");
         match arn.resource {
             RdsResource::InstanceSnapshot => {
-                match client.describe_db_snapshots().db_snapshot_identifier(&arn.id).send().await {
+                match client
+                    .describe_db_snapshots()
+                    .db_snapshot_identifier(&arn.id)
+                    .set_snapshot_type(snapshot_type.map(str::to_owned))
+                    .send()
+                    .await
+                {
                     Ok(out) => Ok(out.db_snapshots().first().and_then(from_instance_snapshot)),
                     Err(e) if error_code(&e).is_some_and(|c| NOT_FOUND.contains(&c)) => Ok(None),
                     Err(e) => Err(sdk_error("rds:DescribeDBSnapshots", e)),
                 }
             }
             RdsResource::ClusterSnapshot => {
-                match client.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(&arn.id).send().await {
+                match client
+                    .describe_db_cluster_snapshots()
+                    .db_cluster_snapshot_identifier(&arn.id)
+                    .set_snapshot_type(snapshot_type.map(str::to_owned))
+                    .send()
+                    .await
+                {
                     Ok(out) => Ok(out.db_cluster_snapshots().first().and_then(from_cluster_snapshot)),
                     Err(e) if error_code(&e).is_some_and(|c| NOT_FOUND.contains(&c)) => Ok(None),
                     Err(e) => Err(sdk_error("rds:DescribeDBClusterSnapshots", e)),
@@ -131,7 +151,7 @@ impl Rds {
     /// Every snapshot in a region, page by page. `DescribeDBSnapshots` already returns each
     /// snapshot's tags, so no per-snapshot call is needed.
     pub async fn list(&self, region: &str, kinds: Kinds) -> Result<Vec<Snapshot>, LifeboatError> {
-        let client = self.client(region)?;
+        let client = self.client(region);
         let mut out = Vec::new();
         if kinds.instances {
             let mut marker = None;
@@ -169,13 +189,16 @@ impl Rds {
                 }
             }
         }
+        // Pages shift while snapshots come and go, so one snapshot can be listed twice.
+        let mut seen = BTreeSet::new();
+        out.retain(|s| seen.insert(s.arn.clone()));
         Ok(out)
     }
 
     /// Start a copy in the destination region, source by ARN (no SourceRegion: the Rust SDK has
     /// none, and the ARN names the region). Tags are passed whole because RDS ignores CopyTags then.
     pub async fn copy(&self, req: &CopyRequest) -> Result<CopyOutcome, LifeboatError> {
-        let client = self.client(&req.target.region)?;
+        let client = self.client(&req.target.region);
         self.count();
         let tags: Vec<Tag> = req.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
         let result = match req.source.resource {
@@ -184,6 +207,7 @@ impl Rds {
                 .source_db_snapshot_identifier(req.source.to_string())
                 .target_db_snapshot_identifier(&req.target.id)
                 .set_kms_key_id(req.kms_key.clone())
+                .set_option_group_name(req.option_group.clone())
                 .set_tags(Some(tags))
                 .send()
                 .await
@@ -204,12 +228,13 @@ impl Rds {
         match result {
             Ok(()) => Ok(CopyOutcome::Started),
             Err((Some(code), _)) if ALREADY_EXISTS.contains(&code.as_str()) => Ok(CopyOutcome::AlreadyThere),
+            Err((Some(code), _)) if QUOTA.contains(&code.as_str()) => Ok(CopyOutcome::QuotaFull),
             Err((_, e)) => Err(e),
         }
     }
 
     pub async fn delete(&self, arn: &RdsArn) -> Result<DeleteOutcome, LifeboatError> {
-        let client = self.client(&arn.region)?;
+        let client = self.client(&arn.region);
         self.count();
         let result = match arn.resource {
             RdsResource::InstanceSnapshot => client
@@ -255,19 +280,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn list_follows_markers_through_every_page_and_counts_each() {
+    async fn list_follows_markers_through_every_page_counts_each_and_lists_a_snapshot_once() {
         let first = mock!(Client::describe_db_snapshots).match_requests(|r| r.marker().is_none()).then_output(|| {
             DescribeDbSnapshotsOutput::builder()
                 .db_snapshots(snapshot("a"))
+                .db_snapshots(snapshot("b"))
                 .db_snapshots(snapshot("b"))
                 .marker("page-2")
                 .build()
         });
         let second = mock!(Client::describe_db_snapshots)
             .match_requests(|r| r.marker() == Some("page-2"))
-            .then_output(|| DescribeDbSnapshotsOutput::builder().db_snapshots(snapshot("c")).build());
+            .then_output(|| DescribeDbSnapshotsOutput::builder().db_snapshots(snapshot("c")).db_snapshots(snapshot("a")).build());
         let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&first, &second]);
-        let rds = Rds { clients: [("us-east-1".to_owned(), client)].into(), calls: AtomicUsize::new(0) };
+        let rds = Rds {
+            sdk: SdkConfig::builder().build(),
+            clients: Mutex::new([("us-east-1".to_owned(), client)].into()),
+            calls: AtomicUsize::new(0),
+        };
 
         let listed = rds.list("us-east-1", Kinds { instances: true, clusters: false }).await.unwrap();
         let ids: Vec<&str> = listed.iter().map(|s| s.arn.id.as_str()).collect();

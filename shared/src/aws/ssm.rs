@@ -1,9 +1,8 @@
-use aws_config::SdkConfig;
-
 use crate::error::LifeboatError;
 
-pub async fn read_parameter(sdk: &SdkConfig, name: &str) -> Result<String, LifeboatError> {
-    let out = aws_sdk_ssm::Client::new(sdk)
+/// A String or SecureString parameter's value (`WithDecryption` is ignored for String).
+pub async fn read_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, LifeboatError> {
+    let out = ssm
         .get_parameter()
         .name(name)
         .with_decryption(true)

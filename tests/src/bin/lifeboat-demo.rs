@@ -5,7 +5,7 @@
 //! `tests/lambda_runtime.rs` runs the real binary through the Lambda runtime API emulator.
 
 use chrono::{Duration, Utc};
-use lifeboat_core::aws::ConfigSource;
+use lifeboat_core::aws::CONFIG_TTL;
 use lifeboat_tests::*;
 use serde_json::json;
 
@@ -22,9 +22,7 @@ async fn main() {
     let key = kms_key(&moto, DR).await;
     let (topic, inbox) = topic_with_queue(&moto, SRC).await;
     let yaml = format!(
-        r#"notifications:
-  topic_arn: {topic}
-databases:
+        r#"databases:
   - name: orders-prod
     source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders
     tier: production
@@ -38,19 +36,14 @@ databases:
 "#
     );
     let sdk = moto.sdk(SRC).await;
-    aws_sdk_ssm::Client::new(&sdk)
-        .put_parameter()
-        .name("/lifeboat/config")
-        .value(&yaml)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .expect("store config");
-    // As each function's init does: read the policy document from SSM, fail loudly if broken.
-    let config = ConfigSource::Parameter("/lifeboat/config".into()).load(&sdk).await.expect("config");
-    println!("config read from SSM /lifeboat/config:\n{}", indent(&yaml));
-    let copier = snapshot_copier::Deps::new(config.clone(), &sdk);
-    let pruner = snapshot_pruner::Deps::new(config, &sdk);
+    // As each function's init does: read the policy document from SSM, fail loudly if broken;
+    // each re-reads it once it is a minute old.
+    let copier_config = config_in_ssm(&moto, &yaml, CONFIG_TTL).await;
+    copier_config.get().await.expect("config");
+    println!("config read from SSM {CONFIG_PARAM}:\n{}", indent(&yaml));
+    println!("notifications go to the stack's topic {topic}");
+    let copier = snapshot_copier::Deps::new(copier_config, &sdk);
+    let pruner = snapshot_pruner::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, Some(&topic));
 
     let start = Utc::now() - Duration::days(HISTORY_DAYS);
     moto.set_clock(start - Duration::hours(1));
@@ -61,7 +54,9 @@ databases:
         moto.set_clock(at);
         let id = format!("orders-{}", at.format("%Y-%m-%d"));
         let arn = snapshot(&moto, SRC, "orders", &id, &[("lifeboat:managed", "true")]).await;
-        snapshot_copier::handle(&copier, event("rds-db-snapshot-manual-created.json", Some(&arn))).await.expect("copy");
+        snapshot_copier::handle(&copier, event("rds-db-snapshot-manual-created.json", Some(&arn)), Utc::now())
+            .await
+            .expect("copy");
     }
     moto.set_clock(Utc::now());
     snapshot(&moto, SRC, "orders", "orders-hand-made", &[("owner", "dba")]).await;
@@ -74,7 +69,7 @@ databases:
     println!("\n== A new snapshot: RDS-EVENT-0042 arrives ==");
     let arn = snapshot(&moto, SRC, "orders", "orders-before-upgrade", &[("change", "CHG-1234")]).await;
     let ev = event("rds-db-snapshot-manual-created.json", Some(&arn));
-    let report = snapshot_copier::handle(&copier, ev.clone()).await.expect("copy");
+    let report = snapshot_copier::handle(&copier, ev.clone(), Utc::now()).await.expect("copy");
     println!("copier: {}", json!(report));
     let copy = db_snapshots(&moto, DR)
         .await
@@ -83,12 +78,14 @@ databases:
     if let Some((id, status, kms, tags)) = copy {
         println!("in {DR}: {id} ({status})\n  kms key: {}\n  tags: {tags:?}", kms.unwrap_or_default());
     }
-    let replay = snapshot_copier::handle(&copier, ev).await.expect("replay");
+    let replay = snapshot_copier::handle(&copier, ev, Utc::now()).await.expect("replay");
     println!("same event again (EventBridge delivers at least once): {}", json!(replay));
 
     println!("\n== An event RDS never delivered: the scheduled sweep ==");
     snapshot(&moto, SRC, "orders", "orders-event-lost", &[]).await;
-    let sweep = snapshot_copier::handle(&copier, event("scheduled-sweep.json", None)).await.expect("sweep");
+    let mut sweep_event = event("scheduled-sweep.json", None);
+    sweep_event["time"] = json!(Utc::now());
+    let sweep = snapshot_copier::handle(&copier, sweep_event, Utc::now()).await.expect("sweep");
     println!("sweep: {}", json!(sweep));
 
     println!("\n== Retention: dry run first ==");
