@@ -69,7 +69,8 @@ def describe_automated_needs_snapshot_type(action, form, region):
 def unencrypted_cluster_copy_refuses_kms_key(action, form, region):
     """CopyDBClusterSnapshot, KmsKeyId: "If you copy an unencrypted DB cluster snapshot and specify
     a value for the KmsKeyId parameter, an error is returned." (CopyDBSnapshot differs: the copy of
-    an unencrypted DB snapshot is encrypted with the key.)"""
+    an unencrypted DB snapshot is encrypted with the key.) The reference names no error code;
+    InvalidParameterCombination is our stand-in, and Lifeboat never makes the call."""
     if action == "CopyDBClusterSnapshot" and form.get("KmsKeyId"):
         snap = locate(form.get("SourceDBClusterSnapshotIdentifier", ""), region, "cluster")
         if snap is not None and not snap.storage_encrypted:
@@ -92,25 +93,40 @@ def copy_needs_an_available_source(action, form, region):
                 raise Refused(code, f"source snapshot is {snap.status}, not available")
 
 
-def automated_snapshots_cannot_be_deleted(action, form, region):
-    """DeleteDBSnapshot: "The DB snapshot must be in the available state to be deleted" and only
-    manual snapshots can be deleted; automated ones expire with the backup retention period
-    (InvalidDBSnapshotState / InvalidDBClusterSnapshotStateFault). moto deletes them."""
-    for act, field, kind, code in [
-        ("DeleteDBSnapshot", "DBSnapshotIdentifier", "db", "InvalidDBSnapshotState"),
-        ("DeleteDBClusterSnapshot", "DBClusterSnapshotIdentifier", "cluster", "InvalidDBClusterSnapshotStateFault"),
+def only_available_manual_snapshots_can_be_deleted(action, form, region):
+    """DeleteDBSnapshot: "The DB snapshot must be in the available state to be deleted"
+    (InvalidDBSnapshotState); DeleteDBClusterSnapshot the same (InvalidDBClusterSnapshotStateFault).
+    Automated snapshots can't be deleted at all: RDS answers "automated snapshots cannot be deleted"
+    (instances) and "Only manual snapshots may be deleted" (clusters), as reported in
+    terraform-provider-aws#13800 and aws-nuke#511. moto deletes anything.
+    Not encoded: `failed`. The reference's "available" would exclude it, yet deleting a failed copy
+    is how RDS users clear one; no reference or report settles it, so it passes here and the
+    copier reports a refusal from real RDS as a failure."""
+    for act, field, kind, code, automated in [
+        ("DeleteDBSnapshot", "DBSnapshotIdentifier", "db", "InvalidDBSnapshotState", "automated snapshots cannot be deleted"),
+        (
+            "DeleteDBClusterSnapshot",
+            "DBClusterSnapshotIdentifier",
+            "cluster",
+            "InvalidDBClusterSnapshotStateFault",
+            "Only manual snapshots may be deleted.",
+        ),
     ]:
         if action == act:
             snap = locate(form.get(field, ""), region, kind)
-            if snap is not None and snap.snapshot_type == "automated":
-                raise Refused(code, "Only manual snapshots may be deleted.")
+            if snap is None:
+                return
+            if snap.snapshot_type == "automated":
+                raise Refused(code, automated)
+            if snap.status not in ("available", "failed"):
+                raise Refused(code, f"The state of the DB snapshot doesn't allow deletion ({snap.status}).")
 
 
 STRICT_RULES = [
     describe_automated_needs_snapshot_type,
     unencrypted_cluster_copy_refuses_kms_key,
     copy_needs_an_available_source,
-    automated_snapshots_cannot_be_deleted,
+    only_available_manual_snapshots_can_be_deleted,
 ]
 
 
