@@ -357,6 +357,8 @@ mod tests {
         let long = "o".repeat(257);
         let e = err_of(&DB.replace("name: orders", &format!("name: {long}")));
         assert!(e.contains("256"), "{e}");
+        let e = err_of(&DB.replace("name: orders", "name: \"rds:orders\""));
+        assert!(e.contains("rds:"), "{e}");
         assert!(Config::from_yaml(&DB.replace("name: orders", "name: orders prod/eu@2")).is_ok());
     }
 
@@ -369,7 +371,10 @@ mod tests {
     #[test]
     fn option_groups_are_for_instance_snapshots_only() {
         let with = |src: &str| {
-            format!("{}    copy_to:\n      - {{ region: us-west-2, option_group: tde-dr }}\n", DB.replace(":db:orders", src))
+            format!(
+                "{}    copy_to:\n      - {{ region: us-west-2, option_group: tde-dr }}\n",
+                DB.replace(":db:orders", src)
+            )
         };
         let c = Config::from_yaml(&with(":db:orders")).unwrap();
         assert_eq!(c.databases[0].copy_to[0].option_group.as_deref(), Some("tde-dr"));
@@ -383,7 +388,9 @@ mod tests {
         let w = c.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("orders") && w[0].contains("us-west-2") && w[0].contains("100"), "{w:?}");
-        let pruned = format!("{DB}    copy_to:\n      - region: us-west-2\n    retention:\n      copies: {{ daily: 7, min_keep: 2 }}\n");
+        let pruned = format!(
+            "{DB}    copy_to:\n      - region: us-west-2\n    retention:\n      copies: {{ daily: 7, min_keep: 2 }}\n"
+        );
         assert!(Config::from_yaml(&pruned).unwrap().warnings().is_empty());
         assert!(Config::from_yaml(DB).unwrap().warnings().is_empty(), "no copies, nothing to pile up");
     }

@@ -24,6 +24,9 @@ pub fn tag_value_ok(value: &str) -> Result<(), String> {
     if value.chars().count() > MAX_TAG_VALUE {
         return Err(format!("it must be at most {MAX_TAG_VALUE} characters (RDS tag values)"));
     }
+    if value.starts_with("aws:") || value.starts_with("rds:") {
+        return Err("it must not start with aws: or rds: (reserved in RDS tag values)".into());
+    }
     // \p{L} and \p{N} are alphanumeric; \p{Z} are the space separators.
     let allowed = |c: char| c.is_alphanumeric() || (c.is_whitespace() && !c.is_control()) || "_.:/=+-@".contains(c);
     match value.chars().find(|c| !allowed(*c)) {
