@@ -111,8 +111,11 @@ fn request(db: &Database, source: &Snapshot, target: &CopyTarget) -> Planned {
     }
     // CopyDBClusterSnapshot: "If you copy an unencrypted DB cluster snapshot and specify a value for
     // the KmsKeyId parameter, an error is returned." A DB snapshot copy gets encrypted with the key.
-    let kms_key =
-        if source.arn.resource == RdsResource::ClusterSnapshot && !source.encrypted { None } else { target.kms_key.clone() };
+    let kms_key = if source.arn.resource == RdsResource::ClusterSnapshot && !source.encrypted {
+        None
+    } else {
+        target.kms_key.clone()
+    };
     Planned::Copy(Box::new(CopyRequest {
         database: db.name.clone(),
         source: source.arn.clone(),
@@ -193,7 +196,8 @@ pub fn wanted_sources<'a>(
     now: DateTime<Utc>,
 ) -> Vec<&'a Snapshot> {
     let Some(policy) = db.retention.as_ref().and_then(|r| r.copies.as_ref()) else {
-        let newest = sources.iter().max_by(|a, b| a.restore_point().cmp(&b.restore_point()).then(a.arn.id.cmp(&b.arn.id)));
+        let newest =
+            sources.iter().max_by(|a, b| a.restore_point().cmp(&b.restore_point()).then(a.arn.id.cmp(&b.arn.id)));
         return newest.copied().into_iter().collect();
     };
     let copied: BTreeSet<&str> = copies.iter().filter_map(|c| c.copied_from()).collect();
@@ -468,8 +472,8 @@ mod tests {
     fn a_source_arn_too_long_for_a_tag_is_refused_before_aws_sees_it() {
         let c = config();
         let long = format!("arn:aws:rds:us-east-1:123456789012:snapshot:{}", "x".repeat(230));
-        let plan = plan_for_snapshot(c.database_named("orders-prod").unwrap(), &snap(&long, "orders-prod", 2, &[]))
-            .unwrap();
+        let plan =
+            plan_for_snapshot(c.database_named("orders-prod").unwrap(), &snap(&long, "orders-prod", 2, &[])).unwrap();
         assert!(
             matches!(&plan[..], [Planned::Refused { reason, .. }] if reason.contains("lifeboat:source-arn") && reason.contains("256")),
             "{plan:?}"

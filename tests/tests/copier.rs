@@ -122,7 +122,15 @@ async fn cluster_snapshots_are_copied_with_the_key_only_when_encrypted() {
     let c = copies(&seen);
     assert_eq!(c.len(), 2, "{seen:?}");
     let of = |arn: &str| c.iter().find(|s| s.0 == target_of(arn)).copied().unwrap();
-    let plain_copy = w.moto.rds(DR).await.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(target_of(&plain)).send().await.unwrap();
+    let plain_copy = w
+        .moto
+        .rds(DR)
+        .await
+        .describe_db_cluster_snapshots()
+        .db_cluster_snapshot_identifier(target_of(&plain))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         plain_copy.db_cluster_snapshots()[0].storage_encrypted(),
         Some(false),

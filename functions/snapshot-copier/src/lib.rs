@@ -91,10 +91,8 @@ async fn on_snapshot(deps: &Deps, config: &Config, arn: &RdsArn, report: &mut Re
     // Decided before any call: a stack receives every snapshot event of its region (and those
     // forwarded to it), most of them none of Lifeboat's business.
     if !config.protects_snapshots_in(&arn.region, &arn.account) {
-        report.ignored = Some(format!(
-            "{arn} is in {} of account {}, where Lifeboat protects no database",
-            arn.region, arn.account
-        ));
+        report.ignored =
+            Some(format!("{arn} is in {} of account {}, where Lifeboat protects no database", arn.region, arn.account));
         return Ok(());
     }
     let Some(snapshot) = deps.rds.describe(arn).await? else {

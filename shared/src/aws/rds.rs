@@ -289,9 +289,10 @@ mod tests {
                 .marker("page-2")
                 .build()
         });
-        let second = mock!(Client::describe_db_snapshots)
-            .match_requests(|r| r.marker() == Some("page-2"))
-            .then_output(|| DescribeDbSnapshotsOutput::builder().db_snapshots(snapshot("c")).db_snapshots(snapshot("a")).build());
+        let second =
+            mock!(Client::describe_db_snapshots).match_requests(|r| r.marker() == Some("page-2")).then_output(|| {
+                DescribeDbSnapshotsOutput::builder().db_snapshots(snapshot("c")).db_snapshots(snapshot("a")).build()
+            });
         let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&first, &second]);
         let rds = Rds {
             sdk: SdkConfig::builder().build(),
