@@ -173,10 +173,14 @@ pub fn newest_source_snapshot<'a>(db: &Database, source_region: &'a [Snapshot]) 
         .max_by(|a, b| a.restore_point().cmp(&b.restore_point()).then_with(|| a.arn.id.cmp(&b.arn.id)))
 }
 
-/// The snapshot as retention would see its copy: a Lifeboat-owned manual snapshot dated by the
-/// restore point it holds. In-flight copies count as made, so they hold their slot.
-fn as_copy(s: &Snapshot) -> Snapshot {
+/// The snapshot as the pruner will see its copy in `region`: Lifeboat-owned, manual, dated by
+/// the restore point it holds, under the copy's identifier (retention breaks ties by identifier).
+/// In-flight copies count as made, so they hold their slot.
+fn as_copy(s: &Snapshot, region: &str) -> Snapshot {
     let mut c = s.clone();
+    if !s.is_lifeboat_copy() {
+        c.arn = s.arn.sibling(region, s.arn.resource, &target_identifier(&s.arn));
+    }
     c.snapshot_type = SnapshotType::Manual;
     c.status = "available".into();
     c.created = s.restore_point();
@@ -185,12 +189,13 @@ fn as_copy(s: &Snapshot) -> Snapshot {
     c
 }
 
-/// Which of `sources` need a copy in a region holding `copies` (this database's live Lifeboat
-/// copies there): those the DR copies' retention policy would keep once copied, so the sweep and
-/// the pruner agree (a copy the pruner deleted is not made again, a kept slot never stays empty).
-/// Without a copies policy, only the newest.
+/// Which of `sources` need a copy in `region`, which holds `copies` (this database's live
+/// Lifeboat copies there): those the DR copies' retention policy would keep once copied, so the
+/// sweep and the pruner agree (a copy the pruner deleted is not made again, a kept slot never
+/// stays empty). Without a copies policy, only the newest.
 pub fn wanted_sources<'a>(
     db: &Database,
+    region: &str,
     sources: &[&'a Snapshot],
     copies: &[&Snapshot],
     now: DateTime<Utc>,
@@ -203,14 +208,20 @@ pub fn wanted_sources<'a>(
     let copied: BTreeSet<&str> = copies.iter().filter_map(|c| c.copied_from()).collect();
     let missing: Vec<&'a Snapshot> =
         sources.iter().copied().filter(|s| !copied.contains(s.arn.to_string().as_str())).collect();
-    let mut candidates: Vec<Snapshot> = copies.iter().map(|c| as_copy(c)).collect();
-    candidates.extend(missing.iter().map(|s| as_copy(s)));
+    let mut candidates: Vec<Snapshot> = copies.iter().map(|c| as_copy(c, region)).collect();
+    let first_missing = candidates.len();
+    candidates.extend(missing.iter().map(|s| as_copy(s, region)));
     let kept: BTreeSet<&RdsArn> = retention::plan(&candidates, policy, now, &BTreeSet::new())
         .into_iter()
         .filter(|d| matches!(d.action, Action::Keep(_)))
         .map(|d| &d.snapshot.arn)
         .collect();
-    missing.into_iter().filter(|s| kept.contains(&s.arn)).collect()
+    missing
+        .into_iter()
+        .zip(&candidates[first_missing..])
+        .filter(|(_, c)| kept.contains(&c.arn))
+        .map(|(s, _)| s)
+        .collect()
 }
 
 fn in_flight(listing: &[Snapshot], resource: RdsResource) -> usize {
@@ -250,7 +261,7 @@ pub fn plan_sweep(config: &Config, listings: &RegionListings, now: DateTime<Utc>
             let failed_ids: BTreeSet<&str> =
                 dest.iter().filter(|s| s.status == FAILED).map(|s| s.arn.id.as_str()).collect();
             let mut nothing_to_do = true;
-            for source in wanted_sources(db, &sources, &live, now) {
+            for source in wanted_sources(db, &target.region, &sources, &live, now) {
                 let mut req = match request(db, source, target) {
                     Planned::Copy(req) => *req,
                     Planned::Refused { region, reason } => {
@@ -504,6 +515,49 @@ mod tests {
         failed.status = "copying".into();
         listings.insert("us-west-2".into(), vec![failed]);
         assert_eq!(retention::pending_copy_sources(&listings).len(), 1);
+    }
+
+    #[test]
+    fn the_pruner_keeps_every_copy_the_sweep_makes() {
+        // Three snapshots within one second; one already has its copy, dated by its tag (seconds).
+        let c = config();
+        let db = c.database_named("orders-prod").unwrap();
+        let a = "arn:aws:rds:us-east-1:123456789012:snapshot";
+        let at = |ms: i64| Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap() + chrono::Duration::milliseconds(ms);
+        let mut sources = Vec::new();
+        for (id, ms) in [("hand-made", 300), ("before-upgrade", 100), ("event-lost", 700)] {
+            let mut s = snap(&format!("{a}:orders-{id}"), "orders-prod", 12, &[]);
+            s.created = Some(at(ms));
+            sources.push(s);
+        }
+        let made = |s: &Snapshot| {
+            let req = match request(db, s, &db.copy_to[0]) {
+                Planned::Copy(r) => r,
+                other => panic!("{other:?}"),
+            };
+            let mut copy = snap(&req.target.to_string(), "orders-prod", 13, &[]);
+            copy.tags = req.tags.into_iter().collect();
+            copy
+        };
+        let mut dr = vec![made(&sources[1])];
+        let mut listings = RegionListings::new();
+        listings.insert("us-east-1".into(), sources.clone());
+        listings.insert("us-west-2".into(), dr.clone());
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 14, 0, 0).unwrap();
+        let plan = plan_sweep(&c, &listings, now);
+        let new: Vec<&CopyRequest> = plan.copies.iter().filter(|r| r.database == "orders-prod").collect();
+        assert!(!new.is_empty(), "{plan:?}");
+        for req in &new {
+            dr.push(made(sources.iter().find(|s| s.arn == req.source).unwrap()));
+        }
+        let policy = db.retention.as_ref().unwrap().copies.as_ref().unwrap();
+        let decisions = retention::plan(&dr, policy, now, &BTreeSet::new());
+        let deleted: Vec<&str> = decisions
+            .iter()
+            .filter(|d| matches!(d.action, Action::Delete(_)))
+            .map(|d| d.snapshot.arn.id.as_str())
+            .collect();
+        assert!(deleted.is_empty(), "the sweep copied what the pruner then deletes: {deleted:?}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::arn::RdsArn;
 
@@ -99,7 +99,8 @@ impl Snapshot {
             && self.tags.get(TAG_MANAGED).is_some_and(|v| v == "true")
     }
 
-    /// The point in time this snapshot restores to.
+    /// The point in time this snapshot restores to, to the second: the `lifeboat:source-created`
+    /// tag holds seconds, so a copy dated by its tag and one dated by RDS must compare the same.
     pub fn restore_point(&self) -> Option<DateTime<Utc>> {
         let tagged = || {
             self.tags
@@ -107,7 +108,7 @@ impl Snapshot {
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc))
         };
-        self.original_created.or_else(tagged).or(self.created)
+        self.original_created.or_else(tagged).or(self.created).map(|t| t.trunc_subsecs(0))
     }
 
     /// The user's own tags, without Lifeboat's and AWS's reserved ones.

@@ -178,7 +178,11 @@ async fn events_from_regions_and_accounts_lifeboat_does_not_protect_are_ignored_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_copy_is_reported_deleted_and_copied_again() {
-    let w = world().await;
+    // The instances' automated snapshots are an hour older, so the sweep's newest is this one.
+    let moto = Moto::start();
+    moto.set_clock(Utc::now() - chrono::Duration::hours(1));
+    let w = world_with(moto).await;
+    w.moto.set_clock(Utc::now());
     let arn = snapshot(&w.moto, SRC, "orders", "orders-manual-1", &[]).await;
     let e = event("rds-db-snapshot-manual-created.json", Some(&arn));
     handle(&w.deps, e.clone()).await.unwrap();

@@ -17,11 +17,13 @@ use tracing::{info, warn};
 pub struct Deps {
     pub config: ConfigCache,
     pub rds: Rds,
+    /// Print each run's EMF metrics line to stdout, where Lambda hands it to CloudWatch.
+    pub emit_metrics: bool,
 }
 
 impl Deps {
     pub fn new(config: ConfigCache, sdk: &SdkConfig) -> Self {
-        Deps { config, rds: Rds::new(sdk) }
+        Deps { config, rds: Rds::new(sdk), emit_metrics: true }
     }
 }
 
@@ -83,7 +85,9 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
     };
     report.api_calls = deps.rds.calls() - calls_before;
     info!(report = %serde_json::to_string(&report).unwrap_or_default(), "copier run");
-    println!("{}", report.metrics(wall_clock));
+    if deps.emit_metrics {
+        println!("{}", report.metrics(wall_clock));
+    }
     result.map(|()| report)
 }
 

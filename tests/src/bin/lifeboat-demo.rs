@@ -42,7 +42,9 @@ async fn main() {
     copier_config.get().await.expect("config");
     println!("config read from SSM {CONFIG_PARAM}:\n{}", indent(&yaml));
     println!("notifications go to the stack's topic {topic}");
-    let copier = snapshot_copier::Deps::new(copier_config, &sdk);
+    let mut copier = snapshot_copier::Deps::new(copier_config, &sdk);
+    // The demo prints the sweep's metrics line itself, once, rather than after every run.
+    copier.emit_metrics = false;
     let pruner = snapshot_pruner::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, Some(&topic));
 
     let start = Utc::now() - Duration::days(HISTORY_DAYS);
@@ -87,6 +89,7 @@ async fn main() {
     sweep_event["time"] = json!(Utc::now());
     let sweep = snapshot_copier::handle(&copier, sweep_event, Utc::now()).await.expect("sweep");
     println!("sweep: {}", json!(sweep));
+    println!("its CloudWatch metrics (EMF log line): {}", sweep.metrics(Utc::now()));
 
     println!("\n== Retention: dry run first ==");
     let dry = snapshot_pruner::handle(&pruner, json!({"dry_run": true}), Utc::now()).await.expect("dry run");
