@@ -122,11 +122,21 @@ def only_available_manual_snapshots_can_be_deleted(action, form, region):
                 raise Refused(code, f"The state of the DB snapshot doesn't allow deletion ({snap.status}).")
 
 
+def sns_subject_is_one_short_line(action, form, region):
+    """SNS Publish, Subject: "Subjects must be UTF-8 text with no line breaks or control
+    characters, and less than 100 characters long." (InvalidParameter). moto takes anything."""
+    subject = form.get("Subject")
+    if action == "Publish" and subject is not None:
+        if len(subject) >= 100 or any(ord(c) < 32 or ord(c) == 127 for c in subject):
+            raise Refused("InvalidParameter", "Invalid parameter: Subject")
+
+
 STRICT_RULES = [
     describe_automated_needs_snapshot_type,
     unencrypted_cluster_copy_refuses_kms_key,
     copy_needs_an_available_source,
     only_available_manual_snapshots_can_be_deleted,
+    sns_subject_is_one_short_line,
 ]
 
 

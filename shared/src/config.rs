@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::arn::{RdsArn, RdsResource};
@@ -31,7 +31,7 @@ pub struct Config {
     pub databases: Vec<Database>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Tier {
     Production,
@@ -270,6 +270,15 @@ fn kms_key_arn_ok(key: &str, region: &str) -> Result<(), String> {
              --region {region} --key-id alias/{alias} --query KeyMetadata.Arn"
         )),
         _ => Err(format!("`{key}` is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")),
+    }
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Production => "production",
+            Tier::NonProduction => "non-production",
+        }
     }
 }
 

@@ -55,6 +55,9 @@ pub fn retryable_code(code: &str) -> bool {
             | "InvalidDBClusterSnapshotStateFault"
             | "InvalidDBInstanceState"
             | "InvalidDBClusterStateFault"
+            | "ProvisionedThroughputExceededException"
+            | "TransactionConflictException"
+            | "InternalServerError"
     )
 }
 

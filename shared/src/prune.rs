@@ -14,9 +14,6 @@ use crate::error::LifeboatError;
 use crate::event::{self, EventError, Trigger};
 use crate::retention::{self, Action, DeleteReason, Scope};
 
-/// Deletions listed by name per database and region in a notification.
-const LISTED_PER_GROUP: usize = 20;
-
 /// What a run was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PruneRequest {
@@ -209,47 +206,6 @@ impl Summary {
     pub fn worth_telling(&self) -> bool {
         self.deleted() > 0 || self.failed() > 0
     }
-
-    /// Subject and body of the notification.
-    pub fn render(&self) -> (String, String) {
-        let subject = if self.failed() > 0 {
-            format!("Lifeboat pruner: {} deleted, {} FAILED", self.deleted(), self.failed())
-        } else {
-            format!("Lifeboat pruner: {} snapshots deleted", self.deleted())
-        };
-        let mut body = format!("Snapshot retention run as of {}.\n", self.as_of.to_rfc3339());
-        for g in &self.groups {
-            let scope = match g.scope {
-                Scope::Source => "source",
-                Scope::Copies => "DR copies",
-            };
-            body.push_str(&format!(
-                "\n{} in {} ({scope}){}: kept {}, deleted {}, skipped {}{}\n",
-                g.database,
-                g.region,
-                if g.dry_run { ", dry run" } else { "" },
-                g.kept.len(),
-                g.deleted.len(),
-                g.skipped.len(),
-                if g.failed.is_empty() { String::new() } else { format!(", failed {}", g.failed.len()) },
-            ));
-            // Failures first and in full; deletions capped, as SNS messages stop at 256 KB and the
-            // whole list is in the run's JSON log.
-            for i in &g.failed {
-                body.push_str(&format!("  FAILED to delete {}: {}\n", i.id, i.why));
-            }
-            for i in g.deleted.iter().take(LISTED_PER_GROUP) {
-                body.push_str(&format!("  deleted {} ({})\n", i.id, i.why));
-            }
-            if g.deleted.len() > LISTED_PER_GROUP {
-                body.push_str(&format!("  ... and {} more (see the run's log)\n", g.deleted.len() - LISTED_PER_GROUP));
-            }
-        }
-        for w in &self.quota_warnings {
-            body.push_str(&format!("\nWarning: {w}\n"));
-        }
-        (subject, body)
-    }
 }
 
 #[cfg(test)]
@@ -319,36 +275,5 @@ mod tests {
         assert!(e.contains("ordrs") && e.contains("orders, reports"), "{e}");
         let no_policy = PruneRequest { database: Some("reports".into()), ..Default::default() };
         assert!(select(&config, &no_policy).unwrap_err().to_string().contains("no retention policy"));
-    }
-
-    #[test]
-    fn the_notification_names_failures_and_caps_long_lists() {
-        let item = |n: usize| Item { id: format!("s-{n}"), why: "outside policy".into() };
-        let group = GroupReport {
-            database: "orders".into(),
-            region: "us-west-2".into(),
-            scope: Scope::Copies,
-            dry_run: false,
-            kept: vec![item(0)],
-            deleted: (1..=25).map(item).collect(),
-            would_delete: Vec::new(),
-            skipped: Vec::new(),
-            failed: vec![Item { id: "s-99".into(), why: "Throttling".into() }],
-            to_delete: Vec::new(),
-        };
-        let summary = Summary {
-            as_of: "2026-11-24T04:00:00Z".parse().unwrap(),
-            dry_run: false,
-            groups: vec![group],
-            quota_warnings: vec!["us-west-2 holds 95 of 100".into()],
-            api_calls: 27,
-        };
-        assert!(summary.worth_telling());
-        let (subject, body) = summary.render();
-        assert_eq!(subject, "Lifeboat pruner: 25 deleted, 1 FAILED");
-        assert!(body.contains("FAILED to delete s-99: Throttling"), "{body}");
-        assert!(body.contains("deleted s-20 (outside policy)") && !body.contains("deleted s-21 "), "{body}");
-        assert!(body.contains("... and 5 more"), "{body}");
-        assert!(body.contains("Warning: us-west-2 holds 95 of 100"), "{body}");
     }
 }

@@ -283,23 +283,85 @@ pub fn event(file: &str, arn: Option<&str>) -> Value {
     v
 }
 
+/// The incident table as the template creates it (partition key `pk`).
+pub async fn incidents_table(moto: &Moto, region: &str) -> String {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk(region).await);
+    ddb.create_table()
+        .table_name("lifeboat-incidents")
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().expect("key"))
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .send()
+        .await
+        .expect("create table");
+    "lifeboat-incidents".to_owned()
+}
+
+/// Every item in the table: for "wrote nothing" assertions.
+pub async fn table_items(moto: &Moto, region: &str, table: &str) -> Vec<String> {
+    let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk(region).await);
+    let out = ddb.scan().table_name(table).send().await.expect("scan");
+    let mut items: Vec<String> = out
+        .items()
+        .iter()
+        .map(|i| format!("{:?}", i.iter().collect::<std::collections::BTreeMap<_, _>>()))
+        .collect();
+    items.sort();
+    items
+}
+
 /// An SNS topic with an SQS queue subscribed: moto keeps no readable record of SNS publishes once
 /// RDS resources exist, so tests read what was published from the queue, as a subscriber would.
 pub async fn topic_with_queue(moto: &Moto, region: &str) -> (String, String) {
     let sdk = moto.sdk(region).await;
     let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let topic = sns.create_topic().name("lifeboat-incidents").send().await.expect("topic");
     let topic_arn = topic.topic_arn().expect("topic arn").to_owned();
-    let queue = sqs.create_queue().queue_name("lifeboat-inbox").send().await.expect("queue");
-    let queue_url = queue.queue_url().expect("queue url").to_owned();
-    let queue_arn = format!("arn:aws:sqs:{region}:{ACCOUNT}:lifeboat-inbox");
-    sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(queue_arn).send().await.expect("subscribe");
+    let queue_url = subscribed_queue(moto, region, &topic_arn, "lifeboat-inbox", None).await;
     (topic_arn, queue_url)
 }
 
-/// (subject, message) of every notification waiting in the queue, consumed.
+/// A queue subscribed to `topic_arn`, with an SNS filter policy when given.
+pub async fn subscribed_queue(moto: &Moto, region: &str, topic_arn: &str, name: &str, filter: Option<Value>) -> String {
+    let sdk = moto.sdk(region).await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = sqs.create_queue().queue_name(name).send().await.expect("queue");
+    let queue_url = queue.queue_url().expect("queue url").to_owned();
+    let queue_arn = format!("arn:aws:sqs:{region}:{ACCOUNT}:{name}");
+    let mut sub = sns.subscribe().topic_arn(topic_arn).protocol("sqs").endpoint(queue_arn);
+    if let Some(f) = filter {
+        sub = sub.attributes("FilterPolicy", f.to_string());
+    }
+    sub.send().await.expect("subscribe");
+    queue_url
+}
+
+/// One notification as an SQS subscriber receives it.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub subject: String,
+    /// What a person reads: the facts' `text`, or the raw message.
+    pub text: String,
+    /// The raw SNS message (for SQS subscribers: the facts JSON).
+    pub raw: String,
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// (subject, text) of every notification waiting in the queue, consumed.
 pub async fn notifications(moto: &Moto, region: &str, queue_url: &str) -> Vec<(String, String)> {
+    notices(moto, region, queue_url).await.into_iter().map(|n| (n.subject, n.text)).collect()
+}
+
+/// Every notification waiting in the queue, consumed.
+pub async fn notices(moto: &Moto, region: &str, queue_url: &str) -> Vec<Notice> {
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk(region).await);
     let mut out = Vec::new();
     loop {
@@ -309,10 +371,23 @@ pub async fn notifications(moto: &Moto, region: &str, queue_url: &str) -> Vec<(S
         }
         for m in got.messages() {
             let envelope: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("SNS envelope");
-            out.push((
-                envelope["Subject"].as_str().unwrap_or_default().to_owned(),
-                envelope["Message"].as_str().unwrap_or_default().to_owned(),
-            ));
+            let raw = envelope["Message"].as_str().unwrap_or_default().to_owned();
+            let text = serde_json::from_str::<Value>(&raw)
+                .ok()
+                .and_then(|facts| facts["text"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| raw.clone());
+            let attributes = envelope["MessageAttributes"]
+                .as_object()
+                .map(|o| {
+                    o.iter().map(|(k, v)| (k.clone(), v["Value"].as_str().unwrap_or_default().to_owned())).collect()
+                })
+                .unwrap_or_default();
+            out.push(Notice {
+                subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
+                text,
+                raw,
+                attributes,
+            });
             sqs.delete_message()
                 .queue_url(queue_url)
                 .receipt_handle(m.receipt_handle().unwrap_or_default())

@@ -7,6 +7,7 @@ use lifeboat_core::aws::sns::Notifier;
 use lifeboat_core::aws::{ConfigCache, SdkConfig};
 use lifeboat_core::copy::RegionListings;
 use lifeboat_core::error::LifeboatError;
+use lifeboat_core::message;
 use lifeboat_core::prune::{self, Summary};
 use serde_json::Value;
 use tracing::{error, info};
@@ -59,8 +60,7 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
 
     if summary.worth_telling() {
         if let Some(notifier) = &deps.notifier {
-            let (subject, body) = summary.render();
-            if let Err(e) = notifier.publish(&subject, &body).await {
+            if let Err(e) = notifier.publish(&message::pruner_summary(&summary)).await {
                 error!(error = %e, "could not publish the pruner summary");
                 errors.push(e);
             }

@@ -15,6 +15,8 @@ pub use aws_config::SdkConfig;
 use crate::config::Config;
 use crate::error::{retryable_code, LifeboatError};
 
+#[cfg(feature = "dynamodb")]
+pub mod incidents;
 #[cfg(feature = "rds")]
 pub mod rds;
 #[cfg(feature = "sns")]

@@ -1,6 +1,8 @@
 use aws_config::{Region, SdkConfig};
+use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::error::LifeboatError;
+use crate::message::Message;
 
 /// Publishes to one SNS topic, with a client in the topic's own region (the function may run elsewhere).
 pub struct Notifier {
@@ -17,14 +19,34 @@ impl Notifier {
         Notifier { client: aws_sdk_sns::Client::from_conf(conf.build()), topic_arn: topic_arn.to_owned() }
     }
 
-    pub async fn publish(&self, subject: &str, message: &str) -> Result<(), LifeboatError> {
-        // SNS refuses subjects over 100 characters.
-        let subject: String = subject.chars().take(100).collect();
+    /// People get the text, machines the facts (`MessageStructure=json`), and every subscriber
+    /// can filter on the message attributes.
+    pub async fn publish(&self, m: &Message) -> Result<(), LifeboatError> {
+        let mut req = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(&m.subject)
+            .message_structure("json")
+            .message(m.sns_structured());
+        for (k, v) in &m.attributes {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .map_err(|e| LifeboatError::Rejected(format!("attribute {k}: {e}")))?;
+            req = req.message_attributes(*k, value);
+        }
+        req.send().await.map_err(|e| super::sdk_error("sns:Publish", e))?;
+        Ok(())
+    }
+
+    /// The AWS Chatbot custom-notification JSON, as the whole message of a Chatbot topic.
+    pub async fn publish_chat(&self, m: &Message) -> Result<(), LifeboatError> {
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
-            .subject(subject)
-            .message(message)
+            .message(m.chat.to_string())
             .send()
             .await
             .map_err(|e| super::sdk_error("sns:Publish", e))?;

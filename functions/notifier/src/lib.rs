@@ -1,0 +1,177 @@
+//! notifier: tells people about incidents, AWS Health notices, and progress while an incident is
+//! open. The wording is `lifeboat_core::message`'s, the incident `lifeboat_core::incident`'s; this
+//! crate reads the table, renders, and publishes each message once.
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::aws::sns::Notifier;
+use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::error::LifeboatError;
+use lifeboat_core::event;
+use lifeboat_core::health::HealthEvent;
+use lifeboat_core::incident::Entry;
+use lifeboat_core::message::{self, Message, MessageKind};
+use lifeboat_core::notify::{self, NotifyRequest};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::info;
+
+pub struct Deps {
+    pub config: ConfigCache,
+    pub store: IncidentStore,
+    pub topic: Notifier,
+    /// AWS Chatbot's topic, when the stack has one.
+    pub chat: Option<Notifier>,
+}
+
+impl Deps {
+    pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, topic_arn: &str, chat_topic_arn: Option<&str>) -> Self {
+        Deps {
+            config,
+            store: IncidentStore::new(sdk, table),
+            topic: Notifier::new(sdk, topic_arn),
+            chat: chat_topic_arn.map(|t| Notifier::new(sdk, t)),
+        }
+    }
+}
+
+/// What a run did; returned to the caller and logged.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    pub trigger: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+    /// Subjects of the messages published.
+    pub published: Vec<String>,
+    /// Messages already published before (a redelivery, a retry): not sent again.
+    pub already_published: Vec<String>,
+}
+
+pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> Result<Report, LifeboatError> {
+    let request = notify::parse(&payload)?;
+    let mut report = Report::default();
+    match request {
+        NotifyRequest::Ignored { reason } => {
+            report.trigger = "ignored".into();
+            report.ignored = Some(reason);
+        }
+        NotifyRequest::Incident { incident_id, message } => {
+            report.trigger = format!("{message} {incident_id}");
+            on_incident(deps, &incident_id, message, wall_clock, &mut report).await?;
+        }
+        NotifyRequest::Health(h) => {
+            report.trigger = format!("health {}", h.event_arn);
+            on_health(deps, &h, wall_clock, &mut report).await?;
+        }
+        NotifyRequest::Progress { at } => {
+            report.trigger = "progress".into();
+            progress(deps, event::as_of(at, wall_clock), &mut report).await?;
+        }
+    }
+    info!(report = %serde_json::to_string(&report).unwrap_or_default(), "notifier run");
+    Ok(report)
+}
+
+async fn on_incident(
+    deps: &Deps,
+    id: &str,
+    kind: MessageKind,
+    now: DateTime<Utc>,
+    report: &mut Report,
+) -> Result<(), LifeboatError> {
+    let config = deps.config.get().await?;
+    let Some(incident) = deps.store.get(id).await? else {
+        return Err(LifeboatError::Rejected(format!("no incident {id}")));
+    };
+    if !kind.fits(incident.status) {
+        return Err(LifeboatError::Rejected(format!("incident {id} is {}: a `{kind}` message would misstate it", incident.status)));
+    }
+    let m = message::incident(kind, &incident, config.database_named(&incident.database), now);
+    publish_once(deps, Some(id), &incident.publish_key(kind.as_str()), &m, now, report).await?;
+    Ok(())
+}
+
+async fn on_health(deps: &Deps, h: &HealthEvent, now: DateTime<Utc>, report: &mut Report) -> Result<(), LifeboatError> {
+    let config = deps.config.get().await?;
+    let affected = match h.affected(&config) {
+        Ok(dbs) => dbs,
+        Err(reason) => {
+            info!(%reason, "health event ignored");
+            report.ignored = Some(reason);
+            return Ok(());
+        }
+    };
+    publish_once(deps, None, &h.update_key(), &message::health_notice(h, &affected), now, report).await?;
+    Ok(())
+}
+
+/// Every open incident quiet for 15 minutes gets one update saying what changed since the last.
+async fn progress(deps: &Deps, now: DateTime<Utc>, report: &mut Report) -> Result<(), LifeboatError> {
+    let config = deps.config.get().await?;
+    let mut errors = Vec::new();
+    for incident in deps.store.list_open().await? {
+        if !incident.progress_due(now) {
+            continue;
+        }
+        let key = incident.publish_key(MessageKind::Progress.as_str());
+        let m = message::incident(MessageKind::Progress, &incident, config.database_named(&incident.database), now);
+        let sent = publish_once(deps, Some(&incident.id), &key, &m, now, report).await;
+        // Recorded also when an earlier run published but died before recording, so the
+        // 15 minutes restart from here either way.
+        let recorded = match sent {
+            Ok(()) => {
+                let entry = Entry::new(now, "notifier", "progress update sent", &format!("progress@{}", incident.timeline.len()));
+                deps.store.record(&incident.id, &entry).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            errors.push(e);
+        }
+    }
+    match errors.into_iter().next() {
+        None => Ok(()),
+        Some(first) => Err(first),
+    }
+}
+
+/// Publish `m` to the topic (and to Chatbot's) once each: a redelivery or retry doesn't send it
+/// twice, and a failed publish can be retried.
+async fn publish_once(
+    deps: &Deps,
+    incident_id: Option<&str>,
+    key: &str,
+    m: &Message,
+    now: DateTime<Utc>,
+    report: &mut Report,
+) -> Result<(), LifeboatError> {
+    let sent = claim_and_send(deps, incident_id, key, now, deps.topic.publish(m)).await?;
+    if let Some(chat) = &deps.chat {
+        claim_and_send(deps, incident_id, &format!("{key}#chat"), now, chat.publish_chat(m)).await?;
+    }
+    if sent {
+        report.published.push(m.subject.clone());
+    } else {
+        report.already_published.push(m.subject.clone());
+    }
+    Ok(())
+}
+
+/// Claim `key`, send, and give the claim back if sending failed. False when already claimed.
+async fn claim_and_send(
+    deps: &Deps,
+    incident_id: Option<&str>,
+    key: &str,
+    now: DateTime<Utc>,
+    send: impl std::future::Future<Output = Result<(), LifeboatError>>,
+) -> Result<bool, LifeboatError> {
+    if !deps.store.claim(incident_id, key, now).await? {
+        return Ok(false);
+    }
+    if let Err(e) = send.await {
+        // Best effort: if this fails too, the message is lost rather than sent twice.
+        let _ = deps.store.release(incident_id, key).await;
+        return Err(e);
+    }
+    Ok(true)
+}

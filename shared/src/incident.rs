@@ -1,0 +1,319 @@
+//! The incident: what is wrong with which database, how bad, where recovery stands, and the
+//! timeline a post-mortem needs. Pure: the table adapter stores what these functions decide, and
+//! enforces with conditions only what concurrency needs (one open incident per database, each
+//! timeline entry once, each message once).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::config::{Database, Tier};
+
+/// Runbooks promise an update every 15 minutes while an incident is open.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Severity {
+    /// A production database is down or at risk: page people.
+    P1,
+    /// Non-production, or production degraded.
+    P2,
+    /// Information: drills, notices.
+    P3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Outage,
+    Region,
+    Data,
+    Drill,
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Declared,
+    AwaitingApproval,
+    Recovering,
+    Resolved,
+    Aborted,
+    Failed,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum IncidentError {
+    #[error("incident {id} is {from}; it can't become {to}")]
+    Transition { id: String, from: Status, to: Status },
+    #[error("`{0}` is not one of {1}")]
+    Unknown(String, &'static str),
+}
+
+macro_rules! kebab_names {
+    ($t:ty, $list:literal, $($v:ident => $s:literal),+ $(,)?) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $t {
+            type Err = IncidentError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s { $($s => Ok(Self::$v),)+ _ => Err(IncidentError::Unknown(s.to_owned(), $list)) }
+            }
+        }
+    };
+}
+
+kebab_names!(Severity, "P1, P2, P3", P1 => "P1", P2 => "P2", P3 => "P3");
+kebab_names!(Kind, "outage, region, data, drill, manual",
+    Outage => "outage", Region => "region", Data => "data", Drill => "drill", Manual => "manual");
+kebab_names!(Status, "declared, awaiting-approval, recovering, resolved, aborted, failed",
+    Declared => "declared", AwaitingApproval => "awaiting-approval", Recovering => "recovering",
+    Resolved => "resolved", Aborted => "aborted", Failed => "failed");
+
+impl Status {
+    pub fn is_open(self) -> bool {
+        matches!(self, Status::Declared | Status::AwaitingApproval | Status::Recovering)
+    }
+
+    /// declared → awaiting-approval → recovering → resolved; declared → recovering when no
+    /// approval is needed; any open status → aborted or failed. Closed is final.
+    pub fn can_become(self, to: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, to),
+            (Declared, AwaitingApproval)
+                | (Declared, Recovering)
+                | (AwaitingApproval, Recovering)
+                | (Recovering, Resolved)
+                | (Declared | AwaitingApproval | Recovering, Aborted | Failed)
+        )
+    }
+}
+
+/// P1 for a production database unless it is a drill; P2 for non-production; P3 for drills.
+pub fn severity_for(tier: Tier, kind: Kind) -> Severity {
+    match (tier, kind) {
+        (_, Kind::Drill) => Severity::P3,
+        (Tier::Production, _) => Severity::P1,
+        (Tier::NonProduction, _) => Severity::P2,
+    }
+}
+
+/// One line of the timeline. `key` makes recording idempotent: the same key is kept once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub at: DateTime<Utc>,
+    /// Who or what: `failover-trigger`, `alice@example.com`, `AWS Health`.
+    pub by: String,
+    pub what: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    pub key: String,
+}
+
+impl Entry {
+    pub fn new(at: DateTime<Utc>, by: &str, what: &str, key: &str) -> Self {
+        Entry { at, by: by.to_owned(), what: what.to_owned(), details: None, key: key.to_owned() }
+    }
+
+    pub fn with_details(mut self, details: impl Into<String>) -> Self {
+        self.details = Some(details.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub database: String,
+    pub tier: Tier,
+    pub severity: Severity,
+    pub kind: Kind,
+    pub status: Status,
+    pub started: DateTime<Utc>,
+    pub ended: Option<DateTime<Utc>>,
+    /// The Step Functions execution working on it, once one runs.
+    pub execution_arn: Option<String>,
+    /// The newest point in time the recovered database holds (the failover steps report it);
+    /// `started - recovered_to` is the data lost.
+    pub recovered_to: Option<DateTime<Utc>>,
+    pub timeline: Vec<Entry>,
+}
+
+/// `orders-prod-20261125T1942Z-3f2a`: readable, sortable by time, and the same for the same
+/// database, minute and `seed` (an alarm's or event's own id), so a redelivered trigger opens
+/// nothing new.
+pub fn incident_id(database: &str, started: DateTime<Utc>, seed: &str) -> String {
+    let digest = Sha256::digest(format!("{database}\n{seed}").as_bytes());
+    let hash: String = digest.iter().take(2).map(|b| format!("{b:02x}")).collect();
+    format!("{database}-{}-{hash}", started.format("%Y%m%dT%H%MZ"))
+}
+
+impl Incident {
+    /// A new incident, declared, its first timeline entry saying why.
+    pub fn declare(db: &Database, kind: Kind, at: DateTime<Utc>, by: &str, what: &str, seed: &str) -> Incident {
+        Incident {
+            id: incident_id(&db.name, at, seed),
+            database: db.name.clone(),
+            tier: db.tier,
+            severity: severity_for(db.tier, kind),
+            kind,
+            status: Status::Declared,
+            started: at,
+            ended: None,
+            execution_arn: None,
+            recovered_to: None,
+            timeline: vec![Entry::new(at, by, what, "declared")],
+        }
+    }
+
+    /// The entry that records a move to `to`, if the move is allowed. Its key is the target
+    /// status: an incident enters each status once.
+    pub fn transition(&self, to: Status, at: DateTime<Utc>, by: &str, what: &str) -> Result<Entry, IncidentError> {
+        if !self.status.can_become(to) {
+            return Err(IncidentError::Transition { id: self.id.clone(), from: self.status, to });
+        }
+        Ok(Entry::new(at, by, what, &format!("status:{to}")))
+    }
+
+    /// This incident after `entry` (and, for a transition, the new status) — what the table
+    /// will hold once the write succeeds.
+    pub fn apply(&mut self, entry: Entry, to: Option<Status>) {
+        if self.timeline.iter().any(|e| e.key == entry.key) {
+            return;
+        }
+        if let Some(to) = to {
+            self.status = to;
+            if !to.is_open() {
+                self.ended = Some(entry.at);
+            }
+        }
+        self.timeline.push(entry);
+    }
+
+    pub fn last_update(&self) -> DateTime<Utc> {
+        self.timeline.iter().map(|e| e.at).max().unwrap_or(self.started)
+    }
+
+    /// Open and quiet for `PROGRESS_EVERY`: people are owed an update.
+    pub fn progress_due(&self, now: DateTime<Utc>) -> bool {
+        self.status.is_open() && (now - self.last_update()).to_std().is_ok_and(|quiet| quiet >= PROGRESS_EVERY)
+    }
+
+    /// What happened since the last progress update (or since the start).
+    pub fn since_last_progress(&self) -> &[Entry] {
+        let from = self.timeline.iter().rposition(|e| e.key.starts_with("progress@")).map_or(0, |i| i + 1);
+        &self.timeline[from..]
+    }
+
+    /// The key under which a message about this incident, in its current state, is published
+    /// once: the same message for the same state is the same key.
+    pub fn publish_key(&self, message: &str) -> String {
+        format!("{message}@{}@{}", self.status, self.timeline.len())
+    }
+
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        self.ended.map(|end| end - self.started)
+    }
+
+    /// Data lost: from the newest point the recovered database holds to the incident's start.
+    pub fn data_loss(&self) -> Option<chrono::Duration> {
+        self.recovered_to.map(|to| (self.started - to).max(chrono::Duration::zero()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use chrono::TimeZone;
+
+    fn db() -> Database {
+        Config::from_yaml(include_str!("../../examples/lifeboat.yaml")).unwrap().databases[0].clone()
+    }
+
+    fn at(min: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 19, 42, 0).unwrap() + chrono::Duration::minutes(min)
+    }
+
+    #[test]
+    fn ids_are_readable_and_stable_per_trigger() {
+        let a = incident_id("orders-prod", at(0), "alarm-1");
+        assert!(a.starts_with("orders-prod-20261125T1942Z-") && a.len() == "orders-prod-20261125T1942Z-".len() + 4, "{a}");
+        assert_eq!(a, incident_id("orders-prod", at(0), "alarm-1"));
+        assert_ne!(a, incident_id("orders-prod", at(0), "alarm-2"));
+    }
+
+    #[test]
+    fn severity_follows_tier_and_kind() {
+        assert_eq!(severity_for(Tier::Production, Kind::Outage), Severity::P1);
+        assert_eq!(severity_for(Tier::NonProduction, Kind::Region), Severity::P2);
+        assert_eq!(severity_for(Tier::Production, Kind::Drill), Severity::P3);
+    }
+
+    #[test]
+    fn status_moves_forward_only_and_closed_is_final() {
+        let mut i = Incident::declare(&db(), Kind::Outage, at(0), "failover-trigger", "alarm", "a");
+        assert_eq!(i.severity, Severity::P1);
+        let e = i.transition(Status::AwaitingApproval, at(1), "failover", "approval requested").unwrap();
+        i.apply(e, Some(Status::AwaitingApproval));
+        assert!(i.transition(Status::Declared, at(2), "x", "back").is_err());
+        let e = i.transition(Status::Recovering, at(3), "alice", "approved").unwrap();
+        i.apply(e.clone(), Some(Status::Recovering));
+        // The same entry again changes nothing.
+        i.apply(e, Some(Status::Recovering));
+        assert_eq!(i.timeline.len(), 3);
+        let e = i.transition(Status::Resolved, at(20), "failover", "verified").unwrap();
+        i.apply(e, Some(Status::Resolved));
+        assert_eq!(i.ended, Some(at(20)));
+        assert_eq!(i.duration(), Some(chrono::Duration::minutes(20)));
+        for to in [Status::Recovering, Status::Failed, Status::Aborted] {
+            let err = i.transition(to, at(21), "x", "y").unwrap_err();
+            assert!(err.to_string().contains("resolved"), "{err}");
+        }
+    }
+
+    #[test]
+    fn progress_is_due_after_fifteen_quiet_minutes_and_reports_what_changed() {
+        let mut i = Incident::declare(&db(), Kind::Region, at(0), "AWS Health", "region impaired", "h");
+        assert!(!i.progress_due(at(14)));
+        assert!(i.progress_due(at(15)));
+        i.apply(Entry::new(at(5), "failover", "replica promoted", "promote"), None);
+        assert!(!i.progress_due(at(19)) && i.progress_due(at(20)));
+        assert_eq!(i.since_last_progress().len(), 2);
+        i.apply(Entry::new(at(20), "notifier", "progress update sent", "progress@2"), None);
+        assert!(i.since_last_progress().is_empty());
+        assert!(!i.progress_due(at(21)));
+    }
+
+    #[test]
+    fn data_loss_is_the_gap_between_recovery_point_and_start() {
+        let mut i = Incident::declare(&db(), Kind::Outage, at(0), "t", "w", "s");
+        assert_eq!(i.data_loss(), None);
+        i.recovered_to = Some(at(-3));
+        assert_eq!(i.data_loss(), Some(chrono::Duration::minutes(3)));
+    }
+
+    #[test]
+    fn names_parse_and_print_alike() {
+        for s in ["declared", "awaiting-approval", "recovering", "resolved", "aborted", "failed"] {
+            assert_eq!(s.parse::<Status>().unwrap().to_string(), s);
+        }
+        assert!("open".parse::<Status>().unwrap_err().to_string().contains("awaiting-approval"));
+        assert_eq!("region".parse::<Kind>().unwrap(), Kind::Region);
+    }
+}

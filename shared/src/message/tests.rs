@@ -1,0 +1,188 @@
+use chrono::TimeZone;
+
+use super::*;
+use crate::config::Config;
+use crate::incident::{Entry, Kind};
+use crate::prune::Item;
+
+fn config() -> Config {
+    Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap()
+}
+
+fn at(min: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 19, 42, 0).unwrap() + chrono::Duration::minutes(min)
+}
+
+/// Everything a message carries, as one reviewable text.
+fn shown(m: &Message) -> String {
+    format!(
+        "SUBJECT: {}\n\nBODY:\n{}\nATTRIBUTES: {:?}\n\nFACTS:\n{}\n\nCHAT:\n{}\n",
+        m.subject,
+        m.body,
+        m.attributes,
+        serde_json::to_string_pretty(&m.facts).unwrap(),
+        serde_json::to_string_pretty(&m.chat).unwrap()
+    )
+}
+
+/// orders-prod (production, RPO 5m, RTO 30m) through a whole regional failover.
+fn story() -> Vec<(MessageKind, Incident)> {
+    let c = config();
+    let db = c.database_named("orders-prod").unwrap();
+    let mut i = Incident::declare(
+        db,
+        Kind::Region,
+        at(0),
+        "failover-trigger",
+        "CloudWatch alarm orders-prod-db-down is ALARM",
+        "alarm-1",
+    );
+    let mut out = vec![(MessageKind::Declared, i.clone())];
+    let e = i.transition(Status::AwaitingApproval, at(1), "failover", "approval requested from the on-call DBA").unwrap();
+    i.apply(e, Some(Status::AwaitingApproval));
+    out.push((MessageKind::ApprovalRequested, i.clone()));
+    let e = i.transition(Status::Recovering, at(6), "alice@example.com", "approved | promote replica").unwrap();
+    i.apply(e, Some(Status::Recovering));
+    i.apply(
+        Entry::new(at(9), "failover", "replica promoted", "promote")
+            .with_details("arn:aws:rds:us-west-2:123456789012:db:orders-replica"),
+        None,
+    );
+    out.push((MessageKind::Progress, i.clone()));
+    i.apply(Entry::new(at(21), "notifier", "progress update sent", "progress@4"), None);
+    out.push((MessageKind::Progress, i.clone()));
+    i.apply(Entry::new(at(24), "failover", "DNS db.orders.internal moved", "dns"), None);
+    i.recovered_to = Some(at(-2));
+    let e = i.transition(Status::Resolved, at(27), "failover", "verified: writes succeed").unwrap();
+    i.apply(e, Some(Status::Resolved));
+    out.push((MessageKind::Resolved, i));
+    out
+}
+
+#[test]
+fn every_incident_message_reads_as_reviewed() {
+    let c = config();
+    let db = c.database_named("orders-prod");
+    for (n, (kind, i)) in story().into_iter().enumerate() {
+        assert!(kind.fits(i.status), "{kind} for {}", i.status);
+        let m = incident(kind, &i, db, at(30));
+        assert!(m.subject.len() < 100 && m.subject.contains("P1") && m.subject.contains("orders-prod"), "{}", m.subject);
+        assert!(m.body.contains(&i.id), "the incident id is in every body");
+        insta::assert_snapshot!(format!("{n}-{kind}"), shown(&m));
+    }
+}
+
+#[test]
+fn resolved_measures_data_loss_and_recovery_time_against_rpo_and_rto() {
+    let (_, mut i) = story().pop().unwrap();
+    let c = config();
+    let db = c.database_named("orders-prod");
+    let m = incident(MessageKind::Resolved, &i, db, at(30));
+    assert!(m.body.contains("Duration: 27m (RTO 30m: met)"), "{}", m.body);
+    assert!(m.body.contains("Data loss: up to 2m") && m.body.contains("RPO 5m: met"), "{}", m.body);
+    assert!(m.body.contains("| approved \\| promote replica |"), "pipes are escaped in the table: {}", m.body);
+    assert_eq!(m.facts["rpo_met"], true);
+    i.recovered_to = Some(at(-10));
+    let m = incident(MessageKind::Resolved, &i, db, at(30));
+    assert!(m.body.contains("RPO 5m: MISSED"), "{}", m.body);
+    assert_eq!(m.facts["rpo_met"], false);
+    i.recovered_to = None;
+    assert!(incident(MessageKind::Resolved, &i, db, at(30)).body.contains("Data loss: not measured"));
+}
+
+#[test]
+fn aborted_and_failed_say_what_the_reader_must_do() {
+    let c = config();
+    let db = c.database_named("catalog-aurora").unwrap();
+    for (to, kind, says) in [
+        (Status::Failed, MessageKind::Failed, "Take over by hand"),
+        (Status::Aborted, MessageKind::Aborted, "the incident is closed"),
+    ] {
+        let mut i = Incident::declare(db, Kind::Outage, at(0), "operator", "manual request", "m");
+        let e = i.transition(to, at(3), "failover", "promote step returned InvalidDBClusterStateFault").unwrap();
+        i.apply(e, Some(to));
+        let m = incident(kind, &i, Some(db), at(4));
+        assert!(m.body.contains(says), "{}", m.body);
+        assert!(m.subject.starts_with("[P1] catalog-aurora: recovery"), "{}", m.subject);
+        insta::assert_snapshot!(format!("{kind}"), shown(&m));
+    }
+}
+
+#[test]
+fn messages_that_would_misstate_the_incident_do_not_fit_it() {
+    assert!(!MessageKind::Resolved.fits(Status::Recovering));
+    assert!(!MessageKind::Progress.fits(Status::Resolved));
+    assert!(MessageKind::ApprovalRequested.fits(Status::AwaitingApproval));
+    assert!("resolve".parse::<MessageKind>().unwrap_err().to_string().contains("approval-requested"));
+}
+
+#[test]
+fn long_subjects_are_cut_under_the_sns_limit() {
+    let c = config();
+    let mut db = c.database_named("orders-prod").unwrap().clone();
+    db.name = "a-database-whose-name-is-much-longer-than-anyone-should-ever-choose-for-a-production-system".into();
+    let i = Incident::declare(&db, Kind::Outage, at(0), "t", "w", "s");
+    let m = incident(MessageKind::Declared, &i, Some(&db), at(1));
+    assert!(m.subject.len() <= MAX_SUBJECT && m.subject.ends_with("..."), "{}", m.subject);
+}
+
+fn health(file: &str) -> HealthEvent {
+    let path = format!("{}/../events/{file}", env!("CARGO_MANIFEST_DIR"));
+    HealthEvent::parse(&serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()).unwrap().unwrap()
+}
+
+#[test]
+fn health_notices_name_the_affected_protected_databases() {
+    let c = config();
+    for file in ["health-rds-issue-open.json", "health-rds-issue-closed.json"] {
+        let h = health(file);
+        let affected = h.affected(&c).unwrap();
+        let m = health_notice(&h, &affected);
+        assert!(m.subject.contains("orders-prod") && m.subject.len() < 100, "{}", m.subject);
+        insta::assert_snapshot!(file.trim_end_matches(".json"), shown(&m));
+    }
+}
+
+#[test]
+fn the_pruner_summary_names_failures_and_caps_long_lists() {
+    let item = |n: usize| Item { id: format!("s-{n}"), why: "outside policy".into() };
+    let group = GroupReport {
+        database: "orders".into(),
+        region: "us-west-2".into(),
+        scope: Scope::Copies,
+        dry_run: false,
+        kept: vec![item(0)],
+        deleted: (1..=25).map(item).collect(),
+        would_delete: Vec::new(),
+        skipped: Vec::new(),
+        failed: vec![Item { id: "s-99".into(), why: "Throttling".into() }],
+        to_delete: Vec::new(),
+    };
+    let summary = Summary {
+        as_of: "2026-11-24T04:00:00Z".parse().unwrap(),
+        dry_run: false,
+        groups: vec![group],
+        quota_warnings: vec!["us-west-2 holds 95 of 100".into()],
+        api_calls: 27,
+    };
+    assert!(summary.worth_telling());
+    let m = pruner_summary(&summary);
+    assert_eq!(m.subject, "Lifeboat pruner: 25 deleted, 1 FAILED");
+    assert!(m.body.contains("FAILED to delete s-99: Throttling"), "{}", m.body);
+    assert!(m.body.contains("deleted s-20 (outside policy)") && !m.body.contains("deleted s-21 "), "{}", m.body);
+    assert!(m.body.contains("... and 5 more"), "{}", m.body);
+    assert!(m.body.contains("Warning: us-west-2 holds 95 of 100"), "{}", m.body);
+    assert_eq!(m.attributes["severity"], "P2");
+    insta::assert_snapshot!("pruner-summary", shown(&m));
+}
+
+#[test]
+fn structured_sns_messages_give_people_text_and_machines_facts() {
+    let (kind, i) = story().remove(0);
+    let m = incident(kind, &i, None, at(1));
+    let s: serde_json::Value = serde_json::from_str(&m.sns_structured()).unwrap();
+    assert_eq!(s["default"], m.body);
+    let facts: serde_json::Value = serde_json::from_str(s["sqs"].as_str().unwrap()).unwrap();
+    assert_eq!(facts["incident_id"], i.id);
+    assert_eq!(facts["text"], m.body);
+}
