@@ -122,6 +122,26 @@ def only_available_manual_snapshots_can_be_deleted(action, form, region):
                 raise Refused(code, f"The state of the DB snapshot doesn't allow deletion ({snap.status}).")
 
 
+TAG_FIELD = re.compile(r"^Tags\.(?:Tag|member)\.\d+\.(Key|Value)$")
+
+
+def tag_ok(text: str, limit: int) -> bool:
+    allowed = all(c.isalnum() or c.isspace() or c in "_.:/=+-@" for c in text)
+    return allowed and len(text) <= limit and not text.startswith(("aws:", "rds:"))
+
+
+def rds_tags_follow_the_tag_rules(action, form, region):
+    """RDS Tag: a key is "1 to 128 Unicode characters", a value "1 to 256", neither "prefixed with
+    aws: or rds:", and both "can only contain only the set of Unicode letters, digits, white-space,
+    '_', '.', ':', '/', '=', '+', '-', '@'". moto stores anything."""
+    if action not in ("CopyDBSnapshot", "CopyDBClusterSnapshot", "CreateDBSnapshot", "CreateDBClusterSnapshot", "AddTagsToResource"):
+        return
+    for field, text in form.items():
+        m = TAG_FIELD.match(field)
+        if m and not tag_ok(text, 128 if m.group(1) == "Key" else 256):
+            raise Refused("InvalidParameterValue", f"tag {m.group(1).lower()} is not valid: {text[:40]}...")
+
+
 def sns_subject_is_one_short_line(action, form, region):
     """SNS Publish, Subject: "Subjects must be UTF-8 text with no line breaks or control
     characters, and less than 100 characters long." (InvalidParameter). moto takes anything."""
@@ -136,6 +156,7 @@ STRICT_RULES = [
     unencrypted_cluster_copy_refuses_kms_key,
     copy_needs_an_available_source,
     only_available_manual_snapshots_can_be_deleted,
+    rds_tags_follow_the_tag_rules,
     sns_subject_is_one_short_line,
 ]
 

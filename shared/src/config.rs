@@ -166,6 +166,14 @@ impl Config {
                 if !regions.insert(target.region.as_str()) {
                     return invalid(at("region"), format!("{} is listed twice", target.region));
                 }
+                // Copies can't leave the partition: China regions copy nowhere else, GovCloud only
+                // to GovCloud (and Lifeboat refuses both partitions as sources).
+                if ["cn-", "us-gov-", "us-iso"].iter().any(|p| target.region.starts_with(p)) {
+                    return invalid(
+                        at("region"),
+                        format!("{} is outside the aws partition; copies can't go there", target.region),
+                    );
+                }
                 if let Some(key) = &target.kms_key {
                     if let Err(why) = kms_key_arn_ok(key, &target.region) {
                         return invalid(at("kms_key"), why);
@@ -357,6 +365,8 @@ mod tests {
         assert!(e.contains("source") && e.contains("aws-us-gov") && e.contains("presigned"), "{e}");
         let e = err_of(&DB.replace("arn:aws:rds:us-east-1", "arn:aws-cn:rds:cn-north-1"));
         assert!(e.contains("aws-cn"), "{e}");
+        let e = err_of(&format!("{DB}    copy_to:\n      - region: cn-north-1\n"));
+        assert!(e.contains("copy_to[0].region") && e.contains("partition"), "{e}");
     }
 
     #[test]

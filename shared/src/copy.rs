@@ -155,7 +155,13 @@ pub struct SweepPlan {
     pub up_to_date: Vec<(String, String)>,
     /// Databases with no available snapshot in the source region at all: nothing to restore from.
     pub unprotected: Vec<String>,
+    /// Failed Lifeboat copies that no copy will replace (their source is gone or no longer
+    /// needs one): deleted and reported, so they neither linger nor count against the quota.
+    pub delete_failed: Vec<RdsArn>,
 }
+
+/// RDS is removing it: its identifier is not free yet.
+const DELETING: &str = "deleting";
 
 fn is_source_of(db: &Database, s: &Snapshot) -> bool {
     s.arn.region == db.source.region
@@ -165,12 +171,12 @@ fn is_source_of(db: &Database, s: &Snapshot) -> bool {
         && !s.is_lifeboat_copy()
 }
 
-/// The newest available, non-copy snapshot of `db` in its source-region listing.
-pub fn newest_source_snapshot<'a>(db: &Database, source_region: &'a [Snapshot]) -> Option<&'a Snapshot> {
-    source_region
+/// The newest of `snapshots` by restore point; the identifier breaks ties, as retention does.
+fn newest<'a>(snapshots: &[&'a Snapshot]) -> Option<&'a Snapshot> {
+    snapshots
         .iter()
-        .filter(|s| is_source_of(db, s) && s.is_available())
-        .max_by(|a, b| a.restore_point().cmp(&b.restore_point()).then_with(|| a.arn.id.cmp(&b.arn.id)))
+        .copied()
+        .max_by(|a, b| a.restore_point().cmp(&b.restore_point()).then_with(|| b.arn.id.cmp(&a.arn.id)))
 }
 
 /// The snapshot as the pruner will see its copy in `region`: Lifeboat-owned, manual, dated by
@@ -201,9 +207,7 @@ pub fn wanted_sources<'a>(
     now: DateTime<Utc>,
 ) -> Vec<&'a Snapshot> {
     let Some(policy) = db.retention.as_ref().and_then(|r| r.copies.as_ref()) else {
-        let newest =
-            sources.iter().max_by(|a, b| a.restore_point().cmp(&b.restore_point()).then(a.arn.id.cmp(&b.arn.id)));
-        return newest.copied().into_iter().collect();
+        return newest(sources).into_iter().collect();
     };
     let copied: BTreeSet<&str> = copies.iter().filter_map(|c| c.copied_from()).collect();
     let missing: Vec<&'a Snapshot> =
@@ -256,10 +260,11 @@ pub fn plan_sweep(config: &Config, listings: &RegionListings, now: DateTime<Utc>
                         && s.tags.get(TAG_DATABASE) == Some(&db.name)
                 })
                 .collect();
-            let live: Vec<&Snapshot> = ours.into_iter().filter(|s| s.status != FAILED).collect();
-            // Only Lifeboat makes `lifeboat-` identifiers, tagged or not, so a failed one is ours to replace.
-            let failed_ids: BTreeSet<&str> =
-                dest.iter().filter(|s| s.status == FAILED).map(|s| s.arn.id.as_str()).collect();
+            // Failed copies are replaced or deleted; the pruner can't (they are not `available`).
+            // Only tagged ones: IAM lets the copier delete only `lifeboat:managed=true` copies.
+            let mut failed: BTreeSet<&RdsArn> = ours.iter().filter(|s| s.status == FAILED).map(|s| &s.arn).collect();
+            let live: Vec<&Snapshot> =
+                ours.into_iter().filter(|s| s.status != FAILED && s.status != DELETING).collect();
             let mut nothing_to_do = true;
             for source in wanted_sources(db, &target.region, &sources, &live, now) {
                 let mut req = match request(db, source, target) {
@@ -270,12 +275,19 @@ pub fn plan_sweep(config: &Config, listings: &RegionListings, now: DateTime<Utc>
                         continue;
                     }
                 };
-                // A copy whose tags were lost still holds the deterministic identifier.
-                if dest.iter().any(|s| s.arn.id == req.target.id && s.status != FAILED) {
-                    continue;
+                let at_target = dest.iter().find(|s| s.arn.id == req.target.id).map(|s| s.status.as_str());
+                match at_target {
+                    // A copy whose tags were lost still holds the deterministic identifier.
+                    Some(status) if status != FAILED && status != DELETING => continue,
+                    Some(DELETING) => {
+                        nothing_to_do = false;
+                        plan.deferred.push(req);
+                        continue;
+                    }
+                    _ => {}
                 }
                 nothing_to_do = false;
-                req.replaces_failed = failed_ids.contains(req.target.id.as_str());
+                req.replaces_failed = failed.remove(&req.target);
                 let resource = req.target.resource;
                 let limit = if resource == RdsResource::ClusterSnapshot {
                     CLUSTER_COPIES_IN_FLIGHT
@@ -290,6 +302,10 @@ pub fn plan_sweep(config: &Config, listings: &RegionListings, now: DateTime<Utc>
                     *count += 1;
                     plan.copies.push(req);
                 }
+            }
+            if !failed.is_empty() {
+                nothing_to_do = false;
+                plan.delete_failed.extend(failed.into_iter().cloned());
             }
             if nothing_to_do {
                 plan.up_to_date.push((db.name.clone(), target.region.clone()));
@@ -515,6 +531,37 @@ mod tests {
         failed.status = "copying".into();
         listings.insert("us-west-2".into(), vec![failed]);
         assert_eq!(retention::pending_copy_sources(&listings).len(), 1);
+    }
+
+    #[test]
+    fn a_failed_copy_nothing_will_replace_is_deleted_and_one_being_deleted_defers() {
+        let mut c = config();
+        c.databases.retain(|d| d.name == "catalog-aurora");
+        let a = "arn:aws:rds:us-east-1:123456789012";
+        let src = snap(&format!("{a}:cluster-snapshot:rds:catalog-aurora-2"), "catalog-aurora", 3, &[]);
+        let gone: RdsArn = format!("{a}:cluster-snapshot:rds:catalog-aurora-0").parse().unwrap();
+        let copy_in = |region: &str, of: &RdsArn, status: &str| {
+            let mut s = snap(
+                &format!("arn:aws:rds:{region}:123456789012:cluster-snapshot:{}", target_identifier(of)),
+                "catalog-aurora",
+                1,
+                &[(TAG_SOURCE_ARN, &of.to_string()), (TAG_DATABASE, "catalog-aurora"), (TAG_MANAGED, "true")],
+            );
+            s.status = status.into();
+            s
+        };
+        let mut listings = RegionListings::new();
+        listings.insert("us-east-1".into(), vec![src.clone()]);
+        // us-west-2: the copy of a source that no longer exists failed; eu-west-1: the wanted
+        // source's earlier copy is still being deleted.
+        let orphan = copy_in("us-west-2", &gone, FAILED);
+        listings.insert("us-west-2".into(), vec![orphan.clone()]);
+        listings.insert("eu-west-1".into(), vec![copy_in("eu-west-1", &src.arn, "deleting")]);
+        let plan = plan_sweep(&c, &listings, Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap());
+        assert_eq!(plan.delete_failed, vec![orphan.arn.clone()], "{plan:?}");
+        assert!(plan.copies.iter().any(|r| r.target.region == "us-west-2" && !r.replaces_failed), "{plan:?}");
+        assert!(matches!(&plan.deferred[..], [r] if r.target.region == "eu-west-1"), "{plan:?}");
+        assert!(!plan.copies.iter().any(|r| r.target.region == "eu-west-1"), "{plan:?}");
     }
 
     #[test]

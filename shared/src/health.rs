@@ -103,7 +103,9 @@ impl HealthEvent {
             return Ok(in_region);
         }
         let named = |db: &Database| {
-            self.affected_entities.iter().any(|e| e.entity_value == db.source.to_string() || e.entity_value == db.source.id)
+            self.affected_entities
+                .iter()
+                .any(|e| e.entity_value == db.source.to_string() || e.entity_value == db.source.id)
         };
         let hit: Vec<&Database> = in_region.into_iter().filter(|db| named(db)).collect();
         if hit.is_empty() {
@@ -161,7 +163,8 @@ mod tests {
         ec2.service = "EC2".into();
         assert!(ec2.affected(&c).unwrap_err().contains("not RDS"));
         let mut elsewhere = HealthEvent::parse(&load("health-rds-issue-open.json")).unwrap().unwrap();
-        elsewhere.affected_entities = vec![Entity { entity_value: "arn:aws:rds:us-east-1:123456789012:db:scratch".into() }];
+        elsewhere.affected_entities =
+            vec![Entity { entity_value: "arn:aws:rds:us-east-1:123456789012:db:scratch".into() }];
         assert!(elsewhere.affected(&c).unwrap_err().contains("names no protected database"));
         elsewhere.affected_entities.clear();
         assert_eq!(elsewhere.affected(&c).unwrap().len(), 3, "no entities: every protected database in the region");

@@ -253,7 +253,10 @@ mod tests {
     #[test]
     fn ids_are_readable_and_stable_per_trigger() {
         let a = incident_id("orders-prod", at(0), "alarm-1");
-        assert!(a.starts_with("orders-prod-20261125T1942Z-") && a.len() == "orders-prod-20261125T1942Z-".len() + 4, "{a}");
+        assert!(
+            a.starts_with("orders-prod-20261125T1942Z-") && a.len() == "orders-prod-20261125T1942Z-".len() + 4,
+            "{a}"
+        );
         assert_eq!(a, incident_id("orders-prod", at(0), "alarm-1"));
         assert_ne!(a, incident_id("orders-prod", at(0), "alarm-2"));
     }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::config::Database;
 use crate::health::HealthEvent;
 use crate::incident::{Entry, Incident, IncidentError, Severity, Status};
-use crate::prune::{Summary, GroupReport};
+use crate::prune::{GroupReport, Summary};
 use crate::retention::Scope;
 
 /// SNS refuses subjects of 100 characters or more.
@@ -190,9 +190,7 @@ fn must_do(kind: MessageKind, i: &Incident) -> &'static str {
         (MessageKind::ApprovalRequested, _) => {
             "Approve or reject the failover on the approval page; nothing changes until someone does."
         }
-        (MessageKind::Failed, _) => {
-            "Take over by hand: follow the runbook from the failed step in the timeline below."
-        }
+        (MessageKind::Failed, _) => "Take over by hand: follow the runbook from the failed step in the timeline below.",
         (MessageKind::Resolved, _) => "Check the applications, then write the post-mortem (timeline below).",
         (MessageKind::Aborted, _) => "Decide what comes next; the incident is closed.",
         (_, Severity::P1) => "Join the incident channel; customers may be affected.",
@@ -216,12 +214,12 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
     if let Some(e) = first {
         body.push_str(&format!("What happened: {} ({}, {}).\n", e.what, e.by, when(e.at)));
     }
-    let targets = db
-        .map(|d| format!(" (RPO {}, RTO {})", std_human(d.rpo), std_human(d.rto)))
-        .unwrap_or_default();
+    let targets = db.map(|d| format!(" (RPO {}, RTO {})", std_human(d.rpo), std_human(d.rto))).unwrap_or_default();
     body.push_str(&match i.ended {
         None => format!("Impact: {} may be unavailable or at risk{targets}.\n", i.database),
-        Some(end) => format!("Impact: {} was affected from {} to {}{targets}.\n", i.database, when(i.started), when(end)),
+        Some(end) => {
+            format!("Impact: {} was affected from {} to {}{targets}.\n", i.database, when(i.started), when(end))
+        }
     });
     body.push_str(&format!("What Lifeboat is doing: {}\n", doing(kind, i)));
     body.push_str(&format!("What you must do: {}\n", must_do(kind, i)));
@@ -333,7 +331,9 @@ pub fn health_notice(h: &HealthEvent, affected: &[&Database]) -> Message {
     } else {
         "Watch the databases' alarms; a failover starts only from an alarm, a Health trigger or a request, with approval."
     };
-    body.push_str(&format!("What Lifeboat is doing: watching; no recovery is started by this notice.\nWhat you must do: {must}\n"));
+    body.push_str(&format!(
+        "What Lifeboat is doing: watching; no recovery is started by this notice.\nWhat you must do: {must}\n"
+    ));
     body.push_str(&format!(
         "\nHealth event: {} (status {}, last updated {})\n",
         h.event_arn,

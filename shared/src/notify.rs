@@ -11,11 +11,18 @@ use crate::message::MessageKind;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NotifyRequest {
-    Incident { incident_id: String, message: MessageKind },
+    Incident {
+        incident_id: String,
+        message: MessageKind,
+    },
     Health(Box<HealthEvent>),
     /// The schedule: progress updates for quiet open incidents, as of this time.
-    Progress { at: Option<DateTime<Utc>> },
-    Ignored { reason: String },
+    Progress {
+        at: Option<DateTime<Utc>>,
+    },
+    Ignored {
+        reason: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -39,7 +46,9 @@ pub fn parse(payload: &Value) -> Result<NotifyRequest, EventError> {
         });
     }
     let inv: Invocation = serde_json::from_value(payload.clone()).map_err(|e| {
-        EventError(format!(r#"expected an AWS Health event, a Scheduled Event or {{"incident_id": "...", "message": "..."}}: {e}"#))
+        EventError(format!(
+            r#"expected an AWS Health event, a Scheduled Event or {{"incident_id": "...", "message": "..."}}: {e}"#
+        ))
     })?;
     if inv.incident_id.trim().is_empty() {
         return Err(EventError("incident_id is empty".into()));
@@ -61,7 +70,10 @@ mod tests {
     #[test]
     fn each_input_is_classified() {
         assert!(matches!(parse(&load("health-rds-issue-open.json")).unwrap(), NotifyRequest::Health(_)));
-        assert!(matches!(parse(&load("notifier-progress-schedule.json")).unwrap(), NotifyRequest::Progress { at: Some(_) }));
+        assert!(matches!(
+            parse(&load("notifier-progress-schedule.json")).unwrap(),
+            NotifyRequest::Progress { at: Some(_) }
+        ));
         assert_eq!(
             parse(&load("notifier-declared.json")).unwrap(),
             NotifyRequest::Incident {

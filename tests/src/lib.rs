@@ -308,11 +308,8 @@ pub async fn incidents_table(moto: &Moto, region: &str) -> String {
 pub async fn table_items(moto: &Moto, region: &str, table: &str) -> Vec<String> {
     let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk(region).await);
     let out = ddb.scan().table_name(table).send().await.expect("scan");
-    let mut items: Vec<String> = out
-        .items()
-        .iter()
-        .map(|i| format!("{:?}", i.iter().collect::<std::collections::BTreeMap<_, _>>()))
-        .collect();
+    let mut items: Vec<String> =
+        out.items().iter().map(|i| format!("{:?}", i.iter().collect::<std::collections::BTreeMap<_, _>>())).collect();
     items.sort();
     items
 }

@@ -206,6 +206,14 @@ async fn a_failed_copy_is_reported_deleted_and_copied_again() {
     assert_eq!(copies(&db_snapshots(&w.moto, DR2).await)[0].1, "available");
     let quiet = handle(&w.deps, sweep_at(Utc::now())).await.unwrap();
     assert!(quiet.failed.is_empty() && !quiet.started.contains(&format!("{DR2}:{}", target_of(&arn))), "{quiet:?}");
+
+    // A failed copy whose source is gone: nothing will replace it, so it is deleted and reported.
+    let src = w.moto.rds(SRC).await;
+    src.delete_db_snapshot().db_snapshot_identifier("orders-manual-1").send().await.unwrap();
+    set_snapshot_status(&w.moto, DR, "db", &target_of(&arn), "failed");
+    let sweep = handle(&w.deps, sweep_at(Utc::now())).await.unwrap();
+    assert!(sweep.failed.iter().any(|f| f.contains(&target_of(&arn)) && f.contains("nothing needs it")), "{sweep:?}");
+    assert!(copies(&db_snapshots(&w.moto, DR).await).iter().all(|c| c.0 != target_of(&arn)), "deleted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,11 +236,14 @@ async fn ignored_events_change_nothing() {
     let w = world().await;
     let orders = snapshot(&w.moto, SRC, "orders", "orders-manual-1", &[]).await;
     let unprotected = snapshot(&w.moto, SRC, "unprotected", "unprotected-1", &[]).await;
+    // Deleted before its "created" event was handled (late or out-of-order delivery).
+    let gone = format!("arn:aws:rds:{SRC}:{ACCOUNT}:snapshot:never-existed");
     let before = everything(&w.moto, &[SRC, DR, DR2]).await;
     for e in [
         event("rds-db-snapshot-deleted.json", Some(&orders)),
         event("rds-db-snapshot-copy-finished.json", Some(&orders)),
         event("rds-db-snapshot-manual-created.json", Some(&unprotected)),
+        event("rds-db-snapshot-manual-created.json", Some(&gone)),
     ] {
         let report = handle(&w.deps, e).await.unwrap();
         assert!(report.ignored.is_some() && report.started.is_empty(), "{report:?}");
@@ -241,22 +252,35 @@ async fn ignored_events_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_or_dangling_events_are_non_retryable_and_change_nothing() {
+async fn malformed_events_are_non_retryable_and_change_nothing() {
     let w = world().await;
     snapshot(&w.moto, SRC, "orders", "orders-manual-1", &[]).await;
     let before = everything(&w.moto, &[SRC, DR, DR2]).await;
-    let missing = format!("arn:aws:rds:{SRC}:{ACCOUNT}:snapshot:never-existed");
     for e in [
         event("malformed-snapshot-event.json", None),
         serde_json::json!({"not": "an event"}),
         serde_json::json!("just a string"),
         event("rds-db-snapshot-manual-created.json", Some("arn:aws:s3:::bucket")),
-        event("rds-db-snapshot-manual-created.json", Some(&missing)),
     ] {
         let err = handle(&w.deps, e.clone()).await.unwrap_err();
         assert!(!err.is_retryable(), "{e}: {err}");
         assert_eq!(err.error_type(), "NonRetryable");
     }
+    assert_eq!(everything(&w.moto, &[SRC, DR, DR2]).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_arn_too_long_for_a_tag_is_reported_not_sent_to_rds() {
+    // RDS refuses tag values over 256 characters (our moto too); this ARN would be the
+    // lifeboat:source-arn tag of its copy.
+    let w = world().await;
+    let arn = snapshot(&w.moto, SRC, "orders", &format!("orders-{}", "x".repeat(220)), &[]).await;
+    let before = everything(&w.moto, &[SRC, DR, DR2]).await;
+    let report = handle(&w.deps, event("rds-db-snapshot-manual-created.json", Some(&arn))).await.unwrap();
+    assert_eq!(report.failed.len(), 2, "one per DR region: {report:?}");
+    assert!(report.failed.iter().all(|f| f.contains("lifeboat:source-arn") && f.contains("256")), "{report:?}");
+    assert_eq!(report.api_calls, 1, "only the source was read: {report:?}");
+    assert!(report.metrics(Utc::now()).contains(r#""CopiesFailed":2"#));
     assert_eq!(everything(&w.moto, &[SRC, DR, DR2]).await, before);
 }
 

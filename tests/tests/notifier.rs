@@ -103,17 +103,15 @@ async fn one_open_incident_per_database_each_entry_once_and_closing_frees_the_da
     assert!(!refused.is_retryable() && refused.to_string().contains("recovering"), "{refused}");
     assert!(w.store.close(&first.id, Status::Recovering, now, "x", "y").await.is_err());
 
-    let closed = w.store.close(&first.id, Status::Resolved, now + Duration::minutes(20), "failover", "verified").await.unwrap();
+    let closed =
+        w.store.close(&first.id, Status::Resolved, now + Duration::minutes(20), "failover", "verified").await.unwrap();
     assert_eq!(closed.ended, Some(now + Duration::minutes(20)));
     let stored = w.store.get(&first.id).await.unwrap().unwrap();
     assert_eq!(stored.status, Status::Resolved);
-    assert_eq!(stored.timeline.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), [
-        "declared",
-        "seen:alarm-2",
-        "promote",
-        "status:recovering",
-        "status:resolved"
-    ]);
+    assert_eq!(
+        stored.timeline.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+        ["declared", "seen:alarm-2", "promote", "status:recovering", "status:resolved"]
+    );
     assert_eq!(w.store.list_open().await.unwrap().len(), 1);
     // The database is free for its next incident.
     assert!(matches!(w.store.open(&second, &also_seen(now, "alarm-2")).await.unwrap(), Opened::New(_)));

@@ -25,7 +25,13 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, topic_arn: &str, chat_topic_arn: Option<&str>) -> Self {
+    pub fn new(
+        config: ConfigCache,
+        sdk: &SdkConfig,
+        table: &str,
+        topic_arn: &str,
+        chat_topic_arn: Option<&str>,
+    ) -> Self {
         Deps {
             config,
             store: IncidentStore::new(sdk, table),
@@ -84,7 +90,10 @@ async fn on_incident(
         return Err(LifeboatError::Rejected(format!("no incident {id}")));
     };
     if !kind.fits(incident.status) {
-        return Err(LifeboatError::Rejected(format!("incident {id} is {}: a `{kind}` message would misstate it", incident.status)));
+        return Err(LifeboatError::Rejected(format!(
+            "incident {id} is {}: a `{kind}` message would misstate it",
+            incident.status
+        )));
     }
     let m = message::incident(kind, &incident, config.database_named(&incident.database), now);
     publish_once(deps, Some(id), &incident.publish_key(kind.as_str()), &m, now, report).await?;
@@ -120,7 +129,12 @@ async fn progress(deps: &Deps, now: DateTime<Utc>, report: &mut Report) -> Resul
         // 15 minutes restart from here either way.
         let recorded = match sent {
             Ok(()) => {
-                let entry = Entry::new(now, "notifier", "progress update sent", &format!("progress@{}", incident.timeline.len()));
+                let entry = Entry::new(
+                    now,
+                    "notifier",
+                    "progress update sent",
+                    &format!("progress@{}", incident.timeline.len()),
+                );
                 deps.store.record(&incident.id, &entry).await.map(|_| ())
             }
             Err(e) => Err(e),

@@ -49,24 +49,23 @@ pub struct Report {
 impl Report {
     /// The counts the template alarms on, as one CloudWatch EMF line.
     pub fn metrics(&self, at: DateTime<Utc>) -> String {
-        metrics::emf_line(
-            at,
-            &[("Function", "snapshot-copier")],
-            &[
-                ("CopiesStarted", self.started.len()),
+        let mut counts = vec![("CopiesStarted", self.started.len()), ("CopiesFailed", self.failed.len())];
+        // Only the sweep sees the whole fleet: an event run's zeros would mask what its deferrals,
+        // unprotected databases and quota mean to the alarms.
+        if self.trigger == "sweep" {
+            counts.extend([
                 ("CopiesDeferred", self.deferred.len()),
-                ("CopiesFailed", self.failed.len()),
                 ("UnprotectedDatabases", self.unprotected.len()),
                 ("QuotaWarnings", self.quota_warnings.len()),
-            ],
-        )
+            ]);
+        }
+        metrics::emf_line(at, &[("Function", "snapshot-copier")], &counts)
     }
 }
 
 pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> Result<Report, LifeboatError> {
     let calls_before = deps.rds.calls();
     let trigger = event::classify(&payload)?;
-    let config = deps.config.get().await?;
     let mut report = Report::default();
     let result = match trigger {
         Trigger::Ignored { reason } => {
@@ -76,11 +75,17 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
         }
         Trigger::SnapshotCreated { snapshot, event_id } => {
             report.trigger = event_id;
-            on_snapshot(deps, &config, &snapshot, &mut report).await
+            match deps.config.get().await {
+                Ok(config) => on_snapshot(deps, &config, &snapshot, &mut report).await,
+                Err(e) => Err(e),
+            }
         }
         Trigger::Sweep { at } => {
             report.trigger = "sweep".into();
-            sweep(deps, &config, event::as_of(at, wall_clock), &mut report).await
+            match deps.config.get().await {
+                Ok(config) => sweep(deps, &config, event::as_of(at, wall_clock), &mut report).await,
+                Err(e) => Err(e),
+            }
         }
     };
     report.api_calls = deps.rds.calls() - calls_before;
@@ -100,7 +105,10 @@ async fn on_snapshot(deps: &Deps, config: &Config, arn: &RdsArn, report: &mut Re
         return Ok(());
     }
     let Some(snapshot) = deps.rds.describe(arn).await? else {
-        return Err(LifeboatError::Rejected(format!("snapshot {arn} does not exist (deleted since the event?)")));
+        // Deleted since the event (events arrive late, or out of order): nothing to copy, and
+        // the sweep keeps every protected database's copies whatever happened to an event.
+        report.ignored = Some(format!("snapshot {arn} does not exist (deleted since the event?)"));
+        return Ok(());
     };
     let db_kind =
         if arn.resource == RdsResource::ClusterSnapshot { RdsResource::Cluster } else { RdsResource::Instance };
@@ -130,16 +138,18 @@ async fn on_snapshot(deps: &Deps, config: &Config, arn: &RdsArn, report: &mut Re
     let mut errors = Vec::new();
     for planned in plans {
         match planned {
-            Planned::Refused { region, reason } => {
-                report.failed.push(format!("{region}: {reason}"));
-                errors.push(LifeboatError::Rejected(reason));
-            }
+            // Reported (CopiesFailed alarms on it), not an error: retrying can't fix a config
+            // or a tag, and a dead letter per snapshot would bury the one message that matters.
+            Planned::Refused { region, reason } => report.failed.push(format!("{region}: {reason}")),
             Planned::Copy(mut req) => {
                 // Check first: a replayed event must succeed even when the region's quota is full.
                 match deps.rds.describe(&req.target).await {
                     Ok(Some(target)) if target.status == FAILED => {
                         req.replaces_failed = true;
                         start(deps, &req, report, &mut errors).await;
+                    }
+                    Ok(Some(target)) if target.status == "deleting" => {
+                        report.deferred.push(format!("{}: the earlier copy is still being deleted", label(&req)));
                     }
                     Ok(Some(_)) => report.already_copied.push(label(&req)),
                     Ok(None) => start(deps, &req, report, &mut errors).await,
@@ -172,15 +182,28 @@ async fn sweep(deps: &Deps, config: &Config, now: DateTime<Utc>, report: &mut Re
     }
     report.unprotected = plan.unprotected;
     report.already_copied = plan.up_to_date.iter().map(|(db, region)| format!("{region}:{db}")).collect();
-    report.deferred = plan.deferred.iter().map(|r| format!("{}: copy quota full", label(r))).collect();
-    let mut errors: Vec<LifeboatError> = plan
-        .refused
+    report.deferred = plan
+        .deferred
         .iter()
-        .map(|(region, reason)| {
-            report.failed.push(format!("{region}: {reason}"));
-            LifeboatError::Rejected(reason.clone())
-        })
+        .map(|r| format!("{}: copy quota full, or the earlier copy is being deleted", label(r)))
         .collect();
+    report.failed = plan.refused.iter().map(|(region, reason)| format!("{region}: {reason}")).collect();
+    let mut errors = Vec::new();
+    for arn in &plan.delete_failed {
+        match deps.rds.delete(arn).await {
+            Ok(_) => report.failed.push(format!(
+                "{}:{}: RDS reports this copy failed; deleted it (nothing needs it now)",
+                arn.region, arn.id
+            )),
+            Err(e) => {
+                report.failed.push(format!(
+                    "{}:{}: RDS reports this copy failed, and deleting it failed: {e}",
+                    arn.region, arn.id
+                ));
+                errors.push(e);
+            }
+        }
+    }
     for req in &plan.copies {
         start(deps, req, report, &mut errors).await;
     }

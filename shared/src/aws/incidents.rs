@@ -84,7 +84,9 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Incident, Lifeboa
     let need = |k: &str| text(k).ok_or_else(|| bad(&format!("no {k}")));
     let time = |k: &str| -> Result<Option<DateTime<Utc>>, LifeboatError> {
         text(k)
-            .map(|t| DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)).map_err(|e| bad(&format!("{k}: {e}"))))
+            .map(|t| {
+                DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)).map_err(|e| bad(&format!("{k}: {e}")))
+            })
             .transpose()
     };
     let parse = |k: &str| -> Result<String, LifeboatError> { Ok(need(k)?.to_owned()) };
@@ -262,7 +264,9 @@ impl IncidentStore {
             update.update_expression("SET #s = :to, timeline = list_append(timeline, :e) ADD entry_keys :ks")
         };
         let mut tx = self.client.transact_write_items().transact_items(
-            TransactWriteItem::builder().update(update.build().map_err(|e| LifeboatError::Rejected(e.to_string()))?).build(),
+            TransactWriteItem::builder()
+                .update(update.build().map_err(|e| LifeboatError::Rejected(e.to_string()))?)
+                .build(),
         );
         if closing {
             let free = Delete::builder()
@@ -322,9 +326,7 @@ impl IncidentStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error("dynamodb:Scan", e))?;
-            ids.extend(
-                page.items().iter().filter_map(|i| i.get("incident_id")).filter_map(|v| v.as_s().ok()).cloned(),
-            );
+            ids.extend(page.items().iter().filter_map(|i| i.get("incident_id")).filter_map(|v| v.as_s().ok()).cloned());
             start = page.last_evaluated_key;
             if start.is_none() {
                 break;

@@ -116,7 +116,15 @@ impl Rds {
         // DescribeDBSnapshots: "If this identifier is for an automated snapshot, the SnapshotType
         // parameter must also be specified" (the same for clusters). Automated snapshots, and only
         // they, have identifiers starting `rds:`: manual identifiers can't hold a colon.
-        let snapshot_type = arn.id.starts_with("rds:").then_some("automated");
+        let snapshot_type = if arn.id.starts_with("rds:") {
+            Some("automated")
+        } else if arn.id.starts_with("awsbackup:") {
+            // By analogy (the reference names only automated): AWS Backup's identifiers carry
+            // their own prefix and type.
+            Some("awsbackup")
+        } else {
+            None
+        };
         match arn.resource {
             RdsResource::InstanceSnapshot => {
                 match client

@@ -38,7 +38,8 @@ fn story() -> Vec<(MessageKind, Incident)> {
         "alarm-1",
     );
     let mut out = vec![(MessageKind::Declared, i.clone())];
-    let e = i.transition(Status::AwaitingApproval, at(1), "failover", "approval requested from the on-call DBA").unwrap();
+    let e =
+        i.transition(Status::AwaitingApproval, at(1), "failover", "approval requested from the on-call DBA").unwrap();
     i.apply(e, Some(Status::AwaitingApproval));
     out.push((MessageKind::ApprovalRequested, i.clone()));
     let e = i.transition(Status::Recovering, at(6), "alice@example.com", "approved | promote replica").unwrap();
@@ -66,7 +67,11 @@ fn every_incident_message_reads_as_reviewed() {
     for (n, (kind, i)) in story().into_iter().enumerate() {
         assert!(kind.fits(i.status), "{kind} for {}", i.status);
         let m = incident(kind, &i, db, at(30));
-        assert!(m.subject.len() < 100 && m.subject.contains("P1") && m.subject.contains("orders-prod"), "{}", m.subject);
+        assert!(
+            m.subject.len() < 100 && m.subject.contains("P1") && m.subject.contains("orders-prod"),
+            "{}",
+            m.subject
+        );
         assert!(m.body.contains(&i.id), "the incident id is in every body");
         insta::assert_snapshot!(format!("{n}-{kind}"), shown(&m));
     }
