@@ -135,6 +135,7 @@ pub fn human(d: chrono::Duration) -> String {
     match (h, m) {
         (0, 0) => format!("{s}s"),
         (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
         (h, m) => format!("{h}h {m:02}m"),
     }
 }

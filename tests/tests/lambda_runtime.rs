@@ -1,6 +1,6 @@
 //! The real `snapshot-copier` binary, run by `cargo lambda watch` (the Lambda runtime API emulator)
 //! and invoked with a sample payload from events/, against the moto emulator; then the real
-//! `snapshot-pruner` binary, as a dry run.
+//! `snapshot-pruner` binary, as a dry run; then the real `notifier` on an AWS Health sample.
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -31,8 +31,10 @@ fn cargo_lambda() -> std::path::PathBuf {
 async fn real_binary_copies_a_snapshot_through_the_lambda_runtime_api() {
     let moto = Moto::start();
     let key = kms_key(&moto, "us-west-2").await;
-    create_instance(&moto, "us-east-1", "orders").await;
-    let arn = snapshot(&moto, "us-east-1", "orders", "orders-before-upgrade", &[]).await;
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    create_instance(&moto, "us-east-1", "orders-prod").await;
+    let arn = snapshot(&moto, "us-east-1", "orders-prod", "orders-before-upgrade", &[]).await;
 
     let dir = std::env::temp_dir().join(format!("lifeboat-watch-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -40,7 +42,7 @@ async fn real_binary_copies_a_snapshot_through_the_lambda_runtime_api() {
     std::fs::write(
         &config,
         format!(
-            "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 5m\n    rto: 30m\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 1, min_keep: 1 }}\n"
+            "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 1, min_keep: 1 }}\n"
         ),
     )
     .unwrap();
@@ -57,6 +59,8 @@ async fn real_binary_copies_a_snapshot_through_the_lambda_runtime_api() {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env("LIFEBOAT_CONFIG_FILE", &config)
+            .env("LIFEBOAT_INCIDENTS_TABLE", &table)
+            .env("LIFEBOAT_TOPIC_ARN", &topic)
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .stdout(Stdio::null())
             // A file, not a pipe: nobody drains a pipe while the test waits, and a full one would stall watch.
@@ -85,6 +89,14 @@ async fn real_binary_copies_a_snapshot_through_the_lambda_runtime_api() {
     assert_eq!(summary["dry_run"], true, "{summary}");
     assert_eq!(summary["groups"][0]["kept"].as_array().map(Vec::len), Some(1), "{summary}");
     assert_eq!(everything(&moto, &["us-east-1", "us-west-2"]).await, before);
+
+    // The notifier binary: a Health event about orders-prod becomes one notice.
+    let output = invoke(&mut watch, "notifier", &port, &repo_root().join("events/health-rds-issue-open.json"));
+    let report: serde_json::Value = serde_json::from_str(output.trim()).unwrap_or_else(|e| panic!("{e}: {output}"));
+    assert_eq!(report["published"].as_array().map(Vec::len), Some(1), "{report}");
+    let told = notices(&moto, "us-east-1", &inbox).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].subject.contains("orders-prod"), "{}", told[0].subject);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -191,3 +191,12 @@ fn structured_sns_messages_give_people_text_and_machines_facts() {
     assert_eq!(facts["incident_id"], i.id);
     assert_eq!(facts["text"], m.body);
 }
+
+#[test]
+fn durations_read_as_people_write_them() {
+    let m = chrono::Duration::minutes;
+    assert_eq!(human(chrono::Duration::seconds(40)), "40s");
+    assert_eq!(human(m(27)), "27m");
+    assert_eq!(human(m(24 * 60)), "24h");
+    assert_eq!(human(m(65)), "1h 05m");
+}

@@ -1,11 +1,14 @@
 //! The DR story end to end against a local AWS (moto), printing what happened: a protected
 //! database with two months of snapshots, a new snapshot copied to the DR region on its event, a
-//! replayed event, a lost event caught by the sweep, then retention (dry run, then for real).
+//! replayed event, a lost event caught by the sweep, then retention (dry run, then for real); then
+//! an AWS Health notice and an incident as people receive them, and the incident's stored item.
 //! The functions' own handlers run in-process with the clients and config their `main` builds;
 //! `tests/lambda_runtime.rs` runs the real binary through the Lambda runtime API emulator.
 
 use chrono::{Duration, Utc};
+use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::CONFIG_TTL;
+use lifeboat_core::incident::{Entry, Incident, Kind};
 use lifeboat_tests::*;
 use serde_json::json;
 
@@ -39,7 +42,7 @@ async fn main() {
     // As each function's init does: read the policy document from SSM, fail loudly if broken;
     // each re-reads it once it is a minute old.
     let copier_config = config_in_ssm(&moto, &yaml, CONFIG_TTL).await;
-    copier_config.get().await.expect("config");
+    let config = copier_config.get().await.expect("config");
     println!("config read from SSM {CONFIG_PARAM}:\n{}", indent(&yaml));
     println!("notifications go to the stack's topic {topic}");
     let mut copier = snapshot_copier::Deps::new(copier_config, &sdk);
@@ -131,6 +134,56 @@ async fn main() {
     }
     let again = snapshot_pruner::handle(&pruner, scheduled, Utc::now()).await.expect("replay");
     println!("same schedule event again: deleted {}", again.deleted());
+
+    println!("\n== AWS Health reports an RDS issue where orders-prod lives ==");
+    let table = incidents_table(&moto, SRC).await;
+    let notifier = notifier::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic, None);
+    let mut health = event("health-rds-issue-open.json", None);
+    // The sample names the example's database; this story's is `orders`.
+    health["detail"]["affectedEntities"] = json!([{ "entityValue": format!("arn:aws:rds:{SRC}:{ACCOUNT}:db:orders") }]);
+    println!(
+        "delivered in {}, about {} (detail.eventRegion)",
+        health["region"].as_str().unwrap_or_default(),
+        health["detail"]["eventRegion"].as_str().unwrap_or_default()
+    );
+    let report = notifier::handle(&notifier, health.clone(), Utc::now()).await.expect("health");
+    println!("notifier: {}", json!(report));
+    let replay = notifier::handle(&notifier, health, Utc::now()).await.expect("health replay");
+    println!("same Health event again: published {}", replay.published.len());
+    for n in notices(&moto, SRC, &inbox).await {
+        println!(
+            "\nWhat a person receives (attributes {:?}):\n  Subject: {}\n{}",
+            n.attributes,
+            n.subject,
+            indent(&n.text)
+        );
+    }
+
+    println!("\n== An incident, opened as the failover trigger will open it ==");
+    let store = IncidentStore::new(&sdk, &table);
+    let db = config.database_named("orders-prod").expect("orders-prod");
+    let now = Utc::now();
+    let incident = Incident::declare(
+        db,
+        Kind::Region,
+        now,
+        "failover-trigger",
+        "AWS Health: RDS connectivity issues in us-east-1",
+        "demo",
+    );
+    let seen = Entry::new(now, "failover-trigger", "also seen", "seen:demo");
+    store.open(&incident, &seen).await.expect("open");
+    notifier::handle(&notifier, json!({"incident_id": incident.id, "message": "declared"}), now)
+        .await
+        .expect("declared");
+    for n in notices(&moto, SRC, &inbox).await {
+        println!("What a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
+    }
+    let item = store.get(&incident.id).await.expect("get").expect("stored");
+    println!(
+        "\nThe incident's item in DynamoDB {table}:\n{}",
+        indent(&serde_json::to_string_pretty(&item).unwrap_or_default())
+    );
     println!("\n== done: the emulator stops with this program ==");
 }
 
