@@ -4,6 +4,7 @@
 //! Parsed by hand rather than with `aws_lambda_events`' Health type, which requires `endTime`,
 //! absent from every open event.
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -49,18 +50,10 @@ pub struct Entity {
     pub entity_value: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    #[serde(rename = "detail-type")]
-    detail_type: String,
-    source: String,
-    detail: Value,
-}
-
 impl HealthEvent {
     /// `Ok(None)` when the payload is some other EventBridge event.
     pub fn parse(payload: &Value) -> Result<Option<HealthEvent>, EventError> {
-        let Ok(envelope) = serde_json::from_value::<Envelope>(payload.clone()) else { return Ok(None) };
+        let Ok(envelope) = serde_json::from_value::<EventBridgeEvent<Value>>(payload.clone()) else { return Ok(None) };
         if envelope.detail_type != HEALTH_EVENT || envelope.source != "aws.health" {
             return Ok(None);
         }
@@ -92,6 +85,10 @@ impl HealthEvent {
     pub fn affected<'a>(&self, config: &'a Config) -> Result<Vec<&'a Database>, String> {
         if self.service != "RDS" {
             return Err(format!("{} is about {}, not RDS", self.event_arn, self.service));
+        }
+        // Scheduled changes and account notifications are planned work, not possible impact.
+        if self.event_type_category != "issue" {
+            return Err(format!("{} is a {}, not an issue", self.event_arn, self.event_type_category));
         }
         let in_region: Vec<&Database> =
             config.databases.iter().filter(|db| db.source.region == self.event_region).collect();
@@ -166,6 +163,9 @@ mod tests {
         elsewhere.affected_entities =
             vec![Entity { entity_value: "arn:aws:rds:us-east-1:123456789012:db:scratch".into() }];
         assert!(elsewhere.affected(&c).unwrap_err().contains("names no protected database"));
+        let mut maintenance = HealthEvent::parse(&load("health-rds-issue-open.json")).unwrap().unwrap();
+        maintenance.event_type_category = "scheduledChange".into();
+        assert!(maintenance.affected(&c).unwrap_err().contains("not an issue"));
         elsewhere.affected_entities.clear();
         assert_eq!(elsewhere.affected(&c).unwrap().len(), 3, "no entities: every protected database in the region");
     }

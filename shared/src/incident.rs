@@ -3,8 +3,6 @@
 //! enforces with conditions only what concurrency needs (one open incident per database, each
 //! timeline entry once, each message once).
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +14,8 @@ use crate::config::{Database, Tier};
 
 /// Runbooks promise an update every 15 minutes while an incident is open.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(15 * 60);
+/// Timeline entries that record a message sent carry keys starting with this.
+const TOLD: &str = "sent:";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Severity {
@@ -56,6 +56,7 @@ pub enum IncidentError {
     Unknown(String, &'static str),
 }
 
+/// `as_str`, `Display` and `FromStr` for an enum of fixed names.
 macro_rules! kebab_names {
     ($t:ty, $list:literal, $($v:ident => $s:literal),+ $(,)?) => {
         impl $t {
@@ -63,19 +64,21 @@ macro_rules! kebab_names {
                 match self { $(Self::$v => $s),+ }
             }
         }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
-        impl FromStr for $t {
-            type Err = IncidentError;
+        impl std::str::FromStr for $t {
+            type Err = $crate::incident::IncidentError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s { $($s => Ok(Self::$v),)+ _ => Err(IncidentError::Unknown(s.to_owned(), $list)) }
+                match s { $($s => Ok(Self::$v),)+ _ => Err($crate::incident::IncidentError::Unknown(s.to_owned(), $list)) }
             }
         }
     };
 }
+
+pub(crate) use kebab_names;
 
 kebab_names!(Severity, "P1, P2, P3", P1 => "P1", P2 => "P2", P3 => "P3");
 kebab_names!(Kind, "outage, region, data, drill, manual",
@@ -205,25 +208,43 @@ impl Incident {
         self.timeline.push(entry);
     }
 
-    pub fn last_update(&self) -> DateTime<Utc> {
-        self.timeline.iter().map(|e| e.at).max().unwrap_or(self.started)
+    /// When people were last told about it: the last message sent, or the start.
+    pub fn last_told(&self) -> DateTime<Utc> {
+        self.timeline
+            .iter()
+            .filter(|e| e.key.starts_with(TOLD))
+            .map(|e| e.at)
+            .max()
+            .unwrap_or(self.started)
+            .max(self.started)
     }
 
-    /// Open and quiet for `PROGRESS_EVERY`: people are owed an update.
+    /// Open, and people have heard nothing for `PROGRESS_EVERY`: they are owed an update.
     pub fn progress_due(&self, now: DateTime<Utc>) -> bool {
-        self.status.is_open() && (now - self.last_update()).to_std().is_ok_and(|quiet| quiet >= PROGRESS_EVERY)
+        self.status.is_open() && (now - self.last_told()).to_std().is_ok_and(|quiet| quiet >= PROGRESS_EVERY)
     }
 
-    /// What happened since the last progress update (or since the start).
-    pub fn since_last_progress(&self) -> &[Entry] {
-        let from = self.timeline.iter().rposition(|e| e.key.starts_with("progress@")).map_or(0, |i| i + 1);
-        &self.timeline[from..]
+    /// What happened since people were last told (or since the start).
+    pub fn since_last_told(&self) -> Vec<&Entry> {
+        let from = self.timeline.iter().rposition(|e| e.key.starts_with(TOLD)).map_or(0, |i| i + 1);
+        self.timeline[from..].iter().filter(|e| !e.key.starts_with(TOLD)).collect()
     }
 
-    /// The key under which a message about this incident, in its current state, is published
-    /// once: the same message for the same state is the same key.
+    /// The key under which a message about this incident is published once. Each status is
+    /// entered once, so each one-shot message is keyed by its name alone; progress updates by
+    /// how many went before, so every 15 minutes gets its own.
     pub fn publish_key(&self, message: &str) -> String {
-        format!("{message}@{}@{}", self.status, self.timeline.len())
+        if message == "progress" {
+            let sent = self.timeline.iter().filter(|e| e.key.starts_with(&format!("{TOLD}progress@"))).count();
+            format!("progress@{sent}")
+        } else {
+            message.to_owned()
+        }
+    }
+
+    /// The timeline entry saying people were told: when, and what.
+    pub fn told(key: &str, subject: &str, at: DateTime<Utc>) -> Entry {
+        Entry::new(at, "notifier", &format!("people told: {subject}"), &format!("{TOLD}{key}"))
     }
 
     pub fn duration(&self) -> Option<chrono::Duration> {
@@ -291,16 +312,21 @@ mod tests {
     }
 
     #[test]
-    fn progress_is_due_after_fifteen_quiet_minutes_and_reports_what_changed() {
+    fn progress_is_due_fifteen_minutes_after_people_were_last_told_and_reports_what_changed() {
         let mut i = Incident::declare(&db(), Kind::Region, at(0), "AWS Health", "region impaired", "h");
         assert!(!i.progress_due(at(14)));
         assert!(i.progress_due(at(15)));
+        assert_eq!(i.publish_key("progress"), "progress@0");
+        i.apply(Incident::told("declared", "declared", at(1)), None);
+        // Steps recorded on the timeline are news, not updates: the clock runs from the last message.
         i.apply(Entry::new(at(5), "failover", "replica promoted", "promote"), None);
-        assert!(!i.progress_due(at(19)) && i.progress_due(at(20)));
-        assert_eq!(i.since_last_progress().len(), 2);
-        i.apply(Entry::new(at(20), "notifier", "progress update sent", "progress@2"), None);
-        assert!(i.since_last_progress().is_empty());
-        assert!(!i.progress_due(at(21)));
+        assert!(!i.progress_due(at(15)) && i.progress_due(at(16)));
+        assert_eq!(i.since_last_told().iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["promote"]);
+        i.apply(Incident::told("progress@0", "update", at(16)), None);
+        assert!(i.since_last_told().is_empty());
+        assert!(!i.progress_due(at(17)));
+        assert_eq!(i.publish_key("progress"), "progress@1", "the next update is a new message");
+        assert_eq!(i.publish_key("resolved"), "resolved", "one-shot messages don't move with the timeline");
     }
 
     #[test]

@@ -4,8 +4,6 @@
 //! the AWS Chatbot custom-notification shape for Slack / Teams. Pure.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::config::Database;
 use crate::health::HealthEvent;
-use crate::incident::{Entry, Incident, IncidentError, Severity, Status};
+use crate::incident::{kebab_names, Entry, Incident, Severity, Status};
 use crate::prune::{GroupReport, Summary};
 use crate::retention::Scope;
 
@@ -21,6 +19,8 @@ use crate::retention::Scope;
 pub const MAX_SUBJECT: usize = 99;
 /// Deletions listed by name per database and region in a pruner summary.
 const LISTED_PER_GROUP: usize = 20;
+/// Timeline rows in a message; the whole timeline stays in the incident's item.
+pub const TIMELINE_ROWS: usize = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
@@ -32,25 +32,17 @@ pub enum MessageKind {
     Failed,
 }
 
-impl MessageKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Declared => "declared",
-            MessageKind::ApprovalRequested => "approval-requested",
-            MessageKind::Progress => "progress",
-            MessageKind::Resolved => "resolved",
-            MessageKind::Aborted => "aborted",
-            MessageKind::Failed => "failed",
-        }
-    }
+kebab_names!(MessageKind, "declared, approval-requested, progress, resolved, aborted, failed",
+    Declared => "declared", ApprovalRequested => "approval-requested", Progress => "progress",
+    Resolved => "resolved", Aborted => "aborted", Failed => "failed");
 
+impl MessageKind {
     /// Whether the incident's status lets this message be sent: "resolved" for an incident still
-    /// recovering would tell people something false.
+    /// recovering, or "declared" for a closed one, would tell people something false.
     pub fn fits(self, status: Status) -> bool {
         match self {
-            MessageKind::Declared => true,
+            MessageKind::Declared | MessageKind::Progress => status.is_open(),
             MessageKind::ApprovalRequested => status == Status::AwaitingApproval,
-            MessageKind::Progress => status.is_open(),
             MessageKind::Resolved => status == Status::Resolved,
             MessageKind::Aborted => status == Status::Aborted,
             MessageKind::Failed => status == Status::Failed,
@@ -58,30 +50,12 @@ impl MessageKind {
     }
 }
 
-impl fmt::Display for MessageKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for MessageKind {
-    type Err = IncidentError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            MessageKind::Declared,
-            MessageKind::ApprovalRequested,
-            MessageKind::Progress,
-            MessageKind::Resolved,
-            MessageKind::Aborted,
-            MessageKind::Failed,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-        .ok_or_else(|| {
-            IncidentError::Unknown(s.to_owned(), "declared, approval-requested, progress, resolved, aborted, failed")
-        })
-    }
+/// An SNS message attribute: one value, or a list (`String.Array`), which a filter policy
+/// matches when any element does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attribute {
+    Text(String),
+    List(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,27 +63,19 @@ pub struct Message {
     pub subject: String,
     pub body: String,
     pub facts: Value,
-    /// SNS message attributes: `severity`, `database`, `kind`, `incident_id`, `message`.
-    pub attributes: BTreeMap<&'static str, String>,
+    /// SNS message attributes: `severity`, `database` (a list), `kind`, `incident_id`, `message`.
+    pub attributes: BTreeMap<&'static str, Attribute>,
     /// AWS Chatbot custom notification.
     pub chat: Value,
 }
 
 impl Message {
-    /// The SNS `Message` with `MessageStructure=json`: people (email, SMS) get the text, machines
-    /// (SQS, Lambda, HTTPS, email-json) the facts, which carry the text too.
+    /// The SNS `Message` with `MessageStructure=json`: people (email, SMS, chat, HTTPS) get the
+    /// text, queues and functions the facts, which carry the text too. Kept to three copies, and
+    /// timelines to `TIMELINE_ROWS`, so a long incident stays far inside SNS's 256 KB.
     pub fn sns_structured(&self) -> String {
         let facts = self.facts.to_string();
-        json!({
-            "default": self.body,
-            "email": self.body,
-            "sqs": facts,
-            "lambda": facts,
-            "http": facts,
-            "https": facts,
-            "email-json": facts,
-        })
-        .to_string()
+        json!({ "default": self.body, "sqs": facts, "lambda": facts }).to_string()
     }
 }
 
@@ -148,10 +114,14 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
-/// The whole timeline as a markdown table, ready to paste into a post-mortem.
+/// The timeline as a markdown table, ready to paste into a post-mortem (its last `TIMELINE_ROWS`).
 pub fn timeline_table(timeline: &[Entry]) -> String {
     let mut out = String::from("| Time (UTC) | By | What | Details |\n|---|---|---|---|\n");
-    for e in timeline {
+    let skip = timeline.len().saturating_sub(TIMELINE_ROWS);
+    if skip > 0 {
+        out.push_str(&format!("| ... | | {skip} earlier entries are in the incident's item | |\n"));
+    }
+    for e in &timeline[skip..] {
         out.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             e.at.format("%Y-%m-%d %H:%M:%S"),
@@ -167,7 +137,7 @@ fn headline(kind: MessageKind, i: &Incident) -> String {
     match kind {
         MessageKind::Declared => format!("{} incident declared", i.kind),
         MessageKind::ApprovalRequested => "failover awaits your approval".to_owned(),
-        MessageKind::Progress => format!("update, {}", i.status),
+        MessageKind::Progress => format!("update, {}", i.status.as_str().replace('-', " ")),
         MessageKind::Resolved => "resolved".to_owned(),
         MessageKind::Aborted => "recovery aborted".to_owned(),
         MessageKind::Failed => "recovery FAILED".to_owned(),
@@ -177,7 +147,7 @@ fn headline(kind: MessageKind, i: &Incident) -> String {
 fn doing(kind: MessageKind, i: &Incident) -> &'static str {
     match (kind, i.status) {
         (MessageKind::Resolved, _) => "Nothing more: the database is back and verified.",
-        (MessageKind::Aborted, _) => "Nothing: recovery was stopped and nothing further will change.",
+        (MessageKind::Aborted, _) => "Nothing: recovery was stopped before it changed the database.",
         (MessageKind::Failed, _) => "Nothing automatic any more: a recovery step failed and Lifeboat stopped there.",
         (_, Status::Declared) => "Assessing: the failover plan is being prepared.",
         (_, Status::AwaitingApproval) => "Waiting for an approval before changing anything in production.",
@@ -187,14 +157,16 @@ fn doing(kind: MessageKind, i: &Incident) -> &'static str {
 }
 
 fn must_do(kind: MessageKind, i: &Incident) -> &'static str {
-    match (kind, i.severity) {
-        (MessageKind::ApprovalRequested, _) => {
+    match (kind, i.status, i.severity) {
+        (MessageKind::ApprovalRequested, ..) | (MessageKind::Progress, Status::AwaitingApproval, _) => {
             "Approve or reject the failover on the approval page; nothing changes until someone does."
         }
-        (MessageKind::Failed, _) => "Take over by hand: follow the runbook from the failed step in the timeline below.",
-        (MessageKind::Resolved, _) => "Check the applications, then write the post-mortem (timeline below).",
-        (MessageKind::Aborted, _) => "Decide what comes next; the incident is closed.",
-        (_, Severity::P1) => "Join the incident channel; customers may be affected.",
+        (MessageKind::Failed, ..) => "Take over by hand: follow the runbook from the failed step in the timeline below.",
+        (MessageKind::Resolved, ..) => "Check the applications, then write the post-mortem (timeline below).",
+        (MessageKind::Aborted, ..) => {
+            "If the database is still down, follow the runbook or request a new failover; Lifeboat will not retry by itself."
+        }
+        (_, _, Severity::P1) => "Join the incident channel; customers may be affected.",
         _ => "Nothing yet; watch for updates every 15 minutes.",
     }
 }
@@ -203,7 +175,6 @@ fn must_do(kind: MessageKind, i: &Incident) -> &'static str {
 /// configured (RPO and RTO come from there).
 pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: DateTime<Utc>) -> Message {
     let subj = subject(format!("[{}] {}: {}", i.severity, i.database, headline(kind, i)));
-    let first = i.timeline.first();
     let mut body = format!(
         "{} {} incident for {} ({}): {}.\n",
         i.severity,
@@ -212,15 +183,25 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
         i.tier.as_str(),
         i.status.as_str().replace('-', " ")
     );
-    if let Some(e) = first {
+    if let Some(e) = i.timeline.first() {
         body.push_str(&format!("What happened: {} ({}, {}).\n", e.what, e.by, when(e.at)));
     }
+    let closing = i.timeline.iter().rev().find(|e| e.key == format!("status:{}", i.status));
+    if matches!(kind, MessageKind::Aborted | MessageKind::Failed) {
+        if let Some(e) = closing {
+            let details = e.details.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+            body.push_str(&format!("Why: {}{details} ({}, {}).\n", e.what, e.by, when(e.at)));
+        }
+    }
     let targets = db.map(|d| format!(" (RPO {}, RTO {})", std_human(d.rpo), std_human(d.rto))).unwrap_or_default();
-    body.push_str(&match i.ended {
-        None => format!("Impact: {} may be unavailable or at risk{targets}.\n", i.database),
-        Some(end) => {
+    body.push_str(&match (i.status, i.ended) {
+        (Status::Resolved, Some(end)) => {
             format!("Impact: {} was affected from {} to {}{targets}.\n", i.database, when(i.started), when(end))
         }
+        (_, Some(end)) => {
+            format!("Impact: {} may still be unavailable: recovery stopped at {}{targets}.\n", i.database, when(end))
+        }
+        (_, None) => format!("Impact: {} may be unavailable or at risk{targets}.\n", i.database),
     });
     body.push_str(&format!("What Lifeboat is doing: {}\n", doing(kind, i)));
     body.push_str(&format!("What you must do: {}\n", must_do(kind, i)));
@@ -239,12 +220,12 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
     });
     match kind {
         MessageKind::Progress => {
-            let changes = i.since_last_progress();
+            let changes = i.since_last_told();
             if changes.is_empty() {
                 body.push_str("Since the last update: nothing changed.\n");
             } else {
                 body.push_str("Since the last update:\n");
-                for e in changes {
+                for e in &changes {
                     body.push_str(&format!("- {} {} ({})\n", e.at.format("%H:%M"), e.what, e.by));
                 }
             }
@@ -252,7 +233,8 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
         }
         MessageKind::Resolved | MessageKind::Aborted | MessageKind::Failed => {
             let duration = i.duration().unwrap_or_else(|| now - i.started);
-            let rto = db.map(|d| d.rto);
+            // An RTO is met by a recovery, not by giving up quickly.
+            let rto = db.map(|d| d.rto).filter(|_| kind == MessageKind::Resolved);
             let rto_met = rto.map(|r| duration.to_std().is_ok_and(|d| d <= r));
             body.push_str(&format!(
                 "Duration: {}{}.\n",
@@ -266,15 +248,15 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
             let loss = i.data_loss();
             let rpo = db.map(|d| d.rpo);
             let rpo_met = loss.zip(rpo).map(|(l, r)| l.to_std().is_ok_and(|l| l <= r));
-            body.push_str(&match (loss, rpo, rpo_met) {
-                (Some(l), Some(r), Some(met)) => format!(
+            body.push_str(&match (loss, i.recovered_to, rpo, rpo_met) {
+                (Some(l), Some(to), Some(r), Some(met)) => format!(
                     "Data loss: up to {} (the recovered database holds data until {}; RPO {}: {}).\n",
                     human(l),
-                    when(i.started - l),
+                    when(to),
                     std_human(r),
                     if met { "met" } else { "MISSED" }
                 ),
-                (Some(l), _, _) => format!("Data loss: up to {}.\n", human(l)),
+                (Some(l), ..) => format!("Data loss: up to {}.\n", human(l)),
                 _ => "Data loss: not measured (no recovery point was reported).\n".to_owned(),
             });
             body.push_str(&format!("\nTimeline:\n{}", timeline_table(&i.timeline)));
@@ -282,7 +264,8 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
             facts["rto_met"] = json!(rto_met);
             facts["data_loss_seconds"] = json!(loss.map(|l| l.num_seconds()));
             facts["rpo_met"] = json!(rpo_met);
-            facts["timeline"] = json!(i.timeline);
+            let skip = i.timeline.len().saturating_sub(TIMELINE_ROWS);
+            facts["timeline"] = json!(&i.timeline[skip..]);
         }
         MessageKind::Declared | MessageKind::ApprovalRequested => {}
     }
@@ -290,11 +273,11 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
     facts["subject"] = json!(subj);
     facts["text"] = json!(body);
     let attributes = BTreeMap::from([
-        ("severity", i.severity.as_str().to_owned()),
-        ("database", i.database.clone()),
-        ("kind", i.kind.as_str().to_owned()),
-        ("incident_id", i.id.clone()),
-        ("message", kind.as_str().to_owned()),
+        ("severity", Attribute::Text(i.severity.as_str().to_owned())),
+        ("database", Attribute::List(vec![i.database.clone()])),
+        ("kind", Attribute::Text(i.kind.as_str().to_owned())),
+        ("incident_id", Attribute::Text(i.id.clone())),
+        ("message", Attribute::Text(kind.as_str().to_owned())),
     ]);
     let chat = chat(&subj, &body, &[must_do(kind, i)], &i.id);
     Message { subject: subj, body, facts, attributes, chat }
@@ -316,24 +299,35 @@ fn chat(title: &str, description: &str, next_steps: &[&str], thread: &str) -> Va
 
 /// AWS Health says RDS may be impaired where protected databases live; or that it is resolved.
 pub fn health_notice(h: &HealthEvent, affected: &[&Database]) -> Message {
-    let names: Vec<&str> = affected.iter().map(|d| d.name.as_str()).collect();
-    let severity = if affected.iter().any(|d| d.tier == crate::config::Tier::Production) && !h.is_closed() {
-        Severity::P2
+    let names: Vec<String> = affected.iter().map(|d| d.name.clone()).collect();
+    let closed = h.is_closed();
+    let production = affected.iter().any(|d| d.tier == crate::config::Tier::Production);
+    let severity = if production && !closed { Severity::P2 } else { Severity::P3 };
+    let (headline, may) = if closed {
+        ("resolved", "Protected databases that were possibly affected")
     } else {
-        Severity::P3
+        ("possible impact", "Protected databases that may be affected")
     };
-    let what = if h.is_closed() { "AWS reports resolved" } else { "possible impact" };
-    let subj = subject(format!("[{severity}] AWS Health {what}: RDS in {} ({})", h.event_region, names.join(", ")));
-    let mut body = format!("AWS Health, {} in {}: {}.\n", h.event_type_code, h.event_region, what);
-    body.push_str(&format!("Protected databases that may be affected: {}.\n", names.join(", ")));
+    let subj = subject(format!(
+        "[{severity}] RDS in {}: AWS Health reports {headline} ({})",
+        h.event_region,
+        names.join(", ")
+    ));
+    let mut body = format!(
+        "AWS Health reports {} in {}: {}.\n",
+        h.event_type_code,
+        h.event_region,
+        if closed { "resolved" } else { "possible impact on RDS" }
+    );
+    body.push_str(&format!("{may}: {}.\n", names.join(", ")));
     body.push_str(&format!("AWS says: {}\n", h.description()));
-    let must = if h.is_closed() {
-        "Nothing, unless an incident is still open for these databases: close it when they are verified."
+    let must = if closed {
+        "Nothing, unless an incident is still open for these databases: close it once they are verified."
     } else {
-        "Watch the databases' alarms; a failover starts only from an alarm, a Health trigger or a request, with approval."
+        "Watch the databases' alarms. This notice alone changes nothing; a failover needs its trigger and an approval."
     };
     body.push_str(&format!(
-        "What Lifeboat is doing: watching; no recovery is started by this notice.\nWhat you must do: {must}\n"
+        "What Lifeboat is doing: watching; this notice starts no recovery.\nWhat you must do: {must}\n"
     ));
     body.push_str(&format!(
         "\nHealth event: {} (status {}, last updated {})\n",
@@ -342,7 +336,7 @@ pub fn health_notice(h: &HealthEvent, affected: &[&Database]) -> Message {
         h.last_updated_time.as_deref().unwrap_or("-")
     ));
     let facts = json!({
-        "message": "health",
+        "message": if closed { "health-resolved" } else { "health" },
         "subject": subj,
         "text": body,
         "severity": severity.as_str(),
@@ -354,11 +348,10 @@ pub fn health_notice(h: &HealthEvent, affected: &[&Database]) -> Message {
         "databases": names,
     });
     let attributes = BTreeMap::from([
-        ("severity", severity.as_str().to_owned()),
-        ("database", names.join(",")),
-        ("kind", "health".to_owned()),
-        ("incident_id", "-".to_owned()),
-        ("message", if h.is_closed() { "health-resolved" } else { "health" }.to_owned()),
+        ("severity", Attribute::Text(severity.as_str().to_owned())),
+        ("database", Attribute::List(names)),
+        ("kind", Attribute::Text("health".to_owned())),
+        ("message", Attribute::Text(if closed { "health-resolved" } else { "health" }.to_owned())),
     ]);
     let chat = chat(&subj, &body, &[must], &h.event_arn);
     Message { subject: subj, body, facts, attributes, chat }
@@ -383,10 +376,21 @@ fn group_line(g: &GroupReport) -> String {
 
 /// The pruner's run summary.
 pub fn pruner_summary(s: &Summary) -> Message {
+    let severity = if s.failed() > 0 { Severity::P2 } else { Severity::P3 };
+    let databases: Vec<String> = {
+        let mut d: Vec<String> = s.groups.iter().map(|g| g.database.clone()).collect();
+        d.dedup();
+        d
+    };
     let subj = if s.failed() > 0 {
-        format!("Lifeboat pruner: {} deleted, {} FAILED", s.deleted(), s.failed())
+        format!(
+            "[{severity}] Lifeboat pruner: {} deleted, {} FAILED ({})",
+            s.deleted(),
+            s.failed(),
+            databases.join(", ")
+        )
     } else {
-        format!("Lifeboat pruner: {} snapshots deleted", s.deleted())
+        format!("[{severity}] Lifeboat pruner: {} snapshots deleted ({})", s.deleted(), databases.join(", "))
     };
     let mut body = format!("Snapshot retention run as of {}.\n", s.as_of.to_rfc3339());
     for g in &s.groups {
@@ -406,13 +410,7 @@ pub fn pruner_summary(s: &Summary) -> Message {
     for w in &s.quota_warnings {
         body.push_str(&format!("\nWarning: {w}\n"));
     }
-    let severity = if s.failed() > 0 { Severity::P2 } else { Severity::P3 };
     let subj = subject(subj);
-    let databases: Vec<&str> = {
-        let mut d: Vec<&str> = s.groups.iter().map(|g| g.database.as_str()).collect();
-        d.dedup();
-        d
-    };
     let facts = json!({
         "message": "pruner-summary",
         "subject": subj,
@@ -424,11 +422,10 @@ pub fn pruner_summary(s: &Summary) -> Message {
         "quota_warnings": s.quota_warnings,
     });
     let attributes = BTreeMap::from([
-        ("severity", severity.as_str().to_owned()),
-        ("database", databases.join(",")),
-        ("kind", "retention".to_owned()),
-        ("incident_id", "-".to_owned()),
-        ("message", "pruner-summary".to_owned()),
+        ("severity", Attribute::Text(severity.as_str().to_owned())),
+        ("database", Attribute::List(databases)),
+        ("kind", Attribute::Text("retention".to_owned())),
+        ("message", Attribute::Text("pruner-summary".to_owned())),
     ]);
     let chat = chat(&subj, &body, &["Nothing, unless a deletion FAILED: the next run retries it."], "lifeboat-pruner");
     Message { subject: subj, body, facts, attributes, chat }

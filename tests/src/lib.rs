@@ -304,6 +304,30 @@ pub async fn incidents_table(moto: &Moto, region: &str) -> String {
     "lifeboat-incidents".to_owned()
 }
 
+/// One item as DynamoDB holds it, attribute by attribute, as JSON (for people to read).
+pub async fn raw_item(moto: &Moto, region: &str, table: &str, pk: &str) -> Value {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    fn json(v: &A) -> Value {
+        match v {
+            A::S(s) => serde_json::from_str::<Value>(s)
+                .ok()
+                .filter(Value::is_object)
+                .unwrap_or_else(|| Value::String(s.clone())),
+            A::N(n) => n.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(n.clone())),
+            A::Bool(b) => Value::Bool(*b),
+            A::Ss(l) => Value::from(l.clone()),
+            A::L(l) => Value::Array(l.iter().map(json).collect()),
+            A::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), json(v))).collect()),
+            other => Value::String(format!("{other:?}")),
+        }
+    }
+    let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk(region).await);
+    let out = ddb.get_item().table_name(table).key("pk", A::S(pk.to_owned())).send().await.expect("get item");
+    let item: std::collections::BTreeMap<String, Value> =
+        out.item().map(|i| i.iter().map(|(k, v)| (k.clone(), json(v))).collect()).unwrap_or_default();
+    serde_json::to_value(item).unwrap_or_default()
+}
+
 /// Every item in the table: for "wrote nothing" assertions.
 pub async fn table_items(moto: &Moto, region: &str, table: &str) -> Vec<String> {
     let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk(region).await);

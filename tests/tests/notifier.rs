@@ -137,7 +137,8 @@ async fn a_message_is_published_once_and_the_filter_policy_pages_only_p1() {
     let n = &pager[0];
     assert_eq!(n.subject, "[P1] orders-prod: outage incident declared");
     assert!(n.text.contains(&p1.id) && n.text.contains("What you must do"), "{}", n.text);
-    for (k, v) in [("severity", "P1"), ("database", "orders-prod"), ("kind", "outage"), ("message", "declared")] {
+    for (k, v) in [("severity", "P1"), ("database", r#"["orders-prod"]"#), ("kind", "outage"), ("message", "declared")]
+    {
         assert_eq!(n.attributes.get(k).map(String::as_str), Some(v), "{:?}", n.attributes);
     }
     assert_eq!(n.attributes.get("incident_id"), Some(&p1.id));
@@ -224,7 +225,7 @@ async fn health_events_notify_once_per_update_and_once_resolved_and_ignore_the_r
     }
     let closed = notices(&w.moto, REGION, &w.all).await;
     assert_eq!(closed.len(), 1);
-    assert!(closed[0].subject.contains("AWS reports resolved"), "{}", closed[0].subject);
+    assert!(closed[0].subject.contains("AWS Health reports resolved"), "{}", closed[0].subject);
 
     let before = table_items(&w.moto, REGION, &w.table).await;
     let mut ec2 = event("health-rds-issue-open.json", None);
@@ -259,13 +260,73 @@ async fn a_quiet_open_incident_gets_one_progress_update_per_fifteen_minutes() {
     assert!(second.published.is_empty(), "{second:?}");
     assert!(notices(&w.moto, REGION, &w.all).await.is_empty());
     let stored = w.store.get(&quiet.id).await.unwrap().unwrap();
-    assert_eq!(stored.timeline.last().map(|e| e.what.as_str()), Some("progress update sent"));
-    // Fifteen quiet minutes later: the next one says nothing changed.
+    let last = stored.timeline.last().unwrap();
+    assert!(last.what.starts_with("people told: [P1] orders-prod: update") && last.by == "notifier", "{last:?}");
+    // News on the timeline doesn't reset the clock: people heard nothing for 15 minutes.
+    w.store
+        .record(&quiet.id, &Entry::new(now + Duration::minutes(10), "failover", "replica promoted", "promote"))
+        .await
+        .unwrap();
+    // Fifteen quiet minutes later: the next one says what changed.
     let mut later = event("notifier-progress-schedule.json", None);
     let at = now + Duration::minutes(16);
     later["time"] = json!(at);
     handle(&w.deps, later, at).await.unwrap();
     let got = notices(&w.moto, REGION, &w.all).await;
     assert_eq!(got.len(), 2, "both incidents are quiet now: {got:?}");
-    assert!(got.iter().any(|n| n.subject.contains("orders-prod") && n.text.contains("nothing changed")), "{got:?}");
+    assert!(got.iter().any(|n| n.subject.contains("orders-prod") && n.text.contains("replica promoted")), "{got:?}");
+    assert!(got.iter().any(|n| n.subject.contains("reporting-staging") && n.text.contains("alarm b")), "{got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_abandoned_mid_publish_is_taken_over_and_a_fresh_one_is_left_alone() {
+    use lifeboat_core::aws::incidents::Claim;
+    let w = world().await;
+    let now = Utc::now();
+    let i = declare("orders-prod", now - Duration::minutes(5), "a");
+    w.store.open(&i, &also_seen(now, "x")).await.unwrap();
+    // An invocation claimed "declared" three minutes ago and died before publishing.
+    let abandoned =
+        w.store.claim(Some((&i.id, Status::Declared)), "declared", now - Duration::minutes(3)).await.unwrap();
+    assert_eq!(abandoned, Claim::Claimed);
+    let report = handle(&w.deps, invoke(&i.id, "declared"), now).await.unwrap();
+    assert_eq!(report.published.len(), 1, "better twice than never: {report:?}");
+    assert_eq!(notices(&w.moto, REGION, &w.all).await.len(), 1);
+    // Another is publishing "approval-requested" right now: this one leaves it to that one.
+    w.store.transition(&i.id, Status::AwaitingApproval, now, "failover", "approval requested").await.unwrap();
+    assert_eq!(
+        w.store.claim(Some((&i.id, Status::AwaitingApproval)), "approval-requested", now).await.unwrap(),
+        Claim::Claimed
+    );
+    let report = handle(&w.deps, invoke(&i.id, "approval-requested"), now).await.unwrap();
+    assert!(report.published.is_empty() && report.already_published[0].contains("another invocation"), "{report:?}");
+    // A claim made while the incident was in another state is refused: the message would be stale.
+    let stale = w.store.claim(Some((&i.id, Status::Declared)), "progress@0", now).await.unwrap_err();
+    assert!(stale.is_retryable(), "{stale}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_filter_policy_gets_that_databases_messages_only() {
+    let w = world().await;
+    let sdk = w.moto.sdk(REGION).await;
+    let topic = aws_sdk_sns::Client::new(&sdk).list_topics().send().await.unwrap();
+    let topic = topic
+        .topics()
+        .iter()
+        .find_map(|t| t.topic_arn().filter(|a| a.ends_with(":lifeboat-incidents")))
+        .unwrap()
+        .to_owned();
+    let orders =
+        subscribed_queue(&w.moto, REGION, &topic, "orders-team", Some(json!({"database": ["orders-prod"]}))).await;
+    let now = Utc::now();
+    for (name, seed) in [("orders-prod", "a"), ("reporting-staging", "b")] {
+        let i = declare(name, now, seed);
+        w.store.open(&i, &also_seen(now, seed)).await.unwrap();
+        handle(&w.deps, invoke(&i.id, "declared"), now).await.unwrap();
+    }
+    handle(&w.deps, event("health-rds-issue-open.json", None), now).await.unwrap();
+    let got = notices(&w.moto, REGION, &orders).await;
+    let subjects: Vec<&str> = got.iter().map(|n| n.subject.as_str()).collect();
+    assert_eq!(got.len(), 2, "{subjects:?}");
+    assert!(subjects.iter().all(|s| s.contains("orders-prod")), "{subjects:?}");
 }

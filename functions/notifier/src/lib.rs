@@ -3,13 +3,13 @@
 //! crate reads the table, renders, and publishes each message once.
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::aws::incidents::{Claim, IncidentStore};
 use lifeboat_core::aws::sns::Notifier;
 use lifeboat_core::aws::{ConfigCache, SdkConfig};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event;
 use lifeboat_core::health::HealthEvent;
-use lifeboat_core::incident::Entry;
+use lifeboat_core::incident::{Incident, Status};
 use lifeboat_core::message::{self, Message, MessageKind};
 use lifeboat_core::notify::{self, NotifyRequest};
 use serde::Serialize;
@@ -96,8 +96,7 @@ async fn on_incident(
         )));
     }
     let m = message::incident(kind, &incident, config.database_named(&incident.database), now);
-    publish_once(deps, Some(id), &incident.publish_key(kind.as_str()), &m, now, report).await?;
-    Ok(())
+    publish_once(deps, Some(&incident), &incident.publish_key(kind.as_str()), &m, now, report).await
 }
 
 async fn on_health(deps: &Deps, h: &HealthEvent, now: DateTime<Utc>, report: &mut Report) -> Result<(), LifeboatError> {
@@ -110,8 +109,7 @@ async fn on_health(deps: &Deps, h: &HealthEvent, now: DateTime<Utc>, report: &mu
             return Ok(());
         }
     };
-    publish_once(deps, None, &h.update_key(), &message::health_notice(h, &affected), now, report).await?;
-    Ok(())
+    publish_once(deps, None, &h.update_key(), &message::health_notice(h, &affected), now, report).await
 }
 
 /// Every open incident quiet for 15 minutes gets one update saying what changed since the last.
@@ -124,22 +122,7 @@ async fn progress(deps: &Deps, now: DateTime<Utc>, report: &mut Report) -> Resul
         }
         let key = incident.publish_key(MessageKind::Progress.as_str());
         let m = message::incident(MessageKind::Progress, &incident, config.database_named(&incident.database), now);
-        let sent = publish_once(deps, Some(&incident.id), &key, &m, now, report).await;
-        // Recorded also when an earlier run published but died before recording, so the
-        // 15 minutes restart from here either way.
-        let recorded = match sent {
-            Ok(()) => {
-                let entry = Entry::new(
-                    now,
-                    "notifier",
-                    "progress update sent",
-                    &format!("progress@{}", incident.timeline.len()),
-                );
-                deps.store.record(&incident.id, &entry).await.map(|_| ())
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = recorded {
+        if let Err(e) = publish_once(deps, Some(&incident), &key, &m, now, report).await {
             errors.push(e);
         }
     }
@@ -150,42 +133,55 @@ async fn progress(deps: &Deps, now: DateTime<Utc>, report: &mut Report) -> Resul
 }
 
 /// Publish `m` to the topic (and to Chatbot's) once each: a redelivery or retry doesn't send it
-/// twice, and a failed publish can be retried.
+/// twice, a failed publish can be retried, and one abandoned mid-way is taken over. About an
+/// incident, "people told" goes on its timeline (also when an earlier run published but died
+/// before recording it), which restarts the 15 minutes of the progress schedule.
 async fn publish_once(
     deps: &Deps,
-    incident_id: Option<&str>,
+    incident: Option<&Incident>,
     key: &str,
     m: &Message,
     now: DateTime<Utc>,
     report: &mut Report,
 ) -> Result<(), LifeboatError> {
-    let sent = claim_and_send(deps, incident_id, key, now, deps.topic.publish(m)).await?;
+    let scope = incident.map(|i| (i.id.as_str(), i.status));
+    let sent = claim_and_send(deps, scope, key, now, deps.topic.publish(m)).await?;
     if let Some(chat) = &deps.chat {
-        claim_and_send(deps, incident_id, &format!("{key}#chat"), now, chat.publish_chat(m)).await?;
+        claim_and_send(deps, scope, &format!("{key}#chat"), now, chat.publish_chat(m)).await?;
     }
-    if sent {
-        report.published.push(m.subject.clone());
-    } else {
-        report.already_published.push(m.subject.clone());
+    match sent {
+        Claim::Claimed => report.published.push(m.subject.clone()),
+        Claim::Sent => report.already_published.push(m.subject.clone()),
+        // The invocation that claimed it publishes and records it.
+        Claim::InFlight => {
+            report.already_published.push(format!("{} (being sent by another invocation)", m.subject));
+            return Ok(());
+        }
+    }
+    if let Some(i) = incident {
+        deps.store.record(&i.id, &Incident::told(key, &m.subject, now)).await?;
     }
     Ok(())
 }
 
-/// Claim `key`, send, and give the claim back if sending failed. False when already claimed.
+/// Claim `key`, send, then mark it sent, or give the claim back if sending failed.
 async fn claim_and_send(
     deps: &Deps,
-    incident_id: Option<&str>,
+    scope: Option<(&str, Status)>,
     key: &str,
     now: DateTime<Utc>,
     send: impl std::future::Future<Output = Result<(), LifeboatError>>,
-) -> Result<bool, LifeboatError> {
-    if !deps.store.claim(incident_id, key, now).await? {
-        return Ok(false);
+) -> Result<Claim, LifeboatError> {
+    let id = scope.map(|(id, _)| id);
+    let claim = deps.store.claim(scope, key, now).await?;
+    if claim != Claim::Claimed {
+        return Ok(claim);
     }
     if let Err(e) = send.await {
-        // Best effort: if this fails too, the message is lost rather than sent twice.
-        let _ = deps.store.release(incident_id, key).await;
+        // Best effort: if this fails too, the claim goes stale and a later run takes it over.
+        let _ = deps.store.release(id, key).await;
         return Err(e);
     }
-    Ok(true)
+    deps.store.mark_sent(id, key).await?;
+    Ok(Claim::Claimed)
 }

@@ -1,12 +1,13 @@
 //! The incident table (DynamoDB, one partition key `pk`). It stores what `incident.rs` decides
 //! and enforces with conditions only what concurrency needs: one open incident per database
 //! (`open#<database>` pointer), each timeline entry once (`entry_keys`), each message once
-//! (`published`), each Health update once (`marker#<key>`). Closed incidents expire by TTL.
+//! (`marker#<incident>#<key>` claims), each Health update once (`marker#-#<key>`). Closed
+//! incidents and markers expire by TTL.
 
 use std::collections::HashMap;
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
@@ -20,6 +21,31 @@ const KEEP_CLOSED_DAYS: i64 = 400;
 const KEEP_MARKER_DAYS: i64 = 30;
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
 const TX_CANCELLED: &str = "TransactionCanceledException";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours to publish; mark it sent after, or release it if publishing failed.
+    Claimed,
+    /// Published before: don't again.
+    Sent,
+    /// Another invocation claimed it moments ago and is publishing.
+    InFlight,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Appended {
+    Added,
+    AlreadyThere,
+    /// The incident closed: "also seen" belongs on a new one.
+    Closed,
+}
+
+/// A claim not marked sent after this long was abandoned: the notifier's timeout is 60 s.
+const CLAIM_STALE_SECS: i64 = 120;
+
+fn marker_key(incident_id: Option<&str>, key: &str) -> AttributeValue {
+    s(format!("marker#{}#{key}", incident_id.unwrap_or("-")))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Opened {
@@ -158,65 +184,119 @@ impl IncidentStore {
 
     /// Open `incident`, unless its database has one open already: then `also_seen` goes on that
     /// one's timeline. The pointer and the incident are written in one transaction, so two
-    /// triggers racing open exactly one.
+    /// triggers racing open exactly one. The same trigger again (same id) adds nothing, also
+    /// after its incident closed.
     pub async fn open(&self, incident: &Incident, also_seen: &Entry) -> Result<Opened, LifeboatError> {
-        let pointer = Put::builder()
-            .table_name(&self.table)
-            .item("pk", open_key(&incident.database))
-            .item("incident_id", s(&incident.id))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
-        let item = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(incident)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(pointer).build())
-            .transact_items(TransactWriteItem::builder().put(item).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Opened::New(incident.clone())),
-            Err(e) if error_code(&e) == Some(TX_CANCELLED) => {
-                let Some(open) = self.open_for(&incident.database).await? else {
-                    // Closed between our write and our read: the caller's retry opens a new one.
-                    return Err(LifeboatError::Transient(format!(
-                        "{}: an incident was open, then closed, while opening {}",
-                        incident.database, incident.id
-                    )));
-                };
-                if open.id != incident.id {
-                    self.record(&open.id, also_seen).await?;
-                }
-                Ok(Opened::AlreadyOpen(self.get(&open.id).await?.unwrap_or(open)))
+        // An incident can close between our attempt and our look: a few rounds settle it.
+        for _ in 0..3 {
+            let pointer = Put::builder()
+                .table_name(&self.table)
+                .item("pk", open_key(&incident.database))
+                .item("incident_id", s(&incident.id))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+            let item = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(incident)))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(pointer).build())
+                .transact_items(TransactWriteItem::builder().put(item).build())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(Opened::New(incident.clone())),
+                Err(e) if error_code(&e) == Some(TX_CANCELLED) => {}
+                Err(e) => return Err(sdk_error("dynamodb:TransactWriteItems", e)),
             }
-            Err(e) => Err(sdk_error("dynamodb:TransactWriteItems", e)),
+            match self.open_for(&incident.database).await? {
+                Some(open) if open.id == incident.id => return Ok(Opened::AlreadyOpen(open)),
+                Some(open) => {
+                    if self.append(&open.id, also_seen, true).await? != Appended::Closed {
+                        let now = self.get(&open.id).await?.unwrap_or(open);
+                        return Ok(Opened::AlreadyOpen(now));
+                    }
+                }
+                None => {
+                    if let Some(same) = self.get(&incident.id).await? {
+                        // This trigger's incident, closed since: a redelivery opens nothing.
+                        return Ok(Opened::AlreadyOpen(same));
+                    }
+                }
+            }
         }
+        Err(LifeboatError::Transient(format!(
+            "{}: incidents kept opening and closing while opening {}; try again",
+            incident.database, incident.id
+        )))
     }
 
-    /// Append `entry` to the timeline unless an entry with its key is there. True when added.
-    pub async fn record(&self, id: &str, entry: &Entry) -> Result<bool, LifeboatError> {
+    /// Where the execution working on the incident runs (the failover steps set it).
+    pub async fn set_execution(&self, id: &str, execution_arn: &str) -> Result<(), LifeboatError> {
+        self.set(id, "execution_arn", s(execution_arn)).await
+    }
+
+    /// The newest point the recovered database holds (the failover steps measure it).
+    pub async fn set_recovered_to(&self, id: &str, at: DateTime<Utc>) -> Result<(), LifeboatError> {
+        self.set(id, "recovered_to", ts(at)).await
+    }
+
+    async fn set(&self, id: &str, field: &str, value: AttributeValue) -> Result<(), LifeboatError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", incident_key(id))
-            .update_expression("SET timeline = list_append(timeline, :e) ADD entry_keys :ks")
-            .condition_expression("attribute_exists(pk) AND NOT contains(entry_keys, :k)")
-            .expression_attribute_values(":e", AttributeValue::L(vec![entry_value(entry)]))
-            .expression_attribute_values(":ks", AttributeValue::Ss(vec![entry.key.clone()]))
-            .expression_attribute_values(":k", s(&entry.key))
+            .update_expression("SET #f = :v")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#f", field)
+            .expression_attribute_values(":v", value)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some(CONDITION_FAILED) => {
+                Err(LifeboatError::Rejected(format!("no incident {id}")))
+            }
+            Err(e) => Err(sdk_error("dynamodb:UpdateItem", e)),
+        }
+    }
+
+    /// Append `entry` to the timeline unless an entry with its key is there. True when added.
+    pub async fn record(&self, id: &str, entry: &Entry) -> Result<bool, LifeboatError> {
+        Ok(self.append(id, entry, false).await? == Appended::Added)
+    }
+
+    async fn append(&self, id: &str, entry: &Entry, only_if_open: bool) -> Result<Appended, LifeboatError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", incident_key(id))
+            .update_expression("SET timeline = list_append(timeline, :e) ADD entry_keys :ks")
+            .expression_attribute_values(":e", AttributeValue::L(vec![entry_value(entry)]))
+            .expression_attribute_values(":ks", AttributeValue::Ss(vec![entry.key.clone()]))
+            .expression_attribute_values(":k", s(&entry.key));
+        update = if only_if_open {
+            update
+                .condition_expression("attribute_exists(pk) AND NOT contains(entry_keys, :k) AND #s IN (:o1, :o2, :o3)")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":o1", s(Status::Declared.as_str()))
+                .expression_attribute_values(":o2", s(Status::AwaitingApproval.as_str()))
+                .expression_attribute_values(":o3", s(Status::Recovering.as_str()))
+        } else {
+            update.condition_expression("attribute_exists(pk) AND NOT contains(entry_keys, :k)")
+        };
+        match update.send().await {
+            Ok(_) => Ok(Appended::Added),
             Err(e) if error_code(&e) == Some(CONDITION_FAILED) => match self.get(id).await? {
-                Some(_) => Ok(false),
+                Some(i) if i.timeline.iter().any(|e| e.key == entry.key) => Ok(Appended::AlreadyThere),
+                Some(_) => Ok(Appended::Closed),
                 None => Err(LifeboatError::Rejected(format!("no incident {id}"))),
             },
             Err(e) => Err(sdk_error("dynamodb:UpdateItem", e)),
@@ -341,67 +421,109 @@ impl IncidentStore {
         Ok(open)
     }
 
-    /// Claim `key` before publishing something once: on incident `id` (its `published` set), or
-    /// as a standalone marker. False when someone already did.
-    pub async fn claim(&self, id: Option<&str>, key: &str, now: DateTime<Utc>) -> Result<bool, LifeboatError> {
-        let result = match id {
-            Some(id) => self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", incident_key(id))
-                .update_expression("ADD published :ks")
-                .condition_expression("attribute_exists(pk) AND NOT contains(published, :k)")
-                .expression_attribute_values(":ks", AttributeValue::Ss(vec![key.to_owned()]))
-                .expression_attribute_values(":k", s(key))
-                .return_values(ReturnValue::None)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| (error_code(&e) == Some(CONDITION_FAILED), sdk_error("dynamodb:UpdateItem", e))),
-            None => self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", s(format!("marker#{key}")))
-                .item("expires_at", AttributeValue::N((now.timestamp() + KEEP_MARKER_DAYS * 86_400).to_string()))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| (error_code(&e) == Some(CONDITION_FAILED), sdk_error("dynamodb:PutItem", e))),
+    /// Claim `key` before publishing something once: for incident `id` while it is still in
+    /// `status` (a message read before a concurrent change must not go out after it), or on its
+    /// own (Health notices). A claim nobody marked sent within `CLAIM_STALE_SECS` was abandoned
+    /// by a function that died mid-publish, and is taken over: better twice than never.
+    pub async fn claim(
+        &self,
+        incident: Option<(&str, Status)>,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, LifeboatError> {
+        let pk = marker_key(incident.map(|(id, _)| id), key);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", pk.clone())
+            .item("claimed_at", AttributeValue::N(now.timestamp().to_string()))
+            .item("sent", AttributeValue::Bool(false))
+            .item("expires_at", AttributeValue::N((now.timestamp() + KEEP_MARKER_DAYS * 86_400).to_string()))
+            .condition_expression("attribute_not_exists(pk) OR (sent = :f AND claimed_at < :stale)")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":stale", AttributeValue::N((now.timestamp() - CLAIM_STALE_SECS).to_string()))
+            .build()
+            .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+        let result = match incident {
+            None => {
+                // The same item and condition as the transaction's Put, as a plain PutItem.
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(put.item().clone()))
+                    .set_condition_expression(put.condition_expression().map(str::to_owned))
+                    .set_expression_attribute_values(put.expression_attribute_values().cloned())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| (error_code(&e) == Some(CONDITION_FAILED), sdk_error("dynamodb:PutItem", e)))
+            }
+            Some((id, status)) => {
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .key("pk", incident_key(id))
+                    .condition_expression("#s = :status")
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(":status", s(status.as_str()))
+                    .build()
+                    .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+                self.client
+                    .transact_write_items()
+                    .transact_items(TransactWriteItem::builder().condition_check(check).build())
+                    .transact_items(TransactWriteItem::builder().put(put).build())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| (error_code(&e) == Some(TX_CANCELLED), sdk_error("dynamodb:TransactWriteItems", e)))
+            }
         };
         match result {
-            Ok(()) => Ok(true),
-            Err((true, _)) => Ok(false),
+            Ok(()) => Ok(Claim::Claimed),
+            Err((true, _)) => {
+                let marker = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", pk)
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("dynamodb:GetItem", e))?;
+                match marker.item.as_ref().and_then(|m| m.get("sent")).and_then(|v| v.as_bool().ok()) {
+                    Some(true) => Ok(Claim::Sent),
+                    Some(false) => Ok(Claim::InFlight),
+                    // No marker: the incident's status moved on since it was read.
+                    None => Err(LifeboatError::Transient(format!("incident changed while claiming {key}; try again"))),
+                }
+            }
             Err((false, e)) => Err(e),
         }
     }
 
+    /// The claimed message went out.
+    pub async fn mark_sent(&self, incident_id: Option<&str>, key: &str) -> Result<(), LifeboatError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", marker_key(incident_id, key))
+            .update_expression("SET sent = :t")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("dynamodb:UpdateItem", e))
+    }
+
     /// Give a claim back after the publish it guarded failed, so a retry publishes.
-    pub async fn release(&self, id: Option<&str>, key: &str) -> Result<(), LifeboatError> {
-        let result = match id {
-            Some(id) => self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", incident_key(id))
-                .update_expression("DELETE published :ks")
-                .expression_attribute_values(":ks", AttributeValue::Ss(vec![key.to_owned()]))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| sdk_error("dynamodb:UpdateItem", e)),
-            None => self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", s(format!("marker#{key}")))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| sdk_error("dynamodb:DeleteItem", e)),
-        };
-        result
+    pub async fn release(&self, incident_id: Option<&str>, key: &str) -> Result<(), LifeboatError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", marker_key(incident_id, key))
+            .condition_expression("sent = :f")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("dynamodb:DeleteItem", e))
     }
 }

@@ -12,6 +12,7 @@ use lambda_runtime::Diagnostic;
 
 pub use aws_config::SdkConfig;
 
+#[cfg(feature = "ssm")]
 use crate::config::Config;
 use crate::error::{retryable_code, LifeboatError};
 
@@ -135,6 +136,7 @@ impl ConfigCache {
     }
 }
 
+#[cfg(feature = "rds")]
 pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }

@@ -2,7 +2,7 @@ use aws_config::{Region, SdkConfig};
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::error::LifeboatError;
-use crate::message::Message;
+use crate::message::{Attribute, Message};
 
 /// Publishes to one SNS topic, with a client in the topic's own region (the function may run elsewhere).
 pub struct Notifier {
@@ -30,9 +30,13 @@ impl Notifier {
             .message_structure("json")
             .message(m.sns_structured());
         for (k, v) in &m.attributes {
+            let (data_type, value) = match v {
+                Attribute::Text(t) => ("String", t.clone()),
+                Attribute::List(l) => ("String.Array", serde_json::to_string(l).unwrap_or_default()),
+            };
             let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(v)
+                .data_type(data_type)
+                .string_value(value)
                 .build()
                 .map_err(|e| LifeboatError::Rejected(format!("attribute {k}: {e}")))?;
             req = req.message_attributes(*k, value);

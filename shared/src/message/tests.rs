@@ -50,7 +50,7 @@ fn story() -> Vec<(MessageKind, Incident)> {
         None,
     );
     out.push((MessageKind::Progress, i.clone()));
-    i.apply(Entry::new(at(21), "notifier", "progress update sent", "progress@4"), None);
+    i.apply(Incident::told("progress@0", "[P1] orders-prod: update, recovering", at(21)), None);
     out.push((MessageKind::Progress, i.clone()));
     i.apply(Entry::new(at(24), "failover", "DNS db.orders.internal moved", "dns"), None);
     i.recovered_to = Some(at(-2));
@@ -101,13 +101,15 @@ fn aborted_and_failed_say_what_the_reader_must_do() {
     let db = c.database_named("catalog-aurora").unwrap();
     for (to, kind, says) in [
         (Status::Failed, MessageKind::Failed, "Take over by hand"),
-        (Status::Aborted, MessageKind::Aborted, "the incident is closed"),
+        (Status::Aborted, MessageKind::Aborted, "Lifeboat will not retry by itself"),
     ] {
         let mut i = Incident::declare(db, Kind::Outage, at(0), "operator", "manual request", "m");
         let e = i.transition(to, at(3), "failover", "promote step returned InvalidDBClusterStateFault").unwrap();
         i.apply(e, Some(to));
         let m = incident(kind, &i, Some(db), at(4));
         assert!(m.body.contains(says), "{}", m.body);
+        assert!(m.body.contains("Why: promote step returned InvalidDBClusterStateFault"), "{}", m.body);
+        assert!(m.body.contains("may still be unavailable") && !m.body.contains("RTO 1h: met"), "{}", m.body);
         assert!(m.subject.starts_with("[P1] catalog-aurora: recovery"), "{}", m.subject);
         insta::assert_snapshot!(format!("{kind}"), shown(&m));
     }
@@ -117,6 +119,7 @@ fn aborted_and_failed_say_what_the_reader_must_do() {
 fn messages_that_would_misstate_the_incident_do_not_fit_it() {
     assert!(!MessageKind::Resolved.fits(Status::Recovering));
     assert!(!MessageKind::Progress.fits(Status::Resolved));
+    assert!(!MessageKind::Declared.fits(Status::Resolved));
     assert!(MessageKind::ApprovalRequested.fits(Status::AwaitingApproval));
     assert!("resolve".parse::<MessageKind>().unwrap_err().to_string().contains("approval-requested"));
 }
@@ -172,12 +175,13 @@ fn the_pruner_summary_names_failures_and_caps_long_lists() {
     };
     assert!(summary.worth_telling());
     let m = pruner_summary(&summary);
-    assert_eq!(m.subject, "Lifeboat pruner: 25 deleted, 1 FAILED");
+    assert_eq!(m.subject, "[P2] Lifeboat pruner: 25 deleted, 1 FAILED (orders)");
     assert!(m.body.contains("FAILED to delete s-99: Throttling"), "{}", m.body);
     assert!(m.body.contains("deleted s-20 (outside policy)") && !m.body.contains("deleted s-21 "), "{}", m.body);
     assert!(m.body.contains("... and 5 more"), "{}", m.body);
     assert!(m.body.contains("Warning: us-west-2 holds 95 of 100"), "{}", m.body);
-    assert_eq!(m.attributes["severity"], "P2");
+    assert_eq!(m.attributes["severity"], Attribute::Text("P2".into()));
+    assert_eq!(m.attributes["database"], Attribute::List(vec!["orders".into()]));
     insta::assert_snapshot!("pruner-summary", shown(&m));
 }
 
@@ -199,4 +203,24 @@ fn durations_read_as_people_write_them() {
     assert_eq!(human(m(27)), "27m");
     assert_eq!(human(m(24 * 60)), "24h");
     assert_eq!(human(m(65)), "1h 05m");
+}
+
+#[test]
+fn a_long_incident_stays_far_inside_the_sns_size_limit() {
+    let (_, mut i) = story().pop().unwrap();
+    for n in 0..2_000 {
+        i.apply(
+            Entry::new(
+                at(30),
+                "failover-trigger",
+                &format!("also seen: alarm flapping {n} {}", "x".repeat(80)),
+                &format!("seen:{n}"),
+            ),
+            None,
+        );
+    }
+    let m = incident(MessageKind::Resolved, &i, None, at(40));
+    let size = m.sns_structured().len();
+    assert!(size < 100 * 1024, "{size} bytes");
+    assert!(m.body.contains("earlier entries are in the incident's item"), "{}", m.body);
 }

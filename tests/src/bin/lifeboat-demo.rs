@@ -179,7 +179,7 @@ async fn main() {
     for n in notices(&moto, SRC, &inbox).await {
         println!("What a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
     }
-    let item = store.get(&incident.id).await.expect("get").expect("stored");
+    let item = raw_item(&moto, SRC, &table, &format!("incident#{}", incident.id)).await;
     println!(
         "\nThe incident's item in DynamoDB {table}:\n{}",
         indent(&serde_json::to_string_pretty(&item).unwrap_or_default())
