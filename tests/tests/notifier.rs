@@ -95,7 +95,13 @@ async fn one_open_incident_per_database_each_entry_once_and_closing_frees_the_da
     assert!(!w.store.record(&first.id, &promoted).await.unwrap(), "recorded once");
     assert!(w.store.record("no-such-incident", &promoted).await.unwrap_err().to_string().contains("no incident"));
 
+    // What the failover steps will report: the execution, and the recovery point.
+    w.store.set_execution(&first.id, "arn:aws:states:us-east-1:123456789012:execution:failover:x").await.unwrap();
+    w.store.set_recovered_to(&first.id, now - Duration::minutes(2)).await.unwrap();
+    assert!(w.store.set_execution("no-such-incident", "arn").await.unwrap_err().to_string().contains("no incident"));
     let i = w.store.transition(&first.id, Status::Recovering, now, "alice", "approved").await.unwrap();
+    assert!(i.execution_arn.as_deref().is_some_and(|a| a.ends_with(":x")));
+    assert_eq!(i.data_loss().map(|d| d.num_minutes()), Some(2));
     assert_eq!(i.status, Status::Recovering);
     // A replayed step is harmless; a move the status doesn't allow is refused, and changes nothing.
     assert_eq!(w.store.transition(&first.id, Status::Recovering, now, "alice", "approved").await.unwrap(), i);
