@@ -1,5 +1,5 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use lifeboat_core::aws::{diagnostic, sdk_loader, ConfigCache, ConfigSource, CONFIG_TTL};
+use lifeboat_core::aws::{diagnostic, sdk_loader, ConfigCache};
 use notifier::{handle, Deps};
 use serde_json::Value;
 
@@ -7,9 +7,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = sdk_loader().load().await;
-    let config = ConfigCache::new(ConfigSource::from_env(), &sdk, CONFIG_TTL);
-    // A broken config fails the init, loudly, before anything is published.
-    config.get().await?;
+    let config = ConfigCache::from_env(&sdk).await?;
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let table = env("LIFEBOAT_INCIDENTS_TABLE").ok_or("LIFEBOAT_INCIDENTS_TABLE is not set")?;
     let topic = env("LIFEBOAT_TOPIC_ARN").ok_or("LIFEBOAT_TOPIC_ARN is not set")?;

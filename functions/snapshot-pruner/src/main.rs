@@ -1,5 +1,5 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use lifeboat_core::aws::{diagnostic, sdk_loader, ConfigCache, ConfigSource, CONFIG_TTL};
+use lifeboat_core::aws::{diagnostic, sdk_loader, ConfigCache};
 use serde_json::Value;
 use snapshot_pruner::{handle, Deps};
 
@@ -7,9 +7,7 @@ use snapshot_pruner::{handle, Deps};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = sdk_loader().load().await;
-    let config = ConfigCache::new(ConfigSource::from_env(), &sdk, CONFIG_TTL);
-    // A broken config fails the init, loudly, before anything is deleted.
-    config.get().await?;
+    let config = ConfigCache::from_env(&sdk).await?;
     let topic = std::env::var("LIFEBOAT_TOPIC_ARN").ok().filter(|t| !t.is_empty());
     let deps = Deps::new(config, &sdk, topic.as_deref());
     run(service_fn(|event: LambdaEvent<Value>| async {

@@ -115,6 +115,14 @@ impl ConfigCache {
         ConfigCache { source, ssm: aws_sdk_ssm::Client::new(sdk), ttl, current: tokio::sync::Mutex::new(None) }
     }
 
+    /// As every function's init builds it: the source the environment names, read once now so a
+    /// broken document fails the init, loudly, before any event is touched.
+    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let cache = ConfigCache::new(ConfigSource::from_env(), sdk, CONFIG_TTL);
+        cache.get().await?;
+        Ok(cache)
+    }
+
     pub async fn get(&self) -> Result<std::sync::Arc<Config>, LifeboatError> {
         let mut current = self.current.lock().await;
         if let Some((read_at, config)) = current.as_ref() {
