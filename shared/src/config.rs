@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::arn::{RdsArn, RdsResource};
+use crate::failover::{self, Failover};
 use crate::retention::MANUAL_SNAPSHOT_QUOTA;
 use crate::snapshot::{tag_value_ok, TAG_DATABASE};
 
@@ -52,6 +53,8 @@ pub struct Database {
     #[serde(default)]
     pub copy_to: Vec<CopyTarget>,
     pub retention: Option<Retention>,
+    /// How this database fails over (see `failover.rs`); none: Lifeboat only copies and prunes.
+    pub failover: Option<Failover>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -106,7 +109,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
@@ -134,6 +137,7 @@ impl Config {
         }
         let mut names = BTreeSet::new();
         let mut sources = BTreeSet::new();
+        let mut alarms = BTreeSet::new();
         for (i, db) in self.databases.iter().enumerate() {
             let at = |f: &str| format!("databases[{i}] ({}).{f}", db.name);
             if db.name.trim().is_empty() {
@@ -184,6 +188,19 @@ impl Config {
                         at("option_group"),
                         "applies to DB instance snapshots only; CopyDBClusterSnapshot takes no option group".into(),
                     );
+                }
+            }
+            if let Some(f) = &db.failover {
+                if let Some((field, why)) = failover::invalid(db, f) {
+                    return invalid(at(&format!("failover.{field}")), why);
+                }
+                for alarm in &f.triggers.alarms {
+                    if !alarms.insert(alarm.as_str()) {
+                        return invalid(
+                            at("failover.triggers.alarms"),
+                            format!("alarm {alarm} already starts another database's failover"),
+                        );
+                    }
                 }
             }
             if let Some(retention) = &db.retention {

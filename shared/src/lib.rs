@@ -6,6 +6,7 @@ pub mod config;
 pub mod copy;
 pub mod error;
 pub mod event;
+pub mod failover;
 pub mod health;
 pub mod incident;
 pub mod message;

@@ -1,0 +1,163 @@
+use chrono::TimeZone;
+use serde_json::json;
+
+use super::*;
+
+fn config() -> Config {
+    Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap()
+}
+
+fn load(name: &str) -> Value {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 20, 0, 0).unwrap()
+}
+
+const DB: &str = "databases:
+  - name: orders
+    source: arn:aws:rds:us-east-1:123456789012:db:orders
+    tier: production
+    rpo: 5m
+    rto: 30m
+    copy_to: [{ region: us-west-2 }]
+    failover:
+";
+
+fn err_of(failover: &str) -> String {
+    Config::from_yaml(&format!("{DB}{failover}")).unwrap_err().to_string()
+}
+
+#[test]
+fn the_example_failover_parses_with_its_defaults() {
+    let c = config();
+    let f = c.database_named("orders-prod").unwrap().failover.as_ref().unwrap();
+    assert_eq!(f.strategy, Strategy::PromoteReplica);
+    assert_eq!(f.approval_timeout, Duration::from_secs(1800));
+    assert_eq!(f.triggers.alarms, ["orders-prod-db-down"]);
+    assert_eq!(f.dns.as_ref().map(|d| d.ttl), Some(60));
+}
+
+#[test]
+fn auto_approval_is_refused_for_production() {
+    let e = err_of("      strategy: reboot-multi-az\n      approval: auto\n");
+    assert!(e.contains("failover.approval") && e.contains("production"), "{e}");
+}
+
+#[test]
+fn each_strategy_names_the_target_it_needs() {
+    for (yaml, says) in [
+        ("      strategy: promote-replica\n      approval: required\n", "read replica instance"),
+        (
+            "      strategy: promote-replica\n      approval: required\n      target: arn:aws:rds:us-west-2:123456789012:cluster:c\n",
+            "not `arn",
+        ),
+        (
+            "      strategy: promote-replica\n      approval: required\n      target: arn:aws:rds:us-east-1:123456789012:db:orders\n",
+            "source itself",
+        ),
+        ("      strategy: aurora-failover\n      approval: required\n", "cluster source"),
+        ("      strategy: global-switchover\n      approval: required\n", "global database"),
+        ("      strategy: restore-latest-copy\n      approval: required\n", "instance_class"),
+        ("      strategy: point-in-time\n      approval: required\n", "manual requests only"),
+        (
+            "      strategy: reboot-multi-az\n      approval: required\n      endpoint_parameter: orders/db\n",
+            "SSM parameter path",
+        ),
+        ("      strategy: reboot-multi-az\n      approval: required\n      triggers: { alarm: [x] }\n", "alarm"),
+    ] {
+        let e = err_of(yaml);
+        assert!(e.contains(says), "{yaml}: {e}");
+    }
+    let ok = format!(
+        "{DB}      strategy: restore-latest-copy\n      approval: required\n      restore: {{ instance_class: db.r6g.large, subnet_group: dr }}\n"
+    );
+    assert!(Config::from_yaml(&ok).is_ok());
+}
+
+#[test]
+fn an_alarm_starts_one_database_failover_only() {
+    let two = format!(
+        "{DB}      strategy: reboot-multi-az\n      approval: required\n      triggers: {{ alarms: [db-down] }}\n  - name: other\n    source: arn:aws:rds:us-east-1:123456789012:db:other\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover: {{ strategy: reboot-multi-az, approval: required, triggers: {{ alarms: [db-down] }} }}\n"
+    );
+    let e = Config::from_yaml(&two).unwrap_err().to_string();
+    assert!(e.contains("already starts another"), "{e}");
+}
+
+#[test]
+fn a_listed_alarm_going_into_alarm_starts_a_failover_and_nothing_else_does() {
+    let c = config();
+    let Start::Failover(r) = classify(&c, &load("cloudwatch-alarm-into-alarm.json"), now()).unwrap() else { panic!() };
+    assert_eq!((r.database.as_str(), r.kind, r.strategy), ("orders-prod", Kind::Outage, Strategy::PromoteReplica));
+    assert!(
+        r.reason.contains("orders-prod-db-down is ALARM") && r.seed.starts_with("alarm:orders-prod-db-down:"),
+        "{r:?}"
+    );
+
+    let mut again = load("cloudwatch-alarm-into-alarm.json");
+    again["detail"]["previousState"]["value"] = "ALARM".into();
+    let mut unlisted = load("cloudwatch-alarm-into-alarm.json");
+    unlisted["detail"]["alarmName"] = "cpu-high".into();
+    for (e, says) in [
+        (load("cloudwatch-alarm-back-to-ok.json"), "went to OK"),
+        (again, "already in ALARM"),
+        (unlisted, "in no database's"),
+        (load("rds-db-snapshot-manual-created.json"), "not an event that starts"),
+    ] {
+        let Start::Ignored { reason } = classify(&c, &e, now()).unwrap() else { panic!("{e}") };
+        assert!(reason.contains(says), "{reason}");
+    }
+}
+
+#[test]
+fn an_open_health_issue_naming_a_database_with_health_triggers_starts_a_failover() {
+    let c = config();
+    let Start::Failover(r) = classify(&c, &load("health-rds-issue-open.json"), now()).unwrap() else { panic!() };
+    assert_eq!((r.database.as_str(), r.kind), ("orders-prod", Kind::Region));
+    for file in ["health-rds-issue-closed.json", "health-rds-issue-other-region.json"] {
+        assert!(matches!(classify(&c, &load(file), now()).unwrap(), Start::Ignored { .. }), "{file}");
+    }
+}
+
+#[test]
+fn manual_requests_are_checked_before_anything_starts() {
+    let c = config();
+    let Start::Failover(r) = classify(&c, &load("failover-manual-request.json"), now()).unwrap() else { panic!() };
+    assert_eq!((r.strategy, r.kind, r.by.as_str()), (Strategy::PointInTime, Kind::Data, "alice@example.com"));
+    let ok = json!({"database": "orders-prod", "reason": "planned DR test", "requested_by": "bob"});
+    let Start::Failover(r) = classify(&c, &ok, now()).unwrap() else { panic!() };
+    assert_eq!(r.strategy, Strategy::PromoteReplica, "the configured strategy");
+    for (bad, says) in [
+        (json!({"database": "ordres-prod", "reason": "r", "requested_by": "b"}), "no database named"),
+        (json!({"database": "orders-prod", "reason": "", "requested_by": "b"}), "why and who"),
+        (json!({"database": "orders-prod", "reason": "r", "requested_by": "b", "strategy": "pitr"}), "point-in-time"),
+        (
+            json!({"database": "orders-prod", "reason": "r", "requested_by": "b", "strategy": "point-in-time"}),
+            "needs restore_time",
+        ),
+        (
+            json!({"database": "orders-prod", "reason": "r", "requested_by": "b", "strategy": "point-in-time", "restore_time": "2027-01-01T00:00:00Z"}),
+            "not in the past",
+        ),
+        (
+            json!({"database": "orders-prod", "reason": "r", "requested_by": "b", "restore_time": "2026-11-25T19:00:00Z"}),
+            "only for",
+        ),
+        (json!({"database": "catalog-aurora", "reason": "r", "requested_by": "b"}), "no failover section"),
+        (json!({"database": "orders-prod", "reason": "r", "requested_by": "b", "force": true}), "force"),
+        (json!([1]), "expected"),
+    ] {
+        let e = classify(&c, &bad, now()).unwrap_err().to_string();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn execution_names_are_stable_and_valid() {
+    let n = execution_name("orders-prod-20261125T1942Z-3f2a");
+    assert_eq!(n, "orders-prod-20261125T1942Z-3f2a");
+    assert_eq!(execution_name("a b:c"), "a-b-c");
+    assert!(execution_name(&"x".repeat(200)).len() <= 80);
+}
