@@ -97,7 +97,28 @@ async fn real_binary_copies_a_snapshot_through_the_lambda_runtime_api() {
     let told = notices(&moto, "us-east-1", &inbox).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(told[0].subject.contains("orders-prod"), "{}", told[0].subject);
+
+    // Bad input through the real runtime: Lambda's errorType says NonRetryable, and nothing moved.
+    let before = everything(&moto, &["us-east-1", "us-west-2"]).await;
+    let said = invoke_failing("snapshot-copier", &port, &repo_root().join("events/malformed-snapshot-event.json"));
+    assert!(said.contains("NonRetryable") && said.contains("malformed event"), "{said}");
+    let said = invoke_failing("notifier", &port, &repo_root().join("events/notifier-declared.json"));
+    assert!(said.contains("NonRetryable") && said.contains("no incident"), "{said}");
+    assert_eq!(everything(&moto, &["us-east-1", "us-west-2"]).await, before);
+    assert!(notices(&moto, "us-east-1", &inbox).await.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One `cargo lambda invoke` of a function already running, expected to fail: what it said.
+fn invoke_failing(function: &str, port: &str, payload: &std::path::Path) -> String {
+    let out = Command::new(cargo_lambda())
+        .args(["lambda", "invoke", function, "-A", "127.0.0.1", "-P", port, "-o", "json", "--data-file"])
+        .arg(payload)
+        .current_dir(repo_root())
+        .output()
+        .expect("run cargo lambda invoke");
+    assert!(!out.status.success(), "{function} should have failed: {}", String::from_utf8_lossy(&out.stdout));
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 /// `cargo lambda invoke`; the first invoke of a function compiles and starts it, so retry until
