@@ -171,6 +171,22 @@ fn is_source_of(db: &Database, s: &Snapshot) -> bool {
         && !s.is_lifeboat_copy()
 }
 
+fn available_sources<'a>(db: &Database, source_listing: &'a [Snapshot]) -> Vec<&'a Snapshot> {
+    source_listing.iter().filter(|s| is_source_of(db, s) && s.is_available()).collect()
+}
+
+/// Databases with no available snapshot in their source region at all: nothing to copy or
+/// restore from.
+pub fn unprotected(config: &Config, listings: &RegionListings) -> Vec<String> {
+    let empty = Vec::new();
+    config
+        .databases
+        .iter()
+        .filter(|db| available_sources(db, listings.get(&db.source.region).unwrap_or(&empty)).is_empty())
+        .map(|db| db.name.clone())
+        .collect()
+}
+
 /// The newest of `snapshots` by restore point; the identifier breaks ties, as retention does.
 fn newest<'a>(snapshots: &[&'a Snapshot]) -> Option<&'a Snapshot> {
     snapshots
@@ -244,8 +260,7 @@ pub fn plan_sweep(config: &Config, listings: &RegionListings, now: DateTime<Utc>
     let mut flying: BTreeMap<(String, RdsResource), usize> = BTreeMap::new();
     for db in &config.databases {
         let source_listing = listings.get(&db.source.region).unwrap_or(&empty);
-        let sources: Vec<&Snapshot> =
-            source_listing.iter().filter(|s| is_source_of(db, s) && s.is_available()).collect();
+        let sources = available_sources(db, source_listing);
         if sources.is_empty() {
             plan.unprotected.push(db.name.clone());
             continue;

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod notify;
 pub mod prune;
 pub mod retention;
+pub mod rpo;
 pub mod snapshot;
 
 #[cfg(feature = "lambda")]

@@ -14,6 +14,7 @@ use crate::health::HealthEvent;
 use crate::incident::{kebab_names, Entry, Incident, Severity, Status};
 use crate::prune::{GroupReport, Summary};
 use crate::retention::Scope;
+use crate::rpo::Assessment;
 
 /// SNS refuses subjects of 100 characters or more.
 pub const MAX_SUBJECT: usize = 99;
@@ -354,6 +355,61 @@ pub fn health_notice(h: &HealthEvent, affected: &[&Database]) -> Message {
         ("message", Attribute::Text(if closed { "health-resolved" } else { "health" }.to_owned())),
     ]);
     let chat = chat(&subj, &body, &[must], &h.event_arn);
+    Message { subject: subj, body, facts, attributes, chat }
+}
+
+/// A database's recovery point crossed its RPO in a DR region, one way or the other.
+pub fn rpo_change(a: &Assessment) -> Message {
+    let severity = match (a.breached, a.tier) {
+        (true, "production") => Severity::P2,
+        _ => Severity::P3,
+    };
+    let headline = if a.breached { "RPO BREACHED" } else { "RPO met again" };
+    let subj = subject(format!("[{severity}] {} in {}: {headline}", a.database, a.region));
+    let target = std_human(Duration::from_secs(a.rpo_seconds));
+    let age = |s: Option<i64>| s.map_or("none".to_owned(), |s| human(chrono::Duration::seconds(s)));
+    let mut body = format!(
+        "{} in {}: {} (RPO {target}).\nRecovering there now would lose: {}.\n",
+        a.database,
+        a.region,
+        match (a.breached, a.recovery_point_age_seconds) {
+            (true, None) => "there is no recovery point at all",
+            (true, Some(_)) => "the newest recovery point is older than the RPO",
+            (false, _) => "recovery points are within the RPO again",
+        },
+        a.recovery_point_age_seconds.map_or("everything: no recovery point".to_owned(), |s| format!(
+            "up to {}",
+            human(chrono::Duration::seconds(s))
+        )),
+    );
+    body.push_str(&format!(
+        "Newest DR copy: {} old. Replica lag: {}.\n",
+        age(a.copy_age_seconds),
+        a.replica_lag_seconds.map_or("no replica measured".to_owned(), |s| human(chrono::Duration::seconds(s)))
+    ));
+    for s in &a.stuck_copies {
+        body.push_str(&format!("Stuck copy: {s} has been in flight for over 6 hours.\n"));
+    }
+    let must = if a.breached {
+        "Find why copies or replication stopped (the copier's report and alarms, the replica's status) before you need them."
+    } else {
+        "Nothing."
+    };
+    body.push_str(&format!("What Lifeboat is doing: measuring every run; it tells you again only when this changes.\nWhat you must do: {must}\n"));
+    let facts = json!({
+        "message": if a.breached { "rpo-breached" } else { "rpo-met" },
+        "subject": subj,
+        "text": body,
+        "severity": severity.as_str(),
+        "assessment": a,
+    });
+    let attributes = BTreeMap::from([
+        ("severity", Attribute::Text(severity.as_str().to_owned())),
+        ("database", Attribute::List(vec![a.database.clone()])),
+        ("kind", Attribute::Text("rpo".to_owned())),
+        ("message", Attribute::Text(if a.breached { "rpo-breached" } else { "rpo-met" }.to_owned())),
+    ]);
+    let chat = chat(&subj, &body, &[must], &a.state_key());
     Message { subject: subj, body, facts, attributes, chat }
 }
 

@@ -391,6 +391,41 @@ impl IncidentStore {
         self.transition(id, to, at, by, what).await
     }
 
+    /// A remembered yes/no (e.g. "this database's RPO is breached in that region") and since when.
+    pub async fn state(&self, key: &str) -> Result<Option<(bool, DateTime<Utc>)>, LifeboatError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("state#{key}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb:GetItem", e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let on = item.get("on").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+        let since = item
+            .get("since")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        Ok(Some((on, since)))
+    }
+
+    pub async fn set_state(&self, key: &str, on: bool, since: DateTime<Utc>) -> Result<(), LifeboatError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("state#{key}")))
+            .item("on", AttributeValue::Bool(on))
+            .item("since", ts(since))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("dynamodb:PutItem", e))
+    }
+
     /// Every open incident (one per database at most): the pointers, then their incidents.
     pub async fn list_open(&self) -> Result<Vec<Incident>, LifeboatError> {
         let mut ids = Vec::new();

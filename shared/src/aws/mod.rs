@@ -16,6 +16,8 @@ pub use aws_config::SdkConfig;
 use crate::config::Config;
 use crate::error::{retryable_code, LifeboatError};
 
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
 #[cfg(feature = "dynamodb")]
 pub mod incidents;
 #[cfg(feature = "rds")]

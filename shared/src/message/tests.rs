@@ -224,3 +224,28 @@ fn a_long_incident_stays_far_inside_the_sns_size_limit() {
     assert!(size < 100 * 1024, "{size} bytes");
     assert!(m.body.contains("earlier entries are in the incident's item"), "{}", m.body);
 }
+
+#[test]
+fn rpo_breach_and_recovery_say_how_much_a_recovery_would_lose() {
+    let mut a = crate::rpo::Assessment {
+        database: "orders-prod".into(),
+        region: "us-west-2".into(),
+        tier: "production",
+        rpo_seconds: 300,
+        copy_age_seconds: Some(7200),
+        replica_lag_seconds: Some(900),
+        recovery_point_age_seconds: Some(900),
+        breached: true,
+        stuck_copies: vec!["us-west-2:lifeboat-orders-1-0a1b2c3d".into()],
+    };
+    let m = rpo_change(&a);
+    assert_eq!(m.subject, "[P2] orders-prod in us-west-2: RPO BREACHED");
+    assert!(m.body.contains("would lose: up to 15m") && m.body.contains("Stuck copy"), "{}", m.body);
+    insta::assert_snapshot!("rpo-breached", shown(&m));
+    a.breached = false;
+    a.recovery_point_age_seconds = Some(40);
+    a.stuck_copies.clear();
+    let m = rpo_change(&a);
+    assert_eq!(m.subject, "[P3] orders-prod in us-west-2: RPO met again");
+    insta::assert_snapshot!("rpo-met", shown(&m));
+}

@@ -9,6 +9,7 @@ use chrono::{Duration, Utc};
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::CONFIG_TTL;
 use lifeboat_core::incident::{Entry, Incident, Kind};
+use lifeboat_core::message::human;
 use lifeboat_tests::*;
 use serde_json::json;
 
@@ -184,6 +185,20 @@ async fn main() {
         "\nThe incident's item in DynamoDB {table}:\n{}",
         indent(&serde_json::to_string_pretty(&item).unwrap_or_default())
     );
+
+    println!("\n== Recoverability now (rpo-monitor) ==");
+    let monitor = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
+    let rpo = rpo_monitor::handle(&monitor, json!({}), Utc::now()).await.expect("rpo");
+    for a in &rpo.assessments {
+        println!(
+            "{} in {}: newest recovery point {} old, against an RPO of {}: {}",
+            a.database,
+            a.region,
+            a.recovery_point_age_seconds.map_or("(none)".to_owned(), |s| human(Duration::seconds(s))),
+            human(Duration::seconds(a.rpo_seconds as i64)),
+            if a.breached { "BREACHED" } else { "met" }
+        );
+    }
     println!("\n== done: the emulator stops with this program ==");
 }
 

@@ -1,0 +1,131 @@
+//! rpo-monitor: how much data would a recovery lose right now, per database and DR region, against
+//! its RPO. The measure is `lifeboat_core::rpo`'s, the wording `message`'s; this crate lists RDS,
+//! reads CloudWatch, logs the metrics, and tells people once when a breach starts or ends.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::aws::cloudwatch::Metrics;
+use lifeboat_core::aws::incidents::{Claim, IncidentStore};
+use lifeboat_core::aws::rds::{Kinds, Rds};
+use lifeboat_core::aws::sns::Notifier;
+use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::copy::{self, RegionListings};
+use lifeboat_core::error::LifeboatError;
+use lifeboat_core::event::{self, EventError, Trigger};
+use lifeboat_core::message;
+use lifeboat_core::rpo::{self, Assessment};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+pub struct Deps {
+    pub config: ConfigCache,
+    pub rds: Rds,
+    pub metrics: Metrics,
+    pub store: IncidentStore,
+    pub topic: Notifier,
+}
+
+impl Deps {
+    pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, topic_arn: &str) -> Self {
+        Deps {
+            config,
+            rds: Rds::new(sdk),
+            metrics: Metrics::new(sdk),
+            store: IncidentStore::new(sdk, table),
+            topic: Notifier::new(sdk, topic_arn),
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub assessments: Vec<Assessment>,
+    /// Databases with no available snapshot in their source region.
+    pub unprotected: Vec<String>,
+    /// Subjects of the breach / recovery notices sent.
+    pub published: Vec<String>,
+}
+
+/// A scheduled run, or a manual `{}`.
+pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> Result<Report, LifeboatError> {
+    let now = match &payload {
+        Value::Object(o) if o.is_empty() => wall_clock,
+        _ => match event::classify(&payload)? {
+            Trigger::Sweep { at } => event::as_of(at, wall_clock),
+            _ => return Err(EventError("rpo-monitor runs on a schedule, or on {}".into()).into()),
+        },
+    };
+    let config = deps.config.get().await?;
+    let kinds = Kinds {
+        instances: config.databases.iter().any(|d| !d.is_cluster()),
+        clusters: config.databases.iter().any(|d| d.is_cluster()),
+    };
+    let mut listings = RegionListings::new();
+    for region in copy::regions_to_list(&config) {
+        let snapshots = deps.rds.list(&region, kinds).await?;
+        listings.insert(region, snapshots);
+    }
+    // Replica lag, read once per replica; a read that fails counts as "not measured".
+    let mut lags = BTreeMap::new();
+    for db in &config.databases {
+        for target in &db.copy_to {
+            if let Some(id) = rpo::replica_in(db, &target.region) {
+                let lag = deps.metrics.replica_lag(&target.region, id, now).await.unwrap_or_else(|e| {
+                    warn!(error = %e, replica = id, "replica lag not read");
+                    None
+                });
+                lags.insert((target.region.clone(), id.to_owned()), lag);
+            }
+        }
+    }
+    let lag = |region: &str, id: &str| lags.get(&(region.to_owned(), id.to_owned())).copied().flatten();
+    let mut report = Report {
+        assessments: rpo::assess(&config, &listings, &lag, now),
+        unprotected: copy::unprotected(&config, &listings),
+        published: Vec::new(),
+    };
+    let mut errors = Vec::new();
+    for a in &report.assessments {
+        println!("{}", a.metrics(wall_clock));
+        if let Err(e) = tell_if_changed(deps, a, now, &mut report.published).await {
+            errors.push(e);
+        }
+    }
+    info!(report = %serde_json::to_string(&report).unwrap_or_default(), "rpo run");
+    match errors.into_iter().next() {
+        None => Ok(report),
+        Some(e) => Err(e),
+    }
+}
+
+/// One notice when a breach starts and one when it ends, never on every run: the state is kept
+/// in the incident table, and the notice is claimed once per change.
+async fn tell_if_changed(
+    deps: &Deps,
+    a: &Assessment,
+    now: DateTime<Utc>,
+    published: &mut Vec<String>,
+) -> Result<(), LifeboatError> {
+    let key = a.state_key();
+    let (was, since) = deps.store.state(&key).await?.unwrap_or((false, DateTime::<Utc>::MIN_UTC));
+    if was == a.breached {
+        return Ok(());
+    }
+    let m = message::rpo_change(a);
+    let claim_key = format!("{key}#{}#{}", a.breached, since.timestamp());
+    match deps.store.claim(None, &claim_key, now).await? {
+        Claim::Claimed => {
+            if let Err(e) = deps.topic.publish(&m).await {
+                let _ = deps.store.release(None, &claim_key).await;
+                return Err(e);
+            }
+            deps.store.mark_sent(None, &claim_key).await?;
+            published.push(m.subject.clone());
+        }
+        Claim::Sent => {}
+        Claim::InFlight => return Ok(()),
+    }
+    deps.store.set_state(&key, a.breached, now).await
+}
