@@ -10,11 +10,19 @@ pub const NAMESPACE: &str = "Lifeboat";
 
 /// One EMF line: `counts` as `Count` metrics in the `Lifeboat` namespace, with one dimension set.
 pub fn emf_line(at: DateTime<Utc>, dimensions: &[(&str, &str)], counts: &[(&str, usize)]) -> String {
+    let names: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    let metrics: Vec<(&str, i64, &str)> = counts.iter().map(|(n, v)| (*n, *v as i64, "Count")).collect();
+    emf(at, dimensions, &[&names], &metrics)
+}
+
+/// One EMF line: `metrics` as (name, value, unit), `dimensions` as values and `sets` as the
+/// dimension sets CloudWatch aggregates them by (every name in a set must be in `dimensions`).
+pub fn emf(at: DateTime<Utc>, dimensions: &[(&str, &str)], sets: &[&[&str]], metrics: &[(&str, i64, &str)]) -> String {
     let mut line = Map::new();
     for (k, v) in dimensions {
         line.insert((*k).to_owned(), json!(v));
     }
-    for (name, value) in counts {
+    for (name, value, _) in metrics {
         line.insert((*name).to_owned(), json!(value));
     }
     line.insert(
@@ -23,8 +31,8 @@ pub fn emf_line(at: DateTime<Utc>, dimensions: &[(&str, &str)], counts: &[(&str,
             "Timestamp": at.timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
-                "Metrics": counts.iter().map(|(n, _)| json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
+                "Dimensions": sets,
+                "Metrics": metrics.iter().map(|(n, _, unit)| json!({"Name": n, "Unit": unit})).collect::<Vec<_>>(),
             }],
         }),
     );

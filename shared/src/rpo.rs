@@ -96,21 +96,17 @@ impl Assessment {
     /// The CloudWatch EMF line: `RecoveryPointAgeSeconds` and `RpoBreached` by database and
     /// region, and by tier (what the template's alarms watch).
     pub fn metrics(&self, at: DateTime<Utc>) -> String {
-        let mut line: serde_json::Value = serde_json::from_str(&crate::metrics::emf_line(
+        let mut metrics = vec![("RpoBreached", i64::from(self.breached), "Count")];
+        // No recovery point has no age to report; RpoBreached says it.
+        if let Some(age) = self.recovery_point_age_seconds {
+            metrics.push(("RecoveryPointAgeSeconds", age, "Seconds"));
+        }
+        crate::metrics::emf(
             at,
             &[("Database", &self.database), ("Region", &self.region), ("Tier", self.tier)],
-            &[("RpoBreached", usize::from(self.breached))],
-        ))
-        .unwrap_or_default();
-        // Seconds, not a count, and the tier as a dimension set of its own.
-        if let Some(age) = self.recovery_point_age_seconds {
-            line["RecoveryPointAgeSeconds"] = age.into();
-            line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-                .as_array_mut()
-                .map(|m| m.push(serde_json::json!({"Name": "RecoveryPointAgeSeconds", "Unit": "Seconds"})));
-        }
-        line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = serde_json::json!([["Database", "Region"], ["Tier"]]);
-        line.to_string()
+            &[&["Database", "Region"], &["Tier"]],
+            &metrics,
+        )
     }
 
     /// The breach state's identity, for "notify once when it enters, once when it leaves".
