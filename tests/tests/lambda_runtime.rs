@@ -109,14 +109,18 @@ async fn real_binary_copies_a_snapshot_through_the_lambda_runtime_api() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// One `cargo lambda invoke` of a function already running, expected to fail: what it said.
-fn invoke_failing(function: &str, port: &str, payload: &std::path::Path) -> String {
-    let out = Command::new(cargo_lambda())
+fn cargo_lambda_invoke(function: &str, port: &str, payload: &std::path::Path) -> std::process::Output {
+    Command::new(cargo_lambda())
         .args(["lambda", "invoke", function, "-A", "127.0.0.1", "-P", port, "-o", "json", "--data-file"])
         .arg(payload)
         .current_dir(repo_root())
         .output()
-        .expect("run cargo lambda invoke");
+        .expect("run cargo lambda invoke")
+}
+
+/// One `cargo lambda invoke` of a function already running, expected to fail: what it said.
+fn invoke_failing(function: &str, port: &str, payload: &std::path::Path) -> String {
+    let out = cargo_lambda_invoke(function, port, payload);
     assert!(!out.status.success(), "{function} should have failed: {}", String::from_utf8_lossy(&out.stdout));
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
@@ -126,12 +130,7 @@ fn invoke_failing(function: &str, port: &str, payload: &std::path::Path) -> Stri
 fn invoke(watch: &mut Watch, function: &str, port: &str, payload: &std::path::Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let out = Command::new(cargo_lambda())
-            .args(["lambda", "invoke", function, "-A", "127.0.0.1", "-P", port, "-o", "json", "--data-file"])
-            .arg(payload)
-            .current_dir(repo_root())
-            .output()
-            .expect("run cargo lambda invoke");
+        let out = cargo_lambda_invoke(function, port, payload);
         if out.status.success() {
             return String::from_utf8_lossy(&out.stdout).to_string();
         }

@@ -1,5 +1,5 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use lifeboat_core::aws::{diagnostic, sdk_loader, ConfigCache};
+use lifeboat_core::aws::{diagnostic, required_env, sdk_loader, ConfigCache};
 use rpo_monitor::{handle, Deps};
 use serde_json::Value;
 
@@ -8,9 +8,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = sdk_loader().load().await;
     let config = ConfigCache::from_env(&sdk).await?;
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let table = env("LIFEBOAT_INCIDENTS_TABLE").ok_or("LIFEBOAT_INCIDENTS_TABLE is not set")?;
-    let topic = env("LIFEBOAT_TOPIC_ARN").ok_or("LIFEBOAT_TOPIC_ARN is not set")?;
+    let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
+    let topic = required_env("LIFEBOAT_TOPIC_ARN")?;
     let deps = Deps::new(config, &sdk, &table, &topic);
     run(service_fn(|event: LambdaEvent<Value>| async {
         handle(&deps, event.payload, chrono::Utc::now()).await.map_err(diagnostic)

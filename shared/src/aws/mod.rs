@@ -70,6 +70,15 @@ pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&s
     }
 }
 
+/// An environment variable the function can't run without (set by the template): a missing
+/// one fails the init, naming it.
+pub fn required_env(name: &str) -> Result<String, LifeboatError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| LifeboatError::Rejected(format!("{name} is not set")))
+}
+
 /// Lambda reports `errorType` Retryable / NonRetryable, for Step Functions `ErrorEquals` and alarms.
 pub fn diagnostic(err: LifeboatError) -> Diagnostic {
     Diagnostic { error_type: err.error_type().to_owned(), error_message: err.to_string() }
