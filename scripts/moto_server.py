@@ -12,14 +12,38 @@ moto finishes every copy at once; POST /_lifeboat/rds/snapshot-status {"region",
 moto is laxer than AWS. `STRICT_RULES` below refuse, before moto sees them, the calls the RDS API
 reference says AWS refuses; each rule quotes the sentence it encodes. Everything else is moto's own
 server app, unchanged.
+
+Lambda tasks of Step Functions, run by moto's own interpreter: moto runs Lambda code in docker.
+With LIFEBOAT_LAMBDA_FORWARD set to a base URL (that of `cargo lambda watch`, e.g.
+http://127.0.0.1:9000), every invocation of a moto Lambda function (the Invoke API, and the
+`arn:aws:states:::lambda:invoke` and `lambda:invoke.waitForTaskToken` tasks, which call that API
+on this server) is instead POSTed to `<base>/2015-03-31/functions/<function name>/invocations`:
+moto's function names are the binaries' names (e.g. `failover-steps`), so create each function in
+moto (any dummy zip) under its binary's name. The first invocation waits while cargo lambda builds
+the binary (timeout 600 s). A function error (cargo lambda: status 500 and the runtime's
+{"errorType", "errorMessage"}; or a 200 carrying X-Amz-Function-Error) is answered as Lambda does,
+with X-Amz-Function-Error and that body, so a task fails with the error name `errorType` and
+`Retry`/`Catch` match it by `ErrorEquals: ["<errorType>"]`; the Cause is the body. When the
+endpoint can't be reached, or answers an error without an errorType (a binary cargo lambda
+doesn't know answers 404), the errorType is `Lifeboat.ForwardFailed`.
+To run state machines, a test first POSTs /moto-api/config
+{"stepfunctions": {"execute_state_machine": true}}, then creates them (a state machine made
+before that is not executed). The interpreter reaches Lambda as an HTTP client of
+localhost:$MOTO_PORT (moto.settings.moto_server_port(), default 5000), so this script sets
+MOTO_PORT to the port it picked. scripts/check_sfn_bridge.py checks the whole path.
 """
 
+import base64
 import io
 import json
+import os
 import re
 import sys
+import threading
+import urllib.error
+import urllib.request
 from datetime import datetime, timezone
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import freezegun
 from werkzeug.serving import make_server
@@ -177,7 +201,62 @@ def json_body(environ):
     return json.loads(environ["wsgi.input"].read(length) or b"{}")
 
 
+FORWARD_TIMEOUT_SECONDS = 600  # cargo lambda watch builds a binary on its first invocation
+
+
+def forward_invocation(base: str, function_name: str, payload: bytes) -> tuple[bytes, str | None]:
+    """POST one invocation to cargo lambda watch: (response body, function error or None)."""
+    url = f"{base.rstrip('/')}/2015-03-31/functions/{quote(function_name, safe='')}/invocations"
+    request = urllib.request.Request(url, data=payload, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_SECONDS) as response:
+            status, function_error, body = response.status, response.headers.get("X-Amz-Function-Error"), response.read()
+    except urllib.error.HTTPError as e:  # cargo lambda: a function error is a 500
+        status, function_error, body = e.code, e.headers.get("X-Amz-Function-Error"), e.read()
+    except OSError as e:
+        status, function_error, body = None, None, f"{url}: {e}".encode()
+    if status is not None and 200 <= status < 300 and not function_error:
+        return body, None
+    try:
+        has_error_type = "errorType" in json.loads(body)
+    except (ValueError, TypeError):
+        has_error_type = False
+    if not has_error_type:
+        detail = f"{url} answered {status}: " if status else ""
+        body = json.dumps(
+            {"errorType": "Lifeboat.ForwardFailed", "errorMessage": detail + body.decode("utf-8", "replace")}
+        ).encode()
+    return body, function_error or "Unhandled"
+
+
+def forward_lambda_invokes(base: str) -> None:
+    """Make moto's Lambda functions run in cargo lambda watch instead of docker."""
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(self, body, request_headers, response_headers):
+        payload = body.encode() if isinstance(body, str) else body
+        payload = payload or b"{}"
+        invocation_type = request_headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":  # Lambda answers 202 at once and runs the function later
+            threading.Thread(target=forward_invocation, args=(base, self.function_name, payload), daemon=True).start()
+            return b""
+        result, function_error = forward_invocation(base, self.function_name, payload)
+        if function_error:
+            response_headers["x-amz-function-error"] = function_error
+        response_headers["x-amz-log-result"] = base64.b64encode(b"").decode()
+        return result
+
+    LambdaFunction.invoke = invoke
+    # With {"lambda": {"use_docker": false}} moto answers from a queue instead; forward those too.
+    LambdaSimpleBackend.invoke = LambdaBackend.invoke
+
+
 def main() -> None:
+    if os.environ.get("LIFEBOAT_LAMBDA_FORWARD"):
+        forward_lambda_invokes(os.environ["LIFEBOAT_LAMBDA_FORWARD"])
     clock = freezegun.freeze_time(datetime.now(timezone.utc), tick=True)
     ticker = clock.start()
     app = DomainDispatcherApplication(create_backend_app)
@@ -223,6 +302,8 @@ def main() -> None:
         return app(environ, start_response)
 
     server = make_server("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0, with_clock, threaded=True)
+    # moto's Step Functions interpreter calls Lambda (and other services) at localhost:$MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(server.server_port)
     print(f"PORT {server.server_port}", flush=True)
     server.serve_forever()
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::arn::{RdsArn, RdsResource};
@@ -14,9 +14,11 @@ use crate::event::EventError;
 use crate::health::HealthEvent;
 use crate::incident::{kebab_names, Kind};
 
+pub mod steps;
+
 pub const ALARM_EVENT: &str = "CloudWatch Alarm State Change";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Promote a read replica (instance), or an Aurora cross-region replica cluster.

@@ -1,6 +1,7 @@
 //! Lifeboat's domain: what to copy, what to keep, how to classify events and what to tell people.
 //! Everything here is pure and testable without AWS; the functions adapt it to AWS.
 
+pub mod approval;
 pub mod arn;
 pub mod config;
 pub mod copy;

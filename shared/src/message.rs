@@ -284,6 +284,44 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
     Message { subject: subj, body, facts, attributes, chat }
 }
 
+/// Where an approver answers: the two signed links and the pending task's token, for the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalLinks {
+    pub approve: String,
+    pub reject: String,
+    pub task_token: String,
+    pub expires: DateTime<Utc>,
+}
+
+/// The approval request: the incident message, plus what will happen and the data it may lose
+/// (preflight's timeline entry), the links on lines of their own, and the CLI equivalent.
+pub fn approval_request(i: &Incident, db: Option<&Database>, links: &ApprovalLinks, now: DateTime<Utc>) -> Message {
+    let mut m = incident(MessageKind::ApprovalRequested, i, db, now);
+    let mut ask = String::new();
+    if let Some(p) = i.timeline.iter().rev().find(|e| e.key == "step:preflight") {
+        ask.push_str(&format!("What will happen: {}.\n", p.what));
+        if let Some(d) = &p.details {
+            ask.push_str(&format!("{d}\n"));
+        }
+    }
+    ask.push_str(&format!(
+        "\nApprove: {}\nReject: {}\n\nThe links open a page to confirm on; they expire at {}. From a shell instead:\n\
+         aws stepfunctions send-task-success --task-token '{}' --task-output '{{\"decision\":\"approve\",\"approver\":\"<your name>\"}}'\n",
+        links.approve,
+        links.reject,
+        when(links.expires),
+        links.task_token
+    ));
+    let at = m.body.rfind("\nIncident: ").unwrap_or(m.body.len());
+    m.body.insert_str(at, &format!("\n{ask}"));
+    m.facts["text"] = json!(m.body);
+    m.facts["approve_url"] = json!(links.approve);
+    m.facts["reject_url"] = json!(links.reject);
+    m.facts["expires"] = json!(links.expires);
+    m.chat["content"]["description"] = json!(m.body);
+    m
+}
+
 fn chat(title: &str, description: &str, next_steps: &[&str], thread: &str) -> Value {
     json!({
         "version": "1.0",
@@ -486,6 +524,8 @@ pub fn pruner_summary(s: &Summary) -> Message {
     let chat = chat(&subj, &body, &["Nothing, unless a deletion FAILED: the next run retries it."], "lifeboat-pruner");
     Message { subject: subj, body, facts, attributes, chat }
 }
+
+pub mod pages;
 
 #[cfg(test)]
 mod tests;

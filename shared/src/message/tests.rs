@@ -249,3 +249,27 @@ fn rpo_breach_and_recovery_say_how_much_a_recovery_would_lose() {
     assert_eq!(m.subject, "[P3] orders-prod in us-west-2: RPO met again");
     insta::assert_snapshot!("rpo-met", shown(&m));
 }
+
+#[test]
+fn the_approval_request_says_what_will_happen_and_carries_both_links_on_their_own_lines() {
+    let c = config();
+    let (_, mut i) = story().into_iter().nth(1).unwrap();
+    i.apply(
+        Entry::new(at(1), "failover-steps", "promote replica orders-replica to a standalone primary", "step:preflight")
+            .with_details("Expected data loss: 4s (replica lag 4s (CloudWatch ReplicaLag)); RPO 5m: within"),
+        None,
+    );
+    let links = ApprovalLinks {
+        approve: "https://x.lambda-url.us-east-1.on.aws/?i=a&d=approve&s=sig".into(),
+        reject: "https://x.lambda-url.us-east-1.on.aws/?i=a&d=reject&s=sig".into(),
+        task_token: "AAAA-token".into(),
+        expires: at(31),
+    };
+    let m = approval_request(&i, c.database_named("orders-prod"), &links, at(1));
+    let lines: Vec<&str> = m.body.lines().collect();
+    assert!(lines.contains(&format!("Approve: {}", links.approve).as_str()), "{}", m.body);
+    assert!(lines.contains(&format!("Reject: {}", links.reject).as_str()), "{}", m.body);
+    assert!(m.body.contains("send-task-success --task-token 'AAAA-token'"));
+    assert!(m.body.contains("Expected data loss: 4s"));
+    insta::assert_snapshot!("approval-request", shown(&m));
+}

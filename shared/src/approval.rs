@@ -1,0 +1,195 @@
+//! Signed approval links. A link names the incident, the pending Step Functions task (by a hash of
+//! its token: the token itself never travels in a URL), the decision and an expiry, and carries an
+//! HMAC-SHA256 over all four. The approval handler decides only what a valid, unexpired link for
+//! the task still pending says, and only on a form POST. Pure: the key comes from outside.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::incident::kebab_names;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A key shorter than this is a configuration error: HMAC is only as strong as its key.
+pub const MIN_KEY_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+kebab_names!(Decision, "approve, reject", Approve => "approve", Reject => "reject");
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub incident: String,
+    /// `task_ref` of the pending task's token.
+    pub task: String,
+    pub decision: Decision,
+    pub expires: DateTime<Utc>,
+    pub signature: String,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("this link is incomplete or malformed ({0})")]
+    Malformed(String),
+    #[error("this link's signature is not valid: it was altered, or not made by Lifeboat")]
+    Forged,
+    #[error("this link expired at {0}")]
+    Expired(DateTime<Utc>),
+}
+
+/// A short, stable name for a task token: what links carry and what the incident remembers.
+pub fn task_ref(task_token: &str) -> String {
+    Sha256::digest(task_token.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+fn mac(key: &[u8], incident: &str, task: &str, decision: Decision, expires: i64) -> HmacSha256 {
+    // new_from_slice accepts any key length for HMAC; length is checked where the key is loaded.
+    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    // Newline-separated: none of the fields can contain one (they are checked on parse).
+    mac.update(format!("lifeboat-approval-v1\n{incident}\n{task}\n{decision}\n{expires}").as_bytes());
+    mac
+}
+
+impl Link {
+    pub fn new(key: &[u8], incident: &str, task: &str, decision: Decision, expires: DateTime<Utc>) -> Link {
+        let tag = mac(key, incident, task, decision, expires.timestamp()).finalize().into_bytes();
+        Link {
+            incident: incident.to_owned(),
+            task: task.to_owned(),
+            decision,
+            expires,
+            signature: URL_SAFE_NO_PAD.encode(tag),
+        }
+    }
+
+    /// The link's query string: `i`, `t`, `d`, `e`, `s`.
+    pub fn query(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("i", &self.incident)
+            .append_pair("t", &self.task)
+            .append_pair("d", self.decision.as_str())
+            .append_pair("e", &self.expires.timestamp().to_string())
+            .append_pair("s", &self.signature)
+            .finish()
+    }
+
+    pub fn url(&self, base: &str) -> String {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}{}", self.query())
+    }
+
+    /// The link's fields from a query string or a form body (which also carries other fields).
+    pub fn parse(encoded: &str) -> Result<Link, Refusal> {
+        let mut fields = std::collections::BTreeMap::new();
+        for (k, v) in form_urlencoded::parse(encoded.as_bytes()) {
+            if fields.insert(k.to_string(), v.to_string()).is_some() {
+                return Err(Refusal::Malformed(format!("`{k}` given twice")));
+            }
+        }
+        let get = |k: &str| -> Result<String, Refusal> {
+            match fields.get(k) {
+                Some(v) if !v.is_empty() && v.len() <= 256 && !v.contains(['\n', '\r']) => Ok(v.clone()),
+                _ => Err(Refusal::Malformed(format!("`{k}` missing or invalid"))),
+            }
+        };
+        let decision = get("d")?.parse().map_err(|_| Refusal::Malformed("`d` is not approve or reject".into()))?;
+        let expires = get("e")?
+            .parse::<i64>()
+            .ok()
+            .and_then(|e| DateTime::from_timestamp(e, 0))
+            .ok_or_else(|| Refusal::Malformed("`e` is not a time".into()))?;
+        Ok(Link { incident: get("i")?, task: get("t")?, decision, expires, signature: get("s")? })
+    }
+
+    /// Valid when the signature matches (compared in constant time) and the link has not expired.
+    pub fn verify(&self, key: &[u8], now: DateTime<Utc>) -> Result<(), Refusal> {
+        let tag = URL_SAFE_NO_PAD.decode(&self.signature).map_err(|_| Refusal::Forged)?;
+        mac(key, &self.incident, &self.task, self.decision, self.expires.timestamp())
+            .verify_slice(&tag)
+            .map_err(|_| Refusal::Forged)?;
+        if now >= self.expires {
+            return Err(Refusal::Expired(self.expires));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 19, 42, 0).unwrap()
+    }
+
+    fn link() -> Link {
+        Link::new(
+            KEY,
+            "orders-prod-20261125T1942Z-3f2a",
+            &task_ref("token-1"),
+            Decision::Approve,
+            now() + chrono::Duration::minutes(30),
+        )
+    }
+
+    #[test]
+    fn a_link_round_trips_through_its_url_and_verifies_until_it_expires() {
+        let l = link();
+        let url = l.url("http://127.0.0.1:9000/lambda-url/approval-handler/");
+        let query = url.split_once('?').unwrap().1;
+        let parsed = Link::parse(query).unwrap();
+        assert_eq!(parsed, l);
+        assert_eq!(parsed.verify(KEY, now()), Ok(()));
+        assert_eq!(parsed.verify(KEY, l.expires), Err(Refusal::Expired(l.expires)));
+    }
+
+    #[test]
+    fn altered_forged_or_malformed_links_are_refused() {
+        let l = link();
+        let mut other = l.clone();
+        other.decision = Decision::Reject;
+        assert_eq!(other.verify(KEY, now()), Err(Refusal::Forged), "approve turned into reject");
+        let mut other = l.clone();
+        other.expires += chrono::Duration::days(1);
+        assert_eq!(other.verify(KEY, now()), Err(Refusal::Forged), "expiry pushed out");
+        let mut other = l.clone();
+        other.task = task_ref("another execution's token");
+        assert_eq!(other.verify(KEY, now()), Err(Refusal::Forged));
+        assert_eq!(l.verify(b"another key, also thirty-two bytes", now()), Err(Refusal::Forged));
+        let mut other = l.clone();
+        other.signature = "not base64!".into();
+        assert_eq!(other.verify(KEY, now()), Err(Refusal::Forged));
+        assert!(matches!(Link::parse("i=a&t=b&d=maybe&e=1&s=x"), Err(Refusal::Malformed(_))));
+        assert!(matches!(Link::parse(&format!("{}&d=reject", l.query())), Err(Refusal::Malformed(_))));
+        assert!(matches!(Link::parse(""), Err(Refusal::Malformed(_))));
+    }
+
+    #[test]
+    fn task_refs_are_short_and_distinct() {
+        assert_eq!(task_ref("a").len(), 24);
+        assert_ne!(task_ref("a"), task_ref("b"));
+    }
+
+    proptest! {
+        #[test]
+        fn no_input_panics_the_parser_and_nothing_unsigned_verifies(q in ".{0,300}") {
+            if let Ok(l) = Link::parse(&q) {
+                prop_assert!(l.verify(KEY, now()).is_err());
+            }
+        }
+    }
+}

@@ -1,0 +1,558 @@
+//! The failover's steps as `infra/failover.asl.json` runs them, one `failover-steps` invocation
+//! each: what every step decides from the execution's state and what the adapters read. The state
+//! machine holds the order and the state; every step is safe to run twice.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Approval, Request, Strategy};
+use crate::config::{Database, Tier};
+use crate::event::EventError;
+use crate::incident::Entry;
+use crate::snapshot::Snapshot;
+
+/// How often the state machine looks at a database coming up, unless the trigger is told otherwise.
+pub const POLL_SECONDS: u64 = 30;
+/// A recovery still not available after this is a failure people must look at.
+pub const RECOVERY_TIMEOUT_SECONDS: u64 = 2 * 3600;
+
+/// The state machine's input, and the state every step receives: steps add their results under
+/// `preflight`, `approval`, `recovery`, `status`, `dns` (the ASL's `ResultPath`s).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub incident_id: String,
+    pub database: String,
+    pub strategy: Strategy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_time: Option<DateTime<Utc>>,
+    pub approval_required: bool,
+    pub approval_timeout_seconds: u64,
+    pub poll_seconds: u64,
+    pub recovery_timeout_seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<Preflight>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Decision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Resource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Availability>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsChange>,
+    /// What a `Catch` caught: Step Functions' `{Error, Cause}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+/// Production always waits for a person. So does a request that overrides the configured
+/// strategy, or a database with no failover section: nobody agreed to that plan beforehand.
+pub fn approval_required(db: &Database, strategy: Strategy) -> bool {
+    db.tier == Tier::Production
+        || db.failover.as_ref().is_none_or(|f| f.approval == Approval::Required || f.strategy != strategy)
+}
+
+impl Execution {
+    pub fn new(db: &Database, req: &Request, incident_id: &str, poll: Duration) -> Execution {
+        let timeout = db.failover.as_ref().map_or(super::default_approval_timeout(), |f| f.approval_timeout);
+        Execution {
+            incident_id: incident_id.to_owned(),
+            database: db.name.clone(),
+            strategy: req.strategy,
+            restore_time: req.restore_time,
+            approval_required: approval_required(db, req.strategy),
+            approval_timeout_seconds: timeout.as_secs().max(1),
+            poll_seconds: poll.as_secs().max(1),
+            recovery_timeout_seconds: RECOVERY_TIMEOUT_SECONDS,
+            preflight: None,
+            approval: None,
+            recovery: None,
+            status: None,
+            dns: None,
+            error: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Preflight,
+    Act,
+    Status,
+    Dns,
+    DnsStatus,
+    Endpoint,
+    Verify,
+    /// Approval refused or timed out: nothing was changed.
+    Abort,
+    /// A step failed for good: say what was done and what was not.
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepRequest {
+    pub action: Action,
+    pub execution: Execution,
+}
+
+pub fn parse(payload: &Value) -> Result<StepRequest, EventError> {
+    serde_json::from_value(payload.clone()).map_err(|e| {
+        EventError(format!(r#"expected {{"action": "preflight" | "act" | ..., "execution": {{...}}}}: {e}"#))
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceKind {
+    Instance,
+    Cluster,
+}
+
+/// The database that is (or becomes) the primary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub region: String,
+    pub kind: ResourceKind,
+    pub id: String,
+    /// For a cluster Lifeboat creates (a restore), its first instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The newest point in time it holds, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_to: Option<DateTime<Utc>>,
+}
+
+/// What RDS says of an instance or cluster, as far as a failover needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbState {
+    pub id: String,
+    pub status: String,
+    pub endpoint: Option<String>,
+    pub multi_az: bool,
+    /// A read replica's source (instances: `ReadReplicaSourceDBInstanceIdentifier`; clusters:
+    /// `ReplicationSourceIdentifier`). moto keeps it after promotion, so it's evidence, not proof.
+    pub replica_of: Option<String>,
+    pub latest_restorable: Option<DateTime<Utc>>,
+    /// A cluster's writer instance.
+    pub writer: Option<String>,
+    pub members: Vec<String>,
+    pub availability_zone: Option<String>,
+}
+
+impl DbState {
+    pub fn available(&self) -> bool {
+        self.status == "available"
+    }
+}
+
+/// RDS statuses from which a database doesn't come up by waiting.
+pub fn hopeless(status: &str) -> bool {
+    matches!(
+        status,
+        "failed"
+            | "incompatible-restore"
+            | "incompatible-parameters"
+            | "incompatible-network"
+            | "incompatible-option-group"
+            | "restore-error"
+            | "storage-full"
+            | "inaccessible-encryption-credentials"
+            | "deleting"
+            | "stopped"
+    )
+}
+
+/// What preflight found out before anyone approves: who takes over and what data may be lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preflight {
+    /// One line for people: what will happen.
+    pub plan: String,
+    /// Expected data loss in seconds, when it can be known before acting.
+    pub expected_loss_seconds: Option<i64>,
+    /// How the loss was estimated.
+    pub loss_basis: String,
+    pub within_rpo: Option<bool>,
+    /// The DR copy a restore will use (restore-latest-copy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// The writer before a cluster failover and the AZ before a forced reboot: the act step
+    /// compares against them, so running it twice doesn't fail over twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    pub recovered_to: Option<DateTime<Utc>>,
+}
+
+/// What preflight's adapter read, per strategy.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The replica / cluster / instance that takes over, or the source of a point-in-time restore.
+    pub target: Option<DbState>,
+    pub replica_lag_seconds: Option<f64>,
+    /// The newest available DR copy (restore-latest-copy).
+    pub copy: Option<Snapshot>,
+}
+
+fn loss(
+    db: &Database,
+    now: DateTime<Utc>,
+    secs: Option<i64>,
+    basis: String,
+) -> (Option<i64>, String, Option<bool>, Option<DateTime<Utc>>) {
+    let within = secs.map(|s| s <= db.rpo.as_secs() as i64);
+    (secs, basis, within, secs.map(|s| now - chrono::Duration::seconds(s)))
+}
+
+/// Preflight's verdict: the plan and the expected data loss, or why acting can't work.
+pub fn preflight(db: &Database, exec: &Execution, ev: &Evidence, now: DateTime<Utc>) -> Result<Preflight, String> {
+    use Strategy::*;
+    let target = ev.target.as_ref();
+    let need_available = |what: &str| -> Result<&DbState, String> {
+        match target {
+            None => Err(format!("{what} does not exist")),
+            Some(t) if !t.available() => Err(format!("{what} {} is {}, not available", t.id, t.status)),
+            Some(t) => Ok(t),
+        }
+    };
+    let zero = |why: &str| loss(db, now, Some(0), why.to_owned());
+    let mut before = None;
+    let mut snapshot = None;
+    let (plan, (secs, basis, within, recovered_to)) = match exec.strategy {
+        PromoteReplica => {
+            let t = need_available("the replica")?;
+            let lag = ev.replica_lag_seconds.map(|l| l.ceil() as i64);
+            let basis = match lag {
+                Some(l) => format!("replica lag {l}s (CloudWatch ReplicaLag)"),
+                None => "replica lag unknown (no ReplicaLag datapoint)".to_owned(),
+            };
+            (format!("promote replica {} to a standalone primary", t.id), loss(db, now, lag, basis))
+        }
+        AuroraFailover => {
+            let t = need_available("the cluster")?;
+            before = t.writer.clone();
+            (
+                format!("fail cluster {} over from writer {} to a reader", t.id, t.writer.as_deref().unwrap_or("?")),
+                zero("none: Aurora replicas share the cluster volume"),
+            )
+        }
+        GlobalSwitchover => {
+            let t = need_available("the secondary cluster")?;
+            (
+                format!("switch the global database over to {} (planned)", t.id),
+                zero("none: a switchover waits for replication"),
+            )
+        }
+        GlobalFailover => {
+            let t = need_available("the secondary cluster")?;
+            (
+                format!("fail the global database over to {} (AllowDataLoss)", t.id),
+                loss(db, now, None, "up to the global database's replication lag (typically under a second)".into()),
+            )
+        }
+        RestoreLatestCopy => {
+            let Some(copy) = &ev.copy else {
+                return Err("no available Lifeboat DR copy to restore".into());
+            };
+            let point = copy.restore_point().unwrap_or(now);
+            snapshot = Some(copy.arn.to_string());
+            let secs = (now - point).num_seconds().max(0);
+            (
+                format!("restore DR copy {} into {}", copy.arn.id, new_database_id(&exec.incident_id)),
+                loss(
+                    db,
+                    now,
+                    Some(secs),
+                    format!("the newest DR copy holds data until {}", point.format("%Y-%m-%d %H:%M:%S UTC")),
+                ),
+            )
+        }
+        RebootMultiAz => {
+            let t = need_available("the instance")?;
+            if !t.multi_az {
+                return Err(format!("{} is not Multi-AZ: a forced failover needs a standby", t.id));
+            }
+            before = t.availability_zone.clone();
+            (format!("reboot {} with failover to its standby", t.id), zero("none: the Multi-AZ standby is synchronous"))
+        }
+        PointInTime => {
+            let t = need_available("the source")?;
+            let Some(to) = exec.restore_time else {
+                return Err("point-in-time needs restore_time".into());
+            };
+            if let Some(latest) = t.latest_restorable {
+                if to > latest {
+                    return Err(format!("restore_time {to} is after the latest restorable time {latest}"));
+                }
+            }
+            let secs = (now - to).num_seconds().max(0);
+            (
+                format!(
+                    "restore {} as of {} into {}",
+                    t.id,
+                    to.format("%Y-%m-%d %H:%M:%S UTC"),
+                    new_database_id(&exec.incident_id)
+                ),
+                (Some(secs), "chosen: everything after restore_time is left behind".to_owned(), None, Some(to)),
+            )
+        }
+    };
+    Ok(Preflight {
+        plan,
+        expected_loss_seconds: secs,
+        loss_basis: basis,
+        within_rpo: within,
+        snapshot,
+        before,
+        recovered_to,
+    })
+}
+
+/// The instance (or cluster) a restore creates, named from the incident so a retried restore
+/// finds its own work: at most 63 letters, digits and single hyphens, starting with a letter.
+pub fn new_database_id(incident_id: &str) -> String {
+    let mut out = String::from("lf-");
+    for c in incident_id.to_ascii_lowercase().chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    // The incident id ends with its time and hash: keep those, shorten the database name.
+    if out.len() > 63 {
+        let tail_len = incident_id.rsplitn(3, '-').take(2).map(|p| p.len() + 1).sum::<usize>();
+        let tail = out[out.len() - tail_len..].to_owned();
+        out.truncate(63 - tail.len());
+        out = format!("{}{tail}", out.trim_end_matches('-'));
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+/// The first instance of a cluster Lifeboat restores.
+pub fn writer_id(cluster_id: &str) -> String {
+    let mut base = cluster_id.to_owned();
+    base.truncate(63 - 2);
+    format!("{}-1", base.trim_end_matches('-'))
+}
+
+/// An approver's answer, as the approval handler sends it with `SendTaskSuccess`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision: String,
+    pub approver: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Availability {
+    pub available: bool,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsChange {
+    /// Route 53's change id, or none when the record is not Lifeboat's to move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
+    pub insync: bool,
+}
+
+/// The status step's verdict: still coming up (wait and look again), up, or never coming up.
+pub fn judge(
+    state: Option<&DbState>,
+    started: DateTime<Utc>,
+    timeout: Duration,
+    now: DateTime<Utc>,
+) -> Result<Availability, String> {
+    match state {
+        Some(s) if s.available() && s.endpoint.is_some() => {
+            Ok(Availability { available: true, status: s.status.clone(), endpoint: s.endpoint.clone() })
+        }
+        Some(s) if hopeless(&s.status) => Err(format!("{} is {}: it will not become available", s.id, s.status)),
+        _ if (now - started).to_std().is_ok_and(|waited| waited > timeout) => Err(format!(
+            "the new primary is not available {} after the recovery started",
+            crate::message::human(chrono::Duration::from_std(timeout).unwrap_or_default())
+        )),
+        Some(s) => Ok(Availability { available: false, status: s.status.clone(), endpoint: None }),
+        None => Ok(Availability { available: false, status: "not visible yet".into(), endpoint: None }),
+    }
+}
+
+/// The steps a failover records on the incident's timeline, by key, in order, with what people
+/// call them.
+pub const STEPS: [(&str, &str); 7] = [
+    ("step:preflight", "preflight checks"),
+    ("approval:", "approval"),
+    ("step:act", "recovery action"),
+    ("step:available", "new primary available"),
+    ("step:dns", "DNS record moved"),
+    ("step:endpoint", "endpoint parameter written"),
+    ("step:verified", "verified"),
+];
+
+/// What was done and what was not, from the timeline: the failed message says both.
+pub fn done_and_left(timeline: &[Entry], approval_required: bool) -> (Vec<&'static str>, Vec<&'static str>) {
+    STEPS
+        .iter()
+        .filter(|(key, _)| approval_required || *key != "approval:")
+        .map(|(key, name)| (timeline.iter().any(|e| e.key.starts_with(key)), *name))
+        .fold((Vec::new(), Vec::new()), |(mut done, mut left), (is_done, name)| {
+            if is_done {
+                done.push(name);
+            } else {
+                left.push(name);
+            }
+            (done, left)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::failover::{classify, Start};
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 19, 42, 0).unwrap()
+    }
+
+    fn config() -> Config {
+        Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap()
+    }
+
+    fn exec_for(payload: Value) -> (Config, Execution) {
+        let config = config();
+        let Start::Failover(req) = classify(&config, &payload, now()).unwrap() else { panic!("ignored") };
+        let db = config.database_named(&req.database).unwrap();
+        let exec = Execution::new(db, &req, "orders-prod-20261125T1942Z-3f2a", Duration::from_secs(1));
+        (config.clone(), exec)
+    }
+
+    fn available(id: &str) -> DbState {
+        DbState {
+            id: id.into(),
+            status: "available".into(),
+            endpoint: Some(format!("{id}.x.rds.amazonaws.com")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn production_always_waits_for_approval_and_so_does_an_overridden_strategy() {
+        let config = config();
+        for db in &config.databases {
+            if db.tier == Tier::Production {
+                for s in [Strategy::PromoteReplica, Strategy::RestoreLatestCopy, Strategy::PointInTime] {
+                    assert!(approval_required(db, s), "{}", db.name);
+                }
+            }
+        }
+        let staging = Config::from_yaml(
+            "databases:\n  - name: staging\n    source: arn:aws:rds:us-east-1:123456789012:db:staging\n    tier: non-production\n    rpo: 1h\n    rto: 4h\n    failover: { strategy: reboot-multi-az, approval: auto }\n",
+        )
+        .unwrap();
+        let db = &staging.databases[0];
+        assert!(!approval_required(db, Strategy::RebootMultiAz));
+        assert!(approval_required(db, Strategy::PointInTime), "an override needs a person");
+    }
+
+    #[test]
+    fn preflight_states_the_plan_and_the_expected_loss_or_refuses() {
+        let (config, mut exec) =
+            exec_for(serde_json::json!({"database": "orders-prod", "reason": "r", "requested_by": "a"}));
+        let db = config.database_named("orders-prod").unwrap();
+        exec.strategy = Strategy::PromoteReplica;
+        let ev = Evidence { target: Some(available("orders-replica")), replica_lag_seconds: Some(3.2), copy: None };
+        let p = preflight(db, &exec, &ev, now()).unwrap();
+        assert_eq!(p.expected_loss_seconds, Some(4));
+        assert_eq!(p.within_rpo, Some(true));
+        assert_eq!(p.recovered_to, Some(now() - chrono::Duration::seconds(4)));
+        assert!(p.plan.contains("orders-replica"), "{}", p.plan);
+
+        let lagging = Evidence { replica_lag_seconds: Some(3600.0), ..ev.clone() };
+        assert_eq!(preflight(db, &exec, &lagging, now()).unwrap().within_rpo, Some(false));
+
+        let down =
+            Evidence { target: Some(DbState { status: "storage-full".into(), ..available("orders-replica") }), ..ev };
+        let err = preflight(db, &exec, &down, now()).unwrap_err();
+        assert!(err.contains("storage-full"), "{err}");
+        assert!(preflight(db, &exec, &Evidence::default(), now()).unwrap_err().contains("does not exist"));
+
+        exec.strategy = Strategy::RebootMultiAz;
+        let single = Evidence { target: Some(available("orders-prod")), ..Default::default() };
+        assert!(preflight(db, &exec, &single, now()).unwrap_err().contains("not Multi-AZ"));
+        let multi = Evidence {
+            target: Some(DbState {
+                multi_az: true,
+                availability_zone: Some("us-east-1a".into()),
+                ..available("orders-prod")
+            }),
+            ..Default::default()
+        };
+        let p = preflight(db, &exec, &multi, now()).unwrap();
+        assert_eq!((p.expected_loss_seconds, p.before.as_deref()), (Some(0), Some("us-east-1a")));
+
+        exec.strategy = Strategy::PointInTime;
+        exec.restore_time = Some(now() - chrono::Duration::minutes(10));
+        let latest = Evidence {
+            target: Some(DbState {
+                latest_restorable: Some(now() - chrono::Duration::minutes(20)),
+                ..available("orders-prod")
+            }),
+            ..Default::default()
+        };
+        assert!(preflight(db, &exec, &latest, now()).unwrap_err().contains("latest restorable"));
+    }
+
+    #[test]
+    fn restore_names_are_valid_rds_identifiers_and_stable() {
+        let id = new_database_id("orders-prod-20261125T1942Z-3f2a");
+        assert_eq!(id, "lf-orders-prod-20261125t1942z-3f2a");
+        let long = new_database_id(&format!("{}--x-20261125T1942Z-3f2a", "a".repeat(80)));
+        assert!(long.len() <= 63 && long.ends_with("-20261125t1942z-3f2a") && !long.contains("--"), "{long}");
+        assert_eq!(writer_id(&id), format!("{id}-1"));
+        assert!(writer_id(&"b".repeat(63)).len() <= 63);
+    }
+
+    #[test]
+    fn waiting_ends_with_available_or_a_clear_failure() {
+        let t = Duration::from_secs(600);
+        let started = now();
+        assert!(judge(Some(&available("x")), started, t, now()).unwrap().available);
+        let creating = DbState { status: "creating".into(), endpoint: None, ..available("x") };
+        assert!(!judge(Some(&creating), started, t, now()).unwrap().available);
+        assert!(!judge(None, started, t, now()).unwrap().available);
+        let late = now() + chrono::Duration::minutes(11);
+        assert!(judge(Some(&creating), started, t, late).unwrap_err().contains("not available 10m"));
+        let failed = DbState { status: "incompatible-restore".into(), ..creating };
+        assert!(judge(Some(&failed), started, t, now()).unwrap_err().contains("incompatible-restore"));
+    }
+
+    #[test]
+    fn a_failure_says_what_was_done_and_what_was_not() {
+        let tl = [
+            Entry::new(now(), "t", "declared", "declared"),
+            Entry::new(now(), "s", "preflight", "step:preflight"),
+            Entry::new(now(), "alice", "approved", "approval:ab12"),
+            Entry::new(now(), "s", "promoted", "step:act"),
+        ];
+        let (done, left) = done_and_left(&tl, true);
+        assert_eq!(done, ["preflight checks", "approval", "recovery action"]);
+        assert_eq!(left, ["new primary available", "DNS record moved", "endpoint parameter written", "verified"]);
+        let (done, _) = done_and_left(&tl[..2], false);
+        assert_eq!(done, ["preflight checks"]);
+    }
+
+    #[test]
+    fn step_requests_parse_strictly() {
+        let (_, exec) = exec_for(serde_json::json!({"database": "orders-prod", "reason": "r", "requested_by": "a"}));
+        let payload = serde_json::json!({"action": "dns-status", "execution": exec});
+        assert_eq!(parse(&payload).unwrap().action, Action::DnsStatus);
+        assert!(parse(&serde_json::json!({"action": "explode", "execution": exec})).is_err());
+        assert!(parse(&serde_json::json!({"action": "act"})).is_err());
+    }
+}
