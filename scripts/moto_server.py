@@ -30,7 +30,15 @@ To run state machines, a test first POSTs /moto-api/config
 {"stepfunctions": {"execute_state_machine": true}}, then creates them (a state machine made
 before that is not executed). The interpreter reaches Lambda as an HTTP client of
 localhost:$MOTO_PORT (moto.settings.moto_server_port(), default 5000), so this script sets
-MOTO_PORT to the port it picked. scripts/check_sfn_bridge.py checks the whole path.
+MOTO_PORT to the port it picked. POST /_lifeboat/lambda/functions {"region", "names": [...]}
+creates those functions (and their role) through moto's own API and answers their ARNs.
+tests/tests/failover.rs runs the whole path. Found while building it: moto's interpreter keeps a
+waitForTaskToken task RUNNING after StopExecution until its timeout (so every callback task here
+has one), and its SendTaskFailure drops `cause` (so the approval handler's decision goes on the
+timeline, and only the error name travels).
+
+Route 53: moto says INSYNC at once. Here the first GetChange after each ChangeResourceRecordSets
+answers PENDING, as Route 53 does until its name servers have the change, so waiting is exercised.
 """
 
 import base64
@@ -175,6 +183,56 @@ def sns_subject_is_one_short_line(action, form, region):
             raise Refused("InvalidParameter", "Invalid parameter: Subject")
 
 
+def rds_backend(region: str, account: str = DEFAULT_ACCOUNT_ID):
+    return rds_backends[account][region]
+
+
+def promote_needs_a_read_replica(action, form, region):
+    """PromoteReadReplica, DBInstanceIdentifier: "Must match the identifier of an existing read
+    replica DB instance." (and PromoteReadReplicaDBCluster: "an existing DB cluster read replica").
+    RDS answers InvalidDBInstanceState "DB Instance is not a read replica."; moto promotes anything
+    again, and answers an unknown identifier with a 500."""
+    if action == "PromoteReadReplica":
+        db = rds_backend(region).databases.get(form.get("DBInstanceIdentifier", ""))
+        if db is None:
+            raise Refused("DBInstanceNotFound", f"DBInstance {form.get('DBInstanceIdentifier')} not found.", 404)
+        if not db.is_replica:
+            raise Refused("InvalidDBInstanceState", "DB Instance is not a read replica.")
+    if action == "PromoteReadReplicaDBCluster":
+        cluster = rds_backend(region).clusters.get(form.get("DBClusterIdentifier", ""))
+        if cluster is None:
+            raise Refused("DBClusterNotFoundFault", f"DBCluster {form.get('DBClusterIdentifier')} not found.", 404)
+        if not getattr(cluster, "replication_source_identifier", None):
+            raise Refused("InvalidDBClusterStateFault", "DB Cluster that is not a read replica cannot be promoted.")
+
+
+def point_in_time_is_before_the_latest_restorable_time(action, form, region):
+    """RestoreDBInstanceToPointInTime, RestoreTime: "Must be before the latest restorable time for
+    the DB instance." and "Can't be specified if the UseLatestRestorableTime parameter is enabled."
+    (RestoreDBClusterToPointInTime's RestoreToTime likewise.) moto restores any time, even future."""
+    field = {"RestoreDBInstanceToPointInTime": "RestoreTime", "RestoreDBClusterToPointInTime": "RestoreToTime"}.get(action)
+    if not field or field not in form:
+        return
+    if form.get("UseLatestRestorableTime", "false").lower() == "true":
+        raise Refused("InvalidParameterCombination", f"Cannot specify both {field} and UseLatestRestorableTime")
+    when = datetime.fromisoformat(form[field].replace("Z", "+00:00"))
+    if when > datetime.now(timezone.utc):
+        raise Refused("InvalidRestoreFault", f"{field} {form[field]} is after the latest restorable time")
+
+
+def forced_failover_needs_multi_az(action, form, region):
+    """RebootDBInstance, ForceFailover: "Constraint: You can't enable force failover if the instance
+    isn't configured for Multi-AZ." moto ignores ForceFailover."""
+    if action != "RebootDBInstance" or form.get("ForceFailover", "false").lower() != "true":
+        return
+    db = rds_backend(region).databases.get(form.get("DBInstanceIdentifier", ""))
+    if db is not None and not db.multi_az:
+        raise Refused(
+            "InvalidParameterCombination",
+            "ForceFailover cannot be specified since the instance is not configured for either MultiAZ or High Availability",
+        )
+
+
 STRICT_RULES = [
     describe_automated_needs_snapshot_type,
     unencrypted_cluster_copy_refuses_kms_key,
@@ -182,7 +240,48 @@ STRICT_RULES = [
     only_available_manual_snapshots_can_be_deleted,
     rds_tags_follow_the_tag_rules,
     sns_subject_is_one_short_line,
+    promote_needs_a_read_replica,
+    point_in_time_is_before_the_latest_restorable_time,
+    forced_failover_needs_multi_az,
 ]
+
+
+RRSET_PATH = re.compile(r"^/2013-04-01/hostedzone/([^/]+)/rrset/?$")
+CHANGE_PATH = re.compile(r"^/2013-04-01/change/([^/]+)$")
+
+
+def route53_change_rules(zone_id: str, body: str):
+    """ChangeResourceRecordSets: a CNAME at the zone apex is refused ("creating a CNAME record for
+    the zone apex isn't supported", InvalidChangeBatch), and ChangeBatch Comment is at most 256
+    characters (InvalidInput). moto takes both."""
+    from moto.route53.models import route53_backends
+
+    comment = re.search(r"<Comment>(.*?)</Comment>", body, re.S)
+    if comment and len(comment.group(1)) > 256:
+        raise Refused("InvalidInput", "Comment is longer than 256 characters")
+    zone = route53_backends[DEFAULT_ACCOUNT_ID]["aws"].zones.get(zone_id)
+    if zone is None:
+        return
+    apex = zone.name.rstrip(".").lower()
+    for rrset in re.findall(r"<ResourceRecordSet>(.*?)</ResourceRecordSet>", body, re.S):
+        name = re.search(r"<Name>(.*?)</Name>", rrset, re.S)
+        kind = re.search(r"<Type>(.*?)</Type>", rrset, re.S)
+        if name and kind and kind.group(1) == "CNAME" and name.group(1).rstrip(".").lower() == apex:
+            raise Refused(
+                "InvalidChangeBatch", f"RRSet of type CNAME with DNS name {name.group(1)} is not permitted at apex in zone {apex}"
+            )
+
+
+def pending_change_xml(change_id: str) -> bytes:
+    """A GetChange answer saying PENDING: Route 53 reports every change PENDING until all its name
+    servers have it; moto says INSYNC at once, so waiting would never be exercised."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<GetChangeResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeInfo>'
+        f"<Id>/change/{change_id}</Id><Status>PENDING</Status><SubmittedAt>{now}</SubmittedAt>"
+        "</ChangeInfo></GetChangeResponse>"
+    ).encode()
 
 
 def error_response(start_response, code: str, message: str, status: int = 400):
@@ -194,6 +293,12 @@ def error_response(start_response, code: str, message: str, status: int = 400):
     reason = {400: "Bad Request", 404: "Not Found"}.get(status, "Error")
     start_response(f"{status} {reason}", [("Content-Type", "text/xml")])
     return [xml.encode()]
+
+
+def json_answer(start_response, value):
+    body = json.dumps(value).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def json_body(environ):
@@ -254,6 +359,40 @@ def forward_lambda_invokes(base: str) -> None:
     LambdaSimpleBackend.invoke = LambdaBackend.invoke
 
 
+def register_functions(port: int, region: str, names: list) -> dict:
+    import zipfile
+
+    import boto3
+
+    def client(service):
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=f"http://127.0.0.1:{port}",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    iam, lam = client("iam"), client("lambda")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        role = iam.create_role(RoleName="lifeboat-test", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName="lifeboat-test")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("bootstrap", "forwarded to cargo lambda watch")
+    arns = {}
+    for name in names:
+        try:
+            arns[name] = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        except lam.exceptions.ResourceNotFoundException:
+            arns[name] = lam.create_function(
+                FunctionName=name, Runtime="provided.al2023", Role=role, Handler="bootstrap", Code={"ZipFile": code.getvalue()}
+            )["FunctionArn"]
+    return arns
+
+
 def main() -> None:
     if os.environ.get("LIFEBOAT_LAMBDA_FORWARD"):
         forward_lambda_invokes(os.environ["LIFEBOAT_LAMBDA_FORWARD"])
@@ -261,6 +400,8 @@ def main() -> None:
     ticker = clock.start()
     app = DomainDispatcherApplication(create_backend_app)
     faults = []
+    # moto gives every Route 53 change the same id, so "a change is pending" is one flag.
+    pending_route53 = set()
 
     def query_form(environ):
         """The form of a query-protocol POST (RDS, SNS), leaving the body readable for moto."""
@@ -275,17 +416,37 @@ def main() -> None:
         path = environ.get("PATH_INFO")
         if path == "/_lifeboat/clock":
             ticker.move_to(datetime.fromisoformat(json_body(environ)["now"].replace("Z", "+00:00")))
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps({"now": datetime.now(timezone.utc).isoformat()}).encode()]
+            return json_answer(start_response, {"now": datetime.now(timezone.utc).isoformat()})
         if path == "/_lifeboat/faults":
             faults[:] = json_body(environ).get("faults", [])
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps({"faults": faults}).encode()]
+            return json_answer(start_response, {"faults": faults})
+        if path == "/_lifeboat/lambda/functions":
+            # Test set-up: Lambda functions named like our binaries, for a state machine to call
+            # (their invocations are forwarded, see LIFEBOAT_LAMBDA_FORWARD). Created through
+            # moto's own API so they are what CreateFunction would make.
+            body = json_body(environ)
+            arns = register_functions(server.server_port, body.get("region", "us-east-1"), body["names"])
+            return json_answer(start_response, {"arns": arns})
         if path == "/_lifeboat/rds/snapshot-status":
             body = json_body(environ)
             snapshots(body["region"], body["kind"])[body["id"]].status = body["status"]
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps(body).encode()]
+            return json_answer(start_response, body)
+        rrset = RRSET_PATH.match(path or "")
+        if rrset and environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            try:
+                route53_change_rules(rrset.group(1), body.decode("utf-8", "replace"))
+            except Refused as r:
+                return error_response(start_response, r.code, r.message, r.status)
+            # The change is PENDING for the first GetChange after it, then INSYNC.
+            pending_route53.add("*")
+        change = CHANGE_PATH.match(path or "")
+        if change and environ.get("REQUEST_METHOD") == "GET" and "*" in pending_route53:
+            pending_route53.discard("*")
+            start_response("200 OK", [("Content-Type", "text/xml")])
+            return [pending_change_xml(change.group(1))]
         form = query_form(environ)
         action = form.get("Action")
         if action:

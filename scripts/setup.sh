@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need into .venv (git-ignored): the moto AWS emulator,
 # freezegun (its movable clock), cargo-lambda (the Lambda runtime emulator), cfn-lint and aws-sam-cli.
-# Idempotent: does nothing when .venv already matches scripts/requirements.txt.
+# Then the Node tools (asl-validator) from scripts/npm's lockfile.
+# Idempotent: does nothing when .venv and scripts/npm/node_modules already match their pins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+npm_stamp=scripts/npm/node_modules/.lock.sha
+npm_want=$(sha256sum scripts/npm/package-lock.json | cut -d' ' -f1)
+if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_want" ]; then
+  echo "setup: installing Node test tools (asl-validator) into scripts/npm/node_modules" >&2
+  npm ci --prefix scripts/npm --silent --no-audit --no-fund
+  echo "$npm_want" > "$npm_stamp"
+fi
 stamp=.venv/.requirements.sha
 want=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

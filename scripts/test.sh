@@ -10,5 +10,7 @@ echo "test: sam validate --lint template.yaml" >&2
 .venv/bin/sam validate --lint --template template.yaml
 echo "test: cfn-lint template.yaml infra/*.yaml" >&2
 .venv/bin/cfn-lint template.yaml infra/*.yaml
+echo "test: asl-validator infra/*.asl.json" >&2
+for asl in infra/*.asl.json; do scripts/npm/node_modules/.bin/asl-validator --json-path "$asl"; done
 echo "test: cargo test --workspace" >&2
 cargo test --workspace --locked

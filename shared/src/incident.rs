@@ -154,6 +154,9 @@ pub struct Incident {
     /// The newest point in time the recovered database holds (the failover steps report it);
     /// `started - recovered_to` is the data lost.
     pub recovered_to: Option<DateTime<Utc>>,
+    /// The Step Functions task token waiting for an approval, while one waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_task: Option<String>,
     pub timeline: Vec<Entry>,
 }
 
@@ -180,6 +183,7 @@ impl Incident {
             ended: None,
             execution_arn: None,
             recovered_to: None,
+            approval_task: None,
             timeline: vec![Entry::new(at, by, what, "declared")],
         }
     }

@@ -14,6 +14,9 @@ pub enum NotifyRequest {
     Incident {
         incident_id: String,
         message: MessageKind,
+        /// For `approval-requested`: the Step Functions task that waits for the answer, and how
+        /// long it waits.
+        approval: Option<PendingTask>,
     },
     Health(Box<HealthEvent>),
     /// The schedule: progress updates for quiet open incidents, as of this time.
@@ -25,11 +28,19 @@ pub enum NotifyRequest {
     },
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTask {
+    pub token: String,
+    pub expires_in_seconds: u64,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Invocation {
     incident_id: String,
     message: String,
+    task_token: Option<String>,
+    expires_in_seconds: Option<u64>,
 }
 
 pub fn parse(payload: &Value) -> Result<NotifyRequest, EventError> {
@@ -54,7 +65,17 @@ pub fn parse(payload: &Value) -> Result<NotifyRequest, EventError> {
         return Err(EventError("incident_id is empty".into()));
     }
     let message = inv.message.parse().map_err(|e| EventError(format!("message: {e}")))?;
-    Ok(NotifyRequest::Incident { incident_id: inv.incident_id, message })
+    let approval = match (message, inv.task_token, inv.expires_in_seconds) {
+        (MessageKind::ApprovalRequested, Some(token), Some(secs)) if !token.is_empty() && secs > 0 => {
+            Some(PendingTask { token, expires_in_seconds: secs })
+        }
+        (MessageKind::ApprovalRequested, ..) => {
+            return Err(EventError("approval-requested needs task_token ($$.Task.Token) and expires_in_seconds".into()))
+        }
+        (_, None, None) => None,
+        _ => return Err(EventError("task_token and expires_in_seconds are for approval-requested only".into())),
+    };
+    Ok(NotifyRequest::Incident { incident_id: inv.incident_id, message, approval })
 }
 
 #[cfg(test)]
@@ -78,7 +99,8 @@ mod tests {
             parse(&load("notifier-declared.json")).unwrap(),
             NotifyRequest::Incident {
                 incident_id: "orders-prod-20261125T1942Z-3f2a".into(),
-                message: MessageKind::Declared
+                message: MessageKind::Declared,
+                approval: None,
             }
         );
         assert!(matches!(parse(&load("rds-db-snapshot-manual-created.json")).unwrap(), NotifyRequest::Ignored { .. }));
@@ -92,6 +114,8 @@ mod tests {
             (json!({"incident_id": "", "message": "declared"}), "empty"),
             (json!({"incident_id": "x", "message": "declared", "extra": 1}), "extra"),
             (json!("declared"), "expected"),
+            (json!({"incident_id": "x", "message": "approval-requested"}), "task_token"),
+            (json!({"incident_id": "x", "message": "declared", "task_token": "t", "expires_in_seconds": 5}), "only"),
         ] {
             let e = parse(&bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");

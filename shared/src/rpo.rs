@@ -50,6 +50,14 @@ fn ours_in<'a>(db: &'a Database, listing: &'a [Snapshot]) -> impl Iterator<Item 
     })
 }
 
+/// The newest available Lifeboat copy of `db` in a region's listing: what a restore would use.
+pub fn newest_copy<'a>(db: &'a Database, listing: &'a [Snapshot]) -> Option<&'a Snapshot> {
+    ours_in(db, listing)
+        .filter(|s| s.is_available())
+        .filter(|s| s.restore_point().is_some())
+        .max_by_key(|s| s.restore_point())
+}
+
 /// Every database with DR regions, each region: listings as the sweep lists them, `lag` the
 /// replica lag read for `replica_in` targets (seconds, None when unknown).
 pub fn assess(
@@ -63,7 +71,7 @@ pub fn assess(
     for db in &config.databases {
         for target in &db.copy_to {
             let listing = listings.get(&target.region).unwrap_or(&empty);
-            let newest = ours_in(db, listing).filter(|s| s.is_available()).filter_map(Snapshot::restore_point).max();
+            let newest = newest_copy(db, listing).and_then(Snapshot::restore_point);
             let copy_age = newest.map(|t| (now - t).num_seconds().max(0));
             let replica_lag = replica_in(db, &target.region).and_then(|id| lag(&target.region, id));
             let best = match (copy_age, replica_lag) {

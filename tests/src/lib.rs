@@ -83,7 +83,8 @@ impl Moto {
         self.post("/_lifeboat/faults", &serde_json::json!({ "faults": faults }));
     }
 
-    fn post(&self, path: &str, body: &Value) {
+    /// POST JSON to the emulator's own API (`/moto-api/...`, `/_lifeboat/...`); the answer's JSON.
+    pub fn post(&self, path: &str, body: &Value) -> Value {
         let body = body.to_string();
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect moto");
         write!(
@@ -94,7 +95,8 @@ impl Moto {
         .expect("send to moto");
         let mut reply = String::new();
         s.read_to_string(&mut reply).expect("moto reply");
-        assert!(reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(reply.starts_with("HTTP/1.0 20") || reply.starts_with("HTTP/1.1 20"), "{reply}");
+        reply.split_once("\r\n\r\n").and_then(|(_, body)| serde_json::from_str(body).ok()).unwrap_or_default()
     }
 }
 
@@ -416,5 +418,101 @@ pub async fn notices(moto: &Moto, region: &str, queue_url: &str) -> Vec<Notice> 
                 .await
                 .expect("delete message");
         }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn cargo_lambda() -> PathBuf {
+    repo_root().join(".venv/bin/cargo-lambda")
+}
+
+/// `cargo lambda watch`: the Lambda runtime API emulator serving every binary of the workspace
+/// (built on first invoke) and their Function URLs at `/lambda-url/<function>/`.
+pub struct Watch {
+    child: Child,
+    log: PathBuf,
+    pub port: String,
+}
+
+impl Watch {
+    /// Started with the SDK pointed at `moto` and the given environment; its log goes to `dir`.
+    pub fn start(moto: &Moto, port: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Watch {
+        use std::os::unix::process::CommandExt;
+        let log = dir.join("watch.log");
+        let child = Command::new(cargo_lambda())
+            .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", port])
+            .current_dir(repo_root())
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            // A file, not a pipe: nobody drains a pipe while the test waits, and a full one would stall watch.
+            .stderr(std::fs::File::create(&log).expect("watch log"))
+            .process_group(0)
+            .spawn()
+            .expect("start cargo lambda watch");
+        Watch { child, log, port: port.to_owned() }
+    }
+
+    fn cargo_lambda_invoke(&self, function: &str, payload: &std::path::Path) -> std::process::Output {
+        Command::new(cargo_lambda())
+            .args(["lambda", "invoke", function, "-A", "127.0.0.1", "-P", &self.port, "-o", "json", "--data-file"])
+            .arg(payload)
+            .current_dir(repo_root())
+            .output()
+            .expect("run cargo lambda invoke")
+    }
+
+    /// Panics with watch's log if it died.
+    pub fn check_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            panic!("cargo lambda watch exited ({status}): {log}");
+        }
+    }
+
+    /// `cargo lambda invoke`; the first invoke of a function compiles and starts it, so retry
+    /// until the runtime answers (or `watch` dies).
+    pub fn invoke(&mut self, function: &str, payload: &std::path::Path) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let out = self.cargo_lambda_invoke(function, payload);
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).to_string();
+            }
+            self.check_alive();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "invoke kept failing: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+    }
+
+    /// One invoke of a function already running, expected to fail: what it said.
+    pub fn invoke_failing(&self, function: &str, payload: &std::path::Path) -> String {
+        let out = self.cargo_lambda_invoke(function, payload);
+        assert!(!out.status.success(), "{function} should have failed: {}", String::from_utf8_lossy(&out.stdout));
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    }
+
+    /// The log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // cargo lambda starts `cargo run`, which starts the function: end the whole group.
+        let _ = Command::new("kill").arg("--").arg(format!("-{}", self.child.id())).status();
+        let _ = self.child.wait();
     }
 }

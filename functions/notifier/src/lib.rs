@@ -3,15 +3,17 @@
 //! crate reads the table, renders, and publishes each message once.
 
 use chrono::{DateTime, Utc};
+use lifeboat_core::approval::{self, Decision, Link};
 use lifeboat_core::aws::incidents::{Claim, IncidentStore};
 use lifeboat_core::aws::sns::Notifier;
+use lifeboat_core::aws::ssm::ApprovalKey;
 use lifeboat_core::aws::{ConfigCache, SdkConfig};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event;
 use lifeboat_core::health::HealthEvent;
 use lifeboat_core::incident::{Incident, Status};
-use lifeboat_core::message::{self, Message, MessageKind};
-use lifeboat_core::notify::{self, NotifyRequest};
+use lifeboat_core::message::{self, ApprovalLinks, Message, MessageKind};
+use lifeboat_core::notify::{self, NotifyRequest, PendingTask};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::info;
@@ -22,6 +24,8 @@ pub struct Deps {
     pub topic: Notifier,
     /// AWS Chatbot's topic, when the stack has one.
     pub chat: Option<Notifier>,
+    /// The approval handler's URL and the key its links are signed with, when failovers ask.
+    pub approval: Option<(String, ApprovalKey)>,
 }
 
 impl Deps {
@@ -37,7 +41,14 @@ impl Deps {
             store: IncidentStore::new(sdk, table),
             topic: Notifier::new(sdk, topic_arn),
             chat: chat_topic_arn.map(|t| Notifier::new(sdk, t)),
+            approval: None,
         }
+    }
+
+    /// Approval requests carry links to `url`, signed with the key in SSM parameter `secret_param`.
+    pub fn with_approval(mut self, sdk: &SdkConfig, url: &str, secret_param: &str) -> Self {
+        self.approval = Some((url.to_owned(), ApprovalKey::new(sdk, secret_param)));
+        self
     }
 }
 
@@ -61,9 +72,9 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
             report.trigger = "ignored".into();
             report.ignored = Some(reason);
         }
-        NotifyRequest::Incident { incident_id, message } => {
+        NotifyRequest::Incident { incident_id, message, approval } => {
             report.trigger = format!("{message} {incident_id}");
-            on_incident(deps, &incident_id, message, wall_clock, &mut report).await?;
+            on_incident(deps, &incident_id, message, approval, wall_clock, &mut report).await?;
         }
         NotifyRequest::Health(h) => {
             report.trigger = format!("health {}", h.event_arn);
@@ -82,11 +93,12 @@ async fn on_incident(
     deps: &Deps,
     id: &str,
     kind: MessageKind,
+    approval: Option<PendingTask>,
     now: DateTime<Utc>,
     report: &mut Report,
 ) -> Result<(), LifeboatError> {
     let config = deps.config.get().await?;
-    let Some(incident) = deps.store.get(id).await? else {
+    let Some(mut incident) = deps.store.get(id).await? else {
         return Err(LifeboatError::Rejected(format!("no incident {id}")));
     };
     if !kind.fits(incident.status) {
@@ -95,8 +107,35 @@ async fn on_incident(
             incident.status
         )));
     }
-    let m = message::incident(kind, &incident, config.database_named(&incident.database), now);
-    publish_once(deps, Some(&incident), &incident.publish_key(kind.as_str()), &m, now, report).await
+    let db = config.database_named(&incident.database);
+    let (m, key) = match approval {
+        Some(task) => {
+            let Some((url, key)) = &deps.approval else {
+                return Err(LifeboatError::Rejected(
+                    "approval-requested, but LIFEBOAT_APPROVAL_URL / LIFEBOAT_APPROVAL_SECRET_PARAM are not set".into(),
+                ));
+            };
+            // Remember the task first: the handler answers only the task the incident waits on.
+            if incident.approval_task.as_deref() != Some(task.token.as_str()) {
+                deps.store.set_approval_task(id, &task.token).await?;
+                incident.approval_task = Some(task.token.clone());
+            }
+            let key = key.get().await?;
+            let expires = now + chrono::Duration::seconds(task.expires_in_seconds as i64);
+            let task_ref = approval::task_ref(&task.token);
+            let link = |d| Link::new(key, id, &task_ref, d, expires).url(url);
+            let links = ApprovalLinks {
+                approve: link(Decision::Approve),
+                reject: link(Decision::Reject),
+                task_token: task.token.clone(),
+                expires,
+            };
+            // One request per pending task: a new execution's approval is a new message.
+            (message::approval_request(&incident, db, &links, now), format!("approval-requested@{task_ref}"))
+        }
+        None => (message::incident(kind, &incident, db, now), incident.publish_key(kind.as_str())),
+    };
+    publish_once(deps, Some(&incident), &key, &m, now, report).await
 }
 
 async fn on_health(deps: &Deps, h: &HealthEvent, now: DateTime<Utc>, report: &mut Report) -> Result<(), LifeboatError> {

@@ -11,7 +11,10 @@ async fn main() -> Result<(), Error> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
     let topic = required_env("LIFEBOAT_TOPIC_ARN")?;
-    let deps = Deps::new(config, &sdk, &table, &topic, env("LIFEBOAT_CHAT_TOPIC_ARN").as_deref());
+    let mut deps = Deps::new(config, &sdk, &table, &topic, env("LIFEBOAT_CHAT_TOPIC_ARN").as_deref());
+    if let (Some(url), Some(secret)) = (env("LIFEBOAT_APPROVAL_URL"), env("LIFEBOAT_APPROVAL_SECRET_PARAM")) {
+        deps = deps.with_approval(&sdk, &url, &secret);
+    }
     run(service_fn(|event: LambdaEvent<Value>| async {
         handle(&deps, event.payload, chrono::Utc::now()).await.map_err(diagnostic)
     }))

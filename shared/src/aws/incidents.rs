@@ -101,6 +101,9 @@ fn to_item(i: &Incident) -> HashMap<String, AttributeValue> {
     if let Some(arn) = &i.execution_arn {
         item.insert("execution_arn".to_owned(), s(arn));
     }
+    if let Some(token) = &i.approval_task {
+        item.insert("approval_task".to_owned(), s(token));
+    }
     item
 }
 
@@ -143,6 +146,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Incident, Lifeboa
         ended: time("ended")?,
         execution_arn: text("execution_arn").map(str::to_owned),
         recovered_to: time("recovered_to")?,
+        approval_task: text("approval_task").map(str::to_owned),
         timeline,
     })
 }
@@ -241,6 +245,11 @@ impl IncidentStore {
         self.set(id, "execution_arn", s(execution_arn)).await
     }
 
+    /// The task token an approval answers (the notifier sets it when it asks).
+    pub async fn set_approval_task(&self, id: &str, token: &str) -> Result<(), LifeboatError> {
+        self.set(id, "approval_task", s(token)).await
+    }
+
     /// The newest point the recovered database holds (the failover steps measure it).
     pub async fn set_recovered_to(&self, id: &str, at: DateTime<Utc>) -> Result<(), LifeboatError> {
         self.set(id, "recovered_to", ts(at)).await
@@ -314,13 +323,20 @@ impl IncidentStore {
         by: &str,
         what: &str,
     ) -> Result<Incident, LifeboatError> {
+        self.transition_with(id, to, Entry::new(at, by, what, "")).await
+    }
+
+    /// `transition`, its entry carrying details (a failure's done / not done).
+    pub async fn transition_with(&self, id: &str, to: Status, said: Entry) -> Result<Incident, LifeboatError> {
+        let (at, by, what) = (said.at, said.by.as_str(), said.what.as_str());
         let Some(mut incident) = self.get(id).await? else {
             return Err(LifeboatError::Rejected(format!("no incident {id}")));
         };
         if incident.status == to {
             return Ok(incident);
         }
-        let entry = incident.transition(to, at, by, what).map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+        let mut entry = incident.transition(to, at, by, what).map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+        entry.details = said.details.clone();
         let mut update = Update::builder()
             .table_name(&self.table)
             .key("pk", incident_key(id))

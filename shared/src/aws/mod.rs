@@ -22,6 +22,12 @@ pub mod cloudwatch;
 pub mod incidents;
 #[cfg(feature = "rds")]
 pub mod rds;
+#[cfg(feature = "rds")]
+pub mod recovery;
+#[cfg(feature = "route53")]
+pub mod route53;
+#[cfg(feature = "sfn")]
+pub mod sfn;
 #[cfg(feature = "sns")]
 pub mod sns;
 #[cfg(feature = "ssm")]

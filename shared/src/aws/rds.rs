@@ -90,16 +90,26 @@ impl Rds {
         Rds { sdk: sdk.clone(), clients: Mutex::default(), calls: AtomicUsize::new(0) }
     }
 
+    /// An `Rds` whose client for `region` is `client` (mocked RDS answers in tests).
+    #[cfg(test)]
+    pub(crate) fn with_client(region: &str, client: Client) -> Self {
+        Rds {
+            sdk: SdkConfig::builder().build(),
+            clients: Mutex::new([(region.to_owned(), client)].into()),
+            calls: AtomicUsize::new(0),
+        }
+    }
+
     /// API calls made so far (pages count one each).
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::Relaxed)
     }
 
-    fn count(&self) {
+    pub(crate) fn count(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn client(&self, region: &str) -> Client {
+    pub(crate) fn client(&self, region: &str) -> Client {
         // A poisoned lock only means another invocation panicked mid-insert; the map is still whole.
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let client = clients.entry(region.to_owned()).or_insert_with(|| {
@@ -302,11 +312,7 @@ mod tests {
                 DescribeDbSnapshotsOutput::builder().db_snapshots(snapshot("c")).db_snapshots(snapshot("a")).build()
             });
         let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&first, &second]);
-        let rds = Rds {
-            sdk: SdkConfig::builder().build(),
-            clients: Mutex::new([("us-east-1".to_owned(), client)].into()),
-            calls: AtomicUsize::new(0),
-        };
+        let rds = Rds::with_client("us-east-1", client);
 
         let listed = rds.list("us-east-1", Kinds { instances: true, clusters: false }).await.unwrap();
         let ids: Vec<&str> = listed.iter().map(|s| s.arn.id.as_str()).collect();

@@ -330,6 +330,13 @@ pub fn new_database_id(incident_id: &str) -> String {
     out.trim_end_matches('-').to_owned()
 }
 
+/// The DR region a restore-latest-copy restores in: the one `restore.region` names, or the
+/// database's only DR region (config validation requires one of the two).
+pub fn restore_region(db: &Database) -> Option<&str> {
+    let named = db.failover.as_ref().and_then(|f| f.restore.as_ref()).and_then(|r| r.region.as_deref());
+    named.or_else(|| (db.copy_to.len() == 1).then(|| db.copy_to[0].region.as_str()))
+}
+
 /// The first instance of a cluster Lifeboat restores.
 pub fn writer_id(cluster_id: &str) -> String {
     let mut base = cluster_id.to_owned();

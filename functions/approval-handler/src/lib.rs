@@ -1,0 +1,190 @@
+//! approval-handler: the Lambda Function URL behind the approval links. A GET shows the page
+//! (never decides: mail scanners and chat unfurlers fetch links); the form's POST decides, once,
+//! for the task the incident still waits on. Links are checked by `lifeboat_core::approval`,
+//! pages rendered by `lifeboat_core::message::pages`.
+
+use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
+use aws_lambda_events::http::{HeaderMap, HeaderValue};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use lifeboat_core::approval::{task_ref, Decision, Link, Refusal};
+use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::aws::sfn::{Answered, StepFunctions};
+use lifeboat_core::aws::ssm::ApprovalKey;
+use lifeboat_core::aws::SdkConfig;
+use lifeboat_core::error::LifeboatError;
+use lifeboat_core::incident::{Entry, Incident, Status};
+use lifeboat_core::message::pages;
+use serde_json::json;
+use tracing::{info, warn};
+
+pub struct Deps {
+    pub store: IncidentStore,
+    pub sfn: StepFunctions,
+    pub key: ApprovalKey,
+}
+
+impl Deps {
+    pub fn new(sdk: &SdkConfig, table: &str, secret_param: &str) -> Self {
+        Deps {
+            store: IncidentStore::new(sdk, table),
+            sfn: StepFunctions::new(sdk),
+            key: ApprovalKey::new(sdk, secret_param),
+        }
+    }
+}
+
+fn respond(status: i64, html: String) -> LambdaFunctionUrlResponse {
+    let mut headers = HeaderMap::new();
+    for (k, v) in [
+        ("content-type", "text/html; charset=utf-8"),
+        ("cache-control", "no-store"),
+        // The page's URL carries a signed link: don't hand it to other sites, or frame it.
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"),
+    ] {
+        headers.insert(k, HeaderValue::from_static(v));
+    }
+    let mut r = LambdaFunctionUrlResponse::default();
+    r.status_code = status;
+    r.headers = headers;
+    r.body = Some(html);
+    r
+}
+
+fn page(status: i64, title: &str, text: &str) -> LambdaFunctionUrlResponse {
+    respond(status, pages::outcome(title, text))
+}
+
+/// Every request gets a page; AWS trouble is a "try again" page, and is logged.
+pub async fn handle(deps: &Deps, req: LambdaFunctionUrlRequest, now: DateTime<Utc>) -> LambdaFunctionUrlResponse {
+    match answer(deps, &req, now).await {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "approval request failed");
+            let status = if e.is_retryable() { 503 } else { 500 };
+            page(status, "Something went wrong", &format!("Nothing was decided: {e}. Try the link again in a minute."))
+        }
+    }
+}
+
+async fn answer(
+    deps: &Deps,
+    req: &LambdaFunctionUrlRequest,
+    now: DateTime<Utc>,
+) -> Result<LambdaFunctionUrlResponse, LifeboatError> {
+    let method = req.request_context.http.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    let encoded = match method.as_str() {
+        "GET" | "HEAD" => req.raw_query_string.clone().unwrap_or_default(),
+        // Function URLs hand form bodies over base64-encoded.
+        "POST" => match (&req.body, req.is_base64_encoded) {
+            (Some(b), true) => match base64::engine::general_purpose::STANDARD.decode(b) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(_) => return Ok(page(400, "Bad request", "The form could not be read.")),
+            },
+            (Some(b), false) => b.clone(),
+            (None, _) => String::new(),
+        },
+        _ => return Ok(page(405, "Not allowed", "Open the link from the message, then use the form.")),
+    };
+    let link = match Link::parse(&encoded) {
+        Ok(l) => l,
+        Err(r) => return Ok(page(400, "Not a valid approval link", &r.to_string())),
+    };
+    let key = deps.key.get().await?;
+    if let Err(r) = link.verify(key, now) {
+        info!(incident = %link.incident, refusal = %r, "approval link refused");
+        let status = if matches!(r, Refusal::Expired(_)) { 410 } else { 403 };
+        return Ok(page(status, "Link refused", &format!("{r}. Nothing was changed.")));
+    }
+    let Some(incident) = deps.store.get(&link.incident).await? else {
+        return Ok(page(404, "No such incident", "Nothing was changed."));
+    };
+    if let Some(r) = not_pending(&incident, &link) {
+        return Ok(r);
+    }
+    if method != "POST" {
+        return Ok(respond(200, pages::approval_form(&incident, &link, now)));
+    }
+    decide(deps, &incident, &link, &encoded, now).await
+}
+
+/// The page to show instead of the form when this link's task is no longer waiting.
+fn not_pending(incident: &Incident, link: &Link) -> Option<LambdaFunctionUrlResponse> {
+    if let Some(done) = incident.timeline.iter().find(|e| e.key == format!("approval:{}", link.task)) {
+        let text = format!("Already decided: {} ({}). Nothing was changed.", done.what, done.at.format("%H:%M UTC"));
+        return Some(page(409, "Already decided", &text));
+    }
+    let pending = incident.approval_task.as_deref().map(task_ref);
+    if incident.status != Status::AwaitingApproval || pending.as_deref() != Some(link.task.as_str()) {
+        let text = format!(
+            "Incident {} is {}: this approval is no longer pending. Nothing was changed.",
+            incident.id, incident.status
+        );
+        return Some(page(409, "Nothing to decide", &text));
+    }
+    None
+}
+
+async fn decide(
+    deps: &Deps,
+    incident: &Incident,
+    link: &Link,
+    form: &str,
+    now: DateTime<Utc>,
+) -> Result<LambdaFunctionUrlResponse, LifeboatError> {
+    let field = |name: &str| {
+        form_urlencoded::parse(form.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let approver = field("approver");
+    if approver.is_empty() || approver.chars().count() > 100 {
+        return Ok(page(
+            400,
+            "Who decides?",
+            "Type your name (up to 100 characters) on the form. Nothing was changed.",
+        ));
+    }
+    if link.decision == Decision::Approve
+        && pages::must_type_database(incident)
+        && field("database") != incident.database
+    {
+        let text = format!("Type the database name `{}` exactly to approve. Nothing was changed.", incident.database);
+        return Ok(page(400, "Database name does not match", &text));
+    }
+    let Some(token) = incident.approval_task.as_deref() else {
+        return Ok(page(409, "Nothing to decide", "No approval is pending. Nothing was changed."));
+    };
+    let answered = match link.decision {
+        Decision::Approve => {
+            let output = json!({"decision": "approve", "approver": approver}).to_string();
+            deps.sfn.succeed(token, &output).await?
+        }
+        // The error name is what the state machine's Catch matches; the timeline says who.
+        Decision::Reject => deps.sfn.fail(token, "Rejected", &format!("rejected by {approver}")).await?,
+    };
+    if answered == Answered::Closed {
+        return Ok(page(
+            409,
+            "Already decided",
+            "This approval was answered already, or it timed out. Nothing was changed.",
+        ));
+    }
+    let what = match link.decision {
+        Decision::Approve => format!("approved by {approver}"),
+        Decision::Reject => format!("rejected by {approver}"),
+    };
+    deps.store.record(&incident.id, &Entry::new(now, &approver, &what, &format!("approval:{}", link.task))).await?;
+    info!(incident = %incident.id, %what, "decided");
+    let text = match link.decision {
+        Decision::Approve => format!(
+            "Approved by {approver}: the failover of {} goes ahead. Updates follow by message.",
+            incident.database
+        ),
+        Decision::Reject => format!("Rejected by {approver}: nothing will be changed on {}.", incident.database),
+    };
+    Ok(page(200, "Decided", &text))
+}

@@ -1,0 +1,416 @@
+//! failover-steps: one step of the failover state machine per invocation (`action`). Each step
+//! asks `lifeboat_core::failover::steps` what to do, makes the adapter calls, records what it did
+//! on the incident's timeline, and is safe to run twice: the state machine retries `Retryable`.
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::arn::RdsResource;
+use lifeboat_core::aws::cloudwatch::Metrics;
+use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::aws::rds::{Kinds, Rds};
+use lifeboat_core::aws::recovery::Acted;
+use lifeboat_core::aws::route53::Dns;
+use lifeboat_core::aws::ssm::{parameter, write_parameter};
+use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::config::Database;
+use lifeboat_core::error::LifeboatError;
+use lifeboat_core::failover::steps::{
+    self, done_and_left, judge, new_database_id, restore_region, writer_id, Action, DnsChange, Evidence, Execution,
+    Preflight, Resource, ResourceKind,
+};
+use lifeboat_core::failover::{Failover, Strategy};
+use lifeboat_core::incident::{Entry, Incident, Status};
+use lifeboat_core::message::human;
+use lifeboat_core::rpo::newest_copy;
+use serde_json::{json, Value};
+use tracing::info;
+
+pub struct Deps {
+    pub config: ConfigCache,
+    pub store: IncidentStore,
+    pub rds: Rds,
+    pub metrics: Metrics,
+    pub dns: Dns,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl Deps {
+    pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str) -> Self {
+        Deps {
+            config,
+            store: IncidentStore::new(sdk, table),
+            rds: Rds::new(sdk),
+            metrics: Metrics::new(sdk),
+            dns: Dns::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+        }
+    }
+}
+
+const BY: &str = "failover-steps";
+
+fn rejected(step: Action, why: impl std::fmt::Display) -> LifeboatError {
+    LifeboatError::Rejected(format!(
+        "{}: {why}",
+        serde_json::to_value(step).unwrap_or_default().as_str().unwrap_or("step")
+    ))
+}
+
+/// Run one step: the execution's state in, the state with this step's result added out (the
+/// state machine replaces its state with it).
+pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Execution, LifeboatError> {
+    let req = steps::parse(&payload)?;
+    let exec = &req.execution;
+    let config = deps.config.get().await?;
+    let Some(db) = config.database_named(&exec.database) else {
+        return Err(rejected(req.action, format!("no database named {} in the config", exec.database)));
+    };
+    let Some(incident) = deps.store.get(&exec.incident_id).await? else {
+        return Err(rejected(req.action, format!("no incident {}", exec.incident_id)));
+    };
+    let mut next = exec.clone();
+    let said = match req.action {
+        Action::Preflight => json!(next.preflight.insert(preflight(deps, db, exec, &incident, now).await?)),
+        Action::Act => json!(next.recovery.insert(act(deps, db, exec, &incident, now).await?)),
+        Action::Status => json!(next.status.insert(status(deps, exec, &incident, now).await?)),
+        Action::Dns => json!(next.dns.insert(dns(deps, db, exec, now).await?)),
+        Action::DnsStatus => {
+            let change = exec.dns.as_ref().and_then(|d| d.change_id.clone());
+            let insync = match &change {
+                Some(id) => deps.dns.insync(id).await?,
+                None => true,
+            };
+            json!(next.dns.insert(DnsChange { change_id: change, insync }))
+        }
+        Action::Endpoint => endpoint(deps, db, exec, now).await?,
+        Action::Verify => verify(deps, db, exec, now).await?,
+        Action::Abort => abort(deps, exec, &incident, now).await?,
+        Action::Fail => fail(deps, exec, &incident, now).await?,
+    };
+    info!(action = ?req.action, incident = %exec.incident_id, result = %said, "step");
+    Ok(next)
+}
+
+fn failover_of(db: &Database, step: Action) -> Result<&Failover, LifeboatError> {
+    db.failover.as_ref().ok_or_else(|| rejected(step, format!("{} has no failover section", db.name)))
+}
+
+async fn state(deps: &Deps, r: &Resource) -> Result<Option<steps::DbState>, LifeboatError> {
+    match r.kind {
+        ResourceKind::Instance => deps.rds.instance(&r.region, &r.id).await,
+        ResourceKind::Cluster => {
+            let Some(mut c) = deps.rds.cluster(&r.region, &r.id).await? else { return Ok(None) };
+            // A cluster Lifeboat restored is usable once its writer instance is too.
+            if let Some(instance) = &r.instance {
+                match deps.rds.instance(&r.region, instance).await? {
+                    Some(i) if i.available() => {}
+                    Some(i) => c.status = format!("{} (instance {} {})", c.status, i.id, i.status),
+                    None => c.status = format!("{} (instance {instance} not visible yet)", c.status),
+                }
+            }
+            Ok(Some(c))
+        }
+    }
+}
+
+/// What takes over, before anything is done.
+fn takes_over(db: &Database, exec: &Execution, f: Option<&Failover>) -> Result<Resource, LifeboatError> {
+    use Strategy::*;
+    let kind = if db.is_cluster() { ResourceKind::Cluster } else { ResourceKind::Instance };
+    let resource = |region: &str, kind, id: &str| Resource {
+        region: region.to_owned(),
+        kind,
+        id: id.to_owned(),
+        instance: None,
+        recovered_to: None,
+    };
+    let step = Action::Preflight;
+    Ok(match exec.strategy {
+        PromoteReplica | GlobalSwitchover | GlobalFailover => {
+            let t = f
+                .and_then(|f| f.target.as_ref())
+                .ok_or_else(|| rejected(step, "the strategy needs failover.target"))?;
+            let kind = if t.resource == RdsResource::Cluster { ResourceKind::Cluster } else { ResourceKind::Instance };
+            resource(&t.region, kind, &t.id)
+        }
+        AuroraFailover | RebootMultiAz => resource(&db.source.region, kind, &db.source.id),
+        RestoreLatestCopy => {
+            let region = restore_region(db).ok_or_else(|| rejected(step, "no DR region to restore in"))?;
+            let id = new_database_id(&exec.incident_id);
+            Resource { instance: db.is_cluster().then(|| writer_id(&id)), ..resource(region, kind, &id) }
+        }
+        PointInTime => {
+            let id = new_database_id(&exec.incident_id);
+            Resource { instance: db.is_cluster().then(|| writer_id(&id)), ..resource(&db.source.region, kind, &id) }
+        }
+    })
+}
+
+async fn preflight(
+    deps: &Deps,
+    db: &Database,
+    exec: &Execution,
+    incident: &Incident,
+    now: DateTime<Utc>,
+) -> Result<Preflight, LifeboatError> {
+    use Strategy::*;
+    let f = db.failover.as_ref();
+    let mut ev = Evidence::default();
+    match exec.strategy {
+        PromoteReplica | GlobalSwitchover | GlobalFailover | AuroraFailover | RebootMultiAz => {
+            let target = takes_over(db, exec, f)?;
+            ev.target = state(deps, &target).await?;
+            if exec.strategy == PromoteReplica && target.kind == ResourceKind::Instance {
+                // The lag only informs the approver: CloudWatch impaired in an outage must not
+                // stop the failover, so an unreadable lag is an unknown one (as in rpo-monitor).
+                let lag = deps.metrics.replica_lag(&target.region, &target.id, now).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "replica lag not read; expected data loss unknown");
+                    None
+                });
+                ev.replica_lag_seconds = lag.map(|l| l as f64);
+            }
+        }
+        PointInTime => {
+            let source = Resource {
+                region: db.source.region.clone(),
+                kind: if db.is_cluster() { ResourceKind::Cluster } else { ResourceKind::Instance },
+                id: db.source.id.clone(),
+                instance: None,
+                recovered_to: None,
+            };
+            ev.target = state(deps, &source).await?;
+        }
+        RestoreLatestCopy => {
+            let region = restore_region(db).ok_or_else(|| rejected(Action::Preflight, "no DR region to restore in"))?;
+            let kinds = Kinds { instances: !db.is_cluster(), clusters: db.is_cluster() };
+            let listing = deps.rds.list(region, kinds).await?;
+            ev.copy = newest_copy(db, &listing).cloned();
+        }
+    }
+    let p = steps::preflight(db, exec, &ev, now).map_err(|why| rejected(Action::Preflight, why))?;
+    let loss = match p.expected_loss_seconds {
+        Some(s) => format!("up to {}", human(chrono::Duration::seconds(s))),
+        None => "unknown before acting".to_owned(),
+    };
+    let rpo = match p.within_rpo {
+        Some(true) => format!("within the RPO of {}", human(chrono::Duration::seconds(db.rpo.as_secs() as i64))),
+        Some(false) => format!("MORE than the RPO of {}", human(chrono::Duration::seconds(db.rpo.as_secs() as i64))),
+        None => format!("RPO {}", human(chrono::Duration::seconds(db.rpo.as_secs() as i64))),
+    };
+    let details = format!("Expected data loss: {loss} ({}); {rpo}.", p.loss_basis);
+    deps.store.record(&incident.id, &Entry::new(now, BY, &p.plan, "step:preflight").with_details(details)).await?;
+    if exec.approval_required && incident.status == Status::Declared {
+        deps.store
+            .transition(&incident.id, Status::AwaitingApproval, now, BY, &format!("approval requested: {}", p.plan))
+            .await?;
+    }
+    Ok(p)
+}
+
+async fn act(
+    deps: &Deps,
+    db: &Database,
+    exec: &Execution,
+    incident: &Incident,
+    now: DateTime<Utc>,
+) -> Result<Resource, LifeboatError> {
+    use Strategy::*;
+    let step = Action::Act;
+    let Some(p) = &exec.preflight else { return Err(rejected(step, "no preflight result in the execution")) };
+    // Never act on a database whose config demands an approval without one.
+    let by = match (&exec.approval, exec.approval_required) {
+        (Some(d), _) if d.decision == "approve" => d.approver.clone(),
+        (Some(d), _) => return Err(rejected(step, format!("the decision was `{}`, not approve", d.decision))),
+        (None, true) => return Err(rejected(step, "this failover needs an approval and has none")),
+        (None, false) => "failover-steps (approval not required)".to_owned(),
+    };
+    if !incident.status.is_open() {
+        return Err(rejected(step, format!("incident {} is {}", incident.id, incident.status)));
+    }
+    if incident.status != Status::Recovering {
+        deps.store.transition(&incident.id, Status::Recovering, now, &by, &format!("recovering: {}", p.plan)).await?;
+    }
+    let f = db.failover.as_ref();
+    let mut target = takes_over(db, exec, f)?;
+    let tags = [("lifeboat:incident", incident.id.as_str()), ("lifeboat:database", db.name.as_str())];
+    let acted = match exec.strategy {
+        PromoteReplica if target.kind == ResourceKind::Instance => {
+            deps.rds.promote_instance(&target.region, &target.id).await?
+        }
+        PromoteReplica => deps.rds.promote_cluster(&target.region, &target.id).await?,
+        AuroraFailover => {
+            let to = f.and_then(|f| f.target.as_ref()).map(|t| t.id.as_str());
+            deps.rds.failover_cluster(&target.region, &target.id, to, p.before.as_deref()).await?
+        }
+        GlobalSwitchover | GlobalFailover => {
+            let arn = f.and_then(|f| f.target.as_ref()).map(|t| t.to_string()).unwrap_or_default();
+            deps.rds.switch_global(&target.region, &arn, exec.strategy == GlobalFailover).await?
+        }
+        RebootMultiAz => deps.rds.reboot_with_failover(&target.region, &target.id, p.before.as_deref()).await?,
+        RestoreLatestCopy => {
+            let r = failover_of(db, step)?.restore.as_ref().ok_or_else(|| rejected(step, "no failover.restore"))?;
+            let snapshot = p.snapshot.as_deref().ok_or_else(|| rejected(step, "preflight chose no DR copy"))?;
+            match &target.instance {
+                Some(writer) => {
+                    deps.rds.restore_cluster(&target.region, &target.id, writer, snapshot, r, &tags).await?
+                }
+                None => deps.rds.restore_instance(&target.region, &target.id, snapshot, r, &tags).await?,
+            }
+        }
+        PointInTime => {
+            let time = exec.restore_time.ok_or_else(|| rejected(step, "point-in-time needs restore_time"))?;
+            let r = f.and_then(|f| f.restore.as_ref());
+            match &target.instance {
+                Some(writer) => {
+                    let r =
+                        r.ok_or_else(|| rejected(step, "a cluster point-in-time restore needs failover.restore"))?;
+                    let source = &db.source.id;
+                    deps.rds.restore_cluster_to_time(&target.region, source, &target.id, writer, time, r, &tags).await?
+                }
+                None => {
+                    deps.rds.restore_instance_to_time(&target.region, &db.source.id, &target.id, time, r, &tags).await?
+                }
+            }
+        }
+    };
+    target.recovered_to = p.recovered_to;
+    if let Some(to) = p.recovered_to {
+        deps.store.set_recovered_to(&incident.id, to).await?;
+    }
+    let what = match acted {
+        Acted::Started => format!("started: {}", p.plan),
+        Acted::AlreadyDone => format!("already done: {}", p.plan),
+    };
+    deps.store.record(&incident.id, &Entry::new(now, BY, &what, "step:act")).await?;
+    Ok(target)
+}
+
+async fn status(
+    deps: &Deps,
+    exec: &Execution,
+    incident: &Incident,
+    now: DateTime<Utc>,
+) -> Result<steps::Availability, LifeboatError> {
+    let Some(r) = &exec.recovery else { return Err(rejected(Action::Status, "no recovery in the execution")) };
+    let started = incident.timeline.iter().find(|e| e.key == "step:act").map_or(now, |e| e.at);
+    let timeout = std::time::Duration::from_secs(exec.recovery_timeout_seconds);
+    let a =
+        judge(state(deps, r).await?.as_ref(), started, timeout, now).map_err(|why| rejected(Action::Status, why))?;
+    if a.available {
+        let endpoint = a.endpoint.clone().unwrap_or_default();
+        let e = Entry::new(now, BY, &format!("{} is available at {endpoint}", r.id), "step:available");
+        deps.store.record(&incident.id, &e).await?;
+    }
+    Ok(a)
+}
+
+fn endpoint_of(exec: &Execution, step: Action) -> Result<&str, LifeboatError> {
+    exec.status
+        .as_ref()
+        .and_then(|s| s.endpoint.as_deref())
+        .ok_or_else(|| rejected(step, "the new primary's endpoint is not known yet"))
+}
+
+async fn dns(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>) -> Result<DnsChange, LifeboatError> {
+    let Some(d) = db.failover.as_ref().and_then(|f| f.dns.as_ref()) else {
+        return Ok(DnsChange { change_id: None, insync: true });
+    };
+    let endpoint = endpoint_of(exec, Action::Dns)?;
+    let comment = format!("Lifeboat failover, incident {}", exec.incident_id);
+    let id = deps.dns.upsert_cname(&d.zone_id, &d.record, endpoint, d.ttl, &comment).await?;
+    let e = Entry::new(now, BY, &format!("DNS {} now points at {endpoint} (TTL {}s)", d.record, d.ttl), "step:dns");
+    deps.store.record(&exec.incident_id, &e).await?;
+    Ok(DnsChange { change_id: Some(id), insync: false })
+}
+
+async fn endpoint(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
+    let Some(name) = db.failover.as_ref().and_then(|f| f.endpoint_parameter.as_deref()) else {
+        return Ok(json!({"parameter": null}));
+    };
+    let endpoint = endpoint_of(exec, Action::Endpoint)?;
+    let written = write_parameter(&deps.ssm, name, endpoint).await?;
+    let e = Entry::new(now, BY, &format!("SSM {name} = {endpoint}"), "step:endpoint");
+    deps.store.record(&exec.incident_id, &e).await?;
+    Ok(json!({"parameter": name, "written": written}))
+}
+
+/// The new primary is available at the endpoint, and DNS and the parameter both name it.
+async fn verify(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
+    let step = Action::Verify;
+    let Some(r) = &exec.recovery else { return Err(rejected(step, "no recovery in the execution")) };
+    let endpoint = endpoint_of(exec, step)?;
+    let s = state(deps, r).await?.ok_or_else(|| rejected(step, format!("{} is gone", r.id)))?;
+    let mut problems = Vec::new();
+    if !s.available() || s.endpoint.as_deref() != Some(endpoint) {
+        problems.push(format!("{} is {} at {:?}", s.id, s.status, s.endpoint));
+    }
+    let f = db.failover.as_ref();
+    let mut checked = vec![format!("{} available", r.id)];
+    if let Some(d) = f.and_then(|f| f.dns.as_ref()) {
+        match deps.dns.cname(&d.zone_id, &d.record).await? {
+            Some(v) if v.eq_ignore_ascii_case(endpoint) => checked.push(format!("DNS {}", d.record)),
+            other => problems.push(format!("DNS {} points at {other:?}", d.record)),
+        }
+    }
+    if let Some(name) = f.and_then(|f| f.endpoint_parameter.as_deref()) {
+        match parameter(&deps.ssm, name).await? {
+            Some(v) if v == endpoint => checked.push(format!("SSM {name}")),
+            other => problems.push(format!("SSM {name} holds {other:?}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(rejected(step, problems.join("; ")));
+    }
+    let what = format!("verified: {}", checked.join(", "));
+    deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "step:verified")).await?;
+    deps.store.transition(&exec.incident_id, Status::Resolved, now, BY, &format!("resolved: {endpoint}")).await?;
+    Ok(json!({"verified": checked}))
+}
+
+/// Step Functions' `{Error, Cause}` from a Catch.
+fn caught(exec: &Execution) -> (String, String) {
+    let e = exec.error.as_ref();
+    let field = |k: &str| e.and_then(|e| e.get(k)).and_then(Value::as_str).unwrap_or_default().to_owned();
+    (field("Error"), field("Cause"))
+}
+
+async fn abort(deps: &Deps, exec: &Execution, incident: &Incident, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
+    let (error, _) = caught(exec);
+    let decided = incident.timeline.iter().rev().find(|e| e.key.starts_with("approval:"));
+    let why = match (error.as_str(), decided) {
+        ("States.Timeout", _) => format!(
+            "approval timed out after {}, nothing was changed",
+            human(chrono::Duration::seconds(exec.approval_timeout_seconds as i64))
+        ),
+        (_, Some(d)) => format!("{}, nothing was changed", d.what),
+        _ => format!("approval refused ({error}), nothing was changed"),
+    };
+    if incident.status.is_open() {
+        deps.store.transition(&incident.id, Status::Aborted, now, BY, &why).await?;
+    }
+    Ok(json!({"aborted": why}))
+}
+
+async fn fail(deps: &Deps, exec: &Execution, incident: &Incident, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
+    let (error, cause) = caught(exec);
+    // The cause is the step's own `{"errorType", "errorMessage"}` when a Lambda step failed.
+    let message = serde_json::from_str::<Value>(&cause)
+        .ok()
+        .and_then(|c| c.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or(cause);
+    let (done, left) = done_and_left(&incident.timeline, exec.approval_required);
+    let details = format!("Done: {}. Not done: {}.", list(&done), list(&left));
+    if incident.status.is_open() {
+        let what = format!("{error}: {message}");
+        let said = Entry::new(now, BY, &what, "").with_details(details);
+        deps.store.transition_with(&incident.id, Status::Failed, said).await?;
+    }
+    Ok(json!({"failed": error, "done": done, "not_done": left}))
+}
+
+fn list(items: &[&str]) -> String {
+    if items.is_empty() {
+        "nothing".to_owned()
+    } else {
+        items.join(", ")
+    }
+}

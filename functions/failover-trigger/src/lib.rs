@@ -1,0 +1,111 @@
+//! failover-trigger: an alarm into ALARM, an AWS Health issue or a person's request opens the
+//! database's incident and starts the failover state machine, once. What to do is
+//! `lifeboat_core::failover`'s decision; this crate opens, starts and reports.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::aws::incidents::{IncidentStore, Opened};
+use lifeboat_core::aws::sfn::{Started, StepFunctions};
+use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::error::LifeboatError;
+use lifeboat_core::failover::steps::Execution;
+use lifeboat_core::failover::{self, Start};
+use lifeboat_core::incident::{Entry, Incident};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::info;
+
+pub struct Deps {
+    pub config: ConfigCache,
+    pub store: IncidentStore,
+    pub sfn: StepFunctions,
+    pub state_machine: String,
+    /// How often the execution looks at a database coming up (tests: 1 s).
+    pub poll: Duration,
+}
+
+impl Deps {
+    pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, state_machine: &str, poll: Duration) -> Self {
+        Deps {
+            config,
+            store: IncidentStore::new(sdk, table),
+            sfn: StepFunctions::new(sdk),
+            state_machine: state_machine.to_owned(),
+            poll,
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
+    /// The execution started now, or the one already running for this incident.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    pub started: bool,
+    /// Another incident of the database was open: this trigger went on its timeline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined: Option<String>,
+}
+
+/// When the trigger happened: an EventBridge event's own time, so a redelivery names the same
+/// incident; else (a person's request) now.
+fn trigger_time(payload: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
+    payload
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(now, |t| t.with_timezone(&Utc))
+}
+
+pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Report, LifeboatError> {
+    let config = deps.config.get().await?;
+    let request = match failover::classify(&config, &payload, now)? {
+        Start::Ignored { reason } => {
+            info!(%reason, "ignored");
+            return Ok(Report { ignored: Some(reason), ..Report::default() });
+        }
+        Start::Failover(r) => r,
+    };
+    let Some(db) = config.database_named(&request.database) else {
+        return Err(LifeboatError::Rejected(format!("no database named {}", request.database)));
+    };
+    let at = trigger_time(&payload, now);
+    let incident = Incident::declare(db, request.kind, at, &request.by, &request.reason, &request.seed);
+    let seen = Entry::new(at, &request.by, &format!("also seen: {}", request.reason), &format!("seen:{}", incident.id));
+    let mut report = Report::default();
+    let open = match deps.store.open(&incident, &seen).await? {
+        Opened::New(i) => i,
+        Opened::AlreadyOpen(i) if i.id == incident.id => i,
+        Opened::AlreadyOpen(other) => {
+            info!(incident = %other.id, "the database has an open incident; this trigger is on its timeline");
+            report.joined = Some(other.id);
+            return Ok(report);
+        }
+    };
+    report.incident_id = Some(open.id.clone());
+    if !open.status.is_open() {
+        report.ignored = Some(format!("incident {} is {} already", open.id, open.status));
+        return Ok(report);
+    }
+    let input = Execution::new(db, &request, &open.id, deps.poll);
+    let input = serde_json::to_string(&input).map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+    let name = failover::execution_name(&open.id);
+    // StartExecution answers a running execution's name and input with that execution, as if
+    // new: the incident says whether one was started before.
+    let (arn, started) = match deps.sfn.start(&deps.state_machine, &name, &input).await? {
+        Started::New(arn) => (arn, open.execution_arn.is_none()),
+        Started::AlreadyStarted(arn) => (arn, false),
+    };
+    if open.execution_arn.as_deref() != Some(arn.as_str()) {
+        deps.store.set_execution(&open.id, &arn).await?;
+    }
+    report.execution_arn = Some(arn);
+    report.started = started;
+    info!(report = %serde_json::to_string(&report).unwrap_or_default(), "failover-trigger run");
+    Ok(report)
+}

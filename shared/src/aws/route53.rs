@@ -1,0 +1,93 @@
+//! Route 53: point the database's DNS name at the new primary, and see the change reach every
+//! Route 53 name server (`INSYNC`).
+
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+};
+use aws_sdk_route53::Client;
+
+use super::{sdk_error, SdkConfig};
+use crate::error::LifeboatError;
+
+pub struct Dns {
+    client: Client,
+}
+
+/// Route 53 answers names fully qualified, with the trailing dot.
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+impl Dns {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Dns { client: Client::new(sdk) }
+    }
+
+    /// `UPSERT` a CNAME `record` → `target`: creating or replacing it is the same call, so a
+    /// repeat is harmless. Returns the change id to wait on.
+    pub async fn upsert_cname(
+        &self,
+        zone: &str,
+        record: &str,
+        target: &str,
+        ttl: u32,
+        comment: &str,
+    ) -> Result<String, LifeboatError> {
+        let set = ResourceRecordSet::builder()
+            .name(record)
+            .r#type(RrType::Cname)
+            .ttl(i64::from(ttl))
+            .resource_records(
+                ResourceRecord::builder().value(target).build().map_err(|e| LifeboatError::Rejected(e.to_string()))?,
+            )
+            .build()
+            .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+        let change = Change::builder()
+            .action(ChangeAction::Upsert)
+            .resource_record_set(set)
+            .build()
+            .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+        // ChangeBatch Comment: at most 256 characters.
+        let comment: String = comment.chars().take(256).collect();
+        let batch = ChangeBatch::builder()
+            .changes(change)
+            .comment(comment)
+            .build()
+            .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+        let out = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("route53:ChangeResourceRecordSets {record}"), e))?;
+        Ok(out.change_info().map(|c| c.id().to_owned()).unwrap_or_default())
+    }
+
+    /// Whether the change reached all Route 53 name servers.
+    pub async fn insync(&self, change_id: &str) -> Result<bool, LifeboatError> {
+        let out = self.client.get_change().id(change_id).send().await.map_err(|e| sdk_error("route53:GetChange", e))?;
+        Ok(out.change_info().is_some_and(|c| c.status() == &ChangeStatus::Insync))
+    }
+
+    /// The CNAME target `record` has now, if it is a CNAME.
+    pub async fn cname(&self, zone: &str, record: &str) -> Result<Option<String>, LifeboatError> {
+        let out = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .start_record_name(record)
+            .start_record_type(RrType::Cname)
+            .max_items(1)
+            .send()
+            .await
+            .map_err(|e| sdk_error("route53:ListResourceRecordSets", e))?;
+        Ok(out
+            .resource_record_sets()
+            .iter()
+            .find(|s| same_name(s.name(), record) && s.r#type() == &RrType::Cname)
+            .and_then(|s| s.resource_records().first())
+            .map(|r| r.value().trim_end_matches('.').to_owned()))
+    }
+}

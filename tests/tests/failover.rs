@@ -1,0 +1,354 @@
+//! The failover end to end with real parts: moto's own Step Functions interpreter runs
+//! infra/failover.asl.json; its Lambda tasks reach the real `failover-steps` and `notifier`
+//! binaries in `cargo lambda watch` (scripts/moto_server.py forwards moto's Lambda invoke); the
+//! trigger is the real `failover-trigger`; approvals go through the real `approval-handler`'s
+//! Function URL over HTTP. Route 53, SSM, RDS, DynamoDB and SNS → SQS are moto's.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_ssm::types::ParameterType;
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+
+const SECRET_PARAM: &str = "/lifeboat/approval-key";
+
+struct Http {
+    status: u16,
+    body: String,
+}
+
+/// A request with curl: the approval page is what a browser or a mail scanner would fetch.
+fn http(method: &str, url: &str, form: Option<&str>) -> Http {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-S", "--max-time", "300", "-o", "-", "-w", "\n%{http_code}", "-X", method]);
+    if let Some(f) = form {
+        cmd.args(["-H", "content-type: application/x-www-form-urlencoded", "--data-raw", f]);
+    }
+    let out = cmd.arg(url).output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    Http { status: code.trim().parse().unwrap_or(0), body: body.to_owned() }
+}
+
+fn line_after<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{text}"))
+}
+
+async fn wait_for_notice(
+    moto: &Moto,
+    watch: &mut Watch,
+    queue: &str,
+    seen: &mut Vec<Notice>,
+    subject_has: &str,
+) -> Notice {
+    let deadline = Instant::now() + Duration::from_secs(420);
+    loop {
+        seen.extend(notices(moto, "us-east-1", queue).await);
+        if let Some(n) = seen.iter().find(|n| n.subject.contains(subject_has)) {
+            return n.clone();
+        }
+        if let Some(n) = seen.iter().find(|n| n.subject.contains("FAILED") && !subject_has.contains("FAILED")) {
+            panic!("waiting for `{subject_has}`, got {}:\n{}", n.subject, n.text);
+        }
+        watch.check_alive();
+        assert!(Instant::now() < deadline, "no `{subject_has}` notice; got {:?}\n{}", subjects(seen), watch.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn subjects(n: &[Notice]) -> Vec<&str> {
+    n.iter().map(|n| n.subject.as_str()).collect()
+}
+
+async fn execution_ends(sfn: &aws_sdk_sfn::Client, arn: &str, watch: &Watch) -> (String, Value) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let d = sfn.describe_execution().execution_arn(arn).send().await.expect("describe execution");
+        let status = d.status().as_str().to_owned();
+        if status != "RUNNING" {
+            let output = d.output().and_then(|o| serde_json::from_str(o).ok()).unwrap_or(Value::Null);
+            return (status, output);
+        }
+        assert!(Instant::now() < deadline, "{arn} still running\n{}", watch.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn incident(moto: &Moto, table: &str, id: &str) -> Value {
+    raw_item(moto, "us-east-1", table, &format!("incident#{id}")).await
+}
+
+fn keys(incident: &Value) -> Vec<String> {
+    incident["timeline"].as_array().into_iter().flatten().filter_map(|e| e["key"].as_str().map(str::to_owned)).collect()
+}
+
+async fn cname(r53: &aws_sdk_route53::Client, zone: &str, name: &str) -> Option<String> {
+    let out = r53.list_resource_record_sets().hosted_zone_id(zone).send().await.expect("list records");
+    out.resource_record_sets()
+        .iter()
+        .find(|s| s.name().trim_end_matches('.') == name && s.r#type() == &RrType::Cname)
+        .and_then(|s| s.resource_records().first())
+        .map(|r| r.value().to_owned())
+}
+
+async fn set_cname(r53: &aws_sdk_route53::Client, zone: &str, name: &str, target: &str) {
+    let set = ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::Cname)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value(target).build().unwrap())
+        .build()
+        .unwrap();
+    let batch = ChangeBatch::builder()
+        .changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().unwrap())
+        .build()
+        .unwrap();
+    r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await.expect("seed record");
+}
+
+fn trigger(watch: &mut Watch, dir: &Path, name: &str, payload: &Value) -> Value {
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(&file, payload.to_string()).unwrap();
+    let out = watch.invoke("failover-trigger", &file);
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_ones_say_so() {
+    let port = free_port().to_string();
+    let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
+    // Before any state machine exists: moto then runs executions itself.
+    moto.post("/moto-api/config", &json!({"stepfunctions": {"execute_state_machine": true}}));
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let east = moto.sdk("us-east-1").await;
+    let ssm = aws_sdk_ssm::Client::new(&east);
+    let r53 = aws_sdk_route53::Client::new(&east);
+    let sfn = aws_sdk_sfn::Client::new(&east);
+
+    for db in ["orders-prod", "ledger-prod", "billing-prod"] {
+        create_instance(&moto, "us-east-1", db).await;
+    }
+    let west = moto.rds("us-west-2").await;
+    for (replica, source) in
+        [("orders-replica", "orders-prod"), ("ledger-replica", "ledger-prod"), ("billing-replica", "billing-prod")]
+    {
+        west.create_db_instance_read_replica()
+            .db_instance_identifier(replica)
+            .source_db_instance_identifier(format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:{source}"))
+            .db_instance_class("db.t3.micro")
+            .send()
+            .await
+            .expect("cross-region replica");
+    }
+    let zone = r53
+        .create_hosted_zone()
+        .name("orders.internal")
+        .caller_reference("lifeboat-test")
+        .send()
+        .await
+        .expect("zone")
+        .hosted_zone()
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_owned())
+        .expect("zone id");
+    let primary = "orders-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
+    let replica = "orders-replica.aaaaaaaaaa.us-west-2.rds.amazonaws.com";
+    set_cname(&r53, &zone, "db.orders.internal", primary).await;
+    ssm.put_parameter()
+        .name("/orders/prod/db-endpoint")
+        .value(primary)
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    ssm.put_parameter()
+        .name(SECRET_PARAM)
+        .value("test-approval-key-0123456789abcdef-0123456789")
+        .r#type(ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let key = kms_key(&moto, "us-west-2").await;
+
+    let dir = std::env::temp_dir().join(format!("lifeboat-failover-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("lifeboat.yaml");
+    let replica_db = |name: &str, replica: &str, timeout: &str, extra: &str| {
+        format!(
+            "  - name: {name}\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:{name}\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:{ACCOUNT}:db:{replica}\n      approval: required\n      approval_timeout: {timeout}\n{extra}"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "databases:\n{}{}{}  - name: audit-dev\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:audit-dev\n    tier: non-production\n    rpo: 1h\n    rto: 4h\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 1, min_keep: 1 }}\n    failover:\n      strategy: restore-latest-copy\n      approval: auto\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n",
+            replica_db(
+                "orders-prod",
+                "orders-replica",
+                "10m",
+                &format!("      triggers: {{ alarms: [orders-prod-db-down] }}\n      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n      endpoint_parameter: /orders/prod/db-endpoint\n"),
+            ),
+            replica_db("ledger-prod", "ledger-replica", "10m", ""),
+            replica_db("billing-prod", "billing-replica", "3s", ""),
+        ),
+    )
+    .unwrap();
+
+    let arns = moto
+        .post("/_lifeboat/lambda/functions", &json!({"region": "us-east-1", "names": ["failover-steps", "notifier"]}));
+    let definition = std::fs::read_to_string(repo_root().join("infra/failover.asl.json"))
+        .unwrap()
+        .replace("${FailoverStepsArn}", arns["arns"]["failover-steps"].as_str().unwrap())
+        .replace("${NotifierArn}", arns["arns"]["notifier"].as_str().unwrap());
+    let machine = sfn
+        .create_state_machine()
+        .name("lifeboat-failover")
+        .definition(definition)
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
+        .send()
+        .await
+        .expect("state machine")
+        .state_machine_arn()
+        .to_owned();
+
+    let approval_url = format!("http://127.0.0.1:{port}/lambda-url/approval-handler/");
+    let mut watch = Watch::start(
+        &moto,
+        &port,
+        &dir,
+        &[
+            ("LIFEBOAT_CONFIG_FILE", config.to_str().unwrap()),
+            ("LIFEBOAT_INCIDENTS_TABLE", &table),
+            ("LIFEBOAT_TOPIC_ARN", &topic),
+            ("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN", &machine),
+            ("LIFEBOAT_FAILOVER_POLL_SECONDS", "1"),
+            ("LIFEBOAT_APPROVAL_URL", &approval_url),
+            ("LIFEBOAT_APPROVAL_SECRET_PARAM", SECRET_PARAM),
+        ],
+    );
+    let mut seen = Vec::new();
+
+    // 1. The alarm goes into ALARM: one incident, one execution; a redelivery starts nothing.
+    let alarm = event("cloudwatch-alarm-into-alarm.json", None);
+    let report = trigger(&mut watch, &dir, "alarm", &alarm);
+    assert_eq!(report["started"], true, "{report}");
+    let id = report["incident_id"].as_str().unwrap().to_owned();
+    let execution = report["execution_arn"].as_str().unwrap().to_owned();
+    let again = trigger(&mut watch, &dir, "alarm-again", &alarm);
+    assert_eq!((again["started"].clone(), again["execution_arn"].clone()), (json!(false), json!(execution)), "{again}");
+
+    let ask = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "awaits your approval").await;
+    assert!(ask.text.contains("promote replica orders-replica"), "{}", ask.text);
+    assert!(ask.text.contains("Expected data loss"), "{}", ask.text);
+    assert!(ask.text.contains("send-task-success --task-token"), "{}", ask.text);
+    let approve = line_after(&ask.text, "Approve: ").to_owned();
+    let reject = line_after(&ask.text, "Reject: ").to_owned();
+    assert!(approve.starts_with(&approval_url) && reject.starts_with(&approval_url), "{approve}");
+
+    // A GET shows the page and decides nothing (mail scanners fetch links).
+    let page = http("GET", &approve, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<form method=\"post\">") && page.body.contains("name=\"database\""), "{}", page.body);
+    assert!(page.body.contains("promote replica orders-replica"), "{}", page.body);
+    assert_eq!(incident(&moto, &table, &id).await["status"], "awaiting-approval");
+
+    // Altered links are refused and change nothing.
+    let altered = approve.replace("d=approve", "d=reject");
+    let refused = http("GET", &altered, None);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("signature is not valid"), "{}", refused.body);
+    let form = |url: &str, extra: &str| format!("{}&{extra}", url.split_once('?').unwrap().1);
+    let refused = http("POST", &altered, Some(&form(&altered, "approver=mallory")));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    // Production asks for the database name.
+    let unnamed = http("POST", &approve, Some(&form(&approve, "approver=alice&database=orders")));
+    assert_eq!(unnamed.status, 400, "{}", unnamed.body);
+    assert_eq!(incident(&moto, &table, &id).await["status"], "awaiting-approval");
+
+    let decided = http("POST", &approve, Some(&form(&approve, "approver=Alice%20Ops&database=orders-prod")));
+    assert_eq!(decided.status, 200, "{}", decided.body);
+    assert!(decided.body.contains("Approved by Alice Ops"), "{}", decided.body);
+    let twice = http("POST", &approve, Some(&form(&approve, "approver=bob&database=orders-prod")));
+    assert_eq!(twice.status, 409, "{}", twice.body);
+    assert!(twice.body.contains("Already decided"), "{}", twice.body);
+    let late_reject = http("GET", &reject, None);
+    assert_eq!(late_reject.status, 409, "the reject link of a decided approval: {}", late_reject.body);
+
+    let (status, output) = execution_ends(&sfn, &execution, &watch).await;
+    assert_eq!(status, "SUCCEEDED", "{output}\n{}", watch.log());
+    let resolved = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "resolved").await;
+    assert!(resolved.text.contains("Data loss:"), "{}", resolved.text);
+    assert_eq!(cname(&r53, &zone, "db.orders.internal").await.as_deref(), Some(replica));
+    let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.unwrap();
+    assert_eq!(param.parameter().and_then(|p| p.value()), Some(replica));
+    let stored = incident(&moto, &table, &id).await;
+    assert_eq!(stored["status"], "resolved", "{stored}");
+    let k = keys(&stored);
+    for want in [
+        "declared",
+        "step:preflight",
+        "status:awaiting-approval",
+        "status:recovering",
+        "step:act",
+        "step:available",
+        "step:dns",
+        "step:endpoint",
+        "step:verified",
+        "status:resolved",
+    ] {
+        assert!(k.iter().any(|x| x == want), "{want} missing from {k:?}");
+    }
+    assert!(k.iter().any(|x| x.starts_with("approval:")), "{k:?}");
+    assert!(stored.to_string().contains("approved by Alice Ops"), "{stored}");
+    let told: Vec<&str> = seen.iter().filter(|n| n.text.contains(&id)).map(|n| n.subject.as_str()).collect();
+    assert_eq!(told.len(), 3, "declared, approval, resolved, once each: {told:?}");
+
+    // 2. A person asks, then someone rejects: nothing changes, the incident is aborted.
+    let report = trigger(
+        &mut watch,
+        &dir,
+        "ledger",
+        &json!({"database": "ledger-prod", "reason": "primary unreachable", "requested_by": "carol"}),
+    );
+    let ledger = report["incident_id"].as_str().unwrap().to_owned();
+    let ask = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "ledger-prod: failover awaits").await;
+    let reject = line_after(&ask.text, "Reject: ").to_owned();
+    let decided = http("POST", &reject, Some(&form(&reject, "approver=dave")));
+    assert_eq!(decided.status, 200, "{}", decided.body);
+    let (status, _) = execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch).await;
+    assert_eq!(status, "SUCCEEDED");
+    let aborted = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "ledger-prod: recovery aborted").await;
+    assert!(aborted.text.contains("rejected by dave, nothing was changed"), "{}", aborted.text);
+    let stored = incident(&moto, &table, &ledger).await;
+    assert_eq!(stored["status"], "aborted");
+    assert!(!keys(&stored).iter().any(|k| k == "step:act"), "nothing was done: {stored}");
+
+    // 3. Nobody answers: the approval times out and nothing changes.
+    let report = trigger(
+        &mut watch,
+        &dir,
+        "billing",
+        &json!({"database": "billing-prod", "reason": "replication broken", "requested_by": "erin"}),
+    );
+    let (status, _) = execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch).await;
+    assert_eq!(status, "SUCCEEDED");
+    let aborted = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "billing-prod: recovery aborted").await;
+    assert!(aborted.text.contains("approval timed out after 3s, nothing was changed"), "{}", aborted.text);
+
+    // 4. No DR copy to restore: the failover fails, and says what was done and what was not.
+    let report = trigger(
+        &mut watch,
+        &dir,
+        "audit",
+        &json!({"database": "audit-dev", "reason": "instance lost", "requested_by": "frank"}),
+    );
+    let (status, _) = execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch).await;
+    assert_eq!(status, "FAILED");
+    let failed = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "audit-dev: recovery FAILED").await;
+    assert!(failed.text.contains("no available Lifeboat DR copy"), "{}", failed.text);
+    assert!(failed.text.contains("Done: nothing. Not done: preflight checks, recovery action"), "{}", failed.text);
+    let _ = std::fs::remove_dir_all(&dir);
+}
