@@ -516,3 +516,111 @@ impl Drop for Watch {
         let _ = self.child.wait();
     }
 }
+
+/// What an HTTP request got: status and body.
+pub struct Http {
+    pub status: u16,
+    pub body: String,
+}
+
+/// A request with curl, as a browser or a mail scanner would make it (a form POST with `form`).
+pub fn http(method: &str, url: &str, form: Option<&str>) -> Http {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-S", "--max-time", "300", "-o", "-", "-w", "\n%{http_code}", "-X", method]);
+    if let Some(f) = form {
+        cmd.args(["-H", "content-type: application/x-www-form-urlencoded", "--data-raw", f]);
+    }
+    let out = cmd.arg(url).output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    Http { status: code.trim().parse().unwrap_or(0), body: body.to_owned() }
+}
+
+/// The rest of the line starting with `prefix` (`Approve: `, `Reject: `).
+pub fn line_after<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{text}"))
+}
+
+/// A cross-region read replica of `source_arn`.
+pub async fn read_replica(moto: &Moto, region: &str, id: &str, source_arn: &str) {
+    moto.rds(region)
+        .await
+        .create_db_instance_read_replica()
+        .db_instance_identifier(id)
+        .source_db_instance_identifier(source_arn)
+        .db_instance_class("db.t3.micro")
+        .send()
+        .await
+        .expect("cross-region replica");
+}
+
+/// A private hosted zone's id (without `/hostedzone/`).
+pub async fn hosted_zone(moto: &Moto, name: &str) -> String {
+    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1").await);
+    let zone = r53.create_hosted_zone().name(name).caller_reference(name).send().await.expect("zone");
+    zone.hosted_zone().map(|z| z.id().trim_start_matches("/hostedzone/").to_owned()).expect("zone id")
+}
+
+pub async fn cname(moto: &Moto, zone: &str, name: &str) -> Option<String> {
+    use aws_sdk_route53::types::RrType;
+    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1").await);
+    let out = r53.list_resource_record_sets().hosted_zone_id(zone).send().await.expect("list records");
+    out.resource_record_sets()
+        .iter()
+        .find(|s| s.name().trim_end_matches('.') == name && s.r#type() == &RrType::Cname)
+        .and_then(|s| s.resource_records().first())
+        .map(|r| r.value().to_owned())
+}
+
+pub async fn set_cname(moto: &Moto, zone: &str, name: &str, target: &str) {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1").await);
+    let set = ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::Cname)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value(target).build().expect("record"))
+        .build()
+        .expect("record set");
+    let change = Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().expect("change");
+    let batch = ChangeBatch::builder().changes(change).build().expect("batch");
+    r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await.expect("seed record");
+}
+
+/// infra/failover.asl.json as a state machine moto runs itself (the moto server must have been
+/// started with LIFEBOAT_LAMBDA_FORWARD, so its Lambda tasks reach `cargo lambda watch`).
+pub async fn failover_state_machine(moto: &Moto) -> String {
+    moto.post("/moto-api/config", &serde_json::json!({"stepfunctions": {"execute_state_machine": true}}));
+    let names = serde_json::json!({"region": "us-east-1", "names": ["failover-steps", "notifier"]});
+    let arns = moto.post("/_lifeboat/lambda/functions", &names);
+    let arn = |name: &str| arns["arns"][name].as_str().unwrap_or_else(|| panic!("no {name} in {arns}")).to_owned();
+    let definition = std::fs::read_to_string(repo_root().join("infra/failover.asl.json"))
+        .expect("infra/failover.asl.json")
+        .replace("${FailoverStepsArn}", &arn("failover-steps"))
+        .replace("${NotifierArn}", &arn("notifier"));
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
+    sfn.create_state_machine()
+        .name("lifeboat-failover")
+        .definition(definition)
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
+        .send()
+        .await
+        .expect("state machine")
+        .state_machine_arn()
+        .to_owned()
+}
+
+/// How an execution ended (status, output), waiting up to 5 minutes.
+pub async fn execution_ends(sfn: &aws_sdk_sfn::Client, arn: &str, watch: &Watch) -> (String, Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let d = sfn.describe_execution().execution_arn(arn).send().await.expect("describe execution");
+        let status = d.status().as_str().to_owned();
+        if status != "RUNNING" {
+            let output = d.output().and_then(|o| serde_json::from_str(o).ok()).unwrap_or(Value::Null);
+            return (status, output);
+        }
+        assert!(std::time::Instant::now() < deadline, "{arn} still running\n{}", watch.log());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

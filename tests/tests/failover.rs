@@ -5,37 +5,13 @@
 //! Function URL over HTTP. Route 53, SSM, RDS, DynamoDB and SNS → SQS are moto's.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use aws_sdk_ssm::types::ParameterType;
 use lifeboat_tests::*;
 use serde_json::{json, Value};
 
 const SECRET_PARAM: &str = "/lifeboat/approval-key";
-
-struct Http {
-    status: u16,
-    body: String,
-}
-
-/// A request with curl: the approval page is what a browser or a mail scanner would fetch.
-fn http(method: &str, url: &str, form: Option<&str>) -> Http {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-S", "--max-time", "300", "-o", "-", "-w", "\n%{http_code}", "-X", method]);
-    if let Some(f) = form {
-        cmd.args(["-H", "content-type: application/x-www-form-urlencoded", "--data-raw", f]);
-    }
-    let out = cmd.arg(url).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    Http { status: code.trim().parse().unwrap_or(0), body: body.to_owned() }
-}
-
-fn line_after<'a>(text: &'a str, prefix: &str) -> &'a str {
-    text.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{text}"))
-}
 
 async fn wait_for_notice(
     moto: &Moto,
@@ -63,50 +39,12 @@ fn subjects(n: &[Notice]) -> Vec<&str> {
     n.iter().map(|n| n.subject.as_str()).collect()
 }
 
-async fn execution_ends(sfn: &aws_sdk_sfn::Client, arn: &str, watch: &Watch) -> (String, Value) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let d = sfn.describe_execution().execution_arn(arn).send().await.expect("describe execution");
-        let status = d.status().as_str().to_owned();
-        if status != "RUNNING" {
-            let output = d.output().and_then(|o| serde_json::from_str(o).ok()).unwrap_or(Value::Null);
-            return (status, output);
-        }
-        assert!(Instant::now() < deadline, "{arn} still running\n{}", watch.log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 async fn incident(moto: &Moto, table: &str, id: &str) -> Value {
     raw_item(moto, "us-east-1", table, &format!("incident#{id}")).await
 }
 
 fn keys(incident: &Value) -> Vec<String> {
     incident["timeline"].as_array().into_iter().flatten().filter_map(|e| e["key"].as_str().map(str::to_owned)).collect()
-}
-
-async fn cname(r53: &aws_sdk_route53::Client, zone: &str, name: &str) -> Option<String> {
-    let out = r53.list_resource_record_sets().hosted_zone_id(zone).send().await.expect("list records");
-    out.resource_record_sets()
-        .iter()
-        .find(|s| s.name().trim_end_matches('.') == name && s.r#type() == &RrType::Cname)
-        .and_then(|s| s.resource_records().first())
-        .map(|r| r.value().to_owned())
-}
-
-async fn set_cname(r53: &aws_sdk_route53::Client, zone: &str, name: &str, target: &str) {
-    let set = ResourceRecordSet::builder()
-        .name(name)
-        .r#type(RrType::Cname)
-        .ttl(60)
-        .resource_records(ResourceRecord::builder().value(target).build().unwrap())
-        .build()
-        .unwrap();
-    let batch = ChangeBatch::builder()
-        .changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().unwrap())
-        .build()
-        .unwrap();
-    r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await.expect("seed record");
 }
 
 fn trigger(watch: &mut Watch, dir: &Path, name: &str, payload: &Value) -> Value {
@@ -120,43 +58,24 @@ fn trigger(watch: &mut Watch, dir: &Path, name: &str, payload: &Value) -> Value 
 async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_ones_say_so() {
     let port = free_port().to_string();
     let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
-    // Before any state machine exists: moto then runs executions itself.
-    moto.post("/moto-api/config", &json!({"stepfunctions": {"execute_state_machine": true}}));
     let table = incidents_table(&moto, "us-east-1").await;
     let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
     let east = moto.sdk("us-east-1").await;
     let ssm = aws_sdk_ssm::Client::new(&east);
-    let r53 = aws_sdk_route53::Client::new(&east);
     let sfn = aws_sdk_sfn::Client::new(&east);
 
     for db in ["orders-prod", "ledger-prod", "billing-prod"] {
         create_instance(&moto, "us-east-1", db).await;
     }
-    let west = moto.rds("us-west-2").await;
     for (replica, source) in
         [("orders-replica", "orders-prod"), ("ledger-replica", "ledger-prod"), ("billing-replica", "billing-prod")]
     {
-        west.create_db_instance_read_replica()
-            .db_instance_identifier(replica)
-            .source_db_instance_identifier(format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:{source}"))
-            .db_instance_class("db.t3.micro")
-            .send()
-            .await
-            .expect("cross-region replica");
+        read_replica(&moto, "us-west-2", replica, &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:{source}")).await;
     }
-    let zone = r53
-        .create_hosted_zone()
-        .name("orders.internal")
-        .caller_reference("lifeboat-test")
-        .send()
-        .await
-        .expect("zone")
-        .hosted_zone()
-        .map(|z| z.id().trim_start_matches("/hostedzone/").to_owned())
-        .expect("zone id");
+    let zone = hosted_zone(&moto, "orders.internal").await;
     let primary = "orders-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
     let replica = "orders-replica.aaaaaaaaaa.us-west-2.rds.amazonaws.com";
-    set_cname(&r53, &zone, "db.orders.internal", primary).await;
+    set_cname(&moto, &zone, "db.orders.internal", primary).await;
     ssm.put_parameter()
         .name("/orders/prod/db-endpoint")
         .value(primary)
@@ -197,22 +116,7 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     )
     .unwrap();
 
-    let arns = moto
-        .post("/_lifeboat/lambda/functions", &json!({"region": "us-east-1", "names": ["failover-steps", "notifier"]}));
-    let definition = std::fs::read_to_string(repo_root().join("infra/failover.asl.json"))
-        .unwrap()
-        .replace("${FailoverStepsArn}", arns["arns"]["failover-steps"].as_str().unwrap())
-        .replace("${NotifierArn}", arns["arns"]["notifier"].as_str().unwrap());
-    let machine = sfn
-        .create_state_machine()
-        .name("lifeboat-failover")
-        .definition(definition)
-        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
-        .send()
-        .await
-        .expect("state machine")
-        .state_machine_arn()
-        .to_owned();
+    let machine = failover_state_machine(&moto).await;
 
     let approval_url = format!("http://127.0.0.1:{port}/lambda-url/approval-handler/");
     let mut watch = Watch::start(
@@ -281,7 +185,7 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     assert_eq!(status, "SUCCEEDED", "{output}\n{}", watch.log());
     let resolved = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "resolved").await;
     assert!(resolved.text.contains("Data loss:"), "{}", resolved.text);
-    assert_eq!(cname(&r53, &zone, "db.orders.internal").await.as_deref(), Some(replica));
+    assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(replica));
     let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.unwrap();
     assert_eq!(param.parameter().and_then(|p| p.value()), Some(replica));
     let stored = incident(&moto, &table, &id).await;
