@@ -610,9 +610,14 @@ pub async fn failover_state_machine(moto: &Moto) -> String {
         .to_owned()
 }
 
-/// How an execution ended (status, output), waiting up to 5 minutes.
-pub async fn execution_ends(sfn: &aws_sdk_sfn::Client, arn: &str, watch: &Watch) -> (String, Value) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+/// How an execution ended (status, output), waiting up to `wait`.
+pub async fn execution_ends(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+    watch: &Watch,
+    wait: std::time::Duration,
+) -> (String, Value) {
+    let deadline = std::time::Instant::now() + wait;
     loop {
         let d = sfn.describe_execution().execution_arn(arn).send().await.expect("describe execution");
         let status = d.status().as_str().to_owned();

@@ -181,7 +181,7 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     let late_reject = http("GET", &reject, None);
     assert_eq!(late_reject.status, 409, "the reject link of a decided approval: {}", late_reject.body);
 
-    let (status, output) = execution_ends(&sfn, &execution, &watch).await;
+    let (status, output) = execution_ends(&sfn, &execution, &watch, Duration::from_secs(300)).await;
     assert_eq!(status, "SUCCEEDED", "{output}\n{}", watch.log());
     let resolved = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "resolved").await;
     assert!(resolved.text.contains("Data loss:"), "{}", resolved.text);
@@ -222,7 +222,8 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     let reject = line_after(&ask.text, "Reject: ").to_owned();
     let decided = http("POST", &reject, Some(&form(&reject, "approver=dave")));
     assert_eq!(decided.status, 200, "{}", decided.body);
-    let (status, _) = execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch).await;
+    let (status, _) =
+        execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch, Duration::from_secs(300)).await;
     assert_eq!(status, "SUCCEEDED");
     let aborted = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "ledger-prod: recovery aborted").await;
     assert!(aborted.text.contains("rejected by dave, nothing was changed"), "{}", aborted.text);
@@ -237,7 +238,8 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
         "billing",
         &json!({"database": "billing-prod", "reason": "replication broken", "requested_by": "erin"}),
     );
-    let (status, _) = execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch).await;
+    let (status, _) =
+        execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch, Duration::from_secs(300)).await;
     assert_eq!(status, "SUCCEEDED");
     let aborted = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "billing-prod: recovery aborted").await;
     assert!(aborted.text.contains("approval timed out after 3s, nothing was changed"), "{}", aborted.text);
@@ -249,7 +251,8 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
         "audit",
         &json!({"database": "audit-dev", "reason": "instance lost", "requested_by": "frank"}),
     );
-    let (status, _) = execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch).await;
+    let (status, _) =
+        execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch, Duration::from_secs(300)).await;
     assert_eq!(status, "FAILED");
     let failed = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "audit-dev: recovery FAILED").await;
     assert!(failed.text.contains("no available Lifeboat DR copy"), "{}", failed.text);

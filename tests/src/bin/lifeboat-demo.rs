@@ -1,14 +1,15 @@
 //! The DR story end to end against a local AWS (moto), printing what happened: a protected
 //! database with two months of snapshots, a new snapshot copied to the DR region on its event, a
 //! replayed event, a lost event caught by the sweep, then retention (dry run, then for real); then
-//! an AWS Health notice and an incident as people receive them, and the incident's stored item.
-//! The functions' own handlers run in-process with the clients and config their `main` builds;
-//! `tests/lambda_runtime.rs` runs the real binary through the Lambda runtime API emulator.
+//! an AWS Health notice as people receive it; then the primary fails: its alarm starts the
+//! failover state machine (run by moto's own Step Functions interpreter, its steps the real
+//! binaries in `cargo lambda watch`), a person approves through the real approval page, the replica
+//! is promoted, DNS and the endpoint parameter follow, and the incident resolves with its timeline.
+//! Copier, pruner, notifier and rpo-monitor run in-process with the clients their `main` builds.
 
+use aws_sdk_ssm::types::ParameterType;
 use chrono::{Duration, Utc};
-use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::CONFIG_TTL;
-use lifeboat_core::incident::{Entry, Incident, Kind};
 use lifeboat_core::message::human;
 use lifeboat_tests::*;
 use serde_json::json;
@@ -20,7 +21,9 @@ const HISTORY_DAYS: i64 = 60;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     println!("== Lifeboat demo: local AWS (moto) ==");
-    let moto = Moto::start();
+    // cargo lambda watch's port: moto forwards its Lambda invocations (the state machine's steps) there.
+    let port = free_port().to_string();
+    let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
     println!("moto listening on {}", moto.endpoint);
 
     let key = kms_key(&moto, DR).await;
@@ -37,13 +40,23 @@ async fn main() {
     retention:
       source: {{ daily: 7, weekly: 4, monthly: 3, min_keep: 3 }}
       copies: {{ daily: 7, weekly: 4, monthly: 2, min_keep: 2 }}
+    failover:
+      strategy: promote-replica
+      target: arn:aws:rds:{DR}:{ACCOUNT}:db:orders-replica
+      approval: required
+      approval_timeout: 15m
+      triggers: {{ alarms: [orders-db-down] }}
+      dns: {{ zone_id: ZONE_ID, record: db.orders.internal, ttl: 60 }}
+      endpoint_parameter: /orders/prod/db-endpoint
 "#
     );
+    let zone = hosted_zone(&moto, "orders.internal").await;
+    let yaml = yaml.replace("ZONE_ID", &zone);
     let sdk = moto.sdk(SRC).await;
     // As each function's init does: read the policy document from SSM, fail loudly if broken;
     // each re-reads it once it is a minute old.
     let copier_config = config_in_ssm(&moto, &yaml, CONFIG_TTL).await;
-    let config = copier_config.get().await.expect("config");
+    copier_config.get().await.expect("config");
     println!("config read from SSM {CONFIG_PARAM}:\n{}", indent(&yaml));
     println!("notifications go to the stack's topic {topic}");
     let mut copier = snapshot_copier::Deps::new(copier_config, &sdk);
@@ -160,31 +173,8 @@ async fn main() {
         );
     }
 
-    println!("\n== An incident, opened as the failover trigger will open it ==");
-    let store = IncidentStore::new(&sdk, &table);
-    let db = config.database_named("orders-prod").expect("orders-prod");
-    let now = Utc::now();
-    let incident = Incident::declare(
-        db,
-        Kind::Region,
-        now,
-        "failover-trigger",
-        "AWS Health: RDS connectivity issues in us-east-1",
-        "demo",
-    );
-    let seen = Entry::new(now, "failover-trigger", "also seen", "seen:demo");
-    store.open(&incident, &seen).await.expect("open");
-    notifier::handle(&notifier, json!({"incident_id": incident.id, "message": "declared"}), now)
-        .await
-        .expect("declared");
-    for n in notices(&moto, SRC, &inbox).await {
-        println!("What a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
-    }
-    let item = raw_item(&moto, SRC, &table, &format!("incident#{}", incident.id)).await;
-    println!(
-        "\nThe incident's item in DynamoDB {table}:\n{}",
-        indent(&serde_json::to_string_pretty(&item).unwrap_or_default())
-    );
+    println!("\n== The primary stops answering: alarm orders-db-down goes into ALARM ==");
+    failover(&moto, &port, &table, &topic, &inbox, &zone).await;
 
     println!("\n== Recoverability now (rpo-monitor) ==");
     let monitor = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
@@ -200,6 +190,94 @@ async fn main() {
         );
     }
     println!("\n== done: the emulator stops with this program ==");
+}
+
+/// The failover, with real parts: the trigger binary, the state machine in moto's interpreter, the
+/// approval page over HTTP, the steps promoting the replica and moving DNS and the parameter.
+async fn failover(moto: &Moto, port: &str, table: &str, topic: &str, inbox: &str, zone: &str) {
+    let sdk = moto.sdk(SRC).await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    read_replica(moto, DR, "orders-replica", &format!("arn:aws:rds:{SRC}:{ACCOUNT}:db:orders")).await;
+    let primary = "orders.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
+    set_cname(moto, zone, "db.orders.internal", primary).await;
+    let put = |name: &str, value: &str, kind: ParameterType| {
+        ssm.put_parameter().name(name).value(value).r#type(kind).overwrite(true).send()
+    };
+    put("/orders/prod/db-endpoint", primary, ParameterType::String).await.expect("endpoint parameter");
+    put("/lifeboat/approval-key", "demo-approval-key-0123456789abcdef-0123", ParameterType::SecureString)
+        .await
+        .expect("approval key");
+    println!(
+        "db.orders.internal -> {primary}; SSM /orders/prod/db-endpoint = {primary}; replica orders-replica in {DR}"
+    );
+    let machine = failover_state_machine(moto).await;
+    let approval_url = format!("http://127.0.0.1:{port}/lambda-url/approval-handler/");
+    let dir = std::env::temp_dir().join(format!("lifeboat-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut watch = Watch::start(
+        moto,
+        port,
+        &dir,
+        &[
+            ("LIFEBOAT_INCIDENTS_TABLE", table),
+            ("LIFEBOAT_TOPIC_ARN", topic),
+            ("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN", &machine),
+            ("LIFEBOAT_FAILOVER_POLL_SECONDS", "1"),
+            ("LIFEBOAT_APPROVAL_URL", &approval_url),
+            ("LIFEBOAT_APPROVAL_SECRET_PARAM", "/lifeboat/approval-key"),
+        ],
+    );
+    println!("cargo lambda watch serves the functions on port {port} (it builds each on first use: a minute or two when cold)");
+    let mut alarm = event("cloudwatch-alarm-into-alarm.json", None);
+    alarm["detail"]["alarmName"] = json!("orders-db-down");
+    alarm["time"] = json!(Utc::now().to_rfc3339());
+    let file = dir.join("alarm.json");
+    std::fs::write(&file, alarm.to_string()).expect("write event");
+    let report: serde_json::Value =
+        serde_json::from_str(watch.invoke("failover-trigger", &file).trim()).expect("report");
+    println!("failover-trigger: {report}");
+    let execution = report["execution_arn"].as_str().expect("an execution").to_owned();
+
+    let ask = loop {
+        let told = notices(moto, SRC, inbox).await;
+        for n in &told {
+            println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
+        }
+        if let Some(n) = told.into_iter().find(|n| n.subject.contains("approval")) {
+            break n;
+        }
+        watch.check_alive();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let approve = line_after(&ask.text, "Approve: ").to_owned();
+    let by_browser = std::env::var("LIFEBOAT_DEMO_APPROVER").as_deref() == Ok("browser");
+    if by_browser {
+        println!("\nOpen the Approve link above in a browser and decide (waiting up to 15 minutes).");
+    } else {
+        let page = http("GET", &approve, None);
+        println!(
+            "\nGET the Approve link (what a mail scanner or a click does): {}, a page with a form; nothing decided",
+            page.status
+        );
+        let form =
+            format!("{}&database=orders-prod&approver=demo-operator", approve.split_once('?').map_or("", |q| q.1));
+        let decided = http("POST", &approve, Some(&form));
+        let outcome =
+            decided.body.split("<p id=\"outcome\">").nth(1).and_then(|t| t.split("</p>").next()).unwrap_or("");
+        println!("POST the form as demo-operator, typing the database name: {} {outcome}", decided.status);
+        println!("(LIFEBOAT_DEMO_APPROVER=browser scripts/demo.sh waits for you to approve in a browser instead)");
+    }
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let wait = std::time::Duration::from_secs(if by_browser { 15 * 60 } else { 300 });
+    let (status, _) = execution_ends(&sfn, &execution, &watch, wait).await;
+    println!("\nThe execution ended {status}");
+    for n in notices(moto, SRC, inbox).await {
+        println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
+    }
+    println!("\ndb.orders.internal -> {}", cname(moto, zone, "db.orders.internal").await.unwrap_or_default());
+    let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.expect("parameter");
+    println!("SSM /orders/prod/db-endpoint = {}", param.parameter().and_then(|p| p.value()).unwrap_or_default());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn indent(text: &str) -> String {
