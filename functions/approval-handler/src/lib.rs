@@ -188,3 +188,28 @@ async fn decide(
     };
     Ok(page(200, "Decided", &text))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_function_url_event_parses_and_its_link_does_not_verify() {
+        let path = format!("{}/../../events/approval-url-get.json", env!("CARGO_MANIFEST_DIR"));
+        let req: LambdaFunctionUrlRequest = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(req.request_context.http.method.as_deref(), Some("GET"));
+        let link = Link::parse(req.raw_query_string.as_deref().unwrap()).unwrap();
+        assert_eq!(link.decision, Decision::Approve);
+        let now = DateTime::from_timestamp(1_795_549_500, 0).unwrap();
+        assert_eq!(link.verify(b"0123456789abcdef0123456789abcdef", now), Err(Refusal::Forged));
+    }
+
+    #[test]
+    fn pages_are_never_cached_framed_or_leaked_by_referrer() {
+        let r = page(403, "Link refused", "x < y");
+        assert_eq!(r.status_code, 403);
+        assert_eq!(r.headers.get("cache-control").unwrap(), "no-store");
+        assert_eq!(r.headers.get("referrer-policy").unwrap(), "no-referrer");
+        assert!(r.body.unwrap().contains("x &lt; y"));
+    }
+}
