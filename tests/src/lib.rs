@@ -629,3 +629,65 @@ pub async fn execution_ends(
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
+
+/// The approval key's SSM parameter in the failover bed.
+pub const APPROVAL_KEY_PARAM: &str = "/lifeboat/approval-key";
+
+/// Everything a failover needs running locally: the approval key in SSM, the state machine in
+/// moto's interpreter, and `cargo lambda watch` serving the binaries (moto must have been started
+/// with `LIFEBOAT_LAMBDA_FORWARD` pointing at `port`). The config is read from `config` (a file)
+/// when given, else from SSM `/lifeboat/config`.
+pub struct FailoverBed {
+    pub watch: Watch,
+    pub machine: String,
+    pub approval_url: String,
+    pub dir: PathBuf,
+}
+
+impl FailoverBed {
+    pub async fn start(moto: &Moto, port: &str, table: &str, topic: &str, config: Option<&str>) -> FailoverBed {
+        let ssm = aws_sdk_ssm::Client::new(&moto.sdk("us-east-1").await);
+        ssm.put_parameter()
+            .name(APPROVAL_KEY_PARAM)
+            .value("local-approval-key-0123456789abcdef-0123456789")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("approval key");
+        let machine = failover_state_machine(moto).await;
+        let dir = std::env::temp_dir().join(format!("lifeboat-failover-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let approval_url = format!("http://127.0.0.1:{port}/lambda-url/approval-handler/");
+        let file = dir.join("lifeboat.yaml");
+        let mut env = vec![
+            ("LIFEBOAT_INCIDENTS_TABLE", table.to_owned()),
+            ("LIFEBOAT_TOPIC_ARN", topic.to_owned()),
+            ("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN", machine.clone()),
+            ("LIFEBOAT_FAILOVER_POLL_SECONDS", "1".to_owned()),
+            ("LIFEBOAT_APPROVAL_URL", approval_url.clone()),
+            ("LIFEBOAT_APPROVAL_SECRET_PARAM", APPROVAL_KEY_PARAM.to_owned()),
+        ];
+        if let Some(yaml) = config {
+            std::fs::write(&file, yaml).expect("config file");
+            env.push(("LIFEBOAT_CONFIG_FILE", file.to_string_lossy().into_owned()));
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let watch = Watch::start(moto, port, &dir, &env);
+        FailoverBed { watch, machine, approval_url, dir }
+    }
+
+    /// Invoke the real `failover-trigger` with `payload`; its report.
+    pub fn trigger(&mut self, name: &str, payload: &Value) -> Value {
+        let file = self.dir.join(format!("{name}.json"));
+        std::fs::write(&file, payload.to_string()).expect("payload file");
+        let out = self.watch.invoke("failover-trigger", &file);
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+}
+
+impl Drop for FailoverBed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -4,14 +4,11 @@
 //! trigger is the real `failover-trigger`; approvals go through the real `approval-handler`'s
 //! Function URL over HTTP. Route 53, SSM, RDS, DynamoDB and SNS → SQS are moto's.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ssm::types::ParameterType;
 use lifeboat_tests::*;
 use serde_json::{json, Value};
-
-const SECRET_PARAM: &str = "/lifeboat/approval-key";
 
 async fn wait_for_notice(
     moto: &Moto,
@@ -47,13 +44,6 @@ fn keys(incident: &Value) -> Vec<String> {
     incident["timeline"].as_array().into_iter().flatten().filter_map(|e| e["key"].as_str().map(str::to_owned)).collect()
 }
 
-fn trigger(watch: &mut Watch, dir: &Path, name: &str, payload: &Value) -> Value {
-    let file = dir.join(format!("{name}.json"));
-    std::fs::write(&file, payload.to_string()).unwrap();
-    let out = watch.invoke("failover-trigger", &file);
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_ones_say_so() {
     let port = free_port().to_string();
@@ -83,26 +73,14 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
         .send()
         .await
         .unwrap();
-    ssm.put_parameter()
-        .name(SECRET_PARAM)
-        .value("test-approval-key-0123456789abcdef-0123456789")
-        .r#type(ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
     let key = kms_key(&moto, "us-west-2").await;
 
-    let dir = std::env::temp_dir().join(format!("lifeboat-failover-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("lifeboat.yaml");
     let replica_db = |name: &str, replica: &str, timeout: &str, extra: &str| {
         format!(
             "  - name: {name}\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:{name}\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:{ACCOUNT}:db:{replica}\n      approval: required\n      approval_timeout: {timeout}\n{extra}"
         )
     };
-    std::fs::write(
-        &config,
-        format!(
+    let yaml = format!(
             "databases:\n{}{}{}  - name: audit-dev\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:audit-dev\n    tier: non-production\n    rpo: 1h\n    rto: 4h\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 1, min_keep: 1 }}\n    failover:\n      strategy: restore-latest-copy\n      approval: auto\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n",
             replica_db(
                 "orders-prod",
@@ -112,39 +90,22 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
             ),
             replica_db("ledger-prod", "ledger-replica", "10m", ""),
             replica_db("billing-prod", "billing-replica", "3s", ""),
-        ),
-    )
-    .unwrap();
-
-    let machine = failover_state_machine(&moto).await;
-
-    let approval_url = format!("http://127.0.0.1:{port}/lambda-url/approval-handler/");
-    let mut watch = Watch::start(
-        &moto,
-        &port,
-        &dir,
-        &[
-            ("LIFEBOAT_CONFIG_FILE", config.to_str().unwrap()),
-            ("LIFEBOAT_INCIDENTS_TABLE", &table),
-            ("LIFEBOAT_TOPIC_ARN", &topic),
-            ("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN", &machine),
-            ("LIFEBOAT_FAILOVER_POLL_SECONDS", "1"),
-            ("LIFEBOAT_APPROVAL_URL", &approval_url),
-            ("LIFEBOAT_APPROVAL_SECRET_PARAM", SECRET_PARAM),
-        ],
     );
+
+    let mut bed = FailoverBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
+    let approval_url = bed.approval_url.clone();
     let mut seen = Vec::new();
 
     // 1. The alarm goes into ALARM: one incident, one execution; a redelivery starts nothing.
     let alarm = event("cloudwatch-alarm-into-alarm.json", None);
-    let report = trigger(&mut watch, &dir, "alarm", &alarm);
+    let report = bed.trigger("alarm", &alarm);
     assert_eq!(report["started"], true, "{report}");
     let id = report["incident_id"].as_str().unwrap().to_owned();
     let execution = report["execution_arn"].as_str().unwrap().to_owned();
-    let again = trigger(&mut watch, &dir, "alarm-again", &alarm);
+    let again = bed.trigger("alarm-again", &alarm);
     assert_eq!((again["started"].clone(), again["execution_arn"].clone()), (json!(false), json!(execution)), "{again}");
 
-    let ask = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "awaits your approval").await;
+    let ask = wait_for_notice(&moto, &mut bed.watch, &inbox, &mut seen, "awaits your approval").await;
     assert!(ask.text.contains("promote replica orders-replica"), "{}", ask.text);
     assert!(ask.text.contains("Expected data loss"), "{}", ask.text);
     assert!(ask.text.contains("send-task-success --task-token"), "{}", ask.text);
@@ -181,9 +142,9 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     let late_reject = http("GET", &reject, None);
     assert_eq!(late_reject.status, 409, "the reject link of a decided approval: {}", late_reject.body);
 
-    let (status, output) = execution_ends(&sfn, &execution, &watch, Duration::from_secs(300)).await;
-    assert_eq!(status, "SUCCEEDED", "{output}\n{}", watch.log());
-    let resolved = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "resolved").await;
+    let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
+    assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
+    let resolved = wait_for_notice(&moto, &mut bed.watch, &inbox, &mut seen, "resolved").await;
     assert!(resolved.text.contains("Data loss:"), "{}", resolved.text);
     assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(replica));
     let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.unwrap();
@@ -211,51 +172,42 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     assert_eq!(told.len(), 3, "declared, approval, resolved, once each: {told:?}");
 
     // 2. A person asks, then someone rejects: nothing changes, the incident is aborted.
-    let report = trigger(
-        &mut watch,
-        &dir,
+    let report = bed.trigger(
         "ledger",
         &json!({"database": "ledger-prod", "reason": "primary unreachable", "requested_by": "carol"}),
     );
     let ledger = report["incident_id"].as_str().unwrap().to_owned();
-    let ask = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "ledger-prod: failover awaits").await;
+    let ask = wait_for_notice(&moto, &mut bed.watch, &inbox, &mut seen, "ledger-prod: failover awaits").await;
     let reject = line_after(&ask.text, "Reject: ").to_owned();
     let decided = http("POST", &reject, Some(&form(&reject, "approver=dave")));
     assert_eq!(decided.status, 200, "{}", decided.body);
     let (status, _) =
-        execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch, Duration::from_secs(300)).await;
+        execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &bed.watch, Duration::from_secs(300)).await;
     assert_eq!(status, "SUCCEEDED");
-    let aborted = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "ledger-prod: recovery aborted").await;
+    let aborted = wait_for_notice(&moto, &mut bed.watch, &inbox, &mut seen, "ledger-prod: recovery aborted").await;
     assert!(aborted.text.contains("rejected by dave, nothing was changed"), "{}", aborted.text);
     let stored = incident(&moto, &table, &ledger).await;
     assert_eq!(stored["status"], "aborted");
     assert!(!keys(&stored).iter().any(|k| k == "step:act"), "nothing was done: {stored}");
 
     // 3. Nobody answers: the approval times out and nothing changes.
-    let report = trigger(
-        &mut watch,
-        &dir,
+    let report = bed.trigger(
         "billing",
         &json!({"database": "billing-prod", "reason": "replication broken", "requested_by": "erin"}),
     );
     let (status, _) =
-        execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch, Duration::from_secs(300)).await;
+        execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &bed.watch, Duration::from_secs(300)).await;
     assert_eq!(status, "SUCCEEDED");
-    let aborted = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "billing-prod: recovery aborted").await;
+    let aborted = wait_for_notice(&moto, &mut bed.watch, &inbox, &mut seen, "billing-prod: recovery aborted").await;
     assert!(aborted.text.contains("approval timed out after 3s, nothing was changed"), "{}", aborted.text);
 
     // 4. No DR copy to restore: the failover fails, and says what was done and what was not.
-    let report = trigger(
-        &mut watch,
-        &dir,
-        "audit",
-        &json!({"database": "audit-dev", "reason": "instance lost", "requested_by": "frank"}),
-    );
+    let report =
+        bed.trigger("audit", &json!({"database": "audit-dev", "reason": "instance lost", "requested_by": "frank"}));
     let (status, _) =
-        execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &watch, Duration::from_secs(300)).await;
+        execution_ends(&sfn, report["execution_arn"].as_str().unwrap(), &bed.watch, Duration::from_secs(300)).await;
     assert_eq!(status, "FAILED");
-    let failed = wait_for_notice(&moto, &mut watch, &inbox, &mut seen, "audit-dev: recovery FAILED").await;
+    let failed = wait_for_notice(&moto, &mut bed.watch, &inbox, &mut seen, "audit-dev: recovery FAILED").await;
     assert!(failed.text.contains("no available Lifeboat DR copy"), "{}", failed.text);
     assert!(failed.text.contains("Done: nothing. Not done: preflight checks, recovery action"), "{}", failed.text);
-    let _ = std::fs::remove_dir_all(&dir);
 }

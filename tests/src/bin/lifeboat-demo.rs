@@ -204,37 +204,16 @@ async fn failover(moto: &Moto, port: &str, table: &str, topic: &str, inbox: &str
         ssm.put_parameter().name(name).value(value).r#type(kind).overwrite(true).send()
     };
     put("/orders/prod/db-endpoint", primary, ParameterType::String).await.expect("endpoint parameter");
-    put("/lifeboat/approval-key", "demo-approval-key-0123456789abcdef-0123", ParameterType::SecureString)
-        .await
-        .expect("approval key");
     println!(
         "db.orders.internal -> {primary}; SSM /orders/prod/db-endpoint = {primary}; replica orders-replica in {DR}"
     );
-    let machine = failover_state_machine(moto).await;
-    let approval_url = format!("http://127.0.0.1:{port}/lambda-url/approval-handler/");
-    let dir = std::env::temp_dir().join(format!("lifeboat-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut watch = Watch::start(
-        moto,
-        port,
-        &dir,
-        &[
-            ("LIFEBOAT_INCIDENTS_TABLE", table),
-            ("LIFEBOAT_TOPIC_ARN", topic),
-            ("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN", &machine),
-            ("LIFEBOAT_FAILOVER_POLL_SECONDS", "1"),
-            ("LIFEBOAT_APPROVAL_URL", &approval_url),
-            ("LIFEBOAT_APPROVAL_SECRET_PARAM", "/lifeboat/approval-key"),
-        ],
-    );
+    // The binaries read the config from SSM /lifeboat/config, as in AWS.
+    let mut bed = FailoverBed::start(moto, port, table, topic, None).await;
     println!("cargo lambda watch serves the functions on port {port} (it builds each on first use: a minute or two when cold)");
     let mut alarm = event("cloudwatch-alarm-into-alarm.json", None);
     alarm["detail"]["alarmName"] = json!("orders-db-down");
     alarm["time"] = json!(Utc::now().to_rfc3339());
-    let file = dir.join("alarm.json");
-    std::fs::write(&file, alarm.to_string()).expect("write event");
-    let report: serde_json::Value =
-        serde_json::from_str(watch.invoke("failover-trigger", &file).trim()).expect("report");
+    let report = bed.trigger("alarm", &alarm);
     println!("failover-trigger: {report}");
     let execution = report["execution_arn"].as_str().expect("an execution").to_owned();
 
@@ -246,7 +225,7 @@ async fn failover(moto: &Moto, port: &str, table: &str, topic: &str, inbox: &str
         if let Some(n) = told.into_iter().find(|n| n.subject.contains("approval")) {
             break n;
         }
-        watch.check_alive();
+        bed.watch.check_alive();
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
     let approve = line_after(&ask.text, "Approve: ").to_owned();
@@ -269,7 +248,7 @@ async fn failover(moto: &Moto, port: &str, table: &str, topic: &str, inbox: &str
     }
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let wait = std::time::Duration::from_secs(if by_browser { 15 * 60 } else { 300 });
-    let (status, _) = execution_ends(&sfn, &execution, &watch, wait).await;
+    let (status, _) = execution_ends(&sfn, &execution, &bed.watch, wait).await;
     println!("\nThe execution ended {status}");
     for n in notices(moto, SRC, inbox).await {
         println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
@@ -277,7 +256,6 @@ async fn failover(moto: &Moto, port: &str, table: &str, topic: &str, inbox: &str
     println!("\ndb.orders.internal -> {}", cname(moto, zone, "db.orders.internal").await.unwrap_or_default());
     let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.expect("parameter");
     println!("SSM /orders/prod/db-endpoint = {}", param.parameter().and_then(|p| p.value()).unwrap_or_default());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn indent(text: &str) -> String {
