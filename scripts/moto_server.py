@@ -31,7 +31,8 @@ To run state machines, a test first POSTs /moto-api/config
 before that is not executed). The interpreter reaches Lambda as an HTTP client of
 localhost:$MOTO_PORT (moto.settings.moto_server_port(), default 5000), so this script sets
 MOTO_PORT to the port it picked. POST /_lifeboat/lambda/functions {"region", "names": [...]}
-creates those functions (and their role) through moto's own API and answers their ARNs.
+creates those functions (and their role) through moto's own API and answers their ARNs; POST
+/_lifeboat/rds/subnet-group {"region", "name"} a DB subnet group over a new VPC (restores need one).
 tests/tests/failover.rs runs the whole path. Found while building it: moto's interpreter keeps a
 waitForTaskToken task RUNNING after StopExecution until its timeout (so every callback task here
 has one), and its SendTaskFailure drops `cause` (so the approval handler's decision goes on the
@@ -359,19 +360,37 @@ def forward_lambda_invokes(base: str) -> None:
     LambdaSimpleBackend.invoke = LambdaBackend.invoke
 
 
+def own_client(port: int, region: str, service: str):
+    """A boto3 client of this very server, for test set-up made through moto's own API."""
+    import boto3
+
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def subnet_group(port: int, region: str, name: str) -> str:
+    """A DB subnet group over a new VPC's two subnets: what a restore into a VPC names."""
+    ec2, rds = own_client(port, region, "ec2"), own_client(port, region, "rds")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        for i, zone in enumerate(zones)
+    ]
+    rds.create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription="Lifeboat restores", SubnetIds=subnets)
+    return name
+
+
 def register_functions(port: int, region: str, names: list) -> dict:
     import zipfile
 
-    import boto3
-
     def client(service):
-        return boto3.client(
-            service,
-            region_name=region,
-            endpoint_url=f"http://127.0.0.1:{port}",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return own_client(port, region, service)
 
     iam, lam = client("iam"), client("lambda")
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -427,6 +446,9 @@ def main() -> None:
             body = json_body(environ)
             arns = register_functions(server.server_port, body.get("region", "us-east-1"), body["names"])
             return json_answer(start_response, {"arns": arns})
+        if path == "/_lifeboat/rds/subnet-group":
+            body = json_body(environ)
+            return json_answer(start_response, {"name": subnet_group(server.server_port, body["region"], body["name"])})
         if path == "/_lifeboat/rds/snapshot-status":
             body = json_body(environ)
             snapshots(body["region"], body["kind"])[body["id"]].status = body["status"]

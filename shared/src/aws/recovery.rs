@@ -494,6 +494,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn restores_ask_for_a_private_instance_tagged_with_the_incident_and_take_already_exists_as_done() {
+        use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::{
+            RestoreDBInstanceFromDBSnapshotError, RestoreDbInstanceFromDbSnapshotOutput,
+        };
+        use aws_sdk_rds::types::error::DbInstanceAlreadyExistsFault;
+        let private_and_tagged =
+            |r: &aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotInput| {
+                r.publicly_accessible() == Some(false)
+                    && r.db_snapshot_identifier() == Some("lifeboat-orders-1")
+                    && r.tags().iter().any(|t| t.key() == Some("lifeboat:incident") && t.value() == Some("i-1"))
+            };
+        let first = mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot)
+            .match_requests(private_and_tagged)
+            .then_output(|| RestoreDbInstanceFromDbSnapshotOutput::builder().build());
+        let restore = Restore {
+            region: None,
+            instance_class: "db.t3.micro".into(),
+            subnet_group: "dr-db".into(),
+            security_groups: vec![],
+        };
+        let arn = "arn:aws:rds:us-west-2:123456789012:snapshot:lifeboat-orders-1";
+        let rds = Rds::with_client("us-west-2", mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&first]));
+        let acted = rds.restore_instance("us-west-2", "lf-i-1", arn, &restore, &[("lifeboat:incident", "i-1")]).await;
+        assert_eq!(acted.unwrap(), Acted::Started);
+        assert_eq!(first.num_calls(), 1);
+
+        let exists = mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot).then_error(|| {
+            RestoreDBInstanceFromDBSnapshotError::DbInstanceAlreadyExistsFault(
+                DbInstanceAlreadyExistsFault::builder()
+                    .meta(aws_smithy_types::error::ErrorMetadata::builder().code("DBInstanceAlreadyExists").build())
+                    .build(),
+            )
+        });
+        let rds = Rds::with_client("us-west-2", mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&exists]));
+        let acted = rds.restore_instance("us-west-2", "lf-i-1", arn, &restore, &[("lifeboat:incident", "i-1")]).await;
+        assert_eq!(acted.unwrap(), Acted::AlreadyDone);
+    }
+
+    #[tokio::test]
     async fn a_cluster_outside_any_global_database_is_refused() {
         let alone = mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(|| {
             DescribeDbClustersOutput::builder()

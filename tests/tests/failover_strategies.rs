@@ -1,0 +1,250 @@
+//! Each recovery strategy's steps against moto, in-process (tests/failover.rs runs the whole state
+//! machine): preflight → act → status → verify, and act run twice, as a Lambda retry would. The
+//! strict moto (scripts/moto_server.py) refuses what AWS refuses: promoting a non-replica, a forced
+//! failover of a single-AZ instance, a point-in-time after the latest restorable time.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use failover_steps::{handle, Deps};
+use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::aws::rds::Rds;
+use lifeboat_core::aws::recovery::Acted;
+use lifeboat_core::aws::ConfigCache;
+use lifeboat_core::error::LifeboatError;
+use lifeboat_core::failover::steps::{Decision, Execution};
+use lifeboat_core::failover::{classify, Start};
+use lifeboat_core::incident::{Entry, Incident};
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+
+struct Bed {
+    moto: Moto,
+    deps: Deps,
+    store: IncidentStore,
+    table: String,
+    config: ConfigCache,
+}
+
+async fn bed(yaml: &str) -> Bed {
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let sdk = moto.sdk("us-east-1").await;
+    let deps = Deps::new(config_in_ssm(&moto, yaml, Duration::ZERO).await, &sdk, &table);
+    let store = IncidentStore::new(&sdk, &table);
+    let config = config_in_ssm(&moto, yaml, Duration::ZERO).await;
+    Bed { moto, deps, store, table, config }
+}
+
+/// A person's request opens the incident; the execution's input as the trigger would start it.
+async fn requested(b: &Bed, request: Value) -> Execution {
+    let config = b.config.get().await.unwrap();
+    let Start::Failover(req) = classify(&config, &request, Utc::now()).unwrap() else { panic!("ignored") };
+    let db = config.database_named(&req.database).unwrap();
+    let incident = Incident::declare(db, req.kind, Utc::now(), &req.by, &req.reason, &req.seed);
+    b.store.open(&incident, &Entry::new(Utc::now(), "t", "seen", "seen:t")).await.unwrap();
+    let mut exec = Execution::new(db, &req, &incident.id, Duration::from_secs(1));
+    if exec.approval_required {
+        exec.approval = Some(Decision { decision: "approve".into(), approver: "tester".into() });
+    }
+    exec
+}
+
+async fn step(b: &Bed, action: &str, exec: &Execution) -> Result<Execution, LifeboatError> {
+    handle(&b.deps, json!({"action": action, "execution": exec}), Utc::now()).await
+}
+
+/// preflight → act → status (until available) → verify: the recovered state and the incident.
+async fn recover(b: &Bed, mut exec: Execution) -> (Execution, Value) {
+    exec = step(b, "preflight", &exec).await.expect("preflight");
+    let acted = step(b, "act", &exec).await.expect("act");
+    // The same step again, as a Lambda retry runs it: nothing new happens, the same result.
+    let again = step(b, "act", &exec).await.expect("act again");
+    assert_eq!(again.recovery, acted.recovery);
+    exec = acted;
+    for _ in 0..20 {
+        exec = step(b, "status", &exec).await.expect("status");
+        if exec.status.as_ref().is_some_and(|s| s.available) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    exec = step(b, "verify", &exec).await.expect("verify");
+    let item = raw_item(&b.moto, "us-east-1", &b.table, &format!("incident#{}", exec.incident_id)).await;
+    (exec, item)
+}
+
+fn db(name: &str, source: &str, tier: &str, failover: &str) -> String {
+    format!(
+        "  - name: {name}\n    source: arn:aws:rds:{source}\n    tier: {tier}\n    rpo: 1h\n    rto: 4h\n    failover:\n{failover}"
+    )
+}
+
+async fn instances(moto: &Moto, region: &str) -> Vec<(String, Vec<(String, String)>, bool)> {
+    let out = moto.rds(region).await.describe_db_instances().send().await.unwrap();
+    out.db_instances()
+        .iter()
+        .map(|i| {
+            let tags =
+                i.tag_list().iter().map(|t| (t.key().unwrap_or("").into(), t.value().unwrap_or("").into())).collect();
+            (i.db_instance_identifier().unwrap_or("").to_owned(), tags, i.publicly_accessible().unwrap_or(true))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn restore_latest_copy_restores_the_newest_dr_copy_once_into_a_private_tagged_instance() {
+    let key = "arn:aws:kms:us-west-2:123456789012:key/1f2e3d4c-0000-4000-8000-000000000009";
+    let yaml = format!(
+        "databases:\n{}    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 3, min_keep: 1 }}\n",
+        db(
+            "reports",
+            &format!("us-east-1:{ACCOUNT}:db:reports"),
+            "non-production",
+            "      strategy: restore-latest-copy\n      approval: auto\n      restore: { instance_class: db.t3.micro, subnet_group: dr-db }\n"
+        )
+    );
+    let b = bed(&yaml).await;
+    b.moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
+    create_instance(&b.moto, "us-west-2", "seed").await;
+    let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:snapshot:reports-");
+    let now = Utc::now();
+    for (id, days_ago) in [("lifeboat-reports-old", 2), ("lifeboat-reports-new", 1)] {
+        b.moto.set_clock(now - chrono::Duration::days(days_ago));
+        let tags =
+            [("lifeboat:managed", "true"), ("lifeboat:database", "reports"), ("lifeboat:source-arn", source.as_str())];
+        snapshot(&b.moto, "us-west-2", "seed", id, &tags).await;
+    }
+    b.moto.set_clock(now);
+    let newest = (now - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%S").to_string();
+    let exec = requested(&b, json!({"database": "reports", "reason": "instance lost", "requested_by": "t"})).await;
+    assert!(!exec.approval_required, "non-production, approval auto, the configured strategy");
+    let (exec, item) = recover(&b, exec).await;
+    let p = exec.preflight.as_ref().unwrap();
+    assert!(p.snapshot.as_deref().unwrap().ends_with(":lifeboat-reports-new"), "{p:?}");
+    assert_eq!(item["status"], "resolved", "{item}");
+    let recovered = item["recovered_to"].as_str().unwrap_or_default();
+    assert!(recovered.starts_with(&newest[..16]), "the newest copy's restore point, {newest}: {item}");
+    let restored: Vec<_> =
+        instances(&b.moto, "us-west-2").await.into_iter().filter(|i| i.0.starts_with("lf-")).collect();
+    assert_eq!(restored.len(), 1, "{restored:?}");
+    // moto ignores PubliclyAccessible; that restores ask for a private instance is checked
+    // against mocked RDS in shared/src/aws/recovery.rs.
+    let (id, tags, _) = &restored[0];
+    assert_eq!(id, &exec.recovery.as_ref().unwrap().id);
+    assert!(tags.contains(&("lifeboat:incident".into(), exec.incident_id.clone())), "{tags:?}");
+}
+
+#[tokio::test]
+async fn point_in_time_restores_a_new_instance_as_of_the_time_and_refuses_a_time_not_yet_restorable() {
+    let yaml = format!(
+        "databases:\n{}",
+        db(
+            "orders",
+            &format!("us-east-1:{ACCOUNT}:db:orders"),
+            "production",
+            "      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:123456789012:db:orders-replica\n      approval: required\n"
+        )
+    );
+    let b = bed(&yaml).await;
+    create_instance(&b.moto, "us-east-1", "orders").await;
+    let at = (Utc::now() - chrono::Duration::minutes(2)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let exec = requested(
+        &b,
+        json!({"database": "orders", "reason": "bad migration", "requested_by": "t", "strategy": "point-in-time", "restore_time": at}),
+    )
+    .await;
+    assert!(exec.approval_required);
+    let (exec, item) = recover(&b, exec).await;
+    assert_eq!(item["status"], "resolved", "{item}");
+    assert_eq!(item["recovered_to"].as_str().map(|s| &s[..19]), Some(&at[..19]), "{item}");
+    let new = &exec.recovery.as_ref().unwrap().id;
+    assert!(instances(&b.moto, "us-east-1").await.iter().any(|i| &i.0 == new), "{new}");
+
+    let restored: Vec<_> =
+        instances(&b.moto, "us-east-1").await.into_iter().filter(|i| i.0.starts_with("lf-")).collect();
+    assert_eq!(restored.len(), 1, "one restore, though act ran twice: {restored:?}");
+    // The adapter refuses what RDS refuses: a point after the latest restorable time.
+    let rds = Rds::new(&b.moto.sdk("us-east-1").await);
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let err = rds.restore_instance_to_time("us-east-1", "orders", "lf-too-late", later, None, &[]).await.unwrap_err();
+    assert!(err.to_string().contains("InvalidRestore"), "{err}");
+}
+
+#[tokio::test]
+async fn aurora_failover_moves_the_writer_once_and_a_retry_does_not_fail_it_back() {
+    let yaml = format!(
+        "databases:\n{}",
+        db(
+            "catalog",
+            &format!("us-east-1:{ACCOUNT}:cluster:catalog"),
+            "production",
+            "      strategy: aurora-failover\n      approval: required\n"
+        )
+    );
+    let b = bed(&yaml).await;
+    create_cluster(&b.moto, "us-east-1", "catalog").await;
+    let rds = b.moto.rds("us-east-1").await;
+    for id in ["catalog-1", "catalog-2"] {
+        rds.create_db_instance()
+            .db_instance_identifier(id)
+            .db_cluster_identifier("catalog")
+            .engine("aurora-postgresql")
+            .db_instance_class("db.r6g.large")
+            .send()
+            .await
+            .expect("cluster instance");
+    }
+    let writer = || async {
+        let out =
+            b.moto.rds("us-east-1").await.describe_db_clusters().db_cluster_identifier("catalog").send().await.unwrap();
+        out.db_clusters()[0]
+            .db_cluster_members()
+            .iter()
+            .find(|m| m.is_cluster_writer() == Some(true))
+            .and_then(|m| m.db_instance_identifier().map(str::to_owned))
+    };
+    assert_eq!(writer().await.as_deref(), Some("catalog-1"));
+    let exec = requested(&b, json!({"database": "catalog", "reason": "writer hung", "requested_by": "t"})).await;
+    let (exec, item) = recover(&b, exec).await;
+    assert_eq!(exec.preflight.as_ref().unwrap().before.as_deref(), Some("catalog-1"));
+    assert_eq!(writer().await.as_deref(), Some("catalog-2"));
+    assert_eq!(item["status"], "resolved", "{item}");
+    assert_eq!(writer().await.as_deref(), Some("catalog-2"), "the repeated act did not fail back");
+    let rds = Rds::new(&b.moto.sdk("us-east-1").await);
+    let again = rds.failover_cluster("us-east-1", "catalog", None, Some("catalog-1")).await.unwrap();
+    assert_eq!((again, writer().await.as_deref()), (Acted::AlreadyDone, Some("catalog-2")));
+}
+
+#[tokio::test]
+async fn a_forced_failover_needs_multi_az_and_a_promoted_replica_is_promoted_once() {
+    let yaml = format!(
+        "databases:\n{}{}",
+        db("single", &format!("us-east-1:{ACCOUNT}:db:single"), "non-production", "      strategy: reboot-multi-az\n      approval: auto\n"),
+        db(
+            "orders",
+            &format!("us-east-1:{ACCOUNT}:db:orders"),
+            "non-production",
+            "      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:123456789012:db:orders-replica\n      approval: auto\n"
+        ),
+    );
+    let b = bed(&yaml).await;
+    create_instance(&b.moto, "us-east-1", "single").await;
+    let exec = requested(&b, json!({"database": "single", "reason": "hung", "requested_by": "t"})).await;
+    let err = step(&b, "preflight", &exec).await.unwrap_err();
+    assert!(!err.is_retryable() && err.to_string().contains("not Multi-AZ"), "{err}");
+    // Had it gone through, RDS (the strict moto) would have refused the call itself.
+    let rds = Rds::new(&b.moto.sdk("us-east-1").await);
+    let err = rds.reboot_with_failover("us-east-1", "single", None).await.unwrap_err();
+    assert!(err.to_string().contains("InvalidParameterCombination"), "{err}");
+
+    create_instance(&b.moto, "us-east-1", "orders").await;
+    read_replica(&b.moto, "us-west-2", "orders-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders")).await;
+    let exec = requested(&b, json!({"database": "orders", "reason": "primary lost", "requested_by": "t"})).await;
+    let (exec, item) = recover(&b, exec).await;
+    assert_eq!(item["status"], "resolved", "{item}");
+    // RDS answers a second PromoteReadReplica "not a read replica": that is the promotion done.
+    let west = Rds::new(&b.moto.sdk("us-west-2").await);
+    assert_eq!(west.promote_instance("us-west-2", "orders-replica").await.unwrap(), Acted::AlreadyDone);
+    assert!(exec.recovery.is_some());
+}
