@@ -33,6 +33,8 @@ localhost:$MOTO_PORT (moto.settings.moto_server_port(), default 5000), so this s
 MOTO_PORT to the port it picked. POST /_lifeboat/lambda/functions {"region", "names": [...]}
 creates those functions (and their role) through moto's own API and answers their ARNs; POST
 /_lifeboat/rds/subnet-group {"region", "name"} a DB subnet group over a new VPC (restores need one).
+POST /_lifeboat/lambda/stub {"region", "name", "result" | "error"} makes a function that stands in
+for a user's own Lambda (a drill's validation Lambda): it answers `result`, or fails with `error`.
 tests/tests/failover.rs runs the whole path. Found while building it: moto's interpreter keeps a
 waitForTaskToken task RUNNING after StopExecution until its timeout (so every callback task here
 has one), and its SendTaskFailure drops `cause` (so the approval handler's decision goes on the
@@ -335,6 +337,18 @@ def forward_invocation(base: str, function_name: str, payload: bytes) -> tuple[b
     return body, function_error or "Unhandled"
 
 
+# Test doubles for the user's own Lambdas (a drill's validation_lambda): name -> {"result"} or {"error"}.
+STUB_FUNCTIONS = {}
+
+
+def stub_answer(name: str):
+    """(body, function error) for a stubbed function, as Lambda answers a function error."""
+    stub = STUB_FUNCTIONS[name]
+    if "error" in stub:
+        return json.dumps({"errorType": "ValidationFailed", "errorMessage": stub["error"]}).encode(), "Unhandled"
+    return json.dumps(stub.get("result", {})).encode(), None
+
+
 def forward_lambda_invokes(base: str) -> None:
     """Make moto's Lambda functions run in cargo lambda watch instead of docker."""
     from moto.awslambda.models import LambdaBackend, LambdaFunction
@@ -349,7 +363,10 @@ def forward_lambda_invokes(base: str) -> None:
         if invocation_type == "Event":  # Lambda answers 202 at once and runs the function later
             threading.Thread(target=forward_invocation, args=(base, self.function_name, payload), daemon=True).start()
             return b""
-        result, function_error = forward_invocation(base, self.function_name, payload)
+        if self.function_name in STUB_FUNCTIONS:
+            result, function_error = stub_answer(self.function_name)
+        else:
+            result, function_error = forward_invocation(base, self.function_name, payload)
         if function_error:
             response_headers["x-amz-function-error"] = function_error
         response_headers["x-amz-log-result"] = base64.b64encode(b"").decode()
@@ -445,6 +462,11 @@ def main() -> None:
             # moto's own API so they are what CreateFunction would make.
             body = json_body(environ)
             arns = register_functions(server.server_port, body.get("region", "us-east-1"), body["names"])
+            return json_answer(start_response, {"arns": arns})
+        if path == "/_lifeboat/lambda/stub":
+            body = json_body(environ)
+            arns = register_functions(server.server_port, body.get("region", "us-east-1"), [body["name"]])
+            STUB_FUNCTIONS[body["name"]] = {k: body[k] for k in ("result", "error") if k in body}
             return json_answer(start_response, {"arns": arns})
         if path == "/_lifeboat/rds/subnet-group":
             body = json_body(environ)

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::arn::{RdsArn, RdsResource};
+use crate::drill::{self, Drill};
 use crate::failover::{self, Failover};
 use crate::retention::MANUAL_SNAPSHOT_QUOTA;
 use crate::snapshot::{tag_value_ok, TAG_DATABASE};
@@ -55,6 +56,8 @@ pub struct Database {
     pub retention: Option<Retention>,
     /// How this database fails over (see `failover.rs`); none: Lifeboat only copies and prunes.
     pub failover: Option<Failover>,
+    /// Scheduled restore drills (see `drill.rs`); none: never drilled.
+    pub drill: Option<Drill>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -202,6 +205,9 @@ impl Config {
                         );
                     }
                 }
+            }
+            if let Some((field, why)) = db.drill.as_ref().and_then(|d| drill::invalid(db, d)) {
+                return invalid(at(field), why);
             }
             if let Some(retention) = &db.retention {
                 if retention.copies.is_some() && db.copy_to.is_empty() {

@@ -5,6 +5,7 @@ pub mod approval;
 pub mod arn;
 pub mod config;
 pub mod copy;
+pub mod drill;
 pub mod error;
 pub mod event;
 pub mod failover;

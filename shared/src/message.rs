@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::config::Database;
+use crate::drill::DrillResult;
 use crate::health::HealthEvent;
 use crate::incident::{kebab_names, Entry, Incident, Severity, Status};
 use crate::prune::{GroupReport, Summary};
@@ -281,6 +282,66 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
         ("message", Attribute::Text(kind.as_str().to_owned())),
     ]);
     let chat = chat(&subj, &body, &[must_do(kind, i)], &i.id);
+    Message { subject: subj, body, facts, attributes, chat }
+}
+
+/// A restore drill's result: proven (or not), how fast against the RTO, what was checked, and
+/// what was deleted afterwards. A failed drill is P2: recoverability is not proven.
+pub fn drill_result(r: &DrillResult) -> Message {
+    let rto = Duration::from_secs(r.rto_seconds);
+    let took = r.measured_rto_seconds.map(|s| human(chrono::Duration::seconds(s)));
+    let (severity, verdict) = if r.passed { ("P3", "restore drill passed") } else { ("P2", "restore drill FAILED") };
+    let headline = match &took {
+        Some(t) => format!("{verdict}: available in {t} (RTO {})", std_human(rto)),
+        None => format!("{verdict}: never became available"),
+    };
+    let subj = subject(format!("[{severity}] {}: {headline}", r.database));
+    let mut body = format!(
+        "Restore drill {} of {} in {} ({} to {}).\n",
+        r.drill_id,
+        r.database,
+        r.region,
+        when(r.started),
+        when(r.ended)
+    );
+    body.push_str(&format!("Restored: {}.\n", r.snapshot.as_deref().unwrap_or("(no DR copy found)")));
+    body.push_str(&match (&took, r.rto_met()) {
+        (Some(t), Some(true)) => format!("Measured RTO: {t}, within the RTO of {}.\n", std_human(rto)),
+        (Some(t), _) => format!("Measured RTO: {t}, MORE than the RTO of {}.\n", std_human(rto)),
+        (None, _) => format!("Measured RTO: none, the restore never became available (RTO {}).\n", std_human(rto)),
+    });
+    if !r.checks.is_empty() {
+        body.push_str("Checks:\n");
+        for c in &r.checks {
+            body.push_str(&format!("- {} {}: {}\n", if c.passed { "ok" } else { "FAILED" }, c.name, c.detail));
+        }
+    }
+    if let Some(f) = &r.failure {
+        body.push_str(&format!("What went wrong: {f}\n"));
+    }
+    body.push_str(&format!(
+        "Cleaned up: {}.\n",
+        if r.cleaned_up.is_empty() { "nothing was left to delete".to_owned() } else { r.cleaned_up.join(", ") }
+    ));
+    let must = if r.passed {
+        "Nothing: this database's recovery is proven as of this drill."
+    } else {
+        "Find out why before you need this recovery: the runbook's restore steps failed here."
+    };
+    body.push_str(&format!("What you must do: {must}\n"));
+    let facts = json!({
+        "message": if r.passed { "drill-passed" } else { "drill-failed" },
+        "drill": r,
+        "subject": subj,
+        "text": body,
+    });
+    let attributes = BTreeMap::from([
+        ("severity", Attribute::Text(severity.to_owned())),
+        ("database", Attribute::List(vec![r.database.clone()])),
+        ("kind", Attribute::Text("drill".to_owned())),
+        ("message", Attribute::Text(if r.passed { "drill-passed" } else { "drill-failed" }.to_owned())),
+    ]);
+    let chat = chat(&subj, &body, &[must], &r.drill_id);
     Message { subject: subj, body, facts, attributes, chat }
 }
 

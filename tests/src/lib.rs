@@ -587,20 +587,21 @@ pub async fn set_cname(moto: &Moto, zone: &str, name: &str, target: &str) {
     r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await.expect("seed record");
 }
 
-/// infra/failover.asl.json as a state machine moto runs itself (the moto server must have been
-/// started with LIFEBOAT_LAMBDA_FORWARD, so its Lambda tasks reach `cargo lambda watch`).
-pub async fn failover_state_machine(moto: &Moto) -> String {
+/// A state machine of infra/ that moto runs itself, `${Placeholder}`s replaced by the ARNs of
+/// moto Lambda functions named like our binaries (moto must have been started with
+/// LIFEBOAT_LAMBDA_FORWARD, so its Lambda tasks reach `cargo lambda watch`).
+pub async fn state_machine(moto: &Moto, name: &str, asl: &str, functions: &[(&str, &str)]) -> String {
     moto.post("/moto-api/config", &serde_json::json!({"stepfunctions": {"execute_state_machine": true}}));
-    let names = serde_json::json!({"region": "us-east-1", "names": ["failover-steps", "notifier"]});
-    let arns = moto.post("/_lifeboat/lambda/functions", &names);
-    let arn = |name: &str| arns["arns"][name].as_str().unwrap_or_else(|| panic!("no {name} in {arns}")).to_owned();
-    let definition = std::fs::read_to_string(repo_root().join("infra/failover.asl.json"))
-        .expect("infra/failover.asl.json")
-        .replace("${FailoverStepsArn}", &arn("failover-steps"))
-        .replace("${NotifierArn}", &arn("notifier"));
+    let names: Vec<&str> = functions.iter().map(|(_, f)| *f).collect();
+    let arns = moto.post("/_lifeboat/lambda/functions", &serde_json::json!({"region": "us-east-1", "names": names}));
+    let mut definition = std::fs::read_to_string(repo_root().join(asl)).expect("state machine definition");
+    for (placeholder, function) in functions {
+        let arn = arns["arns"][function].as_str().unwrap_or_else(|| panic!("no {function} in {arns}"));
+        definition = definition.replace(&format!("${{{placeholder}}}"), arn);
+    }
     let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
     sfn.create_state_machine()
-        .name("lifeboat-failover")
+        .name(name)
         .definition(definition)
         .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
         .send()
@@ -633,19 +634,20 @@ pub async fn execution_ends(
 /// The approval key's SSM parameter in the failover bed.
 pub const APPROVAL_KEY_PARAM: &str = "/lifeboat/approval-key";
 
-/// Everything a failover needs running locally: the approval key in SSM, the state machine in
-/// moto's interpreter, and `cargo lambda watch` serving the binaries (moto must have been started
-/// with `LIFEBOAT_LAMBDA_FORWARD` pointing at `port`). The config is read from `config` (a file)
-/// when given, else from SSM `/lifeboat/config`.
-pub struct FailoverBed {
+/// Everything a failover or a drill needs running locally: the approval key in SSM, both state
+/// machines in moto's interpreter, and `cargo lambda watch` serving the binaries (moto must have
+/// been started with `LIFEBOAT_LAMBDA_FORWARD` pointing at `port`). The config is read from
+/// `config` (a file) when given, else from SSM `/lifeboat/config`.
+pub struct RecoveryBed {
     pub watch: Watch,
     pub machine: String,
+    pub drill_machine: String,
     pub approval_url: String,
     pub dir: PathBuf,
 }
 
-impl FailoverBed {
-    pub async fn start(moto: &Moto, port: &str, table: &str, topic: &str, config: Option<&str>) -> FailoverBed {
+impl RecoveryBed {
+    pub async fn start(moto: &Moto, port: &str, table: &str, topic: &str, config: Option<&str>) -> RecoveryBed {
         let ssm = aws_sdk_ssm::Client::new(&moto.sdk("us-east-1").await);
         ssm.put_parameter()
             .name(APPROVAL_KEY_PARAM)
@@ -655,7 +657,15 @@ impl FailoverBed {
             .send()
             .await
             .expect("approval key");
-        let machine = failover_state_machine(moto).await;
+        let machine = state_machine(
+            moto,
+            "lifeboat-failover",
+            "infra/failover.asl.json",
+            &[("FailoverStepsArn", "failover-steps"), ("NotifierArn", "notifier")],
+        )
+        .await;
+        let drill_machine =
+            state_machine(moto, "lifeboat-drill", "infra/drill.asl.json", &[("DrDrillArn", "dr-drill")]).await;
         let dir = std::env::temp_dir().join(format!("lifeboat-failover-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let approval_url = format!("http://127.0.0.1:{port}/lambda-url/approval-handler/");
@@ -667,6 +677,10 @@ impl FailoverBed {
             ("LIFEBOAT_FAILOVER_POLL_SECONDS", "1".to_owned()),
             ("LIFEBOAT_APPROVAL_URL", approval_url.clone()),
             ("LIFEBOAT_APPROVAL_SECRET_PARAM", APPROVAL_KEY_PARAM.to_owned()),
+            ("LIFEBOAT_DRILL_STATE_MACHINE_ARN", drill_machine.clone()),
+            ("LIFEBOAT_DRILL_POLL_SECONDS", "1".to_owned()),
+            // moto's endpoints are not in DNS.
+            ("LIFEBOAT_EMULATED_ENDPOINTS", "true".to_owned()),
         ];
         if let Some(yaml) = config {
             std::fs::write(&file, yaml).expect("config file");
@@ -674,19 +688,24 @@ impl FailoverBed {
         }
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let watch = Watch::start(moto, port, &dir, &env);
-        FailoverBed { watch, machine, approval_url, dir }
+        RecoveryBed { watch, machine, drill_machine, approval_url, dir }
     }
 
     /// Invoke the real `failover-trigger` with `payload`; its report.
     pub fn trigger(&mut self, name: &str, payload: &Value) -> Value {
+        self.invoke("failover-trigger", name, payload)
+    }
+
+    /// Invoke the real binary `function` with `payload` (saved as `<name>.json`); its answer.
+    pub fn invoke(&mut self, function: &str, name: &str, payload: &Value) -> Value {
         let file = self.dir.join(format!("{name}.json"));
         std::fs::write(&file, payload.to_string()).expect("payload file");
-        let out = self.watch.invoke("failover-trigger", &file);
+        let out = self.watch.invoke(function, &file);
         serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
     }
 }
 
-impl Drop for FailoverBed {
+impl Drop for RecoveryBed {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -22,7 +22,7 @@ async fn a_person_approves_in_a_browser_and_a_tampered_link_is_refused() {
     let yaml = format!(
         "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:{ACCOUNT}:db:orders-replica\n      approval: required\n"
     );
-    let mut bed = FailoverBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
+    let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
     let report =
         bed.trigger("request", &json!({"database": "orders-prod", "reason": "primary down", "requested_by": "pat"}));
     let execution = report["execution_arn"].as_str().expect("execution").to_owned();

@@ -92,7 +92,7 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
             replica_db("billing-prod", "billing-replica", "3s", ""),
     );
 
-    let mut bed = FailoverBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
+    let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
     let approval_url = bed.approval_url.clone();
     let mut seen = Vec::new();
 

@@ -60,7 +60,14 @@ fn from_instance(i: &DbInstance) -> DbState {
         writer: None,
         members: Vec::new(),
         availability_zone: i.availability_zone.clone(),
+        engine_version: i.engine_version.clone(),
+        port: i.endpoint.as_ref().and_then(|e| e.port),
+        tags: tag_map(i.tag_list()),
     }
+}
+
+fn tag_map(list: &[Tag]) -> std::collections::BTreeMap<String, String> {
+    list.iter().filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default()))).collect()
 }
 
 fn from_cluster(c: &DbCluster) -> DbState {
@@ -78,6 +85,9 @@ fn from_cluster(c: &DbCluster) -> DbState {
             .and_then(|m| m.db_instance_identifier.clone()),
         members: members.iter().filter_map(|m| m.db_instance_identifier.clone()).collect(),
         availability_zone: None,
+        engine_version: c.engine_version.clone(),
+        port: c.port,
+        tags: tag_map(c.tag_list()),
     }
 }
 
@@ -393,6 +403,124 @@ impl Rds {
         let cluster = outcome("rds:RestoreDBClusterToPointInTime", result, &CLUSTER_EXISTS)?;
         let instance = self.cluster_instance(region, new_id, writer_id, &engine, r, tag_pairs).await?;
         Ok(if cluster == Acted::Started || instance == Acted::Started { Acted::Started } else { Acted::AlreadyDone })
+    }
+
+    /// Instances and clusters in `region` carrying tag `key` = `value` (the listing includes tags).
+    pub async fn tagged(&self, region: &str, key: &str, value: &str) -> Result<Vec<DbState>, LifeboatError> {
+        let client = self.client(region);
+        let mut out = Vec::new();
+        let mut marker = None;
+        loop {
+            self.count();
+            let page = client
+                .describe_db_instances()
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| sdk_error("rds:DescribeDBInstances", e))?;
+            out.extend(page.db_instances().iter().map(from_instance));
+            marker = page.marker;
+            if marker.is_none() {
+                break;
+            }
+        }
+        let mut marker = None;
+        loop {
+            self.count();
+            let page = client
+                .describe_db_clusters()
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| sdk_error("rds:DescribeDBClusters", e))?;
+            out.extend(page.db_clusters().iter().map(from_cluster));
+            marker = page.marker;
+            if marker.is_none() {
+                break;
+            }
+        }
+        out.retain(|d| d.tags.get(key).map(String::as_str) == Some(value));
+        Ok(out)
+    }
+
+    /// Delete instance `id` (no final snapshot: it is a throwaway), but only when it carries tag
+    /// `key` = `value`; gone already is done.
+    pub async fn delete_instance_tagged(
+        &self,
+        region: &str,
+        id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Acted, LifeboatError> {
+        match self.instance(region, id).await? {
+            None => return Ok(Acted::AlreadyDone),
+            Some(i) if i.tags.get(key).map(String::as_str) != Some(value) => {
+                return Err(LifeboatError::Rejected(format!("{id} does not carry {key}={value}: not deleting it")));
+            }
+            Some(i) if i.status == "deleting" => return Ok(Acted::AlreadyDone),
+            Some(_) => {}
+        }
+        self.count();
+        let result = self
+            .client(region)
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(true)
+            .delete_automated_backups(true)
+            .send()
+            .await;
+        outcome("rds:DeleteDBInstance", result, &INSTANCE_NOT_FOUND)
+    }
+
+    /// Delete cluster `id` and its instances, only when it carries tag `key` = `value`.
+    pub async fn delete_cluster_tagged(
+        &self,
+        region: &str,
+        id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Acted, LifeboatError> {
+        let Some(c) = self.cluster(region, id).await? else { return Ok(Acted::AlreadyDone) };
+        if c.tags.get(key).map(String::as_str) != Some(value) {
+            return Err(LifeboatError::Rejected(format!("{id} does not carry {key}={value}: not deleting it")));
+        }
+        for member in &c.members {
+            self.delete_instance_tagged(region, member, key, value).await?;
+        }
+        if c.status == "deleting" {
+            return Ok(Acted::AlreadyDone);
+        }
+        self.count();
+        let result =
+            self.client(region).delete_db_cluster().db_cluster_identifier(id).skip_final_snapshot(true).send().await;
+        outcome("rds:DeleteDBCluster", result, &CLUSTER_NOT_FOUND)
+    }
+
+    /// The engine version a snapshot (instance or cluster, by ARN) restores to.
+    pub async fn snapshot_engine_version(&self, arn: &str) -> Result<Option<String>, LifeboatError> {
+        let parsed: crate::arn::RdsArn = arn.parse().map_err(|e| LifeboatError::Rejected(format!("{arn}: {e}")))?;
+        let client = self.client(&parsed.region);
+        self.count();
+        Ok(match parsed.resource {
+            crate::arn::RdsResource::ClusterSnapshot => client
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(&parsed.id)
+                .send()
+                .await
+                .map_err(|e| sdk_error("rds:DescribeDBClusterSnapshots", e))?
+                .db_cluster_snapshots()
+                .first()
+                .and_then(|s| s.engine_version.clone()),
+            _ => client
+                .describe_db_snapshots()
+                .db_snapshot_identifier(&parsed.id)
+                .send()
+                .await
+                .map_err(|e| sdk_error("rds:DescribeDBSnapshots", e))?
+                .db_snapshots()
+                .first()
+                .and_then(|s| s.engine_version.clone()),
+        })
     }
 
     async fn cluster_engine(&self, region: &str, id: &str) -> Result<Option<String>, LifeboatError> {

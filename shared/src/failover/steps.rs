@@ -141,6 +141,9 @@ pub struct DbState {
     pub writer: Option<String>,
     pub members: Vec<String>,
     pub availability_zone: Option<String>,
+    pub engine_version: Option<String>,
+    pub port: Option<i32>,
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl DbState {
@@ -320,11 +323,12 @@ pub fn new_database_id(incident_id: &str) -> String {
             out.push(c);
         }
     }
-    // The incident id ends with its time and hash: keep those, shorten the database name.
+    // Ids end with their time and hash (`-20261125t1942z-3f2a`, 20 characters): keep those,
+    // shorten the database name before them. `out` is ASCII, so byte offsets are characters.
     if out.len() > 63 {
-        let tail_len = incident_id.rsplitn(3, '-').take(2).map(|p| p.len() + 1).sum::<usize>();
-        let tail = out[out.len() - tail_len..].to_owned();
-        out.truncate(63 - tail.len());
+        const TAIL: usize = 20;
+        let tail = out[out.len() - TAIL..].to_owned();
+        out.truncate(63 - TAIL);
         out = format!("{}{tail}", out.trim_end_matches('-'));
     }
     out.trim_end_matches('-').to_owned()
@@ -523,6 +527,15 @@ mod tests {
         assert!(long.len() <= 63 && long.ends_with("-20261125t1942z-3f2a") && !long.contains("--"), "{long}");
         assert_eq!(writer_id(&id), format!("{id}-1"));
         assert!(writer_id(&"b".repeat(63)).len() <= 63);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_id_makes_a_valid_rds_identifier(id in ".{0,120}") {
+            let out = new_database_id(&id);
+            proptest::prop_assert!(out.len() <= 63 && out.starts_with("lf") && !out.contains("--") && !out.ends_with('-'), "{}", out);
+            proptest::prop_assert!(out.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{}", out);
+        }
     }
 
     #[test]

@@ -208,7 +208,7 @@ async fn failover(moto: &Moto, port: &str, table: &str, topic: &str, inbox: &str
         "db.orders.internal -> {primary}; SSM /orders/prod/db-endpoint = {primary}; replica orders-replica in {DR}"
     );
     // The binaries read the config from SSM /lifeboat/config, as in AWS.
-    let mut bed = FailoverBed::start(moto, port, table, topic, None).await;
+    let mut bed = RecoveryBed::start(moto, port, table, topic, None).await;
     println!("cargo lambda watch serves the functions on port {port} (it builds each on first use: a minute or two when cold)");
     let mut alarm = event("cloudwatch-alarm-into-alarm.json", None);
     alarm["detail"]["alarmName"] = json!("orders-db-down");

@@ -1,0 +1,357 @@
+//! dr-drill: starts restore drills (on its schedule, for every database whose drill is due, or on
+//! demand for one), runs each step of `infra/drill.asl.json`, and answers `{"report": true}` with
+//! the recoverability report. What a drill is and when it passes is `lifeboat_core::drill`'s.
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::aws::incidents::{Claim, IncidentStore};
+use lifeboat_core::aws::rds::{Kinds, Rds};
+use lifeboat_core::aws::sfn::{Started, StepFunctions};
+use lifeboat_core::aws::sns::Notifier;
+use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::config::Config;
+use lifeboat_core::copy::{self, RegionListings};
+use lifeboat_core::drill::{
+    self, Action, Check, DrillRequest, DrillResult, DrillRun, ReportRow, LOCK_FOR, TAG_DRILL, TAG_DRILL_ID,
+};
+use lifeboat_core::error::LifeboatError;
+use lifeboat_core::event;
+use lifeboat_core::failover::steps::{hopeless, DbState};
+use lifeboat_core::message;
+use lifeboat_core::rpo;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+pub struct Deps {
+    pub config: ConfigCache,
+    pub store: IncidentStore,
+    pub rds: Rds,
+    pub sfn: StepFunctions,
+    pub topic: Notifier,
+    /// The drill state machine (to start drills); steps and reports don't need it.
+    pub state_machine: Option<String>,
+    pub poll_seconds: u64,
+    /// Only against an AWS emulator, whose endpoints are not in DNS: the resolvable-endpoint check
+    /// says so instead of failing.
+    pub emulated_endpoints: bool,
+}
+
+impl Deps {
+    pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, topic_arn: &str) -> Self {
+        Deps {
+            config,
+            store: IncidentStore::new(sdk, table),
+            rds: Rds::new(sdk),
+            sfn: StepFunctions::new(sdk),
+            topic: Notifier::new(sdk, topic_arn),
+            state_machine: None,
+            poll_seconds: 30,
+            emulated_endpoints: false,
+        }
+    }
+}
+
+pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
+    let out = match drill::parse(&payload)? {
+        DrillRequest::Step { action, run } => json!(step(deps, action, *run, now).await?),
+        DrillRequest::Report => report(deps, now).await?,
+        DrillRequest::Start { database, at } => start(deps, database.as_deref(), event::as_of(at, now)).await?,
+    };
+    info!(result = %out, "dr-drill");
+    Ok(out)
+}
+
+async fn start(deps: &Deps, only: Option<&str>, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
+    let config = deps.config.get().await?;
+    let Some(machine) = &deps.state_machine else {
+        return Err(LifeboatError::Rejected("LIFEBOAT_DRILL_STATE_MACHINE_ARN is not set".into()));
+    };
+    if let Some(name) = only {
+        match config.database_named(name) {
+            None => return Err(LifeboatError::Rejected(format!("no database named `{name}` in Lifeboat's config"))),
+            Some(db) if db.drill.is_none() => {
+                return Err(LifeboatError::Rejected(format!("{name} has no drill section")))
+            }
+            Some(_) => {}
+        }
+    }
+    let mut started = Vec::new();
+    let mut not_due = Vec::new();
+    for db in &config.databases {
+        let Some(d) = &db.drill else { continue };
+        if only.is_some_and(|n| n != db.name) {
+            continue;
+        }
+        let last = deps.store.last_drill(&db.name).await?.map(|r| r.started);
+        if only.is_none() && !drill::due(d, last, now) {
+            not_due.push(db.name.clone());
+            continue;
+        }
+        let Some(region) = drill::region(db, d) else { continue };
+        let run = DrillRun::new(db, d, &region, now, deps.poll_seconds);
+        let input = serde_json::to_string(&run).map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+        let arn = match deps.sfn.start(machine, &run.drill_id, &input).await? {
+            Started::New(arn) | Started::AlreadyStarted(arn) => arn,
+        };
+        started.push(json!({"database": db.name, "drill_id": run.drill_id, "execution_arn": arn}));
+    }
+    Ok(json!({"started": started, "not_due": not_due}))
+}
+
+async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>) -> Result<DrillRun, LifeboatError> {
+    let config = deps.config.get().await?;
+    let Some(db) = config.database_named(&run.database) else {
+        return Err(LifeboatError::Rejected(format!("no database named {} in the config", run.database)));
+    };
+    let Some(d) = &db.drill else { return Err(LifeboatError::Rejected(format!("{} has no drill section", db.name))) };
+    match action {
+        Action::Prepare => {
+            if !deps
+                .store
+                .lock_drill(
+                    &db.name,
+                    &run.drill_id,
+                    now,
+                    now + chrono::Duration::from_std(LOCK_FOR).unwrap_or_default(),
+                )
+                .await?
+            {
+                info!(database = %db.name, "another drill of this database is running: this one does nothing");
+                run.skipped = true;
+                return Ok(run);
+            }
+            // Anything of this database's drills that isn't this drill's is a crashed drill's.
+            for left in deps.rds.tagged(&run.region, TAG_DRILL, &db.name).await? {
+                if left.tags.get(TAG_DRILL_ID) == Some(&run.drill_id) {
+                    continue;
+                }
+                delete(deps, &run.region, &left, left.tags.get(TAG_DRILL_ID).map(String::as_str).unwrap_or_default())
+                    .await?;
+                run.leftovers.push(left.id.clone());
+            }
+            let kinds = Kinds { instances: !db.is_cluster(), clusters: db.is_cluster() };
+            let listing = deps.rds.list(&run.region, kinds).await?;
+            let Some(copy) = rpo::newest_copy(db, &listing) else {
+                return Err(LifeboatError::Rejected(format!(
+                    "no available Lifeboat DR copy of {} in {}",
+                    db.name, run.region
+                )));
+            };
+            run.snapshot = Some(copy.arn.to_string());
+        }
+        Action::Restore => {
+            let snapshot = run.snapshot.clone().ok_or_else(|| LifeboatError::Rejected("no DR copy chosen".into()))?;
+            let tags = [(TAG_DRILL, db.name.as_str()), (TAG_DRILL_ID, run.drill_id.as_str())];
+            match &run.writer {
+                Some(w) => {
+                    deps.rds.restore_cluster(&run.region, &run.temporary, w, &snapshot, &d.restore, &tags).await?
+                }
+                None => deps.rds.restore_instance(&run.region, &run.temporary, &snapshot, &d.restore, &tags).await?,
+            };
+            run.started.get_or_insert(now);
+        }
+        Action::Status => {
+            let state = temporary_state(deps, &run).await?;
+            match state {
+                Some(s) if s.available() && s.endpoint.is_some() => {
+                    run.available = true;
+                    run.available_at.get_or_insert(now);
+                    run.endpoint = s.endpoint.clone();
+                    run.port = s.port;
+                }
+                Some(s) if hopeless(&s.status) => {
+                    return Err(LifeboatError::Rejected(format!("{} is {}: the restore failed", s.id, s.status)))
+                }
+                _ => {
+                    let waited = run.started.map_or(0, |t| (now - t).num_seconds());
+                    if waited > run.timeout_seconds as i64 {
+                        return Err(LifeboatError::Rejected(format!(
+                            "{} not available after {}s: the restore is too slow to be a recovery",
+                            run.temporary, waited
+                        )));
+                    }
+                }
+            }
+        }
+        Action::Check => run.checks = checks(deps, &run).await?,
+        Action::Cleanup => {
+            let state = temporary_state(deps, &run).await?;
+            if let Some(s) = state {
+                delete(deps, &run.region, &s, &run.drill_id).await?;
+                if !run.cleaned_up.contains(&s.id) {
+                    run.cleaned_up.push(s.id.clone());
+                }
+            }
+            deps.store.unlock_drill(&db.name, &run.drill_id).await?;
+        }
+        Action::Record => {
+            let result = result(&run, db.rto, now);
+            deps.store.put_drill_result(&result).await?;
+            tell_once(deps, &result, now).await?;
+            run.result = Some(result);
+        }
+    }
+    Ok(run)
+}
+
+async fn temporary_state(deps: &Deps, run: &DrillRun) -> Result<Option<DbState>, LifeboatError> {
+    if !run.cluster {
+        return deps.rds.instance(&run.region, &run.temporary).await;
+    }
+    let Some(mut c) = deps.rds.cluster(&run.region, &run.temporary).await? else { return Ok(None) };
+    if let Some(w) = &run.writer {
+        match deps.rds.instance(&run.region, w).await? {
+            Some(i) if i.available() => {}
+            Some(i) => c.status = format!("{} (writer {})", c.status, i.status),
+            None => c.status = format!("{} (writer not created yet)", c.status),
+        }
+    }
+    Ok(Some(c))
+}
+
+/// Delete a drill's instance or cluster: only ever one carrying this database's drill tag and
+/// `drill_id` (the adapter checks the tag again before it deletes).
+async fn delete(deps: &Deps, region: &str, s: &DbState, drill_id: &str) -> Result<(), LifeboatError> {
+    let is_cluster = !s.members.is_empty() || s.writer.is_some();
+    if is_cluster {
+        deps.rds.delete_cluster_tagged(region, &s.id, TAG_DRILL_ID, drill_id).await?;
+    } else {
+        deps.rds.delete_instance_tagged(region, &s.id, TAG_DRILL_ID, drill_id).await?;
+    }
+    Ok(())
+}
+
+async fn checks(deps: &Deps, run: &DrillRun) -> Result<Vec<Check>, LifeboatError> {
+    let state = temporary_state(deps, run).await?;
+    let mut out = Vec::new();
+    let status = state.as_ref().map_or("gone".to_owned(), |s| s.status.clone());
+    out.push(Check { name: "status".into(), passed: status == "available", detail: status });
+    let restored = state.as_ref().and_then(|s| s.engine_version.clone());
+    let expected = match &run.snapshot {
+        Some(arn) => deps.rds.snapshot_engine_version(arn).await?,
+        None => None,
+    };
+    out.push(Check {
+        name: "engine version".into(),
+        passed: restored.is_some() && restored == expected,
+        detail: format!(
+            "restored {} from a copy of {}",
+            restored.as_deref().unwrap_or("?"),
+            expected.as_deref().unwrap_or("?")
+        ),
+    });
+    out.push(resolves(run.endpoint.as_deref(), run.port, deps.emulated_endpoints).await);
+    Ok(out)
+}
+
+async fn resolves(endpoint: Option<&str>, port: Option<i32>, emulated: bool) -> Check {
+    let name = "endpoint resolves".to_owned();
+    let Some(host) = endpoint else { return Check { name, passed: false, detail: "no endpoint".into() } };
+    if emulated {
+        return Check { name, passed: true, detail: format!("{host}: not looked up (emulated endpoints)") };
+    }
+    let port = u16::try_from(port.unwrap_or(5432)).unwrap_or(5432);
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(mut addrs) => match addrs.next() {
+            Some(a) => Check { name, passed: true, detail: format!("{host} -> {}", a.ip()) },
+            None => Check { name, passed: false, detail: format!("{host}: no address") },
+        },
+        Err(e) => Check { name, passed: false, detail: format!("{host}: {e}") },
+    }
+}
+
+/// What the drill proved, from its state: a caught error, a failed check or a failed validation
+/// each fail it.
+fn result(run: &DrillRun, rto: std::time::Duration, now: DateTime<Utc>) -> DrillResult {
+    let said = |e: &Value| {
+        let cause = e.get("Cause").and_then(Value::as_str).unwrap_or_default();
+        let message = serde_json::from_str::<Value>(cause)
+            .ok()
+            .and_then(|c| c.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| cause.to_owned());
+        format!("{}: {message}", e.get("Error").and_then(Value::as_str).unwrap_or("error"))
+    };
+    let caught = run.error.as_ref().map(said);
+    let cleanup = run
+        .cleanup_error
+        .as_ref()
+        .map(|e| format!("cleanup failed, the next drill deletes what is left ({})", said(e)));
+    let failed_checks: Vec<&str> = run.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+    let failure = caught
+        .or_else(|| (!failed_checks.is_empty()).then(|| format!("checks failed: {}", failed_checks.join(", "))))
+        .or(cleanup);
+    let measured = run.measured_rto_seconds();
+    DrillResult {
+        drill_id: run.drill_id.clone(),
+        database: run.database.clone(),
+        region: run.region.clone(),
+        snapshot: run.snapshot.clone(),
+        started: run.started.unwrap_or(now),
+        ended: now,
+        measured_rto_seconds: measured,
+        rto_seconds: rto.as_secs(),
+        passed: drill::passed(measured, rto, &run.checks, failure.as_deref()),
+        checks: run.checks.clone(),
+        failure,
+        cleaned_up: run.leftovers.iter().chain(&run.cleaned_up).cloned().collect(),
+    }
+}
+
+/// The result, to the topic once (a retried record step doesn't tell people twice).
+async fn tell_once(deps: &Deps, r: &DrillResult, now: DateTime<Utc>) -> Result<(), LifeboatError> {
+    let key = format!("drill:{}", r.drill_id);
+    if deps.store.claim(None, &key, now).await? != Claim::Claimed {
+        return Ok(());
+    }
+    if let Err(e) = deps.topic.publish(&message::drill_result(r)).await {
+        let _ = deps.store.release(None, &key).await;
+        return Err(e);
+    }
+    deps.store.mark_sent(None, &key).await
+}
+
+/// Per database: how much a recovery would lose now (the worst DR region), the last drill and its
+/// measured RTO.
+async fn report(deps: &Deps, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
+    let config = deps.config.get().await?;
+    let rows = rows(deps, &config, now).await?;
+    Ok(json!({"databases": rows, "text": drill::report_text(&rows)}))
+}
+
+pub async fn rows(deps: &Deps, config: &Config, now: DateTime<Utc>) -> Result<Vec<ReportRow>, LifeboatError> {
+    let kinds = Kinds {
+        instances: config.databases.iter().any(|d| !d.is_cluster()),
+        clusters: config.databases.iter().any(|d| d.is_cluster()),
+    };
+    let mut listings = RegionListings::new();
+    for region in copy::regions_to_list(config) {
+        listings.insert(region.clone(), deps.rds.list(&region, kinds).await?);
+    }
+    let assessments = rpo::assess(config, &listings, &|_, _| None, now);
+    let mut rows = Vec::new();
+    for db in &config.databases {
+        let mine: Vec<_> = assessments.iter().filter(|a| a.database == db.name).collect();
+        if mine.is_empty() && db.drill.is_none() {
+            continue;
+        }
+        let worst = if mine.iter().any(|a| a.recovery_point_age_seconds.is_none()) {
+            None
+        } else {
+            mine.iter().filter_map(|a| a.recovery_point_age_seconds).max()
+        };
+        let last = deps.store.last_drill(&db.name).await.unwrap_or_else(|e| {
+            warn!(error = %e, database = %db.name, "last drill unreadable");
+            None
+        });
+        rows.push(ReportRow {
+            database: db.name.clone(),
+            rpo_seconds: db.rpo.as_secs(),
+            recovery_point_age_seconds: worst,
+            rpo_met: !mine.is_empty() && mine.iter().all(|a| !a.breached),
+            rto_seconds: db.rto.as_secs(),
+            last_drill: last.as_ref().map(|r| r.started),
+            measured_rto_seconds: last.as_ref().and_then(|r| r.measured_rto_seconds),
+            last_drill_passed: last.as_ref().map(|r| r.passed),
+        });
+    }
+    Ok(rows)
+}

@@ -1,0 +1,426 @@
+//! Restore drills: prove, on a schedule, that the newest DR copy restores and how long it takes.
+//! A drill restores into a temporary, tagged, private instance (cluster plus instance for Aurora)
+//! in the DR region, checks it, measures time-to-available as the RTO actually achieved, and always
+//! deletes what it made. Pure: what is due, names, verdicts and the recoverability report; the
+//! `dr-drill` function and `infra/drill.asl.json` act on them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Database;
+use crate::failover::Restore;
+
+/// Tag on everything a drill creates: its database's name. The drill deletes only what carries it.
+pub const TAG_DRILL: &str = "lifeboat:drill";
+/// Tag naming the drill that created a resource.
+pub const TAG_DRILL_ID: &str = "lifeboat:drill-id";
+/// A drill holds its database's lock at most this long: a crashed drill's lock is taken over.
+pub const LOCK_FOR: Duration = Duration::from_secs(6 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drill {
+    /// How often to prove the database restores (the schedule checks daily what is due).
+    #[serde(default = "monthly", deserialize_with = "crate::config::de_duration")]
+    pub every: Duration,
+    /// Where and how to restore: `region` (one of copy_to; needed if several), class, subnet group.
+    pub restore: Restore,
+    /// A Lambda (name or ARN) invoked with `{"database", "endpoint", "port", "drill_id"}` once the
+    /// instance is up: an error fails the drill. Lifeboat's own checks run without it.
+    pub validation_lambda: Option<String>,
+}
+
+fn monthly() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}
+
+/// Why `db.drill` can't work as written.
+pub fn invalid(db: &Database, d: &Drill) -> Option<(&'static str, String)> {
+    if db.copy_to.is_empty() {
+        return Some(("drill", "a drill restores a DR copy: the database needs copy_to".into()));
+    }
+    match &d.restore.region {
+        Some(r) if !db.copy_to.iter().any(|t| &t.region == r) => {
+            Some(("drill.restore.region", format!("{r} is not one of copy_to's regions")))
+        }
+        None if db.copy_to.len() > 1 => Some(("drill.restore.region", "name one of copy_to's regions".into())),
+        _ if d.every < Duration::from_secs(86_400) => Some(("drill.every", "at most one drill a day".into())),
+        _ => None,
+    }
+}
+
+pub fn region(db: &Database, d: &Drill) -> Option<String> {
+    d.restore.region.clone().or_else(|| db.copy_to.first().map(|t| t.region.clone()))
+}
+
+/// `drill-orders-prod-20261126T0300Z`: one drill per database and minute, so a redelivered
+/// schedule starts nothing new (it is also the execution's name).
+pub fn drill_id(database: &str, at: DateTime<Utc>) -> String {
+    let clean: String = database.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    let mut base: String = clean.chars().take(60).collect();
+    base = base.trim_matches('-').to_owned();
+    format!("drill-{base}-{}", at.format("%Y%m%dT%H%MZ"))
+}
+
+/// The temporary instance (or cluster): a valid RDS identifier, starting `lf-drill-`.
+pub fn temporary_id(drill_id: &str) -> String {
+    crate::failover::steps::new_database_id(drill_id)
+}
+
+/// Due when the database has a drill section and its last drill (passed or not) is `every` ago.
+pub fn due(d: &Drill, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last.is_none_or(|at| (now - at).to_std().is_ok_and(|since| since >= d.every))
+}
+
+/// A drill's state as `infra/drill.asl.json` carries it from step to step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillRun {
+    pub drill_id: String,
+    pub database: String,
+    pub region: String,
+    pub cluster: bool,
+    /// The temporary instance, or cluster (its writer is `writer`).
+    pub temporary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
+    pub poll_seconds: u64,
+    /// How long to wait for the restore before the drill fails (and is cleaned up).
+    pub timeout_seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_lambda: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub available: bool,
+    /// Always present (null until known): the validation task's Payload names them.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub port: Option<i32>,
+    /// Another drill of the database holds its lock: this one does nothing.
+    #[serde(default)]
+    pub skipped: bool,
+    /// There is a validation Lambda to invoke (the state machine's Choice reads a boolean).
+    #[serde(default)]
+    pub validate: bool,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    #[serde(default)]
+    pub cleaned_up: Vec<String>,
+    /// Leftovers of earlier, crashed drills deleted first.
+    #[serde(default)]
+    pub leftovers: Vec<String>,
+    /// What a Catch caught (`{Error, Cause}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
+    /// What a Catch caught from the cleanup (the temporary resources may be left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_error: Option<serde_json::Value>,
+    /// The validation Lambda's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<DrillResult>,
+}
+
+impl DrillRun {
+    pub fn new(db: &Database, d: &Drill, region: &str, at: DateTime<Utc>, poll_seconds: u64) -> DrillRun {
+        let drill_id = drill_id(&db.name, at);
+        let temporary = temporary_id(&drill_id);
+        DrillRun {
+            writer: db.is_cluster().then(|| crate::failover::steps::writer_id(&temporary)),
+            drill_id,
+            database: db.name.clone(),
+            region: region.to_owned(),
+            cluster: db.is_cluster(),
+            temporary,
+            poll_seconds: poll_seconds.max(1),
+            // Twice the RTO: a restore that slow has failed the drill anyway, and must be cleaned up.
+            timeout_seconds: (db.rto.as_secs() * 2).max(600),
+            validate: d.validation_lambda.is_some(),
+            validation_lambda: d.validation_lambda.clone(),
+            skipped: false,
+            snapshot: None,
+            started: None,
+            available_at: None,
+            available: false,
+            endpoint: None,
+            port: None,
+            checks: Vec::new(),
+            cleaned_up: Vec::new(),
+            leftovers: Vec::new(),
+            error: None,
+            cleanup_error: None,
+            validation: None,
+            result: None,
+        }
+    }
+
+    /// Restore start to available.
+    pub fn measured_rto_seconds(&self) -> Option<i64> {
+        Some((self.available_at? - self.started?).num_seconds())
+    }
+}
+
+/// What invoked `dr-drill`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DrillRequest {
+    /// A step of `infra/drill.asl.json`.
+    Step { action: Action, run: Box<DrillRun> },
+    /// `{"report": true}`: the recoverability report.
+    Report,
+    /// `{"database": "..."}` (on demand, now) or the schedule (every database whose drill is due).
+    Start { database: Option<String>, at: Option<DateTime<Utc>> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Prepare,
+    Restore,
+    Status,
+    Check,
+    Cleanup,
+    Record,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepInput {
+    action: Action,
+    drill: DrillRun,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manual {
+    #[serde(default)]
+    report: bool,
+    database: Option<String>,
+}
+
+pub fn parse(payload: &serde_json::Value) -> Result<DrillRequest, crate::event::EventError> {
+    use crate::event::{self, EventError, Trigger};
+    if payload.get("action").is_some() {
+        let s: StepInput = serde_json::from_value(payload.clone())
+            .map_err(|e| EventError(format!(r#"expected {{"action": "prepare" | ..., "drill": {{...}}}}: {e}"#)))?;
+        return Ok(DrillRequest::Step { action: s.action, run: Box::new(s.drill) });
+    }
+    if payload.get("detail-type").is_some() {
+        return match event::classify(payload)? {
+            Trigger::Sweep { at } => Ok(DrillRequest::Start { database: None, at }),
+            _ => Err(EventError("dr-drill runs on its schedule, or on {\"database\"} / {\"report\": true}".into())),
+        };
+    }
+    let m: Manual = serde_json::from_value(payload.clone())
+        .map_err(|e| EventError(format!(r#"expected {{"database": "..."}} or {{"report": true}}: {e}"#)))?;
+    match (m.report, m.database) {
+        (true, None) => Ok(DrillRequest::Report),
+        (false, Some(db)) if !db.trim().is_empty() => Ok(DrillRequest::Start { database: Some(db), at: None }),
+        _ => Err(EventError(r#"give either {"database": "..."} or {"report": true}"#.into())),
+    }
+}
+
+/// One check a drill made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// What a finished drill proved, kept per database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillResult {
+    pub drill_id: String,
+    pub database: String,
+    pub region: String,
+    pub snapshot: Option<String>,
+    pub started: DateTime<Utc>,
+    pub ended: DateTime<Utc>,
+    /// Restore start to available: the RTO measured.
+    pub measured_rto_seconds: Option<i64>,
+    pub rto_seconds: u64,
+    pub passed: bool,
+    pub checks: Vec<Check>,
+    /// What went wrong, when something did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// What was deleted afterwards.
+    pub cleaned_up: Vec<String>,
+}
+
+impl DrillResult {
+    pub fn rto_met(&self) -> Option<bool> {
+        self.measured_rto_seconds.map(|m| m >= 0 && m as u64 <= self.rto_seconds)
+    }
+}
+
+/// A drill passes when the instance came up, every check passed, nothing failed, and it was up
+/// within the RTO. A drill that restored but too slowly fails: the RTO is the promise.
+pub fn passed(measured_rto_seconds: Option<i64>, rto: Duration, checks: &[Check], failure: Option<&str>) -> bool {
+    failure.is_none()
+        && !checks.is_empty()
+        && checks.iter().all(|c| c.passed)
+        && measured_rto_seconds.is_some_and(|m| m >= 0 && m as u64 <= rto.as_secs())
+}
+
+/// One line of the recoverability report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRow {
+    pub database: String,
+    pub rpo_seconds: u64,
+    /// The worst of the DR regions' newest recovery points (None: no recovery point anywhere).
+    pub recovery_point_age_seconds: Option<i64>,
+    pub rpo_met: bool,
+    pub rto_seconds: u64,
+    pub last_drill: Option<DateTime<Utc>>,
+    pub measured_rto_seconds: Option<i64>,
+    pub last_drill_passed: Option<bool>,
+}
+
+/// The README's question, answered per database: can we recover, how much would we lose now, and
+/// when did we last prove it and how fast was it.
+pub fn report_text(rows: &[ReportRow]) -> String {
+    let h = |s: i64| crate::message::human(chrono::Duration::seconds(s));
+    let mut out = String::from(
+        "| Database | RPO now / target | Last drill | Measured RTO / target | Result |\n|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let rpo = match r.recovery_point_age_seconds {
+            Some(a) => {
+                format!("{} / {} ({})", h(a), h(r.rpo_seconds as i64), if r.rpo_met { "met" } else { "BREACHED" })
+            }
+            None => format!("none / {} (BREACHED)", h(r.rpo_seconds as i64)),
+        };
+        let when = r.last_drill.map_or("never".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        let rto = match r.measured_rto_seconds {
+            Some(m) => format!("{} / {}", h(m), h(r.rto_seconds as i64)),
+            None => format!("- / {}", h(r.rto_seconds as i64)),
+        };
+        let result = match r.last_drill_passed {
+            Some(true) => "passed",
+            Some(false) => "FAILED",
+            None => "not proven",
+        };
+        out.push_str(&format!("| {} | {rpo} | {when} | {rto} | {result} |\n", r.database));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use chrono::TimeZone;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap() + chrono::Duration::hours(h)
+    }
+
+    fn drill(every_days: u64) -> Drill {
+        Drill {
+            every: Duration::from_secs(every_days * 86_400),
+            restore: Restore {
+                region: None,
+                instance_class: "db.t3.micro".into(),
+                subnet_group: "dr".into(),
+                security_groups: vec![],
+            },
+            validation_lambda: None,
+        }
+    }
+
+    #[test]
+    fn requests_parse_strictly() {
+        use serde_json::json;
+        assert_eq!(parse(&json!({"report": true})).unwrap(), DrillRequest::Report);
+        assert_eq!(
+            parse(&json!({"database": "orders"})).unwrap(),
+            DrillRequest::Start { database: Some("orders".into()), at: None }
+        );
+        assert!(parse(&json!({"database": ""})).is_err());
+        assert!(parse(&json!({"report": true, "database": "x"})).is_err());
+        assert!(parse(&json!({"action": "explode", "drill": {}})).is_err());
+        let schedule = serde_json::from_str(include_str!("../../events/scheduled-sweep.json")).unwrap();
+        assert!(matches!(parse(&schedule).unwrap(), DrillRequest::Start { database: None, at: Some(_) }));
+    }
+
+    #[test]
+    fn a_drill_is_due_once_every_period() {
+        let d = drill(30);
+        assert!(due(&d, None, at(0)), "never drilled");
+        assert!(!due(&d, Some(at(0)), at(24 * 29)));
+        assert!(due(&d, Some(at(0)), at(24 * 30)));
+    }
+
+    #[test]
+    fn names_are_stable_per_minute_and_valid_rds_identifiers() {
+        let id = drill_id("orders prod", at(0));
+        assert_eq!(id, "drill-orders-prod-20261126T0300Z");
+        let t = temporary_id(&id);
+        assert_eq!(t, "lf-drill-orders-prod-20261126t0300z");
+        assert!(temporary_id(&drill_id(&"x".repeat(100), at(0))).len() <= 63);
+    }
+
+    #[test]
+    fn a_drill_passes_only_when_up_checked_and_within_the_rto() {
+        let ok = [Check { name: "status".into(), passed: true, detail: "available".into() }];
+        let rto = Duration::from_secs(1800);
+        assert!(passed(Some(600), rto, &ok, None));
+        assert!(!passed(Some(3600), rto, &ok, None), "too slow: the RTO is the promise");
+        assert!(!passed(None, rto, &ok, None), "never came up");
+        assert!(!passed(Some(600), rto, &[], None), "nothing checked proves nothing");
+        let bad = [Check { name: "engine".into(), passed: false, detail: "14.9 != 15.4".into() }];
+        assert!(!passed(Some(600), rto, &bad, None));
+        assert!(!passed(Some(600), rto, &ok, Some("validation Lambda failed")));
+    }
+
+    #[test]
+    fn drills_need_a_dr_copy_in_a_named_region() {
+        let config = Config::from_yaml(include_str!("../../examples/lifeboat.yaml")).unwrap();
+        let mut d = drill(30);
+        let catalog = config.database_named("catalog-aurora").unwrap();
+        assert_eq!(invalid(catalog, &d).unwrap().0, "drill.restore.region", "two DR regions");
+        d.restore.region = Some("eu-west-1".into());
+        assert_eq!(invalid(catalog, &d), None);
+        d.restore.region = Some("ap-south-1".into());
+        assert!(invalid(catalog, &d).unwrap().1.contains("not one of"));
+        assert_eq!(invalid(catalog, &drill(0)).unwrap().0, "drill.restore.region");
+    }
+
+    #[test]
+    fn the_report_answers_when_we_last_proved_it_and_how_fast() {
+        let rows = [
+            ReportRow {
+                database: "orders-prod".into(),
+                rpo_seconds: 300,
+                recovery_point_age_seconds: Some(120),
+                rpo_met: true,
+                rto_seconds: 1800,
+                last_drill: Some(at(0)),
+                measured_rto_seconds: Some(540),
+                last_drill_passed: Some(true),
+            },
+            ReportRow {
+                database: "ledger".into(),
+                rpo_seconds: 3600,
+                recovery_point_age_seconds: None,
+                rpo_met: false,
+                rto_seconds: 3600,
+                last_drill: None,
+                measured_rto_seconds: None,
+                last_drill_passed: None,
+            },
+        ];
+        let text = report_text(&rows);
+        assert!(text.contains("| orders-prod | 2m / 5m (met) | 2026-11-26 03:00 UTC | 9m / 30m | passed |"), "{text}");
+        assert!(text.contains("| ledger | none / 1h (BREACHED) | never | - / 1h | not proven |"), "{text}");
+    }
+}

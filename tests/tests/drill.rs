@@ -1,0 +1,142 @@
+//! Restore drills end to end: infra/drill.asl.json in moto's Step Functions interpreter, its steps
+//! the real `dr-drill` binary in `cargo lambda watch`. A drill restores the newest DR copy into a
+//! temporary tagged instance, checks it, measures its RTO, deletes what it made (also when the
+//! validation Lambda fails), deletes a crashed drill's leftover first, and never anything else.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+
+async fn instance_ids(moto: &Moto, region: &str) -> Vec<String> {
+    let out = moto.rds(region).await.describe_db_instances().send().await.expect("describe");
+    let mut ids: Vec<String> =
+        out.db_instances().iter().filter_map(|i| i.db_instance_identifier().map(str::to_owned)).collect();
+    ids.sort();
+    ids
+}
+
+async fn tagged_instance(moto: &Moto, region: &str, id: &str, tags: &[(&str, &str)]) {
+    let tags: Vec<_> = tags.iter().map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build()).collect();
+    moto.rds(region)
+        .await
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .allocated_storage(20)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .expect("instance");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drill_restores_measures_and_cleans_up_even_when_validation_fails() {
+    let port = free_port().to_string();
+    let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let key = kms_key(&moto, "us-west-2").await;
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
+    moto.post(
+        "/_lifeboat/lambda/stub",
+        &json!({"name": "validate-billing", "error": "SELECT count(*) FROM invoices: 0 rows"}),
+    );
+
+    // DR copies as the copier makes them, taken an hour ago.
+    create_instance(&moto, "us-west-2", "seed").await;
+    let now = Utc::now();
+    moto.set_clock(now - chrono::Duration::hours(1));
+    for db in ["orders-prod", "billing-prod"] {
+        let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:snapshot:{db}-1");
+        let tags = [("lifeboat:managed", "true"), ("lifeboat:database", db), ("lifeboat:source-arn", source.as_str())];
+        snapshot(&moto, "us-west-2", "seed", &format!("lifeboat-{db}-1"), &tags).await;
+    }
+    moto.set_clock(now);
+    // A crashed drill's leftover, another database's drill, and something that isn't a drill's.
+    let leftover = "lf-drill-orders-prod-20261101t0300z";
+    tagged_instance(
+        &moto,
+        "us-west-2",
+        leftover,
+        &[("lifeboat:drill", "orders-prod"), ("lifeboat:drill-id", "drill-orders-prod-20261101T0300Z")],
+    )
+    .await;
+    tagged_instance(
+        &moto,
+        "us-west-2",
+        "lf-drill-ledger-20261101t0300z",
+        &[("lifeboat:drill", "ledger"), ("lifeboat:drill-id", "drill-ledger-20261101T0300Z")],
+    )
+    .await;
+    tagged_instance(&moto, "us-west-2", "precious", &[("team", "payments")]).await;
+
+    let db = |name: &str, extra: &str| {
+        format!(
+            "  - name: {name}\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:{name}\n    tier: production\n    rpo: 2h\n    rto: 30m\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 3, min_keep: 1 }}\n    drill:\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n{extra}"
+        )
+    };
+    let yaml = format!(
+        "databases:\n{}{}",
+        db("orders-prod", ""),
+        db("billing-prod", "      validation_lambda: validate-billing\n")
+    );
+    let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
+
+    // orders-prod: restored, checked, measured, cleaned up; the leftover went first.
+    let started = bed.invoke("dr-drill", "orders", &json!({"database": "orders-prod"}));
+    let execution = started["started"][0]["execution_arn"].as_str().unwrap_or_else(|| panic!("{started}")).to_owned();
+    let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
+    assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
+    let result = &output["result"];
+    assert_eq!(result["passed"], true, "{output}");
+    assert!(result["measured_rto_seconds"].as_i64().is_some_and(|s| (0..=1800).contains(&s)), "{result}");
+    let checks: Vec<&str> = result["checks"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(checks, ["status", "engine version", "endpoint resolves"], "{result}");
+    let temporary = output["temporary"].as_str().unwrap().to_owned();
+    assert!(result["cleaned_up"].as_array().unwrap().contains(&json!(leftover)), "{result}");
+    assert!(result["cleaned_up"].as_array().unwrap().contains(&json!(temporary)), "{result}");
+    let left = instance_ids(&moto, "us-west-2").await;
+    assert!(!left.contains(&temporary) && !left.contains(&leftover.to_owned()), "{left:?}");
+    for kept in ["precious", "lf-drill-ledger-20261101t0300z", "seed"] {
+        assert!(left.contains(&kept.to_owned()), "{kept} is not this drill's and must stay: {left:?}");
+    }
+
+    // billing-prod: its validation Lambda fails; the drill fails, and still cleans up.
+    let started = bed.invoke("dr-drill", "billing", &json!({"database": "billing-prod"}));
+    let execution = started["started"][0]["execution_arn"].as_str().unwrap().to_owned();
+    let (status, _) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
+    assert_eq!(status, "FAILED");
+    let store = IncidentStore::new(&moto.sdk("us-east-1").await, &table);
+    let failed = store.last_drill("billing-prod").await.unwrap().expect("a stored result");
+    assert!(!failed.passed);
+    assert!(failed.failure.as_deref().unwrap_or_default().contains("0 rows"), "{failed:?}");
+    assert!(!instance_ids(&moto, "us-west-2").await.iter().any(|i| i.starts_with("lf-drill-billing")), "cleaned up");
+
+    // Never two drills of one database at once: the lock is held until the drill lets go.
+    assert!(store.lock_drill("orders-prod", "drill-a", now, now + chrono::Duration::hours(6)).await.unwrap());
+    assert!(!store.lock_drill("orders-prod", "drill-b", now, now + chrono::Duration::hours(6)).await.unwrap());
+    assert!(
+        store.lock_drill("orders-prod", "drill-b", now + chrono::Duration::hours(7), now).await.unwrap(),
+        "a crashed drill's lock expires"
+    );
+    store.unlock_drill("orders-prod", "drill-b").await.unwrap();
+
+    // People were told, once each.
+    let told: Vec<String> = notices(&moto, "us-east-1", &inbox).await.into_iter().map(|n| n.subject).collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(told.iter().any(|s| s.starts_with("[P3] orders-prod: restore drill passed")), "{told:?}");
+    assert!(told.iter().any(|s| s.starts_with("[P2] billing-prod: restore drill FAILED")), "{told:?}");
+
+    // The report: when did we last prove we can recover, and how fast?
+    let report: Value = bed.invoke("dr-drill", "report", &json!({"report": true}));
+    let text = report["text"].as_str().unwrap_or_default();
+    assert!(text.contains("| orders-prod | 1h / 2h (met) |") && text.contains("| passed |"), "{text}");
+    assert!(text.contains("| billing-prod |") && text.contains("| FAILED |"), "{text}");
+}
