@@ -16,6 +16,8 @@ use crate::failover::Restore;
 pub const TAG_DRILL: &str = "lifeboat:drill";
 /// Tag naming the drill that created a resource.
 pub const TAG_DRILL_ID: &str = "lifeboat:drill-id";
+/// The drill state machine may invoke only validation functions named so.
+pub const VALIDATION_PREFIX: &str = "lifeboat-validate-";
 /// A drill holds its database's lock at most this long: a crashed drill's lock is taken over.
 pub const LOCK_FOR: Duration = Duration::from_secs(6 * 3600);
 
@@ -28,7 +30,8 @@ pub struct Drill {
     /// Where and how to restore: `region` (one of copy_to; needed if several), class, subnet group.
     pub restore: Restore,
     /// A Lambda (name or ARN) invoked with `{"database", "endpoint", "port", "drill_id"}` once the
-    /// instance is up: an error fails the drill. Lifeboat's own checks run without it.
+    /// instance is up: an error fails the drill. Lifeboat's own checks run without it. Named
+    /// `lifeboat-validate-*`: the only functions the drill state machine may invoke.
     pub validation_lambda: Option<String>,
 }
 
@@ -47,7 +50,18 @@ pub fn invalid(db: &Database, d: &Drill) -> Option<(&'static str, String)> {
         }
         None if db.copy_to.len() > 1 => Some(("drill.restore.region", "name one of copy_to's regions".into())),
         _ if d.every < Duration::from_secs(86_400) => Some(("drill.every", "at most one drill a day".into())),
-        _ => None,
+        _ => match &d.validation_lambda {
+            Some(f)
+                if !f.rsplit(':').next().unwrap_or(f).starts_with(VALIDATION_PREFIX)
+                    && !f.contains(&format!(":function:{VALIDATION_PREFIX}")) =>
+            {
+                Some((
+                    "drill.validation_lambda",
+                    format!("`{f}`: name validation functions {VALIDATION_PREFIX}* (the drill may invoke only those)"),
+                ))
+            }
+            _ => None,
+        },
     }
 }
 
@@ -393,6 +407,11 @@ mod tests {
         d.restore.region = Some("ap-south-1".into());
         assert!(invalid(catalog, &d).unwrap().1.contains("not one of"));
         assert_eq!(invalid(catalog, &drill(0)).unwrap().0, "drill.restore.region");
+        d.restore.region = Some("eu-west-1".into());
+        d.validation_lambda = Some("check-orders".into());
+        assert_eq!(invalid(catalog, &d).unwrap().0, "drill.validation_lambda");
+        d.validation_lambda = Some("arn:aws:lambda:us-east-1:123456789012:function:lifeboat-validate-orders".into());
+        assert_eq!(invalid(catalog, &d), None);
     }
 
     #[test]

@@ -45,7 +45,7 @@ async fn a_drill_restores_measures_and_cleans_up_even_when_validation_fails() {
     moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
     moto.post(
         "/_lifeboat/lambda/stub",
-        &json!({"name": "validate-billing", "error": "SELECT count(*) FROM invoices: 0 rows"}),
+        &json!({"name": "lifeboat-validate-billing", "error": "SELECT count(*) FROM invoices: 0 rows"}),
     );
 
     // DR copies as the copier makes them, taken an hour ago.
@@ -84,7 +84,7 @@ async fn a_drill_restores_measures_and_cleans_up_even_when_validation_fails() {
     let yaml = format!(
         "databases:\n{}{}",
         db("orders-prod", ""),
-        db("billing-prod", "      validation_lambda: validate-billing\n")
+        db("billing-prod", "      validation_lambda: lifeboat-validate-billing\n")
     );
     let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
     let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);

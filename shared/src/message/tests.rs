@@ -273,3 +273,38 @@ fn the_approval_request_says_what_will_happen_and_carries_both_links_on_their_ow
     assert!(m.body.contains("Expected data loss: 4s"));
     insta::assert_snapshot!("approval-request", shown(&m));
 }
+
+#[test]
+fn drill_results_say_how_fast_what_was_checked_and_what_was_deleted() {
+    use crate::drill::{Check, DrillResult};
+    let passed = DrillResult {
+        drill_id: "drill-orders-prod-20261125T1942Z".into(),
+        database: "orders-prod".into(),
+        region: "us-west-2".into(),
+        snapshot: Some("arn:aws:rds:us-west-2:123456789012:snapshot:lifeboat-orders-prod-1".into()),
+        started: at(0),
+        ended: at(14),
+        measured_rto_seconds: Some(9 * 60 + 5),
+        rto_seconds: 1800,
+        passed: true,
+        checks: vec![
+            Check { name: "status".into(), passed: true, detail: "available".into() },
+            Check { name: "engine version".into(), passed: true, detail: "restored 15.4 from a copy of 15.4".into() },
+        ],
+        failure: None,
+        cleaned_up: vec!["lf-drill-orders-prod-20261125t1942z".into()],
+    };
+    let m = drill_result(&passed);
+    assert_eq!(m.subject, "[P3] orders-prod: restore drill passed: available in 9m (RTO 30m)");
+    insta::assert_snapshot!("drill-passed", shown(&m));
+    let failed = DrillResult {
+        passed: false,
+        measured_rto_seconds: None,
+        checks: vec![],
+        failure: Some("ValidationFailed: SELECT count(*) FROM invoices: 0 rows".into()),
+        ..passed
+    };
+    let m = drill_result(&failed);
+    assert!(m.subject.starts_with("[P2] orders-prod: restore drill FAILED"), "{}", m.subject);
+    assert!(m.body.contains("0 rows") && m.body.contains("Cleaned up: lf-drill-"), "{}", m.body);
+}

@@ -4,7 +4,9 @@
 //! an AWS Health notice as people receive it; then the primary fails: its alarm starts the
 //! failover state machine (run by moto's own Step Functions interpreter, its steps the real
 //! binaries in `cargo lambda watch`), a person approves through the real approval page, the replica
-//! is promoted, DNS and the endpoint parameter follow, and the incident resolves with its timeline.
+//! is promoted, DNS and the endpoint parameter follow, and the incident resolves with its timeline;
+//! then a restore drill (infra/drill.asl.json, the real `dr-drill`) restores the newest DR copy,
+//! measures it and cleans up, and the recoverability report ends the story.
 //! Copier, pruner, notifier and rpo-monitor run in-process with the clients their `main` builds.
 
 use aws_sdk_ssm::types::ParameterType;
@@ -48,6 +50,8 @@ async fn main() {
       triggers: {{ alarms: [orders-db-down] }}
       dns: {{ zone_id: ZONE_ID, record: db.orders.internal, ttl: 60 }}
       endpoint_parameter: /orders/prod/db-endpoint
+    drill:
+      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}
 "#
     );
     let zone = hosted_zone(&moto, "orders.internal").await;
@@ -174,7 +178,10 @@ async fn main() {
     }
 
     println!("\n== The primary stops answering: alarm orders-db-down goes into ALARM ==");
-    failover(&moto, &port, &table, &topic, &inbox, &zone).await;
+    // The binaries read the config from SSM /lifeboat/config, as in AWS.
+    let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, None).await;
+    println!("cargo lambda watch serves the functions on port {port} (it builds each on first use: a minute or two when cold)");
+    failover(&moto, &mut bed, &inbox, &zone).await;
 
     println!("\n== Recoverability now (rpo-monitor) ==");
     let monitor = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
@@ -189,12 +196,26 @@ async fn main() {
             if a.breached { "BREACHED" } else { "met" }
         );
     }
+    println!("\n== A restore drill: prove the newest DR copy restores, and how fast ==");
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
+    let started = bed.invoke("dr-drill", "drill", &json!({"database": "orders-prod"}));
+    println!("dr-drill: {started}");
+    let execution = started["started"][0]["execution_arn"].as_str().expect("a drill").to_owned();
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let (status, _) = execution_ends(&sfn, &execution, &bed.watch, std::time::Duration::from_secs(300)).await;
+    println!("The drill's execution ended {status}");
+    for n in notices(&moto, SRC, &inbox).await {
+        println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
+    }
+    println!("\n== Can we recover, and how fast? (dr-drill {{\"report\": true}}) ==");
+    let report = bed.invoke("dr-drill", "report", &json!({"report": true}));
+    println!("{}", report["text"].as_str().unwrap_or_default());
     println!("\n== done: the emulator stops with this program ==");
 }
 
 /// The failover, with real parts: the trigger binary, the state machine in moto's interpreter, the
 /// approval page over HTTP, the steps promoting the replica and moving DNS and the parameter.
-async fn failover(moto: &Moto, port: &str, table: &str, topic: &str, inbox: &str, zone: &str) {
+async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str) {
     let sdk = moto.sdk(SRC).await;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     read_replica(moto, DR, "orders-replica", &format!("arn:aws:rds:{SRC}:{ACCOUNT}:db:orders")).await;
@@ -207,9 +228,6 @@ async fn failover(moto: &Moto, port: &str, table: &str, topic: &str, inbox: &str
     println!(
         "db.orders.internal -> {primary}; SSM /orders/prod/db-endpoint = {primary}; replica orders-replica in {DR}"
     );
-    // The binaries read the config from SSM /lifeboat/config, as in AWS.
-    let mut bed = RecoveryBed::start(moto, port, table, topic, None).await;
-    println!("cargo lambda watch serves the functions on port {port} (it builds each on first use: a minute or two when cold)");
     let mut alarm = event("cloudwatch-alarm-into-alarm.json", None);
     alarm["detail"]["alarmName"] = json!("orders-db-down");
     alarm["time"] = json!(Utc::now().to_rfc3339());
