@@ -47,7 +47,19 @@ async fn world() -> World {
     let chat_topic = chat_topic.topic_arn().unwrap().to_owned();
     let chat = subscribed_queue(&moto, REGION, &chat_topic, "chat", None).await;
     let config = config_in_ssm(&moto, CONFIG, CONFIG_TTL).await;
-    let deps = Deps::new(config, &sdk, &table, &topic, Some(&chat_topic));
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(APPROVAL_KEY_PARAM)
+        .value("notifier-test-approval-key-0123456789abcdef")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let deps = Deps::new(config, &sdk, &table, &topic, Some(&chat_topic)).with_approval(
+        &sdk,
+        "https://approve.example/",
+        APPROVAL_KEY_PARAM,
+    );
     let store = IncidentStore::new(&sdk, &table);
     World { moto, deps, store, table, all, pager, chat }
 }
@@ -64,7 +76,15 @@ fn also_seen(at: DateTime<Utc>, seed: &str) -> Entry {
     Entry::new(at, "failover-trigger", &format!("also seen: alarm {seed}"), &format!("seen:{seed}"))
 }
 
+/// The task token the state machine would hand the notifier for incident `id`'s approval.
+fn token(id: &str) -> String {
+    format!("token-{id}")
+}
+
 fn invoke(id: &str, message: &str) -> Value {
+    if message == "approval-requested" {
+        return json!({"incident_id": id, "message": message, "task_token": token(id), "expires_in_seconds": 1800});
+    }
     json!({"incident_id": id, "message": message})
 }
 
@@ -166,6 +186,10 @@ async fn a_message_is_published_once_and_the_filter_policy_pages_only_p1() {
     let got = notices(&w.moto, REGION, &w.pager).await;
     assert_eq!(got.len(), 1);
     assert!(got[0].subject.contains("approval"), "{}", got[0].subject);
+    assert!(got[0].text.lines().any(|l| l.starts_with("Approve: https://approve.example/?i=")), "{}", got[0].text);
+    assert!(got[0].text.lines().any(|l| l.starts_with("Reject: https://approve.example/?i=")), "{}", got[0].text);
+    let stored = w.store.get(&p1.id).await.unwrap().unwrap();
+    assert_eq!(stored.approval_task, Some(token(&p1.id)), "the handler answers the task the incident waits on");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,7 +325,14 @@ async fn a_claim_abandoned_mid_publish_is_taken_over_and_a_fresh_one_is_left_alo
     // Another is publishing "approval-requested" right now: this one leaves it to that one.
     w.store.transition(&i.id, Status::AwaitingApproval, now, "failover", "approval requested").await.unwrap();
     assert_eq!(
-        w.store.claim(Some((&i.id, Status::AwaitingApproval)), "approval-requested", now).await.unwrap(),
+        w.store
+            .claim(
+                Some((&i.id, Status::AwaitingApproval)),
+                &format!("approval-requested@{}", lifeboat_core::approval::task_ref(&token(&i.id))),
+                now
+            )
+            .await
+            .unwrap(),
         Claim::Claimed
     );
     let report = handle(&w.deps, invoke(&i.id, "approval-requested"), now).await.unwrap();
