@@ -24,8 +24,9 @@ pub const LOCK_FOR: Duration = Duration::from_secs(6 * 3600);
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Drill {
-    /// How often to prove the database restores (the schedule checks daily what is due).
-    #[serde(default = "monthly", deserialize_with = "crate::config::de_duration")]
+    /// How often to prove the database restores (the schedule checks daily what is due). Also
+    /// accepted as `schedule`; a duration, not a cron expression: one stack schedule serves all.
+    #[serde(default = "monthly", alias = "schedule", deserialize_with = "crate::config::de_duration")]
     pub every: Duration,
     /// Where and how to restore: `region` (one of copy_to; needed if several), class, subnet group.
     pub restore: Restore,

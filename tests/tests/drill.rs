@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::config::Config;
 use lifeboat_tests::*;
 use serde_json::{json, Value};
 
@@ -139,4 +140,46 @@ async fn a_drill_restores_measures_and_cleans_up_even_when_validation_fails() {
     let text = report["text"].as_str().unwrap_or_default();
     assert!(text.contains("| orders-prod | 1h / 2h (met) |") && text.contains("| passed |"), "{text}");
     assert!(text.contains("| billing-prod |") && text.contains("| FAILED |"), "{text}");
+}
+
+/// A check that fails (here the endpoint, which moto does not put in DNS) fails the drill, and the
+/// steps that follow in the state machine still delete what it made: the steps in-process, in the
+/// state machine's order.
+#[tokio::test]
+async fn a_failed_check_fails_the_drill_and_cleanup_still_deletes_the_instance() {
+    use chrono::Utc;
+    use lifeboat_core::drill::{Action, DrillRun};
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let key = kms_key(&moto, "us-west-2").await;
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
+    create_instance(&moto, "us-west-2", "seed").await;
+    let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:snapshot:orders-1");
+    let tags =
+        [("lifeboat:managed", "true"), ("lifeboat:database", "orders"), ("lifeboat:source-arn", source.as_str())];
+    snapshot(&moto, "us-west-2", "seed", "lifeboat-orders-1", &tags).await;
+    let yaml = format!(
+        "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 1h\n    rto: 30m\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 3, min_keep: 1 }}\n    drill:\n      schedule: 7d\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n"
+    );
+    let sdk = moto.sdk("us-east-1").await;
+    let config = config_in_ssm(&moto, &yaml, Duration::ZERO).await;
+    // Endpoints are looked up for real here: moto's are not in DNS, so that check fails.
+    let deps = dr_drill::Deps::new(config, &sdk, &table, &topic);
+    let cfg = Config::from_yaml(&yaml).unwrap();
+    let db = cfg.database_named("orders").unwrap();
+    assert_eq!(db.drill.as_ref().unwrap().every, Duration::from_secs(7 * 86_400), "`schedule` is accepted for `every`");
+    let mut run = DrillRun::new(db, db.drill.as_ref().unwrap(), "us-west-2", Utc::now(), 1);
+    for action in [Action::Prepare, Action::Restore, Action::Status, Action::Check, Action::Cleanup, Action::Record] {
+        let out = dr_drill::handle(&deps, json!({"action": action, "drill": run}), Utc::now()).await.expect("step");
+        run = serde_json::from_value(out).unwrap();
+    }
+    let result = run.result.expect("recorded");
+    assert!(!result.passed, "{result:?}");
+    assert!(result.failure.as_deref().unwrap_or_default().contains("endpoint resolves"), "{result:?}");
+    assert!(result.checks.iter().any(|c| c.name == "status" && c.passed), "{result:?}");
+    assert!(!instance_ids(&moto, "us-west-2").await.contains(&run.temporary), "cleaned up");
+    let told = notices(&moto, "us-east-1", &inbox).await;
+    assert_eq!(told.len(), 1);
+    assert!(told[0].subject.contains("restore drill FAILED"), "{}", told[0].subject);
 }

@@ -105,6 +105,25 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     let again = bed.trigger("alarm-again", &alarm);
     assert_eq!((again["started"].clone(), again["execution_arn"].clone()), (json!(false), json!(execution)), "{again}");
 
+    // Bad input is NonRetryable through the real runtime, and writes nothing.
+    let before = table_items(&moto, "us-east-1", &table).await;
+    let mut broken = alarm.clone();
+    broken["detail"] = json!({"alarmName": "orders-prod-db-down"});
+    for (name, bad, says) in [
+        ("unknown", json!({"database": "nope", "reason": "r", "requested_by": "x"}), "no database named `nope`"),
+        ("broken-alarm", broken, "without an alarm detail"),
+    ] {
+        let file = bed.dir.join(format!("{name}.json"));
+        std::fs::write(&file, bad.to_string()).unwrap();
+        let said = bed.watch.invoke_failing("failover-trigger", &file);
+        assert!(said.contains("NonRetryable") && said.contains(says), "{said}");
+    }
+    let ok_back = bed.trigger("back-to-ok", &event("cloudwatch-alarm-back-to-ok.json", None));
+    assert!(ok_back["ignored"].as_str().unwrap_or_default().contains("not ALARM"), "{ok_back}");
+    // The running execution keeps writing to its own incident: count items, don't compare them.
+    let after = table_items(&moto, "us-east-1", &table).await;
+    assert_eq!(after.len(), before.len(), "nothing written: {after:?}");
+
     let ask = wait_for_notice(&moto, &mut bed.watch, &inbox, &mut seen, "awaits your approval").await;
     assert!(ask.text.contains("promote replica orders-replica"), "{}", ask.text);
     assert!(ask.text.contains("Expected data loss"), "{}", ask.text);
