@@ -4,8 +4,10 @@ the AWS API references that moto skips.
 Prints `PORT <n>` once it listens. Runs moto in-process under freezegun so retention tests can
 seed snapshots "months ago": POST /_lifeboat/clock {"now": "<ISO-8601>"} moves the emulator's
 clock, which then ticks on in real time. moto has no fault injection, so POST /_lifeboat/faults
-{"faults": [{"action": "DeleteDBSnapshot", "target": "<identifier>", "code": "Throttling"}]} makes
-matching RDS query calls answer with that AWS error (status 400) until the faults are replaced.
+{"faults": [...]} injects them (see `Faults`: per service and operation, at a rate from a seed,
+throttling, 503s or slow answers; {"action": "DeleteDBSnapshot", "target": "<identifier>",
+"code": "Throttling"} is one operation on one resource) until replaced; GET /_lifeboat/faults
+counts the calls and the faults injected.
 moto finishes every copy at once; POST /_lifeboat/rds/snapshot-status {"region", "kind": "db" |
 "cluster", "id", "status"} puts a snapshot in the state a real copy can end in (`failed`).
 
@@ -51,6 +53,7 @@ import os
 import re
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
@@ -298,6 +301,89 @@ def error_response(start_response, code: str, message: str, status: int = 400):
     return [xml.encode()]
 
 
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
+TARGET_SERVICE = {"DynamoDB_20120810": "dynamodb", "AmazonSSM": "ssm", "AWSStepFunctions": "stepfunctions"}
+
+
+def operation(environ, form):
+    """(service, operation, protocol) of an AWS call; None for the emulator's own API."""
+    path, method = environ.get("PATH_INFO") or "", environ.get("REQUEST_METHOD")
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target and "." in target:
+        prefix, op = target.split(".", 1)
+        return TARGET_SERVICE.get(prefix, prefix.lower()), op, "json"
+    if form.get("Action"):
+        m = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        return (m.group(2) if m else "unknown"), form["Action"], "query"
+    if path.startswith("/2013-04-01/"):
+        if RRSET_PATH.match(path):
+            return "route53", "ChangeResourceRecordSets" if method == "POST" else "ListResourceRecordSets", "rest"
+        if CHANGE_PATH.match(path):
+            return "route53", "GetChange", "rest"
+        return "route53", "Route53", "rest"
+    return None
+
+
+class Faults:
+    """Fault injection between the SDK and moto (moto has none), per service and operation, at a
+    rate, from a seeded generator: AWS's throttling errors, 503s, and answers slower than the
+    SDK's attempt timeout. A fault is {"service"?, "operation"?, "target"? (a query parameter's
+    value, e.g. one snapshot), "rate"? (1.0), "seed"? (0), "kinds"? (["throttle"]): "throttle" |
+    "unavailable" | "slow", "delay"? (seconds, for "slow"), "code"? (an exact AWS error code)}.
+    The seed makes the fault pattern repeatable for the same sequence of calls (concurrent calls
+    can arrive in another order). Calls and injected faults are counted per service:operation."""
+
+    THROTTLE = {"json": "ThrottlingException", "query": "Throttling", "rest": "Throttling"}
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.set([])
+
+    def set(self, faults):
+        import random
+
+        with self.lock:
+            self.faults = [(f, random.Random(f.get("seed", 0))) for f in faults]
+            self.calls, self.injected = {}, {}
+
+    def stats(self):
+        with self.lock:
+            return {"calls": dict(self.calls), "injected": dict(self.injected)}
+
+    def pick(self, call, form):
+        """The fault to inject on this call, or None."""
+        service, op, _ = call
+        key = f"{service}:{op}"
+        with self.lock:
+            self.calls[key] = self.calls.get(key, 0) + 1
+            for f, rng in self.faults:
+                if f.get("service", service) != service or f.get("operation", op) != op:
+                    continue
+                if "target" in f and f["target"] not in form.values():
+                    continue
+                if rng.random() >= f.get("rate", 1.0):
+                    continue
+                self.injected[key] = self.injected.get(key, 0) + 1
+                return f, rng.choice(f.get("kinds", ["throttle"]))
+        return None
+
+    def answer(self, fault, kind, protocol, start_response):
+        """The injected answer, or None after a delay (a "slow" fault then lets the call through)."""
+        if kind == "slow":
+            time.sleep(fault.get("delay", 12))
+            return None
+        code, status = fault.get("code"), 400
+        if kind == "unavailable":
+            code, status = code or "ServiceUnavailable", 503
+        code = code or self.THROTTLE[protocol]
+        message = f"injected by the test: {code}"
+        if protocol == "json":
+            body = json.dumps({"__type": code, "message": message}).encode()
+            start_response(f"{status} Error", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
+            return [body]
+        return error_response(start_response, code, message, status)
+
+
 def json_answer(start_response, value):
     body = json.dumps(value).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
@@ -435,7 +521,7 @@ def main() -> None:
     clock = freezegun.freeze_time(datetime.now(timezone.utc), tick=True)
     ticker = clock.start()
     app = DomainDispatcherApplication(create_backend_app)
-    faults = []
+    faults = Faults()
     # moto gives every Route 53 change the same id, so "a change is pending" is one flag.
     pending_route53 = set()
 
@@ -454,8 +540,12 @@ def main() -> None:
             ticker.move_to(datetime.fromisoformat(json_body(environ)["now"].replace("Z", "+00:00")))
             return json_answer(start_response, {"now": datetime.now(timezone.utc).isoformat()})
         if path == "/_lifeboat/faults":
-            faults[:] = json_body(environ).get("faults", [])
-            return json_answer(start_response, {"faults": faults})
+            if environ.get("REQUEST_METHOD") == "GET":
+                return json_answer(start_response, faults.stats())
+            given = json_body(environ).get("faults", [])
+            # The first form, {"action", "target", "code"}: one RDS operation on one resource.
+            faults.set([{"operation": f["action"], **{k: v for k, v in f.items() if k != "action"}} if "action" in f else f for f in given])
+            return json_answer(start_response, {"faults": given})
         if path == "/_lifeboat/lambda/functions":
             # Test set-up: Lambda functions named like our binaries, for a state machine to call
             # (their invocations are forwarded, see LIFEBOAT_LAMBDA_FORWARD). Created through
@@ -475,6 +565,14 @@ def main() -> None:
             body = json_body(environ)
             snapshots(body["region"], body["kind"])[body["id"]].status = body["status"]
             return json_answer(start_response, body)
+        form = query_form(environ)
+        call = operation(environ, form)
+        if call:
+            picked = faults.pick(call, form)
+            if picked:
+                injected = faults.answer(picked[0], picked[1], call[2], start_response)
+                if injected is not None:
+                    return injected
         rrset = RRSET_PATH.match(path or "")
         if rrset and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -491,12 +589,8 @@ def main() -> None:
             pending_route53.discard("*")
             start_response("200 OK", [("Content-Type", "text/xml")])
             return [pending_change_xml(change.group(1))]
-        form = query_form(environ)
         action = form.get("Action")
         if action:
-            for fault in faults:
-                if action == fault["action"] and fault["target"] in form.values():
-                    return error_response(start_response, fault["code"], f"injected by the test: {fault['code']}")
             m = CREDENTIAL_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
             region = m.group(1) if m else "us-east-1"
             try:

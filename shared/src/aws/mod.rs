@@ -33,13 +33,16 @@ pub mod sns;
 #[cfg(feature = "ssm")]
 pub mod ssm;
 
-/// SDK settings every Lifeboat function shares. Adaptive retry backs off under RDS throttling
-/// (the control plane's limits are per account and region, shared with everything else there);
-/// timeouts stay well inside the Lambda timeout so a hung call becomes a retryable error.
+/// SDK settings every Lifeboat function shares. Standard retry: 5 attempts, exponential backoff
+/// with jitter (longer for throttling). Not adaptive: under 20% injected faults its client-side
+/// rate limiter stretched one sweep to 407 s where standard took 24 s (tests/tests/chaos.rs,
+/// RELIABILITY.md), past the copier's 120 s timeout; what the SDK doesn't absorb, the Lambda
+/// retry and the next sweep or schedule do. Timeouts stay well inside the Lambda timeout so a
+/// hung call becomes a retryable error.
 /// The standard `AWS_ENDPOINT_URL` is honoured, which is how the local emulator is reached.
 pub fn sdk_loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))

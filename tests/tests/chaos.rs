@@ -1,0 +1,171 @@
+//! Chaos: with 20% of the calls to RDS, SSM, SNS and DynamoDB failing (AWS's throttling errors and
+//! 503s, injected between the SDK and moto by scripts/moto_server.py's `Faults`, from a seed), the
+//! copier's sweep, the pruner and the notifier reach the same end state as without faults — over
+//! the SDK's retries and, when those run out, the next invocation (as Lambda's retry or the next
+//! schedule would run it): every snapshot copied exactly once, nothing deleted that the fault-free
+//! plan keeps, every message sent once. Several seeds; the figures go to RELIABILITY.md.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, Utc};
+use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::incident::{Entry, Incident, Kind};
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+
+const SRC: &str = "us-east-1";
+const DR: &str = "us-west-2";
+/// The seeds the test command runs; `LIFEBOAT_CHAOS_SEEDS=1,2,3,...` (scripts/chaos.sh) runs more.
+const SEEDS: &str = "1,7";
+/// Invocations a run may take before the test calls it lost (Lambda retries twice; the sweep
+/// and the schedules come back): far more than 20% faults need.
+const INVOCATIONS: usize = 8;
+
+fn chaos(seed: u64) -> Value {
+    let services = ["rds", "ssm", "sns", "dynamodb"];
+    json!({"faults": services.iter().map(|s| json!({"service": s, "rate": 0.2, "seed": seed, "kinds": ["throttle", "unavailable"]})).collect::<Vec<_>>()})
+}
+
+fn faults_stats(moto: &Moto) -> (u64, u64) {
+    // GET /_lifeboat/faults: calls and injected faults, per service:operation.
+    let out = std::process::Command::new("curl")
+        .args(["-s", &format!("{}/_lifeboat/faults", moto.endpoint)])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let sum = |k: &str| v[k].as_object().map_or(0, |o| o.values().filter_map(Value::as_u64).sum());
+    (sum("calls"), sum("injected"))
+}
+
+/// Copy counts per source snapshot in the DR region (by `lifeboat:source-arn`).
+async fn copies_per_source(moto: &Moto) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for seen in [db_snapshots(moto, DR).await, cluster_snapshots(moto, DR).await].iter().flatten() {
+        if let Some((_, source)) = seen.3.iter().find(|(k, _)| k == "lifeboat:source-arn") {
+            *out.entry(source.clone()).or_default() += 1;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_20_percent_faults_copies_prunes_and_messages_converge_exactly_once() {
+    let mut figures = Vec::new();
+    let seeds = std::env::var("LIFEBOAT_CHAOS_SEEDS").unwrap_or_else(|_| SEEDS.to_owned());
+    for seed in seeds.split(',').filter_map(|s| s.trim().parse::<u64>().ok()) {
+        let started = std::time::Instant::now();
+        let moto = Moto::start();
+        let key = kms_key(&moto, DR).await;
+        let (topic, inbox) = topic_with_queue(&moto, SRC).await;
+        let table = incidents_table(&moto, SRC).await;
+        let now = Utc::now();
+        moto.set_clock(now - Duration::days(11));
+        create_instance(&moto, SRC, "orders").await;
+        create_cluster(&moto, SRC, "catalog").await;
+        let mut sources = Vec::new();
+        for d in (1..=10).rev() {
+            moto.set_clock(now - Duration::days(d));
+            let id = format!("orders-{d}");
+            sources.push(snapshot(&moto, SRC, "orders", &id, &[("lifeboat:managed", "true")]).await);
+            if d <= 3 {
+                sources.push(cluster_snapshot(&moto, SRC, "catalog", &format!("catalog-{d}"), &[]).await);
+            }
+        }
+        moto.set_clock(now);
+        let yaml = format!(
+            "databases:\n  - name: orders-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 24h\n    rto: 1h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{key}\" }}\n    retention:\n      source: {{ daily: 3, min_keep: 3 }}\n      copies: {{ daily: 20, min_keep: 20 }}\n  - name: catalog-aurora\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:cluster:catalog\n    tier: production\n    rpo: 24h\n    rto: 1h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 20, min_keep: 20 }}\n"
+        );
+        let sdk = moto.sdk(SRC).await;
+        // Re-read on every invocation, so SSM's faults are on the path too.
+        let copier = snapshot_copier::Deps::new(config_in_ssm(&moto, &yaml, std::time::Duration::ZERO).await, &sdk);
+        let pruner = snapshot_pruner::Deps::new(
+            config_in_ssm(&moto, &yaml, std::time::Duration::ZERO).await,
+            &sdk,
+            Some(&topic),
+        );
+        let notifier = notifier::Deps::new(
+            config_in_ssm(&moto, &yaml, std::time::Duration::ZERO).await,
+            &sdk,
+            &table,
+            &topic,
+            None,
+        );
+
+        // The fault-free plan: what retention deletes in the source region.
+        let plan = snapshot_pruner::handle(&pruner, event("pruner-dry-run.json", None), now).await.expect("dry run");
+        let planned: Vec<String> =
+            plan.groups.iter().flat_map(|g| g.would_delete.iter().map(|i| i.id.clone())).collect();
+        assert!(!planned.is_empty(), "the plan deletes something: {plan:?}");
+        let _ = notices(&moto, SRC, &inbox).await;
+
+        moto.post("/_lifeboat/faults", &chaos(seed));
+        let mut invocations = BTreeMap::new();
+        // The sweep, as its schedule (and Lambda's retries) would run it, until nothing is left.
+        for n in 1..=INVOCATIONS {
+            invocations.insert("copier", n);
+            match snapshot_copier::handle(&copier, event("scheduled-sweep.json", None), Utc::now()).await {
+                Ok(r) if r.started.is_empty() && r.failed.is_empty() && r.deferred.is_empty() => break,
+                Ok(_) => {}
+                Err(e) => assert!(e.is_retryable(), "a fault must read as retryable: {e}"),
+            }
+            assert!(n < INVOCATIONS, "seed {seed}: the sweep did not converge");
+        }
+        for n in 1..=INVOCATIONS {
+            invocations.insert("pruner", n);
+            match snapshot_pruner::handle(&pruner, json!({}), Utc::now()).await {
+                Ok(s) if s.groups.iter().all(|g| g.failed.is_empty()) => break,
+                Ok(_) => {}
+                Err(e) => assert!(e.is_retryable(), "a fault must read as retryable: {e}"),
+            }
+            assert!(n < INVOCATIONS, "seed {seed}: the pruner did not converge");
+        }
+        let store = IncidentStore::new(&sdk, &table);
+        let config = lifeboat_core::config::Config::from_yaml(&yaml).unwrap();
+        let incident =
+            Incident::declare(config.database_named("orders-prod").unwrap(), Kind::Outage, now, "t", "down", "chaos");
+        for n in 1..=INVOCATIONS {
+            invocations.insert("notifier", n);
+            let opened = store.open(&incident, &Entry::new(now, "t", "seen", "seen:chaos")).await;
+            let told = match opened {
+                Ok(_) => {
+                    notifier::handle(&notifier, json!({"incident_id": incident.id, "message": "declared"}), Utc::now())
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match told {
+                Ok(_) => break,
+                Err(e) => assert!(e.is_retryable(), "a fault must read as retryable: {e}"),
+            }
+            assert!(n < INVOCATIONS, "seed {seed}: the notifier did not converge");
+        }
+        let (calls, injected) = faults_stats(&moto);
+        moto.post("/_lifeboat/faults", &json!({"faults": []}));
+
+        // Every source snapshot copied exactly once.
+        let copies = copies_per_source(&moto).await;
+        for s in &sources {
+            assert_eq!(copies.get(s), Some(&1), "seed {seed}: {s} copied {:?} times", copies.get(s));
+        }
+        // Nothing deleted beyond the fault-free plan, and all of it deleted.
+        let left: Vec<String> = db_snapshots(&moto, SRC).await.into_iter().map(|s| s.0).collect();
+        for s in sources.iter().filter(|s| s.contains(":snapshot:")) {
+            let id = s.rsplit(':').next().unwrap().to_owned();
+            assert_eq!(left.contains(&id), !planned.contains(&id), "seed {seed}: {id}");
+        }
+        // The incident was told once, whatever failed on the way; the pruner summaries went out.
+        let told: Vec<String> = notices(&moto, SRC, &inbox).await.into_iter().map(|n| n.subject).collect();
+        assert_eq!(told.iter().filter(|s| s.contains("incident declared")).count(), 1, "seed {seed}: {told:?}");
+        // Once told, a repeat sends nothing.
+        notifier::handle(&notifier, json!({"incident_id": incident.id, "message": "declared"}), Utc::now())
+            .await
+            .unwrap();
+        assert!(notices(&moto, SRC, &inbox).await.is_empty());
+        figures.push(format!(
+            "seed {seed}: {calls} calls, {injected} faults injected, invocations {invocations:?}, {:.0} s",
+            started.elapsed().as_secs_f64()
+        ));
+        assert!(injected > 0, "seed {seed}: no fault was injected");
+    }
+    println!("CHAOS {}", figures.join("; "));
+}
