@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long chaos run: the chaos test over more seeds than the test command runs (default 10),
 # printing per seed the calls made, the faults injected and the invocations each function needed.
-# Usage: scripts/chaos.sh [comma-separated seeds]
+# Usage: [LIFEBOAT_CHAOS_RATE=0.6] scripts/chaos.sh [comma-separated seeds]   (rate default 0.2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
