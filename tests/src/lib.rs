@@ -144,6 +144,10 @@ pub async fn kms_key(moto: &Moto, region: &str) -> String {
 }
 
 pub async fn create_instance(moto: &Moto, region: &str, id: &str) {
+    create_instance_tagged(moto, region, id, &[]).await
+}
+
+pub async fn create_instance_tagged(moto: &Moto, region: &str, id: &str, tag_pairs: &[(&str, &str)]) {
     moto.rds(region)
         .await
         .create_db_instance()
@@ -153,6 +157,7 @@ pub async fn create_instance(moto: &Moto, region: &str, id: &str) {
         .master_username("lifeboat")
         .master_user_password("correct-horse-battery")
         .allocated_storage(20)
+        .set_tags(Some(tags(tag_pairs)))
         .send()
         .await
         .expect("create instance");

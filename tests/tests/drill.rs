@@ -19,23 +19,6 @@ async fn instance_ids(moto: &Moto, region: &str) -> Vec<String> {
     ids
 }
 
-async fn tagged_instance(moto: &Moto, region: &str, id: &str, tags: &[(&str, &str)]) {
-    let tags: Vec<_> = tags.iter().map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build()).collect();
-    moto.rds(region)
-        .await
-        .create_db_instance()
-        .db_instance_identifier(id)
-        .engine("postgres")
-        .db_instance_class("db.t3.micro")
-        .master_username("lifeboat")
-        .master_user_password("correct-horse-battery")
-        .allocated_storage(20)
-        .set_tags(Some(tags))
-        .send()
-        .await
-        .expect("instance");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_drill_restores_measures_and_cleans_up_even_when_validation_fails() {
     let port = free_port().to_string();
@@ -61,21 +44,21 @@ async fn a_drill_restores_measures_and_cleans_up_even_when_validation_fails() {
     moto.set_clock(now);
     // A crashed drill's leftover, another database's drill, and something that isn't a drill's.
     let leftover = "lf-drill-orders-prod-20261101t0300z";
-    tagged_instance(
+    create_instance_tagged(
         &moto,
         "us-west-2",
         leftover,
         &[("lifeboat:drill", "orders-prod"), ("lifeboat:drill-id", "drill-orders-prod-20261101T0300Z")],
     )
     .await;
-    tagged_instance(
+    create_instance_tagged(
         &moto,
         "us-west-2",
         "lf-drill-ledger-20261101t0300z",
         &[("lifeboat:drill", "ledger"), ("lifeboat:drill-id", "drill-ledger-20261101T0300Z")],
     )
     .await;
-    tagged_instance(&moto, "us-west-2", "precious", &[("team", "payments")]).await;
+    create_instance_tagged(&moto, "us-west-2", "precious", &[("team", "payments")]).await;
 
     let db = |name: &str, extra: &str| {
         format!(

@@ -171,40 +171,21 @@ impl Rds {
     pub async fn list(&self, region: &str, kinds: Kinds) -> Result<Vec<Snapshot>, LifeboatError> {
         let client = self.client(region);
         let mut out = Vec::new();
+        // The SDK's paginators follow the markers; every page is one call.
         if kinds.instances {
-            let mut marker = None;
-            loop {
+            let mut pages = client.describe_db_snapshots().max_records(100).into_paginator().send();
+            while let Some(page) = pages.next().await {
                 self.count();
-                let page = client
-                    .describe_db_snapshots()
-                    .set_marker(marker)
-                    .max_records(100)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("rds:DescribeDBSnapshots", e))?;
+                let page = page.map_err(|e| sdk_error("rds:DescribeDBSnapshots", e))?;
                 out.extend(page.db_snapshots().iter().filter_map(from_instance_snapshot));
-                marker = page.marker;
-                if marker.is_none() {
-                    break;
-                }
             }
         }
         if kinds.clusters {
-            let mut marker = None;
-            loop {
+            let mut pages = client.describe_db_cluster_snapshots().max_records(100).into_paginator().send();
+            while let Some(page) = pages.next().await {
                 self.count();
-                let page = client
-                    .describe_db_cluster_snapshots()
-                    .set_marker(marker)
-                    .max_records(100)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("rds:DescribeDBClusterSnapshots", e))?;
+                let page = page.map_err(|e| sdk_error("rds:DescribeDBClusterSnapshots", e))?;
                 out.extend(page.db_cluster_snapshots().iter().filter_map(from_cluster_snapshot));
-                marker = page.marker;
-                if marker.is_none() {
-                    break;
-                }
             }
         }
         // Pages shift while snapshots come and go, so one snapshot can be listed twice.

@@ -409,35 +409,19 @@ impl Rds {
     pub async fn tagged(&self, region: &str, key: &str, value: &str) -> Result<Vec<DbState>, LifeboatError> {
         let client = self.client(region);
         let mut out = Vec::new();
-        let mut marker = None;
-        loop {
+        let mut pages = client.describe_db_instances().into_paginator().send();
+        while let Some(page) = pages.next().await {
             self.count();
-            let page = client
-                .describe_db_instances()
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| sdk_error("rds:DescribeDBInstances", e))?;
-            out.extend(page.db_instances().iter().map(from_instance));
-            marker = page.marker;
-            if marker.is_none() {
-                break;
-            }
+            out.extend(
+                page.map_err(|e| sdk_error("rds:DescribeDBInstances", e))?.db_instances().iter().map(from_instance),
+            );
         }
-        let mut marker = None;
-        loop {
+        let mut pages = client.describe_db_clusters().into_paginator().send();
+        while let Some(page) = pages.next().await {
             self.count();
-            let page = client
-                .describe_db_clusters()
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| sdk_error("rds:DescribeDBClusters", e))?;
-            out.extend(page.db_clusters().iter().map(from_cluster));
-            marker = page.marker;
-            if marker.is_none() {
-                break;
-            }
+            out.extend(
+                page.map_err(|e| sdk_error("rds:DescribeDBClusters", e))?.db_clusters().iter().map(from_cluster),
+            );
         }
         out.retain(|d| d.tags.get(key).map(String::as_str) == Some(value));
         Ok(out)
