@@ -152,6 +152,17 @@ async fn a_failed_check_fails_the_drill_and_cleanup_still_deletes_the_instance()
     let cfg = Config::from_yaml(&yaml).unwrap();
     let db = cfg.database_named("orders").unwrap();
     assert_eq!(db.drill.as_ref().unwrap().every, Duration::from_secs(7 * 86_400), "`schedule` is accepted for `every`");
+    // Bad input is NonRetryable and writes nothing.
+    let before = table_items(&moto, "us-east-1", &table).await;
+    for (bad, says) in [
+        (json!({"database": "nope"}), "no database named `nope`"),
+        (json!({"action": "explode", "drill": {}}), "expected"),
+        (json!({"report": true, "database": "orders"}), "either"),
+    ] {
+        let err = dr_drill::handle(&deps, bad, Utc::now()).await.unwrap_err();
+        assert!(!err.is_retryable() && err.to_string().contains(says), "{err}");
+    }
+    assert_eq!(table_items(&moto, "us-east-1", &table).await, before);
     let mut run = DrillRun::new(db, db.drill.as_ref().unwrap(), "us-west-2", Utc::now(), 1);
     for action in [Action::Prepare, Action::Restore, Action::Status, Action::Check, Action::Cleanup, Action::Record] {
         let out = dr_drill::handle(&deps, json!({"action": action, "drill": run}), Utc::now()).await.expect("step");

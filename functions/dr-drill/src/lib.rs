@@ -62,9 +62,6 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<V
 
 async fn start(deps: &Deps, only: Option<&str>, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
     let config = deps.config.get().await?;
-    let Some(machine) = &deps.state_machine else {
-        return Err(LifeboatError::Rejected("LIFEBOAT_DRILL_STATE_MACHINE_ARN is not set".into()));
-    };
     if let Some(name) = only {
         match config.database_named(name) {
             None => return Err(LifeboatError::Rejected(format!("no database named `{name}` in Lifeboat's config"))),
@@ -74,6 +71,9 @@ async fn start(deps: &Deps, only: Option<&str>, now: DateTime<Utc>) -> Result<Va
             Some(_) => {}
         }
     }
+    let Some(machine) = &deps.state_machine else {
+        return Err(LifeboatError::Rejected("LIFEBOAT_DRILL_STATE_MACHINE_ARN is not set".into()));
+    };
     let mut started = Vec::new();
     let mut not_due = Vec::new();
     for db in &config.databases {
