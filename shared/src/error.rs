@@ -35,6 +35,17 @@ impl LifeboatError {
     }
 }
 
+/// What a Step Functions `Catch` caught (`{"Error", "Cause"}`): the error's name, and what it
+/// said. When a Lambda step failed, the Cause is its `{"errorType", "errorMessage"}`: the message.
+pub fn caught(e: &serde_json::Value) -> (Option<&str>, String) {
+    let cause = e.get("Cause").and_then(serde_json::Value::as_str).unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|c| c.get("errorMessage").and_then(serde_json::Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| cause.to_owned());
+    (e.get("Error").and_then(serde_json::Value::as_str), message)
+}
+
 /// AWS error codes after which the same call can succeed later. Copy quotas are among them: copies
 /// in flight finish, and the sweep catches up.
 pub fn retryable_code(code: &str) -> bool {
@@ -73,5 +84,14 @@ mod tests {
         assert!(!retryable_code("KMSKeyNotAccessibleFault"));
         assert_eq!(LifeboatError::Transient("x".into()).error_type(), "Retryable");
         assert_eq!(LifeboatError::BadEvent(EventError("x".into())).error_type(), "NonRetryable");
+    }
+
+    #[test]
+    fn a_caught_lambda_error_says_its_own_message() {
+        let lambda = serde_json::json!({"Error": "NonRetryable", "Cause": r#"{"errorType":"NonRetryable","errorMessage":"preflight: gone"}"#});
+        assert_eq!(caught(&lambda), (Some("NonRetryable"), "preflight: gone".to_owned()));
+        let timeout = serde_json::json!({"Error": "States.Timeout", "Cause": "waited too long"});
+        assert_eq!(caught(&timeout), (Some("States.Timeout"), "waited too long".to_owned()));
+        assert_eq!(caught(&serde_json::json!({})), (None, String::new()));
     }
 }

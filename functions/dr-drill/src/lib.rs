@@ -194,18 +194,7 @@ async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>
 }
 
 async fn temporary_state(deps: &Deps, run: &DrillRun) -> Result<Option<DbState>, LifeboatError> {
-    if !run.cluster {
-        return deps.rds.instance(&run.region, &run.temporary).await;
-    }
-    let Some(mut c) = deps.rds.cluster(&run.region, &run.temporary).await? else { return Ok(None) };
-    if let Some(w) = &run.writer {
-        match deps.rds.instance(&run.region, w).await? {
-            Some(i) if i.available() => {}
-            Some(i) => c.status = format!("{} (writer {})", c.status, i.status),
-            None => c.status = format!("{} (writer not created yet)", c.status),
-        }
-    }
-    Ok(Some(c))
+    deps.rds.database(&run.region, &run.temporary, run.cluster, run.writer.as_deref()).await
 }
 
 /// Delete a drill's instance or cluster: only ever one carrying this database's drill tag and
@@ -263,12 +252,8 @@ async fn resolves(endpoint: Option<&str>, port: Option<i32>, emulated: bool) -> 
 /// each fail it.
 fn result(run: &DrillRun, rto: std::time::Duration, now: DateTime<Utc>) -> DrillResult {
     let said = |e: &Value| {
-        let cause = e.get("Cause").and_then(Value::as_str).unwrap_or_default();
-        let message = serde_json::from_str::<Value>(cause)
-            .ok()
-            .and_then(|c| c.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
-            .unwrap_or_else(|| cause.to_owned());
-        format!("{}: {message}", e.get("Error").and_then(Value::as_str).unwrap_or("error"))
+        let (name, message) = lifeboat_core::error::caught(e);
+        format!("{}: {message}", name.unwrap_or("error"))
     };
     let caught = run.error.as_ref().map(said);
     let cleanup = run

@@ -95,21 +95,7 @@ fn failover_of(db: &Database, step: Action) -> Result<&Failover, LifeboatError> 
 }
 
 async fn state(deps: &Deps, r: &Resource) -> Result<Option<steps::DbState>, LifeboatError> {
-    match r.kind {
-        ResourceKind::Instance => deps.rds.instance(&r.region, &r.id).await,
-        ResourceKind::Cluster => {
-            let Some(mut c) = deps.rds.cluster(&r.region, &r.id).await? else { return Ok(None) };
-            // A cluster Lifeboat restored is usable once its writer instance is too.
-            if let Some(instance) = &r.instance {
-                match deps.rds.instance(&r.region, instance).await? {
-                    Some(i) if i.available() => {}
-                    Some(i) => c.status = format!("{} (instance {} {})", c.status, i.id, i.status),
-                    None => c.status = format!("{} (instance {instance} not visible yet)", c.status),
-                }
-            }
-            Ok(Some(c))
-        }
-    }
+    deps.rds.database(&r.region, &r.id, r.kind == ResourceKind::Cluster, r.instance.as_deref()).await
 }
 
 /// What takes over, before anything is done.
@@ -368,9 +354,10 @@ async fn verify(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>
 
 /// Step Functions' `{Error, Cause}` from a Catch.
 fn caught(exec: &Execution) -> (String, String) {
-    let e = exec.error.as_ref();
-    let field = |k: &str| e.and_then(|e| e.get(k)).and_then(Value::as_str).unwrap_or_default().to_owned();
-    (field("Error"), field("Cause"))
+    exec.error.as_ref().map_or_else(Default::default, |e| {
+        let (name, message) = lifeboat_core::error::caught(e);
+        (name.unwrap_or_default().to_owned(), message)
+    })
 }
 
 async fn abort(deps: &Deps, exec: &Execution, incident: &Incident, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
@@ -391,12 +378,7 @@ async fn abort(deps: &Deps, exec: &Execution, incident: &Incident, now: DateTime
 }
 
 async fn fail(deps: &Deps, exec: &Execution, incident: &Incident, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
-    let (error, cause) = caught(exec);
-    // The cause is the step's own `{"errorType", "errorMessage"}` when a Lambda step failed.
-    let message = serde_json::from_str::<Value>(&cause)
-        .ok()
-        .and_then(|c| c.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or(cause);
+    let (error, message) = caught(exec);
     let (done, left) = done_and_left(&incident.timeline, exec.approval_required);
     let details = format!("Done: {}. Not done: {}.", list(&done), list(&left));
     if incident.status.is_open() {

@@ -114,6 +114,29 @@ impl Rds {
         }
     }
 
+    /// An instance, or a cluster whose status also says how its `writer` instance stands: a
+    /// cluster Lifeboat created is usable only once that instance is available too.
+    pub async fn database(
+        &self,
+        region: &str,
+        id: &str,
+        cluster: bool,
+        writer: Option<&str>,
+    ) -> Result<Option<DbState>, LifeboatError> {
+        if !cluster {
+            return self.instance(region, id).await;
+        }
+        let Some(mut c) = self.cluster(region, id).await? else { return Ok(None) };
+        if let Some(w) = writer {
+            match self.instance(region, w).await? {
+                Some(i) if i.available() => {}
+                Some(i) => c.status = format!("{} (writer {w} {})", c.status, i.status),
+                None => c.status = format!("{} (writer {w} not created yet)", c.status),
+            }
+        }
+        Ok(Some(c))
+    }
+
     /// `PromoteReadReplica`. RDS refuses it for an instance that is no longer a replica
     /// (InvalidDBInstanceState): when the instance shows no replica source, that is a promotion
     /// already made.
