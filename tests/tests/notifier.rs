@@ -116,7 +116,9 @@ async fn one_open_incident_per_database_each_entry_once_and_closing_frees_the_da
     assert!(w.store.record("no-such-incident", &promoted).await.unwrap_err().to_string().contains("no incident"));
 
     // What the failover steps will report: the execution, and the recovery point.
-    w.store.set_execution(&first.id, "arn:aws:states:us-east-1:123456789012:execution:failover:x").await.unwrap();
+    let execution = "arn:aws:states:us-east-1:123456789012:execution:failover:x";
+    assert!(w.store.set_execution(&first.id, execution).await.unwrap());
+    assert!(!w.store.set_execution(&first.id, execution).await.unwrap(), "recorded once");
     w.store.set_recovered_to(&first.id, now - Duration::minutes(2)).await.unwrap();
     assert!(w.store.set_execution("no-such-incident", "arn").await.unwrap_err().to_string().contains("no incident"));
     let i = w.store.transition(&first.id, Status::Recovering, now, "alice", "approved").await.unwrap();

@@ -96,14 +96,12 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<R
     let input = serde_json::to_string(&input).map_err(|e| LifeboatError::Rejected(e.to_string()))?;
     let name = failover::execution_name(&open.id);
     // StartExecution answers a running execution's name and input with that execution, as if
-    // new: the incident says whether one was started before.
-    let (arn, started) = match deps.sfn.start(&deps.state_machine, &name, &input).await? {
-        Started::New(arn) => (arn, open.execution_arn.is_none()),
+    // new: the incident, recording the execution once, says which delivery started it.
+    let (arn, fresh) = match deps.sfn.start(&deps.state_machine, &name, &input).await? {
+        Started::New(arn) => (arn, true),
         Started::AlreadyStarted(arn) => (arn, false),
     };
-    if open.execution_arn.as_deref() != Some(arn.as_str()) {
-        deps.store.set_execution(&open.id, &arn).await?;
-    }
+    let started = deps.store.set_execution(&open.id, &arn).await? && fresh;
     report.execution_arn = Some(arn);
     report.started = started;
     info!(report = %serde_json::to_string(&report).unwrap_or_default(), "failover-trigger run");

@@ -241,9 +241,27 @@ impl IncidentStore {
         )))
     }
 
-    /// Where the execution working on the incident runs (the failover steps set it).
-    pub async fn set_execution(&self, id: &str, execution_arn: &str) -> Result<(), LifeboatError> {
-        self.set(id, "execution_arn", s(execution_arn)).await
+    /// Record the execution working on the incident, once: true for the call that recorded it,
+    /// so of triggers delivered at the same moment exactly one reports having started it.
+    pub async fn set_execution(&self, id: &str, execution_arn: &str) -> Result<bool, LifeboatError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", incident_key(id))
+            .update_expression("SET execution_arn = :v")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(execution_arn)")
+            .expression_attribute_values(":v", s(execution_arn))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if error_code(&e) == Some(CONDITION_FAILED) => match self.get(id).await? {
+                Some(_) => Ok(false),
+                None => Err(LifeboatError::Rejected(format!("no incident {id}"))),
+            },
+            Err(e) => Err(sdk_error("dynamodb:UpdateItem", e)),
+        }
     }
 
     /// The task token an approval answers (the notifier sets it when it asks).
