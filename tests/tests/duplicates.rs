@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use lifeboat_tests::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const SRC: &str = "us-east-1";
 const DR: &str = "us-west-2";
@@ -114,4 +114,224 @@ async fn three_concurrent_deliveries_end_as_one() {
     let left: Vec<String> =
         db_snapshots(&moto, SRC).await.into_iter().map(|s| s.0).filter(|id| id.starts_with("orders-")).collect();
     assert_eq!(left, ["orders-2"], "daily: 1 keeps the newest, once");
+}
+
+/// Every sample in `events/` goes, in the same order, to the functions the template routes it to:
+/// once in one emulator, three times concurrently in another. Both must end the same — the same
+/// snapshots, incident-table items, notices and executions — and each of the three deliveries must
+/// end as the single one did (same success, same error class). A new sample that no function
+/// takes fails the test until it is routed here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_sample_event_delivered_three_times_concurrently_ends_as_delivered_once() {
+    let (once, thrice) = tokio::join!(EventWorld::new(), EventWorld::new());
+    let mut files: Vec<String> = std::fs::read_dir(repo_root().join("events"))
+        .expect("events/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".json"))
+        .collect();
+    files.sort();
+    // Samples without a time of their own arrive at the same moment in both worlds.
+    let arrival = Utc::now();
+    let mut outcomes = Vec::new();
+    for file in &files {
+        let one = once.deliver(file, 1, arrival).await;
+        let three = thrice.deliver(file, 3, arrival).await;
+        assert_eq!(three, vec![one[0].clone(); 3], "{file}: three deliveries end as one did");
+        outcomes.push(format!("{file}: {}", one[0]));
+    }
+    println!("{}", outcomes.join("\n"));
+    // The samples do something: copies, incidents, notices and executions, not only refusals.
+    let end = once.end_state().await;
+    assert!(end.iter().any(|l| l.starts_with("us-west-2 db lifeboat-")), "{end:#?}");
+    assert!(end.iter().any(|l| l.starts_with("us-west-2 cluster lifeboat-")), "{end:#?}");
+    assert!(end.iter().any(|l| l.starts_with("notice ")), "{end:#?}");
+    assert!(end.iter().any(|l| l.starts_with("execution lifeboat-failover ")), "{end:#?}");
+    assert!(end.iter().any(|l| l.starts_with("execution lifeboat-drill ")), "{end:#?}");
+    assert_eq!(end, thrice.end_state().await, "the same end state");
+}
+
+struct EventWorld {
+    moto: Moto,
+    table: String,
+    inbox: String,
+    machines: Vec<(String, String)>,
+    copier: snapshot_copier::Deps,
+    pruner: snapshot_pruner::Deps,
+    notifier: notifier::Deps,
+    trigger: failover_trigger::Deps,
+    drill: dr_drill::Deps,
+    approval: approval_handler::Deps,
+}
+
+impl EventWorld {
+    async fn new() -> EventWorld {
+        let moto = Moto::start();
+        let key = kms_key(&moto, DR).await;
+        let table = incidents_table(&moto, SRC).await;
+        let (topic, inbox) = topic_with_queue(&moto, SRC).await;
+        moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
+        create_instance(&moto, SRC, "orders-prod").await;
+        create_cluster(&moto, SRC, "catalog").await;
+        // The manual snapshots the samples name, Lifeboat's to copy.
+        let managed = [("lifeboat:managed", "true")];
+        snapshot(&moto, SRC, "orders-prod", "orders-prod-pre-migration-20261124", &managed).await;
+        cluster_snapshot(&moto, SRC, "catalog", "catalog-aurora-pre-release-20261124", &managed).await;
+        let yaml = format!(
+            "databases:\n  - name: orders-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 5, min_keep: 5 }}\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:{DR}:{ACCOUNT}:db:orders-replica\n      approval: required\n      triggers: {{ alarms: [orders-prod-db-down], health: true }}\n    drill:\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n  - name: catalog-aurora\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:cluster:catalog\n    tier: production\n    rpo: 1h\n    rto: 1h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{key}\" }}\n"
+        );
+        let sdk = moto.sdk(SRC).await;
+        aws_sdk_ssm::Client::new(&sdk)
+            .put_parameter()
+            .name(APPROVAL_KEY_PARAM)
+            .value("local-approval-key-0123456789abcdef-0123456789")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .expect("approval key");
+        // moto's default Step Functions backend records executions (and their names) without running them.
+        let sfn = aws_sdk_sfn::Client::new(&sdk);
+        let mut machines = Vec::new();
+        for name in ["lifeboat-failover", "lifeboat-drill"] {
+            let arn = sfn
+                .create_state_machine()
+                .name(name)
+                .definition(r#"{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}"#)
+                .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
+                .send()
+                .await
+                .expect("state machine")
+                .state_machine_arn()
+                .to_owned();
+            machines.push((name.to_owned(), arn));
+        }
+        let ttl = Duration::from_secs(60);
+        let config = || config_in_ssm(&moto, &yaml, ttl);
+        let mut drill = dr_drill::Deps::new(config().await, &sdk, &table, &topic);
+        drill.state_machine = Some(machines[1].1.clone());
+        EventWorld {
+            copier: snapshot_copier::Deps::new(config().await, &sdk),
+            pruner: snapshot_pruner::Deps::new(config().await, &sdk, Some(&topic)),
+            notifier: notifier::Deps::new(config().await, &sdk, &table, &topic, None),
+            trigger: failover_trigger::Deps::new(config().await, &sdk, &table, &machines[0].1, Duration::from_secs(1)),
+            drill,
+            approval: approval_handler::Deps::new(&sdk, &table, APPROVAL_KEY_PARAM),
+            moto,
+            table,
+            inbox,
+            machines,
+        }
+    }
+
+    /// The sample as delivered here: automated-snapshot samples point at the snapshot moto made
+    /// with its database (an automated identifier can't be created by hand).
+    async fn sample(&self, file: &str) -> Value {
+        let auto = |seen: Seen, prefix: &str| seen.into_iter().map(|s| s.0).find(|id| id.starts_with(prefix));
+        match file {
+            "rds-db-snapshot-automated-created.json" => {
+                let id = auto(db_snapshots(&self.moto, SRC).await, "rds:orders-prod").expect("automated snapshot");
+                event(file, Some(&format!("arn:aws:rds:{SRC}:{ACCOUNT}:snapshot:{id}")))
+            }
+            "rds-cluster-snapshot-automated-created.json" => {
+                let id = auto(cluster_snapshots(&self.moto, SRC).await, "rds:catalog").expect("automated snapshot");
+                event(file, Some(&format!("arn:aws:rds:{SRC}:{ACCOUNT}:cluster-snapshot:{id}")))
+            }
+            _ => event(file, None),
+        }
+    }
+
+    /// Delivers `file` `times` times at once to each function the template routes it to; each
+    /// delivery's outcome as `function: ok | retryable | non-retryable`.
+    async fn deliver(&self, file: &str, times: usize, arrival: chrono::DateTime<Utc>) -> Vec<String> {
+        let payload = self.sample(file).await;
+        // The moment it arrives: a minute after the event when it carries a time.
+        let now = payload["time"]
+            .as_str()
+            .and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok())
+            .map_or(arrival, |t| t + chrono::Duration::minutes(1));
+        let routes: &[&str] = match file {
+            f if f.starts_with("rds-") || f.starts_with("malformed-") || f == "scheduled-sweep.json" => &["copier"],
+            f if f.starts_with("health-") => &["notifier", "trigger"],
+            f if f.starts_with("cloudwatch-alarm-") || f.starts_with("failover-") => &["trigger"],
+            f if f.starts_with("notifier-") => &["notifier"],
+            f if f.starts_with("pruner-") => &["pruner"],
+            f if f.starts_with("dr-drill-") => &["drill"],
+            f if f.starts_with("approval-") => &["approval"],
+            other => panic!("{other}: no function takes this sample; route it here"),
+        };
+        let mut outcomes = vec![String::new(); times];
+        for route in routes {
+            let runs = match times {
+                1 => vec![self.one(route, payload.clone(), now).await],
+                3 => {
+                    let (a, b, c) = tokio::join!(
+                        self.one(route, payload.clone(), now),
+                        self.one(route, payload.clone(), now),
+                        self.one(route, payload.clone(), now),
+                    );
+                    vec![a, b, c]
+                }
+                n => unreachable!("{n} deliveries"),
+            };
+            for (i, o) in runs.into_iter().enumerate() {
+                outcomes[i] += &format!("{route}: {o}; ");
+            }
+        }
+        outcomes
+    }
+
+    async fn one(&self, route: &str, payload: Value, now: chrono::DateTime<Utc>) -> String {
+        fn class<T>(r: Result<T, lifeboat_core::error::LifeboatError>) -> String {
+            match r {
+                Ok(_) => "ok".into(),
+                Err(e) if e.is_retryable() => "retryable".into(),
+                Err(_) => "non-retryable".into(),
+            }
+        }
+        match route {
+            "copier" => class(snapshot_copier::handle(&self.copier, payload, now).await),
+            "pruner" => class(snapshot_pruner::handle(&self.pruner, payload, now).await),
+            "notifier" => class(notifier::handle(&self.notifier, payload, now).await),
+            "trigger" => class(failover_trigger::handle(&self.trigger, payload, now).await),
+            "drill" => class(dr_drill::handle(&self.drill, payload, now).await),
+            "approval" => {
+                let req = serde_json::from_value(payload).expect("a Function URL request");
+                format!("HTTP {}", approval_handler::handle(&self.approval, req, now).await.status_code)
+            }
+            other => unreachable!("{other}"),
+        }
+    }
+
+    /// What the deliveries left: snapshots, incident-table items, notices, executions. A copy's
+    /// `lifeboat:source-created` is when this world's moto made the source, so it is left out.
+    async fn end_state(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let tags = |t: Vec<(String, String)>| -> Vec<(String, String)> {
+            t.into_iter().filter(|(k, _)| k != "lifeboat:source-created").collect()
+        };
+        for region in [SRC, DR] {
+            for (id, status, _, t) in db_snapshots(&self.moto, region).await {
+                out.push(format!("{region} db {id} {status} {:?}", tags(t)));
+            }
+            for (id, status, _, t) in cluster_snapshots(&self.moto, region).await {
+                out.push(format!("{region} cluster {id} {status} {:?}", tags(t)));
+            }
+        }
+        out.extend(table_items(&self.moto, SRC, &self.table).await.into_iter().map(|i| format!("item {i}")));
+        let mut notices: Vec<String> = notices(&self.moto, SRC, &self.inbox)
+            .await
+            .into_iter()
+            .map(|n| format!("notice {} {}", n.subject, n.text))
+            .collect();
+        notices.sort();
+        out.extend(notices);
+        let sfn = aws_sdk_sfn::Client::new(&self.moto.sdk(SRC).await);
+        for (name, arn) in &self.machines {
+            let list = sfn.list_executions().state_machine_arn(arn).send().await.expect("executions");
+            let mut names: Vec<String> =
+                list.executions().iter().map(|e| format!("execution {name} {}", e.name())).collect();
+            names.sort();
+            out.extend(names);
+        }
+        out
+    }
 }
