@@ -51,6 +51,7 @@ import io
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -301,6 +302,7 @@ def error_response(start_response, code: str, message: str, status: int = 400):
     return [xml.encode()]
 
 
+ACCESS_KEY = re.compile(r"Credential=([^/]+)/")
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
 TARGET_SERVICE = {"DynamoDB_20120810": "dynamodb", "AmazonSSM": "ssm", "AWSStepFunctions": "stepfunctions"}
 
@@ -327,9 +329,15 @@ def operation(environ, form):
 class Faults:
     """Fault injection between the SDK and moto (moto has none), per service and operation, at a
     rate, from a seeded generator: AWS's throttling errors, 503s, and answers slower than the
-    SDK's attempt timeout. A fault is {"service"?, "operation"?, "target"? (a query parameter's
-    value, e.g. one snapshot), "rate"? (1.0), "seed"? (0), "kinds"? (["throttle"]): "throttle" |
-    "unavailable" | "slow", "delay"? (seconds, for "slow"), "code"? (an exact AWS error code)}.
+    SDK's attempt timeout, and dropped connections. A fault is {"service"?, "operation"?, "target"?
+    (a query parameter's value, e.g. one snapshot), "rate"? (1.0), "seed"? (0), "kinds"?
+    (["throttle"]): "throttle" | "unavailable" | "slow" | "drop", "delay"? (seconds, for "slow"),
+    "code"? (an exact AWS error code), "caller"? (only calls signed with this access key id: the
+    functions', not the test's own checks)}. "drop" closes the connection once the request is read and
+    before the service sees it: the client gets no status line at all, as when a load balancer or
+    NAT resets a connection. (Here, in the WSGI front, rather than a loopback proxy in the test
+    harness: one place sees the service and operation of every call, for every client, including
+    moto's own Step Functions interpreter, and counts them.)
     The seed makes the fault pattern repeatable for the same sequence of calls (concurrent calls
     can arrive in another order). Calls and injected faults are counted per service:operation."""
 
@@ -344,16 +352,17 @@ class Faults:
 
         with self.lock:
             self.faults = [(f, random.Random(f.get("seed", 0))) for f in faults]
-            self.calls, self.injected = {}, {}
+            self.calls, self.injected, self.kinds = {}, {}, {}
 
     def stats(self):
         with self.lock:
-            return {"calls": dict(self.calls), "injected": dict(self.injected)}
+            return {"calls": dict(self.calls), "injected": dict(self.injected), "kinds": dict(self.kinds)}
 
-    def pick(self, call, form):
+    def pick(self, call, form, environ):
         """The fault to inject on this call, or None."""
         service, op, _ = call
         key = f"{service}:{op}"
+        caller = ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
         with self.lock:
             self.calls[key] = self.calls.get(key, 0) + 1
             for f, rng in self.faults:
@@ -361,14 +370,25 @@ class Faults:
                     continue
                 if "target" in f and f["target"] not in form.values():
                     continue
+                if "caller" in f and not (caller and caller.group(1) == f["caller"]):
+                    continue
                 if rng.random() >= f.get("rate", 1.0):
                     continue
+                kind = rng.choice(f.get("kinds", ["throttle"]))
                 self.injected[key] = self.injected.get(key, 0) + 1
-                return f, rng.choice(f.get("kinds", ["throttle"]))
+                self.kinds[kind] = self.kinds.get(kind, 0) + 1
+                return f, kind
         return None
 
-    def answer(self, fault, kind, protocol, start_response):
+    def answer(self, fault, kind, protocol, environ, start_response):
         """The injected answer, or None after a delay (a "slow" fault then lets the call through)."""
+        if kind == "drop":
+            # werkzeug hands the WSGI app its connection; shutting it down sends the client EOF
+            # where the status line should be, and werkzeug's own write then fails quietly
+            # (BrokenPipeError, which it treats as a dropped connection).
+            environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+            start_response("500 Dropped", [("Content-Length", "0")])
+            return [b""]
         if kind == "slow":
             time.sleep(fault.get("delay", 12))
             return None
@@ -568,9 +588,9 @@ def main() -> None:
         form = query_form(environ)
         call = operation(environ, form)
         if call:
-            picked = faults.pick(call, form)
+            picked = faults.pick(call, form, environ)
             if picked:
-                injected = faults.answer(picked[0], picked[1], call[2], start_response)
+                injected = faults.answer(picked[0], picked[1], call[2], environ, start_response)
                 if injected is not None:
                     return injected
         rrset = RRSET_PATH.match(path or "")

@@ -426,6 +426,10 @@ pub async fn notices(moto: &Moto, region: &str, queue_url: &str) -> Vec<Notice> 
     }
 }
 
+/// The access key the binaries in `cargo lambda watch` sign with (the tests' own calls sign with
+/// `testing`): a fault with `"caller": FUNCTIONS_ACCESS_KEY` hits the functions, not the checks.
+pub const FUNCTIONS_ACCESS_KEY: &str = "lifeboat-functions";
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
@@ -451,7 +455,7 @@ impl Watch {
             .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", port])
             .current_dir(repo_root())
             .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_ACCESS_KEY_ID", FUNCTIONS_ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")

@@ -25,7 +25,7 @@ const INVOCATIONS: usize = 12;
 fn chaos(seed: u64) -> Value {
     let rate: f64 = std::env::var("LIFEBOAT_CHAOS_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(0.2);
     let services = ["rds", "ssm", "sns", "dynamodb"];
-    json!({"faults": services.iter().map(|s| json!({"service": s, "rate": rate, "seed": seed, "kinds": ["throttle", "unavailable"]})).collect::<Vec<_>>()})
+    json!({"faults": services.iter().map(|s| json!({"service": s, "rate": rate, "seed": seed, "kinds": ["throttle", "unavailable", "drop"]})).collect::<Vec<_>>()})
 }
 
 fn faults_stats(moto: &Moto) -> (u64, u64) {
