@@ -124,6 +124,50 @@ impl Link {
     }
 }
 
+/// What a Function URL request asks, read without AWS: whether it decides (a form POST), the
+/// encoded fields (the query of a GET, the form of a POST) and the link among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub post: bool,
+    pub fields: String,
+    pub link: Link,
+}
+
+/// Why a request is no approval request at all; each is a 4xx page.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Unreadable {
+    #[error("method {0} is not allowed")]
+    Method(String),
+    #[error("the form could not be read")]
+    Body,
+    #[error(transparent)]
+    Link(#[from] Refusal),
+}
+
+impl Request {
+    /// From a Function URL request's method, raw query string and body. GET and HEAD carry the
+    /// link in the query; POST in the form body, which Function URLs hand over base64-encoded.
+    pub fn read(
+        method: Option<&str>,
+        query: Option<&str>,
+        body: Option<&str>,
+        base64: bool,
+    ) -> Result<Request, Unreadable> {
+        let method = method.unwrap_or("GET").to_ascii_uppercase();
+        let fields = match (method.as_str(), body) {
+            ("GET" | "HEAD", _) => query.unwrap_or_default().to_owned(),
+            ("POST", Some(b)) if base64 => {
+                let bytes = base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| Unreadable::Body)?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            ("POST", b) => b.unwrap_or_default().to_owned(),
+            _ => return Err(Unreadable::Method(method)),
+        };
+        let link = Link::parse(&fields)?;
+        Ok(Request { post: method == "POST", fields, link })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +175,23 @@ mod tests {
     use proptest::prelude::*;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_request_carries_its_link_in_the_query_or_the_form_and_only_a_post_decides() {
+        let expires = Utc.with_ymd_and_hms(2026, 11, 25, 21, 0, 0).unwrap();
+        let q = Link::new(KEY, "orders-prod-20261125T1942Z-3f2a", "t1", Decision::Approve, expires).query();
+        let get = Request::read(Some("get"), Some(&q), Some("ignored"), false).unwrap();
+        assert!(!get.post && get.link.decision == Decision::Approve);
+        let form = format!("{q}&approver=alice");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&form);
+        let post = Request::read(Some("POST"), None, Some(&b64), true).unwrap();
+        assert_eq!((post.post, post.fields.as_str()), (true, form.as_str()));
+        assert_eq!(Request::read(Some("POST"), Some(&q), Some(&form), false).unwrap().fields, form);
+        assert_eq!(Request::read(Some("PUT"), Some(&q), None, false), Err(Unreadable::Method("PUT".into())));
+        assert_eq!(Request::read(Some("POST"), None, Some("%%%"), true), Err(Unreadable::Body));
+        assert!(matches!(Request::read(Some("POST"), Some(&q), None, false), Err(Unreadable::Link(_))));
+        assert!(matches!(Request::read(None, None, None, false), Err(Unreadable::Link(_))));
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 19, 42, 0).unwrap()

@@ -1,9 +1,10 @@
 //! Bad input never panics: the event classifiers, the config parser and the step / request
 //! parsers answer anything — random JSON built from the words real events use, and the sample
 //! events with one field replaced — with a value or a clear error. (The approval link parser has
-//! its own property in `approval.rs`; `cargo fuzz` targets are not set up yet.)
+//! its own property in `approval.rs`; the same parsers are `cargo fuzz` targets in `shared/fuzz`.)
 
 use chrono::{TimeZone, Utc};
+use lifeboat_core::approval::Request;
 use lifeboat_core::config::Config;
 use lifeboat_core::{drill, event, failover, notify};
 use proptest::prelude::*;
@@ -137,6 +138,14 @@ proptest! {
         let mut v = all[i % all.len()].clone();
         mutate(&mut v, &picks, with);
         every_parser(&config(), &v);
+    }
+
+    #[test]
+    fn any_function_url_request_is_read_or_refused(method in prop::option::of(".{0,8}"), query in prop::option::of(".{0,200}"), body in prop::option::of(".{0,200}"), base64 in any::<bool>()) {
+        if let Ok(r) = Request::read(method.as_deref(), query.as_deref(), body.as_deref(), base64) {
+            let key = b"0123456789abcdef0123456789abcdef";
+            prop_assert!(r.link.verify(key, Utc::now()).is_err(), "a random request is no genuine link");
+        }
     }
 
     #[test]

@@ -5,9 +5,8 @@
 
 use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use lifeboat_core::approval::{task_ref, Decision, Link, Refusal};
+use lifeboat_core::approval::{task_ref, Decision, Link, Refusal, Request, Unreadable};
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::sfn::{Answered, StepFunctions};
 use lifeboat_core::aws::ssm::ApprovalKey;
@@ -74,23 +73,19 @@ async fn answer(
     req: &LambdaFunctionUrlRequest,
     now: DateTime<Utc>,
 ) -> Result<LambdaFunctionUrlResponse, LifeboatError> {
-    let method = req.request_context.http.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-    let encoded = match method.as_str() {
-        "GET" | "HEAD" => req.raw_query_string.clone().unwrap_or_default(),
-        // Function URLs hand form bodies over base64-encoded.
-        "POST" => match (&req.body, req.is_base64_encoded) {
-            (Some(b), true) => match base64::engine::general_purpose::STANDARD.decode(b) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(_) => return Ok(page(400, "Bad request", "The form could not be read.")),
-            },
-            (Some(b), false) => b.clone(),
-            (None, _) => String::new(),
-        },
-        _ => return Ok(page(405, "Not allowed", "Open the link from the message, then use the form.")),
-    };
-    let link = match Link::parse(&encoded) {
-        Ok(l) => l,
-        Err(r) => return Ok(page(400, "Not a valid approval link", &r.to_string())),
+    let request = Request::read(
+        req.request_context.http.method.as_deref(),
+        req.raw_query_string.as_deref(),
+        req.body.as_deref(),
+        req.is_base64_encoded,
+    );
+    let Request { post, fields, link } = match request {
+        Ok(r) => r,
+        Err(Unreadable::Method(_)) => {
+            return Ok(page(405, "Not allowed", "Open the link from the message, then use the form."))
+        }
+        Err(Unreadable::Body) => return Ok(page(400, "Bad request", "The form could not be read.")),
+        Err(Unreadable::Link(r)) => return Ok(page(400, "Not a valid approval link", &r.to_string())),
     };
     let key = deps.key.get().await?;
     if let Err(r) = link.verify(key, now) {
@@ -104,10 +99,10 @@ async fn answer(
     if let Some(r) = not_pending(&incident, &link) {
         return Ok(r);
     }
-    if method != "POST" {
+    if !post {
         return Ok(respond(200, pages::approval_form(&incident, &link, now)));
     }
-    decide(deps, &incident, &link, &encoded, now).await
+    decide(deps, &incident, &link, &fields, now).await
 }
 
 /// The page to show instead of the form when this link's task is no longer waiting.
