@@ -1,7 +1,9 @@
-//! Killed mid-run, then run again: the real `snapshot-copier` and `snapshot-pruner` binaries (in
-//! `cargo lambda watch`) are SIGKILLed while their calls are in flight (each made slow by the
-//! emulator's `slow` fault), then invoked again, as Lambda's retry or the next schedule would:
-//! every snapshot ends copied exactly once, and exactly the planned snapshots deleted.
+//! Killed mid-run, then run again: the real `snapshot-copier`, `snapshot-pruner` and
+//! `failover-steps` binaries (in `cargo lambda watch`) are SIGKILLed while their calls are in
+//! flight (each made slow by the emulator's `slow` fault; the counts show the kill landed
+//! mid-run), then invoked again, as Lambda's retry, the next schedule or the state machine's
+//! Retry would: every snapshot ends copied exactly once, exactly the planned snapshots deleted,
+//! and the failover finished with each step once.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -22,11 +24,16 @@ fn kill(binary: &str) -> bool {
 /// Invoke `function` in the background: the invocation a kill interrupts.
 fn invoke_in_background(port: &str, function: &str, data: &str) -> std::process::Child {
     Command::new(repo_root().join(".venv/bin/cargo-lambda"))
-        .args(["lambda", "invoke", function, "-A", "127.0.0.1", "-P", port, "--data", data])
+        .args(["lambda", "invoke", function, "--invoke-address", "127.0.0.1", "-P", port, "--data-ascii", data])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("cargo lambda invoke")
+}
+
+/// The emulator's call and fault counts since the faults were last set.
+fn fault_counts(moto: &Moto) -> serde_json::Value {
+    serde_json::from_str(&http("GET", &format!("{}/_lifeboat/faults", moto.endpoint), None).body).expect("counts")
 }
 
 /// Lambda answers an invocation whose sandbox died with an error; cargo lambda's emulator keeps
@@ -100,6 +107,9 @@ async fn a_sweep_and_a_prune_killed_midway_converge_when_run_again() {
     // The first copies are in flight (2 s each): kill the function mid-sweep.
     std::thread::sleep(Duration::from_secs(5));
     assert!(kill("snapshot-copier"), "the copier was running");
+    let copies_asked = fault_counts(&moto)["calls"]["rds:CopyDBSnapshot"].as_u64().unwrap_or(0);
+    assert!((1..6).contains(&copies_asked), "killed mid-sweep, after {copies_asked} of 6 copies were asked for");
+    println!("KILL copier: killed after {copies_asked} of 6 copies were asked for");
     abandon(killed_run);
     // Lambda runs the next invocation in a new sandbox; cargo lambda watch doesn't restart a
     // killed function, so a new emulator plays the new sandbox.
@@ -133,6 +143,9 @@ async fn a_sweep_and_a_prune_killed_midway_converge_when_run_again() {
     let killed_prune = invoke_in_background(&port, "snapshot-pruner", "{}");
     std::thread::sleep(Duration::from_secs(3));
     assert!(kill("snapshot-pruner"), "the pruner was running");
+    let deletes_asked = fault_counts(&moto)["calls"]["rds:DeleteDBSnapshot"].as_u64().unwrap_or(0);
+    assert!((1..4).contains(&deletes_asked), "killed mid-prune, after {deletes_asked} of 4 deletes were asked for");
+    println!("KILL pruner: killed after {deletes_asked} of 4 deletes were asked for");
     abandon(killed_prune);
     drop(watch);
     port = free_port().to_string();
@@ -149,6 +162,117 @@ async fn a_sweep_and_a_prune_killed_midway_converge_when_run_again() {
     for s in &sources {
         let id = s.rsplit(':').next().unwrap().to_owned();
         assert_eq!(left.contains(&id), !would.contains(&id), "{id}: {left:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The real `failover-steps` binary killed twice in one failover: during `act`, while its
+/// PromoteReadReplica is in flight (the emulator holds it 3 s, then promotes: the sandbox died
+/// after AWS acted, before the step recorded it), and during `dns`, while its Route 53 change
+/// is in flight. Each step run again in a new sandbox — as the state machine's Retry on
+/// `Lambda.Unknown` runs it — finishes the failover: the replica promoted, DNS and the endpoint
+/// parameter on it, every step on the incident's timeline exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_steps_killed_midway_converge_when_run_again() {
+    use lifeboat_core::aws::incidents::IncidentStore;
+    use lifeboat_core::config::Config;
+    use lifeboat_core::failover::steps::{Decision, Execution};
+    use lifeboat_core::failover::{classify, Start};
+    use lifeboat_core::incident::{Entry, Incident};
+    use serde_json::Value;
+
+    let moto = Moto::start();
+    let table = incidents_table(&moto, SRC).await;
+    create_instance(&moto, SRC, "orders-prod").await;
+    read_replica(&moto, DR, "orders-replica", &format!("arn:aws:rds:{SRC}:{ACCOUNT}:db:orders-prod")).await;
+    let zone = hosted_zone(&moto, "orders.internal").await;
+    let primary = "orders-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
+    let replica = "orders-replica.aaaaaaaaaa.us-west-2.rds.amazonaws.com";
+    set_cname(&moto, &zone, "db.orders.internal", primary).await;
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk(SRC).await);
+    ssm.put_parameter()
+        .name("/orders/prod/db-endpoint")
+        .value(primary)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let yaml = format!(
+        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:{DR}:{ACCOUNT}:db:orders-replica\n      approval: required\n      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n      endpoint_parameter: /orders/prod/db-endpoint\n"
+    );
+    // The incident and the execution's input, as the trigger and an approval leave them.
+    let config = Config::from_yaml(&yaml).unwrap();
+    let request = json!({"database": "orders-prod", "reason": "primary lost", "requested_by": "t"});
+    let Start::Failover(req) = classify(&config, &request, Utc::now()).unwrap() else { panic!("ignored") };
+    let db = config.database_named("orders-prod").unwrap();
+    let incident = Incident::declare(db, req.kind, Utc::now(), &req.by, &req.reason, &req.seed);
+    let store = IncidentStore::new(&moto.sdk(SRC).await, &table);
+    store.open(&incident, &Entry::new(Utc::now(), "t", "seen", "seen:t")).await.unwrap();
+    let mut exec = Execution::new(db, &req, &incident.id, Duration::from_secs(1));
+    exec.approval = Some(Decision { decision: "approve".into(), approver: "tester".into() });
+
+    let dir = std::env::temp_dir().join(format!("lifeboat-kill-failover-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_file = dir.join("lifeboat.yaml");
+    std::fs::write(&config_file, &yaml).unwrap();
+    let env = [("LIFEBOAT_CONFIG_FILE", config_file.to_str().unwrap()), ("LIFEBOAT_INCIDENTS_TABLE", table.as_str())];
+    let mut port = free_port().to_string();
+    let mut watch = Watch::start(&moto, &port, &dir, &env);
+    let payload = |action: &str, exec: &Value| json!({"action": action, "execution": exec}).to_string();
+    let run = |watch: &mut Watch, action: &str, exec: &Value| -> Value {
+        let file = dir.join(format!("{action}.json"));
+        std::fs::write(&file, payload(action, exec)).unwrap();
+        serde_json::from_str(watch.invoke("failover-steps", &file).trim()).unwrap()
+    };
+    let timeline =
+        |item: &Value, key: &str| item["timeline"].as_array().into_iter().flatten().filter(|e| e["key"] == key).count();
+    let pk = format!("incident#{}", incident.id);
+    let incident_item = || raw_item(&moto, SRC, &table, &pk);
+
+    // preflight also starts the binary (cargo lambda builds it on first use).
+    let mut exec = run(&mut watch, "preflight", &serde_json::to_value(&exec).unwrap());
+    for (action, service, operation) in
+        [("act", "rds", "PromoteReadReplica"), ("dns", "route53", "ChangeResourceRecordSets")]
+    {
+        moto.post(
+            "/_lifeboat/faults",
+            &json!({"faults": [{"service": service, "operation": operation, "kinds": ["slow"], "delay": 6}]}),
+        );
+        let killed = invoke_in_background(&port, "failover-steps", &payload(action, &exec));
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(kill("failover-steps"), "failover-steps was running {action}");
+        abandon(killed);
+        // The held call goes through after the sandbox is gone.
+        std::thread::sleep(Duration::from_secs(5));
+        let held = format!("{service}:{operation}");
+        assert_eq!(fault_counts(&moto)["injected"][&held], 1, "the kill came while {held} was in flight");
+        moto.post("/_lifeboat/faults", &json!({"faults": []}));
+        assert_eq!(timeline(&incident_item().await, &format!("step:{action}")), 0, "{action} was killed first");
+        drop(watch);
+        port = free_port().to_string();
+        watch = Watch::start(&moto, &port, &dir, &env);
+        exec = run(&mut watch, action, &exec);
+        if action == "act" {
+            for _ in 0..20 {
+                exec = run(&mut watch, "status", &exec);
+                if exec["status"]["available"] == true {
+                    break;
+                }
+            }
+        }
+    }
+    for action in ["dns-status", "endpoint", "verify"] {
+        exec = run(&mut watch, action, &exec);
+    }
+    assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(replica));
+    let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.unwrap();
+    assert_eq!(param.parameter().and_then(|p| p.value()), Some(replica));
+    let item = incident_item().await;
+    // The killed run's promotion went through: the run again found it made.
+    let act = item["timeline"].as_array().into_iter().flatten().find(|e| e["key"] == "step:act").cloned();
+    assert!(act.as_ref().and_then(|e| e["what"].as_str()).is_some_and(|w| w.starts_with("already done")), "{act:?}");
+    for key in ["step:preflight", "step:act", "step:available", "step:dns", "step:endpoint", "step:verified"] {
+        assert_eq!(timeline(&item, key), 1, "{key} once: {item}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
