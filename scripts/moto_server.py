@@ -328,18 +328,24 @@ def operation(environ, form):
 
 class Faults:
     """Fault injection between the SDK and moto (moto has none), per service and operation, at a
-    rate, from a seeded generator: AWS's throttling errors, 503s, and answers slower than the
-    SDK's attempt timeout, and dropped connections. A fault is {"service"?, "operation"?, "target"?
-    (a query parameter's value, e.g. one snapshot), "rate"? (1.0), "seed"? (0), "kinds"?
-    (["throttle"]): "throttle" | "unavailable" | "slow" | "drop", "delay"? (seconds, for "slow"),
-    "code"? (an exact AWS error code), "caller"? (only calls signed with this access key id: the
-    functions', not the test's own checks)}. "drop" closes the connection once the request is read and
-    before the service sees it: the client gets no status line at all, as when a load balancer or
-    NAT resets a connection. (Here, in the WSGI front, rather than a loopback proxy in the test
-    harness: one place sees the service and operation of every call, for every client, including
-    moto's own Step Functions interpreter, and counts them.)
+    rate, from a seeded generator: AWS's throttling errors, 503s, answers slower than the SDK's
+    attempt timeout, dropped connections, and answers lost after the service acted.
+
+    A fault is {"service"?, "operation"?, "target"? (a query parameter's value, e.g. one
+    snapshot), "rate"? (1.0), "seed"? (0), "kinds"? (["throttle"]): "throttle" | "unavailable" |
+    "slow" | "drop" | "lost", "delay"? (seconds, for "slow"), "code"? (an exact AWS error code),
+    "times"? (at most this many), "caller"? (only calls signed with this access key id: the
+    functions', not the tests' own checks)}. "drop" closes the connection once the request is
+    read, before the service sees it: the client gets no status line at all, as when a load
+    balancer or NAT resets a connection. "lost" lets the service act, then drops the connection
+    instead of its answer: the client can't tell it from "drop", and retries a call that already
+    happened.
+
+    Here, in the WSGI front, rather than in a loopback proxy in the test harness: one place sees
+    the service and operation of every call, from every client (moto's own Step Functions
+    interpreter included), and counts them; a proxy would have to parse every protocol again.
     The seed makes the fault pattern repeatable for the same sequence of calls (concurrent calls
-    can arrive in another order). Calls and injected faults are counted per service:operation."""
+    can arrive in another order). Calls, injected faults and their kinds are counted."""
 
     THROTTLE = {"json": "ThrottlingException", "query": "Throttling", "rest": "Throttling"}
 
@@ -351,7 +357,7 @@ class Faults:
         import random
 
         with self.lock:
-            self.faults = [(f, random.Random(f.get("seed", 0))) for f in faults]
+            self.faults = [(f, random.Random(f.get("seed", 0)), [0]) for f in faults]
             self.calls, self.injected, self.kinds = {}, {}, {}
 
     def stats(self):
@@ -365,15 +371,16 @@ class Faults:
         caller = ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
         with self.lock:
             self.calls[key] = self.calls.get(key, 0) + 1
-            for f, rng in self.faults:
+            for f, rng, used in self.faults:
                 if f.get("service", service) != service or f.get("operation", op) != op:
                     continue
                 if "target" in f and f["target"] not in form.values():
                     continue
                 if "caller" in f and not (caller and caller.group(1) == f["caller"]):
                     continue
-                if rng.random() >= f.get("rate", 1.0):
+                if used[0] >= f.get("times", float("inf")) or rng.random() >= f.get("rate", 1.0):
                     continue
+                used[0] += 1
                 kind = rng.choice(f.get("kinds", ["throttle"]))
                 self.injected[key] = self.injected.get(key, 0) + 1
                 self.kinds[kind] = self.kinds.get(kind, 0) + 1
@@ -587,12 +594,27 @@ def main() -> None:
             return json_answer(start_response, body)
         form = query_form(environ)
         call = operation(environ, form)
+        lost = False
         if call:
             picked = faults.pick(call, form, environ)
-            if picked:
+            if picked and picked[1] == "lost":
+                lost = True
+            elif picked:
                 injected = faults.answer(picked[0], picked[1], call[2], environ, start_response)
                 if injected is not None:
                     return injected
+        if lost:
+            # The service acts; its answer never reaches the client.
+            list(served(environ, lambda status, headers, exc_info=None: lambda data: None))
+            environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+            start_response("500 Lost", [("Content-Length", "0")])
+            return [b""]
+        return served(environ, start_response)
+
+    def served(environ, start_response):
+        """What moto (behind the strict rules) answers."""
+        path = environ.get("PATH_INFO")
+        form = query_form(environ)
         rrset = RRSET_PATH.match(path or "")
         if rrset and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -618,7 +640,50 @@ def main() -> None:
                     rule(action, form, region)
             except Refused as r:
                 return error_response(start_response, r.code, r.message, r.status)
+        if environ.get("HTTP_X_AMZ_TARGET") == "DynamoDB_20120810.TransactWriteItems":
+            return transact_idempotently(environ, start_response)
         return app(environ, start_response)
+
+    # "Providing a ClientRequestToken makes the call to TransactWriteItems idempotent, meaning
+    # that multiple identical calls have the same effect as one single call. [...] A client
+    # request token is valid for 10 minutes after the first request that uses it is completed.
+    # [...] If you submit a request with the same client token but a change in other parameters
+    # within the 10-minute idempotency window, DynamoDB returns an IdempotentParameterMismatch
+    # exception." (DynamoDB API Reference, TransactWriteItems.) moto ignores the token, so an SDK
+    # retry of a transaction that went through fails its own conditions there, not on AWS.
+    tokens = {}
+    tokens_lock = threading.Lock()
+
+    def transact_idempotently(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        request = json.loads(raw or b"{}")
+        token = request.pop("ClientRequestToken", None)
+        if not token:
+            return app(environ, start_response)
+        params = json.dumps(request, sort_keys=True)
+        now = time.monotonic()
+        with tokens_lock:
+            seen = tokens.get(token)
+            if seen and now - seen[0] < 600:
+                if seen[1] != params:
+                    body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException", "message": "the token was used with other parameters"}).encode()
+                    start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
+                    return [body]
+                start_response(seen[2], seen[3])
+                return [seen[4]]
+        answered = {}
+
+        def keep(status, headers, exc_info=None):
+            answered["status"], answered["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        body = b"".join(app(environ, keep))
+        if answered.get("status", "").startswith("200"):
+            with tokens_lock:
+                tokens[token] = (time.monotonic(), params, answered["status"], answered["headers"], body)
+        return [body]
 
     server = make_server("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0, with_clock, threaded=True)
     # moto's Step Functions interpreter calls Lambda (and other services) at localhost:$MOTO_PORT.

@@ -1,5 +1,6 @@
-//! Chaos: with 20% of the calls to RDS, SSM, SNS and DynamoDB failing (AWS's throttling errors and
-//! 503s, injected between the SDK and moto by scripts/moto_server.py's `Faults`, from a seed), the
+//! Chaos: with 20% of the calls to RDS, SSM, SNS and DynamoDB failing (AWS's throttling errors,
+//! 503s, dropped connections and answers lost after AWS acted, injected between the SDK and moto by
+//! scripts/moto_server.py's `Faults`, from a seed), the
 //! copier's sweep, the pruner and the notifier reach the same end state as without faults — over
 //! the SDK's retries and, when those run out, the next invocation (as Lambda's retry or the next
 //! schedule would run it): every snapshot copied exactly once, nothing deleted that the fault-free
@@ -22,13 +23,21 @@ const SEEDS: &str = "1,7";
 const INVOCATIONS: usize = 12;
 
 /// 20% of the calls to each service fail; `LIFEBOAT_CHAOS_RATE` (scripts/chaos.sh) sets another rate.
+/// The fault kinds for `service`; `LIFEBOAT_CHAOS_KINDS=throttle,drop` (scripts/chaos.sh) picks
+/// others. No lost answers for SNS: a retried Publish is a second message (SNS standard topics
+/// don't deduplicate), which `an_answer_lost_after_each_write_...` in chaos.rs shows apart.
+fn kinds(service: &str) -> Vec<String> {
+    let kinds = std::env::var("LIFEBOAT_CHAOS_KINDS").unwrap_or_else(|_| "throttle,unavailable,drop,lost".into());
+    kinds.split(',').map(|k| k.trim().to_owned()).filter(|k| !(service == "sns" && k == "lost")).collect()
+}
+
 fn chaos(seed: u64) -> Value {
     let rate: f64 = std::env::var("LIFEBOAT_CHAOS_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(0.2);
     let services = ["rds", "ssm", "sns", "dynamodb"];
-    json!({"faults": services.iter().map(|s| json!({"service": s, "rate": rate, "seed": seed, "kinds": ["throttle", "unavailable", "drop"]})).collect::<Vec<_>>()})
+    json!({"faults": services.iter().map(|s| json!({"service": s, "rate": rate, "seed": seed, "kinds": kinds(s)})).collect::<Vec<_>>()})
 }
 
-fn faults_stats(moto: &Moto) -> (u64, u64) {
+fn faults_stats(moto: &Moto) -> (u64, u64, Value) {
     // GET /_lifeboat/faults: calls and injected faults, per service:operation.
     let out = std::process::Command::new("curl")
         .args(["-s", &format!("{}/_lifeboat/faults", moto.endpoint)])
@@ -36,7 +45,7 @@ fn faults_stats(moto: &Moto) -> (u64, u64) {
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let sum = |k: &str| v[k].as_object().map_or(0, |o| o.values().filter_map(Value::as_u64).sum());
-    (sum("calls"), sum("injected"))
+    (sum("calls"), sum("injected"), v["kinds"].clone())
 }
 
 /// Copy counts per source snapshot in the DR region (by `lifeboat:source-arn`).
@@ -152,7 +161,7 @@ async fn under_20_percent_faults_copies_prunes_and_messages_converge_exactly_onc
             }
             assert!(n < INVOCATIONS, "seed {seed}: the notifier did not converge");
         }
-        let (calls, injected) = faults_stats(&moto);
+        let (calls, injected, kinds) = faults_stats(&moto);
         moto.post("/_lifeboat/faults", &json!({"faults": []}));
 
         // Every source snapshot copied exactly once.
@@ -175,10 +184,105 @@ async fn under_20_percent_faults_copies_prunes_and_messages_converge_exactly_onc
             .unwrap();
         assert!(notices(&moto, SRC, &inbox).await.is_empty());
         figures.push(format!(
-            "seed {seed}: {calls} calls, {injected} faults injected, invocations {invocations:?} ({failed} failed and ran again), {:.0} s",
+            "seed {seed}: {calls} calls, {injected} faults injected {kinds}, invocations {invocations:?} ({failed} failed and ran again), {:.0} s",
             started.elapsed().as_secs_f64()
         ));
         assert!(injected > 0, "seed {seed}: no fault was injected");
     }
     println!("CHAOS {}", figures.join("; "));
+}
+
+/// The worst fault for idempotence: AWS acts, and its answer is lost (`lost`: the emulator lets
+/// the call through, then drops the connection), so the SDK sends the same call again. Once per
+/// write operation Lifeboat uses: the end state is as if nothing had been lost, except for SNS,
+/// whose standard topics have no deduplication: a lost `Publish` answer means a second copy of
+/// the message, which carries the same `incident_id` and `message` attributes for subscribers
+/// to drop it by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_lost_after_each_write_is_retried_without_doing_it_twice() {
+    let moto = Moto::start();
+    let key = kms_key(&moto, DR).await;
+    let (topic, inbox) = topic_with_queue(&moto, SRC).await;
+    let table = incidents_table(&moto, SRC).await;
+    let now = Utc::now();
+    moto.set_clock(now - Duration::days(5));
+    create_instance(&moto, SRC, "orders-prod").await;
+    let mut sources = Vec::new();
+    for d in (1..=4).rev() {
+        moto.set_clock(now - Duration::days(d));
+        let id = format!("orders-{d}");
+        sources.push(snapshot(&moto, SRC, "orders-prod", &id, &[("lifeboat:managed", "true")]).await);
+    }
+    moto.set_clock(now);
+    let yaml = format!(
+        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 24h\n    rto: 1h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{key}\" }}\n    retention:\n      source: {{ daily: 2, min_keep: 2 }}\n      copies: {{ daily: 20, min_keep: 20 }}\n"
+    );
+    let sdk = moto.sdk(SRC).await;
+    let config = || config_in_ssm(&moto, &yaml, std::time::Duration::from_secs(60));
+    let copier = snapshot_copier::Deps::new(config().await, &sdk);
+    let pruner = snapshot_pruner::Deps::new(config().await, &sdk, None);
+    let notifier = notifier::Deps::new(config().await, &sdk, &table, &topic, None);
+    let lose = |service: &str, operation: &str| {
+        moto.post(
+            "/_lifeboat/faults",
+            &json!({"faults": [{"service": service, "operation": operation, "kinds": ["lost"], "times": 1}]}),
+        );
+    };
+    let lost = |op: &str| -> u64 {
+        let v: Value =
+            serde_json::from_str(&http("GET", &format!("{}/_lifeboat/faults", moto.endpoint), None).body).unwrap();
+        v["injected"][op].as_u64().unwrap_or(0)
+    };
+
+    // A copy whose answer was lost: the copier's retry finds it made, and nothing is copied twice.
+    lose("rds", "CopyDBSnapshot");
+    let report = snapshot_copier::handle(&copier, event("scheduled-sweep.json", None), now).await.expect("sweep");
+    assert_eq!(lost("rds:CopyDBSnapshot"), 1);
+    assert!(report.failed.is_empty(), "{report:?}");
+    let again = snapshot_copier::handle(&copier, event("scheduled-sweep.json", None), now).await.expect("sweep");
+    assert!(again.started.is_empty(), "{again:?}");
+    let copies = copies_per_source(&moto).await;
+    for s in &sources {
+        assert_eq!(copies.get(s), Some(&1), "{s}: {copies:?}");
+    }
+
+    // A delete whose answer was lost: the retry finds it gone; exactly the plan is deleted.
+    lose("rds", "DeleteDBSnapshot");
+    let summary = snapshot_pruner::handle(&pruner, json!({}), now).await.expect("prune");
+    assert_eq!(lost("rds:DeleteDBSnapshot"), 1);
+    assert!(summary.groups.iter().all(|g| g.failed.is_empty()), "{summary:?}");
+    let left: Vec<String> =
+        db_snapshots(&moto, SRC).await.into_iter().map(|s| s.0).filter(|i| i.starts_with("orders-")).collect();
+    assert_eq!(left, ["orders-1", "orders-2"], "daily: 2 keeps the newest two");
+
+    // A Health notice whose claim (a conditional PutItem) was lost: still told, once.
+    lose("dynamodb", "PutItem");
+    notifier::handle(&notifier, event("health-rds-issue-open.json", None), now).await.expect("health");
+    assert_eq!(lost("dynamodb:PutItem"), 1);
+    let told = notices(&moto, SRC, &inbox).await;
+    assert_eq!(told.len(), 1, "{:?}", told.iter().map(|n| &n.subject).collect::<Vec<_>>());
+
+    // An incident opened, and its message claimed, by transactions whose answers were lost.
+    let store = IncidentStore::new(&sdk, &table);
+    let cfg = lifeboat_core::config::Config::from_yaml(&yaml).unwrap();
+    let incident =
+        Incident::declare(cfg.database_named("orders-prod").unwrap(), Kind::Outage, now, "t", "down", "lost");
+    lose("dynamodb", "TransactWriteItems");
+    store.open(&incident, &Entry::new(now, "t", "seen", "seen:lost")).await.expect("open");
+    assert_eq!(lost("dynamodb:TransactWriteItems"), 1);
+    lose("dynamodb", "TransactWriteItems");
+    notifier::handle(&notifier, json!({"incident_id": incident.id, "message": "declared"}), now).await.expect("told");
+    assert_eq!(lost("dynamodb:TransactWriteItems"), 1);
+    let told = notices(&moto, SRC, &inbox).await;
+    assert_eq!(told.len(), 1, "{:?}", told.iter().map(|n| &n.subject).collect::<Vec<_>>());
+    let items = table_items(&moto, SRC, &table).await;
+    assert_eq!(items.iter().filter(|i| i.contains("\"incident#")).count(), 1, "one incident: {items:?}");
+
+    // A Publish whose answer was lost: SNS delivers the retry too. Two copies, one identity.
+    lose("sns", "Publish");
+    notifier::handle(&notifier, event("health-rds-issue-updated.json", None), now).await.expect("health");
+    assert_eq!(lost("sns:Publish"), 1);
+    let told = notices(&moto, SRC, &inbox).await;
+    assert_eq!(told.len(), 2, "SNS delivered the retried Publish too");
+    assert_eq!((&told[0].attributes, &told[0].raw), (&told[1].attributes, &told[1].raw), "the same message twice");
 }

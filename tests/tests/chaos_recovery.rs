@@ -1,11 +1,12 @@
 //! Chaos over the failover and the drill, with real parts: the binaries in `cargo lambda watch`,
 //! the state machines in moto's interpreter. 20% of the functions' calls to RDS, SNS, SSM,
-//! Route 53, DynamoDB and Step Functions fail (throttling, 503s and dropped connections, from a
-//! seed; the tests' own checks are not faulted). Both must still end as without faults: the
-//! failover approved, DNS and the SSM parameter on the replica, the incident resolved with its
-//! whole timeline and three messages, once each; the drill passed, measured, cleaned up, told once.
-//! Retries come from the SDK, the state machines' `Retry` on `Retryable`, Lambda's own retries of
-//! the trigger (`Watch::invoke` invokes again), and a person clicking again on a 503 page.
+//! Route 53, DynamoDB and Step Functions fail (throttling, 503s, dropped connections and answers
+//! lost after AWS acted, from a seed; the tests' own checks are not faulted). Both must still end
+//! as without faults: the failover approved, DNS and the SSM parameter on the replica, the
+//! incident resolved with its whole timeline and three messages, once each; the drill passed,
+//! measured, cleaned up, told once. Retries come from the SDK, the state machines' `Retry` on
+//! `Retryable`, Lambda's own retries of the trigger (`Watch::invoke` invokes again), and a person
+//! clicking again on a 503 page.
 
 use std::time::{Duration, Instant};
 
@@ -17,12 +18,20 @@ use serde_json::{json, Value};
 /// The seeds the test command runs; `LIFEBOAT_CHAOS_SEEDS` (scripts/chaos.sh) runs more.
 const SEEDS: &str = "3";
 
+/// The fault kinds for `service`; `LIFEBOAT_CHAOS_KINDS=throttle,drop` (scripts/chaos.sh) picks
+/// others. No lost answers for SNS: a retried Publish is a second message (SNS standard topics
+/// don't deduplicate), which `an_answer_lost_after_each_write_...` in chaos.rs shows apart.
+fn kinds(service: &str) -> Vec<String> {
+    let kinds = std::env::var("LIFEBOAT_CHAOS_KINDS").unwrap_or_else(|_| "throttle,unavailable,drop,lost".into());
+    kinds.split(',').map(|k| k.trim().to_owned()).filter(|k| !(service == "sns" && k == "lost")).collect()
+}
+
 fn chaos(seed: u64) -> Value {
     let rate: f64 = std::env::var("LIFEBOAT_CHAOS_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(0.2);
     let services = ["rds", "sns", "ssm", "route53", "dynamodb", "stepfunctions"];
     json!({"faults": services.iter().map(|s| json!({
         "service": s, "rate": rate, "seed": seed, "caller": FUNCTIONS_ACCESS_KEY,
-        "kinds": ["throttle", "unavailable", "drop"],
+        "kinds": kinds(s),
     })).collect::<Vec<_>>()})
 }
 
@@ -104,7 +113,9 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         };
-        assert_eq!(decided.status, 200, "seed {seed}: {}", decided.body);
+        // 409 when SendTaskSuccess went through and its answer was lost: the SDK's retry finds
+        // the task answered. The failover goes on either way, which is what is asserted below.
+        assert!([200, 409].contains(&decided.status), "seed {seed}: {} {}", decided.status, decided.body);
         let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(600)).await;
         assert_eq!(status, "SUCCEEDED", "seed {seed}: {output}\n{}", bed.watch.log());
         notice(&moto, &mut bed, &inbox, &mut seen, "resolved").await;
@@ -129,6 +140,12 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
         assert_eq!(stored["status"], "resolved", "seed {seed}: {stored}");
         let keys: Vec<&str> =
             stored["timeline"].as_array().into_iter().flatten().filter_map(|e| e["key"].as_str()).collect();
+        let recovering = stored["timeline"].as_array().into_iter().flatten().find(|e| e["key"] == "status:recovering");
+        assert_eq!(
+            recovering.map(|e| e["by"].clone()),
+            Some(json!("Alice")),
+            "seed {seed}: the approver on the timeline"
+        );
         for want in [
             "declared",
             "step:preflight",

@@ -165,7 +165,11 @@ async fn decide(
         return Ok(page(
             409,
             "Already decided",
-            "This approval was answered already, or it timed out. Nothing was changed.",
+            // Also what a click whose SendTaskSuccess went through, but whose answer was lost,
+            // sees on the SDK's retry: so no "nothing was changed" here. The recovering step
+            // records the approver from the task's output either way.
+            "This approval is no longer waiting: it was answered already, or it timed out. The \
+             incident's next message says which.",
         ));
     }
     let what = match link.decision {

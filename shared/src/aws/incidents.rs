@@ -580,7 +580,10 @@ impl IncidentStore {
     /// Claim `key` before publishing something once: for incident `id` while it is still in
     /// `status` (a message read before a concurrent change must not go out after it), or on its
     /// own (Health notices). A claim nobody marked sent within `CLAIM_STALE_SECS` was abandoned
-    /// by a function that died mid-publish, and is taken over: better twice than never.
+    /// by a function that died mid-publish, and is taken over: better twice than never. Each
+    /// claim carries its own random token: when DynamoDB wrote it but its answer was lost, the
+    /// SDK's retry of the same request finds the claim its own, not another delivery's (without
+    /// it, that message was never sent: tests/tests/chaos.rs loses that answer).
     pub async fn claim(
         &self,
         incident: Option<(&str, Status)>,
@@ -588,13 +591,16 @@ impl IncidentStore {
         now: DateTime<Utc>,
     ) -> Result<Claim, LifeboatError> {
         let pk = marker_key(incident.map(|(id, _)| id), key);
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let put = Put::builder()
             .table_name(&self.table)
             .item("pk", pk.clone())
             .item("claimed_at", AttributeValue::N(now.timestamp().to_string()))
+            .item("claimed_by", s(&token))
             .item("sent", AttributeValue::Bool(false))
             .item("expires_at", AttributeValue::N((now.timestamp() + KEEP_MARKER_DAYS * 86_400).to_string()))
-            .condition_expression("attribute_not_exists(pk) OR (sent = :f AND claimed_at < :stale)")
+            .condition_expression("attribute_not_exists(pk) OR claimed_by = :me OR (sent = :f AND claimed_at < :stale)")
+            .expression_attribute_values(":me", s(&token))
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .expression_attribute_values(":stale", AttributeValue::N((now.timestamp() - CLAIM_STALE_SECS).to_string()))
             .build()
