@@ -640,6 +640,38 @@ pub async fn execution_ends(
     }
 }
 
+/// What DNS and the endpoint parameter name before a failover of `orders_with_replica`.
+pub const ORDERS_PRIMARY: &str = "orders-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
+/// ... and after it: moto's endpoint of the promoted replica.
+pub const ORDERS_REPLICA: &str = "orders-replica.aaaaaaaaaa.us-west-2.rds.amazonaws.com";
+/// The endpoint parameter a failover of `orders_with_replica` writes.
+pub const ORDERS_ENDPOINT_PARAM: &str = "/orders/prod/db-endpoint";
+
+/// orders-prod in us-east-1, its read replica orders-replica in us-west-2, and what a failover
+/// moves: `db.orders.internal` and `ORDERS_ENDPOINT_PARAM`, both naming the primary. The zone id.
+pub async fn orders_with_replica(moto: &Moto) -> String {
+    create_instance(moto, "us-east-1", "orders-prod").await;
+    read_replica(moto, "us-west-2", "orders-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod")).await;
+    let zone = hosted_zone(moto, "orders.internal").await;
+    set_cname(moto, &zone, "db.orders.internal", ORDERS_PRIMARY).await;
+    aws_sdk_ssm::Client::new(&moto.sdk("us-east-1").await)
+        .put_parameter()
+        .name(ORDERS_ENDPOINT_PARAM)
+        .value(ORDERS_PRIMARY)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("endpoint parameter");
+    zone
+}
+
+/// The endpoint parameter's value now.
+pub async fn orders_endpoint(moto: &Moto) -> Option<String> {
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk("us-east-1").await);
+    let got = ssm.get_parameter().name(ORDERS_ENDPOINT_PARAM).send().await.expect("endpoint parameter");
+    got.parameter().and_then(|p| p.value()).map(str::to_owned)
+}
+
 /// The approval key's SSM parameter in the failover bed.
 pub const APPROVAL_KEY_PARAM: &str = "/lifeboat/approval-key";
 

@@ -10,7 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_ssm::types::ParameterType;
 use chrono::Utc;
 use lifeboat_tests::*;
 use serde_json::{json, Value};
@@ -61,25 +60,11 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
         let table = incidents_table(&moto, "us-east-1").await;
         let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
         let east = moto.sdk("us-east-1").await;
-        let ssm = aws_sdk_ssm::Client::new(&east);
         let sfn = aws_sdk_sfn::Client::new(&east);
         let key = kms_key(&moto, "us-west-2").await;
         moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
 
-        create_instance(&moto, "us-east-1", "orders-prod").await;
-        read_replica(&moto, "us-west-2", "orders-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod"))
-            .await;
-        let zone = hosted_zone(&moto, "orders.internal").await;
-        let primary = "orders-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
-        let replica = "orders-replica.aaaaaaaaaa.us-west-2.rds.amazonaws.com";
-        set_cname(&moto, &zone, "db.orders.internal", primary).await;
-        ssm.put_parameter()
-            .name("/orders/prod/db-endpoint")
-            .value(primary)
-            .r#type(ParameterType::String)
-            .send()
-            .await
-            .unwrap();
+        let zone = orders_with_replica(&moto).await;
         // A DR copy as the copier makes it, taken an hour ago: what the drill restores.
         create_instance(&moto, "us-west-2", "seed").await;
         let now = Utc::now();
@@ -133,9 +118,8 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
         moto.post("/_lifeboat/faults", &json!({"faults": []}));
 
         // The end state the fault-free run reaches (tests/tests/failover.rs, tests/tests/drill.rs).
-        assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(replica), "seed {seed}");
-        let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.unwrap();
-        assert_eq!(param.parameter().and_then(|p| p.value()), Some(replica), "seed {seed}");
+        assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(ORDERS_REPLICA), "seed {seed}");
+        assert_eq!(orders_endpoint(&moto).await.as_deref(), Some(ORDERS_REPLICA), "seed {seed}");
         let stored = raw_item(&moto, "us-east-1", &table, &format!("incident#{id}")).await;
         assert_eq!(stored["status"], "resolved", "seed {seed}: {stored}");
         let keys: Vec<&str> =

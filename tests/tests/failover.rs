@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_ssm::types::ParameterType;
 use lifeboat_tests::*;
 use serde_json::{json, Value};
 
@@ -51,28 +50,14 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     let table = incidents_table(&moto, "us-east-1").await;
     let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
     let east = moto.sdk("us-east-1").await;
-    let ssm = aws_sdk_ssm::Client::new(&east);
     let sfn = aws_sdk_sfn::Client::new(&east);
 
-    for db in ["orders-prod", "ledger-prod", "billing-prod"] {
-        create_instance(&moto, "us-east-1", db).await;
-    }
-    for (replica, source) in
-        [("orders-replica", "orders-prod"), ("ledger-replica", "ledger-prod"), ("billing-replica", "billing-prod")]
-    {
+    let zone = orders_with_replica(&moto).await;
+    for (replica, source) in [("ledger-replica", "ledger-prod"), ("billing-replica", "billing-prod")] {
+        create_instance(&moto, "us-east-1", source).await;
         read_replica(&moto, "us-west-2", replica, &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:{source}")).await;
     }
-    let zone = hosted_zone(&moto, "orders.internal").await;
-    let primary = "orders-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
-    let replica = "orders-replica.aaaaaaaaaa.us-west-2.rds.amazonaws.com";
-    set_cname(&moto, &zone, "db.orders.internal", primary).await;
-    ssm.put_parameter()
-        .name("/orders/prod/db-endpoint")
-        .value(primary)
-        .r#type(ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    let replica = ORDERS_REPLICA;
     let key = kms_key(&moto, "us-west-2").await;
 
     let replica_db = |name: &str, replica: &str, timeout: &str, extra: &str| {
@@ -166,8 +151,7 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     let resolved = wait_for_notice(&moto, &mut bed.watch, &inbox, &mut seen, "resolved").await;
     assert!(resolved.text.contains("Data loss:"), "{}", resolved.text);
     assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(replica));
-    let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.unwrap();
-    assert_eq!(param.parameter().and_then(|p| p.value()), Some(replica));
+    assert_eq!(orders_endpoint(&moto).await.as_deref(), Some(replica));
     let stored = incident(&moto, &table, &id).await;
     assert_eq!(stored["status"], "resolved", "{stored}");
     let k = keys(&stored);

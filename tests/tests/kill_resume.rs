@@ -183,20 +183,7 @@ async fn failover_steps_killed_midway_converge_when_run_again() {
 
     let moto = Moto::start();
     let table = incidents_table(&moto, SRC).await;
-    create_instance(&moto, SRC, "orders-prod").await;
-    read_replica(&moto, DR, "orders-replica", &format!("arn:aws:rds:{SRC}:{ACCOUNT}:db:orders-prod")).await;
-    let zone = hosted_zone(&moto, "orders.internal").await;
-    let primary = "orders-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
-    let replica = "orders-replica.aaaaaaaaaa.us-west-2.rds.amazonaws.com";
-    set_cname(&moto, &zone, "db.orders.internal", primary).await;
-    let ssm = aws_sdk_ssm::Client::new(&moto.sdk(SRC).await);
-    ssm.put_parameter()
-        .name("/orders/prod/db-endpoint")
-        .value(primary)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    let zone = orders_with_replica(&moto).await;
     let yaml = format!(
         "databases:\n  - name: orders-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:{DR}:{ACCOUNT}:db:orders-replica\n      approval: required\n      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n      endpoint_parameter: /orders/prod/db-endpoint\n"
     );
@@ -264,9 +251,8 @@ async fn failover_steps_killed_midway_converge_when_run_again() {
     for action in ["dns-status", "endpoint", "verify"] {
         exec = run(&mut watch, action, &exec);
     }
-    assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(replica));
-    let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.unwrap();
-    assert_eq!(param.parameter().and_then(|p| p.value()), Some(replica));
+    assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(ORDERS_REPLICA));
+    assert_eq!(orders_endpoint(&moto).await.as_deref(), Some(ORDERS_REPLICA));
     let item = incident_item().await;
     // The killed run's promotion went through: the run again found it made.
     let act = item["timeline"].as_array().into_iter().flatten().find(|e| e["key"] == "step:act").cloned();
