@@ -147,8 +147,10 @@ async fn under_20_percent_faults_copies_prunes_and_messages_converge_exactly_onc
             let opened = store.open(&incident, &Entry::new(now, "t", "seen", "seen:chaos")).await;
             let told = match opened {
                 Ok(_) => {
-                    notifier::handle(&notifier, json!({"incident_id": incident.id, "message": "declared"}), Utc::now())
-                        .await
+                    // Retries come a minute or more apart (Lambda's; Step Functions' back off to
+                    // 2 minutes): a claim abandoned by a failed run goes stale and is taken over.
+                    let at = Utc::now() + Duration::minutes(n as i64 - 1);
+                    notifier::handle(&notifier, json!({"incident_id": incident.id, "message": "declared"}), at).await
                 }
                 Err(e) => Err(e),
             };

@@ -302,7 +302,8 @@ impl EventWorld {
     }
 
     /// What the deliveries left: snapshots, incident-table items, notices, executions. A copy's
-    /// `lifeboat:source-created` is when this world's moto made the source, so it is left out.
+    /// `lifeboat:source-created` is when this world's moto made the source, and a claim's
+    /// `claimed_by` a random token, so both are left out.
     async fn end_state(&self) -> Vec<String> {
         let mut out = Vec::new();
         let tags = |t: Vec<(String, String)>| -> Vec<(String, String)> {
@@ -316,7 +317,14 @@ impl EventWorld {
                 out.push(format!("{region} cluster {id} {status} {:?}", tags(t)));
             }
         }
-        out.extend(table_items(&self.moto, SRC, &self.table).await.into_iter().map(|i| format!("item {i}")));
+        // A claim's token is random per claim: which delivery won, not what was done.
+        let without_token = |item: String| match item.split_once("\"claimed_by\": S(\"") {
+            Some((head, rest)) => format!("{head}{}", rest.split_once("\"), ").map_or("", |(_, tail)| tail)),
+            None => item,
+        };
+        out.extend(
+            table_items(&self.moto, SRC, &self.table).await.into_iter().map(|i| format!("item {}", without_token(i))),
+        );
         let mut notices: Vec<String> = notices(&self.moto, SRC, &self.inbox)
             .await
             .into_iter()
