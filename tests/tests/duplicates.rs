@@ -134,10 +134,24 @@ async fn every_sample_event_delivered_three_times_concurrently_ends_as_delivered
     let arrival = Utc::now();
     let mut outcomes = Vec::new();
     for file in &files {
+        // Setting no faults zeroes the emulator's call counts: from here, this sample's calls.
+        once.moto.post("/_lifeboat/faults", &json!({"faults": []}));
         let one = once.deliver(file, 1, arrival).await;
         let three = thrice.deliver(file, 3, arrival).await;
         assert_eq!(three, vec![one[0].clone(); 3], "{file}: three deliveries end as one did");
         outcomes.push(format!("{file}: {}", one[0]));
+        // A sample refused as bad input wrote nothing: the emulator saw only reads.
+        if one[0].contains("non-retryable") || one[0].contains("HTTP 4") {
+            let counts: Value =
+                serde_json::from_str(&http("GET", &format!("{}/_lifeboat/faults", once.moto.endpoint), None).body)
+                    .expect("the emulator's call counts");
+            let ops: Vec<&String> = counts["calls"].as_object().expect("calls").keys().collect();
+            let read = |op: &str| {
+                let name = op.split_once(':').map_or(op, |(_, n)| n);
+                ["Describe", "Get", "List", "Scan", "Query"].iter().any(|r| name.starts_with(r))
+            };
+            assert!(ops.iter().all(|op| read(op)), "{file} was refused, yet the emulator saw {ops:?}");
+        }
     }
     println!("{}", outcomes.join("\n"));
     // The samples do something: copies, incidents, notices and executions, not only refusals.

@@ -324,21 +324,18 @@ async fn a_claim_abandoned_mid_publish_is_taken_over_and_a_fresh_one_is_left_alo
     let report = handle(&w.deps, invoke(&i.id, "declared"), now).await.unwrap();
     assert_eq!(report.published.len(), 1, "better twice than never: {report:?}");
     assert_eq!(notices(&w.moto, REGION, &w.all).await.len(), 1);
-    // Another is publishing "approval-requested" right now: this one leaves it to that one.
+    // Another is publishing "approval-requested" right now: this one leaves it to that one, and
+    // fails Retryable (that one may die), so a retry comes back and finds it sent.
     w.store.transition(&i.id, Status::AwaitingApproval, now, "failover", "approval requested").await.unwrap();
-    assert_eq!(
-        w.store
-            .claim(
-                Some((&i.id, Status::AwaitingApproval)),
-                &format!("approval-requested@{}", lifeboat_core::approval::task_ref(&token(&i.id))),
-                now
-            )
-            .await
-            .unwrap(),
-        Claim::Claimed
-    );
+    let key = format!("approval-requested@{}", lifeboat_core::approval::task_ref(&token(&i.id)));
+    assert_eq!(w.store.claim(Some((&i.id, Status::AwaitingApproval)), &key, now).await.unwrap(), Claim::Claimed);
+    let held = handle(&w.deps, invoke(&i.id, "approval-requested"), now).await.unwrap_err();
+    assert!(held.is_retryable() && held.to_string().contains("another invocation"), "{held}");
+    assert!(notices(&w.moto, REGION, &w.all).await.is_empty(), "this one sent nothing");
+    w.store.mark_sent(Some(&i.id), &key).await.unwrap();
     let report = handle(&w.deps, invoke(&i.id, "approval-requested"), now).await.unwrap();
-    assert!(report.published.is_empty() && report.already_published[0].contains("another invocation"), "{report:?}");
+    assert!(report.published.is_empty() && report.already_published.len() == 1, "{report:?}");
+    assert!(notices(&w.moto, REGION, &w.all).await.is_empty(), "the retry sent nothing either");
     // A claim made while the incident was in another state is refused: the message would be stale.
     let stale = w.store.claim(Some((&i.id, Status::Declared)), "progress@0", now).await.unwrap_err();
     assert!(stale.is_retryable(), "{stale}");
