@@ -199,11 +199,11 @@ async fn publish_once(
     Ok(())
 }
 
-/// Claim `key`, send, then mark it sent, or give the claim back if sending failed.
 /// Seconds to wait for another invocation's claim to be marked sent.
 const IN_FLIGHT_WAITS: usize = 3;
 
-/// Claim `key`, then `send`: true when this invocation sent it, false when it was sent already.
+/// Claim `key`, send, then mark it sent, or give the claim back if sending failed: true when
+/// this invocation sent it, false when it had been sent already.
 async fn claim_and_send(
     deps: &Deps,
     scope: Option<(&str, Status)>,
