@@ -651,20 +651,29 @@ def main() -> None:
     # within the 10-minute idempotency window, DynamoDB returns an IdempotentParameterMismatch
     # exception." (DynamoDB API Reference, TransactWriteItems.) moto ignores the token, so an SDK
     # retry of a transaction that went through fails its own conditions there, not on AWS.
-    tokens = {}
+    tokens, running = {}, set()
     tokens_lock = threading.Lock()
 
     def transact_idempotently(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(raw)
-        request = json.loads(raw or b"{}")
+        try:
+            request = json.loads(raw or b"{}")
+        except ValueError:
+            return app(environ, start_response)
         token = request.pop("ClientRequestToken", None)
         if not token:
             return app(environ, start_response)
         params = json.dumps(request, sort_keys=True)
         now = time.monotonic()
         with tokens_lock:
+            if token in running:
+                # "TransactionInProgressException: The transaction with the given request token
+                # is already in progress."
+                body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#TransactionInProgressException", "message": "already in progress"}).encode()
+                start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
+                return [body]
             seen = tokens.get(token)
             if seen and now - seen[0] < 600:
                 if seen[1] != params:
@@ -673,16 +682,21 @@ def main() -> None:
                     return [body]
                 start_response(seen[2], seen[3])
                 return [seen[4]]
+            running.add(token)
         answered = {}
 
         def keep(status, headers, exc_info=None):
             answered["status"], answered["headers"] = status, headers
             return start_response(status, headers, exc_info)
 
-        body = b"".join(app(environ, keep))
-        if answered.get("status", "").startswith("200"):
+        body = b""
+        try:
+            body = b"".join(app(environ, keep))
+        finally:
             with tokens_lock:
-                tokens[token] = (time.monotonic(), params, answered["status"], answered["headers"], body)
+                running.discard(token)
+                if body and answered.get("status", "").startswith("200"):
+                    tokens[token] = (time.monotonic(), params, answered["status"], answered["headers"], body)
         return [body]
 
     server = make_server("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0, with_clock, threaded=True)

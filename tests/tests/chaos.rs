@@ -147,8 +147,9 @@ async fn under_20_percent_faults_copies_prunes_and_messages_converge_exactly_onc
             let opened = store.open(&incident, &Entry::new(now, "t", "seen", "seen:chaos")).await;
             let told = match opened {
                 Ok(_) => {
-                    // Retries come a minute or more apart (Lambda's; Step Functions' back off to
-                    // 2 minutes): a claim abandoned by a failed run goes stale and is taken over.
+                    // Retries come a minute apart here, as Lambda's async ones roughly do (Step
+                    // Functions' 8 attempts for a message span about 8 minutes): a claim a failed
+                    // run abandoned goes stale (90 s) and a later retry takes it over.
                     let at = Utc::now() + Duration::minutes(n as i64 - 1);
                     notifier::handle(&notifier, json!({"incident_id": incident.id, "message": "declared"}), at).await
                 }

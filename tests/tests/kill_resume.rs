@@ -167,7 +167,7 @@ async fn a_sweep_and_a_prune_killed_midway_converge_when_run_again() {
 }
 
 /// The real `failover-steps` binary killed twice in one failover: during `act`, while its
-/// PromoteReadReplica is in flight (the emulator holds it 3 s, then promotes: the sandbox died
+/// PromoteReadReplica is in flight (the emulator holds it 6 s, then promotes: the sandbox died
 /// after AWS acted, before the step recorded it), and during `dns`, while its Route 53 change
 /// is in flight. Each step run again in a new sandbox — as the state machine's Retry on
 /// `Lambda.Unknown` runs it — finishes the failover: the replica promoted, DNS and the endpoint

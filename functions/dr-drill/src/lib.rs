@@ -3,7 +3,7 @@
 //! the recoverability report. What a drill is and when it passes is `lifeboat_core::drill`'s.
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::aws::incidents::{Claim, IncidentStore};
+use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
 use lifeboat_core::aws::sns::Notifier;
@@ -284,14 +284,7 @@ fn result(run: &DrillRun, rto: std::time::Duration, now: DateTime<Utc>) -> Drill
 /// The result, to the topic once (a retried record step doesn't tell people twice).
 async fn tell_once(deps: &Deps, r: &DrillResult, now: DateTime<Utc>) -> Result<(), LifeboatError> {
     let key = format!("drill:{}", r.drill_id);
-    if deps.store.claim(None, &key, now).await? != Claim::Claimed {
-        return Ok(());
-    }
-    if let Err(e) = deps.topic.publish(&message::drill_result(r)).await {
-        let _ = deps.store.release(None, &key).await;
-        return Err(e);
-    }
-    deps.store.mark_sent(None, &key).await
+    deps.store.send_once(None, &key, now, deps.topic.publish(&message::drill_result(r))).await.map(|_| ())
 }
 
 /// Per database: how much a recovery would lose now (the worst DR region), the last drill and its

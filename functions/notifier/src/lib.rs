@@ -4,14 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::approval::{self, Decision, Link};
-use lifeboat_core::aws::incidents::{Claim, IncidentStore};
+use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::sns::Notifier;
 use lifeboat_core::aws::ssm::ApprovalKey;
 use lifeboat_core::aws::{ConfigCache, SdkConfig};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event;
 use lifeboat_core::health::HealthEvent;
-use lifeboat_core::incident::{Incident, Status};
+use lifeboat_core::incident::Incident;
 use lifeboat_core::message::{self, ApprovalLinks, Message, MessageKind};
 use lifeboat_core::notify::{self, NotifyRequest, PendingTask};
 use serde::Serialize;
@@ -184,9 +184,9 @@ async fn publish_once(
     report: &mut Report,
 ) -> Result<(), LifeboatError> {
     let scope = incident.map(|i| (i.id.as_str(), i.status));
-    let published = claim_and_send(deps, scope, key, now, deps.topic.publish(m)).await?;
+    let published = deps.store.send_once(scope, key, now, deps.topic.publish(m)).await?;
     if let Some(chat) = &deps.chat {
-        claim_and_send(deps, scope, &format!("{key}#chat"), now, chat.publish_chat(m)).await?;
+        deps.store.send_once(scope, &format!("{key}#chat"), now, chat.publish_chat(m)).await?;
     }
     if published {
         report.published.push(m.subject.clone());
@@ -197,47 +197,4 @@ async fn publish_once(
         deps.store.record(&i.id, &Incident::told(key, &m.subject, now)).await?;
     }
     Ok(())
-}
-
-/// Seconds to wait for another invocation's claim to be marked sent.
-const IN_FLIGHT_WAITS: usize = 3;
-
-/// Claim `key`, send, then mark it sent, or give the claim back if sending failed: true when
-/// this invocation sent it, false when it had been sent already.
-async fn claim_and_send(
-    deps: &Deps,
-    scope: Option<(&str, Status)>,
-    key: &str,
-    now: DateTime<Utc>,
-    send: impl std::future::Future<Output = Result<(), LifeboatError>>,
-) -> Result<bool, LifeboatError> {
-    let id = scope.map(|(id, _)| id);
-    let mut claim = deps.store.claim(scope, key, now).await?;
-    // Held by another invocation: a duplicate delivery sending right now (it marks it sent within
-    // a second or two), or one that died or failed to give it back. Reporting success here lost
-    // that second kind of message for good (tests/tests/chaos.rs at 60% faults), so after a short
-    // wait it is a Retryable error: a retry after `CLAIM_STALE_SECS` takes the claim over.
-    for _ in 0..IN_FLIGHT_WAITS {
-        if claim != Claim::InFlight {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        claim = deps.store.claim(scope, key, now).await?;
-    }
-    match claim {
-        Claim::Claimed => {}
-        Claim::Sent => return Ok(false),
-        Claim::InFlight => {
-            return Err(LifeboatError::Transient(format!(
-                "{key} is being sent by another invocation, or was abandoned by one: retry later"
-            )))
-        }
-    }
-    if let Err(e) = send.await {
-        // Best effort: if this fails too, the claim goes stale and a later run takes it over.
-        let _ = deps.store.release(id, key).await;
-        return Err(e);
-    }
-    deps.store.mark_sent(id, key).await?;
-    Ok(true)
 }

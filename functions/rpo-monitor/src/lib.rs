@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::aws::cloudwatch::Metrics;
-use lifeboat_core::aws::incidents::{Claim, IncidentStore};
+use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sns::Notifier;
 use lifeboat_core::aws::{ConfigCache, SdkConfig};
@@ -115,17 +115,8 @@ async fn tell_if_changed(
     }
     let m = message::rpo_change(a);
     let claim_key = format!("{key}#{}#{}", a.breached, since.timestamp());
-    match deps.store.claim(None, &claim_key, now).await? {
-        Claim::Claimed => {
-            if let Err(e) = deps.topic.publish(&m).await {
-                let _ = deps.store.release(None, &claim_key).await;
-                return Err(e);
-            }
-            deps.store.mark_sent(None, &claim_key).await?;
-            published.push(m.subject.clone());
-        }
-        Claim::Sent => {}
-        Claim::InFlight => return Ok(()),
+    if deps.store.send_once(None, &claim_key, now, deps.topic.publish(&m)).await? {
+        published.push(m.subject.clone());
     }
     deps.store.set_state(&key, a.breached, now).await
 }
