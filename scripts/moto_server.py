@@ -405,10 +405,15 @@ class Faults:
         code = code or self.THROTTLE[protocol]
         message = f"injected by the test: {code}"
         if protocol == "json":
-            body = json.dumps({"__type": code, "message": message}).encode()
-            start_response(f"{status} Error", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
-            return [body]
+            return json_error(start_response, code, message, status)
         return error_response(start_response, code, message, status)
+
+
+def json_error(start_response, code, message, status=400):
+    """An AWS JSON-protocol error (DynamoDB, SSM, Step Functions): its `__type` is the code."""
+    body = json.dumps({"__type": code, "message": message}).encode()
+    start_response(f"{status} Error", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def json_answer(start_response, value):
@@ -671,15 +676,11 @@ def main() -> None:
             if token in running:
                 # "TransactionInProgressException: The transaction with the given request token
                 # is already in progress."
-                body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#TransactionInProgressException", "message": "already in progress"}).encode()
-                start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
-                return [body]
+                return json_error(start_response, "TransactionInProgressException", "already in progress")
             seen = tokens.get(token)
             if seen and now - seen[0] < 600:
                 if seen[1] != params:
-                    body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException", "message": "the token was used with other parameters"}).encode()
-                    start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
-                    return [body]
+                    return json_error(start_response, "IdempotentParameterMismatchException", "the token was used with other parameters")
                 start_response(seen[2], seen[3])
                 return [seen[4]]
             running.add(token)

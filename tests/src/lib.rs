@@ -83,6 +83,13 @@ impl Moto {
         self.post("/_lifeboat/faults", &serde_json::json!({ "faults": faults }));
     }
 
+    /// `GET /_lifeboat/faults`: calls, injected faults (per service:operation) and their kinds,
+    /// since faults were last set.
+    pub fn fault_counts(&self) -> Value {
+        serde_json::from_str(&http("GET", &format!("{}/_lifeboat/faults", self.endpoint), None).body)
+            .expect("the emulator's fault counts")
+    }
+
     /// POST JSON to the emulator's own API (`/moto-api/...`, `/_lifeboat/...`); the answer's JSON.
     pub fn post(&self, path: &str, body: &Value) -> Value {
         let body = body.to_string();
@@ -671,6 +678,25 @@ pub async fn orders_endpoint(moto: &Moto) -> Option<String> {
     let got = ssm.get_parameter().name(ORDERS_ENDPOINT_PARAM).send().await.expect("endpoint parameter");
     got.parameter().and_then(|p| p.value()).map(str::to_owned)
 }
+
+/// The total of one of `fault_counts`' maps (`calls`, `injected`).
+pub fn summed(counts: &Value, key: &str) -> u64 {
+    counts[key].as_object().map_or(0, |o| o.values().filter_map(Value::as_u64).sum())
+}
+
+/// What an approved promote-replica failover leaves on its incident's timeline, in order.
+pub const FAILOVER_TIMELINE: [&str; 10] = [
+    "declared",
+    "step:preflight",
+    "status:awaiting-approval",
+    "status:recovering",
+    "step:act",
+    "step:available",
+    "step:dns",
+    "step:endpoint",
+    "step:verified",
+    "status:resolved",
+];
 
 /// The approval key's SSM parameter in the failover bed.
 pub const APPROVAL_KEY_PARAM: &str = "/lifeboat/approval-key";

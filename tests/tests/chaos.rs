@@ -38,14 +38,8 @@ fn chaos(seed: u64) -> Value {
 }
 
 fn faults_stats(moto: &Moto) -> (u64, u64, Value) {
-    // GET /_lifeboat/faults: calls and injected faults, per service:operation.
-    let out = std::process::Command::new("curl")
-        .args(["-s", &format!("{}/_lifeboat/faults", moto.endpoint)])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let sum = |k: &str| v[k].as_object().map_or(0, |o| o.values().filter_map(Value::as_u64).sum());
-    (sum("calls"), sum("injected"), v["kinds"].clone())
+    let v = moto.fault_counts();
+    (summed(&v, "calls"), summed(&v, "injected"), v["kinds"].clone())
 }
 
 /// Copy counts per source snapshot in the DR region (by `lifeboat:source-arn`).
@@ -231,11 +225,7 @@ async fn an_answer_lost_after_each_write_is_retried_without_doing_it_twice() {
             &json!({"faults": [{"service": service, "operation": operation, "kinds": ["lost"], "times": 1}]}),
         );
     };
-    let lost = |op: &str| -> u64 {
-        let v: Value =
-            serde_json::from_str(&http("GET", &format!("{}/_lifeboat/faults", moto.endpoint), None).body).unwrap();
-        v["injected"][op].as_u64().unwrap_or(0)
-    };
+    let lost = |op: &str| moto.fault_counts()["injected"][op].as_u64().unwrap_or(0);
 
     // A copy whose answer was lost: the copier's retry finds it made, and nothing is copied twice.
     lose("rds", "CopyDBSnapshot");

@@ -112,9 +112,7 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
             execution_ends(&sfn, drill_execution, &bed.watch, Duration::from_secs(600)).await;
         notice(&moto, &mut bed, &inbox, &mut seen, "restore drill").await;
         // Calls counted are everyone's (the checks' too); faults went to the functions' only.
-        let counts: Value =
-            serde_json::from_str(&http("GET", &format!("{}/_lifeboat/faults", moto.endpoint), None).body)
-                .unwrap_or_default();
+        let counts = moto.fault_counts();
         moto.post("/_lifeboat/faults", &json!({"faults": []}));
 
         // The end state the fault-free run reaches (tests/tests/failover.rs, tests/tests/drill.rs).
@@ -130,18 +128,7 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
             Some(json!("Alice")),
             "seed {seed}: the approver on the timeline"
         );
-        for want in [
-            "declared",
-            "step:preflight",
-            "status:awaiting-approval",
-            "status:recovering",
-            "step:act",
-            "step:available",
-            "step:dns",
-            "step:endpoint",
-            "step:verified",
-            "status:resolved",
-        ] {
+        for want in FAILOVER_TIMELINE {
             assert_eq!(keys.iter().filter(|k| **k == want).count(), 1, "seed {seed}: {want} once in {keys:?}");
         }
         assert_eq!(drill_status, "SUCCEEDED", "seed {seed}: {drill_output}\n{}", bed.watch.log());
@@ -159,7 +146,7 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
         assert_eq!(of_incident, 3, "seed {seed}: declared, approval, resolved once each: {subjects:?}");
         assert_eq!(subjects.iter().filter(|s| s.contains("restore drill")).count(), 1, "seed {seed}: {subjects:?}");
 
-        let sum = |k: &str| counts[k].as_object().map_or(0, |o| o.values().filter_map(Value::as_u64).sum::<u64>());
+        let sum = |k: &str| summed(&counts, k);
         figures.push(format!(
             "seed {seed}: {} calls, {} faults injected {}, approval clicks {clicks}, {:.0} s",
             sum("calls"),

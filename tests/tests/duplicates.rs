@@ -142,9 +142,7 @@ async fn every_sample_event_delivered_three_times_concurrently_ends_as_delivered
         outcomes.push(format!("{file}: {}", one[0]));
         // A sample refused as bad input wrote nothing: the emulator saw only reads.
         if one[0].contains("non-retryable") || one[0].contains("HTTP 4") {
-            let counts: Value =
-                serde_json::from_str(&http("GET", &format!("{}/_lifeboat/faults", once.moto.endpoint), None).body)
-                    .expect("the emulator's call counts");
+            let counts = once.moto.fault_counts();
             let ops: Vec<&String> = counts["calls"].as_object().expect("calls").keys().collect();
             let read = |op: &str| {
                 let name = op.split_once(':').map_or(op, |(_, n)| n);

@@ -155,18 +155,7 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     let stored = incident(&moto, &table, &id).await;
     assert_eq!(stored["status"], "resolved", "{stored}");
     let k = keys(&stored);
-    for want in [
-        "declared",
-        "step:preflight",
-        "status:awaiting-approval",
-        "status:recovering",
-        "step:act",
-        "step:available",
-        "step:dns",
-        "step:endpoint",
-        "step:verified",
-        "status:resolved",
-    ] {
+    for want in FAILOVER_TIMELINE {
         assert!(k.iter().any(|x| x == want), "{want} missing from {k:?}");
     }
     assert!(k.iter().any(|x| x.starts_with("approval:")), "{k:?}");

@@ -31,11 +31,6 @@ fn invoke_in_background(port: &str, function: &str, data: &str) -> std::process:
         .expect("cargo lambda invoke")
 }
 
-/// The emulator's call and fault counts since the faults were last set.
-fn fault_counts(moto: &Moto) -> serde_json::Value {
-    serde_json::from_str(&http("GET", &format!("{}/_lifeboat/faults", moto.endpoint), None).body).expect("counts")
-}
-
 /// Lambda answers an invocation whose sandbox died with an error; cargo lambda's emulator keeps
 /// the caller waiting instead, so the caller gives up after a while, as Lambda's would.
 fn abandon(mut child: std::process::Child) {
@@ -107,7 +102,7 @@ async fn a_sweep_and_a_prune_killed_midway_converge_when_run_again() {
     // The first copies are in flight (2 s each): kill the function mid-sweep.
     std::thread::sleep(Duration::from_secs(5));
     assert!(kill("snapshot-copier"), "the copier was running");
-    let copies_asked = fault_counts(&moto)["calls"]["rds:CopyDBSnapshot"].as_u64().unwrap_or(0);
+    let copies_asked = moto.fault_counts()["calls"]["rds:CopyDBSnapshot"].as_u64().unwrap_or(0);
     assert!((1..6).contains(&copies_asked), "killed mid-sweep, after {copies_asked} of 6 copies were asked for");
     println!("KILL copier: killed after {copies_asked} of 6 copies were asked for");
     abandon(killed_run);
@@ -143,7 +138,7 @@ async fn a_sweep_and_a_prune_killed_midway_converge_when_run_again() {
     let killed_prune = invoke_in_background(&port, "snapshot-pruner", "{}");
     std::thread::sleep(Duration::from_secs(3));
     assert!(kill("snapshot-pruner"), "the pruner was running");
-    let deletes_asked = fault_counts(&moto)["calls"]["rds:DeleteDBSnapshot"].as_u64().unwrap_or(0);
+    let deletes_asked = moto.fault_counts()["calls"]["rds:DeleteDBSnapshot"].as_u64().unwrap_or(0);
     assert!((1..4).contains(&deletes_asked), "killed mid-prune, after {deletes_asked} of 4 deletes were asked for");
     println!("KILL pruner: killed after {deletes_asked} of 4 deletes were asked for");
     abandon(killed_prune);
@@ -232,7 +227,7 @@ async fn failover_steps_killed_midway_converge_when_run_again() {
         // The held call goes through after the sandbox is gone.
         std::thread::sleep(Duration::from_secs(5));
         let held = format!("{service}:{operation}");
-        assert_eq!(fault_counts(&moto)["injected"][&held], 1, "the kill came while {held} was in flight");
+        assert_eq!(moto.fault_counts()["injected"][&held], 1, "the kill came while {held} was in flight");
         moto.post("/_lifeboat/faults", &json!({"faults": []}));
         assert_eq!(timeline(&incident_item().await, &format!("step:{action}")), 0, "{action} was killed first");
         drop(watch);
