@@ -72,11 +72,11 @@ pub fn region(db: &Database, d: &Drill) -> Option<String> {
 
 /// `drill-orders-prod-20261126T0300Z`: one drill per database and minute, so a redelivered
 /// schedule starts nothing new (it is also the execution's name).
+/// At most 80 characters (StartExecution's limit): a long name is shortened, its minute kept.
 pub fn drill_id(database: &str, at: DateTime<Utc>) -> String {
     let clean: String = database.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
-    let mut base: String = clean.chars().take(60).collect();
-    base = base.trim_matches('-').to_owned();
-    format!("drill-{base}-{}", at.format("%Y%m%dT%H%MZ"))
+    let id = format!("drill-{}-{}", clean.trim_matches('-'), at.format("%Y%m%dT%H%MZ"));
+    crate::failover::fitted_name(&id, 15)
 }
 
 /// The temporary instance (or cluster): a valid RDS identifier, starting `lf-drill-`.
@@ -107,6 +107,9 @@ pub struct DrillRun {
     pub validation_lambda: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
+    /// What the restore creates and with which settings, once prepare chose the DR copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<crate::restore::RestoreSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,15 +152,17 @@ impl DrillRun {
         let drill_id = drill_id(&db.name, at);
         let temporary = temporary_id(&drill_id);
         DrillRun {
-            writer: db.is_cluster().then(|| crate::failover::steps::writer_id(&temporary)),
+            writer: db.is_cluster().then(|| crate::restore::writer_id(&temporary)),
             drill_id,
             database: db.name.clone(),
             region: region.to_owned(),
             cluster: db.is_cluster(),
             temporary,
             poll_seconds: poll_seconds.max(1),
-            // Twice the RTO: a restore that slow has failed the drill anyway, and must be cleaned up.
-            timeout_seconds: (db.rto.as_secs() * 2).max(600),
+            // What a failover would wait for: a restore that slow has failed the drill anyway,
+            // and must be cleaned up.
+            timeout_seconds: crate::failover::steps::recovery_wait(db.rto).as_secs(),
+            restore: None,
             validate: d.validation_lambda.is_some(),
             validation_lambda: d.validation_lambda.clone(),
             skipped: false,
@@ -347,6 +352,10 @@ mod tests {
                 instance_class: "db.t3.micro".into(),
                 subnet_group: "dr".into(),
                 security_groups: vec![],
+                parameter_group: None,
+                cluster_parameter_group: None,
+                option_group: None,
+                multi_az: None,
             },
             validation_lambda: None,
         }
@@ -382,6 +391,12 @@ mod tests {
         let t = temporary_id(&id);
         assert_eq!(t, "lf-drill-orders-prod-20261126t0300z");
         assert!(temporary_id(&drill_id(&"x".repeat(100), at(0))).len() <= 63);
+        // The longest name the config allows (a tag value, 256): still an execution name, and
+        // two long names sharing their start stay apart.
+        let long = |c: &str| format!("{}{c}", "orders-eu-".repeat(25));
+        let (a, b) = (drill_id(&long("a"), at(0)), drill_id(&long("b"), at(0)));
+        assert!(a.len() <= 80 && b.len() <= 80, "{a} {b}");
+        assert!(a.ends_with("-20261126T0300Z") && a != b, "{a} {b}");
     }
 
     #[test]

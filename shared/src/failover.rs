@@ -109,6 +109,15 @@ pub struct Restore {
     pub subnet_group: String,
     #[serde(default)]
     pub security_groups: Vec<String>,
+    /// In the DR region: RDS would otherwise restore with its default groups, losing settings
+    /// such as `rds.force_ssl` or `max_connections` (see `restore.rs`).
+    pub parameter_group: Option<String>,
+    /// Aurora and Multi-AZ DB clusters.
+    pub cluster_parameter_group: Option<String>,
+    /// Defaults to `copy_to[].option_group` of the region (TDE copies need one to restore).
+    pub option_group: Option<String>,
+    /// Default: Multi-AZ for a production database's failover, single-AZ for a drill.
+    pub multi_az: Option<bool>,
 }
 
 /// Why `db.failover` can't work as written; `None` when it can.
@@ -188,10 +197,11 @@ pub fn invalid(db: &Database, f: &Failover) -> Option<(&'static str, String)> {
     None
 }
 
-/// What starts a failover, as the trigger classifies it.
+/// What starts a failover, as the trigger classifies it: one request per database (an AWS Health
+/// issue may touch several, and EventBridge delivers it once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {
-    Failover(Box<Request>),
+    Failover(Vec<Request>),
     Ignored { reason: String },
 }
 
@@ -206,6 +216,9 @@ pub struct Request {
     /// The trigger's own identity: the same trigger delivered again opens nothing new.
     pub seed: String,
     pub restore_time: Option<DateTime<Utc>>,
+    /// When it began, where the trigger itself says so and every redelivery or update says the
+    /// same (a Health issue's `startTime`); else the envelope's time or now.
+    pub began: Option<DateTime<Utc>>,
 }
 
 #[derive(Deserialize)]
@@ -252,7 +265,7 @@ pub fn classify(config: &Config, payload: &Value, now: DateTime<Utc>) -> Result<
         }) else {
             return ignore(format!("alarm {} is in no database's failover.triggers.alarms", detail.alarm_name));
         };
-        return Ok(Start::Failover(Box::new(Request {
+        return Ok(Start::Failover(vec![Request {
             database: db.name.clone(),
             kind: Kind::Outage,
             strategy: f.strategy,
@@ -260,7 +273,8 @@ pub fn classify(config: &Config, payload: &Value, now: DateTime<Utc>) -> Result<
             by: "CloudWatch".into(),
             seed: format!("alarm:{}:{}", detail.alarm_name, detail.state.timestamp),
             restore_time: None,
-        })));
+            began: None,
+        }]));
     }
     if let Some(h) = HealthEvent::parse(payload)? {
         if h.is_closed() || h.status_code != "open" {
@@ -270,20 +284,28 @@ pub fn classify(config: &Config, payload: &Value, now: DateTime<Utc>) -> Result<
             Ok(dbs) => dbs,
             Err(reason) => return ignore(reason),
         };
-        let Some((db, f)) =
-            affected.into_iter().find_map(|db| db.failover.as_ref().filter(|f| f.triggers.health).map(|f| (db, f)))
-        else {
+        // Every update of the issue carries a new envelope `time` ("the time at which the
+        // notification was sent"): the incident is named from the issue's own start and ARN, so
+        // an issue starts at most one failover per database, also after that incident closed.
+        let began = h.began();
+        let requests: Vec<Request> = affected
+            .into_iter()
+            .filter_map(|db| db.failover.as_ref().filter(|f| f.triggers.health).map(|f| (db, f)))
+            .map(|(db, f)| Request {
+                database: db.name.clone(),
+                kind: Kind::Region,
+                strategy: f.strategy,
+                reason: format!("AWS Health: {}", h.description()),
+                by: "AWS Health".into(),
+                seed: format!("health:{}", h.event_arn),
+                restore_time: None,
+                began,
+            })
+            .collect();
+        if requests.is_empty() {
             return ignore(format!("{} touches no database with failover.triggers.health", h.event_arn));
-        };
-        return Ok(Start::Failover(Box::new(Request {
-            database: db.name.clone(),
-            kind: Kind::Region,
-            strategy: f.strategy,
-            reason: format!("AWS Health: {}", h.description()),
-            by: "AWS Health".into(),
-            seed: format!("health:{}", h.event_arn),
-            restore_time: None,
-        })));
+        }
+        return Ok(Start::Failover(requests));
     }
     if payload.get("detail-type").is_some() {
         return ignore(format!(
@@ -318,7 +340,7 @@ pub fn classify(config: &Config, payload: &Value, now: DateTime<Utc>) -> Result<
         (_, Some(_)) => return Err(EventError("restore_time is only for the point-in-time strategy".into())),
         (_, None) => {}
     }
-    Ok(Start::Failover(Box::new(Request {
+    Ok(Start::Failover(vec![Request {
         database: db.name.clone(),
         kind: if strategy == Strategy::PointInTime { Kind::Data } else { Kind::Manual },
         strategy,
@@ -326,15 +348,37 @@ pub fn classify(config: &Config, payload: &Value, now: DateTime<Utc>) -> Result<
         by: m.requested_by,
         seed: format!("manual:{}", payload),
         restore_time: m.restore_time,
-    })))
+        began: None,
+    }]))
 }
 
-/// The Step Functions execution name for an incident: the same incident never starts two.
-/// Names allow 80 characters of letters, digits, `-` and `_`.
+/// Step Functions execution names are 1 to 80 characters (StartExecution); letters, digits, `-`
+/// and `_` only, so CloudWatch Logs takes them too.
+pub const EXECUTION_NAME_MAX: usize = 80;
+
+/// The Step Functions execution name for an incident: the same incident never starts two, and
+/// two incidents never share one. Incident ids end with their minute and hash
+/// (`-20261125T1942Z-3f2a`): that tail is kept whole and the database name before it shortened,
+/// so long names can't make incidents of the same hour collide (a closed execution's name
+/// answers ExecutionAlreadyExists, and no failover would run).
 pub fn execution_name(incident_id: &str) -> String {
+    fitted_name(incident_id, 20)
+}
+
+/// `name` as an execution name: cleaned, and when too long, shortened before its last
+/// `keep_tail` characters (the unique part), with a hash of the whole name where it was cut.
+pub fn fitted_name(name: &str, keep_tail: usize) -> String {
+    use sha2::{Digest, Sha256};
     let clean: String =
-        incident_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
-    clean.chars().take(80).collect()
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    if clean.len() <= EXECUTION_NAME_MAX {
+        return clean;
+    }
+    // ASCII now, so byte offsets are characters.
+    let (head, tail) = clean.split_at(clean.len() - keep_tail.min(EXECUTION_NAME_MAX - 10));
+    let hash: String = Sha256::digest(name.as_bytes()).iter().take(2).map(|b| format!("{b:02x}")).collect();
+    let room = EXECUTION_NAME_MAX - tail.len() - hash.len() - 1;
+    format!("{}-{hash}{tail}", &head[..room])
 }
 
 #[cfg(test)]

@@ -72,6 +72,16 @@ impl HealthEvent {
             .map_or("", |d| d.latest_description.as_str())
     }
 
+    /// When the issue began (`startTime`, `Wed, 25 Nov 2026 19:30:00 GMT`): the same in every
+    /// update of it, unlike the envelope's time.
+    pub fn began(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let t = self.start_time.as_deref()?;
+        chrono::DateTime::parse_from_rfc2822(t)
+            .or_else(|_| chrono::DateTime::parse_from_rfc3339(t))
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
     /// What makes this update distinct: a new `lastUpdatedTime`, or the close.
     pub fn update_key(&self) -> String {
         if self.is_closed() {

@@ -15,6 +15,7 @@ pub mod message;
 pub mod metrics;
 pub mod notify;
 pub mod prune;
+pub mod restore;
 pub mod retention;
 pub mod rpo;
 pub mod snapshot;

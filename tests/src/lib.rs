@@ -685,11 +685,12 @@ pub fn summed(counts: &Value, key: &str) -> u64 {
 }
 
 /// What an approved promote-replica failover leaves on its incident's timeline, in order.
-pub const FAILOVER_TIMELINE: [&str; 10] = [
+pub const FAILOVER_TIMELINE: [&str; 11] = [
     "declared",
     "step:preflight",
     "status:awaiting-approval",
     "status:recovering",
+    "request:act",
     "step:act",
     "step:available",
     "step:dns",

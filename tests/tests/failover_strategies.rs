@@ -15,6 +15,7 @@ use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{Decision, Execution};
 use lifeboat_core::failover::{classify, Start};
 use lifeboat_core::incident::{Entry, Incident};
+use lifeboat_core::restore::{Origin, RestoreSpec, Settings, Shape};
 use lifeboat_tests::*;
 use serde_json::{json, Value};
 
@@ -39,7 +40,8 @@ async fn bed(yaml: &str) -> Bed {
 /// A person's request opens the incident; the execution's input as the trigger would start it.
 async fn requested(b: &Bed, request: Value) -> Execution {
     let config = b.config.get().await.unwrap();
-    let Start::Failover(req) = classify(&config, &request, Utc::now()).unwrap() else { panic!("ignored") };
+    let Start::Failover(mut reqs) = classify(&config, &request, Utc::now()).unwrap() else { panic!("ignored") };
+    let req = reqs.remove(0);
     let db = config.database_named(&req.database).unwrap();
     let incident = Incident::declare(db, req.kind, Utc::now(), &req.by, &req.reason, &req.seed);
     b.store.open(&incident, &Entry::new(Utc::now(), "t", "seen", "seen:t")).await.unwrap();
@@ -167,7 +169,15 @@ async fn point_in_time_restores_a_new_instance_as_of_the_time_and_refuses_a_time
     // The adapter refuses what RDS refuses: a point after the latest restorable time.
     let rds = Rds::new(&b.moto.sdk("us-east-1").await);
     let later = Utc::now() + chrono::Duration::hours(1);
-    let err = rds.restore_instance_to_time("us-east-1", "orders", "lf-too-late", later, None, &[]).await.unwrap_err();
+    let too_late = RestoreSpec::new(
+        "us-east-1",
+        Shape::Instance,
+        "lf-too-late",
+        Origin::PointInTime { source: "orders".into(), time: later },
+        Settings::default(),
+        "t",
+    );
+    let err = rds.restore(&too_late).await.unwrap_err();
     assert!(err.to_string().contains("InvalidRestore"), "{err}");
 }
 
@@ -243,8 +253,11 @@ async fn a_forced_failover_needs_multi_az_and_a_promoted_replica_is_promoted_onc
     let exec = requested(&b, json!({"database": "orders", "reason": "primary lost", "requested_by": "t"})).await;
     let (exec, item) = recover(&b, exec).await;
     assert_eq!(item["status"], "resolved", "{item}");
-    // RDS answers a second PromoteReadReplica "not a read replica": that is the promotion done.
+    // RDS answers a second PromoteReadReplica "not a read replica": that is the promotion done,
+    // when this failover asked for it before; otherwise someone else promoted it.
     let west = Rds::new(&b.moto.sdk("us-west-2").await);
-    assert_eq!(west.promote_instance("us-west-2", "orders-replica").await.unwrap(), Acted::AlreadyDone);
+    assert_eq!(west.promote_instance("us-west-2", "orders-replica", true).await.unwrap(), Acted::AlreadyDone);
+    let err = west.promote_instance("us-west-2", "orders-replica", false).await.unwrap_err();
+    assert!(!err.is_retryable() && err.to_string().contains("someone else"), "{err}");
     assert!(exec.recovery.is_some());
 }

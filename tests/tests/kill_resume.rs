@@ -185,7 +185,8 @@ async fn failover_steps_killed_midway_converge_when_run_again() {
     // The incident and the execution's input, as the trigger and an approval leave them.
     let config = Config::from_yaml(&yaml).unwrap();
     let request = json!({"database": "orders-prod", "reason": "primary lost", "requested_by": "t"});
-    let Start::Failover(req) = classify(&config, &request, Utc::now()).unwrap() else { panic!("ignored") };
+    let Start::Failover(mut reqs) = classify(&config, &request, Utc::now()).unwrap() else { panic!("ignored") };
+    let req = reqs.remove(0);
     let db = config.database_named("orders-prod").unwrap();
     let incident = Incident::declare(db, req.kind, Utc::now(), &req.by, &req.reason, &req.seed);
     let store = IncidentStore::new(&moto.sdk(SRC).await, &table);

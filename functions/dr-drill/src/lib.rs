@@ -17,6 +17,7 @@ use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event;
 use lifeboat_core::failover::steps::{hopeless, DbState};
 use lifeboat_core::message;
+use lifeboat_core::restore::{Origin, RestoreSpec, Settings, Shape};
 use lifeboat_core::rpo;
 use serde_json::{json, Value};
 use tracing::{info, warn};
@@ -120,12 +121,12 @@ async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>
                 return Ok(run);
             }
             // Anything of this database's drills that isn't this drill's is a crashed drill's.
-            for left in deps.rds.tagged(&run.region, TAG_DRILL, &db.name).await? {
+            for (cluster, left) in deps.rds.tagged(&run.region, TAG_DRILL, &db.name).await? {
                 if left.tags.get(TAG_DRILL_ID) == Some(&run.drill_id) {
                     continue;
                 }
-                delete(deps, &run.region, &left, left.tags.get(TAG_DRILL_ID).map(String::as_str).unwrap_or_default())
-                    .await?;
+                let drill_id = left.tags.get(TAG_DRILL_ID).map(String::as_str).unwrap_or_default();
+                delete(deps, &run.region, cluster, &left, drill_id).await?;
                 run.leftovers.push(left.id.clone());
             }
             let kinds = Kinds { instances: !db.is_cluster(), clusters: db.is_cluster() };
@@ -136,20 +137,38 @@ async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>
                     db.name, run.region
                 )));
             };
-            run.snapshot = Some(copy.arn.to_string());
+            let arn = copy.arn.to_string();
+            let shape = match deps.rds.snapshot_engine(&arn).await? {
+                _ if !db.is_cluster() => Shape::Instance,
+                Some((engine, _)) => Shape::of_cluster(&engine),
+                None => return Err(LifeboatError::Transient(format!("{arn} is gone; the next drill tries again"))),
+            };
+            // The drill restores as a failover would, with the config's settings for the region;
+            // single-AZ unless it says otherwise: the instance lives minutes.
+            let settings = Settings::from_config(db, &d.restore, &run.region, false);
+            let spec = RestoreSpec::new(
+                &run.region,
+                shape,
+                &run.temporary,
+                Origin::Snapshot { arn: arn.clone() },
+                settings,
+                "drill.restore",
+            )
+            .tagged(&[(TAG_DRILL, db.name.as_str()), (TAG_DRILL_ID, run.drill_id.as_str())]);
+            run.writer = spec.writer.clone();
+            run.restore = Some(spec);
+            run.snapshot = Some(arn);
         }
         Action::Restore => {
-            let snapshot = run.snapshot.clone().ok_or_else(|| LifeboatError::Rejected("no DR copy chosen".into()))?;
-            let tags = [(TAG_DRILL, db.name.as_str()), (TAG_DRILL_ID, run.drill_id.as_str())];
-            match &run.writer {
-                Some(w) => {
-                    deps.rds.restore_cluster(&run.region, &run.temporary, w, &snapshot, &d.restore, &tags).await?
-                }
-                None => deps.rds.restore_instance(&run.region, &run.temporary, &snapshot, &d.restore, &tags).await?,
-            };
+            let spec = run.restore.as_ref().ok_or_else(|| LifeboatError::Rejected("no restore planned".into()))?;
+            deps.rds.restore(spec).await?;
             run.started.get_or_insert(now);
         }
         Action::Status => {
+            if let Some(spec) = &run.restore {
+                // An Aurora cluster gets its writer once it is available.
+                deps.rds.create_writer(spec).await?;
+            }
             let state = temporary_state(deps, &run).await?;
             match state {
                 Some(s) if s.available() && s.endpoint.is_some() => {
@@ -176,7 +195,7 @@ async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>
         Action::Cleanup => {
             let state = temporary_state(deps, &run).await?;
             if let Some(s) = state {
-                delete(deps, &run.region, &s, &run.drill_id).await?;
+                delete(deps, &run.region, run.cluster, &s, &run.drill_id).await?;
                 if !run.cleaned_up.contains(&s.id) {
                     run.cleaned_up.push(s.id.clone());
                 }
@@ -198,10 +217,10 @@ async fn temporary_state(deps: &Deps, run: &DrillRun) -> Result<Option<DbState>,
 }
 
 /// Delete a drill's instance or cluster: only ever one carrying this database's drill tag and
-/// `drill_id` (the adapter checks the tag again before it deletes).
-async fn delete(deps: &Deps, region: &str, s: &DbState, drill_id: &str) -> Result<(), LifeboatError> {
-    let is_cluster = !s.members.is_empty() || s.writer.is_some();
-    if is_cluster {
+/// `drill_id` (the adapter checks the tag again before it deletes). What to delete follows the
+/// drill's own kind: a cluster whose writer was never created has no members to tell it by.
+async fn delete(deps: &Deps, region: &str, cluster: bool, s: &DbState, drill_id: &str) -> Result<(), LifeboatError> {
+    if cluster {
         deps.rds.delete_cluster_tagged(region, &s.id, TAG_DRILL_ID, drill_id).await?;
     } else {
         deps.rds.delete_instance_tagged(region, &s.id, TAG_DRILL_ID, drill_id).await?;
@@ -216,7 +235,7 @@ async fn checks(deps: &Deps, run: &DrillRun) -> Result<Vec<Check>, LifeboatError
     out.push(Check { name: "status".into(), passed: status == "available", detail: status });
     let restored = state.as_ref().and_then(|s| s.engine_version.clone());
     let expected = match &run.snapshot {
-        Some(arn) => deps.rds.snapshot_engine_version(arn).await?,
+        Some(arn) => deps.rds.snapshot_engine(arn).await?.map(|(_, version)| version),
         None => None,
     };
     out.push(Check {

@@ -14,12 +14,13 @@ use lifeboat_core::aws::{ConfigCache, SdkConfig};
 use lifeboat_core::config::Database;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{
-    self, done_and_left, judge, new_database_id, restore_region, writer_id, Action, DnsChange, Evidence, Execution,
-    Preflight, Resource, ResourceKind,
+    self, done_and_left, judge, restore_region, Action, DnsChange, Evidence, Execution, Preflight, Resource,
+    ResourceKind, DNS_TIMEOUT,
 };
 use lifeboat_core::failover::{Failover, Strategy};
 use lifeboat_core::incident::{Entry, Incident, Status};
 use lifeboat_core::message::human;
+use lifeboat_core::restore::RestoreSpec;
 use lifeboat_core::rpo::newest_copy;
 use serde_json::{json, Value};
 use tracing::info;
@@ -47,6 +48,8 @@ impl Deps {
 }
 
 const BY: &str = "failover-steps";
+/// The timeline entry written before the recovery action is first asked for.
+const REQUESTED: &str = "request:act";
 
 fn rejected(step: Action, why: impl std::fmt::Display) -> LifeboatError {
     LifeboatError::Rejected(format!(
@@ -79,6 +82,16 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
                 Some(id) => deps.dns.insync(id).await?,
                 None => true,
             };
+            let moved = incident.timeline.iter().find(|e| e.key == "step:dns").map_or(now, |e| e.at);
+            if !insync && (now - moved).to_std().is_ok_and(|waited| waited > DNS_TIMEOUT) {
+                return Err(rejected(
+                    req.action,
+                    format!(
+                        "Route 53 change {change:?} still PENDING after {}",
+                        human(chrono::Duration::from_std(DNS_TIMEOUT).unwrap_or_default())
+                    ),
+                ));
+            }
             json!(next.dns.insert(DnsChange { change_id: change, insync }))
         }
         Action::Endpoint => endpoint(deps, db, exec, now).await?,
@@ -90,15 +103,11 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
     Ok(next)
 }
 
-fn failover_of(db: &Database, step: Action) -> Result<&Failover, LifeboatError> {
-    db.failover.as_ref().ok_or_else(|| rejected(step, format!("{} has no failover section", db.name)))
-}
-
 async fn state(deps: &Deps, r: &Resource) -> Result<Option<steps::DbState>, LifeboatError> {
     deps.rds.database(&r.region, &r.id, r.kind == ResourceKind::Cluster, r.instance.as_deref()).await
 }
 
-/// What takes over, before anything is done.
+/// What takes over, before anything is done (a restore: what preflight planned to create).
 fn takes_over(db: &Database, exec: &Execution, f: Option<&Failover>) -> Result<Resource, LifeboatError> {
     use Strategy::*;
     let kind = if db.is_cluster() { ResourceKind::Cluster } else { ResourceKind::Instance };
@@ -119,16 +128,18 @@ fn takes_over(db: &Database, exec: &Execution, f: Option<&Failover>) -> Result<R
             resource(&t.region, kind, &t.id)
         }
         AuroraFailover | RebootMultiAz => resource(&db.source.region, kind, &db.source.id),
-        RestoreLatestCopy => {
-            let region = restore_region(db).ok_or_else(|| rejected(step, "no DR region to restore in"))?;
-            let id = new_database_id(&exec.incident_id);
-            Resource { instance: db.is_cluster().then(|| writer_id(&id)), ..resource(region, kind, &id) }
-        }
-        PointInTime => {
-            let id = new_database_id(&exec.incident_id);
-            Resource { instance: db.is_cluster().then(|| writer_id(&id)), ..resource(&db.source.region, kind, &id) }
+        RestoreLatestCopy | PointInTime => {
+            let spec = planned_restore(exec, step)?;
+            Resource { instance: spec.writer.clone(), ..resource(&spec.region, kind, &spec.id) }
         }
     })
+}
+
+fn planned_restore(exec: &Execution, step: Action) -> Result<&RestoreSpec, LifeboatError> {
+    exec.preflight
+        .as_ref()
+        .and_then(|p| p.restore.as_ref())
+        .ok_or_else(|| rejected(step, "preflight planned no restore"))
 }
 
 async fn preflight(
@@ -170,6 +181,9 @@ async fn preflight(
             let kinds = Kinds { instances: !db.is_cluster(), clusters: db.is_cluster() };
             let listing = deps.rds.list(region, kinds).await?;
             ev.copy = newest_copy(db, &listing).cloned();
+            if let Some(copy) = ev.copy.as_ref().filter(|_| db.is_cluster()) {
+                ev.copy_engine = deps.rds.snapshot_engine(&copy.arn.to_string()).await?.map(|(engine, _)| engine);
+            }
         }
     }
     let p = steps::preflight(db, exec, &ev, now).map_err(|why| rejected(Action::Preflight, why))?;
@@ -217,12 +231,16 @@ async fn act(
     }
     let f = db.failover.as_ref();
     let mut target = takes_over(db, exec, f)?;
-    let tags = [("lifeboat:incident", incident.id.as_str()), ("lifeboat:database", db.name.as_str())];
+    // Asked before (this is a retry): what is found done is this failover's own doing.
+    let requested = incident.timeline.iter().any(|e| e.key == REQUESTED);
+    if !requested {
+        deps.store.record(&incident.id, &Entry::new(now, BY, &format!("requested: {}", p.plan), REQUESTED)).await?;
+    }
     let acted = match exec.strategy {
         PromoteReplica if target.kind == ResourceKind::Instance => {
-            deps.rds.promote_instance(&target.region, &target.id).await?
+            deps.rds.promote_instance(&target.region, &target.id, requested).await?
         }
-        PromoteReplica => deps.rds.promote_cluster(&target.region, &target.id).await?,
+        PromoteReplica => deps.rds.promote_cluster(&target.region, &target.id, requested).await?,
         AuroraFailover => {
             let to = f.and_then(|f| f.target.as_ref()).map(|t| t.id.as_str());
             deps.rds.failover_cluster(&target.region, &target.id, to, p.before.as_deref()).await?
@@ -232,31 +250,7 @@ async fn act(
             deps.rds.switch_global(&target.region, &arn, exec.strategy == GlobalFailover).await?
         }
         RebootMultiAz => deps.rds.reboot_with_failover(&target.region, &target.id, p.before.as_deref()).await?,
-        RestoreLatestCopy => {
-            let r = failover_of(db, step)?.restore.as_ref().ok_or_else(|| rejected(step, "no failover.restore"))?;
-            let snapshot = p.snapshot.as_deref().ok_or_else(|| rejected(step, "preflight chose no DR copy"))?;
-            match &target.instance {
-                Some(writer) => {
-                    deps.rds.restore_cluster(&target.region, &target.id, writer, snapshot, r, &tags).await?
-                }
-                None => deps.rds.restore_instance(&target.region, &target.id, snapshot, r, &tags).await?,
-            }
-        }
-        PointInTime => {
-            let time = exec.restore_time.ok_or_else(|| rejected(step, "point-in-time needs restore_time"))?;
-            let r = f.and_then(|f| f.restore.as_ref());
-            match &target.instance {
-                Some(writer) => {
-                    let r =
-                        r.ok_or_else(|| rejected(step, "a cluster point-in-time restore needs failover.restore"))?;
-                    let source = &db.source.id;
-                    deps.rds.restore_cluster_to_time(&target.region, source, &target.id, writer, time, r, &tags).await?
-                }
-                None => {
-                    deps.rds.restore_instance_to_time(&target.region, &db.source.id, &target.id, time, r, &tags).await?
-                }
-            }
-        }
+        RestoreLatestCopy | PointInTime => deps.rds.restore(planned_restore(exec, step)?).await?,
     };
     target.recovered_to = p.recovered_to;
     if let Some(to) = p.recovered_to {
@@ -277,6 +271,10 @@ async fn status(
     now: DateTime<Utc>,
 ) -> Result<steps::Availability, LifeboatError> {
     let Some(r) = &exec.recovery else { return Err(rejected(Action::Status, "no recovery in the execution")) };
+    if let Some(spec) = exec.preflight.as_ref().and_then(|p| p.restore.as_ref()) {
+        // None: the cluster is still coming up; its writer is created at a later look.
+        deps.rds.create_writer(spec).await?;
+    }
     let started = incident.timeline.iter().find(|e| e.key == "step:act").map_or(now, |e| e.at);
     let timeout = std::time::Duration::from_secs(exec.recovery_timeout_seconds);
     let a =

@@ -8,13 +8,14 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::aws::incidents::{IncidentStore, Opened};
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
 use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::config::Config;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::Execution;
-use lifeboat_core::failover::{self, Start};
+use lifeboat_core::failover::{self, Request, Start};
 use lifeboat_core::incident::{Entry, Incident};
 use serde::Serialize;
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 
 pub struct Deps {
     pub config: ConfigCache,
@@ -50,6 +51,9 @@ pub struct Report {
     /// Another incident of the database was open: this trigger went on its timeline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub joined: Option<String>,
+    /// The other databases the same trigger (an AWS Health issue) touches, one report each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Report>,
 }
 
 /// When the trigger happened: an EventBridge event's own time, so a redelivery names the same
@@ -64,17 +68,41 @@ fn trigger_time(payload: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
 
 pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Report, LifeboatError> {
     let config = deps.config.get().await?;
-    let request = match failover::classify(&config, &payload, now)? {
+    let requests = match failover::classify(&config, &payload, now)? {
         Start::Ignored { reason } => {
             info!(%reason, "ignored");
             return Ok(Report { ignored: Some(reason), ..Report::default() });
         }
         Start::Failover(r) => r,
     };
+    let at = trigger_time(&payload, now);
+    let mut reports = Vec::new();
+    let mut failed = None;
+    // One database's failure never stops the others'; the retry (every step here is idempotent)
+    // finishes what failed.
+    for request in &requests {
+        match start(deps, &config, request, request.began.unwrap_or(at)).await {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                warn!(database = %request.database, error = %e, "failover not started");
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let mut report = reports.remove(0);
+    report.also = reports;
+    info!(report = %serde_json::to_string(&report).unwrap_or_default(), "failover-trigger run");
+    Ok(report)
+}
+
+/// Open one database's incident and start its execution, once.
+async fn start(deps: &Deps, config: &Config, request: &Request, at: DateTime<Utc>) -> Result<Report, LifeboatError> {
     let Some(db) = config.database_named(&request.database) else {
         return Err(LifeboatError::Rejected(format!("no database named {}", request.database)));
     };
-    let at = trigger_time(&payload, now);
     let incident = Incident::declare(db, request.kind, at, &request.by, &request.reason, &request.seed);
     let seen = Entry::new(at, &request.by, &format!("also seen: {}", request.reason), &format!("seen:{}", incident.id));
     let mut report = Report::default();
@@ -92,7 +120,7 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<R
         report.ignored = Some(format!("incident {} is {} already", open.id, open.status));
         return Ok(report);
     }
-    let input = Execution::new(db, &request, &open.id, deps.poll);
+    let input = Execution::new(db, request, &open.id, deps.poll);
     let input = serde_json::to_string(&input).map_err(|e| LifeboatError::Rejected(e.to_string()))?;
     let name = failover::execution_name(&open.id);
     // StartExecution answers a running execution's name and input with that execution, as if
@@ -104,6 +132,5 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<R
     let started = deps.store.set_execution(&open.id, &arn).await? && fresh;
     report.execution_arn = Some(arn);
     report.started = started;
-    info!(report = %serde_json::to_string(&report).unwrap_or_default(), "failover-trigger run");
     Ok(report)
 }

@@ -6,13 +6,12 @@
 use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use chrono::{DateTime, Utc};
 
 use super::rds::Rds;
 use super::{error_code, sdk_error, to_chrono};
 use crate::error::LifeboatError;
 use crate::failover::steps::DbState;
-use crate::failover::Restore;
+use crate::restore::{Origin, RestoreSpec, Settings, Shape};
 
 /// What a recovery call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +48,17 @@ fn not_a_replica<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     ) && se.err().message().is_some_and(|m| m.contains("not a read replica"))
 }
 
+/// A promotion found already made is this failover's only when it had asked for it before.
+fn promoted(id: &str, requested: bool, result: Result<Acted, LifeboatError>) -> Result<Acted, LifeboatError> {
+    match result {
+        Ok(Acted::AlreadyDone) if !requested => Err(LifeboatError::Rejected(format!(
+            "{id} is no longer a read replica, and this failover did not promote it: someone else did. \
+             Check its data before pointing the applications at it"
+        ))),
+        other => other,
+    }
+}
+
 fn from_instance(i: &DbInstance) -> DbState {
     DbState {
         id: i.db_instance_identifier.clone().unwrap_or_default(),
@@ -61,8 +71,18 @@ fn from_instance(i: &DbInstance) -> DbState {
         members: Vec::new(),
         availability_zone: i.availability_zone.clone(),
         engine_version: i.engine_version.clone(),
+        engine: i.engine.clone(),
         port: i.endpoint.as_ref().and_then(|e| e.port),
         tags: tag_map(i.tag_list()),
+        settings: Settings {
+            instance_class: i.db_instance_class.clone(),
+            subnet_group: i.db_subnet_group.as_ref().and_then(|g| g.db_subnet_group_name.clone()),
+            security_groups: i.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id.clone()).collect(),
+            parameter_group: i.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name.clone()),
+            cluster_parameter_group: None,
+            option_group: i.option_group_memberships().first().and_then(|g| g.option_group_name.clone()),
+            multi_az: i.multi_az.unwrap_or(false),
+        },
     }
 }
 
@@ -86,13 +106,24 @@ fn from_cluster(c: &DbCluster) -> DbState {
         members: members.iter().filter_map(|m| m.db_instance_identifier.clone()).collect(),
         availability_zone: None,
         engine_version: c.engine_version.clone(),
+        engine: c.engine.clone(),
         port: c.port,
         tags: tag_map(c.tag_list()),
+        // An Aurora writer's class and parameter group are its instance's: `Rds::database` adds them.
+        settings: Settings {
+            instance_class: c.db_cluster_instance_class.clone(),
+            subnet_group: c.db_subnet_group.clone(),
+            security_groups: c.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id.clone()).collect(),
+            parameter_group: None,
+            cluster_parameter_group: c.db_cluster_parameter_group.clone(),
+            option_group: None,
+            multi_az: c.multi_az.unwrap_or(false),
+        },
     }
 }
 
-fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
-    pairs.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect()
+fn tags(pairs: &[(String, String)]) -> Vec<Tag> {
+    pairs.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
 impl Rds {
@@ -127,6 +158,13 @@ impl Rds {
             return self.instance(region, id).await;
         }
         let Some(mut c) = self.cluster(region, id).await? else { return Ok(None) };
+        // What a restore of an Aurora cluster gives its writer: the current writer's class and group.
+        if let Some(current) = c.writer.clone().filter(|_| writer.is_none()) {
+            if let Some(w) = self.instance(region, &current).await? {
+                c.settings.instance_class = c.settings.instance_class.or(w.settings.instance_class);
+                c.settings.parameter_group = w.settings.parameter_group;
+            }
+        }
         if let Some(w) = writer {
             match self.instance(region, w).await? {
                 Some(i) if i.available() => {}
@@ -138,31 +176,38 @@ impl Rds {
     }
 
     /// `PromoteReadReplica`. RDS refuses it for an instance that is no longer a replica
-    /// (InvalidDBInstanceState): when the instance shows no replica source, that is a promotion
-    /// already made.
-    pub async fn promote_instance(&self, region: &str, id: &str) -> Result<Acted, LifeboatError> {
-        if self.instance(region, id).await?.is_some_and(|s| s.replica_of.is_none()) {
-            return Ok(Acted::AlreadyDone);
-        }
+    /// (InvalidDBInstanceState). That is this failover's promotion done only when `requested`
+    /// (its timeline shows it asked before, so this is a retry); otherwise someone promoted the
+    /// target outside the failover, and taking it over would point the applications at a
+    /// database nobody checked.
+    pub async fn promote_instance(&self, region: &str, id: &str, requested: bool) -> Result<Acted, LifeboatError> {
+        let standalone = self.instance(region, id).await?.is_some_and(|s| s.replica_of.is_none());
         self.count();
-        let result = self.client(region).promote_read_replica().db_instance_identifier(id).send().await;
-        match result {
-            Err(e) if not_a_replica(&e) => Ok(Acted::AlreadyDone),
-            other => outcome("rds:PromoteReadReplica", other, &[]),
-        }
+        let result = if standalone {
+            Ok(Acted::AlreadyDone)
+        } else {
+            match self.client(region).promote_read_replica().db_instance_identifier(id).send().await {
+                Err(e) if not_a_replica(&e) => Ok(Acted::AlreadyDone),
+                other => outcome("rds:PromoteReadReplica", other, &[]),
+            }
+        };
+        promoted(id, requested, result)
     }
 
-    /// `PromoteReadReplicaDBCluster`, for an Aurora cross-region replica cluster.
-    pub async fn promote_cluster(&self, region: &str, id: &str) -> Result<Acted, LifeboatError> {
-        if self.cluster(region, id).await?.is_some_and(|s| s.replica_of.is_none()) {
-            return Ok(Acted::AlreadyDone);
-        }
+    /// `PromoteReadReplicaDBCluster`, for an Aurora cross-region replica cluster; as
+    /// `promote_instance`.
+    pub async fn promote_cluster(&self, region: &str, id: &str, requested: bool) -> Result<Acted, LifeboatError> {
+        let standalone = self.cluster(region, id).await?.is_some_and(|s| s.replica_of.is_none());
         self.count();
-        let result = self.client(region).promote_read_replica_db_cluster().db_cluster_identifier(id).send().await;
-        match result {
-            Err(e) if not_a_replica(&e) => Ok(Acted::AlreadyDone),
-            other => outcome("rds:PromoteReadReplicaDBCluster", other, &[]),
-        }
+        let result = if standalone {
+            Ok(Acted::AlreadyDone)
+        } else {
+            match self.client(region).promote_read_replica_db_cluster().db_cluster_identifier(id).send().await {
+                Err(e) if not_a_replica(&e) => Ok(Acted::AlreadyDone),
+                other => outcome("rds:PromoteReadReplicaDBCluster", other, &[]),
+            }
+        };
+        promoted(id, requested, result)
     }
 
     /// `FailoverDBCluster`, unless the writer already moved away from `writer_before`: a second
@@ -278,175 +323,136 @@ impl Rds {
         }
     }
 
-    /// A new private instance from a DR copy in its own region.
-    pub async fn restore_instance(
-        &self,
-        region: &str,
-        new_id: &str,
-        snapshot_arn: &str,
-        r: &Restore,
-        tag_pairs: &[(&str, &str)],
-    ) -> Result<Acted, LifeboatError> {
+    /// Start the restore `spec` describes: instance or cluster, from a snapshot in its region or
+    /// a point in time of its source, private, tagged, with every setting it names (RDS would
+    /// use its defaults for any left out). An Aurora cluster gets no instance here: RDS refuses
+    /// one until the cluster is available (`create_writer`, from the status step). The same
+    /// identifier existing already is this restore, started before.
+    pub async fn restore(&self, spec: &RestoreSpec) -> Result<Acted, LifeboatError> {
+        let client = self.client(&spec.region);
+        let s = &spec.settings;
+        let groups = Some(s.security_groups.clone()).filter(|g| !g.is_empty());
+        let tag_list = Some(tags(&spec.tags));
+        // A Multi-AZ DB cluster is sized by DBClusterInstanceClass; an Aurora cluster by its writer.
+        let cluster_class = (spec.shape == Shape::MultiAzCluster).then(|| s.instance_class.clone()).flatten();
+        // The settings every restore call takes under the same names.
+        macro_rules! common {
+            ($b:expr) => {
+                $b.set_db_subnet_group_name(s.subnet_group.clone())
+                    .set_vpc_security_group_ids(groups.clone())
+                    .set_tags(tag_list.clone())
+            };
+        }
+        macro_rules! instance {
+            ($b:expr) => {
+                common!($b)
+                    .set_db_instance_class(s.instance_class.clone())
+                    .set_db_parameter_group_name(s.parameter_group.clone())
+                    .set_option_group_name(s.option_group.clone())
+                    .multi_az(s.multi_az)
+                    .publicly_accessible(false)
+            };
+        }
+        macro_rules! cluster {
+            ($b:expr) => {
+                common!($b)
+                    .set_db_cluster_parameter_group_name(s.cluster_parameter_group.clone())
+                    .set_db_cluster_instance_class(cluster_class.clone())
+                    .set_publicly_accessible(cluster_class.as_ref().map(|_| false))
+            };
+        }
         self.count();
-        let result = self
-            .client(region)
-            .restore_db_instance_from_db_snapshot()
-            .db_instance_identifier(new_id)
-            // The copy is in this region: its name is enough, and what moto takes.
-            .db_snapshot_identifier(snapshot_arn.rsplit(':').next().unwrap_or(snapshot_arn))
-            .db_instance_class(&r.instance_class)
-            .db_subnet_group_name(&r.subnet_group)
-            .set_vpc_security_group_ids(Some(r.security_groups.clone()).filter(|g| !g.is_empty()))
-            .publicly_accessible(false)
-            .set_tags(Some(tags(tag_pairs)))
-            .send()
-            .await;
-        outcome("rds:RestoreDBInstanceFromDBSnapshot", result, &INSTANCE_EXISTS)
+        match (&spec.origin, spec.shape) {
+            (Origin::Snapshot { arn }, Shape::Instance) => {
+                // The copy is in this region: its name is enough, and what moto takes.
+                let b = client
+                    .restore_db_instance_from_db_snapshot()
+                    .db_instance_identifier(&spec.id)
+                    .db_snapshot_identifier(arn.rsplit(':').next().unwrap_or(arn));
+                outcome("rds:RestoreDBInstanceFromDBSnapshot", instance!(b).send().await, &INSTANCE_EXISTS)
+            }
+            (Origin::PointInTime { source, time }, Shape::Instance) => {
+                let b = client
+                    .restore_db_instance_to_point_in_time()
+                    .source_db_instance_identifier(source)
+                    .target_db_instance_identifier(&spec.id)
+                    .restore_time(aws_smithy_types::DateTime::from_secs(time.timestamp()));
+                outcome("rds:RestoreDBInstanceToPointInTime", instance!(b).send().await, &INSTANCE_EXISTS)
+            }
+            (Origin::Snapshot { arn }, _) => {
+                let snap_id = arn.rsplit(':').next().unwrap_or(arn);
+                let (engine, _) = self
+                    .snapshot_engine(arn)
+                    .await?
+                    .ok_or_else(|| LifeboatError::Rejected(format!("{arn} is gone from {}", spec.region)))?;
+                let b = client
+                    .restore_db_cluster_from_snapshot()
+                    .db_cluster_identifier(&spec.id)
+                    .snapshot_identifier(snap_id)
+                    .engine(engine);
+                outcome("rds:RestoreDBClusterFromSnapshot", cluster!(b).send().await, &CLUSTER_EXISTS)
+            }
+            (Origin::PointInTime { source, time }, _) => {
+                let b = client
+                    .restore_db_cluster_to_point_in_time()
+                    .source_db_cluster_identifier(source)
+                    .db_cluster_identifier(&spec.id)
+                    .restore_to_time(aws_smithy_types::DateTime::from_secs(time.timestamp()));
+                outcome("rds:RestoreDBClusterToPointInTime", cluster!(b).send().await, &CLUSTER_EXISTS)
+            }
+        }
     }
 
-    /// A new private cluster from a DR cluster copy, then its writer instance.
-    pub async fn restore_cluster(
-        &self,
-        region: &str,
-        new_id: &str,
-        writer_id: &str,
-        snapshot_arn: &str,
-        r: &Restore,
-        tag_pairs: &[(&str, &str)],
-    ) -> Result<Acted, LifeboatError> {
-        self.count();
-        let snap_id = snapshot_arn.rsplit(':').next().unwrap_or(snapshot_arn);
-        let engine = self
-            .client(region)
-            .describe_db_cluster_snapshots()
-            .db_cluster_snapshot_identifier(snap_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("rds:DescribeDBClusterSnapshots", e))?
-            .db_cluster_snapshots()
-            .first()
-            .and_then(|s| s.engine.clone())
-            .ok_or_else(|| LifeboatError::Rejected(format!("{snapshot_arn} is gone")))?;
+    /// An Aurora restore's writer, once its cluster is `available`: "You can create DB instances
+    /// only after the RestoreDBClusterFromSnapshot operation has completed and the DB cluster is
+    /// available" (RDS API reference; RestoreDBClusterToPointInTime says the same). `None` while
+    /// the cluster isn't: the status step looks again at its next poll.
+    pub async fn create_writer(&self, spec: &RestoreSpec) -> Result<Option<Acted>, LifeboatError> {
+        let Some(writer) = &spec.writer else { return Ok(Some(Acted::AlreadyDone)) };
+        if self.instance(&spec.region, writer).await?.is_some() {
+            return Ok(Some(Acted::AlreadyDone));
+        }
+        let Some(cluster) = self.cluster(&spec.region, &spec.id).await? else { return Ok(None) };
+        if !cluster.available() {
+            return Ok(None);
+        }
+        let engine =
+            cluster.engine.clone().ok_or_else(|| LifeboatError::Transient(format!("{} has no engine yet", spec.id)))?;
+        let s = &spec.settings;
         self.count();
         let result = self
-            .client(region)
-            .restore_db_cluster_from_snapshot()
-            .db_cluster_identifier(new_id)
-            .snapshot_identifier(snap_id)
-            .engine(&engine)
-            .db_subnet_group_name(&r.subnet_group)
-            .set_vpc_security_group_ids(Some(r.security_groups.clone()).filter(|g| !g.is_empty()))
-            .set_tags(Some(tags(tag_pairs)))
-            .send()
-            .await;
-        let cluster = outcome("rds:RestoreDBClusterFromSnapshot", result, &CLUSTER_EXISTS)?;
-        let instance = self.cluster_instance(region, new_id, writer_id, &engine, r, tag_pairs).await?;
-        Ok(if cluster == Acted::Started || instance == Acted::Started { Acted::Started } else { Acted::AlreadyDone })
-    }
-
-    async fn cluster_instance(
-        &self,
-        region: &str,
-        cluster: &str,
-        id: &str,
-        engine: &str,
-        r: &Restore,
-        tag_pairs: &[(&str, &str)],
-    ) -> Result<Acted, LifeboatError> {
-        self.count();
-        let result = self
-            .client(region)
+            .client(&spec.region)
             .create_db_instance()
-            .db_instance_identifier(id)
-            .db_cluster_identifier(cluster)
+            .db_instance_identifier(writer)
+            .db_cluster_identifier(&spec.id)
             .engine(engine)
-            .db_instance_class(&r.instance_class)
+            .set_db_instance_class(s.instance_class.clone())
+            .set_db_parameter_group_name(s.parameter_group.clone())
             .publicly_accessible(false)
-            .set_tags(Some(tags(tag_pairs)))
+            .set_tags(Some(tags(&spec.tags)))
             .send()
             .await;
-        outcome("rds:CreateDBInstance", result, &INSTANCE_EXISTS)
+        outcome("rds:CreateDBInstance", result, &INSTANCE_EXISTS).map(Some)
     }
 
-    /// A new private instance holding `source` as of `time`.
-    pub async fn restore_instance_to_time(
-        &self,
-        region: &str,
-        source: &str,
-        new_id: &str,
-        time: DateTime<Utc>,
-        r: Option<&Restore>,
-        tag_pairs: &[(&str, &str)],
-    ) -> Result<Acted, LifeboatError> {
-        self.count();
-        let result = self
-            .client(region)
-            .restore_db_instance_to_point_in_time()
-            .source_db_instance_identifier(source)
-            .target_db_instance_identifier(new_id)
-            .restore_time(aws_smithy_types::DateTime::from_secs(time.timestamp()))
-            .set_db_instance_class(r.map(|r| r.instance_class.clone()))
-            .set_db_subnet_group_name(r.map(|r| r.subnet_group.clone()))
-            .set_vpc_security_group_ids(r.map(|r| r.security_groups.clone()).filter(|g| !g.is_empty()))
-            .publicly_accessible(false)
-            .set_tags(Some(tags(tag_pairs)))
-            .send()
-            .await;
-        outcome("rds:RestoreDBInstanceToPointInTime", result, &INSTANCE_EXISTS)
-    }
-
-    /// A new cluster holding `source` as of `time`, then its writer instance.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn restore_cluster_to_time(
-        &self,
-        region: &str,
-        source: &str,
-        new_id: &str,
-        writer_id: &str,
-        time: DateTime<Utc>,
-        r: &Restore,
-        tag_pairs: &[(&str, &str)],
-    ) -> Result<Acted, LifeboatError> {
-        let engine = self
-            .cluster_engine(region, source)
-            .await?
-            .ok_or_else(|| LifeboatError::Rejected(format!("cluster {source} not found in {region}")))?;
-        self.count();
-        let result = self
-            .client(region)
-            .restore_db_cluster_to_point_in_time()
-            .source_db_cluster_identifier(source)
-            .db_cluster_identifier(new_id)
-            .restore_to_time(aws_smithy_types::DateTime::from_secs(time.timestamp()))
-            .db_subnet_group_name(&r.subnet_group)
-            .set_vpc_security_group_ids(Some(r.security_groups.clone()).filter(|g| !g.is_empty()))
-            .set_tags(Some(tags(tag_pairs)))
-            .send()
-            .await;
-        let cluster = outcome("rds:RestoreDBClusterToPointInTime", result, &CLUSTER_EXISTS)?;
-        let instance = self.cluster_instance(region, new_id, writer_id, &engine, r, tag_pairs).await?;
-        Ok(if cluster == Acted::Started || instance == Acted::Started { Acted::Started } else { Acted::AlreadyDone })
-    }
-
-    /// Instances and clusters in `region` carrying tag `key` = `value` (the listing includes tags).
-    pub async fn tagged(&self, region: &str, key: &str, value: &str) -> Result<Vec<DbState>, LifeboatError> {
+    /// Instances and clusters in `region` carrying tag `key` = `value` (the listing includes
+    /// tags), each with whether it is a cluster.
+    pub async fn tagged(&self, region: &str, key: &str, value: &str) -> Result<Vec<(bool, DbState)>, LifeboatError> {
         let client = self.client(region);
         let mut out = Vec::new();
         let mut pages = client.describe_db_instances().into_paginator().send();
         while let Some(page) = pages.next().await {
             self.count();
-            out.extend(
-                page.map_err(|e| sdk_error("rds:DescribeDBInstances", e))?.db_instances().iter().map(from_instance),
-            );
+            let page = page.map_err(|e| sdk_error("rds:DescribeDBInstances", e))?;
+            out.extend(page.db_instances().iter().map(|i| (false, from_instance(i))));
         }
         let mut pages = client.describe_db_clusters().into_paginator().send();
         while let Some(page) = pages.next().await {
             self.count();
-            out.extend(
-                page.map_err(|e| sdk_error("rds:DescribeDBClusters", e))?.db_clusters().iter().map(from_cluster),
-            );
+            let page = page.map_err(|e| sdk_error("rds:DescribeDBClusters", e))?;
+            out.extend(page.db_clusters().iter().map(|c| (true, from_cluster(c))));
         }
-        out.retain(|d| d.tags.get(key).map(String::as_str) == Some(value));
+        out.retain(|(_, d)| d.tags.get(key).map(String::as_str) == Some(value));
         Ok(out)
     }
 
@@ -503,8 +509,8 @@ impl Rds {
         outcome("rds:DeleteDBCluster", result, &CLUSTER_NOT_FOUND)
     }
 
-    /// The engine version a snapshot (instance or cluster, by ARN) restores to.
-    pub async fn snapshot_engine_version(&self, arn: &str) -> Result<Option<String>, LifeboatError> {
+    /// The engine and its version a snapshot (instance or cluster, by ARN) restores to.
+    pub async fn snapshot_engine(&self, arn: &str) -> Result<Option<(String, String)>, LifeboatError> {
         let parsed: crate::arn::RdsArn = arn.parse().map_err(|e| LifeboatError::Rejected(format!("{arn}: {e}")))?;
         let client = self.client(&parsed.region);
         self.count();
@@ -517,7 +523,7 @@ impl Rds {
                 .map_err(|e| sdk_error("rds:DescribeDBClusterSnapshots", e))?
                 .db_cluster_snapshots()
                 .first()
-                .and_then(|s| s.engine_version.clone()),
+                .map(|s| (s.engine.clone().unwrap_or_default(), s.engine_version.clone().unwrap_or_default())),
             _ => client
                 .describe_db_snapshots()
                 .db_snapshot_identifier(&parsed.id)
@@ -526,17 +532,8 @@ impl Rds {
                 .map_err(|e| sdk_error("rds:DescribeDBSnapshots", e))?
                 .db_snapshots()
                 .first()
-                .and_then(|s| s.engine_version.clone()),
+                .map(|s| (s.engine.clone().unwrap_or_default(), s.engine_version.clone().unwrap_or_default())),
         })
-    }
-
-    async fn cluster_engine(&self, region: &str, id: &str) -> Result<Option<String>, LifeboatError> {
-        self.count();
-        match self.client(region).describe_db_clusters().db_cluster_identifier(id).send().await {
-            Ok(out) => Ok(out.db_clusters().first().and_then(|c| c.engine.clone())),
-            Err(e) if error_code(&e).is_some_and(|c| CLUSTER_NOT_FOUND.contains(&c)) => Ok(None),
-            Err(e) => Err(sdk_error("rds:DescribeDBClusters", e)),
-        }
     }
 }
 
@@ -639,19 +636,38 @@ mod tests {
                 r.publicly_accessible() == Some(false)
                     && r.db_snapshot_identifier() == Some("lifeboat-orders-1")
                     && r.tags().iter().any(|t| t.key() == Some("lifeboat:incident") && t.value() == Some("i-1"))
+                    // Every setting named, none left to RDS's defaults.
+                    && r.db_subnet_group_name() == Some("dr-db")
+                    && r.vpc_security_group_ids() == ["sg-dr"]
+                    && r.db_parameter_group_name() == Some("orders-pg")
+                    && r.option_group_name() == Some("orders-og")
+                    && r.multi_az() == Some(true)
+                    && r.db_instance_class() == Some("db.t3.micro")
             };
         let first = mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot)
             .match_requests(private_and_tagged)
             .then_output(|| RestoreDbInstanceFromDbSnapshotOutput::builder().build());
-        let restore = Restore {
-            region: None,
-            instance_class: "db.t3.micro".into(),
-            subnet_group: "dr-db".into(),
-            security_groups: vec![],
-        };
         let arn = "arn:aws:rds:us-west-2:123456789012:snapshot:lifeboat-orders-1";
+        let settings = Settings {
+            instance_class: Some("db.t3.micro".into()),
+            subnet_group: Some("dr-db".into()),
+            security_groups: vec!["sg-dr".into()],
+            parameter_group: Some("orders-pg".into()),
+            cluster_parameter_group: None,
+            option_group: Some("orders-og".into()),
+            multi_az: true,
+        };
+        let spec = RestoreSpec::new(
+            "us-west-2",
+            Shape::Instance,
+            "lf-i-1",
+            Origin::Snapshot { arn: arn.into() },
+            settings,
+            "t",
+        )
+        .tagged(&[("lifeboat:incident", "i-1")]);
         let rds = Rds::with_client("us-west-2", mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&first]));
-        let acted = rds.restore_instance("us-west-2", "lf-i-1", arn, &restore, &[("lifeboat:incident", "i-1")]).await;
+        let acted = rds.restore(&spec).await;
         assert_eq!(acted.unwrap(), Acted::Started);
         assert_eq!(first.num_calls(), 1);
 
@@ -663,8 +679,7 @@ mod tests {
             )
         });
         let rds = Rds::with_client("us-west-2", mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&exists]));
-        let acted = rds.restore_instance("us-west-2", "lf-i-1", arn, &restore, &[("lifeboat:incident", "i-1")]).await;
-        assert_eq!(acted.unwrap(), Acted::AlreadyDone);
+        assert_eq!(rds.restore(&spec).await.unwrap(), Acted::AlreadyDone);
     }
 
     #[tokio::test]

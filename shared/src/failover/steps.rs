@@ -12,12 +12,28 @@ use super::{Approval, Request, Strategy};
 use crate::config::{Database, Tier};
 use crate::event::EventError;
 use crate::incident::Entry;
+use crate::restore::{self, Origin, RestoreSpec, Settings, Shape};
 use crate::snapshot::Snapshot;
 
 /// How often the state machine looks at a database coming up, unless the trigger is told otherwise.
 pub const POLL_SECONDS: u64 = 30;
-/// A recovery still not available after this is a failure people must look at.
-pub const RECOVERY_TIMEOUT_SECONDS: u64 = 2 * 3600;
+/// `TimeoutSeconds` of `infra/failover.asl.json` (a test compares them). A machine-level timeout
+/// runs no `Catch`: the incident would stay open and nobody be told, so the config may not ask
+/// for waits that add up to it (`failover::invalid`).
+pub const MACHINE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// What the steps besides the approval and the recovery wait may take at most: retries of every
+/// step (about 10 minutes each at worst), the DNS change, the messages.
+pub const STEPS_BUDGET: Duration = Duration::from_secs(2 * 3600);
+/// Route 53 reports a change INSYNC within about a minute; one still PENDING after this is a
+/// failure people must look at (the rest of the failover is done, and the message says so).
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How long a recovery may take to come up before it is a failure people must look at: twice the
+/// RTO (a restore that slow has broken the promise anyway), at least 15 minutes. The drill uses
+/// the same limit, so a drill proves what a failover would wait for.
+pub fn recovery_wait(rto: Duration) -> Duration {
+    (rto * 2).max(Duration::from_secs(15 * 60))
+}
 
 /// The state machine's input, and the state every step receives: steps add their results under
 /// `preflight`, `approval`, `recovery`, `status`, `dns` (the ASL's `ResultPath`s).
@@ -65,7 +81,7 @@ impl Execution {
             approval_required: approval_required(db, req.strategy),
             approval_timeout_seconds: timeout.as_secs().max(1),
             poll_seconds: poll.as_secs().max(1),
-            recovery_timeout_seconds: RECOVERY_TIMEOUT_SECONDS,
+            recovery_timeout_seconds: recovery_wait(db.rto).as_secs(),
             preflight: None,
             approval: None,
             recovery: None,
@@ -142,13 +158,22 @@ pub struct DbState {
     pub members: Vec<String>,
     pub availability_zone: Option<String>,
     pub engine_version: Option<String>,
+    pub engine: Option<String>,
     pub port: Option<i32>,
     pub tags: std::collections::BTreeMap<String, String>,
+    /// What a restore of this database must carry over (its network, groups, class, Multi-AZ).
+    pub settings: Settings,
 }
 
 impl DbState {
     pub fn available(&self) -> bool {
         self.status == "available"
+    }
+
+    /// It replicates from `source`: RDS names a same-region source by identifier, a
+    /// cross-region one by ARN.
+    pub fn replicates_from(&self, source: &crate::arn::RdsArn) -> bool {
+        self.replica_of.as_deref().is_some_and(|r| r == source.to_string() || r == source.id)
     }
 }
 
@@ -187,6 +212,9 @@ pub struct Preflight {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
     pub recovered_to: Option<DateTime<Utc>>,
+    /// What a restore will create, with which settings (restore-latest-copy, point-in-time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreSpec>,
 }
 
 /// What preflight's adapter read, per strategy.
@@ -197,6 +225,8 @@ pub struct Evidence {
     pub replica_lag_seconds: Option<f64>,
     /// The newest available DR copy (restore-latest-copy).
     pub copy: Option<Snapshot>,
+    /// The engine of the DR copy a cluster restore uses (Aurora or a Multi-AZ DB cluster).
+    pub copy_engine: Option<String>,
 }
 
 fn loss(
@@ -223,9 +253,26 @@ pub fn preflight(db: &Database, exec: &Execution, ev: &Evidence, now: DateTime<U
     let zero = |why: &str| loss(db, now, Some(0), why.to_owned());
     let mut before = None;
     let mut snapshot = None;
+    let mut spec = None;
+    let tags = [("lifeboat:incident", exec.incident_id.as_str()), ("lifeboat:database", db.name.as_str())];
+    let shape = |engine: Option<&str>| match (db.is_cluster(), engine) {
+        (false, _) => Ok(Shape::Instance),
+        (true, Some(e)) => Ok(Shape::of_cluster(e)),
+        (true, None) => Err("the cluster's engine is unknown: can't tell Aurora from a Multi-AZ DB cluster".to_owned()),
+    };
     let (plan, (secs, basis, within, recovered_to)) = match exec.strategy {
         PromoteReplica => {
             let t = need_available("the replica")?;
+            // A rebuilt or misconfigured target would get DNS, the parameter and "resolved"
+            // without holding this database's data.
+            if !t.replicates_from(&db.source) {
+                return Err(format!(
+                    "{} is not a replica of {} (it replicates from {}): promoting it would not recover this database",
+                    t.id,
+                    db.source,
+                    t.replica_of.as_deref().unwrap_or("nothing")
+                ));
+            }
             let lag = ev.replica_lag_seconds.map(|l| l.ceil() as i64);
             let basis = match lag {
                 Some(l) => format!("replica lag {l}s (CloudWatch ReplicaLag)"),
@@ -262,8 +309,22 @@ pub fn preflight(db: &Database, exec: &Execution, ev: &Evidence, now: DateTime<U
             let point = copy.restore_point().unwrap_or(now);
             snapshot = Some(copy.arn.to_string());
             let secs = (now - point).num_seconds().max(0);
+            let r = db.failover.as_ref().and_then(|f| f.restore.as_ref()).ok_or("no failover.restore")?;
+            let region = copy.arn.region.clone();
+            let settings = Settings::from_config(db, r, &region, restore::default_multi_az(db));
+            let s = RestoreSpec::new(
+                &region,
+                shape(ev.copy_engine.as_deref())?,
+                &new_database_id(&exec.incident_id),
+                Origin::Snapshot { arn: copy.arn.to_string() },
+                settings,
+                "failover.restore",
+            )
+            .tagged(&tags);
+            let plan = format!("restore DR copy {} into {} in {region} {}", copy.arn.id, s.id, s.describe());
+            spec = Some(s);
             (
-                format!("restore DR copy {} into {}", copy.arn.id, new_database_id(&exec.incident_id)),
+                plan,
                 loss(
                     db,
                     now,
@@ -291,15 +352,20 @@ pub fn preflight(db: &Database, exec: &Execution, ev: &Evidence, now: DateTime<U
                 }
             }
             let secs = (now - to).num_seconds().max(0);
-            (
-                format!(
-                    "restore {} as of {} into {}",
-                    t.id,
-                    to.format("%Y-%m-%d %H:%M:%S UTC"),
-                    new_database_id(&exec.incident_id)
-                ),
-                (Some(secs), "chosen: everything after restore_time is left behind".to_owned(), None, Some(to)),
+            // In the source's own region and network, with its own groups: read from it.
+            let s = RestoreSpec::new(
+                &db.source.region,
+                shape(t.engine.as_deref())?,
+                &new_database_id(&exec.incident_id),
+                Origin::PointInTime { source: t.id.clone(), time: to },
+                t.settings.clone(),
+                &format!("the source {}", t.id),
             )
+            .tagged(&tags);
+            let plan =
+                format!("restore {} as of {} into {} {}", t.id, to.format("%Y-%m-%d %H:%M:%S UTC"), s.id, s.describe());
+            spec = Some(s);
+            (plan, (Some(secs), "chosen: everything after restore_time is left behind".to_owned(), None, Some(to)))
         }
     };
     Ok(Preflight {
@@ -310,6 +376,7 @@ pub fn preflight(db: &Database, exec: &Execution, ev: &Evidence, now: DateTime<U
         snapshot,
         before,
         recovered_to,
+        restore: spec,
     })
 }
 
@@ -339,13 +406,6 @@ pub fn new_database_id(incident_id: &str) -> String {
 pub fn restore_region(db: &Database) -> Option<&str> {
     let named = db.failover.as_ref().and_then(|f| f.restore.as_ref()).and_then(|r| r.region.as_deref());
     named.or_else(|| (db.copy_to.len() == 1).then(|| db.copy_to[0].region.as_str()))
-}
-
-/// The first instance of a cluster Lifeboat restores.
-pub fn writer_id(cluster_id: &str) -> String {
-    let mut base = cluster_id.to_owned();
-    base.truncate(63 - 2);
-    format!("{}-1", base.trim_end_matches('-'))
 }
 
 /// An approver's answer, as the approval handler sends it with `SendTaskSuccess`.
@@ -437,7 +497,8 @@ mod tests {
 
     fn exec_for(payload: Value) -> (Config, Execution) {
         let config = config();
-        let Start::Failover(req) = classify(&config, &payload, now()).unwrap() else { panic!("ignored") };
+        let Start::Failover(mut reqs) = classify(&config, &payload, now()).unwrap() else { panic!("ignored") };
+        let req = reqs.remove(0);
         let db = config.database_named(&req.database).unwrap();
         let exec = Execution::new(db, &req, "orders-prod-20261125T1942Z-3f2a", Duration::from_secs(1));
         (config.clone(), exec)
@@ -477,7 +538,8 @@ mod tests {
             exec_for(serde_json::json!({"database": "orders-prod", "reason": "r", "requested_by": "a"}));
         let db = config.database_named("orders-prod").unwrap();
         exec.strategy = Strategy::PromoteReplica;
-        let ev = Evidence { target: Some(available("orders-replica")), replica_lag_seconds: Some(3.2), copy: None };
+        let replica = DbState { replica_of: Some(db.source.to_string()), ..available("orders-replica") };
+        let ev = Evidence { target: Some(replica.clone()), replica_lag_seconds: Some(3.2), ..Default::default() };
         let p = preflight(db, &exec, &ev, now()).unwrap();
         assert_eq!(p.expected_loss_seconds, Some(4));
         assert_eq!(p.within_rpo, Some(true));
@@ -487,8 +549,22 @@ mod tests {
         let lagging = Evidence { replica_lag_seconds: Some(3600.0), ..ev.clone() };
         assert_eq!(preflight(db, &exec, &lagging, now()).unwrap().within_rpo, Some(false));
 
-        let down =
-            Evidence { target: Some(DbState { status: "storage-full".into(), ..available("orders-replica") }), ..ev };
+        // A target rebuilt from another source, or already standalone, holds other data.
+        for other in [Some("arn:aws:rds:us-east-1:123456789012:db:orders-staging"), None] {
+            let stale = Evidence {
+                target: Some(DbState { replica_of: other.map(Into::into), ..replica.clone() }),
+                ..ev.clone()
+            };
+            let err = preflight(db, &exec, &stale, now()).unwrap_err();
+            assert!(err.contains("is not a replica of arn:aws:rds:us-east-1:123456789012:db:orders-prod"), "{err}");
+        }
+        let same_region = Evidence {
+            target: Some(DbState { replica_of: Some("orders-prod".into()), ..replica.clone() }),
+            ..ev.clone()
+        };
+        assert!(preflight(db, &exec, &same_region, now()).is_ok(), "a same-region source is named by its identifier");
+
+        let down = Evidence { target: Some(DbState { status: "storage-full".into(), ..replica.clone() }), ..ev };
         let err = preflight(db, &exec, &down, now()).unwrap_err();
         assert!(err.contains("storage-full"), "{err}");
         assert!(preflight(db, &exec, &Evidence::default(), now()).unwrap_err().contains("does not exist"));
@@ -525,8 +601,6 @@ mod tests {
         assert_eq!(id, "lf-orders-prod-20261125t1942z-3f2a");
         let long = new_database_id(&format!("{}--x-20261125T1942Z-3f2a", "a".repeat(80)));
         assert!(long.len() <= 63 && long.ends_with("-20261125t1942z-3f2a") && !long.contains("--"), "{long}");
-        assert_eq!(writer_id(&id), format!("{id}-1"));
-        assert!(writer_id(&"b".repeat(63)).len() <= 63);
     }
 
     proptest::proptest! {

@@ -90,6 +90,7 @@ fn an_alarm_starts_one_database_failover_only() {
 fn a_listed_alarm_going_into_alarm_starts_a_failover_and_nothing_else_does() {
     let c = config();
     let Start::Failover(r) = classify(&c, &load("cloudwatch-alarm-into-alarm.json"), now()).unwrap() else { panic!() };
+    let [r] = &r[..] else { panic!("{r:?}") };
     assert_eq!((r.database.as_str(), r.kind, r.strategy), ("orders-prod", Kind::Outage, Strategy::PromoteReplica));
     assert!(
         r.reason.contains("orders-prod-db-down is ALARM") && r.seed.starts_with("alarm:orders-prod-db-down:"),
@@ -115,6 +116,7 @@ fn a_listed_alarm_going_into_alarm_starts_a_failover_and_nothing_else_does() {
 fn an_open_health_issue_naming_a_database_with_health_triggers_starts_a_failover() {
     let c = config();
     let Start::Failover(r) = classify(&c, &load("health-rds-issue-open.json"), now()).unwrap() else { panic!() };
+    let [r] = &r[..] else { panic!("{r:?}") };
     assert_eq!((r.database.as_str(), r.kind), ("orders-prod", Kind::Region));
     for file in ["health-rds-issue-closed.json", "health-rds-issue-other-region.json"] {
         assert!(matches!(classify(&c, &load(file), now()).unwrap(), Start::Ignored { .. }), "{file}");
@@ -125,10 +127,11 @@ fn an_open_health_issue_naming_a_database_with_health_triggers_starts_a_failover
 fn manual_requests_are_checked_before_anything_starts() {
     let c = config();
     let Start::Failover(r) = classify(&c, &load("failover-manual-request.json"), now()).unwrap() else { panic!() };
+    let r = &r[0];
     assert_eq!((r.strategy, r.kind, r.by.as_str()), (Strategy::PointInTime, Kind::Data, "alice@example.com"));
     let ok = json!({"database": "orders-prod", "reason": "planned DR test", "requested_by": "bob"});
     let Start::Failover(r) = classify(&c, &ok, now()).unwrap() else { panic!() };
-    assert_eq!(r.strategy, Strategy::PromoteReplica, "the configured strategy");
+    assert_eq!(r[0].strategy, Strategy::PromoteReplica, "the configured strategy");
     for (bad, says) in [
         (json!({"database": "ordres-prod", "reason": "r", "requested_by": "b"}), "no database named"),
         (json!({"database": "orders-prod", "reason": "", "requested_by": "b"}), "why and who"),
@@ -160,4 +163,25 @@ fn execution_names_are_stable_and_valid() {
     assert_eq!(n, "orders-prod-20261125T1942Z-3f2a");
     assert_eq!(execution_name("a b:c"), "a-b-c");
     assert!(execution_name(&"x".repeat(200)).len() <= 80);
+}
+
+#[test]
+fn incidents_of_long_names_in_the_same_hour_get_names_of_their_own() {
+    use crate::incident::incident_id;
+    // The longest database name the config allows is a tag value: 256 characters.
+    let name = |c: char| format!("{}{c}", "orders-prod-eu-".repeat(17));
+    let at = now();
+    let ids = [
+        incident_id(&name('a'), at, "alarm:x"),
+        incident_id(&name('a'), at + chrono::Duration::minutes(7), "alarm:x"),
+        incident_id(&name('a'), at, "health:y"),
+        incident_id(&name('b'), at, "alarm:x"),
+    ];
+    let names: std::collections::BTreeSet<String> = ids.iter().map(|i| execution_name(i)).collect();
+    assert_eq!(names.len(), ids.len(), "{names:?}");
+    for (id, n) in ids.iter().zip(ids.iter().map(|i| execution_name(i))) {
+        assert!(n.len() <= 80 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{n}");
+        assert!(n.ends_with(&id[id.len() - 20..]), "the minute and hash are kept: {n}");
+        assert_eq!(n, execution_name(id), "stable");
+    }
 }
