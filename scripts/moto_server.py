@@ -240,7 +240,113 @@ def forced_failover_needs_multi_az(action, form, region):
         )
 
 
+# freezegun moves `time.monotonic` with the emulator's clock (tests move it by months); how long a
+# restore takes is real time.
+REAL_CLOCK = time.monotonic
+# A restored cluster is `creating` this long (real seconds) before it is `available`.
+CLUSTER_RESTORE_SECONDS = float(os.environ.get("LIFEBOAT_MOTO_CLUSTER_RESTORE_SECONDS", "3"))
+RESTORING_CLUSTERS = {}  # (region, id) -> when it becomes available (REAL_CLOCK)
+
+
+def restored_clusters_take_a_while():
+    """RestoreDBClusterFromSnapshot and RestoreDBClusterToPointInTime start a restore that takes
+    minutes; moto's cluster says `creating` to one read, then `available`. Here it stays
+    `creating` for CLUSTER_RESTORE_SECONDS (real time), as RDS's does until the restore is done."""
+    now = REAL_CLOCK()
+    for (region, cluster_id), ready in list(RESTORING_CLUSTERS.items()):
+        cluster = rds_backend(region).clusters.get(cluster_id)
+        if cluster is None or now >= ready:
+            if cluster is not None:
+                cluster.status = "available"
+            RESTORING_CLUSTERS.pop((region, cluster_id), None)
+        else:
+            cluster.status = "creating"
+
+
+def instances_only_in_an_available_cluster(action, form, region):
+    """RestoreDBClusterFromSnapshot: "You can create DB instances only after the
+    RestoreDBClusterFromSnapshot operation has completed and the DB cluster is available."
+    (RestoreDBClusterToPointInTime: the same.) CreateDBInstance lists InvalidDBClusterStateFault:
+    "The requested operation can't be performed while the cluster is in this state." moto adds
+    instances to a cluster in any state."""
+    if action == "CreateDBInstance" and (form.get("DBClusterIdentifier") or "").lower():
+        key = (region, form["DBClusterIdentifier"].lower())
+        if key in RESTORING_CLUSTERS and REAL_CLOCK() < RESTORING_CLUSTERS[key]:
+            raise Refused("InvalidDBClusterStateFault", f"DB cluster {key[1]} is creating, not available.")
+
+
+def default_option_groups_exist(action, form, region):
+    """Every region has each engine's default option group (`default:postgres-14`), and a request
+    may name it (Lifeboat passes on the source's, whatever it is). moto lists none and refuses
+    one named explicitly (OptionGroupNotFoundFault): here, naming one makes it exist first."""
+    name = form.get("OptionGroupName") or ""
+    if action not in RESTORES and action != "CreateDBInstance" or not name.startswith("default:"):
+        return
+    backend = rds_backend(region)
+    if name not in backend.option_groups:
+        from moto.rds.models import OptionGroup
+
+        engine, _, version = name[len("default:"):].partition("-")
+        backend.option_groups[name] = OptionGroup(backend, name, engine, version.replace("-", "."), f"Default option group for {engine}")
+
+
+RESTORES = {
+    "RestoreDBInstanceFromDBSnapshot": ("instance", "DBInstanceIdentifier"),
+    "RestoreDBInstanceToPointInTime": ("instance", "TargetDBInstanceIdentifier"),
+    "RestoreDBClusterFromSnapshot": ("cluster", "DBClusterIdentifier"),
+    "RestoreDBClusterToPointInTime": ("cluster", "DBClusterIdentifier"),
+}
+
+
+def restores_take_rds_defaults(action, form, region):
+    """After a restore moto carried over: what RDS does with what a restore leaves out.
+    RestoreDBInstanceToPointInTime: "The target database is created with most of the original
+    configuration, but in a system-selected Availability Zone, with the default security group,
+    the default subnet group, and the default DB parameter group. By default, the new DB instance
+    is created as a single-AZ deployment"; RestoreDBInstanceFromDBSnapshot: "including the default
+    security group and DB parameter group. By default, the new DB instance is created as a
+    Single-AZ deployment"; DBClusterParameterGroupName: "If this argument is omitted, the default
+    DB cluster parameter group for the specified engine is used." moto copies the source's
+    groups and Multi-AZ into the restore instead, so a restore that forgot them passed here.
+    An option group left out becomes the engine's default one (moto's default naming)."""
+    kind, field = RESTORES[action]
+    backend = rds_backend(region)
+    given = lambda prefix: any(k == prefix or k.startswith(prefix + ".") for k in form)
+    if kind == "instance":
+        db = backend.databases.get((form.get(field) or "").lower())
+        if db is None:
+            return
+        if not given("DBParameterGroupName"):
+            db.db_parameter_group_name = None
+        if not given("DBSubnetGroupName"):
+            db.db_subnet_group_name = None
+        if not given("VpcSecurityGroupIds"):
+            from moto.ec2.models import ec2_backends
+
+            ec2 = ec2_backends[DEFAULT_ACCOUNT_ID][region]
+            db.vpc_security_group_ids = [ec2.get_default_security_group(ec2.default_vpc.id).id]
+        if not given("OptionGroupName"):
+            major = (db.engine_version or "").split(".")
+            db.option_group_name = f"default:{db.engine}-{'-'.join(major[:2])}"
+        if not given("MultiAZ"):
+            db.multi_az = False
+        return
+    cluster = backend.clusters.get((form.get(field) or "").lower())
+    if cluster is None:
+        return
+    if not given("DBClusterParameterGroupName"):
+        cluster.parameter_group = "default.aurora8.0" if cluster.engine.startswith("aurora") else f"default.{cluster.engine}"
+    if not given("DBSubnetGroupName"):
+        cluster.db_subnet_group_name = "default"
+    if not given("VpcSecurityGroupIds"):
+        cluster.vpc_security_group_ids = []
+    RESTORING_CLUSTERS[(region, cluster.db_cluster_identifier)] = REAL_CLOCK() + CLUSTER_RESTORE_SECONDS
+    cluster.status = "creating"
+
+
 STRICT_RULES = [
+    default_option_groups_exist,
+    instances_only_in_an_available_cluster,
     describe_automated_needs_snapshot_type,
     unencrypted_cluster_copy_refuses_kms_key,
     copy_needs_an_available_source,
@@ -277,6 +383,56 @@ def route53_change_rules(zone_id: str, body: str):
             raise Refused(
                 "InvalidChangeBatch", f"RRSet of type CNAME with DNS name {name.group(1)} is not permitted at apex in zone {apex}"
             )
+        cname_conflicts(zone, rrset, name, kind)
+
+
+def cname_conflicts(zone, rrset, name, kind):
+    """A CNAME can't share its name with any other record ("RRSet of type CNAME with DNS name x.
+    is not permitted as it conflicts with other records with the same DNS name", aws-sdk-java#1996),
+    and a simple record can't join records with a routing policy ("cannot be created as a
+    non-weighted set exists with the same name and type", external-dns#1411): Route 53 answers
+    InvalidChangeBatch, UPSERT or not. moto replaces or adds anything."""
+    if not (name and kind and kind.group(1) == "CNAME"):
+        return
+    wanted = name.group(1).rstrip(".").lower()
+    routed = re.search(r"<SetIdentifier>", rrset) is not None
+    for existing in zone.rrsets:
+        if existing.name.rstrip(".").lower() != wanted:
+            continue
+        if existing.type != "CNAME":
+            raise Refused(
+                "InvalidChangeBatch",
+                f"RRSet of type CNAME with DNS name {name.group(1)} is not permitted as it conflicts with other records with the same DNS name",
+            )
+        if bool(existing.set_identifier) != routed:
+            raise Refused(
+                "InvalidChangeBatch",
+                f"RRSet with DNS name {name.group(1)}, type CNAME cannot be created as a record set with a routing policy exists with the same name and type",
+            )
+
+
+# StartExecution, name: "A name must not contain: white space, brackets < > { } [ ], wildcard
+# characters ? *, special characters " # % \\ ^ | ~ ` $ & , ; : /, control characters"; the SDK
+# model gives its length as 1 to 80. moto's interpreter checks neither (InvalidName on AWS).
+NAME_FORBIDDEN = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
+
+
+def execution_name_refused(environ):
+    """Why StartExecution's name would be refused, or None. Leaves the body readable for moto."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        name = json.loads(raw or b"{}").get("name")
+    except ValueError:
+        return None
+    if name is None:
+        return None
+    if not 1 <= len(name) <= 80:
+        return f"Invalid Name: '{name}' (it must be 1 to 80 characters, not {len(name)})"
+    if NAME_FORBIDDEN.search(name):
+        return f"Invalid Name: '{name}'"
+    return None
 
 
 def pending_change_xml(change_id: str) -> bytes:
@@ -640,13 +796,29 @@ def main() -> None:
         if action:
             m = CREDENTIAL_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
             region = m.group(1) if m else "us-east-1"
+            restored_clusters_take_a_while()
             try:
                 for rule in STRICT_RULES:
                     rule(action, form, region)
             except Refused as r:
                 return error_response(start_response, r.code, r.message, r.status)
+            if action in RESTORES:
+                answered = {}
+
+                def keep(status, headers, exc_info=None):
+                    answered["status"] = status
+                    return start_response(status, headers, exc_info)
+
+                body = b"".join(app(environ, keep))
+                if answered.get("status", "").startswith("200"):
+                    restores_take_rds_defaults(action, form, region)
+                return [body]
         if environ.get("HTTP_X_AMZ_TARGET") == "DynamoDB_20120810.TransactWriteItems":
             return transact_idempotently(environ, start_response)
+        if environ.get("HTTP_X_AMZ_TARGET") == "AWSStepFunctions.StartExecution":
+            refused = execution_name_refused(environ)
+            if refused:
+                return json_error(start_response, "InvalidName", refused)
         return app(environ, start_response)
 
     # "Providing a ClientRequestToken makes the call to TransactWriteItems idempotent, meaning

@@ -40,8 +40,27 @@ fn monthly() -> Duration {
     Duration::from_secs(30 * 86_400)
 }
 
+/// `TimeoutSeconds` of `infra/drill.asl.json` (a test compares them): it runs no Catch, so a
+/// drill that reached it would never clean up. The restore wait and the other steps must fit.
+pub const MACHINE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+/// Prepare, checks, validation, cleanup (10 attempts) and the record, at their worst.
+pub const STEPS_BUDGET: Duration = Duration::from_secs(2 * 3600);
+
 /// Why `db.drill` can't work as written.
 pub fn invalid(db: &Database, d: &Drill) -> Option<(&'static str, String)> {
+    let wait = crate::failover::steps::recovery_wait(db.rto);
+    if wait + STEPS_BUDGET > MACHINE_TIMEOUT {
+        return Some((
+            "drill",
+            format!(
+                "a drill waits up to twice the rto ({}s) for its restore, which with its other steps is more than \
+                 the drill state machine's {}s: drills need an rto of at most {}h",
+                wait.as_secs(),
+                MACHINE_TIMEOUT.as_secs(),
+                (MACHINE_TIMEOUT - STEPS_BUDGET).as_secs() / 7200
+            ),
+        ));
+    }
     if db.copy_to.is_empty() {
         return Some(("drill", "a drill restores a DR copy: the database needs copy_to".into()));
     }

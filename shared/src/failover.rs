@@ -184,6 +184,23 @@ pub fn invalid(db: &Database, f: &Failover) -> Option<(&'static str, String)> {
     if problem.is_some() {
         return problem;
     }
+    // The machine's own timeout runs no Catch: an execution that reached it would leave the
+    // incident open and nobody told, so the waits the config asks for must fit inside it.
+    let worst = f.approval_timeout + steps::recovery_wait(db.rto) + steps::STEPS_BUDGET;
+    if worst > steps::MACHINE_TIMEOUT {
+        let h = |d: Duration| crate::message::human(chrono::Duration::from_std(d).unwrap_or_default());
+        return Some((
+            "approval_timeout",
+            format!(
+                "{} to approve plus up to {} for the recovery (twice the RTO) and {} for the other steps is more \
+                 than the failover state machine's {}: shorten approval_timeout or the rto",
+                h(f.approval_timeout),
+                h(steps::recovery_wait(db.rto)),
+                h(steps::STEPS_BUDGET),
+                h(steps::MACHINE_TIMEOUT)
+            ),
+        ));
+    }
     if let Some(dns) = &f.dns {
         if dns.zone_id.trim().is_empty() || dns.record.trim().is_empty() {
             return Some(("dns", "needs zone_id and record".into()));

@@ -1,6 +1,8 @@
 //! Least privilege, read from template.yaml itself: no write action on `*` (the one exception,
 //! answering Step Functions task tokens, which IAM cannot scope, belongs to the approval handler
-//! alone); every RDS delete conditioned on an ownership tag; restores only with Lifeboat's tag.
+//! alone); every RDS delete conditioned on an ownership tag; restores only with Lifeboat's tag,
+//! only into `lf-` databases, and tags only Lifeboat's own keys on them. Also what keeps a
+//! failover running: reserved concurrency, and alarms for executions that fail or time out.
 
 use serde_yaml_ng::Value;
 
@@ -29,13 +31,50 @@ fn statements(template: &Value) -> Vec<(String, Value)> {
     out
 }
 
-fn list(v: Option<&Value>) -> Vec<String> {
+/// A scalar read through its tag: `!Sub arn:...` is `arn:...`, `!Ref X` is `X`.
+fn text(v: &Value) -> Option<&str> {
     match v {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Sequence(l)) => l.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
-        _ => Vec::new(),
+        Value::String(s) => Some(s),
+        Value::Tagged(t) => text(&t.value),
+        _ => None,
     }
 }
+
+/// A string or a list of them (`Action`, `Resource`, a condition's values), tags read through.
+fn list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Sequence(l)) => l.iter().filter_map(text).map(str::to_owned).collect(),
+        Some(v) => text(v).map(|s| vec![s.to_owned()]).unwrap_or_default(),
+        None => Vec::new(),
+    }
+}
+
+/// The values a statement's `Condition` gives `key` under `operator`.
+fn condition(s: &Value, operator: &str, key: &str) -> Vec<String> {
+    list(s.get("Condition").and_then(|c| c.get(operator)).and_then(|o| o.get(key)))
+}
+
+fn allows(s: &Value) -> bool {
+    s.get("Effect").and_then(Value::as_str) == Some("Allow")
+}
+
+/// `!Ref name`, and not a literal that happens to spell it.
+fn is_ref(v: Option<&Value>, name: &str) -> bool {
+    matches!(v, Some(Value::Tagged(t)) if t.tag == "Ref" && text(&t.value) == Some(name))
+}
+
+fn is_lf_database(arn: &str) -> bool {
+    arn.contains(":db:lf-") || arn.contains(":cluster:lf-")
+}
+
+/// The actions that create a database.
+const CREATES: [&str; 5] = [
+    "rds:RestoreDBInstanceFromDBSnapshot",
+    "rds:RestoreDBClusterFromSnapshot",
+    "rds:RestoreDBInstanceToPointInTime",
+    "rds:RestoreDBClusterToPointInTime",
+    "rds:CreateDBInstance",
+];
 
 fn is_read(action: &str) -> bool {
     let op = action.split(':').nth(1).unwrap_or(action);
@@ -108,4 +147,173 @@ fn the_failover_may_never_overwrite_lifeboats_own_parameters() {
             && text.contains("ApprovalSecretParameterName"),
         "{text}"
     );
+}
+
+#[test]
+fn failover_and_drill_restores_may_use_the_dr_keys_through_rds_only() {
+    let all = statements(&template());
+    for owner in ["FailoverStepsFunction", "DrDrillFunction"] {
+        let granted = all.iter().any(|(o, s)| {
+            let actions = list(s.get("Action"));
+            o == owner
+                && allows(s)
+                && actions.contains(&"kms:CreateGrant".into())
+                && actions.contains(&"kms:DescribeKey".into())
+                && is_ref(s.get("Resource"), "DrKmsKeyArns")
+        });
+        assert!(granted, "{owner}: no kms:CreateGrant + kms:DescribeKey on !Ref DrKmsKeyArns");
+    }
+    // Whoever holds a grant on the keys, holds it only through RDS.
+    for (owner, s) in all.iter().filter(|(_, s)| allows(s)) {
+        if !list(s.get("Action")).contains(&"kms:CreateGrant".into()) {
+            continue;
+        }
+        let via: Vec<String> =
+            ["StringLike", "StringEquals"].iter().flat_map(|op| condition(s, op, "kms:ViaService")).collect();
+        assert!(
+            !via.is_empty() && via.iter().all(|v| v.starts_with("rds.") && v.ends_with(".amazonaws.com")),
+            "{owner}: kms:CreateGrant not limited to kms:ViaService rds: {via:?}"
+        );
+    }
+}
+
+#[test]
+fn rds_tags_go_only_on_lf_databases_and_the_copiers_own_copies() {
+    let mut taggers = Vec::new();
+    for (owner, s) in statements(&template()) {
+        if !allows(&s) || !list(s.get("Action")).contains(&"rds:AddTagsToResource".into()) {
+            continue;
+        }
+        for r in list(s.get("Resource")) {
+            // The copier tags the copies it makes, lifeboat:managed included: those and no other.
+            let own = if owner == "SnapshotCopierFunction" {
+                r.ends_with(":snapshot:lifeboat-*") || r.ends_with(":cluster-snapshot:lifeboat-*")
+            } else {
+                is_lf_database(&r)
+            };
+            assert!(own, "{owner}: rds:AddTagsToResource on {r}");
+        }
+        taggers.push(owner);
+    }
+    for owner in ["SnapshotCopierFunction", "FailoverStepsFunction", "DrDrillFunction"] {
+        assert!(taggers.iter().any(|o| o == owner), "{owner} no longer tags: is the walk right?");
+    }
+}
+
+#[test]
+fn restores_tag_only_their_own_keys_and_never_lifeboat_managed() {
+    let mut checked = 0;
+    for (owner, s) in statements(&template()) {
+        if owner == "SnapshotCopierFunction"
+            || !allows(&s)
+            || !list(s.get("Action")).contains(&"rds:AddTagsToResource".into())
+        {
+            continue;
+        }
+        let keys = condition(&s, "ForAllValues:StringEquals", "aws:TagKeys");
+        assert!(
+            !keys.is_empty() && keys.iter().all(|k| k.starts_with("lifeboat:") && k != "lifeboat:managed"),
+            "{owner}: rds:AddTagsToResource with tag keys {keys:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "found {checked} restore tagging statements: is the walk right?");
+}
+
+#[test]
+fn restores_create_only_lf_databases_and_read_from_no_database_but_a_point_in_time_source() {
+    let mut creating = 0;
+    for (owner, s) in statements(&template()) {
+        let actions = list(s.get("Action"));
+        if !allows(&s) || !actions.iter().any(|a| CREATES.contains(&a.as_str())) {
+            continue;
+        }
+        let resources = list(s.get("Resource"));
+        let tagged = !condition(&s, "Null", "aws:RequestTag/lifeboat:incident").is_empty()
+            || !condition(&s, "Null", "aws:RequestTag/lifeboat:drill").is_empty();
+        // A point-in-time restore names its source database, which the config picks: any of this
+        // account's, still only with the incident's tag.
+        let point_in_time_source = owner == "FailoverStepsFunction"
+            && tagged
+            && actions.iter().all(|a| a.ends_with("ToPointInTime"))
+            && resources.iter().all(|r| r.ends_with(":db:*") || r.ends_with(":cluster:*"));
+        if point_in_time_source {
+            continue;
+        }
+        if tagged {
+            let prefix = if owner == "DrDrillFunction" { "lf-drill-" } else { "lf-" };
+            for r in &resources {
+                assert!(
+                    is_lf_database(r)
+                        && (r.contains(&format!(":db:{prefix}")) || r.contains(&format!(":cluster:{prefix}"))),
+                    "{owner}: {actions:?} creates {r}"
+                );
+            }
+            creating += 1;
+        } else {
+            // The source side: snapshots and groups, never a database.
+            for r in &resources {
+                assert!(
+                    !r.contains(":db:") && !r.contains(":cluster:"),
+                    "{owner}: {actions:?} on {r} without Lifeboat's tag"
+                );
+            }
+        }
+    }
+    assert!(creating >= 2, "found {creating} statements creating databases: is the walk right?");
+}
+
+fn resource<'a>(template: &'a Value, id: &str) -> &'a Value {
+    template.get("Resources").and_then(|r| r.get(id)).unwrap_or_else(|| panic!("no {id}"))
+}
+
+fn reserved(template: &Value, id: &str) -> u64 {
+    resource(template, id)
+        .get("Properties")
+        .and_then(|p| p.get("ReservedConcurrentExecutions"))
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("{id} reserves no concurrency"))
+}
+
+#[test]
+fn the_public_approval_url_is_capped_and_the_recovery_functions_keep_capacity() {
+    let t = template();
+    let approval = reserved(&t, "ApprovalHandlerFunction");
+    assert!((1..=5).contains(&approval), "ApprovalHandlerFunction reserves {approval}");
+    for id in ["FailoverStepsFunction", "FailoverTriggerFunction", "NotifierFunction"] {
+        assert!(reserved(&t, id) >= 1, "{id} reserves none");
+    }
+}
+
+#[test]
+fn both_state_machines_alarm_on_timed_out_as_well_as_failed_executions() {
+    let t = template();
+    let Some(Value::Mapping(resources)) = t.get("Resources") else { panic!("no Resources") };
+    let alarms: Vec<&Value> = resources
+        .values()
+        .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::CloudWatch::Alarm"))
+        .filter_map(|r| r.get("Properties"))
+        .collect();
+    for machine in ["FailoverStateMachine", "DrillStateMachine"] {
+        for metric in ["ExecutionsFailed", "ExecutionsTimedOut"] {
+            let found = alarms.iter().any(|a| {
+                let on_machine = match a.get("Dimensions") {
+                    Some(Value::Sequence(d)) => d.iter().any(|d| {
+                        d.get("Name").and_then(Value::as_str) == Some("StateMachineArn")
+                            && is_ref(d.get("Value"), machine)
+                    }),
+                    _ => false,
+                };
+                let tells_people = match a.get("AlarmActions") {
+                    Some(Value::Sequence(actions)) => actions.iter().any(|x| is_ref(Some(x), "NotificationTopicArn")),
+                    _ => false,
+                };
+                a.get("Namespace").and_then(Value::as_str) == Some("AWS/States")
+                    && a.get("MetricName").and_then(Value::as_str) == Some(metric)
+                    && on_machine
+                    && tells_people
+            });
+            assert!(found, "no {metric} alarm on {machine} notifying NotificationTopicArn");
+        }
+    }
 }

@@ -186,6 +186,11 @@ async fn preflight(
             }
         }
     }
+    if let Some(d) = f.and_then(|f| f.dns.as_ref()) {
+        if let Some(why) = deps.dns.cname_refused(&d.zone_id, &d.record).await? {
+            return Err(rejected(Action::Preflight, why));
+        }
+    }
     let p = steps::preflight(db, exec, &ev, now).map_err(|why| rejected(Action::Preflight, why))?;
     let loss = match p.expected_loss_seconds {
         Some(s) => format!("up to {}", human(chrono::Duration::seconds(s))),

@@ -71,6 +71,36 @@ impl Dns {
         Ok(out.change_info().is_some_and(|c| c.status() == &ChangeStatus::Insync))
     }
 
+    /// Why a CNAME UPSERT of `record` would be refused, or None. A CNAME can't share its name
+    /// with another type (an alias A record, say), and a simple record can't replace records with
+    /// a routing policy: Route 53 answers InvalidChangeBatch. Preflight asks, before anything is
+    /// done, rather than the DNS step finding out after the database moved.
+    pub async fn cname_refused(&self, zone: &str, record: &str) -> Result<Option<String>, LifeboatError> {
+        let out = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .start_record_name(record)
+            .max_items(20)
+            .send()
+            .await
+            .map_err(|e| sdk_error("route53:ListResourceRecordSets", e))?;
+        Ok(out.resource_record_sets().iter().filter(|s| same_name(s.name(), record)).find_map(|s| {
+            let alias = if s.alias_target().is_some() { "an alias " } else { "a " };
+            if s.r#type() != &RrType::Cname {
+                Some(format!("{record} is {alias}{} record", s.r#type().as_str()))
+            } else {
+                s.set_identifier().map(|id| format!("{record} is a CNAME with a routing policy (set {id})"))
+            }
+            .map(|what| {
+                format!(
+                    "{what}: Route 53 refuses a simple CNAME UPSERT over it (InvalidChangeBatch). Point failover.dns \
+                     at a simple CNAME record, or remove failover.dns and move traffic by hand"
+                )
+            })
+        }))
+    }
+
     /// The CNAME target `record` has now, if it is a CNAME.
     pub async fn cname(&self, zone: &str, record: &str) -> Result<Option<String>, LifeboatError> {
         let out = self

@@ -185,3 +185,59 @@ fn incidents_of_long_names_in_the_same_hour_get_names_of_their_own() {
         assert_eq!(n, execution_name(id), "stable");
     }
 }
+
+#[test]
+fn waits_that_would_outlast_the_state_machine_are_refused_and_the_limits_match_the_asl() {
+    use crate::failover::steps::{recovery_wait, Execution, MACHINE_TIMEOUT};
+    // A machine-level timeout runs no Catch: it must never be what ends a failover or a drill.
+    let asl = |file: &str| -> u64 {
+        let text = std::fs::read_to_string(format!("{}/../infra/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()["TimeoutSeconds"].as_u64().unwrap()
+    };
+    assert_eq!(asl("failover.asl.json"), MACHINE_TIMEOUT.as_secs());
+    assert_eq!(asl("drill.asl.json"), crate::drill::MACHINE_TIMEOUT.as_secs());
+
+    let db = |approval: &str, rto: &str| {
+        format!(
+            "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:123456789012:db:orders\n    tier: production\n    rpo: 5m\n    rto: {rto}\n    failover:\n      strategy: reboot-multi-az\n      approval: required\n      approval_timeout: {approval}\n"
+        )
+    };
+    let e = Config::from_yaml(&db("20h", "2h")).unwrap_err().to_string();
+    assert!(e.contains("approval_timeout") && e.contains("shorten"), "{e}");
+    let ok = Config::from_yaml(&db("2h", "4h")).unwrap();
+    // The recovery wait follows the RTO (twice it), no longer a fixed two hours.
+    let orders = &ok.databases[0];
+    let Start::Failover(r) =
+        classify(&ok, &json!({"database": "orders", "reason": "r", "requested_by": "a"}), now()).unwrap()
+    else {
+        panic!()
+    };
+    let exec = Execution::new(orders, &r[0], "orders-x", std::time::Duration::from_secs(1));
+    assert_eq!(exec.recovery_timeout_seconds, 8 * 3600);
+    assert_eq!(recovery_wait(std::time::Duration::from_secs(60)).as_secs(), 15 * 60, "at least 15 minutes");
+
+    let drill = "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:123456789012:db:orders\n    tier: production\n    rpo: 5m\n    rto: 6h\n    copy_to: [{ region: us-west-2 }]\n    drill: { restore: { instance_class: db.t3.micro, subnet_group: dr } }\n";
+    let e = Config::from_yaml(drill).unwrap_err().to_string();
+    assert!(e.contains("drill") && e.contains("rto of at most 5h"), "{e}");
+    assert!(Config::from_yaml(&drill.replace("rto: 6h", "rto: 4h")).is_ok());
+}
+
+#[test]
+fn a_health_issue_starts_one_failover_per_database_it_touches_named_from_the_issue_not_the_update() {
+    let two = "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:123456789012:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover: { strategy: reboot-multi-az, approval: required, triggers: { health: true } }\n  - name: billing\n    source: arn:aws:rds:us-east-1:123456789012:db:billing\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover: { strategy: reboot-multi-az, approval: required, triggers: { health: true } }\n  - name: quiet\n    source: arn:aws:rds:us-east-1:123456789012:db:quiet\n    tier: production\n    rpo: 5m\n    rto: 30m\n";
+    let c = Config::from_yaml(two).unwrap();
+    let mut issue = load("health-rds-issue-open.json");
+    issue["detail"]["affectedEntities"] = json!([]);
+    let Start::Failover(r) = classify(&c, &issue, now()).unwrap() else { panic!() };
+    let names: Vec<&str> = r.iter().map(|r| r.database.as_str()).collect();
+    assert_eq!(names, ["orders-prod", "billing"], "every database with triggers.health, not only the first");
+    // An update: sent later, updated later, the same issue.
+    let mut update = issue.clone();
+    update["time"] = json!("2026-11-25T21:10:00Z");
+    update["detail"]["lastUpdatedTime"] = json!("Wed, 25 Nov 2026 21:08:00 GMT");
+    let Start::Failover(u) = classify(&c, &update, now()).unwrap() else { panic!() };
+    for (a, b) in r.iter().zip(&u) {
+        assert_eq!((a.seed.as_str(), a.began), (b.seed.as_str(), b.began));
+        assert_eq!(a.began.map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-25T19:30:00+00:00"));
+    }
+}
