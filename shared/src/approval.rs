@@ -113,14 +113,23 @@ impl Link {
 
     /// Valid when the signature matches (compared in constant time) and the link has not expired.
     pub fn verify(&self, key: &[u8], now: DateTime<Utc>) -> Result<(), Refusal> {
-        let tag = URL_SAFE_NO_PAD.decode(&self.signature).map_err(|_| Refusal::Forged)?;
+        let tag = self.precheck(now)?;
         mac(key, &self.incident, &self.task, self.decision, self.expires.timestamp())
             .verify_slice(&tag)
-            .map_err(|_| Refusal::Forged)?;
+            .map_err(|_| Refusal::Forged)
+    }
+
+    /// What can be refused without the key: a link past its expiry, or a signature that is no
+    /// HMAC-SHA256 tag. The handler reads the key (an SSM call) only for links that pass, so
+    /// junk sent to the public URL costs no AWS call. The tag, when it passes.
+    pub fn precheck(&self, now: DateTime<Utc>) -> Result<Vec<u8>, Refusal> {
         if now >= self.expires {
             return Err(Refusal::Expired(self.expires));
         }
-        Ok(())
+        match URL_SAFE_NO_PAD.decode(&self.signature) {
+            Ok(tag) if tag.len() == 32 => Ok(tag),
+            _ => Err(Refusal::Forged),
+        }
     }
 }
 

@@ -345,17 +345,18 @@ pub fn drill_result(r: &DrillResult) -> Message {
     Message { subject: subj, body, facts, attributes, chat }
 }
 
-/// Where an approver answers: the two signed links and the pending task's token, for the CLI.
+/// Where an approver answers: the two signed links. Never the task token itself: whoever reads
+/// the mail or the channel and may call `states:SendTaskSuccess` would approve with it, under any
+/// name, without typing the database's, and with no `approval:` entry on the timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalLinks {
     pub approve: String,
     pub reject: String,
-    pub task_token: String,
     pub expires: DateTime<Utc>,
 }
 
 /// The approval request: the incident message, plus what will happen and the data it may lose
-/// (preflight's timeline entry), the links on lines of their own, and the CLI equivalent.
+/// (preflight's timeline entry), and the links on lines of their own.
 pub fn approval_request(i: &Incident, db: Option<&Database>, links: &ApprovalLinks, now: DateTime<Utc>) -> Message {
     let mut m = incident(MessageKind::ApprovalRequested, i, db, now);
     let mut ask = String::new();
@@ -366,12 +367,10 @@ pub fn approval_request(i: &Incident, db: Option<&Database>, links: &ApprovalLin
         }
     }
     ask.push_str(&format!(
-        "\nApprove: {}\nReject: {}\n\nThe links open a page to confirm on; they expire at {}. From a shell instead:\n\
-         aws stepfunctions send-task-success --task-token '{}' --task-output '{{\"decision\":\"approve\",\"approver\":\"<your name>\"}}'\n",
+        "\nApprove: {}\nReject: {}\n\nThe links open a page to confirm on; they expire at {}.\n",
         links.approve,
         links.reject,
         when(links.expires),
-        links.task_token
     ));
     let at = m.body.rfind("\nIncident: ").unwrap_or(m.body.len());
     m.body.insert_str(at, &format!("\n{ask}"));

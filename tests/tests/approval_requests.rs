@@ -131,3 +131,45 @@ fn any_request_gets_a_4xx_page_and_writes_nothing() {
     assert!(ops.iter().all(|op| ["ssm:GetParameter", "dynamodb:GetItem"].contains(&op.as_str())), "{ops:?}");
     assert_eq!(rt.block_on(table_items(&moto, "us-east-1", &table)), before, "the table is as it was");
 }
+
+/// The public URL reads the signing key (an SSM call) only for a link that could be genuine, and
+/// its error page tells visitors nothing of AWS (account, role, error text): that goes to the log.
+#[tokio::test]
+async fn junk_links_cost_no_aws_call_and_error_pages_show_no_aws_text() {
+    let moto = Moto::start();
+    let now = Utc::now();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let sdk = moto.sdk("us-east-1").await;
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(APPROVAL_KEY_PARAM)
+        .value(KEY)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("approval key");
+    let deps = approval_handler::Deps::new(&sdk, &table, APPROVAL_KEY_PARAM);
+    moto.post("/_lifeboat/faults", &serde_json::json!({"faults": []}));
+    let expired = Link::new(KEY.as_bytes(), "orders-x", "abc", Decision::Approve, now - Duration::minutes(1)).query();
+    let live = Link::new(KEY.as_bytes(), "orders-x", "abc", Decision::Approve, now + Duration::minutes(30)).query();
+    let short_signature = format!("{}AAAA", &live[..live.rfind("s=").expect("signature") + 2]);
+    for (query, status) in [(expired.as_str(), 410), (short_signature.as_str(), 403)] {
+        let page = approval_handler::handle(&deps, request("GET", query, None), now).await;
+        assert_eq!(page.status_code, status, "{query}: {:?}", page.body);
+    }
+    let calls = moto.fault_counts();
+    assert_eq!(summed(&calls, "calls"), 0, "refused before the key was read: {calls}");
+
+    // AWS refuses: the visitor reads "try again", never what AWS said.
+    moto.post(
+        "/_lifeboat/faults",
+        &serde_json::json!({"faults": [{"service": "dynamodb", "code": "AccessDeniedException", "kinds": ["throttle"]}]}),
+    );
+    let page = approval_handler::handle(&deps, request("GET", &live, None), now).await;
+    let body = page.body.unwrap_or_default();
+    assert!(page.status_code >= 500, "{}: {body}", page.status_code);
+    for secret in ["AccessDenied", "injected", ACCOUNT, "arn:", "dynamodb"] {
+        assert!(!body.contains(secret), "the page shows `{secret}`: {body}");
+    }
+    assert!(body.contains("Nothing was decided"), "{body}");
+}

@@ -190,6 +190,11 @@ async fn a_message_is_published_once_and_the_filter_policy_pages_only_p1() {
     assert!(got[0].subject.contains("approval"), "{}", got[0].subject);
     assert!(got[0].text.lines().any(|l| l.starts_with("Approve: https://approve.example/?i=")), "{}", got[0].text);
     assert!(got[0].text.lines().any(|l| l.starts_with("Reject: https://approve.example/?i=")), "{}", got[0].text);
+    // What reaches people never carries the task token: with it, anyone holding
+    // states:SendTaskSuccess would approve production under any name, past the typed check.
+    assert!(got[0].raw.contains("approve_url") && !got[0].raw.contains(&token(&p1.id)), "{}", got[0].raw);
+    let card = notices(&w.moto, REGION, &w.chat).await;
+    assert!(!card.is_empty() && card.iter().all(|c| !c.raw.contains(&token(&p1.id))), "the chat card neither");
     let stored = w.store.get(&p1.id).await.unwrap().unwrap();
     assert_eq!(stored.approval_task, Some(token(&p1.id)), "the handler answers the task the incident waits on");
 }

@@ -56,14 +56,21 @@ fn page(status: i64, title: &str, text: &str) -> LambdaFunctionUrlResponse {
     respond(status, pages::outcome(title, text))
 }
 
-/// Every request gets a page; AWS trouble is a "try again" page, and is logged.
+/// Every request gets a page; AWS trouble is a "try again" page, and is logged. The page says
+/// nothing of what AWS said: its errors name the account, the role and the resources, and the
+/// URL is public.
 pub async fn handle(deps: &Deps, req: LambdaFunctionUrlRequest, now: DateTime<Utc>) -> LambdaFunctionUrlResponse {
     match answer(deps, &req, now).await {
         Ok(r) => r,
         Err(e) => {
             warn!(error = %e, "approval request failed");
             let status = if e.is_retryable() { 503 } else { 500 };
-            page(status, "Something went wrong", &format!("Nothing was decided: {e}. Try the link again in a minute."))
+            page(
+                status,
+                "Something went wrong",
+                "Nothing was decided: Lifeboat could not complete the request (the details are in its log). \
+                 Try the link again in a minute.",
+            )
         }
     }
 }
@@ -87,8 +94,11 @@ async fn answer(
         Err(Unreadable::Body) => return Ok(page(400, "Bad request", "The form could not be read.")),
         Err(Unreadable::Link(r)) => return Ok(page(400, "Not a valid approval link", &r.to_string())),
     };
-    let key = deps.key.get().await?;
-    if let Err(r) = link.verify(key, now) {
+    let checked = match link.precheck(now) {
+        Ok(_) => link.verify(deps.key.get().await?, now),
+        Err(r) => Err(r),
+    };
+    if let Err(r) = checked {
         info!(incident = %link.incident, refusal = %r, "approval link refused");
         let status = if matches!(r, Refusal::Expired(_)) { 410 } else { 403 };
         return Ok(page(status, "Link refused", &format!("{r}. Nothing was changed.")));

@@ -127,7 +127,6 @@ async fn on_incident(
             let links = ApprovalLinks {
                 approve: link(Decision::Approve),
                 reject: link(Decision::Reject),
-                task_token: task.token.clone(),
                 expires,
             };
             // One request per pending task: a new execution's approval is a new message.
