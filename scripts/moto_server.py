@@ -290,6 +290,16 @@ def default_option_groups_exist(action, form, region):
         backend.option_groups[name] = OptionGroup(backend, name, engine, version.replace("-", "."), f"Default option group for {engine}")
 
 
+def restoring_over_an_existing_cluster_says_so(action, form, region):
+    """RestoreDBClusterFromSnapshot / RestoreDBClusterToPointInTime into an identifier in use:
+    DBClusterAlreadyExistsFault ("User already has a DB cluster with the given identifier"). moto
+    first makes the new cluster's automated snapshot and answers DBClusterSnapshotAlreadyExistsFault."""
+    if action in ("RestoreDBClusterFromSnapshot", "RestoreDBClusterToPointInTime"):
+        cluster_id = (form.get("DBClusterIdentifier") or "").lower()
+        if cluster_id in rds_backend(region).clusters:
+            raise Refused("DBClusterAlreadyExistsFault", "User already has a DB cluster with the given identifier.")
+
+
 RESTORES = {
     "RestoreDBInstanceFromDBSnapshot": ("instance", "DBInstanceIdentifier"),
     "RestoreDBInstanceToPointInTime": ("instance", "TargetDBInstanceIdentifier"),
@@ -346,6 +356,7 @@ def restores_take_rds_defaults(action, form, region):
 
 STRICT_RULES = [
     default_option_groups_exist,
+    restoring_over_an_existing_cluster_says_so,
     instances_only_in_an_available_cluster,
     describe_automated_needs_snapshot_type,
     unencrypted_cluster_copy_refuses_kms_key,

@@ -64,12 +64,13 @@ async fn recover(b: &Bed, mut exec: Execution) -> (Execution, Value) {
     let again = step(b, "act", &exec).await.expect("act again");
     assert_eq!(again.recovery, acted.recovery);
     exec = acted;
-    for _ in 0..20 {
+    // A restored cluster stays `creating` a few seconds in our moto, as a real restore does.
+    for _ in 0..60 {
         exec = step(b, "status", &exec).await.expect("status");
         if exec.status.as_ref().is_some_and(|s| s.available) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     exec = step(b, "verify", &exec).await.expect("verify");
     let item = raw_item(&b.moto, "us-east-1", &b.table, &format!("incident#{}", exec.incident_id)).await;
@@ -260,4 +261,173 @@ async fn a_forced_failover_needs_multi_az_and_a_promoted_replica_is_promoted_onc
     let err = west.promote_instance("us-west-2", "orders-replica", false).await.unwrap_err();
     assert!(!err.is_retryable() && err.to_string().contains("someone else"), "{err}");
     assert!(exec.recovery.is_some());
+}
+
+/// What the restored instance carries: (subnet group, security groups, parameter group, option
+/// group, Multi-AZ, class).
+async fn settings_of(moto: &Moto, region: &str, id: &str) -> (String, Vec<String>, String, String, bool, String) {
+    let out = moto.rds(region).await.describe_db_instances().db_instance_identifier(id).send().await.unwrap();
+    let i = &out.db_instances()[0];
+    (
+        i.db_subnet_group().and_then(|g| g.db_subnet_group_name()).unwrap_or("none").to_owned(),
+        i.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(str::to_owned)).collect(),
+        i.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).unwrap_or("none").to_owned(),
+        i.option_group_memberships().first().and_then(|g| g.option_group_name()).unwrap_or("none").to_owned(),
+        i.multi_az().unwrap_or(false),
+        i.db_instance_class().unwrap_or("none").to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_point_in_time_restore_carries_the_sources_network_groups_class_and_multi_az() {
+    let yaml = format!(
+        "databases:\n{}",
+        db(
+            "ledger",
+            &format!("us-east-1:{ACCOUNT}:db:ledger"),
+            "production",
+            "      strategy: reboot-multi-az\n      approval: required\n"
+        )
+    );
+    let b = bed(&yaml).await;
+    let rds = b.moto.rds("us-east-1").await;
+    b.moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-east-1", "name": "prod-db"}));
+    rds.create_db_parameter_group()
+        .db_parameter_group_name("ledger-pg")
+        .db_parameter_group_family("postgres16")
+        .description("rds.force_ssl=1, max_connections")
+        .send()
+        .await
+        .unwrap();
+    rds.create_option_group()
+        .option_group_name("ledger-og")
+        .engine_name("postgres")
+        .major_engine_version("13")
+        .option_group_description("the ledger's options")
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_instance()
+        .db_instance_identifier("ledger")
+        .engine("postgres")
+        .engine_version("13.4")
+        .db_instance_class("db.r6g.large")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .allocated_storage(20)
+        .db_subnet_group_name("prod-db")
+        .vpc_security_group_ids("sg-0ledger")
+        .db_parameter_group_name("ledger-pg")
+        .option_group_name("ledger-og")
+        .multi_az(true)
+        .send()
+        .await
+        .unwrap();
+    let source = settings_of(&b.moto, "us-east-1", "ledger").await;
+    assert_eq!(
+        source,
+        (
+            "prod-db".into(),
+            vec!["sg-0ledger".into()],
+            "ledger-pg".into(),
+            "ledger-og".into(),
+            true,
+            "db.r6g.large".into()
+        )
+    );
+    let at = (Utc::now() - chrono::Duration::minutes(2)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let exec = requested(
+        &b,
+        json!({"database": "ledger", "reason": "bad migration", "requested_by": "t", "strategy": "point-in-time", "restore_time": at}),
+    )
+    .await;
+    let (exec, item) = recover(&b, exec).await;
+    assert_eq!(item["status"], "resolved", "{item}");
+    let restored = exec.recovery.as_ref().unwrap().id.clone();
+    // RDS would have given it the default subnet group, security group, parameter group and
+    // option group, single-AZ (our moto does too): it carries the source's instead.
+    assert_eq!(settings_of(&b.moto, "us-east-1", &restored).await, source);
+    // ...and the plan people approved said so.
+    let plan = &exec.preflight.as_ref().unwrap().plan;
+    for says in [
+        "subnet group prod-db",
+        "security groups sg-0ledger",
+        "parameter group ledger-pg",
+        "option group ledger-og",
+        "Multi-AZ",
+        "from the source ledger",
+    ] {
+        assert!(plan.contains(says), "{says}: {plan}");
+    }
+}
+
+#[tokio::test]
+async fn an_aurora_restore_gets_its_writer_only_once_the_cluster_is_available() {
+    let yaml = format!(
+        "databases:\n{}    copy_to:\n      - {{ region: us-west-2 }}\n",
+        db(
+            "catalog",
+            &format!("us-east-1:{ACCOUNT}:cluster:catalog"),
+            "non-production",
+            "      strategy: restore-latest-copy\n      approval: auto\n      restore: { instance_class: db.r6g.large, subnet_group: dr-db, security_groups: [sg-0dr], cluster_parameter_group: catalog-cpg, parameter_group: catalog-pg }\n"
+        )
+    );
+    let b = bed(&yaml).await;
+    b.moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
+    let west = b.moto.rds("us-west-2").await;
+    west.create_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name("catalog-cpg")
+        .db_parameter_group_family("aurora-postgresql15")
+        .description("catalog")
+        .send()
+        .await
+        .unwrap();
+    west.create_db_parameter_group()
+        .db_parameter_group_name("catalog-pg")
+        .db_parameter_group_family("aurora-postgresql15")
+        .description("catalog writer")
+        .send()
+        .await
+        .unwrap();
+    create_cluster(&b.moto, "us-west-2", "seed-cluster").await;
+    let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:cluster-snapshot:catalog-1");
+    let tags =
+        [("lifeboat:managed", "true"), ("lifeboat:database", "catalog"), ("lifeboat:source-arn", source.as_str())];
+    cluster_snapshot(&b.moto, "us-west-2", "seed-cluster", "lifeboat-catalog-1", &tags).await;
+
+    let exec = requested(&b, json!({"database": "catalog", "reason": "cluster lost", "requested_by": "t"})).await;
+    let exec = step(&b, "preflight", &exec).await.expect("preflight");
+    let spec = exec.preflight.as_ref().unwrap().restore.clone().expect("a restore planned");
+    assert_eq!((spec.shape, spec.writer.as_deref()), (Shape::Aurora, Some(&*format!("{}-1", spec.id))));
+    let acted = step(&b, "act", &exec).await.expect("act");
+    // RDS (our moto) refuses an instance in a cluster still restoring, which is why act made none.
+    let rds = Rds::new(&b.moto.sdk("us-west-2").await);
+    assert_eq!(rds.create_writer(&spec).await.unwrap(), None, "not yet: the cluster is creating");
+    let refused = west
+        .create_db_instance()
+        .db_instance_identifier("too-early")
+        .db_cluster_identifier(&spec.id)
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(format!("{refused:?}").contains("InvalidDBClusterStateFault"), "{refused:?}");
+    let (exec, item) = recover(&b, acted).await;
+    assert_eq!(item["status"], "resolved", "{item}");
+    let writer = spec.writer.as_deref().unwrap();
+    let out = west.describe_db_instances().db_instance_identifier(writer).send().await.unwrap();
+    let w = &out.db_instances()[0];
+    assert_eq!(
+        (
+            w.db_cluster_identifier(),
+            w.db_instance_class(),
+            w.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name())
+        ),
+        (Some(spec.id.as_str()), Some("db.r6g.large"), Some("catalog-pg"))
+    );
+    let c = west.describe_db_clusters().db_cluster_identifier(&spec.id).send().await.unwrap();
+    let c = &c.db_clusters()[0];
+    assert_eq!((c.db_cluster_parameter_group(), c.db_subnet_group()), (Some("catalog-cpg"), Some("dr-db")));
+    assert!(exec.status.as_ref().unwrap().available);
 }

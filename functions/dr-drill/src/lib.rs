@@ -77,25 +77,49 @@ async fn start(deps: &Deps, only: Option<&str>, now: DateTime<Utc>) -> Result<Va
     };
     let mut started = Vec::new();
     let mut not_due = Vec::new();
+    let mut failed = None;
     for db in &config.databases {
         let Some(d) = &db.drill else { continue };
         if only.is_some_and(|n| n != db.name) {
             continue;
         }
-        let last = deps.store.last_drill(&db.name).await?.map(|r| r.started);
-        if only.is_none() && !drill::due(d, last, now) {
-            not_due.push(db.name.clone());
-            continue;
+        // One database's trouble never leaves the others undrilled: the schedule's retry (a
+        // start is idempotent per drill id) picks up what failed.
+        match start_one(deps, machine, db, d, now, only.is_none()).await {
+            Ok(Some(s)) => started.push(s),
+            Ok(None) => not_due.push(db.name.clone()),
+            Err(e) => {
+                warn!(database = %db.name, error = %e, "drill not started");
+                failed.get_or_insert(e);
+            }
         }
-        let Some(region) = drill::region(db, d) else { continue };
-        let run = DrillRun::new(db, d, &region, now, deps.poll_seconds);
-        let input = serde_json::to_string(&run).map_err(|e| LifeboatError::Rejected(e.to_string()))?;
-        let arn = match deps.sfn.start(machine, &run.drill_id, &input).await? {
-            Started::New(arn) | Started::AlreadyStarted(arn) => arn,
-        };
-        started.push(json!({"database": db.name, "drill_id": run.drill_id, "execution_arn": arn}));
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     Ok(json!({"started": started, "not_due": not_due}))
+}
+
+/// Start `db`'s drill if it is due (or `scheduled` is false: on demand); None when not due.
+async fn start_one(
+    deps: &Deps,
+    machine: &str,
+    db: &lifeboat_core::config::Database,
+    d: &drill::Drill,
+    now: DateTime<Utc>,
+    scheduled: bool,
+) -> Result<Option<Value>, LifeboatError> {
+    let last = deps.store.last_drill(&db.name).await?.map(|r| r.started);
+    if scheduled && !drill::due(d, last, now) {
+        return Ok(None);
+    }
+    let region = drill::region(db, d).ok_or_else(|| LifeboatError::Rejected(format!("{}: no DR region", db.name)))?;
+    let run = DrillRun::new(db, d, &region, now, deps.poll_seconds);
+    let input = serde_json::to_string(&run).map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+    let arn = match deps.sfn.start(machine, &run.drill_id, &input).await? {
+        Started::New(arn) | Started::AlreadyStarted(arn) => arn,
+    };
+    Ok(Some(json!({"database": db.name, "drill_id": run.drill_id, "execution_arn": arn})))
 }
 
 async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>) -> Result<DrillRun, LifeboatError> {

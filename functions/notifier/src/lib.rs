@@ -124,11 +124,7 @@ async fn on_incident(
             let expires = now + chrono::Duration::seconds(task.expires_in_seconds as i64);
             let task_ref = approval::task_ref(&task.token);
             let link = |d| Link::new(key, id, &task_ref, d, expires).url(url);
-            let links = ApprovalLinks {
-                approve: link(Decision::Approve),
-                reject: link(Decision::Reject),
-                expires,
-            };
+            let links = ApprovalLinks { approve: link(Decision::Approve), reject: link(Decision::Reject), expires };
             // One request per pending task: a new execution's approval is a new message.
             (message::approval_request(&incident, db, &links, now), format!("approval-requested@{task_ref}"))
         }
