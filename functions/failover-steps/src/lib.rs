@@ -74,7 +74,7 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
     let said = match req.action {
         Action::Preflight => json!(next.preflight.insert(preflight(deps, db, exec, &incident, now).await?)),
         Action::Act => json!(next.recovery.insert(act(deps, db, exec, &incident, now).await?)),
-        Action::Status => json!(next.status.insert(status(deps, exec, &incident, now).await?)),
+        Action::Status => json!(next.status.insert(status(deps, db, exec, &incident, now).await?)),
         Action::Dns => json!(next.dns.insert(dns(deps, db, exec, now).await?)),
         Action::DnsStatus => {
             let change = exec.dns.as_ref().and_then(|d| d.change_id.clone());
@@ -271,6 +271,7 @@ async fn act(
 
 async fn status(
     deps: &Deps,
+    db: &Database,
     exec: &Execution,
     incident: &Incident,
     now: DateTime<Utc>,
@@ -282,8 +283,16 @@ async fn status(
     }
     let started = incident.timeline.iter().find(|e| e.key == "step:act").map_or(now, |e| e.at);
     let timeout = std::time::Duration::from_secs(exec.recovery_timeout_seconds);
-    let a =
-        judge(state(deps, r).await?.as_ref(), started, timeout, now).map_err(|why| rejected(Action::Status, why))?;
+    let mut seen = state(deps, r).await?;
+    let target = db.failover.as_ref().and_then(|f| f.target.as_ref());
+    if let (Some(s), Some(t), Strategy::GlobalSwitchover | Strategy::GlobalFailover) =
+        (seen.as_mut(), target, exec.strategy)
+    {
+        // The secondary is `available` all along: it is the new primary only once it writes.
+        let m = deps.rds.global_membership(&r.region, &t.to_string()).await?;
+        steps::global_writer_yet(s, m.is_some_and(|m| m.is_writer && m.moving_to.is_none()));
+    }
+    let a = judge(seen.as_ref(), started, timeout, now).map_err(|why| rejected(Action::Status, why))?;
     if a.available {
         let endpoint = a.endpoint.clone().unwrap_or_default();
         let e = Entry::new(now, BY, &format!("{} is available at {endpoint}", r.id), "step:available");

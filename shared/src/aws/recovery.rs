@@ -13,6 +13,15 @@ use crate::error::LifeboatError;
 use crate::failover::steps::DbState;
 use crate::restore::{Origin, RestoreSpec, Settings, Shape};
 
+/// A cluster's place in its Aurora global database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub global: String,
+    pub is_writer: bool,
+    /// The member a switchover or failover under way is moving the writer to.
+    pub moving_to: Option<String>,
+}
+
 /// What a recovery call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acted {
@@ -254,14 +263,14 @@ impl Rds {
         outcome("rds:RebootDBInstance", result, &[])
     }
 
-    /// The global cluster a member cluster (by ARN) belongs to, and whether it is the writer.
-    /// DescribeGlobalClusters filters only by region, so the member's own
-    /// `GlobalClusterIdentifier` names it (a name, or the global cluster's ARN).
+    /// The global cluster a member cluster (by ARN) belongs to, whether it is the writer, and
+    /// the switchover or failover in progress, if any. DescribeGlobalClusters filters only by
+    /// region, so the member's own `GlobalClusterIdentifier` names it (a name, or its ARN).
     pub async fn global_membership(
         &self,
         region: &str,
         cluster_arn: &str,
-    ) -> Result<Option<(String, bool)>, LifeboatError> {
+    ) -> Result<Option<Membership>, LifeboatError> {
         let id = cluster_arn.rsplit(':').next().unwrap_or(cluster_arn);
         self.count();
         let global = match self.client(region).describe_db_clusters().db_cluster_identifier(id).send().await {
@@ -283,7 +292,17 @@ impl Rds {
         Ok(out.global_clusters().iter().find_map(|g| {
             let member =
                 g.global_cluster_members().iter().find(|m| m.db_cluster_arn.as_deref() == Some(cluster_arn))?;
-            Some((g.global_cluster_identifier.clone()?, member.is_writer == Some(true)))
+            // "This data type is empty unless a switchover or failover operation is scheduled or
+            // is in progress" (FailoverState): present means under way, not failed.
+            let moving_to = g
+                .failover_state()
+                .filter(|f| f.status().is_some_and(|s| s.as_str() != "cancelling"))
+                .map(|f| f.to_db_cluster_arn().unwrap_or_default().to_owned());
+            Some(Membership {
+                global: g.global_cluster_identifier.clone()?,
+                is_writer: member.is_writer == Some(true),
+                moving_to,
+            })
         }))
     }
 
@@ -295,11 +314,21 @@ impl Rds {
         target_arn: &str,
         allow_data_loss: bool,
     ) -> Result<Acted, LifeboatError> {
-        let Some((global, is_writer)) = self.global_membership(region, target_arn).await? else {
+        let Some(Membership { global, is_writer, moving_to }) = self.global_membership(region, target_arn).await?
+        else {
             return Err(LifeboatError::Rejected(format!("{target_arn} is in no global cluster")));
         };
-        if is_writer {
-            return Ok(Acted::AlreadyDone);
+        match moving_to {
+            // A retried step finds its own switchover under way: asking again would be refused,
+            // or start another.
+            Some(to) if to == target_arn => return Ok(Acted::AlreadyDone),
+            Some(to) => {
+                return Err(LifeboatError::Rejected(format!(
+                    "{global} is already switching or failing over to {to}: not starting another"
+                )))
+            }
+            None if is_writer => return Ok(Acted::AlreadyDone),
+            None => {}
         }
         self.count();
         let client = self.client(region);
@@ -607,6 +636,44 @@ mod tests {
         );
         assert_eq!(rds.switch_global("us-west-2", SECONDARY, true).await.unwrap(), Acted::AlreadyDone);
         assert_eq!(never.num_calls(), 0, "a repeated step doesn't fail over again");
+    }
+
+    #[tokio::test]
+    async fn a_switchover_under_way_is_this_steps_own_not_a_failure_and_not_asked_twice() {
+        use aws_sdk_rds::types::{FailoverState, FailoverStatus};
+        let moving = |to: &str| {
+            let mut out = global(PRIMARY);
+            let g = out.global_clusters.as_mut().unwrap().first_mut().unwrap();
+            g.failover_state = Some(
+                FailoverState::builder()
+                    .status(FailoverStatus::FailingOver)
+                    .from_db_cluster_arn(PRIMARY)
+                    .to_db_cluster_arn(to)
+                    .is_data_loss_allowed(true)
+                    .build(),
+            );
+            out
+        };
+        let under_way = mock!(aws_sdk_rds::Client::describe_global_clusters).then_output(move || moving(SECONDARY));
+        let never = mock!(aws_sdk_rds::Client::failover_global_cluster)
+            .then_output(|| FailoverGlobalClusterOutput::builder().build());
+        let rds = Rds::with_client(
+            "us-west-2",
+            mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&member_cluster(), &under_way, &never]),
+        );
+        // The primary is still the writer while the failover runs: a retry must not ask again.
+        assert_eq!(rds.switch_global("us-west-2", SECONDARY, true).await.unwrap(), Acted::AlreadyDone);
+        assert_eq!(never.num_calls(), 0);
+
+        let elsewhere = "arn:aws:rds:eu-west-1:123456789012:cluster:catalog-aurora-eu";
+        let other = mock!(aws_sdk_rds::Client::describe_global_clusters).then_output(move || moving(elsewhere));
+        let rds = Rds::with_client(
+            "us-west-2",
+            mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&member_cluster(), &other, &never]),
+        );
+        let err = rds.switch_global("us-west-2", SECONDARY, true).await.unwrap_err();
+        assert!(!err.is_retryable() && err.to_string().contains("already switching or failing over"), "{err}");
+        assert_eq!(never.num_calls(), 0);
     }
 
     #[tokio::test]

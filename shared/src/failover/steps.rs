@@ -177,6 +177,14 @@ impl DbState {
     }
 }
 
+/// A global database's secondary is `available` before, during and after a switchover: it is the
+/// new primary only once it is the global writer, and the switchover is over.
+pub fn global_writer_yet(s: &mut DbState, writes: bool) {
+    if !writes {
+        s.status = format!("{} (not yet the global database's writer)", s.status);
+    }
+}
+
 /// RDS statuses from which a database doesn't come up by waiting.
 pub fn hopeless(status: &str) -> bool {
     matches!(
@@ -624,6 +632,18 @@ mod tests {
         assert!(judge(Some(&creating), started, t, late).unwrap_err().contains("not available 10m"));
         let failed = DbState { status: "incompatible-restore".into(), ..creating };
         assert!(judge(Some(&failed), started, t, now()).unwrap_err().contains("incompatible-restore"));
+    }
+
+    #[test]
+    fn a_global_secondary_is_the_new_primary_only_once_it_writes() {
+        let t = Duration::from_secs(600);
+        let mut secondary = available("catalog-west");
+        global_writer_yet(&mut secondary, false);
+        let a = judge(Some(&secondary), now(), t, now()).unwrap();
+        assert!(!a.available && a.status.contains("not yet the global database's writer"), "{a:?}");
+        let mut writing = available("catalog-west");
+        global_writer_yet(&mut writing, true);
+        assert!(judge(Some(&writing), now(), t, now()).unwrap().available);
     }
 
     #[test]

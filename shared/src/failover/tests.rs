@@ -195,6 +195,20 @@ fn waits_that_would_outlast_the_state_machine_are_refused_and_the_limits_match_t
         serde_json::from_str::<Value>(&text).unwrap()["TimeoutSeconds"].as_u64().unwrap()
     };
     assert_eq!(asl("failover.asl.json"), MACHINE_TIMEOUT.as_secs());
+    // A step that runs out of Lambda time fails as Sandbox.Timedout (or Lambda.Unknown): every
+    // step is idempotent, so both are retried wherever Lambda's own failures are.
+    for file in ["failover.asl.json", "drill.asl.json"] {
+        let text = std::fs::read_to_string(format!("{}/../infra/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let states: Value = serde_json::from_str(&text).unwrap();
+        for (name, state) in states["States"].as_object().unwrap() {
+            for retrier in state["Retry"].as_array().into_iter().flatten() {
+                let errors = retrier["ErrorEquals"].to_string();
+                if errors.contains("Lambda.Unknown") {
+                    assert!(errors.contains("Sandbox.Timedout"), "{file} {name}: {errors}");
+                }
+            }
+        }
+    }
     assert_eq!(asl("drill.asl.json"), crate::drill::MACHINE_TIMEOUT.as_secs());
 
     let db = |approval: &str, rto: &str| {
