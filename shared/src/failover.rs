@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::arn::{RdsArn, RdsResource};
 use crate::config::{Config, Database, Tier};
 use crate::event::EventError;
-use crate::health::HealthEvent;
+use crate::health::{ClusterMembers, HealthEvent};
 use crate::incident::{kebab_names, Kind};
 
 pub mod steps;
@@ -267,6 +267,16 @@ struct AlarmState {
 
 /// Classify what reached the failover trigger. `now` bounds a point-in-time request.
 pub fn classify(config: &Config, payload: &Value, now: DateTime<Utc>) -> Result<Start, EventError> {
+    classify_with(config, payload, now, &ClusterMembers::new())
+}
+
+/// As `classify`, knowing the instances of protected Aurora clusters a Health event may name.
+pub fn classify_with(
+    config: &Config,
+    payload: &Value,
+    now: DateTime<Utc>,
+    members: &ClusterMembers,
+) -> Result<Start, EventError> {
     let ignore = |reason: String| Ok(Start::Ignored { reason });
     if payload.get("detail-type").and_then(Value::as_str) == Some(ALARM_EVENT) {
         let detail: AlarmDetail = serde_json::from_value(payload["detail"].clone())
@@ -297,7 +307,7 @@ pub fn classify(config: &Config, payload: &Value, now: DateTime<Utc>) -> Result<
         if h.is_closed() || h.status_code != "open" {
             return ignore(format!("{} is {}, not open", h.event_arn, h.status_code));
         }
-        let affected = match h.affected(config) {
+        let affected = match h.affected_with(config, members) {
             Ok(dbs) => dbs,
             Err(reason) => return ignore(reason),
         };

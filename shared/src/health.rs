@@ -93,6 +93,25 @@ impl HealthEvent {
 
     /// The protected databases this event may touch, or why it concerns none of them.
     pub fn affected<'a>(&self, config: &'a Config) -> Result<Vec<&'a Database>, String> {
+        self.affected_with(config, &ClusterMembers::new())
+    }
+
+    /// The protected clusters in the affected region that the entities don't name themselves:
+    /// for an Aurora cluster Health names its instances, so only their membership tells.
+    pub fn clusters_to_resolve<'a>(&self, config: &'a Config) -> Vec<&'a Database> {
+        if self.affected_entities.is_empty() {
+            return Vec::new();
+        }
+        config
+            .databases
+            .iter()
+            .filter(|db| db.is_cluster() && db.source.region == self.event_region)
+            .filter(|db| !self.affected_entities.iter().any(|e| names(&e.entity_value, db)))
+            .collect()
+    }
+
+    /// As `affected`, with the instances of protected clusters the trigger read (`members`).
+    pub fn affected_with<'a>(&self, config: &'a Config, members: &ClusterMembers) -> Result<Vec<&'a Database>, String> {
         if self.service != "RDS" {
             return Err(format!("{} is about {}, not RDS", self.event_arn, self.service));
         }
@@ -110,9 +129,18 @@ impl HealthEvent {
             return Ok(in_region);
         }
         let named = |db: &Database| {
-            self.affected_entities
-                .iter()
-                .any(|e| e.entity_value == db.source.to_string() || e.entity_value == db.source.id)
+            self.affected_entities.iter().any(|e| {
+                names(&e.entity_value, db)
+                    || match members.get(&db.name) {
+                        // Unreadable: the region may be impaired; the failover still waits for
+                        // the approval its config demands.
+                        Some(None) => true,
+                        Some(Some(instances)) => instances.iter().any(|i| {
+                            e.entity_value == *i || e.entity_value.rsplit_once(":db:").is_some_and(|(_, id)| id == i)
+                        }),
+                        None => false,
+                    }
+            })
         };
         let hit: Vec<&Database> = in_region.into_iter().filter(|db| named(db)).collect();
         if hit.is_empty() {
@@ -122,9 +150,39 @@ impl HealthEvent {
     }
 }
 
+/// Whether a Health entity names `db` itself (its ARN or identifier).
+fn names(entity: &str, db: &Database) -> bool {
+    entity == db.source.to_string() || entity == db.source.id
+}
+
+/// The instances of protected Aurora clusters, by database name, as the trigger read them
+/// (Health names an Aurora cluster's instances, not the cluster). `None`: unreadable.
+pub type ClusterMembers = std::collections::BTreeMap<String, Option<Vec<String>>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_aurora_cluster_is_touched_when_health_names_one_of_its_instances() {
+        let c = config();
+        let mut h = HealthEvent::parse(&load("health-rds-issue-open.json")).unwrap().unwrap();
+        h.affected_entities =
+            vec![Entity { entity_value: "arn:aws:rds:us-east-1:123456789012:db:catalog-aurora-writer".into() }];
+        let resolve: Vec<&str> = h.clusters_to_resolve(&c).iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(resolve, ["catalog-aurora"]);
+        assert!(h.affected(&c).is_err(), "without its members, nothing names the cluster");
+        let mut members = ClusterMembers::new();
+        members.insert("catalog-aurora".into(), Some(vec!["catalog-aurora-reader".into()]));
+        assert!(h.affected_with(&c, &members).is_err(), "another instance");
+        members.insert("catalog-aurora".into(), Some(vec!["catalog-aurora-writer".into()]));
+        let hit: Vec<&str> = h.affected_with(&c, &members).unwrap().iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(hit, ["catalog-aurora"]);
+        h.affected_entities = vec![Entity { entity_value: "catalog-aurora-writer".into() }];
+        assert!(h.affected_with(&c, &members).is_ok(), "by identifier too");
+        members.insert("catalog-aurora".into(), None);
+        assert!(h.affected_with(&c, &members).is_ok(), "unreadable membership: possibly touched");
+    }
 
     fn load(name: &str) -> Value {
         let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -185,3 +185,37 @@ async fn an_aurora_drill_is_restored_without_a_writer_until_available_and_cleane
         "the drill's cluster is deleted: {gone:?}"
     );
 }
+
+#[tokio::test]
+async fn a_health_issue_naming_an_aurora_instance_fails_its_cluster_over() {
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let yaml = format!(
+        "databases:\n  - name: catalog\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:cluster:catalog\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover: {{ strategy: aurora-failover, approval: required, triggers: {{ health: true }} }}\n"
+    );
+    let config = config_in_ssm(&moto, &yaml, Duration::ZERO).await;
+    let sm = machine(&moto, "lifeboat-failover").await;
+    let sdk = moto.sdk("us-east-1").await;
+    let deps = failover_trigger::Deps::new(config, &sdk, &table, &sm, Duration::from_secs(1));
+    create_cluster(&moto, "us-east-1", "catalog").await;
+    moto.rds("us-east-1")
+        .await
+        .create_db_instance()
+        .db_instance_identifier("catalog-writer")
+        .db_cluster_identifier("catalog")
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .expect("cluster instance");
+    let mut issue = event("health-rds-issue-open.json", None);
+    issue["detail"]["affectedEntities"] = json!([{"entityValue": "some-other-instance"}]);
+    let report =
+        serde_json::to_value(failover_trigger::handle(&deps, issue.clone(), Utc::now()).await.unwrap()).unwrap();
+    assert!(report["ignored"].as_str().unwrap_or_default().contains("names no protected database"), "{report}");
+    issue["detail"]["affectedEntities"] =
+        json!([{"entityValue": format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:catalog-writer")}]);
+    let report = serde_json::to_value(failover_trigger::handle(&deps, issue, Utc::now()).await.unwrap()).unwrap();
+    assert!(report["incident_id"].as_str().is_some_and(|i| i.starts_with("catalog-")), "{report}");
+    assert_eq!(executions(&moto, &sm).await.len(), 1);
+}

@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::aws::incidents::{IncidentStore, Opened};
+use lifeboat_core::aws::rds::Rds;
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
 use lifeboat_core::aws::{ConfigCache, SdkConfig};
 use lifeboat_core::config::Config;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::Execution;
 use lifeboat_core::failover::{self, Request, Start};
+use lifeboat_core::health::{ClusterMembers, HealthEvent};
 use lifeboat_core::incident::{Entry, Incident};
 use serde::Serialize;
 use serde_json::Value;
@@ -22,6 +24,8 @@ pub struct Deps {
     pub store: IncidentStore,
     pub sfn: StepFunctions,
     pub state_machine: String,
+    /// Only to read which instances belong to a protected Aurora cluster (Health names those).
+    pub rds: Rds,
     /// How often the execution looks at a database coming up (tests: 1 s).
     pub poll: Duration,
 }
@@ -32,6 +36,7 @@ impl Deps {
             config,
             store: IncidentStore::new(sdk, table),
             sfn: StepFunctions::new(sdk),
+            rds: Rds::new(sdk),
             state_machine: state_machine.to_owned(),
             poll,
         }
@@ -68,7 +73,8 @@ fn trigger_time(payload: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
 
 pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Report, LifeboatError> {
     let config = deps.config.get().await?;
-    let requests = match failover::classify(&config, &payload, now)? {
+    let members = cluster_members(deps, &config, &payload).await;
+    let requests = match failover::classify_with(&config, &payload, now, &members)? {
         Start::Ignored { reason } => {
             info!(%reason, "ignored");
             return Ok(Report { ignored: Some(reason), ..Report::default() });
@@ -96,6 +102,28 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<R
     report.also = reports;
     info!(report = %serde_json::to_string(&report).unwrap_or_default(), "failover-trigger run");
     Ok(report)
+}
+
+/// For a Health event naming instances: the instances of the protected Aurora clusters (with
+/// failover.triggers.health) in its region, which Health names instead of the cluster. A cluster
+/// that can't be read (its region may be the impaired one) is left unknown: possibly touched.
+async fn cluster_members(deps: &Deps, config: &Config, payload: &Value) -> ClusterMembers {
+    let mut out = ClusterMembers::new();
+    let Ok(Some(h)) = HealthEvent::parse(payload) else { return out };
+    for db in h.clusters_to_resolve(config) {
+        if !db.failover.as_ref().is_some_and(|f| f.triggers.health) {
+            continue;
+        }
+        let members = match deps.rds.cluster(&db.source.region, &db.source.id).await {
+            Ok(c) => Some(c.map(|c| c.members).unwrap_or_default()),
+            Err(e) => {
+                warn!(database = %db.name, error = %e, "cluster members unreadable: the Health event may touch it");
+                None
+            }
+        };
+        out.insert(db.name.clone(), members);
+    }
+    out
 }
 
 /// Open one database's incident and start its execution, once.
