@@ -458,8 +458,11 @@ impl Watch {
     pub fn start(moto: &Moto, port: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Watch {
         use std::os::unix::process::CommandExt;
         let log = dir.join("watch.log");
+        // The benchmarks time release builds (LIFEBOAT_WATCH_RELEASE); the tests, one debug build.
+        let release = std::env::var_os("LIFEBOAT_WATCH_RELEASE").map(|_| "--release");
         let child = Command::new(cargo_lambda())
             .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", port])
+            .args(release)
             .current_dir(repo_root())
             .env("AWS_ENDPOINT_URL", &moto.endpoint)
             .env("AWS_ACCESS_KEY_ID", FUNCTIONS_ACCESS_KEY)

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The benchmarks (figures in BENCHMARKS.md). Not part of scripts/test.sh: they need a release build
+# of the workspace (5-7 min cold here), and timing belongs in benchmarks, not in tests.
+#   scripts/bench.sh                 # the retention planner, the failover's own share, init + memory
+#   RUNS=5 BENCH_ONLY=init scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo bench --locked -p lifeboat-core --bench retention
+LIFEBOAT_WATCH_RELEASE=1 cargo bench --locked -p lifeboat-tests --bench recovery
