@@ -6,7 +6,7 @@
 # 2. builds both functions for arm64 with cargo-lambda (`sam build`, about 5 minutes);
 # 3. runs the guided `sam deploy` (it asks for NotificationTopicArn, DrKmsKeyArns — key ARNs,
 #    not aliases — and the schedules, and remembers the answers in samconfig.toml).
-# Source regions other than the stack's also need infra/forward-rds-events.yaml (see README).
+# Source regions other than the stack's also need infra/forward-rds-events.yaml (docs/deployment.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:?usage: scripts/deploy.sh path/to/lifeboat.yaml [sam deploy options]}

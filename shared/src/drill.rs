@@ -324,7 +324,7 @@ pub struct ReportRow {
     pub last_drill_passed: Option<bool>,
 }
 
-/// The README's question, answered per database: can we recover, how much would we lose now, and
+/// The runbooks' question, answered per database: can we recover, how much would we lose now, and
 /// when did we last prove it and how fast was it.
 pub fn report_text(rows: &[ReportRow]) -> String {
     let h = |s: i64| crate::message::human(chrono::Duration::seconds(s));
