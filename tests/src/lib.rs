@@ -227,6 +227,64 @@ pub async fn cluster_snapshot(
     out.db_cluster_snapshot().and_then(|s| s.db_cluster_snapshot_arn()).expect("arn").to_owned()
 }
 
+/// A history: snapshots of `db` in `region` taken at the given moments (the emulator's clock is
+/// moved to each, then back to now). Cluster snapshots when `cluster`. Their ARNs, in order.
+pub async fn taken_at(
+    moto: &Moto,
+    region: &str,
+    db: &str,
+    cluster: bool,
+    snapshots: &[(String, DateTime<Utc>)],
+    tag_pairs: &[(&str, &str)],
+) -> Vec<String> {
+    let mut arns = Vec::new();
+    for (id, at) in snapshots {
+        moto.set_clock(*at);
+        arns.push(if cluster {
+            cluster_snapshot(moto, region, db, id, tag_pairs).await
+        } else {
+            snapshot(moto, region, db, id, tag_pairs).await
+        });
+    }
+    moto.set_clock(Utc::now());
+    arns
+}
+
+/// DR copies of `database` in `region` as the copier makes them (Lifeboat's tags, a source ARN),
+/// taken at the given moments, from a stand-in database there (`seed`, or `seed-cluster`). What
+/// a drill or a restore-latest-copy failover restores. Their ARNs.
+pub async fn dr_copies(
+    moto: &Moto,
+    region: &str,
+    database: &str,
+    cluster: bool,
+    copies: &[(&str, DateTime<Utc>)],
+) -> Vec<String> {
+    let seed = if cluster { "seed-cluster" } else { "seed" };
+    let rds = moto.rds(region).await;
+    let exists = if cluster {
+        rds.describe_db_clusters().db_cluster_identifier(seed).send().await.is_ok()
+    } else {
+        rds.describe_db_instances().db_instance_identifier(seed).send().await.is_ok()
+    };
+    if !exists {
+        if cluster {
+            create_cluster(moto, region, seed).await
+        } else {
+            create_instance(moto, region, seed).await
+        }
+    }
+    let mut arns = Vec::new();
+    for (id, at) in copies {
+        let kind = if cluster { "cluster-snapshot" } else { "snapshot" };
+        let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:{kind}:{}", id.trim_start_matches("lifeboat-"));
+        let tags =
+            [("lifeboat:managed", "true"), ("lifeboat:database", database), ("lifeboat:source-arn", source.as_str())];
+        arns.extend(taken_at(moto, region, seed, cluster, &[((*id).to_owned(), *at)], &tags).await);
+    }
+    arns
+}
+
 /// What a region holds, read straight from the emulator: (identifier, status, kms key, tags), sorted.
 /// Automated snapshots included: listing without `SnapshotType` returns both kinds.
 pub type SeenSnapshot = (String, String, Option<String>, Vec<(String, String)>);
@@ -657,21 +715,50 @@ pub const ORDERS_REPLICA: &str = "orders-replica.aaaaaaaaaa.us-west-2.rds.amazon
 /// The endpoint parameter a failover of `orders_with_replica` writes.
 pub const ORDERS_ENDPOINT_PARAM: &str = "/orders/prod/db-endpoint";
 
-/// orders-prod in us-east-1, its read replica orders-replica in us-west-2, and what a failover
-/// moves: `db.orders.internal` and `ORDERS_ENDPOINT_PARAM`, both naming the primary. The zone id.
-pub async fn orders_with_replica(moto: &Moto) -> String {
-    create_instance(moto, "us-east-1", "orders-prod").await;
-    read_replica(moto, "us-west-2", "orders-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod")).await;
-    let zone = hosted_zone(moto, "orders.internal").await;
-    set_cname(moto, &zone, "db.orders.internal", ORDERS_PRIMARY).await;
+/// A primary in us-east-1 with its read replica in us-west-2, and what a failover moves: `record`
+/// in `zone` and the SSM `parameter`, both naming `primary_endpoint`. The primary exists already
+/// when `source` is None.
+pub struct Replicated<'a> {
+    pub source: Option<&'a str>,
+    pub primary: &'a str,
+    pub replica: &'a str,
+    pub zone: &'a str,
+    pub record: &'a str,
+    pub primary_endpoint: &'a str,
+    pub parameter: &'a str,
+}
+
+pub async fn with_replica(moto: &Moto, w: Replicated<'_>) {
+    if let Some(source) = w.source {
+        create_instance(moto, "us-east-1", source).await;
+    }
+    read_replica(moto, "us-west-2", w.replica, &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:{}", w.primary)).await;
+    set_cname(moto, w.zone, w.record, w.primary_endpoint).await;
     aws_sdk_ssm::Client::new(&moto.sdk("us-east-1").await)
         .put_parameter()
-        .name(ORDERS_ENDPOINT_PARAM)
-        .value(ORDERS_PRIMARY)
+        .name(w.parameter)
+        .value(w.primary_endpoint)
         .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
         .send()
         .await
         .expect("endpoint parameter");
+}
+
+/// orders-prod in us-east-1, its read replica orders-replica in us-west-2, and what a failover
+/// moves: `db.orders.internal` and `ORDERS_ENDPOINT_PARAM`, both naming the primary. The zone id.
+pub async fn orders_with_replica(moto: &Moto) -> String {
+    let zone = hosted_zone(moto, "orders.internal").await;
+    let world = Replicated {
+        source: Some("orders-prod"),
+        primary: "orders-prod",
+        replica: "orders-replica",
+        zone: &zone,
+        record: "db.orders.internal",
+        primary_endpoint: ORDERS_PRIMARY,
+        parameter: ORDERS_ENDPOINT_PARAM,
+    };
+    with_replica(moto, world).await;
     zone
 }
 

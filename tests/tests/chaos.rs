@@ -67,16 +67,11 @@ async fn under_20_percent_faults_copies_prunes_and_messages_converge_exactly_onc
         moto.set_clock(now - Duration::days(11));
         create_instance(&moto, SRC, "orders").await;
         create_cluster(&moto, SRC, "catalog").await;
-        let mut sources = Vec::new();
-        for d in (1..=10).rev() {
-            moto.set_clock(now - Duration::days(d));
-            let id = format!("orders-{d}");
-            sources.push(snapshot(&moto, SRC, "orders", &id, &[("lifeboat:managed", "true")]).await);
-            if d <= 3 {
-                sources.push(cluster_snapshot(&moto, SRC, "catalog", &format!("catalog-{d}"), &[]).await);
-            }
-        }
-        moto.set_clock(now);
+        let days = |n: i64, name: &str| -> Vec<(String, chrono::DateTime<Utc>)> {
+            (1..=n).rev().map(|d| (format!("{name}-{d}"), now - Duration::days(d))).collect()
+        };
+        let mut sources = taken_at(&moto, SRC, "orders", false, &days(10, "orders"), &[("lifeboat:managed", "true")]).await;
+        sources.extend(taken_at(&moto, SRC, "catalog", true, &days(3, "catalog"), &[]).await);
         let yaml = format!(
             "databases:\n  - name: orders-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 24h\n    rto: 1h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{key}\" }}\n    retention:\n      source: {{ daily: 3, min_keep: 3 }}\n      copies: {{ daily: 20, min_keep: 20 }}\n  - name: catalog-aurora\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:cluster:catalog\n    tier: production\n    rpo: 24h\n    rto: 1h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 20, min_keep: 20 }}\n"
         );
@@ -204,13 +199,8 @@ async fn an_answer_lost_after_each_write_is_retried_without_doing_it_twice() {
     let now = Utc::now();
     moto.set_clock(now - Duration::days(5));
     create_instance(&moto, SRC, "orders-prod").await;
-    let mut sources = Vec::new();
-    for d in (1..=4).rev() {
-        moto.set_clock(now - Duration::days(d));
-        let id = format!("orders-{d}");
-        sources.push(snapshot(&moto, SRC, "orders-prod", &id, &[("lifeboat:managed", "true")]).await);
-    }
-    moto.set_clock(now);
+    let days: Vec<_> = (1..=4).rev().map(|d| (format!("orders-{d}"), now - Duration::days(d))).collect();
+    let sources = taken_at(&moto, SRC, "orders-prod", false, &days, &[("lifeboat:managed", "true")]).await;
     let yaml = format!(
         "databases:\n  - name: orders-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 24h\n    rto: 1h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{key}\" }}\n    retention:\n      source: {{ daily: 2, min_keep: 2 }}\n      copies: {{ daily: 20, min_keep: 20 }}\n"
     );

@@ -66,14 +66,8 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
 
         let zone = orders_with_replica(&moto).await;
         // A DR copy as the copier makes it, taken an hour ago: what the drill restores.
-        create_instance(&moto, "us-west-2", "seed").await;
-        let now = Utc::now();
-        moto.set_clock(now - chrono::Duration::hours(1));
-        let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:snapshot:orders-prod-1");
-        let tags =
-            [("lifeboat:managed", "true"), ("lifeboat:database", "orders-prod"), ("lifeboat:source-arn", &source)];
-        snapshot(&moto, "us-west-2", "seed", "lifeboat-orders-prod-1", &tags).await;
-        moto.set_clock(now);
+        let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
+        dr_copies(&moto, "us-west-2", "orders-prod", false, &[("lifeboat-orders-prod-1", an_hour_ago)]).await;
 
         let yaml = format!(
             "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 2h\n    rto: 30m\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 3, min_keep: 1 }}\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:{ACCOUNT}:db:orders-replica\n      approval: required\n      approval_timeout: 30m\n      triggers: {{ alarms: [orders-prod-db-down] }}\n      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n      endpoint_parameter: /orders/prod/db-endpoint\n    drill:\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n"

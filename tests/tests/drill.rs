@@ -33,15 +33,10 @@ async fn a_drill_restores_measures_and_cleans_up_even_when_validation_fails() {
     );
 
     // DR copies as the copier makes them, taken an hour ago.
-    create_instance(&moto, "us-west-2", "seed").await;
     let now = Utc::now();
-    moto.set_clock(now - chrono::Duration::hours(1));
     for db in ["orders-prod", "billing-prod"] {
-        let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:snapshot:{db}-1");
-        let tags = [("lifeboat:managed", "true"), ("lifeboat:database", db), ("lifeboat:source-arn", source.as_str())];
-        snapshot(&moto, "us-west-2", "seed", &format!("lifeboat-{db}-1"), &tags).await;
+        dr_copies(&moto, "us-west-2", db, false, &[(&format!("lifeboat-{db}-1"), now - chrono::Duration::hours(1))]).await;
     }
-    moto.set_clock(now);
     // A crashed drill's leftover, another database's drill, and something that isn't a drill's.
     let leftover = "lf-drill-orders-prod-20261101t0300z";
     create_instance_tagged(
@@ -140,11 +135,7 @@ async fn a_failed_check_fails_the_drill_and_cleanup_still_deletes_the_instance()
     let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
     let key = kms_key(&moto, "us-west-2").await;
     moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
-    create_instance(&moto, "us-west-2", "seed").await;
-    let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:snapshot:orders-1");
-    let tags =
-        [("lifeboat:managed", "true"), ("lifeboat:database", "orders"), ("lifeboat:source-arn", source.as_str())];
-    snapshot(&moto, "us-west-2", "seed", "lifeboat-orders-1", &tags).await;
+    dr_copies(&moto, "us-west-2", "orders", false, &[("lifeboat-orders-1", Utc::now())]).await;
     let yaml = format!(
         "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 1h\n    rto: 30m\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 3, min_keep: 1 }}\n    drill:\n      schedule: 7d\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n"
     );

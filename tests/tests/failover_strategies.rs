@@ -109,16 +109,9 @@ async fn restore_latest_copy_restores_the_newest_dr_copy_once_into_a_private_tag
     );
     let b = bed(&yaml).await;
     b.moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
-    create_instance(&b.moto, "us-west-2", "seed").await;
-    let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:snapshot:reports-");
     let now = Utc::now();
-    for (id, days_ago) in [("lifeboat-reports-old", 2), ("lifeboat-reports-new", 1)] {
-        b.moto.set_clock(now - chrono::Duration::days(days_ago));
-        let tags =
-            [("lifeboat:managed", "true"), ("lifeboat:database", "reports"), ("lifeboat:source-arn", source.as_str())];
-        snapshot(&b.moto, "us-west-2", "seed", id, &tags).await;
-    }
-    b.moto.set_clock(now);
+    let copies = [("lifeboat-reports-old", now - chrono::Duration::days(2)), ("lifeboat-reports-new", now - chrono::Duration::days(1))];
+    dr_copies(&b.moto, "us-west-2", "reports", false, &copies).await;
     let newest = (now - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%S").to_string();
     let exec = requested(&b, json!({"database": "reports", "reason": "instance lost", "requested_by": "t"})).await;
     assert!(!exec.approval_required, "non-production, approval auto, the configured strategy");
@@ -257,8 +250,8 @@ async fn a_forced_failover_needs_multi_az_and_a_promoted_replica_is_promoted_onc
     // RDS answers a second PromoteReadReplica "not a read replica": that is the promotion done,
     // when this failover asked for it before; otherwise someone else promoted it.
     let west = Rds::new(&b.moto.sdk("us-west-2").await);
-    assert_eq!(west.promote_instance("us-west-2", "orders-replica", true).await.unwrap(), Acted::AlreadyDone);
-    let err = west.promote_instance("us-west-2", "orders-replica", false).await.unwrap_err();
+    assert_eq!(west.promote("us-west-2", "orders-replica", false, true).await.unwrap(), Acted::AlreadyDone);
+    let err = west.promote("us-west-2", "orders-replica", false, false).await.unwrap_err();
     assert!(!err.is_retryable() && err.to_string().contains("someone else"), "{err}");
     assert!(exec.recovery.is_some());
 }
@@ -389,11 +382,7 @@ async fn an_aurora_restore_gets_its_writer_only_once_the_cluster_is_available() 
         .send()
         .await
         .unwrap();
-    create_cluster(&b.moto, "us-west-2", "seed-cluster").await;
-    let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:cluster-snapshot:catalog-1");
-    let tags =
-        [("lifeboat:managed", "true"), ("lifeboat:database", "catalog"), ("lifeboat:source-arn", source.as_str())];
-    cluster_snapshot(&b.moto, "us-west-2", "seed-cluster", "lifeboat-catalog-1", &tags).await;
+    dr_copies(&b.moto, "us-west-2", "catalog", true, &[("lifeboat-catalog-1", Utc::now())]).await;
 
     let exec = requested(&b, json!({"database": "catalog", "reason": "cluster lost", "requested_by": "t"})).await;
     let exec = step(&b, "preflight", &exec).await.expect("preflight");
@@ -430,4 +419,54 @@ async fn an_aurora_restore_gets_its_writer_only_once_the_cluster_is_available() 
     let c = &c.db_clusters()[0];
     assert_eq!((c.db_cluster_parameter_group(), c.db_subnet_group()), (Some("catalog-cpg"), Some("dr-db")));
     assert!(exec.status.as_ref().unwrap().available);
+}
+
+#[tokio::test]
+async fn a_dns_record_a_cname_upsert_cannot_change_is_refused_at_preflight_before_anything_moves() {
+    use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType};
+    let b = bed("databases: []\n").await;
+    let zone = hosted_zone(&b.moto, "orders.internal").await;
+    // The record is an alias A record (to a load balancer, say): Route 53 refuses a CNAME there.
+    let r53 = aws_sdk_route53::Client::new(&b.moto.sdk("us-east-1").await);
+    let alias = ResourceRecordSet::builder()
+        .name("db.orders.internal")
+        .r#type(RrType::A)
+        .alias_target(
+            AliasTarget::builder()
+                .hosted_zone_id("Z35SXDOTRQ7X7K")
+                .dns_name("lb-1.us-east-1.elb.amazonaws.com")
+                .evaluate_target_health(false)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let change = Change::builder().action(ChangeAction::Upsert).resource_record_set(alias).build().unwrap();
+    r53.change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let dns = lifeboat_core::aws::route53::Dns::new(&b.moto.sdk("us-east-1").await);
+    let refused = dns.upsert_cname(&zone, "db.orders.internal", "orders-replica.x", 60, "t").await.unwrap_err();
+    assert!(refused.to_string().contains("InvalidChangeBatch"), "our moto refuses as Route 53 does: {refused}");
+
+    let yaml = format!(
+        "databases:\n{}      dns: {{ zone_id: {zone}, record: db.orders.internal }}\n",
+        db(
+            "orders",
+            &format!("us-east-1:{ACCOUNT}:db:orders"),
+            "production",
+            "      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:123456789012:db:orders-replica\n      approval: required\n"
+        )
+    );
+    put_config(&b.moto, &yaml, aws_sdk_ssm::types::ParameterType::String).await;
+    create_instance(&b.moto, "us-east-1", "orders").await;
+    read_replica(&b.moto, "us-west-2", "orders-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders")).await;
+    let exec = requested(&b, json!({"database": "orders", "reason": "primary lost", "requested_by": "t"})).await;
+    let err = step(&b, "preflight", &exec).await.unwrap_err();
+    assert!(!err.is_retryable() && err.to_string().contains("alias A record"), "{err}");
+    let replica = b.moto.rds("us-west-2").await.describe_db_instances().db_instance_identifier("orders-replica").send().await.unwrap();
+    assert!(replica.db_instances()[0].read_replica_source_db_instance_identifier().is_some(), "nothing was promoted");
 }

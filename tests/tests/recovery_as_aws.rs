@@ -151,11 +151,7 @@ async fn an_aurora_drill_is_restored_without_a_writer_until_available_and_cleane
     let moto = Moto::start_with(&[("LIFEBOAT_MOTO_CLUSTER_RESTORE_SECONDS", "30")]);
     let (deps, _) = drill_deps(&moto, &format!("databases:\n{}", drill_db("catalog", "cluster", "catalog"))).await;
     moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
-    create_cluster(&moto, "us-west-2", "seed-cluster").await;
-    let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:cluster-snapshot:catalog-1");
-    let tags =
-        [("lifeboat:managed", "true"), ("lifeboat:database", "catalog"), ("lifeboat:source-arn", source.as_str())];
-    cluster_snapshot(&moto, "us-west-2", "seed-cluster", "lifeboat-catalog-1", &tags).await;
+    dr_copies(&moto, "us-west-2", "catalog", true, &[("lifeboat-catalog-1", Utc::now())]).await;
 
     let config =
         lifeboat_core::config::Config::from_yaml(&format!("databases:\n{}", drill_db("catalog", "cluster", "catalog")))

@@ -10,7 +10,7 @@ use lifeboat_core::approval::{task_ref, Decision, Link, Refusal, Request, Unread
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::sfn::{Answered, StepFunctions};
 use lifeboat_core::aws::ssm::ApprovalKey;
-use lifeboat_core::aws::SdkConfig;
+use lifeboat_core::aws::{SdkConfig, required_env};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::incident::{Entry, Incident, Status};
 use lifeboat_core::message::pages;
@@ -24,6 +24,12 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// As the template configures it: the incident table and the approval key's parameter.
+    pub fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
+        Ok(Deps::new(sdk, &table, &required_env("LIFEBOAT_APPROVAL_SECRET_PARAM")?))
+    }
+
     pub fn new(sdk: &SdkConfig, table: &str, secret_param: &str) -> Self {
         Deps {
             store: IncidentStore::new(sdk, table),

@@ -2,19 +2,11 @@
 #![recursion_limit = "256"]
 
 use approval_handler::{handle, Deps};
-use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use lifeboat_core::aws::{required_env, sdk_loader};
+use lifeboat_core::aws::{serve, start};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let sdk = sdk_loader().load().await;
-    let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
-    let secret = required_env("LIFEBOAT_APPROVAL_SECRET_PARAM")?;
-    let deps = Deps::new(&sdk, &table, &secret);
-    run(service_fn(|event: LambdaEvent<LambdaFunctionUrlRequest>| async {
-        Ok::<_, Error>(handle(&deps, event.payload, chrono::Utc::now()).await)
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let deps = Deps::from_env(&start().await)?;
+    // Every request gets a page, AWS trouble included: nothing to report to Lambda as an error.
+    serve(|request, now| async { Ok(handle(&deps, request, now).await) }).await
 }

@@ -7,7 +7,7 @@ use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
 use lifeboat_core::aws::sns::Notifier;
-use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::aws::{ConfigCache, SdkConfig, optional_env, required_env};
 use lifeboat_core::config::Config;
 use lifeboat_core::copy::{self, RegionListings};
 use lifeboat_core::drill::{
@@ -37,6 +37,17 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// As the template configures it; the config read once now, so a broken one fails the init.
+    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let config = ConfigCache::from_env(sdk).await?;
+        let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
+        let mut deps = Deps::new(config, sdk, &table, &required_env("LIFEBOAT_TOPIC_ARN")?);
+        deps.state_machine = optional_env("LIFEBOAT_DRILL_STATE_MACHINE_ARN");
+        deps.poll_seconds = optional_env("LIFEBOAT_DRILL_POLL_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(30);
+        deps.emulated_endpoints = optional_env("LIFEBOAT_EMULATED_ENDPOINTS").as_deref() == Some("true");
+        Ok(deps)
+    }
+
     pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, topic_arn: &str) -> Self {
         Deps {
             config,

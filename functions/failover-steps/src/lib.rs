@@ -10,7 +10,7 @@ use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::recovery::Acted;
 use lifeboat_core::aws::route53::Dns;
 use lifeboat_core::aws::ssm::{parameter, write_parameter};
-use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::aws::{ConfigCache, SdkConfig, required_env};
 use lifeboat_core::config::Database;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{
@@ -35,6 +35,12 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// As the template configures it; the config read once now, so a broken one fails the init.
+    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let config = ConfigCache::from_env(sdk).await?;
+        Ok(Deps::new(config, sdk, &required_env("LIFEBOAT_INCIDENTS_TABLE")?))
+    }
+
     pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str) -> Self {
         Deps {
             config,
@@ -242,10 +248,10 @@ async fn act(
         deps.store.record(&incident.id, &Entry::new(now, BY, &format!("requested: {}", p.plan), REQUESTED)).await?;
     }
     let acted = match exec.strategy {
-        PromoteReplica if target.kind == ResourceKind::Instance => {
-            deps.rds.promote_instance(&target.region, &target.id, requested).await?
+        PromoteReplica => {
+            let cluster = target.kind == ResourceKind::Cluster;
+            deps.rds.promote(&target.region, &target.id, cluster, requested).await?
         }
-        PromoteReplica => deps.rds.promote_cluster(&target.region, &target.id, requested).await?,
         AuroraFailover => {
             let to = f.and_then(|f| f.target.as_ref()).map(|t| t.id.as_str());
             deps.rds.failover_cluster(&target.region, &target.id, to, p.before.as_deref()).await?

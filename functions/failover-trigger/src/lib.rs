@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::aws::incidents::{IncidentStore, Opened};
 use lifeboat_core::aws::rds::Rds;
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
-use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::aws::{ConfigCache, SdkConfig, optional_env, required_env};
 use lifeboat_core::config::Config;
 use lifeboat_core::error::LifeboatError;
-use lifeboat_core::failover::steps::Execution;
+use lifeboat_core::failover::steps::{Execution, POLL_SECONDS};
 use lifeboat_core::failover::{self, Request, Start};
 use lifeboat_core::health::{ClusterMembers, HealthEvent};
 use lifeboat_core::incident::{Entry, Incident};
@@ -31,6 +31,15 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// As the template configures it; the config read once now, so a broken one fails the init.
+    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let config = ConfigCache::from_env(sdk).await?;
+        let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
+        let machine = required_env("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN")?;
+        let poll = optional_env("LIFEBOAT_FAILOVER_POLL_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(POLL_SECONDS);
+        Ok(Deps::new(config, sdk, &table, &machine, Duration::from_secs(poll)))
+    }
+
     pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, state_machine: &str, poll: Duration) -> Self {
         Deps {
             config,

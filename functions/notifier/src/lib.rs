@@ -7,7 +7,7 @@ use lifeboat_core::approval::{self, Decision, Link};
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::sns::Notifier;
 use lifeboat_core::aws::ssm::ApprovalKey;
-use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::aws::{optional_env, required_env, ConfigCache, SdkConfig};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event;
 use lifeboat_core::health::HealthEvent;
@@ -29,6 +29,19 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// As the template configures it (chat topic and approval links optional); the config read
+    /// once now, so a broken one fails the init.
+    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let config = ConfigCache::from_env(sdk).await?;
+        let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
+        let topic = required_env("LIFEBOAT_TOPIC_ARN")?;
+        let mut deps = Deps::new(config, sdk, &table, &topic, optional_env("LIFEBOAT_CHAT_TOPIC_ARN").as_deref());
+        if let (Some(url), Some(secret)) = (optional_env("LIFEBOAT_APPROVAL_URL"), optional_env("LIFEBOAT_APPROVAL_SECRET_PARAM")) {
+            deps = deps.with_approval(sdk, &url, &secret);
+        }
+        Ok(deps)
+    }
+
     pub fn new(
         config: ConfigCache,
         sdk: &SdkConfig,

@@ -9,7 +9,7 @@ use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sns::Notifier;
-use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::aws::{ConfigCache, SdkConfig, required_env};
 use lifeboat_core::copy::{self, RegionListings};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event::{self, EventError, Trigger};
@@ -28,6 +28,13 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// As the template configures it; the config read once now, so a broken one fails the init.
+    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let config = ConfigCache::from_env(sdk).await?;
+        let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
+        Ok(Deps::new(config, sdk, &table, &required_env("LIFEBOAT_TOPIC_ARN")?))
+    }
+
     pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, topic_arn: &str) -> Self {
         Deps {
             config,

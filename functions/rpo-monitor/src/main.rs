@@ -1,18 +1,8 @@
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use lifeboat_core::aws::{diagnostic, required_env, sdk_loader, ConfigCache};
 use rpo_monitor::{handle, Deps};
-use serde_json::Value;
+use lifeboat_core::aws::{serve, start};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let sdk = sdk_loader().load().await;
-    let config = ConfigCache::from_env(&sdk).await?;
-    let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
-    let topic = required_env("LIFEBOAT_TOPIC_ARN")?;
-    let deps = Deps::new(config, &sdk, &table, &topic);
-    run(service_fn(|event: LambdaEvent<Value>| async {
-        handle(&deps, event.payload, chrono::Utc::now()).await.map_err(diagnostic)
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let deps = Deps::from_env(&start().await).await?;
+    serve(|event: serde_json::Value, now| handle(&deps, event, now)).await
 }

@@ -22,6 +22,11 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// The config read once now, so a broken one fails the init.
+    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        Ok(Deps::new(ConfigCache::from_env(sdk).await?, sdk))
+    }
+
     pub fn new(config: ConfigCache, sdk: &SdkConfig) -> Self {
         Deps { config, rds: Rds::new(sdk), emit_metrics: true }
     }

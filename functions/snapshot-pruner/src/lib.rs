@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sns::Notifier;
-use lifeboat_core::aws::{ConfigCache, SdkConfig};
+use lifeboat_core::aws::{ConfigCache, SdkConfig, optional_env};
 use lifeboat_core::copy::RegionListings;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::message;
@@ -19,6 +19,12 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// As the template configures it (the topic is optional); the config read once now.
+    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let config = ConfigCache::from_env(sdk).await?;
+        Ok(Deps::new(config, sdk, optional_env("LIFEBOAT_TOPIC_ARN").as_deref()))
+    }
+
     /// `topic_arn`: the stack's `NotificationTopicArn` (`LIFEBOAT_TOPIC_ARN`), the one topic IAM
     /// lets the function publish to; without it the summary is only logged.
     pub fn new(config: ConfigCache, sdk: &SdkConfig, topic_arn: Option<&str>) -> Self {

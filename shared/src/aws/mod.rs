@@ -88,6 +88,34 @@ pub fn required_env(name: &str) -> Result<String, LifeboatError> {
         .ok_or_else(|| LifeboatError::Rejected(format!("{name} is not set")))
 }
 
+/// What every function's `main` starts with: JSON logs as the function's logging settings ask
+/// (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`), and the SDK config (`sdk_loader`).
+pub async fn start() -> SdkConfig {
+    lambda_runtime::tracing::init_default_subscriber();
+    sdk_loader().load().await
+}
+
+/// Serve events of type `A` with `handle` until the sandbox ends; its errors reach Lambda as
+/// `Retryable` / `NonRetryable` (`diagnostic`). Every function's `main` ends with it.
+pub async fn serve<A, T, F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+where
+    A: for<'de> serde::Deserialize<'de>,
+    T: serde::Serialize,
+    F: Fn(A, chrono::DateTime<chrono::Utc>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, LifeboatError>>,
+{
+    lambda_runtime::run(lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<A>| {
+        let answer = handle(event.payload, chrono::Utc::now());
+        async move { answer.await.map_err(diagnostic) }
+    }))
+    .await
+}
+
+/// An optional setting: unset and empty are the same.
+pub fn optional_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 /// Lambda reports `errorType` Retryable / NonRetryable, for Step Functions `ErrorEquals` and alarms.
 pub fn diagnostic(err: LifeboatError) -> Diagnostic {
     Diagnostic { error_type: err.error_type().to_owned(), error_message: err.to_string() }

@@ -57,6 +57,18 @@ fn not_a_replica<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     ) && se.err().message().is_some_and(|m| m.contains("not a read replica"))
 }
 
+/// RDS's "not a read replica" to a promotion is one already made.
+fn promotion<T, E, R>(op: &str, result: Result<T, SdkError<E, R>>) -> Result<Acted, LifeboatError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Err(e) if not_a_replica(&e) => Ok(Acted::AlreadyDone),
+        other => outcome(op, other, &[]),
+    }
+}
+
 /// A promotion found already made is this failover's only when it had asked for it before.
 fn promoted(id: &str, requested: bool, result: Result<Acted, LifeboatError>) -> Result<Acted, LifeboatError> {
     match result {
@@ -184,36 +196,23 @@ impl Rds {
         Ok(Some(c))
     }
 
-    /// `PromoteReadReplica`. RDS refuses it for an instance that is no longer a replica
-    /// (InvalidDBInstanceState). That is this failover's promotion done only when `requested`
-    /// (its timeline shows it asked before, so this is a retry); otherwise someone promoted the
-    /// target outside the failover, and taking it over would point the applications at a
-    /// database nobody checked.
-    pub async fn promote_instance(&self, region: &str, id: &str, requested: bool) -> Result<Acted, LifeboatError> {
-        let standalone = self.instance(region, id).await?.is_some_and(|s| s.replica_of.is_none());
-        self.count();
-        let result = if standalone {
+    /// `PromoteReadReplica`, or `PromoteReadReplicaDBCluster` for an Aurora replica cluster. RDS
+    /// refuses it for what is no longer a replica (InvalidDBInstanceState). That is this
+    /// failover's promotion done only when `requested` (its timeline shows it asked before, so
+    /// this is a retry); otherwise someone promoted the target outside the failover, and taking it
+    /// over would point the applications at a database nobody checked.
+    pub async fn promote(&self, region: &str, id: &str, cluster: bool, requested: bool) -> Result<Acted, LifeboatError> {
+        let now = if cluster { self.cluster(region, id).await? } else { self.instance(region, id).await? };
+        let result = if now.is_some_and(|s| s.replica_of.is_none()) {
             Ok(Acted::AlreadyDone)
         } else {
-            match self.client(region).promote_read_replica().db_instance_identifier(id).send().await {
-                Err(e) if not_a_replica(&e) => Ok(Acted::AlreadyDone),
-                other => outcome("rds:PromoteReadReplica", other, &[]),
-            }
-        };
-        promoted(id, requested, result)
-    }
-
-    /// `PromoteReadReplicaDBCluster`, for an Aurora cross-region replica cluster; as
-    /// `promote_instance`.
-    pub async fn promote_cluster(&self, region: &str, id: &str, requested: bool) -> Result<Acted, LifeboatError> {
-        let standalone = self.cluster(region, id).await?.is_some_and(|s| s.replica_of.is_none());
-        self.count();
-        let result = if standalone {
-            Ok(Acted::AlreadyDone)
-        } else {
-            match self.client(region).promote_read_replica_db_cluster().db_cluster_identifier(id).send().await {
-                Err(e) if not_a_replica(&e) => Ok(Acted::AlreadyDone),
-                other => outcome("rds:PromoteReadReplicaDBCluster", other, &[]),
+            self.count();
+            let client = self.client(region);
+            if cluster {
+                let sent = client.promote_read_replica_db_cluster().db_cluster_identifier(id).send().await;
+                promotion("rds:PromoteReadReplicaDBCluster", sent)
+            } else {
+                promotion("rds:PromoteReadReplica", client.promote_read_replica().db_instance_identifier(id).send().await)
             }
         };
         promoted(id, requested, result)
@@ -747,6 +746,47 @@ mod tests {
         });
         let rds = Rds::with_client("us-west-2", mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&exists]));
         assert_eq!(rds.restore(&spec).await.unwrap(), Acted::AlreadyDone);
+    }
+
+    #[tokio::test]
+    async fn a_multi_az_db_cluster_is_sized_by_its_cluster_class_and_gets_no_writer() {
+        use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+        use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput;
+        use aws_sdk_rds::types::DbClusterSnapshot;
+        let snapshot = mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots).then_output(|| {
+            DescribeDbClusterSnapshotsOutput::builder()
+                .db_cluster_snapshots(DbClusterSnapshot::builder().engine("postgres").engine_version("16.4").build())
+                .build()
+        });
+        let restore = mock!(aws_sdk_rds::Client::restore_db_cluster_from_snapshot)
+            .match_requests(|r| {
+                r.engine() == Some("postgres")
+                    && r.db_cluster_instance_class() == Some("db.m6gd.large")
+                    && r.publicly_accessible() == Some(false)
+                    && r.db_cluster_parameter_group_name() == Some("ledger-cpg")
+                    && r.db_subnet_group_name() == Some("dr-db")
+            })
+            .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
+        let settings = Settings {
+            instance_class: Some("db.m6gd.large".into()),
+            subnet_group: Some("dr-db".into()),
+            cluster_parameter_group: Some("ledger-cpg".into()),
+            ..Settings::default()
+        };
+        let arn = "arn:aws:rds:us-west-2:123456789012:cluster-snapshot:lifeboat-ledger-1";
+        let spec = RestoreSpec::new(
+            "us-west-2",
+            Shape::MultiAzCluster,
+            "lf-ledger",
+            Origin::Snapshot { arn: arn.into() },
+            settings,
+            "t",
+        );
+        let rds = Rds::with_client("us-west-2", mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&snapshot, &restore]));
+        assert_eq!(rds.restore(&spec).await.unwrap(), Acted::Started);
+        assert_eq!(restore.num_calls(), 1);
+        // RDS makes a Multi-AZ DB cluster's instances itself: nothing to create, nothing called.
+        assert_eq!(rds.create_writer(&spec).await.unwrap(), Some(Acted::AlreadyDone));
     }
 
     #[tokio::test]

@@ -9,7 +9,6 @@
 //! measures it and cleans up, and the recoverability report ends the story.
 //! Copier, pruner, notifier and rpo-monitor run in-process with the clients their `main` builds.
 
-use aws_sdk_ssm::types::ParameterType;
 use chrono::{Duration, Utc};
 use lifeboat_core::aws::CONFIG_TTL;
 use lifeboat_core::message::human;
@@ -216,15 +215,17 @@ async fn main() {
 /// The failover, with real parts: the trigger binary, the state machine in moto's interpreter, the
 /// approval page over HTTP, the steps promoting the replica and moving DNS and the parameter.
 async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str) {
-    let sdk = moto.sdk(SRC).await;
-    let ssm = aws_sdk_ssm::Client::new(&sdk);
-    read_replica(moto, DR, "orders-replica", &format!("arn:aws:rds:{SRC}:{ACCOUNT}:db:orders")).await;
     let primary = "orders.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
-    set_cname(moto, zone, "db.orders.internal", primary).await;
-    let put = |name: &str, value: &str, kind: ParameterType| {
-        ssm.put_parameter().name(name).value(value).r#type(kind).overwrite(true).send()
+    let world = Replicated {
+        source: None,
+        primary: "orders",
+        replica: "orders-replica",
+        zone,
+        record: "db.orders.internal",
+        primary_endpoint: primary,
+        parameter: "/orders/prod/db-endpoint",
     };
-    put("/orders/prod/db-endpoint", primary, ParameterType::String).await.expect("endpoint parameter");
+    with_replica(moto, world).await;
     println!(
         "db.orders.internal -> {primary}; SSM /orders/prod/db-endpoint = {primary}; replica orders-replica in {DR}"
     );
@@ -264,6 +265,7 @@ async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str) {
         println!("POST the form as demo-operator, typing the database name: {} {outcome}", decided.status);
         println!("(LIFEBOAT_DEMO_APPROVER=browser scripts/demo.sh waits for you to approve in a browser instead)");
     }
+    let sdk = moto.sdk(SRC).await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let wait = std::time::Duration::from_secs(if by_browser { 15 * 60 } else { 300 });
     let (status, _) = execution_ends(&sfn, &execution, &bed.watch, wait).await;
@@ -272,7 +274,7 @@ async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str) {
         println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
     }
     println!("\ndb.orders.internal -> {}", cname(moto, zone, "db.orders.internal").await.unwrap_or_default());
-    let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.expect("parameter");
+    let param = aws_sdk_ssm::Client::new(&sdk).get_parameter().name("/orders/prod/db-endpoint").send().await.expect("parameter");
     println!("SSM /orders/prod/db-endpoint = {}", param.parameter().and_then(|p| p.value()).unwrap_or_default());
 }
 

@@ -18,6 +18,13 @@ pub const TAG_SOURCE_CREATED: &str = "lifeboat:source-created";
 const TAG_PREFIX: &str = "lifeboat:";
 /// RDS tag values: "up to 256 Unicode characters", matching `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`.
 pub const MAX_TAG_VALUE: usize = 256;
+/// RDS's default quota of manual snapshots per region, for instance and for cluster snapshots alike.
+pub const MANUAL_SNAPSHOT_QUOTA: usize = 100;
+/// RDS ends a copy it could not finish (often a KMS key policy problem) in this status.
+pub const FAILED: &str = "failed";
+
+/// Snapshots as listed once per region, keyed by region.
+pub type RegionListings = BTreeMap<String, Vec<Snapshot>>;
 
 /// Whether RDS would take `value` as a tag value; the error says why not.
 pub fn tag_value_ok(value: &str) -> Result<(), String> {

@@ -17,23 +17,10 @@ use crate::snapshot::Snapshot;
 
 /// How often the state machine looks at a database coming up, unless the trigger is told otherwise.
 pub const POLL_SECONDS: u64 = 30;
-/// `TimeoutSeconds` of `infra/failover.asl.json` (a test compares them). A machine-level timeout
-/// runs no `Catch`: the incident would stay open and nobody be told, so the config may not ask
-/// for waits that add up to it (`failover::invalid`).
-pub const MACHINE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-/// What the steps besides the approval and the recovery wait may take at most: retries of every
-/// step (about 10 minutes each at worst), the DNS change, the messages.
-pub const STEPS_BUDGET: Duration = Duration::from_secs(2 * 3600);
+pub use crate::config::failover::{recovery_wait, MACHINE_TIMEOUT, STEPS_BUDGET};
 /// Route 53 reports a change INSYNC within about a minute; one still PENDING after this is a
 /// failure people must look at (the rest of the failover is done, and the message says so).
 pub const DNS_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
-/// How long a recovery may take to come up before it is a failure people must look at: twice the
-/// RTO (a restore that slow has broken the promise anyway), at least 15 minutes. The drill uses
-/// the same limit, so a drill proves what a failover would wait for.
-pub fn recovery_wait(rto: Duration) -> Duration {
-    (rto * 2).max(Duration::from_secs(15 * 60))
-}
 
 /// The state machine's input, and the state every step receives: steps add their results under
 /// `preflight`, `approval`, `recovery`, `status`, `dns` (the ASL's `ResultPath`s).
@@ -72,7 +59,7 @@ pub fn approval_required(db: &Database, strategy: Strategy) -> bool {
 
 impl Execution {
     pub fn new(db: &Database, req: &Request, incident_id: &str, poll: Duration) -> Execution {
-        let timeout = db.failover.as_ref().map_or(super::default_approval_timeout(), |f| f.approval_timeout);
+        let timeout = db.failover.as_ref().map_or(crate::config::failover::default_approval_timeout(), |f| f.approval_timeout);
         Execution {
             incident_id: incident_id.to_owned(),
             database: db.name.clone(),
@@ -453,7 +440,7 @@ pub fn judge(
         Some(s) if hopeless(&s.status) => Err(format!("{} is {}: it will not become available", s.id, s.status)),
         _ if (now - started).to_std().is_ok_and(|waited| waited > timeout) => Err(format!(
             "the new primary is not available {} after the recovery started",
-            crate::message::human(chrono::Duration::from_std(timeout).unwrap_or_default())
+            crate::text::human(chrono::Duration::from_std(timeout).unwrap_or_default())
         )),
         Some(s) => Ok(Availability { available: false, status: s.status.clone(), endpoint: None }),
         None => Ok(Availability { available: false, status: "not visible yet".into(), endpoint: None }),
@@ -500,7 +487,7 @@ mod tests {
     }
 
     fn config() -> Config {
-        Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap()
+        Config::from_yaml(include_str!("../../../../examples/lifeboat.yaml")).unwrap()
     }
 
     fn exec_for(payload: Value) -> (Config, Execution) {

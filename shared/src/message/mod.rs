@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use crate::config::Database;
 use crate::drill::DrillResult;
 use crate::health::HealthEvent;
-use crate::incident::{kebab_names, Entry, Incident, Severity, Status};
+use crate::incident::{Entry, Incident, Severity, Status};
+pub use crate::incident::MessageKind;
+pub use crate::text::human;
+use crate::text::human_std;
 use crate::prune::{GroupReport, Summary};
 use crate::retention::Scope;
 use crate::rpo::Assessment;
@@ -23,34 +26,6 @@ pub const MAX_SUBJECT: usize = 99;
 const LISTED_PER_GROUP: usize = 20;
 /// Timeline rows in a message; the whole timeline stays in the incident's item.
 pub const TIMELINE_ROWS: usize = 50;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageKind {
-    Declared,
-    ApprovalRequested,
-    Progress,
-    Resolved,
-    Aborted,
-    Failed,
-}
-
-kebab_names!(MessageKind, "declared, approval-requested, progress, resolved, aborted, failed",
-    Declared => "declared", ApprovalRequested => "approval-requested", Progress => "progress",
-    Resolved => "resolved", Aborted => "aborted", Failed => "failed");
-
-impl MessageKind {
-    /// Whether the incident's status lets this message be sent: "resolved" for an incident still
-    /// recovering, or "declared" for a closed one, would tell people something false.
-    pub fn fits(self, status: Status) -> bool {
-        match self {
-            MessageKind::Declared | MessageKind::Progress => status.is_open(),
-            MessageKind::ApprovalRequested => status == Status::AwaitingApproval,
-            MessageKind::Resolved => status == Status::Resolved,
-            MessageKind::Aborted => status == Status::Aborted,
-            MessageKind::Failed => status == Status::Failed,
-        }
-    }
-}
 
 /// An SNS message attribute: one value, or a list (`String.Array`), which a filter policy
 /// matches when any element does.
@@ -97,20 +72,6 @@ fn when(t: DateTime<Utc>) -> String {
 }
 
 /// `1h 05m`, `12m`, `40s`: how long, for a person.
-pub fn human(d: chrono::Duration) -> String {
-    let secs = d.num_seconds().max(0);
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, m) => format!("{m}m"),
-        (h, 0) => format!("{h}h"),
-        (h, m) => format!("{h}h {m:02}m"),
-    }
-}
-
-fn std_human(d: Duration) -> String {
-    human(chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
-}
 
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
@@ -195,7 +156,7 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
             body.push_str(&format!("Why: {}{details} ({}, {}).\n", e.what, e.by, when(e.at)));
         }
     }
-    let targets = db.map(|d| format!(" (RPO {}, RTO {})", std_human(d.rpo), std_human(d.rto))).unwrap_or_default();
+    let targets = db.map(|d| format!(" (RPO {}, RTO {})", human_std(d.rpo), human_std(d.rto))).unwrap_or_default();
     body.push_str(&match (i.status, i.ended) {
         (Status::Resolved, Some(end)) => {
             format!("Impact: {} was affected from {} to {}{targets}.\n", i.database, when(i.started), when(end))
@@ -242,8 +203,8 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
                 "Duration: {}{}.\n",
                 human(duration),
                 match (rto, rto_met) {
-                    (Some(r), Some(true)) => format!(" (RTO {}: met)", std_human(r)),
-                    (Some(r), _) => format!(" (RTO {}: MISSED)", std_human(r)),
+                    (Some(r), Some(true)) => format!(" (RTO {}: met)", human_std(r)),
+                    (Some(r), _) => format!(" (RTO {}: MISSED)", human_std(r)),
                     _ => String::new(),
                 }
             ));
@@ -255,7 +216,7 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
                     "Data loss: up to {} (the recovered database holds data until {}; RPO {}: {}).\n",
                     human(l),
                     when(to),
-                    std_human(r),
+                    human_std(r),
                     if met { "met" } else { "MISSED" }
                 ),
                 (Some(l), ..) => format!("Data loss: up to {}.\n", human(l)),
@@ -292,7 +253,7 @@ pub fn drill_result(r: &DrillResult) -> Message {
     let took = r.measured_rto_seconds.map(|s| human(chrono::Duration::seconds(s)));
     let (severity, verdict) = if r.passed { ("P3", "restore drill passed") } else { ("P2", "restore drill FAILED") };
     let headline = match &took {
-        Some(t) => format!("{verdict}: available in {t} (RTO {})", std_human(rto)),
+        Some(t) => format!("{verdict}: available in {t} (RTO {})", human_std(rto)),
         None => format!("{verdict}: never became available"),
     };
     let subj = subject(format!("[{severity}] {}: {headline}", r.database));
@@ -306,9 +267,9 @@ pub fn drill_result(r: &DrillResult) -> Message {
     );
     body.push_str(&format!("Restored: {}.\n", r.snapshot.as_deref().unwrap_or("(no DR copy found)")));
     body.push_str(&match (&took, r.rto_met()) {
-        (Some(t), Some(true)) => format!("Measured RTO: {t}, within the RTO of {}.\n", std_human(rto)),
-        (Some(t), _) => format!("Measured RTO: {t}, MORE than the RTO of {}.\n", std_human(rto)),
-        (None, _) => format!("Measured RTO: none, the restore never became available (RTO {}).\n", std_human(rto)),
+        (Some(t), Some(true)) => format!("Measured RTO: {t}, within the RTO of {}.\n", human_std(rto)),
+        (Some(t), _) => format!("Measured RTO: {t}, MORE than the RTO of {}.\n", human_std(rto)),
+        (None, _) => format!("Measured RTO: none, the restore never became available (RTO {}).\n", human_std(rto)),
     });
     if !r.checks.is_empty() {
         body.push_str("Checks:\n");
@@ -464,7 +425,7 @@ pub fn rpo_change(a: &Assessment) -> Message {
     };
     let headline = if a.breached { "RPO BREACHED" } else { "RPO met again" };
     let subj = subject(format!("[{severity}] {} in {}: {headline}", a.database, a.region));
-    let target = std_human(Duration::from_secs(a.rpo_seconds));
+    let target = human_std(Duration::from_secs(a.rpo_seconds));
     let age = |s: Option<i64>| s.map_or("none".to_owned(), |s| human(chrono::Duration::seconds(s)));
     let mut body = format!(
         "{} in {}: {} (RPO {target}).\nRecovering there now would lose: {}.\n",

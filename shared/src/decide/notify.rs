@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::event::{self, EventError, Trigger};
 use crate::health::HealthEvent;
-use crate::message::MessageKind;
+use crate::incident::MessageKind;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NotifyRequest {

@@ -4,7 +4,7 @@ use serde_json::json;
 use super::*;
 
 fn config() -> Config {
-    Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap()
+    Config::from_yaml(include_str!("../../../../examples/lifeboat.yaml")).unwrap()
 }
 
 fn load(name: &str) -> Value {
@@ -209,7 +209,7 @@ fn waits_that_would_outlast_the_state_machine_are_refused_and_the_limits_match_t
             }
         }
     }
-    assert_eq!(asl("drill.asl.json"), crate::drill::MACHINE_TIMEOUT.as_secs());
+    assert_eq!(asl("drill.asl.json"), crate::config::drill::MACHINE_TIMEOUT.as_secs());
 
     let db = |approval: &str, rto: &str| {
         format!(

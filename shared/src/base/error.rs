@@ -3,8 +3,16 @@
 
 use thiserror::Error;
 
-use crate::config::ConfigError;
 use crate::event::EventError;
+
+/// The policy document can't be used as written: the field, and why.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("config is not valid YAML for Lifeboat: {0}")]
+    Parse(String),
+    #[error("config field {field}: {why}")]
+    Invalid { field: String, why: String },
+}
 
 #[derive(Debug, Error)]
 pub enum LifeboatError {

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::config::{Database, Tier};
+use crate::text::kebab_names;
 
 /// Runbooks promise an update every 15 minutes while an incident is open.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(15 * 60);
@@ -52,33 +53,37 @@ pub enum Status {
 pub enum IncidentError {
     #[error("incident {id} is {from}; it can't become {to}")]
     Transition { id: String, from: Status, to: Status },
-    #[error("`{0}` is not one of {1}")]
-    Unknown(String, &'static str),
 }
 
-/// `as_str`, `Display` and `FromStr` for an enum of fixed names.
-macro_rules! kebab_names {
-    ($t:ty, $list:literal, $($v:ident => $s:literal),+ $(,)?) => {
-        impl $t {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),+ }
-            }
-        }
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl std::str::FromStr for $t {
-            type Err = $crate::incident::IncidentError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s { $($s => Ok(Self::$v),)+ _ => Err($crate::incident::IncidentError::Unknown(s.to_owned(), $list)) }
-            }
-        }
-    };
+
+/// Which message an incident's state calls for (the notifier renders it with `message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Declared,
+    ApprovalRequested,
+    Progress,
+    Resolved,
+    Aborted,
+    Failed,
 }
 
-pub(crate) use kebab_names;
+kebab_names!(MessageKind, "declared, approval-requested, progress, resolved, aborted, failed",
+    Declared => "declared", ApprovalRequested => "approval-requested", Progress => "progress",
+    Resolved => "resolved", Aborted => "aborted", Failed => "failed");
+
+impl MessageKind {
+    /// Whether the incident's status lets this message be sent: "resolved" for an incident still
+    /// recovering, or "declared" for a closed one, would tell people something false.
+    pub fn fits(self, status: Status) -> bool {
+        match self {
+            MessageKind::Declared | MessageKind::Progress => status.is_open(),
+            MessageKind::ApprovalRequested => status == Status::AwaitingApproval,
+            MessageKind::Resolved => status == Status::Resolved,
+            MessageKind::Aborted => status == Status::Aborted,
+            MessageKind::Failed => status == Status::Failed,
+        }
+    }
+}
 
 kebab_names!(Severity, "P1, P2, P3", P1 => "P1", P2 => "P2", P3 => "P3");
 kebab_names!(Kind, "outage, region, data, drill, manual",
@@ -268,7 +273,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn db() -> Database {
-        Config::from_yaml(include_str!("../../examples/lifeboat.yaml")).unwrap().databases[0].clone()
+        Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap().databases[0].clone()
     }
 
     fn at(min: i64) -> DateTime<Utc> {

@@ -190,7 +190,7 @@ mod tests {
     }
 
     fn config() -> Config {
-        Config::from_yaml(include_str!("../../examples/lifeboat.yaml")).unwrap()
+        Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap()
     }
 
     #[test]

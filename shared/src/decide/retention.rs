@@ -13,11 +13,9 @@ use serde::Serialize;
 
 use crate::arn::RdsResource;
 use crate::config::{Database, RetentionPolicy};
-use crate::copy::RegionListings;
-use crate::snapshot::{Snapshot, SnapshotType, TAG_DATABASE};
+use crate::snapshot::{RegionListings, Snapshot, SnapshotType, TAG_DATABASE};
 
-/// RDS's default quota of manual snapshots per region, for instance and for cluster snapshots alike.
-pub const MANUAL_SNAPSHOT_QUOTA: usize = 100;
+pub use crate::snapshot::MANUAL_SNAPSHOT_QUOTA;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -273,7 +271,7 @@ pub fn pending_copy_sources(listings: &RegionListings) -> BTreeSet<String> {
         .values()
         .flatten()
         // A failed copy is not pending: it must not pin its source (the copier replaces it).
-        .filter(|s| !s.is_available() && s.status != crate::copy::FAILED)
+        .filter(|s| !s.is_available() && s.status != crate::snapshot::FAILED)
         .filter_map(|s| s.copied_from().map(str::to_owned))
         .collect()
 }

@@ -134,7 +134,7 @@ mod tests {
     }
 
     fn config() -> Config {
-        Config::from_yaml(include_str!("../../examples/lifeboat.yaml")).unwrap()
+        Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap()
     }
 
     fn copy(region: &str, db: &str, id: &str, hours_ago: i64, status: &str) -> Snapshot {

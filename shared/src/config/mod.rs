@@ -7,21 +7,16 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
-use thiserror::Error;
 
 use crate::arn::{RdsArn, RdsResource};
-use crate::drill::{self, Drill};
-use crate::failover::{self, Failover};
-use crate::retention::MANUAL_SNAPSHOT_QUOTA;
-use crate::snapshot::{tag_value_ok, TAG_DATABASE};
+pub use crate::error::ConfigError;
+use crate::snapshot::{tag_value_ok, MANUAL_SNAPSHOT_QUOTA, TAG_DATABASE};
 
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    #[error("config is not valid YAML for Lifeboat: {0}")]
-    Parse(String),
-    #[error("config field {field}: {why}")]
-    Invalid { field: String, why: String },
-}
+pub mod drill;
+pub mod failover;
+
+use drill::Drill;
+use failover::Failover;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -331,7 +326,7 @@ impl Database {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../examples/lifeboat.yaml");
+    const EXAMPLE: &str = include_str!("../../../examples/lifeboat.yaml");
 
     #[test]
     fn example_config_parses() {

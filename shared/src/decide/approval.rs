@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::incident::kebab_names;
+use crate::text::kebab_names;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -31,8 +31,7 @@ pub struct CopyRequest {
     pub replaces_failed: bool,
 }
 
-/// RDS ends a copy it could not finish (often a KMS key policy problem) in this status.
-pub const FAILED: &str = "failed";
+pub use crate::snapshot::{RegionListings, FAILED};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planned {
@@ -141,8 +140,6 @@ pub fn plan_for_snapshot(db: &Database, source: &Snapshot) -> Result<Vec<Planned
     Ok(db.copy_to.iter().map(|t| request(db, source, t)).collect())
 }
 
-/// Snapshots as listed once per region, keyed by region.
-pub type RegionListings = BTreeMap<String, Vec<Snapshot>>;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepPlan {
@@ -349,7 +346,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn config() -> Config {
-        Config::from_yaml(include_str!("../../examples/lifeboat.yaml")).unwrap()
+        Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap()
     }
 
     pub(crate) fn snap(arn: &str, db: &str, hour: u32, tags: &[(&str, &str)]) -> Snapshot {

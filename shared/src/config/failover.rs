@@ -1,0 +1,222 @@
+//! A database's `failover` section: the plan as the user states it (strategy, target, approval,
+//! what starts it, the endpoints that follow, where a restore goes) and whether it can work.
+//! Plain data: the decisions are `failover` and its steps.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{Database, Tier};
+use crate::arn::{RdsArn, RdsResource};
+use crate::text::kebab_names;
+
+/// `TimeoutSeconds` of `infra/failover.asl.json` (a test compares them). A machine-level timeout
+/// runs no `Catch`: the incident would stay open and nobody be told, so the config may not ask
+/// for waits that add up to it (`invalid`).
+pub const MACHINE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// What the steps besides the approval and the recovery wait may take at most: retries of every
+/// step (about 10 minutes each at worst), the DNS change, the messages.
+pub const STEPS_BUDGET: Duration = Duration::from_secs(2 * 3600);
+
+/// How long a recovery may take to come up before it is a failure people must look at: twice the
+/// RTO (a restore that slow has broken the promise anyway), at least 15 minutes. The drill uses
+/// the same limit, so a drill proves what a failover would wait for.
+pub fn recovery_wait(rto: Duration) -> Duration {
+    (rto * 2).max(Duration::from_secs(15 * 60))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Promote a read replica (instance), or an Aurora cross-region replica cluster.
+    PromoteReplica,
+    /// `FailoverDBCluster` within the region.
+    AuroraFailover,
+    /// Aurora global database, planned: no data loss.
+    GlobalSwitchover,
+    /// Aurora global database, unplanned (`AllowDataLoss`).
+    GlobalFailover,
+    /// Restore the newest available Lifeboat DR copy into a new instance (or cluster + instance).
+    RestoreLatestCopy,
+    /// `RebootDBInstance` with `ForceFailover`: the endpoint stays.
+    RebootMultiAz,
+    /// Restore to a given time into a new database: manual requests only (data corruption).
+    PointInTime,
+}
+
+kebab_names!(Strategy, "promote-replica, aurora-failover, global-switchover, global-failover, restore-latest-copy, reboot-multi-az, point-in-time",
+    PromoteReplica => "promote-replica", AuroraFailover => "aurora-failover",
+    GlobalSwitchover => "global-switchover", GlobalFailover => "global-failover",
+    RestoreLatestCopy => "restore-latest-copy", RebootMultiAz => "reboot-multi-az",
+    PointInTime => "point-in-time");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approval {
+    Required,
+    Auto,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failover {
+    pub strategy: Strategy,
+    /// The replica, cluster or global cluster member that takes over (not for restores or reboots).
+    #[serde(default, deserialize_with = "de_opt_arn")]
+    pub target: Option<RdsArn>,
+    pub approval: Approval,
+    #[serde(default = "default_approval_timeout", deserialize_with = "crate::config::de_duration")]
+    pub approval_timeout: Duration,
+    #[serde(default)]
+    pub triggers: Triggers,
+    pub dns: Option<Dns>,
+    /// SSM parameter the applications read the endpoint from.
+    pub endpoint_parameter: Option<String>,
+    pub restore: Option<Restore>,
+}
+
+pub(crate) fn default_approval_timeout() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+fn de_opt_arn<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RdsArn>, D::Error> {
+    Option::<String>::deserialize(d)?.map(|s| s.parse().map_err(serde::de::Error::custom)).transpose()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Triggers {
+    /// CloudWatch alarm names whose move into ALARM starts a failover.
+    #[serde(default)]
+    pub alarms: Vec<String>,
+    /// An open AWS Health RDS issue in the database's region, naming it, starts one.
+    #[serde(default)]
+    pub health: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    pub zone_id: String,
+    pub record: String,
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+}
+
+fn default_ttl() -> u32 {
+    60
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restore {
+    /// DR region to restore in; needed only when the database copies to several.
+    pub region: Option<String>,
+    pub instance_class: String,
+    pub subnet_group: String,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// In the DR region: RDS would otherwise restore with its default groups, losing settings
+    /// such as `rds.force_ssl` or `max_connections` (see `restore.rs`).
+    pub parameter_group: Option<String>,
+    /// Aurora and Multi-AZ DB clusters.
+    pub cluster_parameter_group: Option<String>,
+    /// Defaults to `copy_to[].option_group` of the region (TDE copies need one to restore).
+    pub option_group: Option<String>,
+    /// Default: Multi-AZ for a production database's failover, single-AZ for a drill.
+    pub multi_az: Option<bool>,
+}
+
+/// Why `db.failover` can't work as written; `None` when it can.
+pub fn invalid(db: &Database, f: &Failover) -> Option<(&'static str, String)> {
+    use Strategy::*;
+    if f.approval == Approval::Auto && db.tier == Tier::Production {
+        return Some(("approval", "must be `required` for a production database".into()));
+    }
+    let cluster = db.is_cluster();
+    let target = f.target.as_ref();
+    let needs = |kind: RdsResource, what: &str| -> Option<(&'static str, String)> {
+        match target {
+            None => Some(("target", format!("{} needs the {what} that takes over", f.strategy))),
+            Some(t) if t.resource != kind => {
+                Some(("target", format!("{} takes over with a {what}, not `{t}`", f.strategy)))
+            }
+            Some(t) if *t == db.source => Some(("target", "is the source itself".into())),
+            Some(t) if t.account != db.source.account || t.partition != db.source.partition => {
+                Some(("target", "must be in the source's account and partition".into()))
+            }
+            Some(_) => None,
+        }
+    };
+    let problem = match f.strategy {
+        PromoteReplica if cluster => needs(RdsResource::Cluster, "replica cluster"),
+        PromoteReplica => needs(RdsResource::Instance, "read replica instance"),
+        AuroraFailover if !cluster => Some(("strategy", "aurora-failover needs a cluster source".into())),
+        AuroraFailover => match target {
+            Some(t) if t.resource != RdsResource::Instance || t.region != db.source.region => Some((
+                "target",
+                "aurora-failover's optional target is an instance of the cluster, in its region".into(),
+            )),
+            _ => None,
+        },
+        GlobalSwitchover | GlobalFailover if !cluster => {
+            Some(("strategy", format!("{} needs an Aurora global database (a cluster source)", f.strategy)))
+        }
+        GlobalSwitchover | GlobalFailover => needs(RdsResource::Cluster, "secondary cluster in another region")
+            .or_else(|| {
+                (target.is_some_and(|t| t.region == db.source.region))
+                    .then(|| ("target", "must be the secondary cluster, in another region".into()))
+            }),
+        RestoreLatestCopy => match &f.restore {
+            None => {
+                Some(("restore", "restore-latest-copy needs instance_class and subnet_group to restore into".into()))
+            }
+            Some(_) if db.copy_to.is_empty() => {
+                Some(("strategy", "restore-latest-copy needs copy_to: there are no DR copies".into()))
+            }
+            Some(r) => match &r.region {
+                Some(region) if !db.copy_to.iter().any(|t| &t.region == region) => {
+                    Some(("restore.region", format!("{region} is not one of copy_to's regions")))
+                }
+                None if db.copy_to.len() > 1 => Some(("restore.region", "name one of copy_to's regions".into())),
+                _ => None,
+            },
+        },
+        RebootMultiAz if cluster => Some(("strategy", "reboot-multi-az is for DB instances".into())),
+        RebootMultiAz => None,
+        PointInTime => {
+            Some(("strategy", "point-in-time is for manual requests only (`strategy` in the request)".into()))
+        }
+    };
+    if problem.is_some() {
+        return problem;
+    }
+    // The machine's own timeout runs no Catch: an execution that reached it would leave the
+    // incident open and nobody told, so the waits the config asks for must fit inside it.
+    let worst = f.approval_timeout + recovery_wait(db.rto) + STEPS_BUDGET;
+    if worst > MACHINE_TIMEOUT {
+        let h = |d: Duration| crate::text::human(chrono::Duration::from_std(d).unwrap_or_default());
+        return Some((
+            "approval_timeout",
+            format!(
+                "{} to approve plus up to {} for the recovery (twice the RTO) and {} for the other steps is more \
+                 than the failover state machine's {}: shorten approval_timeout or the rto",
+                h(f.approval_timeout),
+                h(recovery_wait(db.rto)),
+                h(STEPS_BUDGET),
+                h(MACHINE_TIMEOUT)
+            ),
+        ));
+    }
+    if let Some(dns) = &f.dns {
+        if dns.zone_id.trim().is_empty() || dns.record.trim().is_empty() {
+            return Some(("dns", "needs zone_id and record".into()));
+        }
+    }
+    if let Some(p) = &f.endpoint_parameter {
+        if !p.starts_with('/') {
+            return Some(("endpoint_parameter", format!("`{p}` is not an SSM parameter path (starting with /)")));
+        }
+    }
+    None
+}
