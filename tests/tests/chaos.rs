@@ -70,7 +70,8 @@ async fn under_20_percent_faults_copies_prunes_and_messages_converge_exactly_onc
         let days = |n: i64, name: &str| -> Vec<(String, chrono::DateTime<Utc>)> {
             (1..=n).rev().map(|d| (format!("{name}-{d}"), now - Duration::days(d))).collect()
         };
-        let mut sources = taken_at(&moto, SRC, "orders", false, &days(10, "orders"), &[("lifeboat:managed", "true")]).await;
+        let mut sources =
+            taken_at(&moto, SRC, "orders", false, &days(10, "orders"), &[("lifeboat:managed", "true")]).await;
         sources.extend(taken_at(&moto, SRC, "catalog", true, &days(3, "catalog"), &[]).await);
         let yaml = format!(
             "databases:\n  - name: orders-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 24h\n    rto: 1h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{key}\" }}\n    retention:\n      source: {{ daily: 3, min_keep: 3 }}\n      copies: {{ daily: 20, min_keep: 20 }}\n  - name: catalog-aurora\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:cluster:catalog\n    tier: production\n    rpo: 24h\n    rto: 1h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 20, min_keep: 20 }}\n"

@@ -35,7 +35,8 @@ async fn a_drill_restores_measures_and_cleans_up_even_when_validation_fails() {
     // DR copies as the copier makes them, taken an hour ago.
     let now = Utc::now();
     for db in ["orders-prod", "billing-prod"] {
-        dr_copies(&moto, "us-west-2", db, false, &[(&format!("lifeboat-{db}-1"), now - chrono::Duration::hours(1))]).await;
+        dr_copies(&moto, "us-west-2", db, false, &[(&format!("lifeboat-{db}-1"), now - chrono::Duration::hours(1))])
+            .await;
     }
     // A crashed drill's leftover, another database's drill, and something that isn't a drill's.
     let leftover = "lf-drill-orders-prod-20261101t0300z";

@@ -110,7 +110,10 @@ async fn restore_latest_copy_restores_the_newest_dr_copy_once_into_a_private_tag
     let b = bed(&yaml).await;
     b.moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
     let now = Utc::now();
-    let copies = [("lifeboat-reports-old", now - chrono::Duration::days(2)), ("lifeboat-reports-new", now - chrono::Duration::days(1))];
+    let copies = [
+        ("lifeboat-reports-old", now - chrono::Duration::days(2)),
+        ("lifeboat-reports-new", now - chrono::Duration::days(1)),
+    ];
     dr_copies(&b.moto, "us-west-2", "reports", false, &copies).await;
     let newest = (now - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%S").to_string();
     let exec = requested(&b, json!({"database": "reports", "reason": "instance lost", "requested_by": "t"})).await;
@@ -467,6 +470,14 @@ async fn a_dns_record_a_cname_upsert_cannot_change_is_refused_at_preflight_befor
     let exec = requested(&b, json!({"database": "orders", "reason": "primary lost", "requested_by": "t"})).await;
     let err = step(&b, "preflight", &exec).await.unwrap_err();
     assert!(!err.is_retryable() && err.to_string().contains("alias A record"), "{err}");
-    let replica = b.moto.rds("us-west-2").await.describe_db_instances().db_instance_identifier("orders-replica").send().await.unwrap();
+    let replica = b
+        .moto
+        .rds("us-west-2")
+        .await
+        .describe_db_instances()
+        .db_instance_identifier("orders-replica")
+        .send()
+        .await
+        .unwrap();
     assert!(replica.db_instances()[0].read_replica_source_db_instance_identifier().is_some(), "nothing was promoted");
 }

@@ -80,7 +80,10 @@ async fn one_drill_per_database_at_a_time_and_the_last_result_kept() {
     assert!(store.lock_drill("orders", "drill-a", now, now + Duration::hours(6)).await.unwrap());
     assert!(!store.lock_drill("orders", "drill-b", now, now + Duration::hours(6)).await.unwrap());
     store.unlock_drill("orders", "drill-b").await.unwrap();
-    assert!(!store.lock_drill("orders", "drill-b", now, now + Duration::hours(6)).await.unwrap(), "b can't free a's lock");
+    assert!(
+        !store.lock_drill("orders", "drill-b", now, now + Duration::hours(6)).await.unwrap(),
+        "b can't free a's lock"
+    );
     store.unlock_drill("orders", "drill-a").await.unwrap();
     assert!(store.lock_drill("orders", "drill-b", now, now + Duration::hours(6)).await.unwrap());
     assert!(store.last_drill("orders").await.unwrap().is_none());

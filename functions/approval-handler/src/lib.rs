@@ -10,7 +10,7 @@ use lifeboat_core::approval::{task_ref, Decision, Link, Refusal, Request, Unread
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::sfn::{Answered, StepFunctions};
 use lifeboat_core::aws::ssm::ApprovalKey;
-use lifeboat_core::aws::{SdkConfig, required_env};
+use lifeboat_core::aws::{required_env, SdkConfig};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::incident::{Entry, Incident, Status};
 use lifeboat_core::message::pages;

@@ -7,7 +7,7 @@ use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
 use lifeboat_core::aws::sns::Notifier;
-use lifeboat_core::aws::{ConfigCache, SdkConfig, optional_env, required_env};
+use lifeboat_core::aws::{optional_env, required_env, ConfigCache, SdkConfig};
 use lifeboat_core::config::Config;
 use lifeboat_core::copy::{self, RegionListings};
 use lifeboat_core::drill::{

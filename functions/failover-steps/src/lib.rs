@@ -10,7 +10,7 @@ use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::recovery::Acted;
 use lifeboat_core::aws::route53::Dns;
 use lifeboat_core::aws::ssm::{parameter, write_parameter};
-use lifeboat_core::aws::{ConfigCache, SdkConfig, required_env};
+use lifeboat_core::aws::{required_env, ConfigCache, SdkConfig};
 use lifeboat_core::config::Database;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{

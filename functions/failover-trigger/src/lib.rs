@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::aws::incidents::{IncidentStore, Opened};
 use lifeboat_core::aws::rds::Rds;
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
-use lifeboat_core::aws::{ConfigCache, SdkConfig, optional_env, required_env};
+use lifeboat_core::aws::{optional_env, required_env, ConfigCache, SdkConfig};
 use lifeboat_core::config::Config;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{Execution, POLL_SECONDS};

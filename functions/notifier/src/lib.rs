@@ -36,7 +36,9 @@ impl Deps {
         let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
         let topic = required_env("LIFEBOAT_TOPIC_ARN")?;
         let mut deps = Deps::new(config, sdk, &table, &topic, optional_env("LIFEBOAT_CHAT_TOPIC_ARN").as_deref());
-        if let (Some(url), Some(secret)) = (optional_env("LIFEBOAT_APPROVAL_URL"), optional_env("LIFEBOAT_APPROVAL_SECRET_PARAM")) {
+        if let (Some(url), Some(secret)) =
+            (optional_env("LIFEBOAT_APPROVAL_URL"), optional_env("LIFEBOAT_APPROVAL_SECRET_PARAM"))
+        {
             deps = deps.with_approval(sdk, &url, &secret);
         }
         Ok(deps)

@@ -1,5 +1,5 @@
-use notifier::{handle, Deps};
 use lifeboat_core::aws::{serve, start};
+use notifier::{handle, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

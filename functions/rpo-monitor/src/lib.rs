@@ -9,7 +9,7 @@ use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sns::Notifier;
-use lifeboat_core::aws::{ConfigCache, SdkConfig, required_env};
+use lifeboat_core::aws::{required_env, ConfigCache, SdkConfig};
 use lifeboat_core::copy::{self, RegionListings};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event::{self, EventError, Trigger};

@@ -1,5 +1,5 @@
-use rpo_monitor::{handle, Deps};
 use lifeboat_core::aws::{serve, start};
+use rpo_monitor::{handle, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,5 +1,5 @@
-use snapshot_copier::{handle, Deps};
 use lifeboat_core::aws::{serve, start};
+use snapshot_copier::{handle, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sns::Notifier;
-use lifeboat_core::aws::{ConfigCache, SdkConfig, optional_env};
+use lifeboat_core::aws::{optional_env, ConfigCache, SdkConfig};
 use lifeboat_core::copy::RegionListings;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::message;

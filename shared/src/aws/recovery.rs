@@ -201,7 +201,13 @@ impl Rds {
     /// failover's promotion done only when `requested` (its timeline shows it asked before, so
     /// this is a retry); otherwise someone promoted the target outside the failover, and taking it
     /// over would point the applications at a database nobody checked.
-    pub async fn promote(&self, region: &str, id: &str, cluster: bool, requested: bool) -> Result<Acted, LifeboatError> {
+    pub async fn promote(
+        &self,
+        region: &str,
+        id: &str,
+        cluster: bool,
+        requested: bool,
+    ) -> Result<Acted, LifeboatError> {
         let now = if cluster { self.cluster(region, id).await? } else { self.instance(region, id).await? };
         let result = if now.is_some_and(|s| s.replica_of.is_none()) {
             Ok(Acted::AlreadyDone)
@@ -212,7 +218,10 @@ impl Rds {
                 let sent = client.promote_read_replica_db_cluster().db_cluster_identifier(id).send().await;
                 promotion("rds:PromoteReadReplicaDBCluster", sent)
             } else {
-                promotion("rds:PromoteReadReplica", client.promote_read_replica().db_instance_identifier(id).send().await)
+                promotion(
+                    "rds:PromoteReadReplica",
+                    client.promote_read_replica().db_instance_identifier(id).send().await,
+                )
             }
         };
         promoted(id, requested, result)

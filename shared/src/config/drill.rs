@@ -74,4 +74,3 @@ pub fn invalid(db: &Database, d: &Drill) -> Option<(&'static str, String)> {
         },
     }
 }
-

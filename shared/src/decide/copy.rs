@@ -140,7 +140,6 @@ pub fn plan_for_snapshot(db: &Database, source: &Snapshot) -> Result<Vec<Planned
     Ok(db.copy_to.iter().map(|t| request(db, source, t)).collect())
 }
 
-
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepPlan {
     /// Copies to start; those with `replaces_failed` first delete the failed copy in their place.

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Database;
 pub use crate::config::drill::{Drill, MACHINE_TIMEOUT, STEPS_BUDGET, VALIDATION_PREFIX};
+use crate::config::Database;
 
 /// Tag on everything a drill creates: its database's name. The drill deletes only what carries it.
 pub const TAG_DRILL: &str = "lifeboat:drill";
@@ -290,6 +290,8 @@ pub fn report_text(rows: &[ReportRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::drill::invalid;
+    use crate::config::failover::Restore;
     use crate::config::Config;
     use chrono::TimeZone;
 

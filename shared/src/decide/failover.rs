@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::Config;
 pub use crate::config::failover::{Approval, Dns, Failover, Restore, Strategy, Triggers};
+use crate::config::Config;
 use crate::event::EventError;
 use crate::health::{ClusterMembers, HealthEvent};
 use crate::incident::Kind;

@@ -55,7 +55,6 @@ pub enum IncidentError {
     Transition { id: String, from: Status, to: Status },
 }
 
-
 /// Which message an incident's state calls for (the notifier renders it with `message`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {

@@ -231,8 +231,8 @@ mod tests {
 
     #[test]
     fn a_scheduled_event_runs_everything_as_of_its_time() {
-        let r =
-            parse_request(&serde_json::from_str(include_str!("../../../events/pruner-scheduled.json")).unwrap()).unwrap();
+        let r = parse_request(&serde_json::from_str(include_str!("../../../events/pruner-scheduled.json")).unwrap())
+            .unwrap();
         assert!(!r.dry_run && r.database.is_none());
         assert_eq!(r.at.map(|t| t.to_rfc3339()), Some("2026-11-24T04:00:00+00:00".into()));
     }
@@ -251,7 +251,8 @@ mod tests {
 
     #[test]
     fn snapshot_events_are_not_prune_requests() {
-        let ev: Value = serde_json::from_str(include_str!("../../../events/rds-db-snapshot-manual-created.json")).unwrap();
+        let ev: Value =
+            serde_json::from_str(include_str!("../../../events/rds-db-snapshot-manual-created.json")).unwrap();
         assert!(parse_request(&ev).unwrap_err().0.contains("schedule"));
     }
 

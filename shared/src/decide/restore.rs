@@ -9,8 +9,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Database, Tier};
 use crate::config::failover::Restore;
+use crate::config::{Database, Tier};
 
 /// What RDS creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,13 +12,13 @@ use serde_json::{json, Value};
 use crate::config::Database;
 use crate::drill::DrillResult;
 use crate::health::HealthEvent;
-use crate::incident::{Entry, Incident, Severity, Status};
 pub use crate::incident::MessageKind;
-pub use crate::text::human;
-use crate::text::human_std;
+use crate::incident::{Entry, Incident, Severity, Status};
 use crate::prune::{GroupReport, Summary};
 use crate::retention::Scope;
 use crate::rpo::Assessment;
+pub use crate::text::human;
+use crate::text::human_std;
 
 /// SNS refuses subjects of 100 characters or more.
 pub const MAX_SUBJECT: usize = 99;

@@ -274,7 +274,12 @@ async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str) {
         println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
     }
     println!("\ndb.orders.internal -> {}", cname(moto, zone, "db.orders.internal").await.unwrap_or_default());
-    let param = aws_sdk_ssm::Client::new(&sdk).get_parameter().name("/orders/prod/db-endpoint").send().await.expect("parameter");
+    let param = aws_sdk_ssm::Client::new(&sdk)
+        .get_parameter()
+        .name("/orders/prod/db-endpoint")
+        .send()
+        .await
+        .expect("parameter");
     println!("SSM /orders/prod/db-endpoint = {}", param.parameter().and_then(|p| p.value()).unwrap_or_default());
 }
 

@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::{incident_key, s, IncidentStore, CONDITION_FAILED, KEEP_MARKER_DAYS, TX_CANCELLED};
+use super::{incident_key, s, ts, IncidentStore, CONDITION_FAILED, KEEP_MARKER_DAYS, TX_CANCELLED};
 use crate::aws::{error_code, sdk_error};
 use crate::error::LifeboatError;
 use crate::incident::Status;

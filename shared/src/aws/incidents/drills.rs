@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::{s, IncidentStore, CONDITION_FAILED, KEEP_CLOSED_DAYS};
+use super::{s, ts, IncidentStore, CONDITION_FAILED, KEEP_CLOSED_DAYS};
 use crate::aws::{error_code, sdk_error};
 use crate::drill::DrillResult;
 use crate::error::LifeboatError;

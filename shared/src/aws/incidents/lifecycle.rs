@@ -2,11 +2,13 @@
 //! the incident in one transaction), its timeline entries each once, its moves as `incident.rs`
 //! allows them, closed (freeing the database), listed while open.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::{
-    entry_value, from_item, incident_key, open_key, s, to_item, ts, IncidentStore, CONDITION_FAILED, KEEP_CLOSED_DAYS,
+    entry_value, incident_key, open_key, s, to_item, ts, IncidentStore, CONDITION_FAILED, KEEP_CLOSED_DAYS,
     TX_CANCELLED,
 };
 use crate::aws::{error_code, sdk_error};

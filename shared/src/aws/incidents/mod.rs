@@ -143,5 +143,4 @@ impl IncidentStore {
             .map_err(|e| sdk_error("dynamodb:GetItem", e))?;
         out.item.as_ref().map(from_item).transpose()
     }
-
 }

@@ -59,7 +59,8 @@ pub fn approval_required(db: &Database, strategy: Strategy) -> bool {
 
 impl Execution {
     pub fn new(db: &Database, req: &Request, incident_id: &str, poll: Duration) -> Execution {
-        let timeout = db.failover.as_ref().map_or(crate::config::failover::default_approval_timeout(), |f| f.approval_timeout);
+        let timeout =
+            db.failover.as_ref().map_or(crate::config::failover::default_approval_timeout(), |f| f.approval_timeout);
         Execution {
             incident_id: incident_id.to_owned(),
             database: db.name.clone(),

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use chrono::TimeZone;
 use serde_json::json;
 
