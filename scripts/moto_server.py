@@ -42,6 +42,9 @@ waitForTaskToken task RUNNING after StopExecution until its timeout (so every ca
 has one), and its SendTaskFailure drops `cause` (so the approval handler's decision goes on the
 timeline, and only the error name travels).
 
+A region down: POST /_lifeboat/outage (see `Outage`) resets the connection of every call signed for
+the regions it names, or of Route 53's control plane; GET counts calls per region and caller.
+
 Route 53: moto says INSYNC at once. Here the first GetChange after each ChangeResourceRecordSets
 answers PENDING, as Route 53 does until its name servers have the change, so waiting is exercised.
 """
@@ -576,6 +579,49 @@ class Faults:
         return error_response(start_response, code, message, status)
 
 
+class Outage:
+    """A region down, as on the day Lifeboat exists for: POST /_lifeboat/outage {"regions":
+    ["us-east-1"], "route53": false} and from then every call signed for those regions (RDS, SSM,
+    DynamoDB, SNS, Step Functions, Lambda, CloudWatch...) gets its connection reset before the
+    service sees it, as an unreachable regional endpoint answers; "route53": true does the same to
+    Route 53's control plane (ChangeResourceRecordSets, GetChange, ListResourceRecordSets: all
+    signed for us-east-1, its only region), which is down or not on its own. The same POST resets
+    the counts; GET /_lifeboat/outage answers every call seen since, per signing region and access
+    key, refused or not: {"calls": {"us-east-1": {"lifeboat-functions": 3}}, "refused": ...}."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.set({})
+
+    def set(self, body):
+        with self.lock:
+            self.regions = set(body.get("regions", []))
+            self.route53 = bool(body.get("route53", False))
+            self.calls, self.refused = {}, {}
+
+    def stats(self):
+        with self.lock:
+            return {"regions": sorted(self.regions), "route53": self.route53, "calls": self.calls, "refused": self.refused}
+
+    def refuse(self, environ):
+        """Count the call; True when its endpoint is down."""
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        scope = CREDENTIAL_SCOPE.search(auth)
+        if not scope:
+            return False
+        region, service = scope.group(1), scope.group(2)
+        key = ACCESS_KEY.search(auth)
+        caller = key.group(1) if key else "?"
+        with self.lock:
+            per = self.calls.setdefault(region, {})
+            per[caller] = per.get(caller, 0) + 1
+            down = self.route53 if service == "route53" else region in self.regions
+            if down:
+                per = self.refused.setdefault(region, {})
+                per[caller] = per.get(caller, 0) + 1
+            return down
+
+
 def json_error(start_response, code, message, status=400):
     """An AWS JSON-protocol error (DynamoDB, SSM, Step Functions): its `__type` is the code."""
     body = json.dumps({"__type": code, "message": message}).encode()
@@ -721,6 +767,7 @@ def main() -> None:
     ticker = clock.start()
     app = DomainDispatcherApplication(create_backend_app)
     faults = Faults()
+    outage = Outage()
     # moto gives every Route 53 change the same id, so "a change is pending" is one flag.
     pending_route53 = set()
 
@@ -764,6 +811,15 @@ def main() -> None:
             body = json_body(environ)
             snapshots(body["region"], body["kind"])[body["id"]].status = body["status"]
             return json_answer(start_response, body)
+        if path == "/_lifeboat/outage":
+            if environ.get("REQUEST_METHOD") == "GET":
+                return json_answer(start_response, outage.stats())
+            outage.set(json_body(environ))
+            return json_answer(start_response, outage.stats())
+        if outage.refuse(environ):
+            environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+            start_response("500 Dropped", [("Content-Length", "0")])
+            return [b""]
         form = query_form(environ)
         call = operation(environ, form)
         lost = False

@@ -668,15 +668,20 @@ pub async fn set_cname(moto: &Moto, zone: &str, name: &str, target: &str) {
 /// moto Lambda functions named like our binaries (moto must have been started with
 /// LIFEBOAT_LAMBDA_FORWARD, so its Lambda tasks reach `cargo lambda watch`).
 pub async fn state_machine(moto: &Moto, name: &str, asl: &str, functions: &[(&str, &str)]) -> String {
+    state_machine_in(moto, "us-east-1", name, asl, functions).await
+}
+
+/// `state_machine` in `region`, its functions too.
+pub async fn state_machine_in(moto: &Moto, region: &str, name: &str, asl: &str, functions: &[(&str, &str)]) -> String {
     moto.post("/moto-api/config", &serde_json::json!({"stepfunctions": {"execute_state_machine": true}}));
     let names: Vec<&str> = functions.iter().map(|(_, f)| *f).collect();
-    let arns = moto.post("/_lifeboat/lambda/functions", &serde_json::json!({"region": "us-east-1", "names": names}));
+    let arns = moto.post("/_lifeboat/lambda/functions", &serde_json::json!({"region": region, "names": names}));
     let mut definition = std::fs::read_to_string(repo_root().join(asl)).expect("state machine definition");
     for (placeholder, function) in functions {
         let arn = arns["arns"][function].as_str().unwrap_or_else(|| panic!("no {function} in {arns}"));
         definition = definition.replace(&format!("${{{placeholder}}}"), arn);
     }
-    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk(region).await);
     sfn.create_state_machine()
         .name(name)
         .definition(definition)
@@ -806,7 +811,20 @@ pub struct RecoveryBed {
 
 impl RecoveryBed {
     pub async fn start(moto: &Moto, port: &str, table: &str, topic: &str, config: Option<&str>) -> RecoveryBed {
-        let ssm = aws_sdk_ssm::Client::new(&moto.sdk("us-east-1").await);
+        RecoveryBed::start_in(moto, "us-east-1", port, table, topic, config).await
+    }
+
+    /// The stack as deployed in `region`: its functions, state machines, approval key and
+    /// clients there (`table` and `topic` must be that region's too).
+    pub async fn start_in(
+        moto: &Moto,
+        region: &str,
+        port: &str,
+        table: &str,
+        topic: &str,
+        config: Option<&str>,
+    ) -> RecoveryBed {
+        let ssm = aws_sdk_ssm::Client::new(&moto.sdk(region).await);
         ssm.put_parameter()
             .name(APPROVAL_KEY_PARAM)
             .value("local-approval-key-0123456789abcdef-0123456789")
@@ -815,15 +833,17 @@ impl RecoveryBed {
             .send()
             .await
             .expect("approval key");
-        let machine = state_machine(
+        let machine = state_machine_in(
             moto,
+            region,
             "lifeboat-failover",
             "infra/failover.asl.json",
             &[("FailoverStepsArn", "failover-steps"), ("NotifierArn", "notifier")],
         )
         .await;
         let drill_machine =
-            state_machine(moto, "lifeboat-drill", "infra/drill.asl.json", &[("DrDrillArn", "dr-drill")]).await;
+            state_machine_in(moto, region, "lifeboat-drill", "infra/drill.asl.json", &[("DrDrillArn", "dr-drill")])
+                .await;
         let dir = std::env::temp_dir().join(format!("lifeboat-failover-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let approval_url = format!("http://127.0.0.1:{port}/lambda-url/approval-handler/");
@@ -839,6 +859,7 @@ impl RecoveryBed {
             ("LIFEBOAT_DRILL_POLL_SECONDS", "1".to_owned()),
             // moto's endpoints are not in DNS.
             ("LIFEBOAT_EMULATED_ENDPOINTS", "true".to_owned()),
+            ("AWS_REGION", region.to_owned()),
         ];
         if let Some(yaml) = config {
             std::fs::write(&file, yaml).expect("config file");

@@ -192,9 +192,18 @@ async fn preflight(
             }
         }
     }
+    let mut dns_unchecked = None;
     if let Some(d) = f.and_then(|f| f.dns.as_ref()) {
-        if let Some(why) = deps.dns.cname_refused(&d.zone_id, &d.record).await? {
-            return Err(rejected(Action::Preflight, why));
+        match deps.dns.cname_refused(&d.zone_id, &d.record).await {
+            Ok(Some(why)) => return Err(rejected(Action::Preflight, why)),
+            Ok(None) => {}
+            // Route 53's control plane is in us-east-1 only: unreachable, it must not stop the
+            // recovery. The DNS step will try, and leave the record for people if it can't.
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "DNS record not checked");
+                dns_unchecked = Some(format!(" DNS record {} not checked: Route 53 did not answer.", d.record));
+            }
+            Err(e) => return Err(e),
         }
     }
     let p = steps::preflight(db, exec, &ev, now).map_err(|why| rejected(Action::Preflight, why))?;
@@ -207,7 +216,7 @@ async fn preflight(
         Some(false) => format!("MORE than the RPO of {}", human(chrono::Duration::seconds(db.rpo.as_secs() as i64))),
         None => format!("RPO {}", human(chrono::Duration::seconds(db.rpo.as_secs() as i64))),
     };
-    let details = format!("Expected data loss: {loss} ({}); {rpo}.", p.loss_basis);
+    let details = format!("Expected data loss: {loss} ({}); {rpo}.{}", p.loss_basis, dns_unchecked.unwrap_or_default());
     deps.store.record(&incident.id, &Entry::new(now, BY, &p.plan, "step:preflight").with_details(details)).await?;
     if exec.approval_required && incident.status == Status::Declared {
         deps.store
@@ -349,7 +358,15 @@ async fn verify(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>
     }
     let f = db.failover.as_ref();
     let mut checked = vec![format!("{} available", r.id)];
-    if let Some(d) = f.and_then(|f| f.dns.as_ref()) {
+    let dns = f.and_then(|f| f.dns.as_ref());
+    if let (Some(d), Some(e)) = (dns, &exec.dns_error) {
+        // The rest is done; the record is not Lifeboat's to move now. Say exactly how.
+        let (_, why) = lifeboat_core::error::caught(e);
+        let what = format!("DNS {} still names the old primary: the DNS step failed ({why})", d.record);
+        let how = steps::dns_command(&d.zone_id, &d.record, endpoint, d.ttl);
+        deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "left:dns").with_details(how)).await?;
+        checked.push(format!("DNS {} left for people", d.record));
+    } else if let Some(d) = dns {
         match deps.dns.cname(&d.zone_id, &d.record).await? {
             Some(v) if v.eq_ignore_ascii_case(endpoint) => checked.push(format!("DNS {}", d.record)),
             other => problems.push(format!("DNS {} points at {other:?}", d.record)),

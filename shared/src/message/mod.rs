@@ -125,6 +125,9 @@ fn must_do(kind: MessageKind, i: &Incident) -> &'static str {
             "Approve or reject the failover on the approval page; nothing changes until someone does."
         }
         (MessageKind::Failed, ..) => "Take over by hand: follow the runbook from the failed step in the timeline below.",
+        (MessageKind::Resolved, ..) if i.timeline.iter().any(|e| e.key.starts_with("left:")) => {
+            "Finish what Lifeboat could not (left for people, below), check the applications, then write the post-mortem."
+        }
         (MessageKind::Resolved, ..) => "Check the applications, then write the post-mortem (timeline below).",
         (MessageKind::Aborted, ..) => {
             "If the database is still down, follow the runbook or request a new failover; Lifeboat will not retry by itself."
@@ -168,6 +171,10 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
     });
     body.push_str(&format!("What Lifeboat is doing: {}\n", doing(kind, i)));
     body.push_str(&format!("What you must do: {}\n", must_do(kind, i)));
+    for left in i.timeline.iter().filter(|e| e.key.starts_with("left:")) {
+        let how = left.details.as_deref().map(|d| format!("\n  {d}")).unwrap_or_default();
+        body.push_str(&format!("Left for people: {}{how}\n", left.what));
+    }
     let mut facts = json!({
         "message": kind.as_str(),
         "incident_id": i.id,

@@ -48,6 +48,10 @@ pub struct Execution {
     /// What a `Catch` caught: Step Functions' `{Error, Cause}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// The DNS step's failure, caught so the rest of the failover goes on: Route 53's control
+    /// plane (us-east-1 only) may be what failed. The record is left for people, with the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_error: Option<Value>,
 }
 
 /// Production always waits for a person. So does a request that overrides the configured
@@ -76,6 +80,7 @@ impl Execution {
             status: None,
             dns: None,
             error: None,
+            dns_error: None,
         }
     }
 }
@@ -448,6 +453,14 @@ pub fn judge(
     }
 }
 
+/// The AWS CLI command that moves `record` to `endpoint`, for people to run when the DNS step
+/// could not (Route 53's control plane is in us-east-1 only): the same UPSERT Lifeboat makes.
+pub fn dns_command(zone_id: &str, record: &str, endpoint: &str, ttl: u32) -> String {
+    let batch = serde_json::json!({"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
+        "Name": record, "Type": "CNAME", "TTL": ttl, "ResourceRecords": [{"Value": endpoint}]}}]});
+    format!("aws route53 change-resource-record-sets --hosted-zone-id {zone_id} --change-batch '{batch}'")
+}
+
 /// The steps a failover records on the incident's timeline, by key, in order, with what people
 /// call them.
 pub const STEPS: [(&str, &str); 7] = [
@@ -620,6 +633,23 @@ mod tests {
         assert!(judge(Some(&creating), started, t, late).unwrap_err().contains("not available 10m"));
         let failed = DbState { status: "incompatible-restore".into(), ..creating };
         assert!(judge(Some(&failed), started, t, now()).unwrap_err().contains("incompatible-restore"));
+    }
+
+    #[test]
+    fn the_dns_command_is_the_upsert_lifeboat_would_have_made() {
+        let c = dns_command("Z0123", "db.orders.internal", "orders-replica.x.us-west-2.rds.amazonaws.com", 60);
+        assert!(
+            c.starts_with("aws route53 change-resource-record-sets --hosted-zone-id Z0123 --change-batch '"),
+            "{c}"
+        );
+        let batch: Value = serde_json::from_str(c.split('\'').nth(1).unwrap()).unwrap();
+        let set = &batch["Changes"][0]["ResourceRecordSet"];
+        assert_eq!(batch["Changes"][0]["Action"], "UPSERT");
+        assert_eq!(
+            (set["Name"].as_str(), set["Type"].as_str(), set["TTL"].as_u64()),
+            (Some("db.orders.internal"), Some("CNAME"), Some(60))
+        );
+        assert_eq!(set["ResourceRecords"][0]["Value"], "orders-replica.x.us-west-2.rds.amazonaws.com");
     }
 
     #[test]

@@ -1,0 +1,141 @@
+//! The day a region fails, in our moto (`POST /_lifeboat/outage`: every call signed for a region,
+//! or Route 53's control plane, gets its connection reset). What holds today (issue 18 builds the
+//! rest: signals of its own for the DR region, DNS through Route 53's data plane, one owner per
+//! database across two stacks):
+//! - the stack deployed in the DR region runs a promote-replica failover to the end with
+//!   us-east-1 down, its signal an AWS Health event delivered there, and not one call of
+//!   Lifeboat's goes to us-east-1;
+//! - with only Route 53's control plane down, a failover in UPSERT mode finishes everything else
+//!   and the resolved message says DNS must still be moved, with the exact command.
+
+use std::time::{Duration, Instant};
+
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+
+async fn notice(moto: &Moto, region: &str, queue: &str, bed: &mut RecoveryBed, has: &str) -> Notice {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Some(n) = notices(moto, region, queue).await.into_iter().find(|n| n.subject.contains(has)) {
+            return n;
+        }
+        bed.watch.check_alive();
+        assert!(Instant::now() < deadline, "no `{has}` notice\n{}", bed.watch.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn approve(ask: &Notice, database: &str) -> Http {
+    let link = line_after(&ask.text, "Approve: ").to_owned();
+    let form = format!("{}&approver=Alice%20Ops&database={database}", link.split_once('?').expect("query").1);
+    http("POST", &link, Some(&form))
+}
+
+async fn timeline(moto: &Moto, region: &str, table: &str, id: &str) -> (Value, Vec<String>) {
+    let item = raw_item(moto, region, table, &format!("incident#{id}")).await;
+    let keys = item["timeline"].as_array().into_iter().flatten().filter_map(|e| e["key"].as_str().map(str::to_owned));
+    (item.clone(), keys.collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_us_east_1_down_the_dr_regions_stack_fails_over_and_calls_nothing_there() {
+    const DR: &str = "us-west-2";
+    let port = free_port().to_string();
+    let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
+    // Before the outage: the primary, its replica, and the recovery stack's own state, all but
+    // the primary in the DR region.
+    let table = incidents_table(&moto, DR).await;
+    let (topic, inbox) = topic_with_queue(&moto, DR).await;
+    create_instance(&moto, "us-east-1", "orders-prod").await;
+    read_replica(&moto, DR, "orders-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod")).await;
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk(DR).await);
+    ssm.put_parameter()
+        .name(ORDERS_ENDPOINT_PARAM)
+        .value(ORDERS_PRIMARY)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("endpoint parameter");
+    let yaml = format!(
+        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:{DR}:{ACCOUNT}:db:orders-replica\n      approval: required\n      triggers: {{ health: true }}\n      endpoint_parameter: {ORDERS_ENDPOINT_PARAM}\n"
+    );
+    let mut bed = RecoveryBed::start_in(&moto, DR, &port, &table, &topic, Some(&yaml)).await;
+
+    moto.post("/_lifeboat/outage", &json!({"regions": ["us-east-1"]}));
+    // The emulator refuses us-east-1 from now on, to everyone.
+    assert!(moto.rds("us-east-1").await.describe_db_instances().send().await.is_err());
+
+    // The signal: AWS Health's RDS issue about us-east-1, delivered by the rule in us-west-2.
+    let report = bed.trigger("health", &event("health-rds-issue-open.json", None));
+    assert_eq!(report["started"], true, "{report}");
+    let id = report["incident_id"].as_str().unwrap().to_owned();
+    let execution = report["execution_arn"].as_str().unwrap().to_owned();
+    assert!(execution.contains(&format!(":states:{DR}:")), "{execution}");
+    let ask = notice(&moto, DR, &inbox, &mut bed, "awaits your approval").await;
+    assert!(line_after(&ask.text, "Approve: ").starts_with(&bed.approval_url), "{}", ask.text);
+    let decided = approve(&ask, "orders-prod");
+    assert_eq!(decided.status, 200, "{}", decided.body);
+
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk(DR).await);
+    let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
+    assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
+    let resolved = notice(&moto, DR, &inbox, &mut bed, "resolved").await;
+    assert!(resolved.text.contains("Alice Ops"), "{}", resolved.text);
+    let param = ssm.get_parameter().name(ORDERS_ENDPOINT_PARAM).send().await.expect("parameter");
+    assert_eq!(param.parameter().and_then(|p| p.value()), Some(ORDERS_REPLICA));
+    let (item, keys) = timeline(&moto, DR, &table, &id).await;
+    assert_eq!(item["status"], "resolved", "{item}");
+    for want in FAILOVER_TIMELINE.iter().filter(|k| **k != "step:dns") {
+        assert!(keys.iter().any(|k| k == want), "{want} missing from {keys:?}");
+    }
+
+    let seen: Value =
+        serde_json::from_str(&http("GET", &format!("{}/_lifeboat/outage", moto.endpoint), None).body).expect("counts");
+    let east = &seen["calls"]["us-east-1"];
+    assert!(east.get(FUNCTIONS_ACCESS_KEY).is_none(), "Lifeboat called the failed region: {seen}");
+    assert!(seen["calls"][DR][FUNCTIONS_ACCESS_KEY].as_u64().unwrap_or(0) > 20, "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_route_53s_control_plane_down_the_rest_is_done_and_dns_is_left_with_its_command() {
+    let port = free_port().to_string();
+    let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let zone = orders_with_replica(&moto).await;
+    let yaml = format!(
+        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:{ACCOUNT}:db:orders-replica\n      approval: required\n      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n      endpoint_parameter: {ORDERS_ENDPOINT_PARAM}\n"
+    );
+    let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
+    moto.post("/_lifeboat/outage", &json!({"route53": true}));
+
+    let report = bed.trigger(
+        "manual",
+        &json!({"database": "orders-prod", "reason": "primary unreachable", "requested_by": "alice@example.com"}),
+    );
+    let id = report["incident_id"].as_str().unwrap_or_else(|| panic!("{report}")).to_owned();
+    let execution = report["execution_arn"].as_str().unwrap().to_owned();
+    let ask = notice(&moto, "us-east-1", &inbox, &mut bed, "awaits your approval").await;
+    assert!(ask.text.contains("not checked: Route 53 did not answer"), "preflight went on: {}", ask.text);
+    assert_eq!(approve(&ask, "orders-prod").status, 200);
+
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
+    let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(540)).await;
+    assert_eq!(status, "SUCCEEDED", "the failover finished what it could: {output}\n{}", bed.watch.log());
+    let resolved = notice(&moto, "us-east-1", &inbox, &mut bed, "resolved").await;
+    let command = format!("aws route53 change-resource-record-sets --hosted-zone-id {zone} --change-batch");
+    assert!(
+        resolved.text.contains("Left for people: DNS db.orders.internal still names the old primary"),
+        "{}",
+        resolved.text
+    );
+    assert!(resolved.text.contains(&command) && resolved.text.contains(ORDERS_REPLICA), "{}", resolved.text);
+    assert!(resolved.text.contains("Finish what Lifeboat could not"), "{}", resolved.text);
+    assert_eq!(orders_endpoint(&moto).await.as_deref(), Some(ORDERS_REPLICA), "the parameter moved");
+    let (item, keys) = timeline(&moto, "us-east-1", &table, &id).await;
+    assert_eq!(item["status"], "resolved", "{item}");
+    assert!(keys.iter().any(|k| k == "left:dns") && !keys.iter().any(|k| k == "step:dns"), "{keys:?}");
+    // Nothing moved the record, and it was not failed back: it still names the old primary.
+    moto.post("/_lifeboat/outage", &json!({}));
+    assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(ORDERS_PRIMARY));
+}
