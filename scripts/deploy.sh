@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Deploy Lifeboat with the AWS credentials and region of this shell:
+# Deploy Lifeboat with the AWS credentials of this shell:
 #   scripts/deploy.sh path/to/lifeboat.yaml [sam deploy options...]
-# 1. stores the policy document in SSM (/lifeboat/config, or $LIFEBOAT_CONFIG_PARAM) — first,
-#    because each function reads it at init and refuses to start without a valid one;
-# 2. builds both functions for arm64 with cargo-lambda (`sam build`, about 5 minutes);
-# 3. runs the guided `sam deploy` (it asks for NotificationTopicArn, DrKmsKeyArns — key ARNs,
-#    not aliases — and the schedules, and remembers the answers in samconfig.toml).
-# Source regions other than the stack's also need infra/forward-rds-events.yaml (docs/deployment.md).
+#   LIFEBOAT_REGIONS="us-east-1 us-west-2" scripts/deploy.sh path/to/lifeboat.yaml
+# 1. stores the policy document in SSM (/lifeboat/config, or $LIFEBOAT_CONFIG_PARAM) in every
+#    region deployed to — first, because each function reads it at init and refuses to start
+#    without a valid one;
+# 2. builds the functions for arm64 with cargo-lambda (`sam build`, about 5 minutes);
+# 3. runs the guided `sam deploy` in each region (it asks for NotificationTopicArn — that region's
+#    topic —, DrKmsKeyArns — key ARNs, not aliases — and the schedules, and remembers the answers
+#    in samconfig.toml). With several regions each stack runs only the recoveries it owns
+#    (Recovers=own): a database's recovery runs where its replica or DR copy lives, so it still
+#    runs when the primary's region is gone (docs/deployment.md, "Two regions").
+# Source regions other than the stacks' also need infra/forward-rds-events.yaml (docs/deployment.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:?usage: scripts/deploy.sh path/to/lifeboat.yaml [sam deploy options]}
@@ -14,11 +19,18 @@ shift
 scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
 param=${LIFEBOAT_CONFIG_PARAM:-/lifeboat/config}
-python - "$config" "$param" <<'PY'
-import sys, boto3
-path, name = sys.argv[1], sys.argv[2]
-boto3.client("ssm").put_parameter(Name=name, Value=open(path).read(), Type="String", Overwrite=True)
-print(f"deploy: {path} stored in SSM {name}")
-PY
+read -r -a regions <<< "${LIFEBOAT_REGIONS:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}"
+[ "${#regions[@]}" -gt 0 ] || { echo "deploy: set AWS_REGION or LIFEBOAT_REGIONS" >&2; exit 2; }
+recovers=all
+[ "${#regions[@]}" -eq 1 ] || recovers=own
 sam build
-sam deploy --guided --capabilities CAPABILITY_IAM --parameter-overrides "ConfigParameterName=$param" "$@"
+for region in "${regions[@]}"; do
+  python - "$config" "$param" "$region" <<'PY'
+import sys, boto3
+path, name, region = sys.argv[1:4]
+boto3.client("ssm", region_name=region).put_parameter(Name=name, Value=open(path).read(), Type="String", Overwrite=True)
+print(f"deploy: {path} stored in SSM {name} in {region}")
+PY
+  sam deploy --guided --region "$region" --capabilities CAPABILITY_IAM \
+    --parameter-overrides "ConfigParameterName=$param" "Recovers=$recovers" "$@"
+done

@@ -139,3 +139,84 @@ async fn with_route_53s_control_plane_down_the_rest_is_done_and_dns_is_left_with
     moto.post("/_lifeboat/outage", &json!({}));
     assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(ORDERS_PRIMARY));
 }
+
+/// A stack in each region (`LIFEBOAT_RECOVERS=own`), each with its own table: the same signals
+/// reach both, each twice, and still every database's recovery runs in exactly one region — the
+/// one the config says owns it (where the database that takes over lives).
+#[tokio::test]
+async fn with_a_stack_in_each_region_each_database_is_recovered_by_one_region_only() {
+    use lifeboat_core::aws::{ConfigCache, ConfigSource};
+    let moto = Moto::start();
+    let db = |name: &str, failover: &str| {
+        format!(
+            "  - name: {name}\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:{name}\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover: {{ {failover}, approval: required, triggers: {{ health: true }} }}\n"
+        )
+    };
+    let yaml = format!(
+        "databases:\n{}{}",
+        db(
+            "orders-prod",
+            &format!("strategy: promote-replica, target: arn:aws:rds:us-west-2:{ACCOUNT}:db:orders-replica")
+        ),
+        db("ledger", "strategy: reboot-multi-az"),
+    );
+    let mut stacks = Vec::new();
+    for region in ["us-east-1", "us-west-2"] {
+        let sdk = moto.sdk(region).await;
+        let table = incidents_table(&moto, region).await;
+        aws_sdk_ssm::Client::new(&sdk)
+            .put_parameter()
+            .name(CONFIG_PARAM)
+            .value(&yaml)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .expect("config, written to every region by deploy.sh");
+        let config = ConfigCache::new(ConfigSource::Parameter(CONFIG_PARAM.into()), &sdk, Duration::ZERO);
+        let sfn = aws_sdk_sfn::Client::new(&sdk);
+        let sm = sfn
+            .create_state_machine()
+            .name("lifeboat-failover")
+            .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":3600,"End":true}}}"#)
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
+            .send()
+            .await
+            .expect("state machine")
+            .state_machine_arn()
+            .to_owned();
+        let mut deps = failover_trigger::Deps::new(config, &sdk, &table, &sm, Duration::from_secs(1));
+        deps.own_only = true;
+        stacks.push((region, deps, sfn, sm));
+    }
+    let mut issue = event("health-rds-issue-open.json", None);
+    issue["detail"]["affectedEntities"] = json!([]);
+    let mut said = Vec::new();
+    for (region, deps, ..) in &stacks {
+        for _ in 0..2 {
+            let report = failover_trigger::handle(deps, issue.clone(), chrono::Utc::now()).await.expect("trigger");
+            said.push((region.to_string(), serde_json::to_value(report).unwrap()));
+        }
+    }
+    let mut ran = Vec::new();
+    for (region, _, sfn, sm) in &stacks {
+        let out = sfn.list_executions().state_machine_arn(sm).send().await.expect("executions");
+        ran.extend(
+            out.executions()
+                .iter()
+                .map(|e| (region.to_string(), e.name().split("-2026").next().unwrap_or("").to_owned())),
+        );
+    }
+    ran.sort();
+    // The issue's startTime names the incidents: 2026-11-25.
+    assert_eq!(
+        ran,
+        [("us-east-1".to_owned(), "ledger".to_owned()), ("us-west-2".to_owned(), "orders-prod".to_owned())],
+        "{said:?}"
+    );
+    let east_orders =
+        said.iter().find(|(r, s)| r == "us-east-1" && s.to_string().contains("orders-prod")).map(|(_, s)| s);
+    assert!(
+        east_orders.is_some_and(|s| s.to_string().contains("runs in us-west-2's stack, not us-east-1's")),
+        "{said:?}"
+    );
+}

@@ -11,7 +11,7 @@ use lifeboat_core::aws::sfn::{Started, StepFunctions};
 use lifeboat_core::aws::{optional_env, required_env, ConfigCache, SdkConfig};
 use lifeboat_core::config::Config;
 use lifeboat_core::error::LifeboatError;
-use lifeboat_core::failover::steps::{Execution, POLL_SECONDS};
+use lifeboat_core::failover::steps::{recovered_from, Execution, POLL_SECONDS};
 use lifeboat_core::failover::{self, Request, Start};
 use lifeboat_core::health::{ClusterMembers, HealthEvent};
 use lifeboat_core::incident::{Entry, Incident};
@@ -28,6 +28,10 @@ pub struct Deps {
     pub rds: Rds,
     /// How often the execution looks at a database coming up (tests: 1 s).
     pub poll: Duration,
+    /// Where this stack runs, and whether it runs every database's recovery (`all`: one stack)
+    /// or only those it owns (`own`: a stack in each region, `LIFEBOAT_RECOVERS=own`).
+    pub region: String,
+    pub own_only: bool,
 }
 
 impl Deps {
@@ -37,7 +41,15 @@ impl Deps {
         let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
         let machine = required_env("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN")?;
         let poll = optional_env("LIFEBOAT_FAILOVER_POLL_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(POLL_SECONDS);
-        Ok(Deps::new(config, sdk, &table, &machine, Duration::from_secs(poll)))
+        let mut deps = Deps::new(config, sdk, &table, &machine, Duration::from_secs(poll));
+        deps.own_only = match optional_env("LIFEBOAT_RECOVERS").as_deref() {
+            None | Some("all") => false,
+            Some("own") => true,
+            Some(other) => {
+                return Err(LifeboatError::Rejected(format!("LIFEBOAT_RECOVERS is `{other}`: `all` or `own`")))
+            }
+        };
+        Ok(deps)
     }
 
     pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, state_machine: &str, poll: Duration) -> Self {
@@ -48,6 +60,8 @@ impl Deps {
             rds: Rds::new(sdk),
             state_machine: state_machine.to_owned(),
             poll,
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+            own_only: false,
         }
     }
 }
@@ -140,6 +154,13 @@ async fn start(deps: &Deps, config: &Config, request: &Request, at: DateTime<Utc
     let Some(db) = config.database_named(&request.database) else {
         return Err(LifeboatError::Rejected(format!("no database named {}", request.database)));
     };
+    let owner = recovered_from(db, request.strategy);
+    if deps.own_only && owner != deps.region {
+        let why =
+            format!("{}'s recovery by {} runs in {owner}'s stack, not {}'s", db.name, request.strategy, deps.region);
+        info!(%why, "not this region's");
+        return Ok(Report { ignored: Some(why), ..Report::default() });
+    }
     let incident = Incident::declare(db, request.kind, at, &request.by, &request.reason, &request.seed);
     let seen = Entry::new(at, &request.by, &format!("also seen: {}", request.reason), &format!("seen:{}", incident.id));
     let mut report = Report::default();

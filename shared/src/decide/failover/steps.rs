@@ -409,6 +409,21 @@ pub fn restore_region(db: &Database) -> Option<&str> {
     named.or_else(|| (db.copy_to.len() == 1).then(|| db.copy_to[0].region.as_str()))
 }
 
+/// The region whose stack runs `db`'s recovery by `strategy`: where the database that takes over
+/// lives (the replica, the global secondary, the DR copy's region), or the source's own region
+/// for the strategies that act there. With a stack in several regions (`LIFEBOAT_RECOVERS=own`),
+/// only this region's opens an incident for it, so two regions never run one database's
+/// recovery: ownership is decided by the config both read, not by a race between their tables.
+pub fn recovered_from(db: &Database, strategy: Strategy) -> &str {
+    use Strategy::*;
+    let target = db.failover.as_ref().and_then(|f| f.target.as_ref()).map(|t| t.region.as_str());
+    match strategy {
+        PromoteReplica | GlobalSwitchover | GlobalFailover => target.unwrap_or(&db.source.region),
+        RestoreLatestCopy => restore_region(db).unwrap_or(&db.source.region),
+        AuroraFailover | RebootMultiAz | PointInTime => &db.source.region,
+    }
+}
+
 /// An approver's answer, as the approval handler sends it with `SendTaskSuccess`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
@@ -633,6 +648,16 @@ mod tests {
         assert!(judge(Some(&creating), started, t, late).unwrap_err().contains("not available 10m"));
         let failed = DbState { status: "incompatible-restore".into(), ..creating };
         assert!(judge(Some(&failed), started, t, now()).unwrap_err().contains("incompatible-restore"));
+    }
+
+    #[test]
+    fn each_recovery_has_one_owning_region_where_the_database_that_takes_over_lives() {
+        let config = config();
+        let orders = config.database_named("orders-prod").unwrap();
+        assert_eq!(recovered_from(orders, Strategy::PromoteReplica), "us-west-2", "the replica's region");
+        assert_eq!(recovered_from(orders, Strategy::PointInTime), "us-east-1", "in the source's region");
+        assert_eq!(recovered_from(orders, Strategy::RebootMultiAz), "us-east-1");
+        assert_eq!(recovered_from(orders, Strategy::RestoreLatestCopy), "us-west-2", "its only DR region");
     }
 
     #[test]
