@@ -1,7 +1,8 @@
 //! Least privilege, read from template.yaml itself: no write action on `*` (the one exception,
 //! answering Step Functions task tokens, which IAM cannot scope, belongs to the approval handler
 //! alone); every RDS delete conditioned on an ownership tag; restores only with Lifeboat's tag,
-//! only into `lf-` databases, and tags only Lifeboat's own keys on them. Also what keeps a
+//! into `lf-` databases (a point-in-time restore excepted: IAM can't tell its source, which the
+//! config names, from its target), and tags only Lifeboat's own keys on them. Also what keeps a
 //! failover running: reserved concurrency, and alarms for executions that fail or time out.
 
 use serde_yaml_ng::Value;

@@ -215,3 +215,23 @@ async fn a_health_issue_naming_an_aurora_instance_fails_its_cluster_over() {
     assert!(report["incident_id"].as_str().is_some_and(|i| i.starts_with("catalog-")), "{report}");
     assert_eq!(executions(&moto, &sm).await.len(), 1);
 }
+
+/// With a stack in each region (`LIFEBOAT_RECOVERS=own`) only the stack of the drill's region
+/// drills a database: two would delete each other's temporary databases as leftovers.
+#[tokio::test]
+async fn with_a_stack_in_each_region_a_database_is_drilled_by_its_drill_regions_stack_only() {
+    let moto = Moto::start();
+    let (mut deps, sm) = drill_deps(&moto, &format!("databases:\n{}", drill_db("billing", "db", "billing"))).await;
+    deps.own_only = true;
+    assert_eq!(deps.region, "us-east-1");
+    let schedule = event("scheduled-sweep.json", None);
+    let out = dr_drill::handle(&deps, schedule.clone(), Utc::now()).await.unwrap();
+    assert_eq!(out["started"], json!([]), "billing drills in us-west-2: {out}");
+    let err = dr_drill::handle(&deps, json!({"database": "billing"}), Utc::now()).await.unwrap_err();
+    assert!(err.to_string().contains("runs in us-west-2's stack"), "{err}");
+    assert!(executions(&moto, &sm).await.is_empty());
+    // The us-west-2 stack's view of the same config.
+    deps.region = "us-west-2".into();
+    dr_drill::handle(&deps, schedule, Utc::now()).await.unwrap();
+    assert_eq!(executions(&moto, &sm).await.len(), 1);
+}

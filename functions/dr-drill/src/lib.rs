@@ -7,7 +7,7 @@ use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
 use lifeboat_core::aws::sns::Notifier;
-use lifeboat_core::aws::{optional_env, required_env, ConfigCache, SdkConfig};
+use lifeboat_core::aws::{optional_env, own_only_from_env, required_env, ConfigCache, SdkConfig};
 use lifeboat_core::config::Config;
 use lifeboat_core::copy::{self, RegionListings};
 use lifeboat_core::drill::{
@@ -31,6 +31,11 @@ pub struct Deps {
     /// The drill state machine (to start drills); steps and reports don't need it.
     pub state_machine: Option<String>,
     pub poll_seconds: u64,
+    /// Where this stack runs, and whether it drills only the databases whose drill region is
+    /// its own (`LIFEBOAT_RECOVERS=own`): two stacks drilling one database would delete each
+    /// other's temporary databases as crashed drills' leftovers.
+    pub region: String,
+    pub own_only: bool,
     /// Only against an AWS emulator, whose endpoints are not in DNS: the resolvable-endpoint check
     /// says so instead of failing.
     pub emulated_endpoints: bool,
@@ -45,6 +50,7 @@ impl Deps {
         deps.state_machine = optional_env("LIFEBOAT_DRILL_STATE_MACHINE_ARN");
         deps.poll_seconds = optional_env("LIFEBOAT_DRILL_POLL_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(30);
         deps.emulated_endpoints = optional_env("LIFEBOAT_EMULATED_ENDPOINTS").as_deref() == Some("true");
+        deps.own_only = own_only_from_env()?;
         Ok(deps)
     }
 
@@ -56,6 +62,8 @@ impl Deps {
             sfn: StepFunctions::new(sdk),
             topic: Notifier::new(sdk, topic_arn),
             state_machine: None,
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+            own_only: false,
             poll_seconds: 30,
             emulated_endpoints: false,
         }
@@ -92,6 +100,13 @@ async fn start(deps: &Deps, only: Option<&str>, now: DateTime<Utc>) -> Result<Va
     for db in &config.databases {
         let Some(d) = &db.drill else { continue };
         if only.is_some_and(|n| n != db.name) {
+            continue;
+        }
+        if deps.own_only && drill::region(db, d).is_some_and(|r| r != deps.region) {
+            if only.is_some() {
+                let r = drill::region(db, d).unwrap_or_default();
+                failed.get_or_insert(LifeboatError::Rejected(format!("{}'s drill runs in {r}'s stack", db.name)));
+            }
             continue;
         }
         // One database's trouble never leaves the others undrilled: the schedule's retry (a

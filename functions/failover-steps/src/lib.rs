@@ -267,7 +267,7 @@ async fn act(
         }
         GlobalSwitchover | GlobalFailover => {
             let arn = f.and_then(|f| f.target.as_ref()).map(|t| t.to_string()).unwrap_or_default();
-            deps.rds.switch_global(&target.region, &arn, exec.strategy == GlobalFailover).await?
+            deps.rds.switch_global(&target.region, &arn, exec.strategy == GlobalFailover, requested).await?
         }
         RebootMultiAz => deps.rds.reboot_with_failover(&target.region, &target.id, p.before.as_deref()).await?,
         RestoreLatestCopy | PointInTime => deps.rds.restore(planned_restore(exec, step)?).await?,
@@ -362,7 +362,12 @@ async fn verify(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>
     if let (Some(d), Some(e)) = (dns, &exec.dns_error) {
         // The rest is done; the record is not Lifeboat's to move now. Say exactly how.
         let (_, why) = lifeboat_core::error::caught(e);
-        let what = format!("DNS {} still names the old primary: the DNS step failed ({why})", d.record);
+        let what = match exec.dns.as_ref().and_then(|c| c.change_id.as_deref()) {
+            Some(change) => {
+                format!("DNS {}: change {change} was sent but not confirmed INSYNC ({why}); check it", d.record)
+            }
+            None => format!("DNS {} still names the old primary: the DNS step failed ({why})", d.record),
+        };
         let how = steps::dns_command(&d.zone_id, &d.record, endpoint, d.ttl);
         deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "left:dns").with_details(how)).await?;
         checked.push(format!("DNS {} left for people", d.record));

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::aws::incidents::{IncidentStore, Opened};
 use lifeboat_core::aws::rds::Rds;
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
-use lifeboat_core::aws::{optional_env, required_env, ConfigCache, SdkConfig};
+use lifeboat_core::aws::{optional_env, own_only_from_env, required_env, ConfigCache, SdkConfig};
 use lifeboat_core::config::Config;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{recovered_from, Execution, POLL_SECONDS};
@@ -42,13 +42,7 @@ impl Deps {
         let machine = required_env("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN")?;
         let poll = optional_env("LIFEBOAT_FAILOVER_POLL_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(POLL_SECONDS);
         let mut deps = Deps::new(config, sdk, &table, &machine, Duration::from_secs(poll));
-        deps.own_only = match optional_env("LIFEBOAT_RECOVERS").as_deref() {
-            None | Some("all") => false,
-            Some("own") => true,
-            Some(other) => {
-                return Err(LifeboatError::Rejected(format!("LIFEBOAT_RECOVERS is `{other}`: `all` or `own`")))
-            }
-        };
+        deps.own_only = own_only_from_env()?;
         Ok(deps)
     }
 
@@ -134,13 +128,21 @@ async fn cluster_members(deps: &Deps, config: &Config, payload: &Value) -> Clust
     let mut out = ClusterMembers::new();
     let Ok(Some(h)) = HealthEvent::parse(payload) else { return out };
     for db in h.clusters_to_resolve(config) {
-        if !db.failover.as_ref().is_some_and(|f| f.triggers.health) {
+        let Some(f) = db.failover.as_ref().filter(|f| f.triggers.health) else { continue };
+        if deps.own_only && recovered_from(db, f.strategy) != deps.region {
             continue;
         }
-        let members = match deps.rds.cluster(&db.source.region, &db.source.id).await {
-            Ok(c) => Some(c.map(|c| c.members).unwrap_or_default()),
-            Err(e) => {
+        // The cluster lives in the region Health says is impaired: its endpoint may hang, and the
+        // trigger has 30 s for every database the event touches. A few seconds, then unknown.
+        let read = tokio::time::timeout(MEMBERS_WITHIN, deps.rds.cluster(&db.source.region, &db.source.id)).await;
+        let members = match read {
+            Ok(Ok(c)) => Some(c.map(|c| c.members).unwrap_or_default()),
+            Ok(Err(e)) => {
                 warn!(database = %db.name, error = %e, "cluster members unreadable: the Health event may touch it");
+                None
+            }
+            Err(_) => {
+                warn!(database = %db.name, "cluster members not read in time: the Health event may touch it");
                 None
             }
         };
@@ -148,6 +150,9 @@ async fn cluster_members(deps: &Deps, config: &Config, payload: &Value) -> Clust
     }
     out
 }
+
+/// How long the trigger waits for one protected cluster's members.
+const MEMBERS_WITHIN: Duration = Duration::from_secs(5);
 
 /// Open one database's incident and start its execution, once.
 async fn start(deps: &Deps, config: &Config, request: &Request, at: DateTime<Utc>) -> Result<Report, LifeboatError> {

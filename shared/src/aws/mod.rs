@@ -111,6 +111,16 @@ where
     .await
 }
 
+/// `LIFEBOAT_RECOVERS` (the template's `Recovers`): `all` (one stack runs every recovery and
+/// drill) or `own` (a stack in each region runs only those its region owns).
+pub fn own_only_from_env() -> Result<bool, LifeboatError> {
+    match optional_env("LIFEBOAT_RECOVERS").as_deref() {
+        None | Some("all") => Ok(false),
+        Some("own") => Ok(true),
+        Some(other) => Err(LifeboatError::Rejected(format!("LIFEBOAT_RECOVERS is `{other}`: `all` or `own`"))),
+    }
+}
+
 /// An optional setting: unset and empty are the same.
 pub fn optional_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())

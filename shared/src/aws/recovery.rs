@@ -209,6 +209,11 @@ impl Rds {
         requested: bool,
     ) -> Result<Acted, LifeboatError> {
         let now = if cluster { self.cluster(region, id).await? } else { self.instance(region, id).await? };
+        // A retry finds its own promotion still running (RDS keeps the source while it does):
+        // asking again would be refused, and fail the failover mid-promotion.
+        if requested && now.as_ref().is_some_and(|s| !s.available()) {
+            return Ok(Acted::AlreadyDone);
+        }
         let result = if now.is_some_and(|s| s.replica_of.is_none()) {
             Ok(Acted::AlreadyDone)
         } else {
@@ -321,11 +326,20 @@ impl Rds {
         region: &str,
         target_arn: &str,
         allow_data_loss: bool,
+        requested: bool,
     ) -> Result<Acted, LifeboatError> {
         let Some(Membership { global, is_writer, moving_to }) = self.global_membership(region, target_arn).await?
         else {
             return Err(LifeboatError::Rejected(format!("{target_arn} is in no global cluster")));
         };
+        // Found done or under way is this failover's own only when it asked before (a retry);
+        // otherwise someone else switched the global database, as `promote` refuses too.
+        if !requested && (is_writer || moving_to.as_deref() == Some(target_arn)) {
+            return Err(LifeboatError::Rejected(format!(
+                "{global} is already switching to, or written by, {target_arn}, and this failover did not ask: \
+                 someone else did. Check it before pointing the applications at it"
+            )));
+        }
         match moving_to {
             // A retried step finds its own switchover under way: asking again would be refused,
             // or start another.
@@ -534,7 +548,10 @@ impl Rds {
         if c.tags.get(key).map(String::as_str) != Some(value) {
             return Err(LifeboatError::Rejected(format!("{id} does not carry {key}={value}: not deleting it")));
         }
-        for member in &c.members {
+        // An Aurora cluster's instances go first; a Multi-AZ DB cluster's are RDS's own, and
+        // DeleteDBCluster terminates them.
+        let aurora = c.engine.as_deref().is_none_or(|e| e.starts_with("aurora"));
+        for member in c.members.iter().filter(|_| aurora) {
             self.delete_instance_tagged(region, member, key, value).await?;
         }
         if c.status == "deleting" {
@@ -632,7 +649,7 @@ mod tests {
             "us-west-2",
             mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&member_cluster(), &describe, &switch]),
         );
-        assert_eq!(rds.switch_global("us-west-2", SECONDARY, false).await.unwrap(), Acted::Started);
+        assert_eq!(rds.switch_global("us-west-2", SECONDARY, false, false).await.unwrap(), Acted::Started);
         assert_eq!(switch.num_calls(), 1);
 
         let after = mock!(aws_sdk_rds::Client::describe_global_clusters).then_output(|| global(SECONDARY));
@@ -642,7 +659,7 @@ mod tests {
             "us-west-2",
             mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&member_cluster(), &after, &never]),
         );
-        assert_eq!(rds.switch_global("us-west-2", SECONDARY, true).await.unwrap(), Acted::AlreadyDone);
+        assert_eq!(rds.switch_global("us-west-2", SECONDARY, true, true).await.unwrap(), Acted::AlreadyDone);
         assert_eq!(never.num_calls(), 0, "a repeated step doesn't fail over again");
     }
 
@@ -670,8 +687,11 @@ mod tests {
             mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&member_cluster(), &under_way, &never]),
         );
         // The primary is still the writer while the failover runs: a retry must not ask again.
-        assert_eq!(rds.switch_global("us-west-2", SECONDARY, true).await.unwrap(), Acted::AlreadyDone);
+        assert_eq!(rds.switch_global("us-west-2", SECONDARY, true, true).await.unwrap(), Acted::AlreadyDone);
         assert_eq!(never.num_calls(), 0);
+        // The same found by a first attempt is not this failover's: someone else started it.
+        let err = rds.switch_global("us-west-2", SECONDARY, true, false).await.unwrap_err();
+        assert!(!err.is_retryable() && err.to_string().contains("someone else"), "{err}");
 
         let elsewhere = "arn:aws:rds:eu-west-1:123456789012:cluster:catalog-aurora-eu";
         let other = mock!(aws_sdk_rds::Client::describe_global_clusters).then_output(move || moving(elsewhere));
@@ -679,7 +699,7 @@ mod tests {
             "us-west-2",
             mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&member_cluster(), &other, &never]),
         );
-        let err = rds.switch_global("us-west-2", SECONDARY, true).await.unwrap_err();
+        let err = rds.switch_global("us-west-2", SECONDARY, true, true).await.unwrap_err();
         assert!(!err.is_retryable() && err.to_string().contains("already switching or failing over"), "{err}");
         assert_eq!(never.num_calls(), 0);
     }
@@ -696,7 +716,7 @@ mod tests {
             "us-west-2",
             mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&member_cluster(), &describe, &failover]),
         );
-        assert_eq!(rds.switch_global("us-west-2", SECONDARY, true).await.unwrap(), Acted::Started);
+        assert_eq!(rds.switch_global("us-west-2", SECONDARY, true, true).await.unwrap(), Acted::Started);
         assert_eq!(failover.num_calls(), 1);
     }
 
@@ -806,7 +826,7 @@ mod tests {
                 .build()
         });
         let rds = Rds::with_client("us-west-2", mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&alone]));
-        let err = rds.switch_global("us-west-2", SECONDARY, false).await.unwrap_err();
+        let err = rds.switch_global("us-west-2", SECONDARY, false, true).await.unwrap_err();
         assert!(!err.is_retryable() && err.to_string().contains("no global cluster"), "{err}");
     }
 }

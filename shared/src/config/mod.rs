@@ -188,6 +188,23 @@ impl Config {
                     );
                 }
             }
+            // Without a failover section a person's request still runs one, with the default
+            // approval timeout: its waits must fit the state machine's own timeout too.
+            if db.failover.is_none() {
+                let worst =
+                    failover::default_approval_timeout() + failover::recovery_wait(db.rto) + failover::STEPS_BUDGET;
+                if worst > failover::MACHINE_TIMEOUT {
+                    return invalid(
+                        at("rto"),
+                        format!(
+                            "a requested failover would wait up to twice the rto ({}s) for the recovery, more than the \
+                             failover state machine allows with its other steps: at most {}s",
+                            failover::recovery_wait(db.rto).as_secs(),
+                            (failover::MACHINE_TIMEOUT - failover::STEPS_BUDGET - failover::default_approval_timeout()).as_secs()
+                        ),
+                    );
+                }
+            }
             if let Some(f) = &db.failover {
                 if let Some((field, why)) = failover::invalid(db, f) {
                     return invalid(at(&format!("failover.{field}")), why);

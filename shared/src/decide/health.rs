@@ -132,9 +132,9 @@ impl HealthEvent {
             self.affected_entities.iter().any(|e| {
                 names(&e.entity_value, db)
                     || match members.get(&db.name) {
-                        // Unreadable: the region may be impaired; the failover still waits for
-                        // the approval its config demands.
-                        Some(None) => true,
+                        // Unreadable: the region may be impaired. Possibly touched only where a
+                        // person approves anyway; never an unattended failover on a guess.
+                        Some(None) => approved_by_a_person(db),
                         Some(Some(instances)) => instances.iter().any(|i| {
                             e.entity_value == *i || e.entity_value.rsplit_once(":db:").is_some_and(|(_, id)| id == i)
                         }),
@@ -148,6 +148,12 @@ impl HealthEvent {
         }
         Ok(hit)
     }
+}
+
+/// Whether a failover of `db` waits for a person (production always does).
+fn approved_by_a_person(db: &Database) -> bool {
+    db.tier == crate::config::Tier::Production
+        || db.failover.as_ref().is_none_or(|f| f.approval == crate::config::failover::Approval::Required)
 }
 
 /// Whether a Health entity names `db` itself (its ARN or identifier).
@@ -182,6 +188,12 @@ mod tests {
         assert!(h.affected_with(&c, &members).is_ok(), "by identifier too");
         members.insert("catalog-aurora".into(), None);
         assert!(h.affected_with(&c, &members).is_ok(), "unreadable membership: possibly touched");
+        // ...only where a person approves: never an unattended failover on a guess.
+        let auto = Config::from_yaml(
+            "databases:\n  - name: catalog-aurora\n    source: arn:aws:rds:us-east-1:123456789012:cluster:catalog-aurora\n    tier: non-production\n    rpo: 1h\n    rto: 1h\n    failover: { strategy: aurora-failover, approval: auto, triggers: { health: true } }\n",
+        )
+        .unwrap();
+        assert!(h.affected_with(&auto, &members).is_err(), "approval: auto and membership unknown");
     }
 
     fn load(name: &str) -> Value {

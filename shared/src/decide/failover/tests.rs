@@ -219,6 +219,9 @@ fn waits_that_would_outlast_the_state_machine_are_refused_and_the_limits_match_t
         )
     };
     let e = Config::from_yaml(&db("20h", "2h")).unwrap_err().to_string();
+    let bare = "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:123456789012:db:orders\n    tier: production\n    rpo: 5m\n    rto: 12h\n";
+    let no_section = Config::from_yaml(bare).unwrap_err().to_string();
+    assert!(no_section.contains("rto") && no_section.contains("requested failover"), "{no_section}");
     assert!(e.contains("approval_timeout") && e.contains("shorten"), "{e}");
     let ok = Config::from_yaml(&db("2h", "4h")).unwrap();
     // The recovery wait follows the RTO (twice it), no longer a fixed two hours.
