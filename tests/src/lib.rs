@@ -693,6 +693,34 @@ pub async fn state_machine_in(moto: &Moto, region: &str, name: &str, asl: &str, 
         .to_owned()
 }
 
+/// A state machine moto only records executions of (its one state waits an hour): for tests that
+/// look at what was started, not at what runs. Its ARN.
+pub async fn idle_machine(moto: &Moto, region: &str, name: &str) -> String {
+    aws_sdk_sfn::Client::new(&moto.sdk(region).await)
+        .create_state_machine()
+        .name(name)
+        .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":3600,"End":true}}}"#)
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
+        .send()
+        .await
+        .expect("state machine")
+        .state_machine_arn()
+        .to_owned()
+}
+
+/// The approval links' signing key, a SecureString in `region` (`APPROVAL_KEY_PARAM`).
+pub async fn approval_key(moto: &Moto, region: &str, key: &str) {
+    aws_sdk_ssm::Client::new(&moto.sdk(region).await)
+        .put_parameter()
+        .name(APPROVAL_KEY_PARAM)
+        .value(key)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("approval key");
+}
+
 /// How an execution ended (status, output), waiting up to `wait`.
 pub async fn execution_ends(
     sfn: &aws_sdk_sfn::Client,
@@ -824,15 +852,7 @@ impl RecoveryBed {
         topic: &str,
         config: Option<&str>,
     ) -> RecoveryBed {
-        let ssm = aws_sdk_ssm::Client::new(&moto.sdk(region).await);
-        ssm.put_parameter()
-            .name(APPROVAL_KEY_PARAM)
-            .value("local-approval-key-0123456789abcdef-0123456789")
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .overwrite(true)
-            .send()
-            .await
-            .expect("approval key");
+        approval_key(moto, region, "local-approval-key-0123456789abcdef-0123456789").await;
         let machine = state_machine_in(
             moto,
             region,

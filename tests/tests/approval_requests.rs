@@ -66,14 +66,7 @@ fn any_request_gets_a_4xx_page_and_writes_nothing() {
     let (table, declared, deps) = rt.block_on(async {
         let table = incidents_table(&moto, "us-east-1").await;
         let sdk = moto.sdk("us-east-1").await;
-        aws_sdk_ssm::Client::new(&sdk)
-            .put_parameter()
-            .name(APPROVAL_KEY_PARAM)
-            .value(KEY)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await
-            .expect("approval key");
+        approval_key(&moto, "us-east-1", KEY).await;
         // An incident that exists but is not awaiting approval.
         let config = Config::from_yaml(&format!(
             "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n"
@@ -140,14 +133,7 @@ async fn junk_links_cost_no_aws_call_and_error_pages_show_no_aws_text() {
     let now = Utc::now();
     let table = incidents_table(&moto, "us-east-1").await;
     let sdk = moto.sdk("us-east-1").await;
-    aws_sdk_ssm::Client::new(&sdk)
-        .put_parameter()
-        .name(APPROVAL_KEY_PARAM)
-        .value(KEY)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("approval key");
+    approval_key(&moto, "us-east-1", KEY).await;
     let deps = approval_handler::Deps::new(&sdk, &table, APPROVAL_KEY_PARAM);
     moto.post("/_lifeboat/faults", &serde_json::json!({"faults": []}));
     let expired = Link::new(KEY.as_bytes(), "orders-x", "abc", Decision::Approve, now - Duration::minutes(1)).query();

@@ -16,16 +16,7 @@ use serde_json::{json, Value};
 /// A state machine moto records executions of (it runs nothing here): the trigger's and the
 /// drill's starts are what these tests look at.
 async fn machine(moto: &Moto, name: &str) -> String {
-    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
-    sfn.create_state_machine()
-        .name(name)
-        .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":3600,"End":true}}}"#)
-        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
-        .send()
-        .await
-        .expect("state machine")
-        .state_machine_arn()
-        .to_owned()
+    idle_machine(moto, "us-east-1", name).await
 }
 
 async fn executions(moto: &Moto, machine: &str) -> Vec<String> {

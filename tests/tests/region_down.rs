@@ -174,16 +174,7 @@ async fn with_a_stack_in_each_region_each_database_is_recovered_by_one_region_on
             .expect("config, written to every region by deploy.sh");
         let config = ConfigCache::new(ConfigSource::Parameter(CONFIG_PARAM.into()), &sdk, Duration::ZERO);
         let sfn = aws_sdk_sfn::Client::new(&sdk);
-        let sm = sfn
-            .create_state_machine()
-            .name("lifeboat-failover")
-            .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":3600,"End":true}}}"#)
-            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
-            .send()
-            .await
-            .expect("state machine")
-            .state_machine_arn()
-            .to_owned();
+        let sm = idle_machine(&moto, region, "lifeboat-failover").await;
         let mut deps = failover_trigger::Deps::new(config, &sdk, &table, &sm, Duration::from_secs(1));
         deps.own_only = true;
         stacks.push((region, deps, sfn, sm));
