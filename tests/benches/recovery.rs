@@ -67,9 +67,9 @@ async fn failover_once() -> [Duration; 3] {
     let table = incidents_table(&moto, "us-east-1").await;
     let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
     let zone = orders_with_replica(&moto).await;
-    let yaml = format!(
-        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:{ACCOUNT}:db:orders-replica\n      approval: required\n      triggers: {{ alarms: [orders-prod-db-down] }}\n      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n      endpoint_parameter: {ORDERS_ENDPOINT_PARAM}\n"
-    );
+    let yaml = orders_failover_yaml(&format!(
+        "      triggers: {{ alarms: [orders-prod-db-down] }}\n      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n"
+    ));
     let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
     // Warm every function the failover uses, so the figures hold no build and no cold start.
     bed.trigger("warm", &event("cloudwatch-alarm-back-to-ok.json", None));
@@ -93,9 +93,8 @@ async fn failover_once() -> [Duration; 3] {
     };
     let asked = start.elapsed();
     let approve = line_after(&ask.text, "Approve: ").to_owned();
-    let form = format!("{}&approver=bench&database=orders-prod", approve.split_once('?').expect("query").1);
     let posted = Instant::now();
-    let decided = http("POST", &approve, Some(&form));
+    let decided = post_form(&approve, "approver=bench&database=orders-prod");
     assert_eq!(decided.status, 200, "{}", decided.body);
     let at = |key: &'static str| {
         let (moto, table, id) = (&moto, &table, &id);

@@ -613,6 +613,13 @@ pub fn http(method: &str, url: &str, form: Option<&str>) -> Http {
     Http { status: code.trim().parse().unwrap_or(0), body: body.to_owned() }
 }
 
+/// The approval page's form POSTed to `link` (the link's own query, then `fields`, e.g.
+/// `approver=Alice&database=orders-prod`), as a person's browser sends it.
+pub fn post_form(link: &str, fields: &str) -> Http {
+    let query = link.split_once('?').map_or("", |(_, q)| q);
+    http("POST", link, Some(&format!("{query}&{fields}")))
+}
+
 /// The rest of the line starting with `prefix` (`Approve: `, `Reject: `).
 pub fn line_after<'a>(text: &'a str, prefix: &str) -> &'a str {
     text.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{text}"))
@@ -681,8 +688,12 @@ pub async fn state_machine_in(moto: &Moto, region: &str, name: &str, asl: &str, 
         let arn = arns["arns"][function].as_str().unwrap_or_else(|| panic!("no {function} in {arns}"));
         definition = definition.replace(&format!("${{{placeholder}}}"), arn);
     }
-    let sfn = aws_sdk_sfn::Client::new(&moto.sdk(region).await);
-    sfn.create_state_machine()
+    create_machine(moto, region, name, &definition).await
+}
+
+async fn create_machine(moto: &Moto, region: &str, name: &str, definition: &str) -> String {
+    aws_sdk_sfn::Client::new(&moto.sdk(region).await)
+        .create_state_machine()
         .name(name)
         .definition(definition)
         .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
@@ -696,16 +707,31 @@ pub async fn state_machine_in(moto: &Moto, region: &str, name: &str, asl: &str, 
 /// A state machine moto only records executions of (its one state waits an hour): for tests that
 /// look at what was started, not at what runs. Its ARN.
 pub async fn idle_machine(moto: &Moto, region: &str, name: &str) -> String {
-    aws_sdk_sfn::Client::new(&moto.sdk(region).await)
-        .create_state_machine()
-        .name(name)
-        .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":3600,"End":true}}}"#)
-        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-test"))
+    let waits = r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":3600,"End":true}}}"#;
+    create_machine(moto, region, name, waits).await
+}
+
+/// An Aurora cluster's instance `id` (the cluster exists).
+pub async fn cluster_instance(moto: &Moto, region: &str, cluster: &str, id: &str) {
+    moto.rds(region)
+        .await
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .db_cluster_identifier(cluster)
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r6g.large")
         .send()
         .await
-        .expect("state machine")
-        .state_machine_arn()
-        .to_owned()
+        .expect("cluster instance");
+}
+
+/// orders-prod protected by a promote-replica failover to orders-replica in us-west-2, approval
+/// required, writing `ORDERS_ENDPOINT_PARAM`; `extra` adds failover lines (`triggers`, `dns`),
+/// each indented six spaces and ending with a newline.
+pub fn orders_failover_yaml(extra: &str) -> String {
+    format!(
+        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:{ACCOUNT}:db:orders-replica\n      approval: required\n      endpoint_parameter: {ORDERS_ENDPOINT_PARAM}\n{extra}"
+    )
 }
 
 /// The approval links' signing key, a SecureString in `region` (`APPROVAL_KEY_PARAM`).

@@ -82,11 +82,10 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
         let execution = report["execution_arn"].as_str().unwrap().to_owned();
         let ask = notice(&moto, &mut bed, &inbox, &mut seen, "awaits your approval").await;
         let approve = line_after(&ask.text, "Approve: ").to_owned();
-        let form = format!("{}&approver=Alice&database=orders-prod", approve.split_once('?').unwrap().1);
         let mut clicks = 0;
         let decided = loop {
             clicks += 1;
-            let page = http("POST", &approve, Some(&form));
+            let page = post_form(&approve, "approver=Alice&database=orders-prod");
             if page.status != 503 || clicks == 5 {
                 break page;
             }

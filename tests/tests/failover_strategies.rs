@@ -191,16 +191,8 @@ async fn aurora_failover_moves_the_writer_once_and_a_retry_does_not_fail_it_back
     );
     let b = bed(&yaml).await;
     create_cluster(&b.moto, "us-east-1", "catalog").await;
-    let rds = b.moto.rds("us-east-1").await;
     for id in ["catalog-1", "catalog-2"] {
-        rds.create_db_instance()
-            .db_instance_identifier(id)
-            .db_cluster_identifier("catalog")
-            .engine("aurora-postgresql")
-            .db_instance_class("db.r6g.large")
-            .send()
-            .await
-            .expect("cluster instance");
+        cluster_instance(&b.moto, "us-east-1", "catalog", id).await;
     }
     let writer = || async {
         let out =

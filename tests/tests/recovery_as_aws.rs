@@ -185,16 +185,7 @@ async fn a_health_issue_naming_an_aurora_instance_fails_its_cluster_over() {
     let sdk = moto.sdk("us-east-1").await;
     let deps = failover_trigger::Deps::new(config, &sdk, &table, &sm, Duration::from_secs(1));
     create_cluster(&moto, "us-east-1", "catalog").await;
-    moto.rds("us-east-1")
-        .await
-        .create_db_instance()
-        .db_instance_identifier("catalog-writer")
-        .db_cluster_identifier("catalog")
-        .engine("aurora-postgresql")
-        .db_instance_class("db.r6g.large")
-        .send()
-        .await
-        .expect("cluster instance");
+    cluster_instance(&moto, "us-east-1", "catalog", "catalog-writer").await;
     let mut issue = event("health-rds-issue-open.json", None);
     issue["detail"]["affectedEntities"] = json!([{"entityValue": "some-other-instance"}]);
     let report =

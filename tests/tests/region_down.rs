@@ -26,9 +26,7 @@ async fn notice(moto: &Moto, region: &str, queue: &str, bed: &mut RecoveryBed, h
 }
 
 fn approve(ask: &Notice, database: &str) -> Http {
-    let link = line_after(&ask.text, "Approve: ").to_owned();
-    let form = format!("{}&approver=Alice%20Ops&database={database}", link.split_once('?').expect("query").1);
-    http("POST", &link, Some(&form))
+    post_form(line_after(&ask.text, "Approve: "), &format!("approver=Alice%20Ops&database={database}"))
 }
 
 async fn timeline(moto: &Moto, region: &str, table: &str, id: &str) -> (Value, Vec<String>) {
@@ -56,9 +54,7 @@ async fn with_us_east_1_down_the_dr_regions_stack_fails_over_and_calls_nothing_t
         .send()
         .await
         .expect("endpoint parameter");
-    let yaml = format!(
-        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:{DR}:{ACCOUNT}:db:orders-replica\n      approval: required\n      triggers: {{ health: true }}\n      endpoint_parameter: {ORDERS_ENDPOINT_PARAM}\n"
-    );
+    let yaml = orders_failover_yaml("      triggers: { health: true }\n");
     let mut bed = RecoveryBed::start_in(&moto, DR, &port, &table, &topic, Some(&yaml)).await;
 
     moto.post("/_lifeboat/outage", &json!({"regions": ["us-east-1"]}));
@@ -103,9 +99,8 @@ async fn with_route_53s_control_plane_down_the_rest_is_done_and_dns_is_left_with
     let table = incidents_table(&moto, "us-east-1").await;
     let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
     let zone = orders_with_replica(&moto).await;
-    let yaml = format!(
-        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:{ACCOUNT}:db:orders-replica\n      approval: required\n      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n      endpoint_parameter: {ORDERS_ENDPOINT_PARAM}\n"
-    );
+    let yaml =
+        orders_failover_yaml(&format!("      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n"));
     let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
     moto.post("/_lifeboat/outage", &json!({"route53": true}));
 

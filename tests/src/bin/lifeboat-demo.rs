@@ -257,9 +257,7 @@ async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str) {
             "\nGET the Approve link (what a mail scanner or a click does): {}, a page with a form; nothing decided",
             page.status
         );
-        let form =
-            format!("{}&database=orders-prod&approver=demo-operator", approve.split_once('?').map_or("", |q| q.1));
-        let decided = http("POST", &approve, Some(&form));
+        let decided = post_form(&approve, "database=orders-prod&approver=demo-operator");
         let outcome =
             decided.body.split("<p id=\"outcome\">").nth(1).and_then(|t| t.split("</p>").next()).unwrap_or("");
         println!("POST the form as demo-operator, typing the database name: {} {outcome}", decided.status);
