@@ -671,6 +671,65 @@ pub async fn set_cname(moto: &Moto, zone: &str, name: &str, target: &str) {
     r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await.expect("seed record");
 }
 
+/// A routing control's ARN in our moto's ARC cluster (`/_lifeboat/arc`).
+pub fn routing_control(id: &str) -> String {
+    format!("arn:aws:route53-recovery-control::{ACCOUNT}:controlpanel/lifeboat/routingcontrol/{id}")
+}
+
+/// The DNS a data-plane failover moves, as people set it up beforehand: `record` a Route 53
+/// failover pair, PRIMARY → `primary` guarded by the routing control `east` (On), SECONDARY →
+/// `secondary` guarded by `west` (Off), with the ARC safety rule "at least one On".
+pub async fn failover_pair(moto: &Moto, zone: &str, record: &str, primary: &str, secondary: &str) {
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord, ResourceRecordSet,
+        ResourceRecordSetFailover, RrType,
+    };
+    let (east, west) = (routing_control("east"), routing_control("west"));
+    moto.post(
+        "/_lifeboat/arc",
+        &serde_json::json!({"controls": [{"arn": east, "state": "On"}, {"arn": west, "state": "Off"}], "at_least_one_on": [[east, west]]}),
+    );
+    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1").await);
+    let mut changes = Vec::new();
+    for (role, control, target) in
+        [(ResourceRecordSetFailover::Primary, &east, primary), (ResourceRecordSetFailover::Secondary, &west, secondary)]
+    {
+        let config = HealthCheckConfig::builder()
+            .r#type(HealthCheckType::RecoveryControl)
+            .routing_control_arn(control)
+            .build()
+            .expect("health check config");
+        let check = r53
+            .create_health_check()
+            .caller_reference(control)
+            .health_check_config(config)
+            .send()
+            .await
+            .expect("health check");
+        let id = check.health_check().map(|h| h.id().to_owned()).expect("health check id");
+        let set = ResourceRecordSet::builder()
+            .name(record)
+            .r#type(RrType::Cname)
+            .ttl(60)
+            .set_identifier(role.as_str())
+            .failover(role)
+            .health_check_id(id)
+            .resource_records(ResourceRecord::builder().value(target).build().expect("record"))
+            .build()
+            .expect("record set");
+        changes.push(Change::builder().action(ChangeAction::Create).resource_record_set(set).build().expect("change"));
+    }
+    let batch = ChangeBatch::builder().set_changes(Some(changes)).build().expect("batch");
+    r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await.expect("failover pair");
+}
+
+/// What Route 53's name servers answer for `name` now (our moto's `/_lifeboat/route53/resolve`).
+pub fn resolve(moto: &Moto, name: &str) -> Option<String> {
+    let answer = http("GET", &format!("{}/_lifeboat/route53/resolve?name={name}", moto.endpoint), None);
+    let v: Value = serde_json::from_str(&answer.body).expect("resolve answer");
+    v["value"].as_str().map(str::to_owned)
+}
+
 /// A state machine of infra/ that moto runs itself, `${Placeholder}`s replaced by the ARNs of
 /// moto Lambda functions named like our binaries (moto must have been started with
 /// LIFEBOAT_LAMBDA_FORWARD, so its Lambda tasks reach `cargo lambda watch`).

@@ -1,12 +1,13 @@
 //! The day a region fails, in our moto (`POST /_lifeboat/outage`: every call signed for a region,
-//! or Route 53's control plane, gets its connection reset). What holds today (issue 18 builds the
-//! rest: signals of its own for the DR region, DNS through Route 53's data plane, one owner per
-//! database across two stacks):
+//! or Route 53's control plane, gets its connection reset):
 //! - the stack deployed in the DR region runs a promote-replica failover to the end with
-//!   us-east-1 down, its signal an AWS Health event delivered there, and not one call of
-//!   Lifeboat's goes to us-east-1;
+//!   us-east-1 and Route 53's control plane down, its signals an RDS event about the replica and
+//!   an AWS Health event delivered there; DNS moves through Route 53 ARC routing controls (the
+//!   data plane), at the first cluster endpoint that answers; not one call of Lifeboat's goes to
+//!   us-east-1;
 //! - with only Route 53's control plane down, a failover in UPSERT mode finishes everything else
-//!   and the resolved message says DNS must still be moved, with the exact command.
+//!   and the resolved message says DNS must still be moved, with the exact command;
+//! - with a stack in each region, each database's recovery runs in one region only.
 
 use std::time::{Duration, Instant};
 
@@ -40,12 +41,15 @@ async fn with_us_east_1_down_the_dr_regions_stack_fails_over_and_calls_nothing_t
     const DR: &str = "us-west-2";
     let port = free_port().to_string();
     let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
-    // Before the outage: the primary, its replica, and the recovery stack's own state, all but
-    // the primary in the DR region.
+    // Before the outage: the primary, its replica, the DNS failover pair and the recovery
+    // stack's own state, all but the primary and the record in the DR region.
     let table = incidents_table(&moto, DR).await;
     let (topic, inbox) = topic_with_queue(&moto, DR).await;
     create_instance(&moto, "us-east-1", "orders-prod").await;
     read_replica(&moto, DR, "orders-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod")).await;
+    let zone = hosted_zone(&moto, "orders.internal").await;
+    failover_pair(&moto, &zone, "db.orders.internal", ORDERS_PRIMARY, ORDERS_REPLICA).await;
+    assert_eq!(resolve(&moto, "db.orders.internal").as_deref(), Some(ORDERS_PRIMARY));
     let ssm = aws_sdk_ssm::Client::new(&moto.sdk(DR).await);
     ssm.put_parameter()
         .name(ORDERS_ENDPOINT_PARAM)
@@ -54,21 +58,39 @@ async fn with_us_east_1_down_the_dr_regions_stack_fails_over_and_calls_nothing_t
         .send()
         .await
         .expect("endpoint parameter");
-    let yaml = orders_failover_yaml("      triggers: { health: true }\n");
+    // The ARC cluster's endpoints: one in the failing region, one in a region down too (so the
+    // rotation is exercised), one that answers. All are our moto, each signed for its region.
+    let endpoints: Vec<String> = ["us-east-1", "ap-southeast-2", "eu-west-1"]
+        .iter()
+        .map(|r| format!("{{ region: {r}, url: \"{}\" }}", moto.endpoint))
+        .collect();
+    let yaml = orders_failover_yaml(&format!(
+        "      triggers: {{ health: true, replica_events: true }}\n      dns:\n        zone_id: {zone}\n        record: \
+         db.orders.internal\n        mode: routing-control\n        routing_controls:\n          on: {}\n          off: \
+         {}\n          cluster_endpoints: [{}]\n",
+        routing_control("west"),
+        routing_control("east"),
+        endpoints.join(", ")
+    ));
     let mut bed = RecoveryBed::start_in(&moto, DR, &port, &table, &topic, Some(&yaml)).await;
 
-    moto.post("/_lifeboat/outage", &json!({"regions": ["us-east-1"]}));
+    moto.post("/_lifeboat/outage", &json!({"regions": ["us-east-1", "ap-southeast-2"], "route53": true}));
     // The emulator refuses us-east-1 from now on, to everyone.
     assert!(moto.rds("us-east-1").await.describe_db_instances().send().await.is_err());
 
-    // The signal: AWS Health's RDS issue about us-east-1, delivered by the rule in us-west-2.
-    let report = bed.trigger("health", &event("health-rds-issue-open.json", None));
+    // The first signal: RDS, in us-west-2, says the replica's replication broke.
+    let report = bed.trigger("replica", &event("failover-replica-replication-error.json", None));
     assert_eq!(report["started"], true, "{report}");
     let id = report["incident_id"].as_str().unwrap().to_owned();
     let execution = report["execution_arn"].as_str().unwrap().to_owned();
     assert!(execution.contains(&format!(":states:{DR}:")), "{execution}");
+    // The second, AWS Health's RDS issue about us-east-1, joins the same incident.
+    let again = bed.trigger("health", &event("health-rds-issue-open.json", None));
+    assert_eq!(again["joined"].as_str(), Some(id.as_str()), "{again}");
     let ask = notice(&moto, DR, &inbox, &mut bed, "awaits your approval").await;
     assert!(line_after(&ask.text, "Approve: ").starts_with(&bed.approval_url), "{}", ask.text);
+    assert!(ask.text.contains("moves through Route 53 ARC (data plane)"), "the plan names the DNS mode: {}", ask.text);
+    assert!(ask.text.contains("on-control Off, off-control On (read in eu-west-1)"), "{}", ask.text);
     let decided = approve(&ask, "orders-prod");
     assert_eq!(decided.status, 200, "{}", decided.body);
 
@@ -77,11 +99,14 @@ async fn with_us_east_1_down_the_dr_regions_stack_fails_over_and_calls_nothing_t
     assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
     let resolved = notice(&moto, DR, &inbox, &mut bed, "resolved").await;
     assert!(resolved.text.contains("Alice Ops"), "{}", resolved.text);
+    assert!(!resolved.text.contains("Left for people"), "{}", resolved.text);
     let param = ssm.get_parameter().name(ORDERS_ENDPOINT_PARAM).send().await.expect("parameter");
     assert_eq!(param.parameter().and_then(|p| p.value()), Some(ORDERS_REPLICA));
+    // Route 53's name servers now answer with the replica, its control plane down throughout.
+    assert_eq!(resolve(&moto, "db.orders.internal").as_deref(), Some(ORDERS_REPLICA));
     let (item, keys) = timeline(&moto, DR, &table, &id).await;
     assert_eq!(item["status"], "resolved", "{item}");
-    for want in FAILOVER_TIMELINE.iter().filter(|k| **k != "step:dns") {
+    for want in FAILOVER_TIMELINE {
         assert!(keys.iter().any(|k| k == want), "{want} missing from {keys:?}");
     }
 
@@ -89,6 +114,7 @@ async fn with_us_east_1_down_the_dr_regions_stack_fails_over_and_calls_nothing_t
         serde_json::from_str(&http("GET", &format!("{}/_lifeboat/outage", moto.endpoint), None).body).expect("counts");
     let east = &seen["calls"]["us-east-1"];
     assert!(east.get(FUNCTIONS_ACCESS_KEY).is_none(), "Lifeboat called the failed region: {seen}");
+    assert!(seen["refused"]["ap-southeast-2"][FUNCTIONS_ACCESS_KEY].as_u64().unwrap_or(0) > 0, "rotated: {seen}");
     assert!(seen["calls"][DR][FUNCTIONS_ACCESS_KEY].as_u64().unwrap_or(0) > 20, "{seen}");
 }
 

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::arn::RdsResource;
+use lifeboat_core::aws::arc::RoutingControls;
 use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
@@ -17,7 +18,7 @@ use lifeboat_core::failover::steps::{
     self, done_and_left, judge, restore_region, Action, DnsChange, Evidence, Execution, Preflight, Resource,
     ResourceKind, DNS_TIMEOUT,
 };
-use lifeboat_core::failover::{Failover, Strategy};
+use lifeboat_core::failover::{Dns as DnsConfig, DnsMode, Failover, Strategy};
 use lifeboat_core::incident::{Entry, Incident, Status};
 use lifeboat_core::message::human;
 use lifeboat_core::restore::RestoreSpec;
@@ -31,6 +32,7 @@ pub struct Deps {
     pub rds: Rds,
     pub metrics: Metrics,
     pub dns: Dns,
+    pub arc: RoutingControls,
     pub ssm: aws_sdk_ssm::Client,
 }
 
@@ -48,6 +50,7 @@ impl Deps {
             rds: Rds::new(sdk),
             metrics: Metrics::new(sdk),
             dns: Dns::new(sdk),
+            arc: RoutingControls::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
         }
     }
@@ -192,20 +195,10 @@ async fn preflight(
             }
         }
     }
-    let mut dns_unchecked = None;
-    if let Some(d) = f.and_then(|f| f.dns.as_ref()) {
-        match deps.dns.cname_refused(&d.zone_id, &d.record).await {
-            Ok(Some(why)) => return Err(rejected(Action::Preflight, why)),
-            Ok(None) => {}
-            // Route 53's control plane is in us-east-1 only: unreachable, it must not stop the
-            // recovery. The DNS step will try, and leave the record for people if it can't.
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(error = %e, "DNS record not checked");
-                dns_unchecked = Some(format!(" DNS record {} not checked: Route 53 did not answer.", d.record));
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let dns_note = match f.and_then(|f| f.dns.as_ref()) {
+        Some(d) => format!(" {}.{}", d.plan(), dns_preflight(deps, db, exec, d).await?),
+        None => String::new(),
+    };
     let p = steps::preflight(db, exec, &ev, now).map_err(|why| rejected(Action::Preflight, why))?;
     let loss = match p.expected_loss_seconds {
         Some(s) => format!("up to {}", human(chrono::Duration::seconds(s))),
@@ -216,7 +209,7 @@ async fn preflight(
         Some(false) => format!("MORE than the RPO of {}", human(chrono::Duration::seconds(db.rpo.as_secs() as i64))),
         None => format!("RPO {}", human(chrono::Duration::seconds(db.rpo.as_secs() as i64))),
     };
-    let details = format!("Expected data loss: {loss} ({}); {rpo}.{}", p.loss_basis, dns_unchecked.unwrap_or_default());
+    let details = format!("Expected data loss: {loss} ({}); {rpo}.{dns_note}", p.loss_basis);
     deps.store.record(&incident.id, &Entry::new(now, BY, &p.plan, "step:preflight").with_details(details)).await?;
     if exec.approval_required && incident.status == Status::Declared {
         deps.store
@@ -224,6 +217,38 @@ async fn preflight(
             .await?;
     }
     Ok(p)
+}
+
+/// What preflight can tell of the DNS move before anyone approves: a record an UPSERT can't
+/// replace stops the failover now, not after the database moved; the routing controls' states
+/// are read. Either control plane unreachable must not stop the recovery: the DNS step tries,
+/// and leaves the move for people if it can't.
+async fn dns_preflight(deps: &Deps, db: &Database, exec: &Execution, d: &DnsConfig) -> Result<String, LifeboatError> {
+    match d.mode {
+        DnsMode::Upsert => match deps.dns.cname_refused(&d.zone_id, &d.record).await {
+            Ok(Some(why)) => Err(rejected(Action::Preflight, why)),
+            Ok(None) => Ok(String::new()),
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "DNS record not checked");
+                Ok(format!(" DNS record {} not checked: Route 53 did not answer.", d.record))
+            }
+            Err(e) => Err(e),
+        },
+        DnsMode::RoutingControl => {
+            let first = steps::recovered_from(db, exec.strategy);
+            match deps.arc.states(d, first, &db.source.region).await {
+                Ok(s) => Ok(format!(
+                    " Routing controls now: on-control {}, off-control {} (read in {}).",
+                    s.on, s.off, s.region
+                )),
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "routing controls not read");
+                    Ok(" Routing controls not read: no cluster endpoint answered.".to_owned())
+                }
+                Err(e) => Err(rejected(Action::Preflight, e)),
+            }
+        }
+    }
 }
 
 async fn act(
@@ -328,6 +353,18 @@ async fn dns(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>) -
         return Ok(DnsChange { change_id: None, insync: true });
     };
     let endpoint = endpoint_of(exec, Action::Dns)?;
+    if d.mode == DnsMode::RoutingControl {
+        let Some(r) = &exec.recovery else { return Err(rejected(Action::Dns, "no recovery in the execution")) };
+        let at = deps.arc.flip(d, &r.region, &db.source.region).await?;
+        let (on, off) = d.routing_controls.as_ref().map(|rc| (rc.on.as_str(), rc.off.as_str())).unwrap_or_default();
+        let what = format!(
+            "DNS {}: routing control {on} On and {off} Off (ARC cluster endpoint in {at}); Route 53 answers with \
+             the record for {endpoint}",
+            d.record
+        );
+        deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "step:dns")).await?;
+        return Ok(DnsChange { change_id: None, insync: true });
+    }
     let comment = format!("Lifeboat failover, incident {}", exec.incident_id);
     let id = deps.dns.upsert_cname(&d.zone_id, &d.record, endpoint, d.ttl, &comment).await?;
     let e = Entry::new(now, BY, &format!("DNS {} now points at {endpoint} (TTL {}s)", d.record, d.ttl), "step:dns");
@@ -368,9 +405,16 @@ async fn verify(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>
             }
             None => format!("DNS {} still names the old primary: the DNS step failed ({why})", d.record),
         };
-        let how = steps::dns_command(&d.zone_id, &d.record, endpoint, d.ttl);
+        let how = steps::dns_command(d, endpoint, &r.region, &db.source.region);
         deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "left:dns").with_details(how)).await?;
         checked.push(format!("DNS {} left for people", d.record));
+    } else if let Some(d) = dns.filter(|d| d.mode == DnsMode::RoutingControl) {
+        let s = deps.arc.states(d, &r.region, &db.source.region).await?;
+        if s.on == "On" && s.off == "Off" {
+            checked.push(format!("DNS {} (routing controls, read in {})", d.record, s.region));
+        } else {
+            problems.push(format!("DNS {}: routing controls are on-control {}, off-control {}", d.record, s.on, s.off));
+        }
     } else if let Some(d) = dns {
         match deps.dns.cname(&d.zone_id, &d.record).await? {
             Some(v) if v.eq_ignore_ascii_case(endpoint) => checked.push(format!("DNS {}", d.record)),

@@ -16,6 +16,8 @@ pub use aws_config::SdkConfig;
 use crate::config::Config;
 use crate::error::{retryable_code, LifeboatError};
 
+#[cfg(feature = "arc")]
+pub mod arc;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
 #[cfg(feature = "dynamodb")]

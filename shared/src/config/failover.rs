@@ -92,7 +92,17 @@ pub struct Triggers {
     /// An open AWS Health RDS issue in the database's region, naming it, starts one.
     #[serde(default)]
     pub health: bool,
+    /// RDS says, in the target's own region, that the target replica's replication broke
+    /// (`REPLICA_BROKEN`): a signal the DR region gets even when the primary's region is silent.
+    #[serde(default)]
+    pub replica_events: bool,
 }
+
+/// RDS events about a read replica that mean its source stopped reaching it: "An error has
+/// occurred in the read replication process" and "Replication streaming has been terminated"
+/// (RDS User Guide, DB instance events, category `read replica`). A replication stopped by hand
+/// (RDS-EVENT-0062) is someone's decision, not a signal.
+pub const REPLICA_BROKEN: [&str; 2] = ["RDS-EVENT-0045", "RDS-EVENT-0057"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +111,130 @@ pub struct Dns {
     pub record: String,
     #[serde(default = "default_ttl")]
     pub ttl: u32,
+    #[serde(default)]
+    pub mode: DnsMode,
+    /// For `mode: routing-control`.
+    pub routing_controls: Option<RoutingControls>,
+}
+
+/// How a failover moves traffic, and what that depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnsMode {
+    /// UPSERT a simple CNAME to the new primary: Route 53's control plane, in us-east-1 only. If
+    /// it is down, the rest of the failover is done and the record is left for people.
+    #[default]
+    Upsert,
+    /// Flip Route 53 ARC routing controls: the record is a PRIMARY/SECONDARY failover pair set up
+    /// beforehand, each guarded by a routing control's health check, and Route 53's data plane
+    /// answers with the SECONDARY once its control is On and the primary's Off. The controls live
+    /// on a cluster with endpoints in five regions; nothing on the path is in us-east-1 alone.
+    RoutingControl,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingControls {
+    /// The routing control of the record that names the database taking over: turned On.
+    pub on: String,
+    /// The primary's: turned Off, in the same call (a safety rule such as "at least one On" must
+    /// never see both Off).
+    pub off: String,
+    /// The ARC cluster's regional endpoints (DescribeCluster's `ClusterEndpoints`).
+    pub cluster_endpoints: Vec<ClusterEndpoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterEndpoint {
+    pub region: String,
+    pub url: String,
+}
+
+const ROUTING_CONTROL_ARN: &str = "arn:aws:route53-recovery-control::";
+
+impl Dns {
+    /// What moving traffic depends on, for the plan and the approval request.
+    pub fn plan(&self) -> String {
+        match (self.mode, &self.routing_controls) {
+            (DnsMode::RoutingControl, Some(rc)) => format!(
+                "DNS: {} moves through Route 53 ARC (data plane): routing control {} On and {} Off in one call to a \
+                 cluster endpoint ({}); no Route 53 control plane call",
+                self.record,
+                short_control(&rc.on),
+                short_control(&rc.off),
+                rc.cluster_endpoints.iter().map(|e| e.region.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            _ => format!(
+                "DNS: UPSERT of CNAME {} in zone {} through Route 53's control plane (us-east-1 only); if it is down, \
+                 the rest is done and the command is left for people",
+                self.record, self.zone_id
+            ),
+        }
+    }
+
+    /// The cluster endpoints in the order to try them: those in `first` (the region the failover
+    /// moves to), then the others, those in `last` (the region that may be failing) at the end.
+    /// AWS asks callers to rotate through the endpoints, as any may be unavailable.
+    pub fn endpoints_in_order(&self, first: &str, last: &str) -> Vec<&ClusterEndpoint> {
+        let mut out: Vec<&ClusterEndpoint> =
+            self.routing_controls.iter().flat_map(|rc| &rc.cluster_endpoints).collect();
+        out.sort_by_key(|e| {
+            if e.region == first {
+                0
+            } else if e.region == last {
+                2
+            } else {
+                1
+            }
+        });
+        out
+    }
+}
+
+/// A routing control's ARN, shortened to what people name it by (`.../routingcontrol/<id>`).
+fn short_control(arn: &str) -> &str {
+    arn.rsplit_once("routingcontrol/").map_or(arn, |(_, id)| id)
+}
+
+fn dns_problem(dns: &Dns, strategy: Strategy) -> Option<String> {
+    if dns.zone_id.trim().is_empty() || dns.record.trim().is_empty() {
+        return Some("needs zone_id and record".into());
+    }
+    match (dns.mode, &dns.routing_controls) {
+        (DnsMode::Upsert, Some(_)) => Some("routing_controls is read only with mode: routing-control".into()),
+        (DnsMode::Upsert, None) => None,
+        (DnsMode::RoutingControl, None) => {
+            Some("mode routing-control needs routing_controls: {on, off, cluster_endpoints}".into())
+        }
+        (DnsMode::RoutingControl, Some(rc)) => {
+            if !rc.on.starts_with(ROUTING_CONTROL_ARN) || !rc.off.starts_with(ROUTING_CONTROL_ARN) {
+                return Some(format!(
+                    "routing_controls.on and .off must be routing control ARNs ({ROUTING_CONTROL_ARN}...)"
+                ));
+            }
+            if rc.on == rc.off {
+                return Some("routing_controls.on and .off are the same control".into());
+            }
+            if rc.cluster_endpoints.is_empty() {
+                return Some(
+                    "routing_controls.cluster_endpoints is empty: list the cluster's regional endpoints".into(),
+                );
+            }
+            if let Some(e) =
+                rc.cluster_endpoints.iter().find(|e| !e.url.starts_with("https://") && !e.url.starts_with("http://"))
+            {
+                return Some(format!("cluster endpoint `{}` is not a URL", e.url));
+            }
+            if matches!(strategy, Strategy::RestoreLatestCopy | Strategy::PointInTime) {
+                return Some(format!(
+                    "mode routing-control moves traffic to a record set up beforehand, and a {strategy}'s new database \
+                     has no endpoint until the failover: use mode upsert"
+                ));
+            }
+            None
+        }
+    }
 }
 
 fn default_ttl() -> u32 {
@@ -208,10 +342,8 @@ pub fn invalid(db: &Database, f: &Failover) -> Option<(&'static str, String)> {
             ),
         ));
     }
-    if let Some(dns) = &f.dns {
-        if dns.zone_id.trim().is_empty() || dns.record.trim().is_empty() {
-            return Some(("dns", "needs zone_id and record".into()));
-        }
+    if let Some(why) = f.dns.as_ref().and_then(|d| dns_problem(d, f.strategy)) {
+        return Some(("dns", why));
     }
     if let Some(p) = &f.endpoint_parameter {
         if !p.starts_with('/') {

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use crate::config::failover::{Approval, Dns, Failover, Restore, Strategy, Triggers};
+pub use crate::config::failover::{
+    Approval, ClusterEndpoint, Dns, DnsMode, Failover, Restore, RoutingControls, Strategy, Triggers, REPLICA_BROKEN,
+};
 use crate::config::Config;
 use crate::event::EventError;
 use crate::health::{ClusterMembers, HealthEvent};
@@ -15,6 +17,7 @@ use crate::incident::Kind;
 pub mod steps;
 
 pub const ALARM_EVENT: &str = "CloudWatch Alarm State Change";
+pub const RDS_INSTANCE_EVENT: &str = "RDS DB Instance Event";
 
 /// What starts a failover, as the trigger classifies it: one request per database (an AWS Health
 /// issue may touch several, and EventBridge delivers it once).
@@ -56,6 +59,16 @@ struct AlarmDetail {
     alarm_name: String,
     state: AlarmState,
     previous_state: Option<AlarmState>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RdsEventDetail {
+    #[serde(rename = "EventID")]
+    event_id: String,
+    source_arn: String,
+    #[serde(default)]
+    message: String,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +114,35 @@ pub fn classify_with(
             reason: format!("CloudWatch alarm {} is ALARM: {}", detail.alarm_name, detail.state.reason),
             by: "CloudWatch".into(),
             seed: format!("alarm:{}:{}", detail.alarm_name, detail.state.timestamp),
+            restore_time: None,
+            began: None,
+        }]));
+    }
+    if payload.get("detail-type").and_then(Value::as_str) == Some(RDS_INSTANCE_EVENT) {
+        let detail: RdsEventDetail = serde_json::from_value(payload["detail"].clone())
+            .map_err(|e| EventError(format!("{RDS_INSTANCE_EVENT} without EventID and SourceArn: {e}")))?;
+        if !REPLICA_BROKEN.contains(&detail.event_id.as_str()) {
+            return ignore(format!("{} is not a replica's replication breaking", detail.event_id));
+        }
+        let Some((db, f)) = config.databases.iter().find_map(|db| {
+            db.failover
+                .as_ref()
+                .filter(|f| f.triggers.replica_events)
+                .filter(|f| f.target.as_ref().is_some_and(|t| t.to_string() == detail.source_arn))
+                .map(|f| (db, f))
+        }) else {
+            return ignore(format!(
+                "{} is no failover target with failover.triggers.replica_events",
+                detail.source_arn
+            ));
+        };
+        return Ok(Start::Failover(vec![Request {
+            database: db.name.clone(),
+            kind: Kind::Outage,
+            strategy: f.strategy,
+            reason: format!("RDS {} on the replica {}: {}", detail.event_id, detail.source_arn, detail.message),
+            by: "RDS events".into(),
+            seed: format!("rds:{}:{}", detail.event_id, detail.source_arn),
             restore_time: None,
             began: None,
         }]));

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Approval, Request, Strategy};
+use super::{Approval, Dns, DnsMode, Request, Strategy};
 use crate::config::{Database, Tier};
 use crate::event::EventError;
 use crate::incident::Entry;
@@ -468,12 +468,25 @@ pub fn judge(
     }
 }
 
-/// The AWS CLI command that moves `record` to `endpoint`, for people to run when the DNS step
-/// could not (Route 53's control plane is in us-east-1 only): the same UPSERT Lifeboat makes.
-pub fn dns_command(zone_id: &str, record: &str, endpoint: &str, ttl: u32) -> String {
+/// The AWS CLI command that moves `d.record` to `endpoint`, for people to run when the DNS step
+/// could not: the same UPSERT Lifeboat makes (Route 53's control plane is in us-east-1 only), or
+/// the same routing control flip, on the endpoint to try first (any other of the cluster's does).
+pub fn dns_command(d: &Dns, endpoint: &str, first: &str, last: &str) -> String {
+    if let (DnsMode::RoutingControl, Some(rc), Some(at)) =
+        (d.mode, &d.routing_controls, d.endpoints_in_order(first, last).first())
+    {
+        let entries = serde_json::json!([
+            {"RoutingControlArn": rc.on, "RoutingControlState": "On"},
+            {"RoutingControlArn": rc.off, "RoutingControlState": "Off"}]);
+        return format!(
+            "aws route53-recovery-cluster update-routing-control-states --update-routing-control-state-entries \
+             '{entries}' --region {} --endpoint-url {}",
+            at.region, at.url
+        );
+    }
     let batch = serde_json::json!({"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
-        "Name": record, "Type": "CNAME", "TTL": ttl, "ResourceRecords": [{"Value": endpoint}]}}]});
-    format!("aws route53 change-resource-record-sets --hosted-zone-id {zone_id} --change-batch '{batch}'")
+        "Name": d.record, "Type": "CNAME", "TTL": d.ttl, "ResourceRecords": [{"Value": endpoint}]}}]});
+    format!("aws route53 change-resource-record-sets --hosted-zone-id {} --change-batch '{batch}'", d.zone_id)
 }
 
 /// The steps a failover records on the incident's timeline, by key, in order, with what people
@@ -662,7 +675,14 @@ mod tests {
 
     #[test]
     fn the_dns_command_is_the_upsert_lifeboat_would_have_made() {
-        let c = dns_command("Z0123", "db.orders.internal", "orders-replica.x.us-west-2.rds.amazonaws.com", 60);
+        let d = Dns {
+            zone_id: "Z0123".into(),
+            record: "db.orders.internal".into(),
+            ttl: 60,
+            mode: DnsMode::Upsert,
+            routing_controls: None,
+        };
+        let c = dns_command(&d, "orders-replica.x.us-west-2.rds.amazonaws.com", "us-west-2", "us-east-1");
         assert!(
             c.starts_with("aws route53 change-resource-record-sets --hosted-zone-id Z0123 --change-batch '"),
             "{c}"
@@ -675,6 +695,37 @@ mod tests {
             (Some("db.orders.internal"), Some("CNAME"), Some(60))
         );
         assert_eq!(set["ResourceRecords"][0]["Value"], "orders-replica.x.us-west-2.rds.amazonaws.com");
+    }
+
+    #[test]
+    fn with_routing_controls_the_command_flips_both_at_an_endpoint_outside_the_failing_region() {
+        let rc =
+            |id: &str| format!("arn:aws:route53-recovery-control::123456789012:controlpanel/p/routingcontrol/{id}");
+        let endpoint = |region: &str| crate::config::failover::ClusterEndpoint {
+            region: region.into(),
+            url: format!("https://host-x.{region}.example.aws/v1"),
+        };
+        let d = Dns {
+            zone_id: "Z0123".into(),
+            record: "db.orders.internal".into(),
+            ttl: 60,
+            mode: DnsMode::RoutingControl,
+            routing_controls: Some(crate::config::failover::RoutingControls {
+                on: rc("west"),
+                off: rc("east"),
+                cluster_endpoints: vec![endpoint("us-east-1"), endpoint("eu-west-1"), endpoint("us-west-2")],
+            }),
+        };
+        let order: Vec<&str> =
+            d.endpoints_in_order("us-west-2", "us-east-1").iter().map(|e| e.region.as_str()).collect();
+        assert_eq!(order, ["us-west-2", "eu-west-1", "us-east-1"]);
+        let c = dns_command(&d, "unused", "ap-southeast-2", "us-east-1");
+        assert!(c.contains("--region eu-west-1 --endpoint-url https://host-x.eu-west-1.example.aws/v1"), "{c}");
+        let entries: Value = serde_json::from_str(c.split('\'').nth(1).unwrap()).unwrap();
+        assert_eq!(entries[0]["RoutingControlArn"], rc("west"));
+        assert_eq!(entries[0]["RoutingControlState"], "On");
+        assert_eq!(entries[1]["RoutingControlState"], "Off");
+        assert!(d.plan().contains("no Route 53 control plane call"), "{}", d.plan());
     }
 
     #[test]

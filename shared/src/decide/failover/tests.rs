@@ -115,6 +115,65 @@ fn a_listed_alarm_going_into_alarm_starts_a_failover_and_nothing_else_does() {
 }
 
 #[test]
+fn rds_saying_the_target_replicas_replication_broke_starts_a_failover_and_a_manual_stop_does_not() {
+    let c = config();
+    let Start::Failover(r) = classify(&c, &load("failover-replica-replication-error.json"), now()).unwrap() else {
+        panic!()
+    };
+    let [r] = &r[..] else { panic!("{r:?}") };
+    assert_eq!((r.database.as_str(), r.kind, r.by.as_str()), ("orders-prod", Kind::Outage, "RDS events"));
+    assert!(r.reason.contains("RDS-EVENT-0045") && r.reason.contains("Can't connect"), "{r:?}");
+
+    let mut stopped = load("failover-replica-replication-error.json");
+    stopped["detail"]["EventID"] = "RDS-EVENT-0062".into();
+    let mut other = load("failover-replica-replication-error.json");
+    other["detail"]["SourceArn"] = "arn:aws:rds:us-west-2:123456789012:db:reports-replica".into();
+    let off = Config::from_yaml(
+        &include_str!("../../../../examples/lifeboat.yaml").replace("replica_events: true", "replica_events: false"),
+    )
+    .unwrap();
+    for (config, e, says) in [
+        (&c, stopped, "not a replica's replication breaking"),
+        (&c, other, "no failover target"),
+        (&off, load("failover-replica-replication-error.json"), "no failover target"),
+    ] {
+        let Start::Ignored { reason } = classify(config, &e, now()).unwrap() else { panic!("{e}") };
+        assert!(reason.contains(says), "{reason}");
+    }
+    let mut broken = load("failover-replica-replication-error.json");
+    broken["detail"] = json!({"EventID": "RDS-EVENT-0045"});
+    assert!(classify(&c, &broken, now()).is_err(), "an event without its source is an error, not a failover");
+}
+
+#[test]
+fn a_dns_mode_that_cant_work_is_refused_with_what_to_do() {
+    let rc = "arn:aws:route53-recovery-control::123456789012:controlpanel/p/routingcontrol";
+    let dns = |mode: &str, controls: &str| {
+        format!("      dns: {{ zone_id: Z1, record: db.x.internal, mode: {mode}{controls} }}\n")
+    };
+    let controls = format!(
+        ", routing_controls: {{ on: {rc}/west, off: {rc}/east, cluster_endpoints: [{{ region: us-west-2, url: https://h.us-west-2.example.aws/v1 }}] }}"
+    );
+    let replica = "      strategy: promote-replica\n      approval: required\n      target: arn:aws:rds:us-west-2:123456789012:db:r\n";
+    let restore = "      strategy: restore-latest-copy\n      approval: required\n      restore: { instance_class: db.r6g.large, subnet_group: dr }\n";
+    for (yaml, says) in [
+        (format!("{replica}{}", dns("routing-control", "")), "needs routing_controls"),
+        (format!("{replica}{}", dns("upsert", &controls)), "only with mode: routing-control"),
+        (format!("{restore}{}", dns("routing-control", &controls)), "use mode upsert"),
+        (format!("{replica}{}", dns("routing-control", &controls.replace("/west", "/east"))), "the same control"),
+        (format!("{replica}{}", dns("routing-control", &controls.replace(rc, "west"))), "routing control ARNs"),
+        (format!("{replica}{}", dns("data-plane", "")), "unknown variant"),
+    ] {
+        let e = err_of(&yaml);
+        assert!(e.contains(says), "{yaml}: {e}");
+    }
+    let ok = Config::from_yaml(&format!("{DB}{replica}{}", dns("routing-control", &controls))).unwrap();
+    let d = ok.databases[0].failover.as_ref().and_then(|f| f.dns.as_ref()).unwrap();
+    assert_eq!(d.mode, DnsMode::RoutingControl);
+    assert!(d.plan().contains("routing control west On and east Off"), "{}", d.plan());
+}
+
+#[test]
 fn an_open_health_issue_naming_a_database_with_health_triggers_starts_a_failover() {
     let c = config();
     let Start::Failover(r) = classify(&c, &load("health-rds-issue-open.json"), now()).unwrap() else { panic!() };
