@@ -17,6 +17,7 @@ struct World {
     deps: Deps,
     west_key: String,
     eu_key: String,
+    yaml: String,
 }
 
 async fn handle(deps: &Deps, payload: Value) -> Result<Report, lifeboat_core::error::LifeboatError> {
@@ -66,7 +67,7 @@ databases:
     );
     let config = config_in_ssm(&moto, &yaml, CONFIG_TTL).await;
     let deps = Deps::new(config, &moto.sdk(SRC).await);
-    World { moto, deps, west_key, eu_key }
+    World { moto, deps, west_key, eu_key, yaml }
 }
 
 async fn world() -> World {
@@ -415,4 +416,29 @@ async fn a_quota_refusal_is_deferred_not_an_error_and_the_sweep_catches_up() {
     assert!(report.started.contains(&format!("{DR}:{}", target_of(&arn))), "{report:?}");
     assert_eq!(copies(&db_snapshots(&w.moto, DR).await).len(), 1);
     assert_eq!(copies(&db_snapshots(&w.moto, DR2).await).len(), 1, "no second copy in eu-west-1");
+}
+
+/// The copier of a stack in `region`, with `LIFEBOAT_RECOVERS=own`.
+async fn scoped_copier(w: &World, region: &str) -> Deps {
+    let config = config_in_ssm(&w.moto, &w.yaml, CONFIG_TTL).await.sources_only_in(region);
+    Deps::new(config, &w.moto.sdk(region).await)
+}
+
+/// A stack in each region (`LIFEBOAT_RECOVERS=own`): the DR region's stack copies nothing of the
+/// databases whose source is in us-east-1, so each copy is started, and each notice sent, by one
+/// stack, the source region's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_stack_in_each_region_only_the_source_regions_stack_copies() {
+    let w = world().await;
+    let manual = snapshot(&w.moto, SRC, "orders", "orders-manual", &[]).await;
+    let west = scoped_copier(&w, DR).await;
+    let sweep = handle(&west, sweep_at(Utc::now())).await.unwrap();
+    assert!(sweep.started.is_empty() && sweep.failed.is_empty(), "{sweep:?}");
+    let event = handle(&west, event("rds-db-snapshot-manual-created.json", Some(&manual))).await.unwrap();
+    assert!(event.started.is_empty() && event.ignored.is_some(), "{event:?}");
+    assert!(copies(&db_snapshots(&w.moto, DR).await).is_empty());
+
+    let east = scoped_copier(&w, SRC).await;
+    let sweep = handle(&east, sweep_at(Utc::now())).await.unwrap();
+    assert!(sweep.started.contains(&format!("{DR}:{}", target_of(&manual))), "{sweep:?}");
 }

@@ -24,7 +24,7 @@ pub struct Deps {
 impl Deps {
     /// The config read once now, so a broken one fails the init.
     pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
-        Ok(Deps::new(ConfigCache::from_env(sdk).await?, sdk))
+        Ok(Deps::new(ConfigCache::snapshot_jobs_from_env(sdk).await?, sdk))
     }
 
     pub fn new(config: ConfigCache, sdk: &SdkConfig) -> Self {

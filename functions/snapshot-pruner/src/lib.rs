@@ -21,7 +21,7 @@ pub struct Deps {
 impl Deps {
     /// As the template configures it (the topic is optional); the config read once now.
     pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
-        let config = ConfigCache::from_env(sdk).await?;
+        let config = ConfigCache::snapshot_jobs_from_env(sdk).await?;
         Ok(Deps::new(config, sdk, optional_env("LIFEBOAT_TOPIC_ARN").as_deref()))
     }
 

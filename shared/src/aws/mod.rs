@@ -167,12 +167,38 @@ pub struct ConfigCache {
     ssm: aws_sdk_ssm::Client,
     ttl: Duration,
     current: tokio::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Config>)>>,
+    /// Only the databases whose source is in this region (`snapshot_jobs_from_env`).
+    sources_in: Option<String>,
 }
 
 #[cfg(feature = "ssm")]
 impl ConfigCache {
     pub fn new(source: ConfigSource, sdk: &SdkConfig, ttl: Duration) -> Self {
-        ConfigCache { source, ssm: aws_sdk_ssm::Client::new(sdk), ttl, current: tokio::sync::Mutex::new(None) }
+        ConfigCache {
+            source,
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            ttl,
+            current: tokio::sync::Mutex::new(None),
+            sources_in: None,
+        }
+    }
+
+    /// For the copier, the pruner and rpo-monitor: with a stack in each region
+    /// (`LIFEBOAT_RECOVERS=own`) a database's copies, retention and RPO are looked after by the
+    /// stack of its source region alone, so each copy is started and each notice sent once; the
+    /// other stacks see a config without it.
+    pub async fn snapshot_jobs_from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let mut cache = ConfigCache::new(ConfigSource::from_env(), sdk, CONFIG_TTL);
+        if own_only_from_env()? {
+            cache = cache.sources_only_in(sdk.region().map(|r| r.to_string()).unwrap_or_default());
+        }
+        cache.get().await?;
+        Ok(cache)
+    }
+
+    pub fn sources_only_in(mut self, region: impl Into<String>) -> Self {
+        self.sources_in = Some(region.into());
+        self
     }
 
     /// As every function's init builds it: the source the environment names, read once now so a
@@ -195,10 +221,14 @@ impl ConfigCache {
                 .map_err(|e| LifeboatError::Rejected(format!("cannot read LIFEBOAT_CONFIG_FILE {path}: {e}")))?,
             ConfigSource::Parameter(name) => ssm::read_parameter(&self.ssm, name).await?,
         };
-        let config = std::sync::Arc::new(Config::from_yaml(&text)?);
+        let mut config = Config::from_yaml(&text)?;
         for warning in config.warnings() {
             tracing::warn!(%warning, "config");
         }
+        if let Some(region) = &self.sources_in {
+            config.databases.retain(|db| &db.source.region == region);
+        }
+        let config = std::sync::Arc::new(config);
         *current = Some((std::time::Instant::now(), config.clone()));
         Ok(config)
     }
