@@ -90,7 +90,7 @@ async fn with_us_east_1_down_the_dr_regions_stack_fails_over_and_calls_nothing_t
     let ask = notice(&moto, DR, &inbox, &mut bed, "awaits your approval").await;
     assert!(line_after(&ask.text, "Approve: ").starts_with(&bed.approval_url), "{}", ask.text);
     assert!(ask.text.contains("moves through Route 53 ARC (data plane)"), "the plan names the DNS mode: {}", ask.text);
-    assert!(ask.text.contains("on-control Off, off-control On (read in eu-west-1)"), "{}", ask.text);
+    assert!(ask.text.contains("Routing controls now: west Off, east On, read in eu-west-1"), "{}", ask.text);
     let decided = approve(&ask, "orders-prod");
     assert_eq!(decided.status, 200, "{}", decided.body);
 

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::arn::RdsResource;
-use lifeboat_core::aws::arc::RoutingControls;
+use lifeboat_core::aws::arc::{RoutingControls, States};
 use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
@@ -12,6 +12,7 @@ use lifeboat_core::aws::recovery::Acted;
 use lifeboat_core::aws::route53::Dns;
 use lifeboat_core::aws::ssm::{parameter, write_parameter};
 use lifeboat_core::aws::{required_env, ConfigCache, SdkConfig};
+use lifeboat_core::config::failover::short_control;
 use lifeboat_core::config::Database;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{
@@ -237,10 +238,7 @@ async fn dns_preflight(deps: &Deps, db: &Database, exec: &Execution, d: &DnsConf
         DnsMode::RoutingControl => {
             let first = steps::recovered_from(db, exec.strategy);
             match deps.arc.states(d, first, &db.source.region).await {
-                Ok(s) => Ok(format!(
-                    " Routing controls now: on-control {}, off-control {} (read in {}).",
-                    s.on, s.off, s.region
-                )),
+                Ok(s) => Ok(format!(" Routing controls now: {}, read in {}.", controls_now(d, &s), s.region)),
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(error = %e, "routing controls not read");
                     Ok(" Routing controls not read: no cluster endpoint answered.".to_owned())
@@ -249,6 +247,13 @@ async fn dns_preflight(deps: &Deps, db: &Database, exec: &Execution, d: &DnsConf
             }
         }
     }
+}
+
+/// "west Off, east On": each control by its short name, with its state.
+fn controls_now(d: &DnsConfig, s: &States) -> String {
+    let (on, off) =
+        d.routing_controls.as_ref().map(|rc| (short_control(&rc.on), short_control(&rc.off))).unwrap_or_default();
+    format!("{on} {}, {off} {}", s.on, s.off)
 }
 
 async fn act(
@@ -356,7 +361,8 @@ async fn dns(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>) -
     if d.mode == DnsMode::RoutingControl {
         let Some(r) = &exec.recovery else { return Err(rejected(Action::Dns, "no recovery in the execution")) };
         let at = deps.arc.flip(d, &r.region, &db.source.region).await?;
-        let (on, off) = d.routing_controls.as_ref().map(|rc| (rc.on.as_str(), rc.off.as_str())).unwrap_or_default();
+        let (on, off) =
+            d.routing_controls.as_ref().map(|rc| (short_control(&rc.on), short_control(&rc.off))).unwrap_or_default();
         let what = format!(
             "DNS {}: routing control {on} On and {off} Off (ARC cluster endpoint in {at}); Route 53 answers with \
              the record for {endpoint}",
@@ -413,7 +419,7 @@ async fn verify(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>
         if s.on == "On" && s.off == "Off" {
             checked.push(format!("DNS {} (routing controls, read in {})", d.record, s.region));
         } else {
-            problems.push(format!("DNS {}: routing controls are on-control {}, off-control {}", d.record, s.on, s.off));
+            problems.push(format!("DNS {}: routing controls are {}", d.record, controls_now(d, &s)));
         }
     } else if let Some(d) = dns {
         match deps.dns.cname(&d.zone_id, &d.record).await? {

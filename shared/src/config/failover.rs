@@ -193,7 +193,7 @@ impl Dns {
 }
 
 /// A routing control's ARN, shortened to what people name it by (`.../routingcontrol/<id>`).
-fn short_control(arn: &str) -> &str {
+pub fn short_control(arn: &str) -> &str {
     arn.rsplit_once("routingcontrol/").map_or(arn, |(_, id)| id)
 }
 

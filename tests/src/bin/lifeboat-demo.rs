@@ -1,10 +1,13 @@
 //! The DR story end to end against a local AWS (moto), printing what happened: a protected
 //! database with two months of snapshots, a new snapshot copied to the DR region on its event, a
 //! replayed event, a lost event caught by the sweep, then retention (dry run, then for real); then
-//! an AWS Health notice as people receive it; then the primary fails: its alarm starts the
-//! failover state machine (run by moto's own Step Functions interpreter, its steps the real
-//! binaries in `cargo lambda watch`), a person approves through the real approval page, the replica
-//! is promoted, DNS and the endpoint parameter follow, and the incident resolves with its timeline;
+//! an AWS Health notice as people receive it; then us-east-1 goes dark (and Route 53's control
+//! plane with it): RDS in us-west-2 says the replica's replication broke, which starts the failover
+//! state machine of the stack in us-west-2 (run by moto's own Step Functions interpreter, its steps
+//! the real binaries in `cargo lambda watch`), a person approves through that stack's approval
+//! page, the replica is promoted, DNS follows through Route 53 ARC routing controls (the data
+//! plane) and the endpoint parameter too, the incident resolves with its timeline, and not one
+//! call went to us-east-1; then us-east-1 comes back;
 //! then a restore drill (infra/drill.asl.json, the real `dr-drill`) restores the newest DR copy,
 //! measures it and cleans up, and the recoverability report ends the story.
 //! Copier, pruner, notifier and rpo-monitor run in-process with the clients their `main` builds.
@@ -46,12 +49,22 @@ async fn main() {
       target: arn:aws:rds:{DR}:{ACCOUNT}:db:orders-replica
       approval: required
       approval_timeout: 15m
-      triggers: {{ alarms: [orders-db-down] }}
-      dns: {{ zone_id: ZONE_ID, record: db.orders.internal, ttl: 60 }}
+      triggers: {{ alarms: [orders-db-down], replica_events: true }}
+      dns:
+        zone_id: ZONE_ID
+        record: db.orders.internal
+        mode: routing-control
+        routing_controls:
+          on: {west}
+          off: {east}
+          cluster_endpoints: [{{ region: {SRC}, url: "{arc}" }}, {{ region: eu-west-1, url: "{arc}" }}]
       endpoint_parameter: /orders/prod/db-endpoint
     drill:
       restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}
-"#
+"#,
+        west = routing_control("west"),
+        east = routing_control("east"),
+        arc = moto.endpoint,
     );
     let zone = hosted_zone(&moto, "orders.internal").await;
     let yaml = yaml.replace("ZONE_ID", &zone);
@@ -176,11 +189,14 @@ async fn main() {
         );
     }
 
-    println!("\n== The primary stops answering: alarm orders-db-down goes into ALARM ==");
-    // The binaries read the config from SSM /lifeboat/config, as in AWS.
-    let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, None).await;
+    println!("\n== The stack in {DR}: where orders-prod's recovery runs (docs/deployment.md) ==");
+    // Its own incident table, topic, state machines, approval URL and config.
+    let dr_table = incidents_table(&moto, DR).await;
+    let (dr_topic, dr_inbox) = topic_with_queue(&moto, DR).await;
+    let mut bed = RecoveryBed::start_in(&moto, DR, &port, &dr_table, &dr_topic, Some(&yaml)).await;
     println!("cargo lambda watch serves the functions on port {port} (it builds each on first use: a minute or two when cold)");
-    failover(&moto, &mut bed, &inbox, &zone).await;
+    println!("incident table {dr_table}, topic {dr_topic}, approval page {}", bed.approval_url);
+    failover(&moto, &mut bed, &dr_inbox, &zone).await;
 
     println!("\n== Recoverability now (rpo-monitor) ==");
     let monitor = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
@@ -200,10 +216,10 @@ async fn main() {
     let started = bed.invoke("dr-drill", "drill", &json!({"database": "orders-prod"}));
     println!("dr-drill: {started}");
     let execution = started["started"][0]["execution_arn"].as_str().expect("a drill").to_owned();
-    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk(DR).await);
     let (status, _) = execution_ends(&sfn, &execution, &bed.watch, std::time::Duration::from_secs(300)).await;
     println!("The drill's execution ended {status}");
-    for n in notices(&moto, SRC, &inbox).await {
+    for n in notices(&moto, DR, &dr_inbox).await {
         println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
     }
     println!("\n== Can we recover, and how fast? (dr-drill {{\"report\": true}}) ==");
@@ -212,34 +228,46 @@ async fn main() {
     println!("\n== done: the emulator stops with this program ==");
 }
 
-/// The failover, with real parts: the trigger binary, the state machine in moto's interpreter, the
-/// approval page over HTTP, the steps promoting the replica and moving DNS and the parameter.
+/// The failover with us-east-1 down, with real parts: the trigger binary of the stack in us-west-2,
+/// the state machine in moto's interpreter there, the approval page over HTTP, the steps promoting
+/// the replica, flipping the routing controls and writing the parameter.
 async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str) {
     let primary = "orders.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
-    let world = Replicated {
-        source: None,
-        primary: "orders",
-        replica: "orders-replica",
-        zone,
-        record: "db.orders.internal",
-        primary_endpoint: primary,
-        parameter: "/orders/prod/db-endpoint",
-    };
-    with_replica(moto, world).await;
+    read_replica(moto, DR, "orders-replica", &format!("arn:aws:rds:{SRC}:{ACCOUNT}:db:orders")).await;
+    failover_pair(moto, zone, "db.orders.internal", primary, ORDERS_REPLICA).await;
+    let dr = moto.sdk(DR).await;
+    let ssm = aws_sdk_ssm::Client::new(&dr);
+    ssm.put_parameter()
+        .name("/orders/prod/db-endpoint")
+        .value(primary)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("endpoint parameter");
     println!(
-        "db.orders.internal -> {primary}; SSM /orders/prod/db-endpoint = {primary}; replica orders-replica in {DR}"
+        "db.orders.internal answers {} (a Route 53 failover pair: PRIMARY guarded by ARC routing control east, On; \
+         SECONDARY {ORDERS_REPLICA} by west, Off); SSM /orders/prod/db-endpoint in {DR} = {primary}; replica \
+         orders-replica in {DR}",
+        resolve(moto, "db.orders.internal").unwrap_or_default()
     );
-    let mut alarm = event("cloudwatch-alarm-into-alarm.json", None);
-    alarm["detail"]["alarmName"] = json!("orders-db-down");
-    alarm["time"] = json!(Utc::now().to_rfc3339());
-    let report = bed.trigger("alarm", &alarm);
-    println!("failover-trigger: {report}");
+
+    println!("\n== us-east-1 goes dark, and Route 53's control plane (us-east-1 only) with it ==");
+    moto.post("/_lifeboat/outage", &json!({"regions": [SRC], "route53": true}));
+    let refused = moto.rds(SRC).await.describe_db_instances().send().await.is_err();
+    println!("rds:DescribeDBInstances in {SRC}: {}", if refused { "connection reset" } else { "answered?!" });
+    println!("The alarm orders-db-down can't reach EventBridge from {SRC}. In {DR}, RDS says:");
+    let mut broke = event("failover-replica-replication-error.json", None);
+    broke["time"] = json!(Utc::now().to_rfc3339());
+    println!("  {} {}", broke["detail"]["EventID"], broke["detail"]["Message"]);
+    let report = bed.trigger("replica", &broke);
+    println!("failover-trigger in {DR}: {report}");
     let execution = report["execution_arn"].as_str().expect("an execution").to_owned();
 
     let ask = loop {
-        let told = notices(moto, SRC, inbox).await;
+        let told = notices(moto, DR, inbox).await;
         for n in &told {
-            println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
+            println!("\nWhat a person receives (from {DR}'s topic):\n  Subject: {}\n{}", n.subject, indent(&n.text));
         }
         if let Some(n) = told.into_iter().find(|n| n.subject.contains("approval")) {
             break n;
@@ -263,22 +291,27 @@ async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str) {
         println!("POST the form as demo-operator, typing the database name: {} {outcome}", decided.status);
         println!("(LIFEBOAT_DEMO_APPROVER=browser scripts/demo.sh waits for you to approve in a browser instead)");
     }
-    let sdk = moto.sdk(SRC).await;
-    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let sfn = aws_sdk_sfn::Client::new(&dr);
     let wait = std::time::Duration::from_secs(if by_browser { 15 * 60 } else { 300 });
     let (status, _) = execution_ends(&sfn, &execution, &bed.watch, wait).await;
     println!("\nThe execution ended {status}");
-    for n in notices(moto, SRC, inbox).await {
+    for n in notices(moto, DR, inbox).await {
         println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
     }
-    println!("\ndb.orders.internal -> {}", cname(moto, zone, "db.orders.internal").await.unwrap_or_default());
-    let param = aws_sdk_ssm::Client::new(&sdk)
-        .get_parameter()
-        .name("/orders/prod/db-endpoint")
-        .send()
-        .await
-        .expect("parameter");
-    println!("SSM /orders/prod/db-endpoint = {}", param.parameter().and_then(|p| p.value()).unwrap_or_default());
+    println!("\ndb.orders.internal answers {}", resolve(moto, "db.orders.internal").unwrap_or_default());
+    let param = ssm.get_parameter().name("/orders/prod/db-endpoint").send().await.expect("parameter");
+    println!(
+        "SSM /orders/prod/db-endpoint in {DR} = {}",
+        param.parameter().and_then(|p| p.value()).unwrap_or_default()
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(&http("GET", &format!("{}/_lifeboat/outage", moto.endpoint), None).body)
+            .unwrap_or_default();
+    let east = seen["calls"][SRC][FUNCTIONS_ACCESS_KEY].as_u64().unwrap_or(0);
+    let west = seen["calls"][DR][FUNCTIONS_ACCESS_KEY].as_u64().unwrap_or(0);
+    println!("Lifeboat's calls during the outage: {west} to {DR}, {east} to {SRC}");
+    moto.post("/_lifeboat/outage", &json!({}));
+    println!("\n== {SRC} is back ==");
 }
 
 fn indent(text: &str) -> String {
