@@ -318,3 +318,26 @@ fn both_state_machines_alarm_on_timed_out_as_well_as_failed_executions() {
         }
     }
 }
+
+/// Route 53 ARC: only failover-steps reads and flips routing controls, at the cluster (data
+/// plane), on routing controls only; nothing may call the control-config API that defines them.
+#[test]
+fn only_the_failover_steps_flip_routing_controls_and_nothing_redefines_them() {
+    let all = statements(&template());
+    let arc: Vec<&(String, Value)> =
+        all.iter().filter(|(_, s)| list(s.get("Action")).iter().any(|a| a.starts_with("route53-recovery"))).collect();
+    assert_eq!(arc.len(), 1, "{arc:?}");
+    let (owner, s) = arc[0];
+    assert_eq!(owner, "FailoverStepsFunction");
+    let mut actions = list(s.get("Action"));
+    actions.sort();
+    assert_eq!(
+        actions,
+        ["route53-recovery-cluster:GetRoutingControlState", "route53-recovery-cluster:UpdateRoutingControlStates"]
+    );
+    let resources = list(s.get("Resource"));
+    assert!(
+        !resources.is_empty() && resources.iter().all(|r| r.ends_with("/routingcontrol/*") && !r.contains("*:")),
+        "{resources:?}"
+    );
+}

@@ -109,6 +109,13 @@ async fn with_us_east_1_down_the_dr_regions_stack_fails_over_and_calls_nothing_t
     for want in FAILOVER_TIMELINE {
         assert!(keys.iter().any(|k| k == want), "{want} missing from {keys:?}");
     }
+    // The DNS step again, as Step Functions retries a step whose answer was lost: the controls
+    // are set as they are, and nothing is recorded twice.
+    let again = bed.invoke("failover-steps", "dns-again", &json!({"action": "dns", "execution": output}));
+    assert_eq!(again["dns"]["insync"], true, "{again}");
+    assert_eq!(resolve(&moto, "db.orders.internal").as_deref(), Some(ORDERS_REPLICA));
+    let (_, keys) = timeline(&moto, DR, &table, &id).await;
+    assert_eq!(keys.iter().filter(|k| *k == "step:dns").count(), 1, "{keys:?}");
 
     let seen: Value =
         serde_json::from_str(&http("GET", &format!("{}/_lifeboat/outage", moto.endpoint), None).body).expect("counts");
