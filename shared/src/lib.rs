@@ -26,4 +26,4 @@ pub mod message;
 pub mod aws;
 
 pub use base::{arn, error, event, metrics, snapshot, text};
-pub use decide::{approval, copy, drill, failover, health, incident, notify, prune, restore, retention, rpo};
+pub use decide::{approval, copy, drill, failover, health, incident, notify, probe, prune, restore, retention, rpo};

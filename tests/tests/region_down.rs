@@ -239,3 +239,73 @@ async fn with_a_stack_in_each_region_each_database_is_recovered_by_one_region_on
         "{said:?}"
     );
 }
+
+/// The DR region's own probe (`{"probe": true}`, every minute): the stack in us-west-2 looks at
+/// orders-prod in us-east-1 and at its replica at home. us-east-1 unreachable for the probe's 2
+/// minutes opens one incident and starts one failover; us-west-2 itself unreachable is "Lifeboat
+/// can't reach AWS", which remembers nothing and starts nothing.
+#[tokio::test]
+async fn the_dr_regions_probe_tells_a_primary_gone_from_lifeboat_blind_and_signals_once() {
+    use lifeboat_core::aws::{ConfigCache, ConfigSource};
+    const DR: &str = "us-west-2";
+    let moto = Moto::start();
+    create_instance(&moto, "us-east-1", "orders-prod").await;
+    read_replica(&moto, DR, "orders-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod")).await;
+    let sdk = moto.sdk(DR).await;
+    let table = incidents_table(&moto, DR).await;
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(CONFIG_PARAM)
+        .value(orders_failover_yaml("      triggers: { probe: 2m }\n"))
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("config");
+    let sm = idle_machine(&moto, DR, "lifeboat-failover").await;
+    // Read once and kept (as every function keeps it for a minute): blind, it can't be re-read.
+    let config = ConfigCache::new(ConfigSource::Parameter(CONFIG_PARAM.into()), &sdk, Duration::from_secs(3600));
+    let mut deps = failover_trigger::Deps::new(config, &sdk, &table, &sm, Duration::from_secs(1));
+    deps.own_only = true;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let executions =
+        || async { sfn.list_executions().state_machine_arn(&sm).send().await.expect("executions").executions().len() };
+    let t0 = chrono::Utc::now();
+    let probe = |at: chrono::DateTime<chrono::Utc>| {
+        let deps = &deps;
+        async move {
+            let r = failover_trigger::handle(deps, json!({"probe": true}), at).await.expect("probe");
+            serde_json::to_value(r).unwrap()
+        }
+    };
+
+    let fine = probe(t0).await;
+    assert!(fine["probes"][0].as_str().unwrap_or("").contains("the primary answers"), "{fine}");
+
+    moto.post("/_lifeboat/outage", &json!({"regions": [DR]}));
+    let blind = probe(t0 + chrono::Duration::minutes(1)).await;
+    assert!(blind["probes"][0].as_str().unwrap_or("").contains("Lifeboat can't reach RDS in us-west-2"), "{blind}");
+    moto.post("/_lifeboat/outage", &json!({"regions": ["us-east-1"]}));
+    let first = probe(t0 + chrono::Duration::minutes(2)).await;
+    let said = first["probes"][0].as_str().unwrap_or("");
+    assert!(
+        said.contains("RDS in us-east-1 does not answer from us-west-2") && said.contains("once it lasts 2m"),
+        "{first}"
+    );
+    let still = probe(t0 + chrono::Duration::minutes(3)).await;
+    assert!(still["also"].as_array().is_none_or(Vec::is_empty), "not yet: {still}");
+    assert_eq!(executions().await, 0, "a blind look and a short failure start nothing");
+
+    let down = probe(t0 + chrono::Duration::minutes(4)).await;
+    assert_eq!(down["also"][0]["started"], true, "{down}");
+    let id = down["also"][0]["incident_id"].as_str().unwrap().to_owned();
+    let again = probe(t0 + chrono::Duration::minutes(5)).await;
+    assert_eq!(again["also"][0]["incident_id"].as_str(), Some(id.as_str()), "the same outage: {again}");
+    assert_eq!(executions().await, 1);
+    let item = raw_item(&moto, DR, &table, &format!("incident#{id}")).await;
+    assert_eq!(item["status"], "declared", "the approval still to come: {item}");
+    assert!(item.to_string().contains("Lifeboat's probe from us-west-2"), "{item}");
+
+    moto.post("/_lifeboat/outage", &json!({}));
+    let back = probe(t0 + chrono::Duration::minutes(6)).await;
+    assert!(back["probes"][0].as_str().unwrap_or("").contains("the primary answers"), "{back}");
+}

@@ -1,20 +1,23 @@
-//! failover-trigger: an alarm into ALARM, an AWS Health issue or a person's request opens the
+//! failover-trigger: an alarm into ALARM, an AWS Health issue, RDS saying the target replica's
+//! replication broke, the stack's own probe of the primary, or a person's request opens the
 //! database's incident and starts the failover state machine, once. What to do is
 //! `lifeboat_core::failover`'s decision; this crate opens, starts and reports.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use lifeboat_core::arn::RdsResource;
 use lifeboat_core::aws::incidents::{IncidentStore, Opened};
 use lifeboat_core::aws::rds::Rds;
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
 use lifeboat_core::aws::{optional_env, own_only_from_env, required_env, ConfigCache, SdkConfig};
-use lifeboat_core::config::Config;
+use lifeboat_core::config::{Config, Database};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{recovered_from, Execution, POLL_SECONDS};
 use lifeboat_core::failover::{self, Request, Start};
 use lifeboat_core::health::{ClusterMembers, HealthEvent};
 use lifeboat_core::incident::{Entry, Incident};
+use lifeboat_core::probe::{self, Look, Verdict};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -76,6 +79,9 @@ pub struct Report {
     /// The other databases the same trigger (an AWS Health issue) touches, one report each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<Report>,
+    /// A probe run: what each look found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<String>,
 }
 
 /// When the trigger happened: an EventBridge event's own time, so a redelivery names the same
@@ -90,6 +96,9 @@ fn trigger_time(payload: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
 
 pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Report, LifeboatError> {
     let config = deps.config.get().await?;
+    if payload.get("probe").and_then(Value::as_bool) == Some(true) {
+        return probe_all(deps, &config, now).await;
+    }
     let members = cluster_members(deps, &config, &payload).await;
     let requests = match failover::classify_with(&config, &payload, now, &members)? {
         Start::Ignored { reason } => {
@@ -149,6 +158,108 @@ async fn cluster_members(deps: &Deps, config: &Config, payload: &Value) -> Clust
         out.insert(db.name.clone(), members);
     }
     out
+}
+
+/// `{"probe": true}`, the stack's schedule: look at each primary this region recovers
+/// (`lifeboat_core::probe`), remember since when one has been failing, and start its failover once
+/// it has failed for `triggers.probe`. One database's failure never stops the others' looks.
+async fn probe_all(deps: &Deps, config: &Config, now: DateTime<Utc>) -> Result<Report, LifeboatError> {
+    let mut report = Report::default();
+    let mut failed = None;
+    for (db, after) in probe::probed(&config.databases, &deps.region) {
+        match probe_one(deps, config, db, after, now).await {
+            Ok((said, started)) => {
+                info!(database = %db.name, %said, "probe");
+                report.probes.push(said);
+                report.also.extend(started);
+            }
+            Err(e) => {
+                warn!(database = %db.name, error = %e, "probe not recorded");
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+async fn probe_one(
+    deps: &Deps,
+    config: &Config,
+    db: &Database,
+    after: Duration,
+    now: DateTime<Utc>,
+) -> Result<(String, Option<Report>), LifeboatError> {
+    let look = look(deps, db).await;
+    if let Look::Blind(_) = look {
+        // The store is in this region too: touch nothing, remember nothing.
+        let said = match probe::judge(db, after, &deps.region, &look, None, now) {
+            Verdict::NoSignal(why) => why,
+            other => format!("{}: {other:?}", db.name),
+        };
+        return Ok((said, None));
+    }
+    let key = format!("probe#{}", db.name);
+    let failing_since = deps.store.state(&key).await?.filter(|(on, _)| *on).map(|(_, since)| since);
+    match probe::judge(db, after, &deps.region, &look, failing_since, now) {
+        Verdict::Healthy => {
+            if failing_since.is_some() {
+                deps.store.set_state(&key, false, now).await?;
+            }
+            Ok((format!("{}: the primary answers", db.name), None))
+        }
+        Verdict::NoSignal(why) => Ok((why, None)),
+        Verdict::Suspect { since, why } => {
+            if failing_since.is_none() {
+                deps.store.set_state(&key, true, since).await?;
+            }
+            let lasts = lifeboat_core::text::human_std(after);
+            Ok((format!("{}: {why}, since {}; a signal once it lasts {lasts}", db.name, since.to_rfc3339()), None))
+        }
+        Verdict::Down(request) => {
+            let since = request.began.unwrap_or(now);
+            if failing_since.is_none() {
+                deps.store.set_state(&key, true, since).await?;
+            }
+            let said = format!("{}: down: {}", db.name, request.reason);
+            let started = start(deps, config, &request, since).await?;
+            Ok((said, Some(started)))
+        }
+    }
+}
+
+/// One look: this region about the database that would take over (any answer, "not found"
+/// included, proves RDS here answers), then the primary's region about the primary. An impaired
+/// endpoint may hang rather than refuse, so each gets `MEMBERS_WITHIN`.
+async fn look(deps: &Deps, db: &Database) -> Look {
+    let target = db.failover.as_ref().and_then(|f| f.target.as_ref()).filter(|t| t.region == deps.region);
+    let ours = match target {
+        Some(t) if t.resource == RdsResource::Cluster => {
+            tokio::time::timeout(MEMBERS_WITHIN, deps.rds.cluster(&deps.region, &t.id)).await
+        }
+        Some(t) => tokio::time::timeout(MEMBERS_WITHIN, deps.rds.instance(&deps.region, &t.id)).await,
+        None => tokio::time::timeout(MEMBERS_WITHIN, deps.rds.instance(&deps.region, &db.source.id)).await,
+    };
+    match ours {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Look::Blind(e.to_string()),
+        Err(_) => return Look::Blind(format!("no answer within {}s", MEMBERS_WITHIN.as_secs())),
+    }
+    let (region, id) = (&db.source.region, &db.source.id);
+    let theirs = if db.is_cluster() {
+        tokio::time::timeout(MEMBERS_WITHIN, deps.rds.cluster(region, id)).await
+    } else {
+        tokio::time::timeout(MEMBERS_WITHIN, deps.rds.instance(region, id)).await
+    };
+    match theirs {
+        Ok(Ok(state)) => Look::Answered(state.map(|s| s.status)),
+        Ok(Err(e)) if e.is_retryable() => Look::Unreachable(e.to_string()),
+        // Refused (no permission, say): not evidence of an outage.
+        Ok(Err(e)) => Look::Blind(e.to_string()),
+        Err(_) => Look::Unreachable(format!("no answer within {}s", MEMBERS_WITHIN.as_secs())),
+    }
 }
 
 /// How long the trigger waits for one protected cluster's members.

@@ -96,6 +96,11 @@ pub struct Triggers {
     /// (`REPLICA_BROKEN`): a signal the DR region gets even when the primary's region is silent.
     #[serde(default)]
     pub replica_events: bool,
+    /// The stack of the target's region looks at the primary every minute; when the primary's
+    /// region hasn't answered (or the primary is gone or broken) for this long while the target's
+    /// own region answers, that is a signal (`decide::probe`).
+    #[serde(default, deserialize_with = "crate::config::de_opt_duration")]
+    pub probe: Option<Duration>,
 }
 
 /// RDS events about a read replica that mean its source stopped reaching it: "An error has

@@ -10,6 +10,7 @@ pub mod failover;
 pub mod health;
 pub mod incident;
 pub mod notify;
+pub mod probe;
 pub mod prune;
 pub mod restore;
 pub mod retention;
