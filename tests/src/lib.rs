@@ -671,6 +671,51 @@ pub async fn set_cname(moto: &Moto, zone: &str, name: &str, target: &str) {
     r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await.expect("seed record");
 }
 
+/// The real `lifeboat` binary (cli/), built once per test process the way the README builds it.
+pub fn lifeboat_cli() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let ok = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "lifeboat-cli"])
+                .current_dir(repo_root())
+                .status()
+                .expect("cargo build -p lifeboat-cli");
+            assert!(ok.success(), "lifeboat-cli did not build");
+            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
+            target.join("debug/lifeboat")
+        })
+        .clone()
+}
+
+/// What a run of `lifeboat` printed, and its exit code.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `lifeboat args` against `moto` as an operator (its own access key), `env` on top.
+pub fn lifeboat(moto: &Moto, env: &[(&str, &str)], args: &[&str]) -> Ran {
+    let out = Command::new(lifeboat_cli())
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "lifeboat-operator")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lifeboat");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// A routing control's ARN in our moto's ARC cluster (`/_lifeboat/arc`).
 pub fn routing_control(id: &str) -> String {
     format!("arn:aws:route53-recovery-control::{ACCOUNT}:controlpanel/lifeboat/routingcontrol/{id}")

@@ -99,7 +99,11 @@ fn no_write_action_on_every_resource_and_task_tokens_only_for_the_approval_handl
         let star = list(s.get("Resource")).iter().any(|r| r == "*");
         for a in &actions {
             if a.starts_with("states:SendTask") {
-                assert_eq!(owner, "ApprovalHandlerFunction", "{a} granted to {owner}");
+                // The approval page, and the people who approve with `lifeboat approve`.
+                assert!(
+                    ["ApprovalHandlerFunction", "ApproverPolicy"].contains(&owner.as_str()),
+                    "{a} granted to {owner}"
+                );
                 continue;
             }
             assert!(!star || is_read(a), "{owner}: write action {a} on Resource \"*\"");
@@ -319,25 +323,55 @@ fn both_state_machines_alarm_on_timed_out_as_well_as_failed_executions() {
     }
 }
 
-/// Route 53 ARC: only failover-steps reads and flips routing controls, at the cluster (data
-/// plane), on routing controls only; nothing may call the control-config API that defines them.
+/// Route 53 ARC: only failover-steps flips routing controls (the operator's policy may read them),
+/// at the cluster (data plane), on routing controls only; nothing may call the control-config API
+/// that defines them.
 #[test]
 fn only_the_failover_steps_flip_routing_controls_and_nothing_redefines_them() {
     let all = statements(&template());
     let arc: Vec<&(String, Value)> =
         all.iter().filter(|(_, s)| list(s.get("Action")).iter().any(|a| a.starts_with("route53-recovery"))).collect();
-    assert_eq!(arc.len(), 1, "{arc:?}");
-    let (owner, s) = arc[0];
-    assert_eq!(owner, "FailoverStepsFunction");
-    let mut actions = list(s.get("Action"));
-    actions.sort();
-    assert_eq!(
-        actions,
-        ["route53-recovery-cluster:GetRoutingControlState", "route53-recovery-cluster:UpdateRoutingControlStates"]
-    );
-    let resources = list(s.get("Resource"));
+    assert!(arc.iter().any(|(o, _)| o == "FailoverStepsFunction"), "{arc:?}");
+    for (owner, s) in arc {
+        for a in list(s.get("Action")) {
+            assert!(a.starts_with("route53-recovery-cluster:"), "{owner}: {a}");
+            assert!(is_read(&a) || owner == "FailoverStepsFunction", "{owner} may not {a}");
+        }
+        let resources = list(s.get("Resource"));
+        assert!(
+            !resources.is_empty() && resources.iter().all(|r| r.ends_with("/routingcontrol/*") && !r.contains("*:")),
+            "{resources:?}"
+        );
+    }
+    let steps: Vec<String> = all
+        .iter()
+        .filter(|(o, _)| o == "FailoverStepsFunction")
+        .flat_map(|(_, s)| list(s.get("Action")))
+        .filter(|a| a.starts_with("route53-recovery"))
+        .collect();
+    assert!(steps.contains(&"route53-recovery-cluster:UpdateRoutingControlStates".to_owned()), "{steps:?}");
+}
+
+/// The CLI's read-only policy reads; only the approver's may write, and only to Lifeboat's own
+/// table and state machines.
+#[test]
+fn the_operators_read_only_policy_only_reads_and_the_approvers_writes_only_lifeboats_own() {
+    let all = statements(&template());
+    let of = |owner: &str| -> Vec<String> {
+        all.iter().filter(|(o, _)| o == owner).flat_map(|(_, s)| list(s.get("Action"))).collect()
+    };
+    let read_only = of("OperatorReadOnlyPolicy");
     assert!(
-        !resources.is_empty() && resources.iter().all(|r| r.ends_with("/routingcontrol/*") && !r.contains("*:")),
-        "{resources:?}"
+        read_only.contains(&"dynamodb:Scan".to_owned())
+            && read_only.contains(&"cloudformation:DescribeStacks".to_owned())
     );
+    for a in &read_only {
+        assert!(is_read(a) || a == "dynamodb:Scan", "read-only policy grants {a}");
+    }
+    for (o, s) in all.iter().filter(|(o, _)| o == "ApproverPolicy") {
+        for r in list(s.get("Resource")) {
+            let ok = r == "*" && list(s.get("Action")).iter().all(|a| a.starts_with("states:SendTask"));
+            assert!(ok || r == "IncidentsTable.Arn" || r.ends_with("StateMachine"), "{o}: {r}");
+        }
+    }
 }

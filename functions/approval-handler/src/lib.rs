@@ -121,21 +121,76 @@ async fn answer(
     decide(deps, &incident, &link, &fields, now).await
 }
 
-/// The page to show instead of the form when this link's task is no longer waiting.
-fn not_pending(incident: &Incident, link: &Link) -> Option<LambdaFunctionUrlResponse> {
-    if let Some(done) = incident.timeline.iter().find(|e| e.key == format!("approval:{}", link.task)) {
-        let text = format!("Already decided: {} ({}). Nothing was changed.", done.what, done.at.format("%H:%M UTC"));
-        return Some(page(409, "Already decided", &text));
-    }
+/// Why `incident` has no approval waiting for `task` (the link's, or the pending one), or None.
+pub fn not_pending_reason(incident: &Incident, task: Option<&str>) -> Option<(bool, String)> {
     let pending = incident.approval_task.as_deref().map(task_ref);
-    if incident.status != Status::AwaitingApproval || pending.as_deref() != Some(link.task.as_str()) {
-        let text = format!(
-            "Incident {} is {}: this approval is no longer pending. Nothing was changed.",
-            incident.id, incident.status
-        );
-        return Some(page(409, "Nothing to decide", &text));
+    let task = task.or(pending.as_deref());
+    let decided = incident.timeline.iter().rev().find(|e| match task {
+        Some(t) => e.key == format!("approval:{t}"),
+        None => e.key.starts_with("approval:"),
+    });
+    if let Some(done) = decided {
+        return Some((true, format!("{} ({})", done.what, done.at.format("%Y-%m-%d %H:%M UTC"))));
+    }
+    if incident.status != Status::AwaitingApproval || pending.is_none() || pending.as_deref() != task {
+        return Some((false, format!("{} is {}", incident.id, incident.status)));
     }
     None
+}
+
+/// The page to show instead of the form when this link's task is no longer waiting.
+fn not_pending(incident: &Incident, link: &Link) -> Option<LambdaFunctionUrlResponse> {
+    match not_pending_reason(incident, Some(&link.task))? {
+        (true, done) => Some(page(409, "Already decided", &format!("Already decided: {done}. Nothing was changed."))),
+        (false, why) => Some(page(
+            409,
+            "Nothing to decide",
+            &format!("Incident {why}: this approval is no longer pending. Nothing was changed."),
+        )),
+    }
+}
+
+/// What deciding found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// This decision is the one: what the timeline now says.
+    Decided(String),
+    /// Another decision came first, or the wait timed out.
+    AlreadyDecided,
+    NothingPending,
+}
+
+/// The one decision on the approval `incident` waits on, by `approver` (a name typed on the page,
+/// or the AWS identity of `lifeboat approve`): the page and the CLI both come here, so only one
+/// of them can win — Step Functions answers a second SendTaskSuccess/Failure for the same token
+/// as closed.
+pub async fn decide_pending(
+    deps: &Deps,
+    incident: &Incident,
+    decision: Decision,
+    approver: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome, LifeboatError> {
+    let Some(token) = incident.approval_task.as_deref() else { return Ok(Outcome::NothingPending) };
+    let answered = match decision {
+        Decision::Approve => {
+            let output = json!({"decision": "approve", "approver": approver}).to_string();
+            deps.sfn.succeed(token, &output).await?
+        }
+        // The error name is what the state machine's Catch matches; the timeline says who.
+        Decision::Reject => deps.sfn.fail(token, "Rejected", &format!("rejected by {approver}")).await?,
+    };
+    if answered == Answered::Closed {
+        return Ok(Outcome::AlreadyDecided);
+    }
+    let what = match decision {
+        Decision::Approve => format!("approved by {approver}"),
+        Decision::Reject => format!("rejected by {approver}"),
+    };
+    let key = format!("approval:{}", task_ref(token));
+    deps.store.record(&incident.id, &Entry::new(now, approver, &what, &key)).await?;
+    info!(incident = %incident.id, %what, "decided");
+    Ok(Outcome::Decided(what))
 }
 
 async fn decide(
@@ -166,19 +221,9 @@ async fn decide(
         let text = format!("Type the database name `{}` exactly to approve. Nothing was changed.", incident.database);
         return Ok(page(400, "Database name does not match", &text));
     }
-    let Some(token) = incident.approval_task.as_deref() else {
-        return Ok(page(409, "Nothing to decide", "No approval is pending. Nothing was changed."));
-    };
-    let answered = match link.decision {
-        Decision::Approve => {
-            let output = json!({"decision": "approve", "approver": approver}).to_string();
-            deps.sfn.succeed(token, &output).await?
-        }
-        // The error name is what the state machine's Catch matches; the timeline says who.
-        Decision::Reject => deps.sfn.fail(token, "Rejected", &format!("rejected by {approver}")).await?,
-    };
-    if answered == Answered::Closed {
-        return Ok(page(
+    match decide_pending(deps, incident, link.decision, &approver, now).await? {
+        Outcome::NothingPending => Ok(page(409, "Nothing to decide", "No approval is pending. Nothing was changed.")),
+        Outcome::AlreadyDecided => Ok(page(
             409,
             "Already decided",
             // Also what a click whose SendTaskSuccess went through, but whose answer was lost,
@@ -186,22 +231,20 @@ async fn decide(
             // records the approver from the task's output either way.
             "This approval is no longer waiting: it was answered already, or it timed out. The \
              incident's next message says which.",
-        ));
+        )),
+        Outcome::Decided(_) => {
+            let text = match link.decision {
+                Decision::Approve => format!(
+                    "Approved by {approver}: the failover of {} goes ahead. Updates follow by message.",
+                    incident.database
+                ),
+                Decision::Reject => {
+                    format!("Rejected by {approver}: nothing will be changed on {}.", incident.database)
+                }
+            };
+            Ok(page(200, "Decided", &text))
+        }
     }
-    let what = match link.decision {
-        Decision::Approve => format!("approved by {approver}"),
-        Decision::Reject => format!("rejected by {approver}"),
-    };
-    deps.store.record(&incident.id, &Entry::new(now, &approver, &what, &format!("approval:{}", link.task))).await?;
-    info!(incident = %incident.id, %what, "decided");
-    let text = match link.decision {
-        Decision::Approve => format!(
-            "Approved by {approver}: the failover of {} goes ahead. Updates follow by message.",
-            incident.database
-        ),
-        Decision::Reject => format!("Rejected by {approver}: nothing will be changed on {}.", incident.database),
-    };
-    Ok(page(200, "Decided", &text))
 }
 
 #[cfg(test)]

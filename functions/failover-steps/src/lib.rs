@@ -159,6 +159,24 @@ async fn preflight(
     incident: &Incident,
     now: DateTime<Utc>,
 ) -> Result<Preflight, LifeboatError> {
+    let (p, details) = plan(deps, db, exec, now).await?;
+    deps.store.record(&incident.id, &Entry::new(now, BY, &p.plan, "step:preflight").with_details(details)).await?;
+    if exec.approval_required && incident.status == Status::Declared {
+        deps.store
+            .transition(&incident.id, Status::AwaitingApproval, now, BY, &format!("approval requested: {}", p.plan))
+            .await?;
+    }
+    Ok(p)
+}
+
+/// What the failover would do now and what it would lose, with what the DNS move depends on:
+/// preflight's reads and verdict, nothing written (`lifeboat plan` shows the same).
+pub async fn plan(
+    deps: &Deps,
+    db: &Database,
+    exec: &Execution,
+    now: DateTime<Utc>,
+) -> Result<(Preflight, String), LifeboatError> {
     use Strategy::*;
     let f = db.failover.as_ref();
     let mut ev = Evidence::default();
@@ -211,13 +229,7 @@ async fn preflight(
         None => format!("RPO {}", human(chrono::Duration::seconds(db.rpo.as_secs() as i64))),
     };
     let details = format!("Expected data loss: {loss} ({}); {rpo}.{dns_note}", p.loss_basis);
-    deps.store.record(&incident.id, &Entry::new(now, BY, &p.plan, "step:preflight").with_details(details)).await?;
-    if exec.approval_required && incident.status == Status::Declared {
-        deps.store
-            .transition(&incident.id, Status::AwaitingApproval, now, BY, &format!("approval requested: {}", p.plan))
-            .await?;
-    }
-    Ok(p)
+    Ok((p, details))
 }
 
 /// What preflight can tell of the DNS move before anyone approves: a record an UPSERT can't

@@ -52,6 +52,18 @@ impl StepFunctions {
         }
     }
 
+    /// An execution's status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
+    pub async fn status(&self, execution_arn: &str) -> Result<String, LifeboatError> {
+        let out = self
+            .client
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error("states:DescribeExecution", e))?;
+        Ok(out.status().as_str().to_owned())
+    }
+
     /// `error` at most 256 characters, `cause` at most 32768 (the API's limits).
     pub async fn fail(&self, token: &str, error: &str, cause: &str) -> Result<Answered, LifeboatError> {
         let error: String = error.chars().take(256).collect();

@@ -245,7 +245,7 @@ pub fn passed(measured_rto_seconds: Option<i64>, rto: Duration, checks: &[Check]
 }
 
 /// One line of the recoverability report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportRow {
     pub database: String,
     pub rpo_seconds: u64,

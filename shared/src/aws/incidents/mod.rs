@@ -143,4 +143,31 @@ impl IncidentStore {
             .map_err(|e| sdk_error("dynamodb:GetItem", e))?;
         out.item.as_ref().map(from_item).transpose()
     }
+
+    /// Every incident, open or closed, newest first: a scan, for the operator's listing.
+    pub async fn list_all(&self) -> Result<Vec<Incident>, LifeboatError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :p)")
+                .expression_attribute_values(":p", s("incident#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("dynamodb:Scan", e))?;
+            for item in page.items() {
+                out.push(from_item(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| b.started.cmp(&a.started));
+        Ok(out)
+    }
 }

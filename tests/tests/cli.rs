@@ -1,0 +1,147 @@
+//! The real `lifeboat` binary against moto, with the functions deployed (`cargo lambda watch`):
+//! check on the example and a broken config; plan reads only; failover and approve from the CLI
+//! move the database with the caller's AWS identity on the timeline; a second approve, a reject
+//! after it and the approval page after it all answer "already decided"; the timeline's Markdown
+//! is what the resolved message carries; status and incidents answer for scripts.
+
+use std::time::{Duration, Instant};
+
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+
+#[test]
+fn check_takes_the_example_and_names_the_field_of_a_broken_config() {
+    let moto_free: &[(&str, &str)] = &[];
+    let example = repo_root().join("examples/lifeboat.yaml");
+    let ok = lifeboat_offline(moto_free, &["check", example.to_str().unwrap()]);
+    assert_eq!(ok.code, 0, "{ok:?}");
+    assert!(ok.stdout.contains("ok, 3 databases"), "{ok:?}");
+    let dir = std::env::temp_dir().join(format!("lifeboat-cli-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("broken.yaml");
+    let text = std::fs::read_to_string(&example).unwrap().replacen("rpo: 5m", "rpo: soon", 1);
+    std::fs::write(&broken, text).unwrap();
+    let bad = lifeboat_offline(moto_free, &["check", broken.to_str().unwrap(), "--json"]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    let v: Value = serde_json::from_str(&bad.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(v["problems"][0].as_str().unwrap_or("").contains("databases[0].rpo"), "{v}");
+    assert_eq!(lifeboat_offline(moto_free, &["frobnicate"]).code, 2, "usage");
+}
+
+/// `check` and `--help` need no AWS at all.
+fn lifeboat_offline(env: &[(&str, &str)], args: &[&str]) -> Ran {
+    let out = std::process::Command::new(lifeboat_cli()).args(args).envs(env.iter().copied()).output().unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
+    let port = free_port().to_string();
+    let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let zone = orders_with_replica(&moto).await;
+    let yaml =
+        orders_failover_yaml(&format!("      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n"));
+    let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
+    let config_file = bed.dir.join("lifeboat.yaml");
+    let env = [
+        ("LIFEBOAT_INCIDENTS_TABLE", table.as_str()),
+        ("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN", bed.machine.as_str()),
+        ("LIFEBOAT_DRILL_STATE_MACHINE_ARN", bed.drill_machine.as_str()),
+        ("LIFEBOAT_CONFIG_FILE", config_file.to_str().unwrap()),
+        ("LIFEBOAT_RECOVERS", "all"),
+    ];
+    let cli = |args: &[&str]| lifeboat(&moto, &env, args);
+
+    // plan: what a failover would do, and the emulator sees reads only.
+    moto.post("/_lifeboat/faults", &json!({"faults": []}));
+    let plan = cli(&["plan", "orders-prod"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(plan.stdout.contains("What will happen: promote replica orders-replica"), "{plan:?}");
+    assert!(plan.stdout.contains("DNS: UPSERT of CNAME db.orders.internal"), "{plan:?}");
+    let calls = moto.fault_counts()["calls"].clone();
+    let ops: Vec<&String> = calls.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert!(!ops.is_empty(), "{calls}");
+    for op in &ops {
+        let name = op.split(':').nth(1).unwrap_or(op);
+        assert!(["Describe", "Get", "List"].iter().any(|p| name.starts_with(p)), "plan wrote: {op} ({calls})");
+    }
+    assert_eq!(cli(&["plan", "no-such-db"]).code, 1);
+
+    // failover: the trigger's path, the caller's identity as the requester.
+    let started = cli(&["failover", "orders-prod", "--reason", "primary unreachable", "--json"]);
+    assert_eq!(started.code, 0, "{started:?}");
+    let report: Value = serde_json::from_str(&started.stdout).expect("json");
+    let id = report["incident_id"].as_str().expect("incident").to_owned();
+    let execution = report["execution_arn"].as_str().expect("execution").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let open = cli(&["incidents", "--open", "--json"]);
+        let v: Value = serde_json::from_str(&open.stdout).unwrap_or_default();
+        if v[0]["status"] == "awaiting-approval" {
+            break;
+        }
+        bed.watch.check_alive();
+        assert!(Instant::now() < deadline, "never awaited approval: {open:?}\n{}", bed.watch.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ask = loop {
+        if let Some(n) = notices(&moto, "us-east-1", &inbox).await.into_iter().find(|n| n.subject.contains("approval"))
+        {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    // Production: the name typed, or nothing is decided.
+    let unconfirmed = cli(&["approve", &id]);
+    assert_eq!(unconfirmed.code, 1, "{unconfirmed:?}");
+    assert!(unconfirmed.stderr.contains("--confirm orders-prod"), "{unconfirmed:?}");
+    let approved = cli(&["approve", &id, "--confirm", "orders-prod"]);
+    assert_eq!(approved.code, 0, "{approved:?}");
+    assert!(approved.stdout.contains("approved by arn:aws:"), "{approved:?}");
+    for again in [cli(&["approve", &id, "--confirm", "orders-prod"]), cli(&["reject", &id, "--reason", "late"])] {
+        assert_eq!(again.code, 1, "{again:?}");
+        assert!(
+            again.stderr.contains("is waiting for approval") && again.stderr.contains("approved by arn:aws:"),
+            "{again:?}"
+        );
+    }
+    let page = post_form(line_after(&ask.text, "Approve: "), "approver=Alice&database=orders-prod");
+    assert!(page.body.contains("Already decided"), "{}", page.body);
+
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
+    let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
+    assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
+    let resolved = loop {
+        if let Some(n) = notices(&moto, "us-east-1", &inbox).await.into_iter().find(|n| n.subject.contains("resolved"))
+        {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let md = cli(&["timeline", &id]);
+    assert_eq!(md.code, 0, "{md:?}");
+    assert!(md.stdout.contains("| arn:aws:sts::") && md.stdout.contains("approved by arn:aws:"), "{md:?}");
+    // The message has the timeline as it stood when sent; the CLI has it since (people told ...).
+    let sent: Vec<&str> = resolved.text.lines().filter(|l| l.starts_with("| ")).collect();
+    assert!(sent.len() > 10, "{}", resolved.text);
+    let shown: Vec<&str> = md.stdout.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(&shown[..sent.len()], &sent[..], "the resolved message carries the same timeline:\n{}", md.stdout);
+    assert_eq!(orders_endpoint(&moto).await.as_deref(), Some(ORDERS_REPLICA));
+
+    let status = cli(&["status", "orders-prod", "--json"]);
+    let v: Value = serde_json::from_str(&status.stdout).unwrap_or_else(|e| panic!("{e}: {status:?}"));
+    assert_eq!(v["databases"][0]["database"], "orders-prod", "{v}");
+    assert!(v["databases"][0]["incident"].is_null(), "resolved, so none open: {v}");
+    let all = cli(&["incidents"]);
+    assert!(all.stdout.contains(&id) && all.stdout.contains("resolved"), "{all:?}");
+    let missing = cli(&["timeline", "orders-prod-19700101T0000Z-0000"]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+}
