@@ -218,6 +218,7 @@ async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
     for name in &databases {
         open.push(store.open_for(name).await?);
     }
+    let unreachable: Vec<String> = serde_json::from_value(report["unreachable"].clone()).unwrap_or_default();
     let problem = rows.iter().any(|r| !r.rpo_met || r.last_drill_passed == Some(false));
     if json_out {
         let v: Vec<Value> = databases
@@ -232,10 +233,13 @@ async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
                 v
             })
             .collect();
-        print_json(&json!({"region": aws.region(), "databases": v}));
+        print_json(&json!({"region": aws.region(), "databases": v, "unreachable": unreachable}));
     } else {
         if !rows.is_empty() {
             print!("{}", lifeboat_core::drill::report_text(&rows));
+        }
+        for region in &unreachable {
+            println!("RDS in {region} did not answer: its snapshots are not counted");
         }
         for (name, i) in databases.iter().zip(&open) {
             if !rows.iter().any(|r| &r.database == name) {

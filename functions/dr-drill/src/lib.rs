@@ -360,18 +360,38 @@ async fn tell_once(deps: &Deps, r: &DrillResult, now: DateTime<Utc>) -> Result<(
 /// measured RTO.
 async fn report(deps: &Deps, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
     let config = deps.config.get().await?;
-    let rows = rows(deps, &config, now).await?;
-    Ok(json!({"databases": rows, "text": drill::report_text(&rows)}))
+    let (rows, unreachable) = rows(deps, &config, now).await?;
+    let mut text = drill::report_text(&rows);
+    for region in &unreachable {
+        text.push_str(&format!("RDS in {region} did not answer: its snapshots are not counted.\n"));
+    }
+    Ok(json!({"databases": rows, "text": text, "unreachable": unreachable}))
 }
 
-pub async fn rows(deps: &Deps, config: &Config, now: DateTime<Utc>) -> Result<Vec<ReportRow>, LifeboatError> {
+/// The report's rows, and the regions whose RDS didn't answer. The report is read in the worst
+/// hour too: a region down (the primary's, most likely) leaves its snapshots out, not the report.
+pub async fn rows(
+    deps: &Deps,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<(Vec<ReportRow>, Vec<String>), LifeboatError> {
     let kinds = Kinds {
         instances: config.databases.iter().any(|d| !d.is_cluster()),
         clusters: config.databases.iter().any(|d| d.is_cluster()),
     };
     let mut listings = RegionListings::new();
+    let mut unreachable = Vec::new();
     for region in copy::regions_to_list(config) {
-        listings.insert(region.clone(), deps.rds.list(&region, kinds).await?);
+        match deps.rds.list(&region, kinds).await {
+            Ok(l) => {
+                listings.insert(region.clone(), l);
+            }
+            Err(e) if e.is_retryable() => {
+                warn!(%region, error = %e, "region not listed");
+                unreachable.push(region);
+            }
+            Err(e) => return Err(e),
+        }
     }
     let assessments = rpo::assess(config, &listings, &|_, _| None, now);
     let mut rows = Vec::new();
@@ -400,5 +420,5 @@ pub async fn rows(deps: &Deps, config: &Config, now: DateTime<Utc>) -> Result<Ve
             last_drill_passed: last.as_ref().map(|r| r.passed),
         });
     }
-    Ok(rows)
+    Ok((rows, unreachable))
 }

@@ -4,12 +4,14 @@
 //! an AWS Health notice as people receive it; then us-east-1 goes dark (and Route 53's control
 //! plane with it): RDS in us-west-2 says the replica's replication broke, which starts the failover
 //! state machine of the stack in us-west-2 (run by moto's own Step Functions interpreter, its steps
-//! the real binaries in `cargo lambda watch`), a person approves through that stack's approval
-//! page, the replica is promoted, DNS follows through Route 53 ARC routing controls (the data
+//! the real binaries in `cargo lambda watch`), the on-call looks with `lifeboat status` and
+//! `lifeboat plan` and approves with `lifeboat approve` (the page's form, after it, says already
+//! decided), the replica is promoted, DNS follows through Route 53 ARC routing controls (the data
 //! plane) and the endpoint parameter too, the incident resolves with its timeline, and not one
 //! call went to us-east-1; then us-east-1 comes back;
-//! then a restore drill (infra/drill.asl.json, the real `dr-drill`) restores the newest DR copy,
-//! measures it and cleans up, and the recoverability report ends the story.
+//! then `lifeboat drill --follow` runs a restore drill (infra/drill.asl.json, the real `dr-drill`)
+//! that restores the newest DR copy, measures it and cleans up, and `lifeboat status` ends the
+//! story.
 //! Copier, pruner, notifier and rpo-monitor run in-process with the clients their `main` builds.
 
 use chrono::{Duration, Utc};
@@ -196,7 +198,27 @@ async fn main() {
     let mut bed = RecoveryBed::start_in(&moto, DR, &port, &dr_table, &dr_topic, Some(&yaml)).await;
     println!("cargo lambda watch serves the functions on port {port} (it builds each on first use: a minute or two when cold)");
     println!("incident table {dr_table}, topic {dr_topic}, approval page {}", bed.approval_url);
-    failover(&moto, &mut bed, &dr_inbox, &zone).await;
+    let config_file = bed.dir.join("lifeboat.yaml").to_string_lossy().into_owned();
+    // `lifeboat`, the operator's CLI, pointed at the stack in us-west-2 (in AWS the stack's
+    // outputs name these; here the variables do).
+    let cli_env = [
+        ("LIFEBOAT_INCIDENTS_TABLE", dr_table.clone()),
+        ("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN", bed.machine.clone()),
+        ("LIFEBOAT_DRILL_STATE_MACHINE_ARN", bed.drill_machine.clone()),
+        ("LIFEBOAT_CONFIG_FILE", config_file),
+        ("LIFEBOAT_RECOVERS", "all".to_owned()),
+    ];
+    let cli_env: Vec<(&str, &str)> = cli_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--region", DR];
+        all.extend_from_slice(args);
+        println!("\n$ lifeboat {}", all.join(" "));
+        let ran = lifeboat(&moto, &cli_env, &all);
+        print!("{}{}", ran.stdout, ran.stderr);
+        println!("(exit {})", ran.code);
+        ran
+    };
+    failover(&moto, &mut bed, &dr_inbox, &zone, &cli).await;
 
     println!("\n== Recoverability now (rpo-monitor) ==");
     let monitor = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
@@ -213,25 +235,19 @@ async fn main() {
     }
     println!("\n== A restore drill: prove the newest DR copy restores, and how fast ==");
     moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
-    let started = bed.invoke("dr-drill", "drill", &json!({"database": "orders-prod"}));
-    println!("dr-drill: {started}");
-    let execution = started["started"][0]["execution_arn"].as_str().expect("a drill").to_owned();
-    let sfn = aws_sdk_sfn::Client::new(&moto.sdk(DR).await);
-    let (status, _) = execution_ends(&sfn, &execution, &bed.watch, std::time::Duration::from_secs(300)).await;
-    println!("The drill's execution ended {status}");
+    cli(&["drill", "orders-prod", "--follow"]);
     for n in notices(&moto, DR, &dr_inbox).await {
         println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
     }
-    println!("\n== Can we recover, and how fast? (dr-drill {{\"report\": true}}) ==");
-    let report = bed.invoke("dr-drill", "report", &json!({"report": true}));
-    println!("{}", report["text"].as_str().unwrap_or_default());
+    println!("\n== Can we recover, and how fast? ==");
+    cli(&["status"]);
     println!("\n== done: the emulator stops with this program ==");
 }
 
 /// The failover with us-east-1 down, with real parts: the trigger binary of the stack in us-west-2,
 /// the state machine in moto's interpreter there, the approval page over HTTP, the steps promoting
 /// the replica, flipping the routing controls and writing the parameter.
-async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str) {
+async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str, cli: &dyn Fn(&[&str]) -> Ran) {
     let primary = "orders.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
     read_replica(moto, DR, "orders-replica", &format!("arn:aws:rds:{SRC}:{ACCOUNT}:db:orders")).await;
     failover_pair(moto, zone, "db.orders.internal", primary, ORDERS_REPLICA).await;
@@ -285,10 +301,14 @@ async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str) {
             "\nGET the Approve link (what a mail scanner or a click does): {}, a page with a form; nothing decided",
             page.status
         );
-        let decided = post_form(&approve, "database=orders-prod&approver=demo-operator");
-        let outcome =
-            decided.body.split("<p id=\"outcome\">").nth(1).and_then(|t| t.split("</p>").next()).unwrap_or("");
-        println!("POST the form as demo-operator, typing the database name: {} {outcome}", decided.status);
+        println!("\nEmail is down too? The on-call approves from a terminal, as their AWS identity:");
+        let incident = report["incident_id"].as_str().unwrap_or_default().to_owned();
+        cli(&["status", "orders-prod"]);
+        cli(&["plan", "orders-prod"]);
+        cli(&["approve", &incident, "--confirm", "orders-prod"]);
+        let late = post_form(&approve, "database=orders-prod&approver=demo-operator");
+        let outcome = late.body.split("<h1>").nth(1).and_then(|t| t.split("</h1>").next()).unwrap_or("");
+        println!("\nThe page's form, posted after it: {} {outcome}", late.status);
         println!("(LIFEBOAT_DEMO_APPROVER=browser scripts/demo.sh waits for you to approve in a browser instead)");
     }
     let sfn = aws_sdk_sfn::Client::new(&dr);
