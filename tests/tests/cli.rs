@@ -145,3 +145,34 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     let missing = cli(&["timeline", "orders-prod-19700101T0000Z-0000"]);
     assert_eq!(missing.code, 1, "{missing:?}");
 }
+
+/// Without LIFEBOAT_* names, the stack's outputs name the table (one DescribeStacks); a stack
+/// that isn't there says how to name it, exit 1.
+#[tokio::test]
+async fn names_come_from_the_stacks_outputs() {
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let template = json!({
+        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {
+            "IncidentsTableName": {"Value": table},
+            "FailoverStateMachineArn": {"Value": "arn:aws:states:us-east-1:123456789012:stateMachine:lifeboat-failover"},
+            "DrillStateMachineArn": {"Value": "arn:aws:states:us-east-1:123456789012:stateMachine:lifeboat-drill"},
+            "ConfigParameterName": {"Value": "/lifeboat/config"},
+            "Recovers": {"Value": "own"}
+        }
+    });
+    aws_sdk_cloudformation::Client::new(&moto.sdk("us-east-1").await)
+        .create_stack()
+        .stack_name("lifeboat-prod")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("stack");
+    let listed = lifeboat(&moto, &[], &["--stack", "lifeboat-prod", "incidents", "--open", "--json"]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    assert_eq!(serde_json::from_str::<Value>(&listed.stdout).unwrap(), json!([]));
+    let missing = lifeboat(&moto, &[], &["--stack", "nope", "incidents"]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(missing.stderr.contains("no stack nope in us-east-1"), "{missing:?}");
+}
