@@ -11,7 +11,10 @@
 #    in samconfig.toml). With several regions each stack runs only the recoveries it owns
 #    (Recovers=own): a database's recovery runs where its replica or DR copy lives, so it still
 #    runs when the primary's region is gone (docs/deployment.md, "Two regions").
-# Source regions other than the stacks' also need infra/forward-rds-events.yaml (docs/deployment.md).
+# 4. with several regions, deploys infra/forward-rds-events.yaml in each, aimed at each other one:
+#    alarms going into ALARM (those that start failovers, and Lifeboat's own) reach the stack
+#    that owns the recovery, and its topic, while their region is up.
+# Source regions without a stack also need infra/forward-rds-events.yaml (docs/deployment.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:?usage: scripts/deploy.sh path/to/lifeboat.yaml [sam deploy options]}
@@ -33,4 +36,13 @@ print(f"deploy: {path} stored in SSM {name} in {region}")
 PY
   sam deploy --guided --region "$region" --capabilities CAPABILITY_IAM \
     --parameter-overrides "ConfigParameterName=$param" "Recovers=$recovers" "$@"
+done
+[ "${#regions[@]}" -gt 1 ] || exit 0
+for region in "${regions[@]}"; do
+  for other in "${regions[@]}"; do
+    [ "$other" != "$region" ] || continue
+    sam deploy --template-file infra/forward-rds-events.yaml --stack-name "lifeboat-forward-to-$other" \
+      --region "$region" --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+      --parameter-overrides "LifeboatRegion=$other"
+  done
 done
