@@ -109,9 +109,10 @@ fn print_json(v: &Value) {
 /// `lifeboat check`: the functions' parser and rules, offline.
 fn check(file: &str, json_out: bool) -> Done {
     let text = std::fs::read_to_string(file).map_err(|e| CliError::Problem(format!("{file}: {e}")))?;
-    let (problems, warnings, databases) = match Config::from_yaml(&text) {
-        Ok(c) => (Vec::new(), c.warnings(), c.databases.len()),
-        Err(e) => (vec![e.to_string()], Vec::new(), 0),
+    let problems = Config::problems(&text);
+    let (warnings, databases) = match Config::from_yaml(&text) {
+        Ok(c) => (c.warnings(), c.databases.len()),
+        Err(_) => (Vec::new(), 0),
     };
     if json_out {
         print_json(&json!({"file": file, "ok": problems.is_empty(), "problems": problems, "warnings": warnings}));

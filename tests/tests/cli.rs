@@ -19,13 +19,18 @@ fn check_takes_the_example_and_names_the_field_of_a_broken_config() {
     let dir = std::env::temp_dir().join(format!("lifeboat-cli-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let broken = dir.join("broken.yaml");
-    let text = std::fs::read_to_string(&example).unwrap().replacen("rpo: 5m", "rpo: soon", 1);
+    // Two databases wrong: both are listed, each with its field.
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replacen("rpo: 5m", "rpo: soon", 1)
+        .replacen("rto: 1h", "rto: 0s", 1);
     std::fs::write(&broken, text).unwrap();
     let bad = lifeboat_offline(moto_free, &["check", broken.to_str().unwrap(), "--json"]);
     assert_eq!(bad.code, 1, "{bad:?}");
     let v: Value = serde_json::from_str(&bad.stdout).unwrap();
     assert_eq!(v["ok"], false);
     assert!(v["problems"][0].as_str().unwrap_or("").contains("databases[0].rpo"), "{v}");
+    assert!(v["problems"][1].as_str().unwrap_or("").contains("databases[1]"), "{v}");
     assert_eq!(lifeboat_offline(moto_free, &["frobnicate"]).code, 2, "usage");
 }
 

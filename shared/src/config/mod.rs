@@ -117,6 +117,33 @@ pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<
 }
 
 impl Config {
+    /// Every problem of a document, not only the first `from_yaml` stops at: each database is
+    /// checked on its own (with the document's other sections), then the whole, for what two
+    /// databases can only get wrong together (a shared name, source or alarm). For `lifeboat check`.
+    pub fn problems(text: &str) -> Vec<String> {
+        let Err(first) = Config::from_yaml(text) else { return Vec::new() };
+        let doc: Option<serde_yaml_ng::Value> = serde_yaml_ng::from_str(text).ok();
+        let Some(databases) = doc.as_ref().and_then(|d| d.get("databases")).and_then(|d| d.as_sequence()) else {
+            return vec![first.to_string()];
+        };
+        let mut out: Vec<String> = Vec::new();
+        for (i, db) in databases.iter().enumerate() {
+            let mut one = doc.clone().unwrap_or_default();
+            one["databases"] = serde_yaml_ng::Value::Sequence(vec![db.clone()]);
+            let Ok(text) = serde_yaml_ng::to_string(&one) else { continue };
+            if let Err(e) = Config::from_yaml(&text) {
+                let said = e.to_string().replace("databases[0]", &format!("databases[{i}]"));
+                if !out.contains(&said) {
+                    out.push(said);
+                }
+            }
+        }
+        if out.is_empty() {
+            out.push(first.to_string());
+        }
+        out
+    }
+
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
         // serde_path_to_error names the field ("databases[0].rpo") even for our own parse errors.
         let config: Config = serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(text))
@@ -453,6 +480,21 @@ mod tests {
     fn copy_to_source_region_is_rejected() {
         let e = err_of(&format!("{DB}    copy_to:\n      - region: us-east-1\n"));
         assert!(e.contains("copy_to[0].region"), "{e}");
+    }
+
+    #[test]
+    fn problems_lists_every_database_s_own_and_a_shared_one() {
+        let example = include_str!("../../../examples/lifeboat.yaml");
+        assert!(Config::problems(example).is_empty());
+        let two = example.replacen("rpo: 5m", "rpo: soon", 1).replacen("rto: ", "rto: -", 3);
+        let said = Config::problems(&two);
+        assert!(said.len() >= 2, "{said:?}");
+        assert!(said[0].contains("databases[0]") && said[0].contains("rpo"), "{said:?}");
+        assert!(said.iter().any(|p| p.contains("databases[1]")), "{said:?}");
+        let shared = example.replace("name: reporting-staging", "name: orders-prod");
+        let said = Config::problems(&shared);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("used by another database"), "{said:?}");
     }
 
     #[test]
