@@ -133,6 +133,8 @@ impl Config {
             let Ok(text) = serde_yaml_ng::to_string(&one) else { continue };
             if let Err(e) = Config::from_yaml(&text) {
                 let said = e.to_string().replace("databases[0]", &format!("databases[{i}]"));
+                // Line numbers would point into the one-database copy, not the file.
+                let said = said.split(" at line ").next().unwrap_or(&said).to_owned();
                 if !out.contains(&said) {
                     out.push(said);
                 }
