@@ -450,6 +450,27 @@ def execution_name_refused(environ):
     return None
 
 
+KEY_ID_OR_ARN = {f"TrentService.{op}" for op in ("ScheduleKeyDeletion", "CancelKeyDeletion", "EnableKey", "DisableKey")}
+
+
+def key_arn_as_key_id(environ):
+    """ScheduleKeyDeletion, CancelKeyDeletion, EnableKey, DisableKey: "KeyId: Specify the key ID
+    or key ARN of the KMS key" (AWS KMS API Reference). moto looks the ARN up as an id and fails (KeyError, a 500):
+    give it the id the ARN names."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length)
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    key = body.get("KeyId", "") if isinstance(body, dict) else ""
+    if key.startswith("arn:") and ":key/" in key:
+        body["KeyId"] = key.split(":key/", 1)[1]
+        raw = json.dumps(body).encode()
+        environ["CONTENT_LENGTH"] = str(len(raw))
+    environ["wsgi.input"] = io.BytesIO(raw)
+
+
 def pending_change_xml(change_id: str) -> bytes:
     """A GetChange answer saying PENDING: Route 53 reports every change PENDING until all its name
     servers have it; moto says INSYNC at once, so waiting would never be exercised."""
@@ -988,6 +1009,8 @@ def main() -> None:
                     restores_take_rds_defaults(action, form, region)
                 return [body]
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target in KEY_ID_OR_ARN:
+            key_arn_as_key_id(environ)
         if target.startswith("ToggleCustomerAPI."):
             status, answer = arc.answer(target.split(".", 1)[1], json_body(environ))
             body = json.dumps(answer).encode()

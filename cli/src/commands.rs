@@ -216,8 +216,10 @@ async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
     let rows: Vec<ReportRow> = rows.into_iter().filter(|r| databases.contains(&r.database)).collect();
     let store = aws.store();
     let mut open = Vec::new();
+    let mut ready = Vec::new();
     for name in &databases {
         open.push(store.open_for(name).await?);
+        ready.push(store.readiness(name).await?);
     }
     let unreachable: Vec<String> = serde_json::from_value(report["unreachable"].clone()).unwrap_or_default();
     let problem = rows.iter().any(|r| !r.rpo_met || r.last_drill_passed == Some(false));
@@ -231,6 +233,11 @@ async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
                     .find(|r| &r.database == name)
                     .map_or_else(|| json!({"database": name}), |r| serde_json::to_value(r).unwrap_or_default());
                 v["incident"] = i.as_ref().map_or(Value::Null, |i| json!({"id": i.id, "status": i.status}));
+                v
+            })
+            .zip(&ready)
+            .map(|(mut v, r)| {
+                v["readiness"] = r.as_ref().map_or(Value::Null, |(s, at)| json!({"summary": s, "checked": at}));
                 v
             })
             .collect();
@@ -249,6 +256,12 @@ async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
             match i {
                 Some(i) => println!("{name}: open incident {} ({})", i.id, i.status),
                 None => println!("{name}: no open incident"),
+            }
+        }
+        for (name, r) in databases.iter().zip(&ready) {
+            match r {
+                Some((summary, at)) => println!("{name}: {summary} (checked {})", when(*at)),
+                None => println!("{name}: readiness not checked yet"),
             }
         }
     }

@@ -26,4 +26,6 @@ pub mod message;
 pub mod aws;
 
 pub use base::{arn, error, event, metrics, snapshot, text};
-pub use decide::{approval, copy, drill, failover, health, incident, notify, probe, prune, restore, retention, rpo};
+pub use decide::{
+    approval, copy, drill, failover, health, incident, notify, probe, prune, readiness, restore, retention, rpo,
+};

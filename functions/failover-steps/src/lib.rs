@@ -228,7 +228,17 @@ pub async fn plan(
         Some(false) => format!("MORE than the RPO of {}", human(chrono::Duration::seconds(db.rpo.as_secs() as i64))),
         None => format!("RPO {}", human(chrono::Duration::seconds(db.rpo.as_secs() as i64))),
     };
-    let details = format!("Expected data loss: {loss} ({}); {rpo}.{dns_note}", p.loss_basis);
+    // The scheduled readiness run's last verdict: a blocked database still asks for approval,
+    // but the request says what will fail. Unreadable, it is only unknown.
+    let ready = match deps.store.readiness(&db.name).await {
+        Ok(Some((summary, at))) => format!(" Readiness, checked {} ago: {summary}.", human(now - at)),
+        Ok(None) => " Readiness: not checked yet.".to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness not read");
+            " Readiness: not read.".to_owned()
+        }
+    };
+    let details = format!("Expected data loss: {loss} ({}); {rpo}.{dns_note}{ready}", p.loss_basis);
     Ok((p, details))
 }
 

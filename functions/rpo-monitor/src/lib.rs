@@ -1,15 +1,19 @@
 //! rpo-monitor: how much data would a recovery lose right now, per database and DR region, against
-//! its RPO. The measure is `lifeboat_core::rpo`'s, the wording `message`'s; this crate lists RDS,
+//! its RPO; and (`readiness`) could each database fail over right now. The measure is `lifeboat_core::rpo`'s, the wording `message`'s; this crate lists RDS,
 //! reads CloudWatch, logs the metrics, and tells people once when a breach starts or ends.
 
 use std::collections::BTreeMap;
 
+pub mod readiness;
+
 use chrono::{DateTime, Utc};
 use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::aws::kms::Keys;
 use lifeboat_core::aws::rds::{Kinds, Rds};
+use lifeboat_core::aws::route53::Dns;
 use lifeboat_core::aws::sns::Notifier;
-use lifeboat_core::aws::{required_env, ConfigCache, SdkConfig};
+use lifeboat_core::aws::{optional_env, required_env, ConfigCache, SdkConfig};
 use lifeboat_core::copy::{self, RegionListings};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event::{self, EventError, Trigger};
@@ -25,6 +29,12 @@ pub struct Deps {
     pub metrics: Metrics,
     pub store: IncidentStore,
     pub topic: Notifier,
+    pub dns: Dns,
+    pub keys: Keys,
+    pub ssm: aws_sdk_ssm::Client,
+    /// The approval links' signing key (readiness checks it exists and is long enough).
+    pub approval_key_param: Option<String>,
+    pub region: String,
 }
 
 impl Deps {
@@ -32,7 +42,9 @@ impl Deps {
     pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
         let config = ConfigCache::snapshot_jobs_from_env(sdk).await?;
         let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
-        Ok(Deps::new(config, sdk, &table, &required_env("LIFEBOAT_TOPIC_ARN")?))
+        let mut deps = Deps::new(config, sdk, &table, &required_env("LIFEBOAT_TOPIC_ARN")?);
+        deps.approval_key_param = optional_env("LIFEBOAT_APPROVAL_SECRET_PARAM");
+        Ok(deps)
     }
 
     pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, topic_arn: &str) -> Self {
@@ -42,6 +54,11 @@ impl Deps {
             metrics: Metrics::new(sdk),
             store: IncidentStore::new(sdk, table),
             topic: Notifier::new(sdk, topic_arn),
+            dns: Dns::new(sdk),
+            keys: Keys::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            approval_key_param: None,
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -53,10 +70,21 @@ pub struct Report {
     pub unprotected: Vec<String>,
     /// Subjects of the breach / recovery notices sent.
     pub published: Vec<String>,
+    /// A readiness run: each database's checks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub readiness: Vec<readiness::Readiness>,
 }
 
 /// A scheduled run, or a manual `{}`.
 pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> Result<Report, LifeboatError> {
+    if payload.get("readiness").and_then(Value::as_bool) == Some(true) {
+        let config = deps.config.get_all().await?;
+        let only = payload.get("database").and_then(Value::as_str);
+        let mut report = Report::default();
+        report.readiness = readiness::run(deps, &config, only, wall_clock, &mut report.published).await?;
+        info!(report = %serde_json::to_string(&report).unwrap_or_default(), "readiness run");
+        return Ok(report);
+    }
     let now = match &payload {
         Value::Object(o) if o.is_empty() => wall_clock,
         _ => match event::classify(&payload)? {
@@ -92,6 +120,7 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
         assessments: rpo::assess(&config, &listings, &lag, now),
         unprotected: copy::unprotected(&config, &listings),
         published: Vec::new(),
+        readiness: Vec::new(),
     };
     let mut errors = Vec::new();
     for a in &report.assessments {

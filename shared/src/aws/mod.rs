@@ -22,6 +22,8 @@ pub mod arc;
 pub mod cloudwatch;
 #[cfg(feature = "dynamodb")]
 pub mod incidents;
+#[cfg(feature = "kms")]
+pub mod kms;
 #[cfg(feature = "rds")]
 pub mod rds;
 #[cfg(feature = "rds")]
@@ -209,7 +211,23 @@ impl ConfigCache {
         Ok(cache)
     }
 
+    /// The config, narrowed to this stack's source region when `sources_only_in` says so.
     pub async fn get(&self) -> Result<std::sync::Arc<Config>, LifeboatError> {
+        let all = self.get_all().await?;
+        let Some(region) = &self.sources_in else { return Ok(all) };
+        let mut config = (*all).clone();
+        config.databases.retain(|db| &db.source.region == region);
+        Ok(std::sync::Arc::new(config))
+    }
+
+    /// The region the snapshot jobs are narrowed to, if they are.
+    pub fn sources_in(&self) -> Option<&str> {
+        self.sources_in.as_deref()
+    }
+
+    /// Every database, whatever the narrowing (readiness looks after the recoveries this stack
+    /// runs, which `recovered_from` says, not where their sources are).
+    pub async fn get_all(&self) -> Result<std::sync::Arc<Config>, LifeboatError> {
         let mut current = self.current.lock().await;
         if let Some((read_at, config)) = current.as_ref() {
             if read_at.elapsed() < self.ttl {
@@ -221,12 +239,9 @@ impl ConfigCache {
                 .map_err(|e| LifeboatError::Rejected(format!("cannot read LIFEBOAT_CONFIG_FILE {path}: {e}")))?,
             ConfigSource::Parameter(name) => ssm::read_parameter(&self.ssm, name).await?,
         };
-        let mut config = Config::from_yaml(&text)?;
+        let config = Config::from_yaml(&text)?;
         for warning in config.warnings() {
             tracing::warn!(%warning, "config");
-        }
-        if let Some(region) = &self.sources_in {
-            config.databases.retain(|db| &db.source.region == region);
         }
         let config = std::sync::Arc::new(config);
         *current = Some((std::time::Instant::now(), config.clone()));

@@ -830,3 +830,51 @@ mod tests {
         assert!(!err.is_retryable() && err.to_string().contains("no global cluster"), "{err}");
     }
 }
+
+/// The groups a restore names, which must exist in the region it restores in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Subnet,
+    Parameter,
+    ClusterParameter,
+    Option,
+}
+
+impl Rds {
+    /// Whether the `kind` group `name` exists in `region` (readiness: read-only).
+    pub async fn group_exists(&self, region: &str, kind: Group, name: &str) -> Result<bool, LifeboatError> {
+        self.count();
+        let client = self.client(region);
+        match kind {
+            Group::Subnet => found(
+                "rds:DescribeDBSubnetGroups",
+                client.describe_db_subnet_groups().db_subnet_group_name(name).send().await,
+            ),
+            Group::Parameter => found(
+                "rds:DescribeDBParameterGroups",
+                client.describe_db_parameter_groups().db_parameter_group_name(name).send().await,
+            ),
+            Group::ClusterParameter => found(
+                "rds:DescribeDBClusterParameterGroups",
+                client.describe_db_cluster_parameter_groups().db_cluster_parameter_group_name(name).send().await,
+            ),
+            Group::Option => {
+                found("rds:DescribeOptionGroups", client.describe_option_groups().option_group_name(name).send().await)
+            }
+        }
+    }
+}
+
+/// RDS's "not found" codes for the groups (DBSubnetGroupNotFoundFault, DBParameterGroupNotFound,
+/// OptionGroupNotFoundFault) are an answer, not a failure.
+fn found<T, E, R>(op: &str, answer: Result<T, SdkError<E, R>>) -> Result<bool, LifeboatError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match answer {
+        Ok(_) => Ok(true),
+        Err(e) if error_code(&e).is_some_and(|c| c.contains("NotFound")) => Ok(false),
+        Err(e) => Err(sdk_error(op, e)),
+    }
+}

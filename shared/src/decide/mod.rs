@@ -12,6 +12,7 @@ pub mod incident;
 pub mod notify;
 pub mod probe;
 pub mod prune;
+pub mod readiness;
 pub mod restore;
 pub mod retention;
 pub mod rpo;

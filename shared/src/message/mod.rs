@@ -479,6 +479,35 @@ pub fn rpo_change(a: &Assessment) -> Message {
     Message { subject: subj, body, facts, attributes, chat }
 }
 
+/// A database stopped being ready to fail over, or is ready again: sent once per change.
+pub fn readiness_change(database: &str, region: &str, checks: &[crate::readiness::Check]) -> Message {
+    use crate::readiness::{ready, summary, Level};
+    let is_ready = ready(checks);
+    let severity = if is_ready { Severity::P3 } else { Severity::P2 };
+    let headline = if is_ready { "ready to fail over again" } else { "NOT ready to fail over" };
+    let subj = subject(format!("[{severity}] {database}: {headline}"));
+    let mut body = format!("{database}, checked from {region}: {}.\n", summary(checks));
+    for c in checks.iter().filter(|c| c.level != Level::Ok) {
+        let level = if c.level == Level::Blocked { "BLOCKED" } else { "warning" };
+        body.push_str(&format!("- {} ({level}): {}\n", c.check, c.reason));
+    }
+    let must = if is_ready { "Nothing." } else { "Mend what is BLOCKED: a failover now would fail there." };
+    body.push_str(&format!(
+        "What Lifeboat is doing: checking every 30 minutes; it tells you again only when this changes.\nWhat you must do: {must}\n"
+    ));
+    let message = if is_ready { "ready" } else { "not-ready" };
+    let facts =
+        json!({"message": message, "subject": subj, "text": body, "severity": severity.as_str(), "checks": checks});
+    let attributes = BTreeMap::from([
+        ("severity", Attribute::Text(severity.as_str().to_owned())),
+        ("database", Attribute::List(vec![database.to_owned()])),
+        ("kind", Attribute::Text("readiness".to_owned())),
+        ("message", Attribute::Text(message.to_owned())),
+    ]);
+    let chat = chat(&subj, &body, &[must], &format!("ready#{database}"));
+    Message { subject: subj, body, facts, attributes, chat }
+}
+
 fn group_line(g: &GroupReport) -> String {
     let scope = match g.scope {
         Scope::Source => "source",

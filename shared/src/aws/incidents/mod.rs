@@ -19,6 +19,7 @@ use crate::incident::{Entry, Incident};
 mod claims;
 mod drills;
 mod lifecycle;
+mod readiness;
 
 pub use claims::Claim;
 pub use lifecycle::Opened;

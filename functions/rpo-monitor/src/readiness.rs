@@ -1,0 +1,181 @@
+//! `{"readiness": true}` (every 30 minutes) or `{"readiness": true, "database": "..."}`: the
+//! read-only calls `lifeboat_core::readiness` needs, its verdict per database, one EMF metric
+//! `FailoverReady` per database, and one notice when a database stops being ready and one when
+//! it is ready again (the RPO notices' send-once rule).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::arn::RdsResource;
+use lifeboat_core::aws::rds::Kinds;
+use lifeboat_core::aws::recovery::Group;
+use lifeboat_core::aws::ssm::parameter;
+use lifeboat_core::config::{Config, Database};
+use lifeboat_core::error::LifeboatError;
+use lifeboat_core::failover::{DnsMode, Strategy};
+use lifeboat_core::readiness::{self, Check, Facts};
+use lifeboat_core::rpo::newest_copy;
+use lifeboat_core::snapshot::{Snapshot, SnapshotType};
+use lifeboat_core::{message, metrics};
+use serde::Serialize;
+use tracing::warn;
+
+use crate::Deps;
+
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    pub database: String,
+    pub ready: bool,
+    pub summary: String,
+    pub checks: Vec<Check>,
+}
+
+/// The region a restore of `db` would run in: `restore.region`, else its only DR region.
+fn restore_region<'a>(db: &'a Database, r: &'a lifeboat_core::failover::Restore) -> Option<&'a str> {
+    r.region.as_deref().or_else(|| (db.copy_to.len() == 1).then(|| db.copy_to[0].region.as_str()))
+}
+
+pub async fn run(
+    deps: &Deps,
+    config: &Config,
+    only: Option<&str>,
+    now: DateTime<Utc>,
+    published: &mut Vec<String>,
+) -> Result<Vec<Readiness>, LifeboatError> {
+    if let Some(name) = only {
+        if config.database_named(name).is_none() {
+            return Err(LifeboatError::Rejected(format!("no database named {name} in Lifeboat's config")));
+        }
+    }
+    let mut listings: BTreeMap<String, Vec<Snapshot>> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut failed = None;
+    for db in config.databases.iter().filter(|d| only.is_none_or(|n| n == d.name) && checks_here(deps, d)) {
+        let facts = facts(deps, db, &mut listings, now).await?;
+        let checks = readiness::evaluate(db, &facts, now);
+        let ready = readiness::ready(&checks);
+        println!(
+            "{}",
+            metrics::emf(
+                now,
+                &[("Database", &db.name), ("Region", &deps.region)],
+                &[&["Database", "Region"]],
+                &[("FailoverReady", i64::from(ready), "Count")]
+            )
+        );
+        if let Err(e) = tell_if_changed(deps, &db.name, &checks, now, published).await {
+            failed.get_or_insert(e);
+        }
+        if let Err(e) = deps.store.put_readiness(&db.name, &readiness::summary(&checks), now).await {
+            failed.get_or_insert(e);
+        }
+        out.push(Readiness { database: db.name.clone(), ready, summary: readiness::summary(&checks), checks });
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// With a stack in each region, a database's readiness is checked by the stack that would run
+/// its recovery (`recovered_from`), from where the failover would run; one stack checks them all.
+fn checks_here(deps: &Deps, db: &Database) -> bool {
+    let Some(region) = deps.config.sources_in() else { return true };
+    match &db.failover {
+        Some(f) => lifeboat_core::failover::steps::recovered_from(db, f.strategy) == region,
+        None => db.source.region == region,
+    }
+}
+
+async fn facts(
+    deps: &Deps,
+    db: &Database,
+    listings: &mut BTreeMap<String, Vec<Snapshot>>,
+    now: DateTime<Utc>,
+) -> Result<Facts, LifeboatError> {
+    let mut f = Facts::default();
+    let failover = db.failover.as_ref();
+    if let Some(t) = failover.and_then(|f| f.target.as_ref()) {
+        let seen = if t.resource == RdsResource::Cluster {
+            deps.rds.cluster(&t.region, &t.id).await?
+        } else {
+            deps.rds.instance(&t.region, &t.id).await?
+        };
+        if failover.is_some_and(|f| f.strategy == Strategy::PromoteReplica) && t.resource == RdsResource::Instance {
+            let lag = deps.metrics.replica_lag(&t.region, &t.id, now).await.unwrap_or_else(|e| {
+                warn!(error = %e, "replica lag not read");
+                None
+            });
+            f.replica_lag_seconds = lag.map(|l| l as f64);
+        }
+        f.target = Some(seen);
+    }
+    if let Some(r) = readiness::restore_of(db) {
+        if let Some(region) = restore_region(db, r) {
+            f.subnet_group = Some(deps.rds.group_exists(region, Group::Subnet, &r.subnet_group).await?);
+            if let Some(g) = &r.parameter_group {
+                let kind = if db.is_cluster() { Group::ClusterParameter } else { Group::Parameter };
+                f.parameter_group = Some((g.clone(), deps.rds.group_exists(region, kind, g).await?));
+            }
+            if let Some(g) = &r.option_group {
+                f.option_group = Some((g.clone(), deps.rds.group_exists(region, Group::Option, g).await?));
+            }
+        }
+    }
+    for target in &db.copy_to {
+        if let Some(key) = &target.kms_key {
+            let state = deps.keys.state(&target.region, key).await?;
+            f.dr_keys.push((target.region.clone(), key.clone(), state));
+        }
+        if !listings.contains_key(&target.region) {
+            let kinds = Kinds { instances: true, clusters: true };
+            listings.insert(target.region.clone(), deps.rds.list(&target.region, kinds).await?);
+        }
+        let listing = &listings[&target.region];
+        let manual = listing.iter().filter(|s| s.snapshot_type == SnapshotType::Manual).count();
+        f.manual_snapshots.push((target.region.clone(), manual));
+        if failover.is_some_and(|f| f.strategy == Strategy::RestoreLatestCopy)
+            && lifeboat_core::failover::steps::restore_region(db) == Some(target.region.as_str())
+        {
+            f.newest_copy = Some(newest_copy(db, listing).cloned());
+        }
+    }
+    if let Some(d) = failover.and_then(|f| f.dns.as_ref()).filter(|d| d.mode == DnsMode::Upsert) {
+        f.dns = Some(deps.dns.cname_refused(&d.zone_id, &d.record).await.map_err(|e| e.to_string()));
+    }
+    if let Some(name) = failover.and_then(|f| f.endpoint_parameter.as_deref()) {
+        f.endpoint_parameter = Some(parameter(&deps.ssm, name).await?.is_some());
+    }
+    if let (Some(key), Some(_)) = (&deps.approval_key_param, failover) {
+        f.approval_key_length = Some(parameter(&deps.ssm, key).await?.map(|k| k.len()));
+    }
+    if db.drill.is_some() {
+        f.last_drill = Some(deps.store.last_drill(&db.name).await?);
+    }
+    Ok(f)
+}
+
+/// One notice when a database stops being ready, one when it is ready again, never on every run.
+async fn tell_if_changed(
+    deps: &Deps,
+    database: &str,
+    checks: &[Check],
+    now: DateTime<Utc>,
+    published: &mut Vec<String>,
+) -> Result<(), LifeboatError> {
+    let key = format!("ready#{database}");
+    let not_ready = !readiness::ready(checks);
+    // First run: ready is the quiet default, so only a database that starts out blocked is told.
+    let (was_not_ready, since) = deps.store.state(&key).await?.unwrap_or((false, DateTime::<Utc>::MIN_UTC));
+    if was_not_ready == not_ready {
+        return Ok(());
+    }
+    let m = message::readiness_change(database, &deps.region, checks);
+    // Named from when the previous state began (to the millisecond: runs on demand can come
+    // within a second), so each change is told once, and a retried run tells it no twice.
+    let claim = format!("{key}#{not_ready}#{}", since.timestamp_millis());
+    if deps.store.send_once(None, &claim, now, deps.topic.publish(&m)).await? {
+        published.push(m.subject.clone());
+    }
+    deps.store.set_state(&key, not_ready, now).await
+}

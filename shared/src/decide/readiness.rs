@@ -1,0 +1,294 @@
+//! Readiness: could this database fail over right now? Given the config and what read-only calls
+//! returned (`Facts`), one check per thing a recovery needs, each `ok`, `warning` or `blocked`
+//! with a reason a person can act on. Pure: rpo-monitor reads, this decides, `message` words it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::failover::Restore;
+use crate::config::Database;
+use crate::drill::DrillResult;
+use crate::failover::steps::{hopeless, restore_region, DbState};
+use crate::failover::Strategy;
+use crate::snapshot::{Snapshot, MANUAL_SNAPSHOT_QUOTA};
+use crate::text::human;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    Ok,
+    Warning,
+    Blocked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub check: &'static str,
+    pub level: Level,
+    pub reason: String,
+}
+
+/// What the read-only calls returned for one database; `None` where a check doesn't apply.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The database that takes over (`failover.target`): Some(None) when it doesn't exist.
+    pub target: Option<Option<DbState>>,
+    pub replica_lag_seconds: Option<f64>,
+    /// What a restore in the DR region would use, and whether each exists there.
+    pub subnet_group: Option<bool>,
+    pub parameter_group: Option<(String, bool)>,
+    pub option_group: Option<(String, bool)>,
+    /// The newest DR copy a restore would use (restore strategies): Some(None) when there is none.
+    pub newest_copy: Option<Option<Snapshot>>,
+    /// Why an UPSERT of the record would be refused (Ok(None): it would not); Err: unreadable.
+    pub dns: Option<Result<Option<String>, String>>,
+    /// The endpoint parameter exists (in this stack's region).
+    pub endpoint_parameter: Option<bool>,
+    /// The approval links' signing key: its length, or None when it is missing.
+    pub approval_key_length: Option<Option<usize>>,
+    /// Manual snapshots per region Lifeboat writes to.
+    pub manual_snapshots: Vec<(String, usize)>,
+    /// The last drill (Some(None): never drilled); None: no drill section.
+    pub last_drill: Option<Option<DrillResult>>,
+    /// Each DR region's key (`copy_to[].kms_key`): its KeyState, None when it is gone.
+    pub dr_keys: Vec<(String, String, Option<String>)>,
+}
+
+/// The approval key must be at least this long (HMAC-SHA256: 32 bytes).
+pub const MIN_KEY_LENGTH: usize = 32;
+
+/// What a restore of `db` would be given: `failover.restore`, else `drill.restore`.
+pub fn restore_of(db: &Database) -> Option<&Restore> {
+    db.failover.as_ref().and_then(|f| f.restore.as_ref()).or_else(|| db.drill.as_ref().map(|d| &d.restore))
+}
+
+fn check(check: &'static str, level: Level, reason: impl Into<String>) -> Check {
+    Check { check, level, reason: reason.into() }
+}
+
+pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
+    use Level::*;
+    let mut out = Vec::new();
+    let failover = db.failover.as_ref();
+    let region = restore_region(db).unwrap_or(&db.source.region).to_owned();
+    if let (Some(seen), Some(fo)) = (&f.target, failover) {
+        let target = fo.target.as_ref().map_or_else(String::new, |t| t.to_string());
+        out.push(match seen {
+            None => check("target", Blocked, format!("{target} not found: recreate it or change failover.target")),
+            Some(s) if hopeless(&s.status) || s.status == "failed" => {
+                check("target", Blocked, format!("{} is {}: it can't take over", s.id, s.status))
+            }
+            Some(s) if fo.strategy == Strategy::PromoteReplica && !s.replicates_from(&db.source) => check(
+                "target",
+                Blocked,
+                format!(
+                    "{} no longer replicates from {} (promoted, or rebuilt from another source): recreate the replica \
+                     or change failover.target",
+                    s.id, db.source.id
+                ),
+            ),
+            Some(s) if !s.available() => check("target", Warning, format!("{} is {}, not available", s.id, s.status)),
+            Some(s) => check("target", Ok, format!("{} is available", s.id)),
+        });
+        if fo.strategy == Strategy::PromoteReplica {
+            let rpo = db.rpo.as_secs() as f64;
+            out.push(match f.replica_lag_seconds {
+                Some(l) if l > rpo => check(
+                    "replica-lag",
+                    Warning,
+                    format!(
+                        "replica lag {}s is more than the RPO ({}s): a failover now loses that much",
+                        l as i64, rpo as i64
+                    ),
+                ),
+                Some(l) => check("replica-lag", Ok, format!("{}s", l as i64)),
+                None => {
+                    check("replica-lag", Warning, "no ReplicaLag datapoint in the last minutes: the loss is unknown")
+                }
+            });
+        }
+    }
+    if let Some(r) = restore_of(db) {
+        let section = if failover.and_then(|f| f.restore.as_ref()).is_some() { "failover" } else { "drill" };
+        if let Some(exists) = f.subnet_group {
+            out.push(if exists {
+                check("restore-subnet-group", Ok, format!("{} in {region}", r.subnet_group))
+            } else {
+                check(
+                    "restore-subnet-group",
+                    Blocked,
+                    format!(
+                        "subnet group {} not found in {region}: create it or set {section}.restore.subnet_group",
+                        r.subnet_group
+                    ),
+                )
+            });
+        }
+        for (name, seen, field) in [
+            ("restore-parameter-group", &f.parameter_group, "parameter_group"),
+            ("restore-option-group", &f.option_group, "option_group"),
+        ] {
+            if let Some((group, exists)) = seen {
+                out.push(if *exists {
+                    check(name, Ok, format!("{group} in {region}"))
+                } else {
+                    check(
+                        name,
+                        Blocked,
+                        format!("{group} not found in {region}: create it or set {section}.restore.{field}"),
+                    )
+                });
+            }
+        }
+    }
+    if let Some(copy) = &f.newest_copy {
+        out.push(match copy.as_ref().and_then(|c| c.restore_point().map(|p| (c, p))) {
+            None => check("dr-copy", Blocked, format!("no available DR copy in {region}: nothing to restore")),
+            Some((c, point)) => {
+                let age = now - point;
+                let level = if age.num_seconds() > db.rpo.as_secs() as i64 { Warning } else { Ok };
+                check("dr-copy", level, format!("{} holds data until {} ago", c.arn.id, human(age)))
+            }
+        });
+    }
+    if let Some(dns) = &f.dns {
+        out.push(match dns {
+            Result::Ok(None) => check("dns", Ok, "the record can be moved"),
+            Result::Ok(Some(why)) => check("dns", Blocked, why.clone()),
+            Err(e) => check("dns", Warning, format!("the record was not read: {e}")),
+        });
+    }
+    if let (Some(exists), Some(name)) = (f.endpoint_parameter, failover.and_then(|f| f.endpoint_parameter.as_ref())) {
+        out.push(if exists {
+            check("endpoint-parameter", Ok, name.clone())
+        } else {
+            check(
+                "endpoint-parameter",
+                Warning,
+                format!("{name} does not exist here: the failover creates it, but nothing reads it yet"),
+            )
+        });
+    }
+    if let Some(key) = f.approval_key_length {
+        out.push(match key {
+            None => check("approval-key", Blocked, "the approval signing key is missing: nobody could approve"),
+            Some(n) if n < MIN_KEY_LENGTH => check(
+                "approval-key",
+                Blocked,
+                format!("the approval signing key is {n} bytes: make it at least {MIN_KEY_LENGTH}"),
+            ),
+            Some(_) => check("approval-key", Ok, "present"),
+        });
+    }
+    for (r, key, state) in &f.dr_keys {
+        out.push(match state.as_deref() {
+            Some("Enabled") => check("dr-key", Ok, format!("{key} is enabled in {r}")),
+            Some("PendingDeletion") => check(
+                "dr-key",
+                Blocked,
+                format!("{key} is pending deletion in {r}: cancel it (aws kms cancel-key-deletion) or set copy_to[].kms_key"),
+            ),
+            Some(other) => check("dr-key", Blocked, format!("{key} is {other} in {r}: enable it or set copy_to[].kms_key")),
+            None => check("dr-key", Blocked, format!("{key} not found in {r}: set copy_to[].kms_key to a key that exists")),
+        });
+    }
+    for (r, used) in &f.manual_snapshots {
+        let left = MANUAL_SNAPSHOT_QUOTA.saturating_sub(*used);
+        let level = match left {
+            0..=4 => Blocked,
+            5..=19 => Warning,
+            _ => Ok,
+        };
+        out.push(check(
+            "snapshot-quota",
+            level,
+            format!(
+                "{used} of {MANUAL_SNAPSHOT_QUOTA} manual snapshots used in {r}: {left} left for copies and restores"
+            ),
+        ));
+    }
+    if let (Some(last), Some(d)) = (&f.last_drill, &db.drill) {
+        out.push(match last {
+            None => check("last-drill", Warning, "never drilled: the restore is not proven"),
+            Some(r) if !r.passed => check(
+                "last-drill",
+                Warning,
+                format!(
+                    "the drill of {} failed: {}",
+                    r.started.format("%Y-%m-%d"),
+                    r.failure.clone().unwrap_or_default()
+                ),
+            ),
+            Some(r) if (now - r.started).to_std().is_ok_and(|age| age > d.every) => check(
+                "last-drill",
+                Warning,
+                format!("the last drill ({}) is older than drill.every", r.started.format("%Y-%m-%d")),
+            ),
+            Some(r) => check("last-drill", Ok, format!("passed {}", r.started.format("%Y-%m-%d"))),
+        });
+    }
+    out
+}
+
+pub fn ready(checks: &[Check]) -> bool {
+    checks.iter().all(|c| c.level != Level::Blocked)
+}
+
+/// "ready: yes / 2 warnings", or "ready: NO — subnet group dr-db not found ...".
+pub fn summary(checks: &[Check]) -> String {
+    let warnings = checks.iter().filter(|c| c.level == Level::Warning).count();
+    let blocked: Vec<&str> = checks.iter().filter(|c| c.level == Level::Blocked).map(|c| c.reason.as_str()).collect();
+    match (blocked.is_empty(), warnings) {
+        (true, 0) => "ready: yes".to_owned(),
+        (true, 1) => "ready: yes / 1 warning".to_owned(),
+        (true, n) => format!("ready: yes / {n} warnings"),
+        (false, _) => format!("ready: NO — {}", blocked.join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 20, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn each_broken_thing_is_its_own_check_with_what_to_do() {
+        let c = Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap();
+        let db = c.database_named("orders-prod").unwrap();
+        let replica = DbState {
+            id: "orders-replica".into(),
+            status: "available".into(),
+            replica_of: Some(db.source.to_string()),
+            ..DbState::default()
+        };
+        let fine = Facts {
+            target: Some(Some(replica.clone())),
+            replica_lag_seconds: Some(3.0),
+            dns: Some(Ok(None)),
+            approval_key_length: Some(Some(48)),
+            manual_snapshots: vec![("us-west-2".into(), 12)],
+            ..Facts::default()
+        };
+        let checks = evaluate(db, &fine, now());
+        assert!(ready(&checks), "{checks:?}");
+        assert_eq!(summary(&checks), "ready: yes");
+
+        let promoted = DbState { replica_of: None, ..replica };
+        let broken = Facts {
+            target: Some(Some(promoted)),
+            dns: Some(Ok(Some("db.orders.internal is an alias A record".into()))),
+            manual_snapshots: vec![("us-west-2".into(), 98)],
+            approval_key_length: Some(Some(8)),
+            ..fine
+        };
+        let checks = evaluate(db, &broken, now());
+        let blocked: Vec<&str> = checks.iter().filter(|c| c.level == Level::Blocked).map(|c| c.check).collect();
+        assert_eq!(blocked, ["target", "dns", "approval-key", "snapshot-quota"], "{checks:?}");
+        assert!(summary(&checks).starts_with("ready: NO — orders-replica no longer replicates from orders-prod"));
+    }
+}

@@ -1,0 +1,111 @@
+//! Readiness against moto (`rpo-monitor` `{"readiness": true}`, in-process): a ready database
+//! reports ready; then one thing at a time breaks — the DR subnet group deleted, the DR key
+//! scheduled for deletion, the approval key cut short — and each shows up as its own check,
+//! blocked, with what to do: one notice when it breaks, none on the next run, one when it is
+//! mended; the last verdict is kept for the approval request.
+
+use lifeboat_core::aws::CONFIG_TTL;
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+
+const DR: &str = "us-west-2";
+
+async fn run(deps: &rpo_monitor::Deps) -> (Value, Vec<String>) {
+    let r = rpo_monitor::handle(deps, json!({"readiness": true}), chrono::Utc::now()).await.expect("readiness");
+    let v = serde_json::to_value(&r).unwrap();
+    (v["readiness"][0].clone(), r.published)
+}
+
+fn level<'a>(r: &'a Value, check: &str) -> (&'a str, &'a str) {
+    let c = r["checks"].as_array().into_iter().flatten().find(|c| c["check"] == check);
+    let c = c.unwrap_or_else(|| panic!("no {check} check: {r}"));
+    (c["level"].as_str().unwrap_or(""), c["reason"].as_str().unwrap_or(""))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_broken_thing_is_its_check_told_once_and_once_mended() {
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let zone = orders_with_replica(&moto).await;
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
+    let key = "local-approval-key-0123456789abcdef-0123456789";
+    approval_key(&moto, "us-east-1", key).await;
+    let dr_key = kms_key(&moto, DR).await;
+    let yaml = orders_failover_yaml(&format!(
+        "      dns: {{ zone_id: {zone}, record: db.orders.internal }}\n    copy_to: [{{ region: {DR}, kms_key: \"{dr_key}\" }}]\n    \
+         drill:\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n"
+    ));
+    let sdk = moto.sdk("us-east-1").await;
+    let mut deps = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
+    deps.approval_key_param = Some(APPROVAL_KEY_PARAM.to_owned());
+
+    let (r, told) = run(&deps).await;
+    assert_eq!(r["ready"], true, "{r}");
+    for check in
+        ["target", "restore-subnet-group", "dns", "endpoint-parameter", "approval-key", "snapshot-quota", "dr-key"]
+    {
+        assert_eq!(level(&r, check).0, "ok", "{check}: {r}");
+    }
+    assert_eq!(level(&r, "last-drill").0, "warning", "never drilled: {r}");
+    assert!(told.is_empty(), "ready is the quiet default: {told:?}");
+
+    // The DR subnet group goes.
+    let west = moto.rds(DR).await;
+    west.delete_db_subnet_group().db_subnet_group_name("dr-db").send().await.expect("delete subnet group");
+    let (r, told) = run(&deps).await;
+    assert_eq!(r["ready"], false, "{r}");
+    let (l, why) = level(&r, "restore-subnet-group");
+    assert_eq!(l, "blocked");
+    assert!(
+        why.contains("subnet group dr-db not found in us-west-2: create it or set drill.restore.subnet_group"),
+        "{why}"
+    );
+    assert_eq!(told.len(), 1, "{told:?}");
+    let (_, again) = run(&deps).await;
+    assert!(again.is_empty(), "told once: {again:?}");
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
+    let (r, told) = run(&deps).await;
+    assert_eq!(r["ready"], true, "{r}");
+    assert_eq!(told.len(), 1, "ready again: {told:?}");
+
+    // The DR key is scheduled for deletion: every copy and restore under it would fail.
+    let kms = aws_sdk_kms::Client::new(&moto.sdk(DR).await);
+    kms.schedule_key_deletion().key_id(&dr_key).pending_window_in_days(7).send().await.expect("schedule deletion");
+    let (r, told) = run(&deps).await;
+    let (l, why) = level(&r, "dr-key");
+    assert_eq!(l, "blocked");
+    assert!(why.contains("is pending deletion in us-west-2: cancel it"), "{why}");
+    assert_eq!(told.len(), 1, "{told:?}");
+    kms.cancel_key_deletion().key_id(&dr_key).send().await.expect("cancel deletion");
+    kms.enable_key().key_id(&dr_key).send().await.expect("enable");
+    let (r, told) = run(&deps).await;
+    assert_eq!(r["ready"], true, "{r}");
+    assert_eq!(told.len(), 1, "{told:?}");
+
+    // The approval key is cut short: nobody could approve a link safely.
+    approval_key(&moto, "us-east-1", "short").await;
+    let (r, told) = run(&deps).await;
+    assert_eq!(level(&r, "approval-key"), ("blocked", "the approval signing key is 5 bytes: make it at least 32"));
+    assert_eq!(told.len(), 1, "{told:?}");
+    let kept = lifeboat_core::aws::incidents::IncidentStore::new(&sdk, &table).readiness("orders-prod").await.unwrap();
+    assert!(
+        kept.is_some_and(|(s, _)| s.starts_with("ready: NO — the approval signing key is 5 bytes")),
+        "kept for preflight"
+    );
+
+    let said = notices(&moto, "us-east-1", &inbox).await;
+    let subjects: Vec<&str> = said.iter().map(|n| n.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "[P2] orders-prod: NOT ready to fail over",
+            "[P3] orders-prod: ready to fail over again",
+            "[P2] orders-prod: NOT ready to fail over",
+            "[P3] orders-prod: ready to fail over again",
+            "[P2] orders-prod: NOT ready to fail over"
+        ],
+        "{said:?}"
+    );
+    assert!(said[0].text.contains("restore-subnet-group (BLOCKED): subnet group dr-db not found"), "{}", said[0].text);
+}
