@@ -421,6 +421,57 @@ pub async fn topic_with_queue(moto: &Moto, region: &str) -> (String, String) {
     (topic_arn, queue_url)
 }
 
+/// The evidence bucket as the template makes it: versioned, with Object Lock (compliance mode, a
+/// day), so a record written twice would show as a second version. Its name.
+pub async fn evidence_bucket(moto: &Moto, region: &str) -> String {
+    use aws_sdk_s3::types::{
+        BucketLocationConstraint, CreateBucketConfiguration, DefaultRetention, ObjectLockConfiguration,
+        ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
+    };
+    let s3 = aws_sdk_s3::Client::new(&moto.sdk(region).await);
+    let name = format!("lifeboat-evidence-{region}");
+    let mut create = s3.create_bucket().bucket(&name).object_lock_enabled_for_bucket(true);
+    if region != "us-east-1" {
+        create = create.create_bucket_configuration(
+            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region)).build(),
+        );
+    }
+    if let Err(e) = create.send().await {
+        // A second bed in the region (a restarted stack) finds the bucket made.
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e).unwrap_or_default().to_owned();
+        assert!(code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists", "evidence bucket: {e:?}");
+        return name;
+    }
+    let rule = ObjectLockRule::builder()
+        .default_retention(DefaultRetention::builder().mode(ObjectLockRetentionMode::Compliance).days(1).build())
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(&name)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled).rule(rule).build(),
+        )
+        .send()
+        .await
+        .expect("object lock");
+    name
+}
+
+/// Every version of every object in the evidence bucket, as (key, body): a record written twice
+/// shows twice.
+pub async fn evidence(moto: &Moto, region: &str, bucket: &str) -> Vec<(String, String)> {
+    let s3 = aws_sdk_s3::Client::new(&moto.sdk(region).await);
+    let versions = s3.list_object_versions().bucket(bucket).send().await.expect("list versions");
+    let mut out = Vec::new();
+    for v in versions.versions() {
+        let (Some(key), Some(id)) = (v.key(), v.version_id()) else { continue };
+        let got = s3.get_object().bucket(bucket).key(key).version_id(id).send().await.expect("get object");
+        let body = got.body.collect().await.expect("body").into_bytes();
+        out.push((key.to_owned(), String::from_utf8_lossy(&body).into_owned()));
+    }
+    out.sort();
+    out
+}
+
 /// A queue subscribed to `topic_arn`, with an SNS filter policy when given.
 pub async fn subscribed_queue(moto: &Moto, region: &str, topic_arn: &str, name: &str, filter: Option<Value>) -> String {
     let sdk = moto.sdk(region).await;
@@ -965,6 +1016,8 @@ pub struct RecoveryBed {
     pub drill_machine: String,
     pub approval_url: String,
     pub dir: PathBuf,
+    /// The evidence bucket the functions write to.
+    pub evidence: String,
 }
 
 impl RecoveryBed {
@@ -983,6 +1036,7 @@ impl RecoveryBed {
         config: Option<&str>,
     ) -> RecoveryBed {
         approval_key(moto, region, "local-approval-key-0123456789abcdef-0123456789").await;
+        let evidence = evidence_bucket(moto, region).await;
         let machine = state_machine_in(
             moto,
             region,
@@ -1007,6 +1061,7 @@ impl RecoveryBed {
             ("LIFEBOAT_APPROVAL_SECRET_PARAM", APPROVAL_KEY_PARAM.to_owned()),
             ("LIFEBOAT_DRILL_STATE_MACHINE_ARN", drill_machine.clone()),
             ("LIFEBOAT_DRILL_POLL_SECONDS", "1".to_owned()),
+            ("LIFEBOAT_EVIDENCE_BUCKET", evidence.clone()),
             // moto's endpoints are not in DNS.
             ("LIFEBOAT_EMULATED_ENDPOINTS", "true".to_owned()),
             ("AWS_REGION", region.to_owned()),
@@ -1017,7 +1072,7 @@ impl RecoveryBed {
         }
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let watch = Watch::start(moto, port, &dir, &env);
-        RecoveryBed { watch, machine, drill_machine, approval_url, dir }
+        RecoveryBed { watch, machine, drill_machine, approval_url, dir, evidence }
     }
 
     /// Invoke the real `failover-trigger` with `payload`; its report.

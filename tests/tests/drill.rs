@@ -109,14 +109,38 @@ async fn a_drill_restores_measures_and_cleans_up_even_when_validation_fails() {
     store.unlock_drill("orders-prod", "drill-b").await.unwrap();
 
     // People were told, once each.
-    let told: Vec<String> = notices(&moto, "us-east-1", &inbox).await.into_iter().map(|n| n.subject).collect();
+    let said = notices(&moto, "us-east-1", &inbox).await;
+    let told: Vec<String> = said.iter().map(|n| n.subject.clone()).collect();
     assert_eq!(told.len(), 2, "{told:?}");
     assert!(told.iter().any(|s| s.starts_with("[P3] orders-prod: restore drill passed")), "{told:?}");
     assert!(told.iter().any(|s| s.starts_with("[P2] billing-prod: restore drill FAILED")), "{told:?}");
 
+    // Each drill left one evidence record (JSON and its page), with the figures its message showed.
+    let kept = evidence(&moto, "us-east-1", &bed.evidence).await;
+    assert_eq!(
+        kept.len(),
+        4,
+        "two drills, one JSON and one page each: {:?}",
+        kept.iter().map(|k| &k.0).collect::<Vec<_>>()
+    );
+    let orders_id = result["drill_id"].as_str().unwrap();
+    let page = format!("drills/orders-prod/{orders_id}.md");
+    let md = &kept.iter().find(|(k, _)| *k == page).unwrap_or_else(|| panic!("{page} kept")).1;
+    let orders_told = said.iter().find(|n| n.subject.starts_with("[P3] orders-prod")).expect("the drill's message");
+    let shown = &orders_told.text;
+    assert!(shown.contains(&format!("Evidence kept: s3://{}/{page}", bed.evidence)), "{shown}");
+    let measured = shown.lines().find(|l| l.starts_with("Measured RTO:")).expect("a measured RTO");
+    let figure = measured["Measured RTO: ".len()..].split(',').next().unwrap().trim();
+    assert!(md.contains(&format!("| Measured RTO | {figure} (RTO 30m: met) |")), "{figure}\n{md}");
+    let record: Value =
+        serde_json::from_str(&kept.iter().find(|(k, _)| *k == page.replace(".md", ".json")).unwrap().1).unwrap();
+    assert_eq!(record["drill"]["measured_rto_seconds"], result["measured_rto_seconds"], "{record}");
+    assert!(kept.iter().any(|(k, body)| k.starts_with("drills/billing-prod/") && body.contains("FAILED")), "billing's");
+
     // The report: when did we last prove we can recover, and how fast?
     let report: Value = bed.invoke("dr-drill", "report", &json!({"report": true}));
     let text = report["text"].as_str().unwrap_or_default();
+    assert!(text.contains(&format!("orders-prod: evidence of the last drill: s3://{}/{page}", bed.evidence)), "{text}");
     // The copies are an hour old, and the drills took a minute or two (builds included).
     let orders = text.lines().find(|l| l.starts_with("| orders-prod |")).unwrap_or_default();
     assert!(orders.starts_with("| orders-prod | 1h") && orders.contains(" / 2h (met) |"), "{text}");

@@ -203,3 +203,61 @@ async fn approved_failover_moves_dns_and_endpoint_rejected_timed_out_and_failed_
     assert!(failed.text.contains("no available Lifeboat DR copy"), "{}", failed.text);
     assert!(failed.text.contains("Done: nothing. Not done: preflight checks, recovery action"), "{}", failed.text);
 }
+
+/// Evidence (issue 19): each ended failover leaves exactly one record, JSON and Markdown, with the
+/// figures its closing message showed; a redelivered closing message writes nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_ended_failover_leaves_one_evidence_record_with_its_messages_figures() {
+    let port = free_port().to_string();
+    let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
+    let zone = orders_with_replica(&moto).await;
+    let yaml = orders_failover_yaml(&format!("      dns: {{ zone_id: {zone}, record: db.orders.internal }}\n"));
+    let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
+    let mut seen = Vec::new();
+    assert!(evidence(&moto, "us-east-1", &bed.evidence).await.is_empty());
+
+    let report = bed.trigger(
+        "orders",
+        &json!({"database": "orders-prod", "reason": "primary unreachable", "requested_by": "carol"}),
+    );
+    let id = report["incident_id"].as_str().unwrap().to_owned();
+    let ask = wait_for_notice(&moto, &mut bed.watch, &inbox, &mut seen, "awaits your approval").await;
+    let approve = line_after(&ask.text, "Approve: ").to_owned();
+    let form = format!("{}&approver=Alice%20Ops&database=orders-prod", approve.split_once('?').unwrap().1);
+    assert_eq!(http("POST", &approve, Some(&form)).status, 200);
+    let execution = report["execution_arn"].as_str().unwrap();
+    let (status, output) = execution_ends(&sfn, execution, &bed.watch, Duration::from_secs(300)).await;
+    assert_eq!(status, "SUCCEEDED", "{output}");
+    let resolved = wait_for_notice(&moto, &mut bed.watch, &inbox, &mut seen, "resolved").await;
+
+    let page = format!("s3://{}/failovers/orders-prod/{id}.md", bed.evidence);
+    assert!(resolved.text.contains(&format!("Evidence kept: {page}")), "{}", resolved.text);
+    let kept = evidence(&moto, "us-east-1", &bed.evidence).await;
+    let keys: Vec<&str> = kept.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [format!("failovers/orders-prod/{id}.json"), format!("failovers/orders-prod/{id}.md")],
+        "one record, one version each"
+    );
+    let record: Value = serde_json::from_str(&kept[0].1).expect("the record is JSON");
+    assert_eq!(record["incident_id"], id.as_str());
+    assert_eq!(record["status"], "resolved");
+    assert_eq!(record["decisions"][0]["what"], "approved by Alice Ops", "{record}");
+    assert_eq!(record["requested"]["by"], "carol", "{record}");
+    assert!(record["plan"]["what"].as_str().unwrap_or_default().contains("promote replica orders-replica"), "{record}");
+    let md = &kept[1].1;
+    for figure in ["Duration:", "Data loss:"] {
+        let line = resolved.text.lines().find(|l| l.starts_with(figure)).expect("the message's figure");
+        let shown = line[figure.len()..].trim();
+        assert!(md.contains(&format!("| {} | {shown} |", figure.trim_end_matches(':'))), "{figure} {shown}:\n{md}");
+    }
+    assert!(md.contains("approved by Alice Ops at"), "{md}");
+
+    // The closing message delivered again: told once, and the record not written again.
+    let again = bed.invoke("notifier", "resolved-again", &json!({"incident_id": id, "message": "resolved"}));
+    assert_eq!(again["published"], json!([]), "{again}");
+    assert_eq!(evidence(&moto, "us-east-1", &bed.evidence).await.len(), 2, "still one version of each");
+}

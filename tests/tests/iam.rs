@@ -375,3 +375,51 @@ fn the_operators_read_only_policy_only_reads_and_the_approvers_writes_only_lifeb
         }
     }
 }
+
+/// Evidence: only the notifier (failovers) and dr-drill (drills) may write it, each under its own
+/// prefix; no Lifeboat role may delete it, and the bucket denies deletes and other writers to
+/// everyone; it is versioned, encrypted, never public, and its retention is its lifecycle.
+#[test]
+fn evidence_is_written_only_by_lifeboat_under_its_prefix_and_deleted_by_nobody() {
+    let t = template();
+    let mut writers = Vec::new();
+    for (owner, s) in statements(&t) {
+        let actions = list(s.get("Action"));
+        if owner == "EvidenceBucketPolicy" {
+            continue;
+        }
+        assert!(
+            !actions.iter().any(|a| a.starts_with("s3:Delete") || a == "s3:*" || a == "s3:PutLifecycleConfiguration"),
+            "{owner} may delete evidence: {actions:?}"
+        );
+        if allows(&s) && actions.iter().any(|a| a == "s3:PutObject") {
+            writers.push((owner, list(s.get("Resource"))));
+        }
+    }
+    assert_eq!(
+        writers,
+        [
+            ("NotifierFunction".to_owned(), vec!["${EvidenceBucket.Arn}/failovers/*".to_owned()]),
+            ("DrDrillFunction".to_owned(), vec!["${EvidenceBucket.Arn}/drills/*".to_owned()]),
+        ]
+    );
+    let policy = &resource(&t, "EvidenceBucketPolicy")["Properties"]["PolicyDocument"]["Statement"];
+    let denied: Vec<String> = policy
+        .as_sequence()
+        .expect("statements")
+        .iter()
+        .filter(|s| s.get("Effect").and_then(Value::as_str) == Some("Deny"))
+        .flat_map(|s| list(s.get("Action")))
+        .collect();
+    for a in ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:*"] {
+        assert!(denied.contains(&a.to_owned()), "the bucket policy denies {a}: {denied:?}");
+    }
+    let bucket = &resource(&t, "EvidenceBucket")["Properties"];
+    assert_eq!(bucket["VersioningConfiguration"]["Status"].as_str(), Some("Enabled"));
+    assert!(bucket.get("BucketEncryption").is_some(), "encrypted");
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for k in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(block[k].as_bool(), Some(true), "{k}");
+    }
+    assert!(bucket["LifecycleConfiguration"]["Rules"][0].get("ExpirationInDays").is_some(), "retention by lifecycle");
+}

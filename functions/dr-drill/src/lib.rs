@@ -3,6 +3,7 @@
 //! the recoverability report. What a drill is and when it passes is `lifeboat_core::drill`'s.
 
 use chrono::{DateTime, Utc};
+use lifeboat_core::aws::evidence::EvidenceBucket;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
@@ -16,7 +17,7 @@ use lifeboat_core::drill::{
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event;
 use lifeboat_core::failover::steps::{hopeless, DbState};
-use lifeboat_core::message;
+use lifeboat_core::message::{self, evidence, Message};
 use lifeboat_core::restore::{Origin, RestoreSpec, Settings, Shape};
 use lifeboat_core::rpo;
 use serde_json::{json, Value};
@@ -39,6 +40,8 @@ pub struct Deps {
     /// Only against an AWS emulator, whose endpoints are not in DNS: the resolvable-endpoint check
     /// says so instead of failing.
     pub emulated_endpoints: bool,
+    /// Where each drill's record is kept, when the stack has the bucket.
+    pub evidence: Option<EvidenceBucket>,
 }
 
 impl Deps {
@@ -51,6 +54,7 @@ impl Deps {
         deps.poll_seconds = optional_env("LIFEBOAT_DRILL_POLL_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(30);
         deps.emulated_endpoints = optional_env("LIFEBOAT_EMULATED_ENDPOINTS").as_deref() == Some("true");
         deps.own_only = own_only_from_env()?;
+        deps.evidence = optional_env("LIFEBOAT_EVIDENCE_BUCKET").map(|b| EvidenceBucket::new(sdk, &b));
         Ok(deps)
     }
 
@@ -66,6 +70,7 @@ impl Deps {
             own_only: false,
             poll_seconds: 30,
             emulated_endpoints: false,
+            evidence: None,
         }
     }
 }
@@ -255,7 +260,19 @@ async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>
         Action::Record => {
             let result = result(&run, db.rto, now);
             deps.store.put_drill_result(&result).await?;
-            tell_once(deps, &result, now).await?;
+            let m = message::drill_result(&result);
+            // The record first, so the message can point at it; people are told either way, and
+            // the error makes the state machine retry this step, which writes it and tells no one twice.
+            match keep_evidence(deps, &result, &m, now).await {
+                Ok(uri) => {
+                    tell_once(deps, &result, uri.map_or(m.clone(), |u| m.clone().with_evidence(&u)), now).await?
+                }
+                Err(e) => {
+                    warn!(error = %e, drill = %result.drill_id, "evidence not written");
+                    tell_once(deps, &result, m, now).await?;
+                    return Err(e);
+                }
+            }
             run.result = Some(result);
         }
     }
@@ -351,9 +368,23 @@ fn result(run: &DrillRun, rto: std::time::Duration, now: DateTime<Utc>) -> Drill
 }
 
 /// The result, to the topic once (a retried record step doesn't tell people twice).
-async fn tell_once(deps: &Deps, r: &DrillResult, now: DateTime<Utc>) -> Result<(), LifeboatError> {
+async fn tell_once(deps: &Deps, r: &DrillResult, m: Message, now: DateTime<Utc>) -> Result<(), LifeboatError> {
     let key = format!("drill:{}", r.drill_id);
-    deps.store.send_once(None, &key, now, deps.topic.publish(&message::drill_result(r))).await.map(|_| ())
+    deps.store.send_once(None, &key, now, deps.topic.publish(&m)).await.map(|_| ())
+}
+
+/// The drill's evidence record, written once; its page's URI.
+async fn keep_evidence(
+    deps: &Deps,
+    r: &DrillResult,
+    m: &Message,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, LifeboatError> {
+    let Some(bucket) = &deps.evidence else { return Ok(None) };
+    let readiness = deps.store.readiness(&r.database).await?;
+    let record = evidence::of_drill(r, m, readiness.as_ref().map(|(s, at)| (s.as_str(), *at)), now);
+    bucket.put_once(&record).await?;
+    Ok(Some(bucket.uri(&record)))
 }
 
 /// Per database: how much a recovery would lose now (the worst DR region), the last drill and its
@@ -362,6 +393,14 @@ async fn report(deps: &Deps, now: DateTime<Utc>) -> Result<Value, LifeboatError>
     let config = deps.config.get().await?;
     let (rows, unreachable) = rows(deps, &config, now).await?;
     let mut text = drill::report_text(&rows);
+    for r in &rows {
+        if let Some(ready) = &r.readiness {
+            text.push_str(&format!("{}: {ready}\n", r.database));
+        }
+        if let Some(page) = &r.last_drill_evidence {
+            text.push_str(&format!("{}: evidence of the last drill: {page}\n", r.database));
+        }
+    }
     for region in &unreachable {
         text.push_str(&format!("RDS in {region} did not answer: its snapshots are not counted.\n"));
     }
@@ -418,6 +457,18 @@ pub async fn rows(
             last_drill: last.as_ref().map(|r| r.started),
             measured_rto_seconds: last.as_ref().and_then(|r| r.measured_rto_seconds),
             last_drill_passed: last.as_ref().map(|r| r.passed),
+            readiness: match deps.store.readiness(&db.name).await {
+                Ok(r) => r.map(|(summary, at)| format!("{summary} (checked {})", at.format("%Y-%m-%d %H:%M UTC"))),
+                Err(e) => {
+                    warn!(error = %e, database = %db.name, "readiness unreadable");
+                    None
+                }
+            },
+            last_drill_evidence: deps
+                .evidence
+                .as_ref()
+                .zip(last.as_ref())
+                .map(|(b, r)| b.page(&evidence::drill_key(r))),
         });
     }
     Ok((rows, unreachable))

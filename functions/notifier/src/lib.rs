@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::approval::{self, Decision, Link};
+use lifeboat_core::aws::evidence::EvidenceBucket;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::sns::Notifier;
 use lifeboat_core::aws::ssm::ApprovalKey;
@@ -12,11 +13,11 @@ use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event;
 use lifeboat_core::health::HealthEvent;
 use lifeboat_core::incident::Incident;
-use lifeboat_core::message::{self, ApprovalLinks, Message, MessageKind};
+use lifeboat_core::message::{self, evidence, ApprovalLinks, Message, MessageKind};
 use lifeboat_core::notify::{self, NotifyRequest, PendingTask};
 use serde::Serialize;
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 
 pub struct Deps {
     pub config: ConfigCache,
@@ -26,6 +27,8 @@ pub struct Deps {
     pub chat: Option<Notifier>,
     /// The approval handler's URL and the key its links are signed with, when failovers ask.
     pub approval: Option<(String, ApprovalKey)>,
+    /// Where the record of each ended failover is kept, when the stack has the bucket.
+    pub evidence: Option<EvidenceBucket>,
 }
 
 impl Deps {
@@ -41,6 +44,7 @@ impl Deps {
         {
             deps = deps.with_approval(sdk, &url, &secret);
         }
+        deps.evidence = optional_env("LIFEBOAT_EVIDENCE_BUCKET").map(|b| EvidenceBucket::new(sdk, &b));
         Ok(deps)
     }
 
@@ -57,6 +61,7 @@ impl Deps {
             topic: Notifier::new(sdk, topic_arn),
             chat: chat_topic_arn.map(|t| Notifier::new(sdk, t)),
             approval: None,
+            evidence: None,
         }
     }
 
@@ -145,7 +150,38 @@ async fn on_incident(
         }
         None => (message::incident(kind, &incident, db, now), incident.publish_key(kind.as_str())),
     };
-    publish_once(deps, Some(&incident), &key, &m, now, report).await
+    if !matches!(kind, MessageKind::Resolved | MessageKind::Aborted | MessageKind::Failed) {
+        return publish_once(deps, Some(&incident), &key, &m, now, report).await;
+    }
+    // The record first, so the closing message can point at it. People are told even when it
+    // can't be written; the error then makes Lambda retry, which writes it and tells no one twice.
+    match keep_evidence(deps, &incident, &m, now).await {
+        Ok(uri) => {
+            let m = uri.map_or(m.clone(), |u| m.clone().with_evidence(&u));
+            publish_once(deps, Some(&incident), &key, &m, now, report).await
+        }
+        Err(e) => {
+            warn!(error = %e, incident = %incident.id, "evidence not written");
+            publish_once(deps, Some(&incident), &key, &m, now, report).await?;
+            Err(e)
+        }
+    }
+}
+
+/// The ended failover's evidence record, written once; its page's URI.
+async fn keep_evidence(
+    deps: &Deps,
+    incident: &Incident,
+    m: &Message,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, LifeboatError> {
+    let Some(bucket) = &deps.evidence else { return Ok(None) };
+    let readiness = deps.store.readiness(&incident.database).await?;
+    let record = evidence::of_incident(incident, m, readiness.as_ref().map(|(s, at)| (s.as_str(), *at)), now);
+    if !bucket.put_once(&record).await? {
+        info!(incident = %incident.id, "evidence already kept");
+    }
+    Ok(Some(bucket.uri(&record)))
 }
 
 async fn on_health(deps: &Deps, h: &HealthEvent, now: DateTime<Utc>, report: &mut Report) -> Result<(), LifeboatError> {

@@ -256,6 +256,12 @@ pub struct ReportRow {
     pub last_drill: Option<DateTime<Utc>>,
     pub measured_rto_seconds: Option<i64>,
     pub last_drill_passed: Option<bool>,
+    /// The last readiness verdict (`ready: yes / 2 warnings`), when one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<String>,
+    /// The last drill's evidence page, when the stack keeps evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill_evidence: Option<String>,
 }
 
 /// The runbooks' question, answered per database: can we recover, how much would we lose now, and
@@ -397,6 +403,8 @@ mod tests {
                 last_drill: Some(at(0)),
                 measured_rto_seconds: Some(540),
                 last_drill_passed: Some(true),
+                readiness: None,
+                last_drill_evidence: None,
             },
             ReportRow {
                 database: "ledger".into(),
@@ -407,6 +415,8 @@ mod tests {
                 last_drill: None,
                 measured_rto_seconds: None,
                 last_drill_passed: None,
+                readiness: None,
+                last_drill_evidence: None,
             },
         ];
         let text = report_text(&rows);

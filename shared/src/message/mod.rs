@@ -54,6 +54,18 @@ impl Message {
         let facts = self.facts.to_string();
         json!({ "default": self.body, "sqs": facts, "lambda": facts }).to_string()
     }
+
+    /// The message pointing at the evidence record kept for it (`s3://...`).
+    pub fn with_evidence(mut self, uri: &str) -> Self {
+        let line = format!("Evidence kept: {uri}\n");
+        self.body.push_str(&line);
+        self.facts["evidence"] = json!(uri);
+        self.facts["text"] = json!(self.body);
+        if let Some(d) = self.chat["content"]["description"].as_str() {
+            self.chat["content"]["description"] = json!(format!("{d}{line}"));
+        }
+        self
+    }
 }
 
 fn subject(text: String) -> String {
@@ -582,6 +594,7 @@ pub fn pruner_summary(s: &Summary) -> Message {
     Message { subject: subj, body, facts, attributes, chat }
 }
 
+pub mod evidence;
 pub mod pages;
 
 #[cfg(test)]
