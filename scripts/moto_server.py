@@ -46,6 +46,10 @@ A region down: POST /_lifeboat/outage (see `Outage`) resets the connection of ev
 the regions it names, or of Route 53's control plane; GET counts calls per region and caller.
 Route 53 ARC's routing controls and the DNS answers they steer (moto has neither): see `Arc`.
 
+IAM's policy simulator (SimulatePrincipalPolicy) and RDS's orderable instance options, which moto
+lacks or answers for two engines only, are answered here (see `simulate_principal_policy` and
+`orderable_options`; POST /_lifeboat/rds/orderable withdraws a class from a region).
+
 Route 53: moto says INSYNC at once. Here the first GetChange after each ChangeResourceRecordSets
 answers PENDING, as Route 53 does until its name servers have the change, so waiting is exercised.
 """
@@ -217,6 +221,25 @@ def promote_needs_a_read_replica(action, form, region):
             raise Refused("InvalidDBClusterStateFault", "DB Cluster that is not a read replica cannot be promoted.")
 
 
+def promotion_makes_a_standalone_instance(action, form, region):
+    """PromoteReadReplica: "Promotes a read replica DB instance to a standalone DB instance." Once
+    promoted, RDS reports no ReadReplicaSourceDBInstanceIdentifier and the source no longer lists
+    it in ReadReplicaDBInstanceIdentifiers; moto keeps both, so a promoted replica still looked
+    like a replica of its source. Runs last of the rules: nothing refuses the call after it."""
+    if action != "PromoteReadReplica":
+        return
+    db = rds_backend(region).databases.get(form.get("DBInstanceIdentifier", ""))
+    if db is None or not db.is_replica:
+        return
+    source = db.source_db_instance_identifier or ""
+    db.source_db_instance_identifier = None
+    parts = source.split(":")
+    home, source_id = (parts[3], parts[-1]) if source.startswith("arn:") and len(parts) >= 7 else (region, source)
+    primary = rds_backend(home).databases.get(source_id)
+    if primary is not None:
+        primary.replicas = [r for r in primary.replicas if r not in (db.db_instance_identifier, db.db_instance_arn)]
+
+
 def point_in_time_is_before_the_latest_restorable_time(action, form, region):
     """RestoreDBInstanceToPointInTime, RestoreTime: "Must be before the latest restorable time for
     the DB instance." and "Can't be specified if the UseLatestRestorableTime parameter is enabled."
@@ -371,7 +394,188 @@ STRICT_RULES = [
     promote_needs_a_read_replica,
     point_in_time_is_before_the_latest_restorable_time,
     forced_failover_needs_multi_az,
+    promotion_makes_a_standalone_instance,
 ]
+
+
+# IAM's policy simulator, which moto lacks. SimulatePrincipalPolicy (IAM API reference):
+# PolicySourceArn and ActionNames are required; ResourceArns defaults to "*"; each action on each
+# resource gets an EvalDecision of "allowed", "explicitDeny" or "implicitDeny"; an entity that
+# doesn't exist is NoSuchEntity (404). The decision follows IAM's evaluation logic for identity
+# policies: an explicit Deny that applies wins, else an Allow that applies, else implicitDeny; a
+# statement applies when its Action/NotAction, Resource/NotResource and every Condition match the
+# request's context (ContextEntries). A condition on a key the context lacks does not match
+# (IfExists and ForAllValues excepted, as IAM documents). Operators beyond the ones below never
+# match: a simulation here may say "denied" where AWS would allow, never the reverse.
+IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+
+
+def members(form, prefix):
+    out, i = [], 1
+    while f"{prefix}.member.{i}" in form:
+        out.append(form[f"{prefix}.member.{i}"])
+        i += 1
+    return out
+
+
+def simulation_context(form):
+    context, i = {}, 1
+    while f"ContextEntries.member.{i}.ContextKeyName" in form:
+        base = f"ContextEntries.member.{i}"
+        context[form[f"{base}.ContextKeyName"].lower()] = members(form, f"{base}.ContextKeyValues")
+        i += 1
+    return context
+
+
+def iam_wildcard(pattern: str, value: str, case: bool = True) -> bool:
+    regex = "^" + re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".") + "$"
+    return re.match(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+CONDITION_TESTS = {
+    "StringEquals": (lambda want, have: want == have, False),
+    "StringNotEquals": (lambda want, have: want == have, True),
+    "StringEqualsIgnoreCase": (lambda want, have: want.lower() == have.lower(), False),
+    "StringLike": (iam_wildcard, False),
+    "StringNotLike": (iam_wildcard, True),
+    "ArnEquals": (iam_wildcard, False),
+    "ArnLike": (iam_wildcard, False),
+    "ArnNotEquals": (iam_wildcard, True),
+    "ArnNotLike": (iam_wildcard, True),
+    "Bool": (lambda want, have: want.lower() == have.lower(), False),
+}
+
+
+def condition_holds(operator: str, keys: dict, context: dict) -> bool:
+    qualifier, _, op = operator.rpartition(":")
+    for key, wanted in keys.items():
+        wanted = [str(w) for w in as_list(wanted)]
+        have = context.get(key.lower())
+        if op == "Null":
+            if (have is None) != (wanted[0].lower() == "true"):
+                return False
+            continue
+        if_exists = op.endswith("IfExists")
+        test = CONDITION_TESTS.get(op[: -len("IfExists")] if if_exists else op)
+        if test is None:
+            return False
+        if have is None:
+            if if_exists or qualifier == "ForAllValues":
+                continue
+            return False
+        match, negated = test
+        if qualifier == "ForAllValues":
+            ok = all(any(match(w, h) for w in wanted) != negated for h in have)
+        elif qualifier == "ForAnyValue":
+            ok = any(any(match(w, h) for w in wanted) != negated for h in have)
+        else:
+            ok = any(match(w, have[0]) for w in wanted) != negated
+        if not ok:
+            return False
+    return True
+
+
+def statement_applies(st, action, resource, context) -> bool:
+    if "Action" in st and not any(iam_wildcard(a, action, case=False) for a in as_list(st["Action"])):
+        return False
+    if "NotAction" in st and any(iam_wildcard(a, action, case=False) for a in as_list(st["NotAction"])):
+        return False
+    if "Resource" in st and not any(iam_wildcard(r, resource) for r in as_list(st["Resource"])):
+        return False
+    if "NotResource" in st and any(iam_wildcard(r, resource) for r in as_list(st["NotResource"])):
+        return False
+    return all(condition_holds(op, keys, context) for op, keys in (st.get("Condition") or {}).items())
+
+
+def iam_decision(statements, action, resource, context) -> str:
+    allowed = False
+    for st in statements:
+        if statement_applies(st, action, resource, context):
+            if st.get("Effect") == "Deny":
+                return "explicitDeny"
+            allowed = True
+    return "allowed" if allowed else "implicitDeny"
+
+
+def role_statements(role_arn: str):
+    """Every statement of the role's inline and attached managed policies; None if no such role."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[DEFAULT_ACCOUNT_ID]["global"]
+    role = next((r for r in backend.roles.values() if r.arn == role_arn), None)
+    if role is None:
+        return None
+    documents = list(role.policies.values())
+    for policy in role.managed_policies.values():
+        version = next((v for v in policy.versions if v.is_default), None)
+        if version is not None:
+            documents.append(version.document)
+    statements = []
+    for doc in documents:
+        parsed = json.loads(doc) if isinstance(doc, str) else doc
+        statements.extend(as_list(parsed.get("Statement", [])))
+    return statements
+
+
+def simulate_principal_policy(form, start_response):
+    source, actions = form.get("PolicySourceArn"), members(form, "ActionNames")
+    if not source or not actions:
+        return error_response(start_response, "InvalidInput", "PolicySourceArn and ActionNames are required")
+    statements = role_statements(source)
+    if statements is None:
+        return error_response(start_response, "NoSuchEntity", f"The role with ARN {source} cannot be found.", 404)
+    context = simulation_context(form)
+    results = "".join(
+        f"<member><EvalActionName>{a}</EvalActionName><EvalResourceName>{r}</EvalResourceName>"
+        f"<EvalDecision>{iam_decision(statements, a, r, context)}</EvalDecision>"
+        "<MatchedStatements/><MissingContextValues/></member>"
+        for a in actions
+        for r in (members(form, "ResourceArns") or ["*"])
+    )
+    xml = (
+        f'<SimulatePrincipalPolicyResponse xmlns="{IAM_NS}"><SimulatePrincipalPolicyResult>'
+        f"<IsTruncated>false</IsTruncated><EvaluationResults>{results}</EvaluationResults>"
+        "</SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>lifeboat-moto</RequestId>"
+        "</ResponseMetadata></SimulatePrincipalPolicyResponse>"
+    )
+    start_response("200 OK", [("Content-Type", "text/xml")])
+    return [xml.encode()]
+
+
+# DescribeOrderableDBInstanceOptions: moto answers only aurora-postgresql and neptune, and ignores
+# DBInstanceClass. RDS API reference: Engine is required; EngineVersion and DBInstanceClass filter
+# the offerings. moto has no catalogue of what each region offers, so here every class is offered
+# for every engine and version unless a test withdraws it (POST /_lifeboat/rds/orderable
+# {"region", "engine", "class", "offered": false}), as a region that doesn't offer a class answers:
+# an empty list.
+WITHDRAWN_CLASSES = set()
+
+
+def orderable_options(form, region, start_response):
+    engine = form.get("Engine")
+    if not engine:
+        return error_response(start_response, "InvalidParameterValue", "Engine is required")
+    klass, version = form.get("DBInstanceClass"), form.get("EngineVersion")
+    offered = klass is not None and (region, engine, klass) not in WITHDRAWN_CLASSES
+    option = (
+        f"<OrderableDBInstanceOption><Engine>{engine}</Engine><EngineVersion>{version or ''}</EngineVersion>"
+        f"<DBInstanceClass>{klass}</DBInstanceClass><LicenseModel>general-public-license</LicenseModel>"
+        "<Vpc>true</Vpc><MultiAZCapable>true</MultiAZCapable></OrderableDBInstanceOption>"
+        if offered
+        else ""
+    )
+    xml = (
+        '<DescribeOrderableDBInstanceOptionsResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/">'
+        f"<DescribeOrderableDBInstanceOptionsResult><OrderableDBInstanceOptions>{option}</OrderableDBInstanceOptions>"
+        "</DescribeOrderableDBInstanceOptionsResult><ResponseMetadata><RequestId>lifeboat-moto</RequestId>"
+        "</ResponseMetadata></DescribeOrderableDBInstanceOptionsResponse>"
+    )
+    start_response("200 OK", [("Content-Type", "text/xml")])
+    return [xml.encode()]
 
 
 RRSET_PATH = re.compile(r"^/2013-04-01/hostedzone/([^/]+)/rrset/?$")
@@ -391,17 +595,27 @@ def route53_change_rules(zone_id: str, body: str):
     if zone is None:
         return
     apex = zone.name.rstrip(".").lower()
-    for rrset in re.findall(r"<ResourceRecordSet>(.*?)</ResourceRecordSet>", body, re.S):
+    # A batch is applied as one: what it DELETEs no longer conflicts with what it creates.
+    changes = re.findall(r"<Change>\s*<Action>(.*?)</Action>\s*<ResourceRecordSet>(.*?)</ResourceRecordSet>", body, re.S)
+    deleted = set()
+    for action, rrset in changes:
+        name = re.search(r"<Name>(.*?)</Name>", rrset, re.S)
+        kind = re.search(r"<Type>(.*?)</Type>", rrset, re.S)
+        if action == "DELETE" and name and kind:
+            deleted.add((name.group(1).rstrip(".").lower(), kind.group(1)))
+    for action, rrset in changes:
+        if action == "DELETE":
+            continue
         name = re.search(r"<Name>(.*?)</Name>", rrset, re.S)
         kind = re.search(r"<Type>(.*?)</Type>", rrset, re.S)
         if name and kind and kind.group(1) == "CNAME" and name.group(1).rstrip(".").lower() == apex:
             raise Refused(
                 "InvalidChangeBatch", f"RRSet of type CNAME with DNS name {name.group(1)} is not permitted at apex in zone {apex}"
             )
-        cname_conflicts(zone, rrset, name, kind)
+        cname_conflicts(zone, rrset, name, kind, deleted)
 
 
-def cname_conflicts(zone, rrset, name, kind):
+def cname_conflicts(zone, rrset, name, kind, deleted=frozenset()):
     """A CNAME can't share its name with any other record ("RRSet of type CNAME with DNS name x.
     is not permitted as it conflicts with other records with the same DNS name", aws-sdk-java#1996),
     and a simple record can't join records with a routing policy ("cannot be created as a
@@ -412,7 +626,7 @@ def cname_conflicts(zone, rrset, name, kind):
     wanted = name.group(1).rstrip(".").lower()
     routed = re.search(r"<SetIdentifier>", rrset) is not None
     for existing in zone.rrsets:
-        if existing.name.rstrip(".").lower() != wanted:
+        if existing.name.rstrip(".").lower() != wanted or (wanted, existing.type) in deleted:
             continue
         if existing.type != "CNAME":
             raise Refused(
@@ -930,6 +1144,11 @@ def main() -> None:
         if path == "/_lifeboat/rds/subnet-group":
             body = json_body(environ)
             return json_answer(start_response, {"name": subnet_group(server.server_port, body["region"], body["name"])})
+        if path == "/_lifeboat/rds/orderable":
+            body = json_body(environ)
+            offering = (body["region"], body["engine"], body["class"])
+            (WITHDRAWN_CLASSES.discard if body.get("offered", True) else WITHDRAWN_CLASSES.add)(offering)
+            return json_answer(start_response, body)
         if path == "/_lifeboat/rds/snapshot-status":
             body = json_body(environ)
             snapshots(body["region"], body["kind"])[body["id"]].status = body["status"]
@@ -997,6 +1216,10 @@ def main() -> None:
                     rule(action, form, region)
             except Refused as r:
                 return error_response(start_response, r.code, r.message, r.status)
+            if action == "SimulatePrincipalPolicy":
+                return simulate_principal_policy(form, start_response)
+            if action == "DescribeOrderableDBInstanceOptions":
+                return orderable_options(form, region, start_response)
             if action in RESTORES:
                 answered = {}
 

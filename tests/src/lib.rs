@@ -10,7 +10,7 @@ use aws_config::{Region, SdkConfig};
 use aws_sdk_rds::types::Tag;
 use chrono::{DateTime, Utc};
 use lifeboat_core::aws::{ConfigCache, ConfigSource};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const ACCOUNT: &str = "123456789012";
 
@@ -470,6 +470,72 @@ pub async fn evidence(moto: &Moto, region: &str, bucket: &str) -> Vec<(String, S
     }
     out.sort();
     out
+}
+
+/// The IAM statements template.yaml gives `function`'s role, as deployed in `region` with the
+/// parameters' defaults: `!Sub` filled in, `!GetAtt`s as this account's ARNs, `!If` branches
+/// taken as if their condition held. Each statement with its `Sid`.
+pub fn template_statements(function: &str, region: &str) -> Vec<Value> {
+    use serde_yaml_ng::Value as Y;
+    fn resolve(v: &Y, region: &str) -> Value {
+        match v {
+            Y::Tagged(t) if t.tag == "Sub" => {
+                let text = t.value.as_str().unwrap_or_default();
+                json!(text
+                    .replace("${AWS::Partition}", "aws")
+                    .replace("${AWS::Region}", region)
+                    .replace("${AWS::AccountId}", ACCOUNT)
+                    .replace("${ConfigParameterName}", "/lifeboat/config")
+                    .replace("${ApprovalSecretParameterName}", APPROVAL_KEY_PARAM)
+                    .replace("${EvidenceBucket.Arn}", "arn:aws:s3:::lifeboat-evidence"))
+            }
+            Y::Tagged(t) if t.tag == "GetAtt" => {
+                json!(format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{}", t.value.as_str().unwrap_or("x")))
+            }
+            Y::Tagged(t) if t.tag == "Ref" => json!("*"),
+            Y::Tagged(t) if t.tag == "If" => {
+                t.value.as_sequence().and_then(|l| l.get(1)).map_or(Value::Null, |b| resolve(b, region))
+            }
+            Y::Tagged(t) => resolve(&t.value, region),
+            Y::Mapping(m) => Value::Object(
+                m.iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), resolve(v, region))).collect(),
+            ),
+            Y::Sequence(l) => Value::Array(l.iter().map(|x| resolve(x, region)).collect()),
+            Y::String(s) => json!(s),
+            Y::Bool(b) => json!(b.to_string()),
+            Y::Number(n) => json!(n.to_string()),
+            Y::Null => Value::Null,
+        }
+    }
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).expect("template.yaml");
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("template.yaml parses");
+    let policies = &template["Resources"][function]["Properties"]["Policies"];
+    let resolved = resolve(policies, region);
+    resolved.as_array().into_iter().flatten().filter_map(|p| p["Statement"].as_array()).flatten().cloned().collect()
+}
+
+/// A role in the emulator's IAM with `statements` as its one inline policy (replaced when it
+/// exists): the failover-steps role as the template makes it, for readiness to simulate. Its ARN.
+pub async fn role_with(moto: &Moto, name: &str, statements: &[Value]) -> String {
+    let iam = aws_sdk_iam::Client::new(&moto.sdk("us-east-1").await);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let arn = match iam.get_role().role_name(name).send().await {
+        Ok(r) => r.role().map(|r| r.arn().to_owned()).expect("role"),
+        Err(_) => {
+            let made = iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await;
+            made.expect("create role").role().map(|r| r.arn().to_owned()).expect("role arn")
+        }
+    };
+    let doc = json!({"Version": "2012-10-17", "Statement": statements});
+    iam.put_role_policy()
+        .role_name(name)
+        .policy_name("steps")
+        .policy_document(doc.to_string())
+        .send()
+        .await
+        .expect("policy");
+    arn
 }
 
 /// A queue subscribed to `topic_arn`, with an SNS filter policy when given.

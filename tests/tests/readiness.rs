@@ -109,3 +109,133 @@ async fn each_broken_thing_is_its_check_told_once_and_once_mended() {
     );
     assert!(said[0].text.contains("restore-subnet-group (BLOCKED): subnet group dr-db not found"), "{}", said[0].text);
 }
+
+/// What the restore and the switch need, and the failover's own permissions, simulated on the
+/// steps' role as template.yaml writes it: each broken on its own and mended — the role loses its
+/// right to promote, the DR region stops offering the restore's class, the record turns into an
+/// alias, the DR region's manual snapshot quota fills, the replica is promoted out from under its
+/// source. The report carries the verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_restore_the_switch_and_the_failovers_own_permissions_each_break_and_mend() {
+    use aws_sdk_route53::types::{
+        AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    };
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, _inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let zone = orders_with_replica(&moto).await;
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
+    approval_key(&moto, "us-east-1", "local-approval-key-0123456789abcdef-0123456789").await;
+    let dr_key = kms_key(&moto, DR).await;
+    dr_copies(&moto, DR, "orders-prod", false, &[("lifeboat-orders-prod-1", chrono::Utc::now())]).await;
+    let yaml = orders_failover_yaml(&format!(
+        "      dns: {{ zone_id: {zone}, record: db.orders.internal }}\n    copy_to: [{{ region: {DR}, kms_key: \"{dr_key}\" }}]\n    \
+         drill:\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n"
+    ));
+    let sdk = moto.sdk("us-east-1").await;
+    let mut deps = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
+    deps.approval_key_param = Some(APPROVAL_KEY_PARAM.to_owned());
+    let statements = template_statements("FailoverStepsFunction", "us-east-1");
+    deps.steps_role = Some(role_with(&moto, "lifeboat-failover-steps", &statements).await);
+
+    let (r, _) = run(&deps).await;
+    assert_eq!(r["ready"], true, "{r}");
+    let (l, why) = level(&r, "permissions");
+    assert_eq!((l, why), ("ok", "the failover's role may make all 3 calls that move the database"), "{r}");
+    assert_eq!(level(&r, "restore-instance-class"), ("ok", "db.t3.micro for postgres 9.3.3 in us-west-2"), "{r}");
+
+    // Someone trims the role: it may no longer promote the replica.
+    let trimmed: Vec<_> = statements.iter().filter(|s| s["Sid"] != "MoveTheDatabase").cloned().collect();
+    role_with(&moto, "lifeboat-failover-steps", &trimmed).await;
+    let (r, told) = run(&deps).await;
+    let (l, why) = level(&r, "permissions");
+    assert_eq!(l, "blocked", "{r}");
+    assert!(
+        why.contains(&format!("may not rds:PromoteReadReplica on arn:aws:rds:{DR}:{ACCOUNT}:db:orders-replica")),
+        "{why}"
+    );
+    assert_eq!(told.len(), 1, "{told:?}");
+    role_with(&moto, "lifeboat-failover-steps", &statements).await;
+    let (r, told) = run(&deps).await;
+    assert_eq!((r["ready"].clone(), told.len()), (json!(true), 1), "{r}");
+
+    // The DR region stops offering the class a restore asks for.
+    let withdrawn = json!({"region": DR, "engine": "postgres", "class": "db.t3.micro", "offered": false});
+    moto.post("/_lifeboat/rds/orderable", &withdrawn);
+    let (r, _) = run(&deps).await;
+    let (l, why) = level(&r, "restore-instance-class");
+    assert_eq!(l, "blocked");
+    assert!(why.starts_with("db.t3.micro is not offered for postgres 9.3.3 in us-west-2: pick one that is"), "{why}");
+    moto.post("/_lifeboat/rds/orderable", &json!({"region": DR, "engine": "postgres", "class": "db.t3.micro"}));
+    assert_eq!(run(&deps).await.0["ready"], true);
+
+    // The record becomes an alias: an UPSERT of a CNAME over it would be refused.
+    let r53 = aws_sdk_route53::Client::new(&sdk);
+    let cname = ResourceRecordSet::builder()
+        .name("db.orders.internal")
+        .r#type(RrType::Cname)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value(ORDERS_PRIMARY).build().unwrap())
+        .build()
+        .unwrap();
+    let alias = ResourceRecordSet::builder()
+        .name("db.orders.internal")
+        .r#type(RrType::A)
+        .alias_target(
+            AliasTarget::builder()
+                .hosted_zone_id("Z35SXDOTRQ7X7K")
+                .dns_name("lb-1.us-east-1.elb.amazonaws.com")
+                .evaluate_target_health(false)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let swap = |from: &ResourceRecordSet, to: &ResourceRecordSet| {
+        ChangeBatch::builder()
+            .changes(Change::builder().action(ChangeAction::Delete).resource_record_set(from.clone()).build().unwrap())
+            .changes(Change::builder().action(ChangeAction::Create).resource_record_set(to.clone()).build().unwrap())
+            .build()
+            .unwrap()
+    };
+    r53.change_resource_record_sets().hosted_zone_id(&zone).change_batch(swap(&cname, &alias)).send().await.unwrap();
+    let (r, _) = run(&deps).await;
+    let (l, why) = level(&r, "dns");
+    assert_eq!(l, "blocked");
+    assert!(
+        why.starts_with("db.orders.internal is an alias A record: Route 53 refuses a simple CNAME UPSERT"),
+        "{why}"
+    );
+    r53.change_resource_record_sets().hosted_zone_id(&zone).change_batch(swap(&alias, &cname)).send().await.unwrap();
+    assert_eq!(run(&deps).await.0["ready"], true);
+
+    // The DR region's manual snapshots fill up: no room for the next copy or a restore's.
+    let west = moto.rds(DR).await;
+    let filler: Vec<String> = (0..95).map(|i| format!("filler-{i}")).collect();
+    for id in &filler {
+        west.create_db_snapshot().db_instance_identifier("seed").db_snapshot_identifier(id).send().await.unwrap();
+    }
+    let (r, _) = run(&deps).await;
+    assert_eq!(
+        level(&r, "snapshot-quota"),
+        ("blocked", "96 of 100 manual snapshots used in us-west-2: 4 left for copies and restores"),
+        "{r}"
+    );
+    for id in &filler {
+        west.delete_db_snapshot().db_snapshot_identifier(id).send().await.unwrap();
+    }
+    assert_eq!(run(&deps).await.0["ready"], true);
+
+    // The replica is promoted outside Lifeboat: it no longer holds the source's data as it comes.
+    west.promote_read_replica().db_instance_identifier("orders-replica").send().await.expect("promote");
+    let (r, _) = run(&deps).await;
+    let (l, why) = level(&r, "target");
+    assert_eq!(l, "blocked");
+    assert!(why.starts_with("orders-replica no longer replicates from orders-prod"), "{why}");
+
+    // The recoverability report carries the verdict.
+    let drill = dr_drill::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
+    let report = dr_drill::handle(&drill, json!({"report": true}), chrono::Utc::now()).await.expect("report");
+    let text = report["text"].as_str().unwrap_or_default();
+    assert!(text.contains("orders-prod: ready: NO — orders-replica no longer replicates from orders-prod"), "{text}");
+}

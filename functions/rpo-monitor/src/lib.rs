@@ -8,6 +8,7 @@ pub mod readiness;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::aws::cloudwatch::Metrics;
+use lifeboat_core::aws::iam::Policies;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::kms::Keys;
 use lifeboat_core::aws::rds::{Kinds, Rds};
@@ -34,6 +35,9 @@ pub struct Deps {
     pub ssm: aws_sdk_ssm::Client,
     /// The approval links' signing key (readiness checks it exists and is long enough).
     pub approval_key_param: Option<String>,
+    /// The failover-steps function's role, whose permissions readiness simulates.
+    pub steps_role: Option<String>,
+    pub policies: Policies,
     pub region: String,
 }
 
@@ -44,6 +48,7 @@ impl Deps {
         let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
         let mut deps = Deps::new(config, sdk, &table, &required_env("LIFEBOAT_TOPIC_ARN")?);
         deps.approval_key_param = optional_env("LIFEBOAT_APPROVAL_SECRET_PARAM");
+        deps.steps_role = optional_env("LIFEBOAT_STEPS_ROLE_ARN");
         Ok(deps)
     }
 
@@ -58,6 +63,8 @@ impl Deps {
             keys: Keys::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
             approval_key_param: None,
+            steps_role: None,
+            policies: Policies::new(sdk),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
         }
     }

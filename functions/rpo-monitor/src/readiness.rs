@@ -13,7 +13,7 @@ use lifeboat_core::aws::ssm::parameter;
 use lifeboat_core::config::{Config, Database};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::{DnsMode, Strategy};
-use lifeboat_core::readiness::{self, Check, Facts};
+use lifeboat_core::readiness::{self, Check, Facts, Offered};
 use lifeboat_core::rpo::newest_copy;
 use lifeboat_core::snapshot::{Snapshot, SnapshotType};
 use lifeboat_core::{message, metrics};
@@ -122,6 +122,14 @@ async fn facts(
             }
         }
     }
+    if let Some(role) = deps.steps_role.as_deref().filter(|_| failover.is_some()) {
+        let needs = readiness::needs(db, &deps.region);
+        // IAM's control plane may be what is down: that is a warning, not a verdict.
+        f.permissions = Some(match deps.policies.denied(role, &needs).await {
+            Ok(denied) => Ok((needs.len(), denied)),
+            Err(e) => Err(e.to_string()),
+        });
+    }
     for target in &db.copy_to {
         if let Some(key) = &target.kms_key {
             let state = deps.keys.state(&target.region, key).await?;
@@ -138,6 +146,15 @@ async fn facts(
             && lifeboat_core::failover::steps::restore_region(db) == Some(target.region.as_str())
         {
             f.newest_copy = Some(newest_copy(db, listing).cloned());
+        }
+        // The class a restore asks for, offered for the engine and version of the copy it would
+        // restore, in the region it would run in.
+        let restore = readiness::restore_of(db).filter(|r| restore_region(db, r) == Some(target.region.as_str()));
+        if let (Some(r), Some(copy)) = (restore, newest_copy(db, listing)) {
+            if let Some((engine, version)) = deps.rds.snapshot_engine(&copy.arn.to_string()).await? {
+                let offered = deps.rds.offers(&target.region, &engine, &version, &r.instance_class).await?;
+                f.instance_class = Some(Offered { class: r.instance_class.clone(), engine, version, offered });
+            }
         }
     }
     if let Some(d) = failover.and_then(|f| f.dns.as_ref()).filter(|d| d.mode == DnsMode::Upsert) {

@@ -22,6 +22,8 @@ pub mod arc;
 pub mod cloudwatch;
 #[cfg(feature = "s3")]
 pub mod evidence;
+#[cfg(feature = "iam")]
+pub mod iam;
 #[cfg(feature = "dynamodb")]
 pub mod incidents;
 #[cfg(feature = "kms")]

@@ -865,6 +865,25 @@ impl Rds {
     }
 }
 
+impl Rds {
+    /// Whether RDS in `region` offers `class` for `engine` `version` (readiness: read-only). A
+    /// region answers an empty list for a class it doesn't offer.
+    pub async fn offers(&self, region: &str, engine: &str, version: &str, class: &str) -> Result<bool, LifeboatError> {
+        self.count();
+        let answer = self
+            .client(region)
+            .describe_orderable_db_instance_options()
+            .engine(engine)
+            .engine_version(version)
+            .db_instance_class(class)
+            .max_records(20)
+            .send()
+            .await
+            .map_err(|e| sdk_error("rds:DescribeOrderableDBInstanceOptions", e))?;
+        Ok(!answer.orderable_db_instance_options().is_empty())
+    }
+}
+
 /// RDS's "not found" codes for the groups (DBSubnetGroupNotFoundFault, DBParameterGroupNotFound,
 /// OptionGroupNotFoundFault) are an answer, not a failure.
 fn found<T, E, R>(op: &str, answer: Result<T, SdkError<E, R>>) -> Result<bool, LifeboatError>

@@ -52,6 +52,113 @@ pub struct Facts {
     pub last_drill: Option<Option<DrillResult>>,
     /// Each DR region's key (`copy_to[].kms_key`): its KeyState, None when it is gone.
     pub dr_keys: Vec<(String, String, Option<String>)>,
+    /// The restore's instance class, the engine and version of the copy it would restore, and
+    /// whether RDS offers that class for them in the restore region.
+    pub instance_class: Option<Offered>,
+    /// The steps' role simulated on `needs`: how many calls, and those it may not make
+    /// (action, resource); Err when the simulation could not run.
+    pub permissions: Option<Result<(usize, Vec<(String, String)>), String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered {
+    pub class: String,
+    pub engine: String,
+    pub version: String,
+    pub offered: bool,
+}
+
+/// One call a recovery of the database would make, as IAM sees it: the action, the resource, and
+/// the request context its conditions test (what the real call would carry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Need {
+    pub action: &'static str,
+    pub resource: String,
+    /// (key, values, a list key): `aws:TagKeys` and Route 53's change keys are lists.
+    pub context: Vec<(&'static str, Vec<String>, bool)>,
+}
+
+fn need(action: &'static str, resource: impl Into<String>) -> Need {
+    Need { action, resource: resource.into(), context: Vec::new() }
+}
+
+/// The calls that move the database in a failover of `db`, run from `stack_region`'s stack, each
+/// with the resource IAM checks it on: what an IAM policy simulation of the steps' role must allow.
+/// A global database's own name is not in the config, so its switchover is not among them.
+pub fn needs(db: &Database, stack_region: &str) -> Vec<Need> {
+    use Strategy::*;
+    let Some(f) = db.failover.as_ref() else { return Vec::new() };
+    let (partition, account) = (db.source.partition.as_str(), db.source.account.as_str());
+    let mut out = Vec::new();
+    let tagged = |mut n: Need| {
+        n.context.push(("aws:RequestTag/lifeboat:incident", vec!["readiness".to_owned()], false));
+        n.context.push(("aws:RequestTag/lifeboat:database", vec![db.name.clone()], false));
+        n.context.push(("aws:TagKeys", vec!["lifeboat:incident".to_owned(), "lifeboat:database".to_owned()], true));
+        n
+    };
+    match f.strategy {
+        PromoteReplica => {
+            if let Some(t) = &f.target {
+                let action = if db.is_cluster() { "rds:PromoteReadReplicaDBCluster" } else { "rds:PromoteReadReplica" };
+                out.push(need(action, t.to_string()));
+            }
+        }
+        AuroraFailover => out.push(need("rds:FailoverDBCluster", db.source.to_string())),
+        RebootMultiAz => out.push(need("rds:RebootDBInstance", db.source.to_string())),
+        GlobalSwitchover | GlobalFailover => {}
+        RestoreLatestCopy | PointInTime => {
+            let region = if f.strategy == PointInTime {
+                db.source.region.as_str()
+            } else {
+                restore_region(db).unwrap_or(&db.source.region)
+            };
+            let (kind, action) = match (db.is_cluster(), f.strategy) {
+                (false, PointInTime) => ("db", "rds:RestoreDBInstanceToPointInTime"),
+                (true, PointInTime) => ("cluster", "rds:RestoreDBClusterToPointInTime"),
+                (false, _) => ("db", "rds:RestoreDBInstanceFromDBSnapshot"),
+                (true, _) => ("cluster", "rds:RestoreDBClusterFromSnapshot"),
+            };
+            let rds = |what: &str| format!("arn:{partition}:rds:{region}:{account}:{what}");
+            out.push(tagged(need(action, rds(&format!("{kind}:lf-readiness")))));
+            out.push(tagged(need("rds:AddTagsToResource", rds(&format!("{kind}:lf-readiness")))));
+            if f.strategy == PointInTime {
+                out.push(tagged(need(action, db.source.to_string())));
+            }
+            if let Some(r) = restore_of(db) {
+                out.push(need(action, rds(&format!("subgrp:{}", r.subnet_group))));
+                if db.is_cluster() {
+                    out.push(tagged(need("rds:CreateDBInstance", rds("db:lf-readiness-1"))));
+                }
+            }
+        }
+    }
+    if let Some(d) = &f.dns {
+        match d.mode {
+            crate::failover::DnsMode::Upsert => {
+                let mut n = need(
+                    "route53:ChangeResourceRecordSets",
+                    format!("arn:{partition}:route53:::hostedzone/{}", d.zone_id),
+                );
+                n.context.push(("route53:ChangeResourceRecordSetsActions", vec!["UPSERT".to_owned()], true));
+                n.context.push(("route53:ChangeResourceRecordSetsRecordTypes", vec!["CNAME".to_owned()], true));
+                n.context.push((
+                    "route53:ChangeResourceRecordSetsNormalizedRecordNames",
+                    vec![d.record.to_lowercase()],
+                    true,
+                ));
+                out.push(n);
+            }
+            crate::failover::DnsMode::RoutingControl => {
+                for c in d.routing_controls.iter().flat_map(|r| [&r.on, &r.off]) {
+                    out.push(need("route53-recovery-cluster:UpdateRoutingControlStates", c.clone()));
+                }
+            }
+        }
+    }
+    if let Some(name) = &f.endpoint_parameter {
+        out.push(need("ssm:PutParameter", format!("arn:{partition}:ssm:{stack_region}:{account}:parameter{name}")));
+    }
+    out
 }
 
 /// The approval key must be at least this long (HMAC-SHA256: 32 bytes).
@@ -180,6 +287,36 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
             Some(_) => check("approval-key", Ok, "present"),
         });
     }
+    if let Some(o) = &f.instance_class {
+        out.push(if o.offered {
+            check("restore-instance-class", Ok, format!("{} for {} {} in {region}", o.class, o.engine, o.version))
+        } else {
+            check(
+                "restore-instance-class",
+                Blocked,
+                format!(
+                    "{} is not offered for {} {} in {region}: pick one that is (aws rds describe-orderable-db-instance-options) for restore.instance_class",
+                    o.class, o.engine, o.version
+                ),
+            )
+        });
+    }
+    if let Some(p) = &f.permissions {
+        out.push(match p {
+            Result::Ok((n, denied)) if denied.is_empty() => {
+                check("permissions", Ok, format!("the failover's role may make all {n} calls that move the database"))
+            }
+            Result::Ok((_, denied)) => check(
+                "permissions",
+                Blocked,
+                format!(
+                    "the failover's role may not {}: add it to the failover-steps role's policy (template.yaml)",
+                    denied.iter().map(|(a, r)| format!("{a} on {r}")).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            Err(e) => check("permissions", Warning, format!("not simulated: {e}")),
+        });
+    }
     for (r, key, state) in &f.dr_keys {
         out.push(match state.as_deref() {
             Some("Enabled") => check("dr-key", Ok, format!("{key} is enabled in {r}")),
@@ -290,5 +427,47 @@ mod tests {
         let blocked: Vec<&str> = checks.iter().filter(|c| c.level == Level::Blocked).map(|c| c.check).collect();
         assert_eq!(blocked, ["target", "dns", "approval-key", "snapshot-quota"], "{checks:?}");
         assert!(summary(&checks).starts_with("ready: NO — orders-replica no longer replicates from orders-prod"));
+
+        let denied = Facts {
+            permissions: Some(Ok((3, vec![("rds:PromoteReadReplica".into(), "arn:x".into())]))),
+            instance_class: Some(Offered {
+                class: "db.r6g.large".into(),
+                engine: "postgres".into(),
+                version: "15.4".into(),
+                offered: false,
+            }),
+            ..Facts::default()
+        };
+        let checks = evaluate(db, &denied, now());
+        let said: Vec<(&str, Level)> = checks.iter().map(|c| (c.check, c.level)).collect();
+        assert_eq!(said, [("restore-instance-class", Level::Blocked), ("permissions", Level::Blocked)]);
+        assert!(checks[1].reason.contains("may not rds:PromoteReadReplica on arn:x"), "{checks:?}");
+        let unsimulated = Facts { permissions: Some(Err("IAM did not answer".into())), ..Facts::default() };
+        assert_eq!(evaluate(db, &unsimulated, now())[0].level, Level::Warning);
+    }
+
+    #[test]
+    fn a_replica_failover_needs_the_promotion_the_dns_change_and_the_parameter() {
+        let c = Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap();
+        let db = c.database_named("orders-prod").unwrap();
+        let f = db.failover.as_ref().unwrap();
+        let got = needs(db, "us-west-2");
+        let target = f.target.as_ref().unwrap().to_string();
+        assert_eq!(got[0], Need { action: "rds:PromoteReadReplica", resource: target, context: vec![] });
+        if let Some(d) = &f.dns {
+            let dns = got.iter().find(|n| n.action == "route53:ChangeResourceRecordSets").expect("the DNS change");
+            assert!(dns.resource.ends_with(&format!("hostedzone/{}", d.zone_id)), "{dns:?}");
+            assert!(dns
+                .context
+                .iter()
+                .any(|(k, v, _)| *k == "route53:ChangeResourceRecordSetsActions" && v == &["UPSERT"]));
+        }
+        if let Some(p) = &f.endpoint_parameter {
+            assert!(
+                got.iter().any(|n| n.action == "ssm:PutParameter"
+                    && n.resource.ends_with(&format!("us-west-2:{}:parameter{p}", db.source.account))),
+                "{got:?}"
+            );
+        }
     }
 }
