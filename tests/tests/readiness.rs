@@ -115,8 +115,22 @@ async fn each_broken_thing_is_its_check_told_once_and_once_mended() {
 /// right to promote, the DR region stops offering the restore's class, the record turns into an
 /// alias, the DR region's manual snapshot quota fills, the replica is promoted out from under its
 /// source. The report carries the verdict.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_restore_the_switch_and_the_failovers_own_permissions_each_break_and_mend() {
+#[test]
+fn the_restore_the_switch_and_the_failovers_own_permissions_each_break_and_mend() {
+    // A debug build gives this test's body a stack frame near 1 MB (every temporary of the
+    // Route 53 and EC2 builders its own slot) and RDS's response parsing another 0.5 MB: more
+    // than a test thread's 2 MB. Release builds, which Lambda runs, need a fraction of that.
+    let run = || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        rt.block_on(restore_switch_and_permissions())
+    };
+    let big = std::thread::Builder::new().stack_size(16 << 20).spawn(run).expect("test thread");
+    if let Err(panic) = big.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn restore_switch_and_permissions() {
     use aws_sdk_route53::types::{
         AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
     };
@@ -128,9 +142,12 @@ async fn the_restore_the_switch_and_the_failovers_own_permissions_each_break_and
     approval_key(&moto, "us-east-1", "local-approval-key-0123456789abcdef-0123456789").await;
     let dr_key = kms_key(&moto, DR).await;
     dr_copies(&moto, DR, "orders-prod", false, &[("lifeboat-orders-prod-1", chrono::Utc::now())]).await;
+    let ec2 = aws_sdk_ec2::Client::new(&moto.sdk(DR).await);
+    let sg = ec2.create_security_group().group_name("orders-dr").description("orders in DR").send().await.unwrap();
+    let sg = sg.group_id().unwrap().to_owned();
     let yaml = orders_failover_yaml(&format!(
         "      dns: {{ zone_id: {zone}, record: db.orders.internal }}\n    copy_to: [{{ region: {DR}, kms_key: \"{dr_key}\" }}]\n    \
-         drill:\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n"
+         drill:\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db, security_groups: [{sg}] }}\n"
     ));
     let sdk = moto.sdk("us-east-1").await;
     let mut deps = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
@@ -143,6 +160,8 @@ async fn the_restore_the_switch_and_the_failovers_own_permissions_each_break_and
     let (l, why) = level(&r, "permissions");
     assert_eq!((l, why), ("ok", "the failover's role may make all 3 calls that move the database"), "{r}");
     assert_eq!(level(&r, "restore-instance-class"), ("ok", "db.t3.micro for postgres 9.3.3 in us-west-2"), "{r}");
+    assert_eq!(level(&r, "restore-security-groups"), ("ok", format!("{sg} in us-west-2").as_str()), "{r}");
+    assert_eq!(level(&r, "copies-in-flight").0, "ok", "{r}");
 
     // Someone trims the role: it may no longer promote the replica.
     let trimmed: Vec<_> = statements.iter().filter(|s| s["Sid"] != "MoveTheDatabase").cloned().collect();
@@ -225,6 +244,19 @@ async fn the_restore_the_switch_and_the_failovers_own_permissions_each_break_and
         west.delete_db_snapshot().db_snapshot_identifier(id).send().await.unwrap();
     }
     assert_eq!(run(&deps).await.0["ready"], true);
+
+    // The security group a restore would put the database in is deleted.
+    ec2.delete_security_group().group_id(&sg).send().await.unwrap();
+    let (r, _) = run(&deps).await;
+    assert_eq!(
+        level(&r, "restore-security-groups"),
+        (
+            "blocked",
+            format!("security group {sg} not found in us-west-2: create it or set drill.restore.security_groups")
+                .as_str()
+        ),
+        "{r}"
+    );
 
     // The replica is promoted outside Lifeboat: it no longer holds the source's data as it comes.
     west.promote_read_replica().db_instance_identifier("orders-replica").send().await.expect("promote");

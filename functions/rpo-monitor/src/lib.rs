@@ -8,6 +8,7 @@ pub mod readiness;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::aws::cloudwatch::Metrics;
+use lifeboat_core::aws::ec2::Network;
 use lifeboat_core::aws::iam::Policies;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::kms::Keys;
@@ -38,6 +39,7 @@ pub struct Deps {
     /// The failover-steps function's role, whose permissions readiness simulates.
     pub steps_role: Option<String>,
     pub policies: Policies,
+    pub network: Network,
     pub region: String,
 }
 
@@ -65,6 +67,7 @@ impl Deps {
             approval_key_param: None,
             steps_role: None,
             policies: Policies::new(sdk),
+            network: Network::new(sdk),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
         }
     }

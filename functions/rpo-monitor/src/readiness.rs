@@ -51,7 +51,8 @@ pub async fn run(
     let mut out = Vec::new();
     let mut failed = None;
     for db in config.databases.iter().filter(|d| only.is_none_or(|n| n == d.name) && checks_here(deps, d)) {
-        let facts = facts(deps, db, &mut listings, now).await?;
+        // On the heap: the SDK futures of a dozen services inside are too big for a worker thread's stack.
+        let facts = Box::pin(facts(deps, db, &mut listings, now)).await?;
         let checks = readiness::evaluate(db, &facts, now);
         let ready = readiness::ready(&checks);
         println!(
@@ -113,6 +114,10 @@ async fn facts(
     if let Some(r) = readiness::restore_of(db) {
         if let Some(region) = restore_region(db, r) {
             f.subnet_group = Some(deps.rds.group_exists(region, Group::Subnet, &r.subnet_group).await?);
+            if !r.security_groups.is_empty() {
+                f.missing_security_groups =
+                    Some(deps.network.missing_security_groups(region, &r.security_groups).await?);
+            }
             if let Some(g) = &r.parameter_group {
                 let kind = if db.is_cluster() { Group::ClusterParameter } else { Group::Parameter };
                 f.parameter_group = Some((g.clone(), deps.rds.group_exists(region, kind, g).await?));
@@ -142,6 +147,11 @@ async fn facts(
         let listing = &listings[&target.region];
         let manual = listing.iter().filter(|s| s.snapshot_type == SnapshotType::Manual).count();
         f.manual_snapshots.push((target.region.clone(), manual));
+        f.copies_in_flight.push((
+            target.region.clone(),
+            lifeboat_core::copy::in_flight(listing, RdsResource::InstanceSnapshot),
+            lifeboat_core::copy::in_flight(listing, RdsResource::ClusterSnapshot),
+        ));
         if failover.is_some_and(|f| f.strategy == Strategy::RestoreLatestCopy)
             && lifeboat_core::failover::steps::restore_region(db) == Some(target.region.as_str())
         {

@@ -20,6 +20,8 @@ use crate::error::{retryable_code, LifeboatError};
 pub mod arc;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
+#[cfg(feature = "ec2")]
+pub mod ec2;
 #[cfg(feature = "s3")]
 pub mod evidence;
 #[cfg(feature = "iam")]

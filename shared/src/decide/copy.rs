@@ -240,7 +240,8 @@ pub fn wanted_sources<'a>(
         .collect()
 }
 
-fn in_flight(listing: &[Snapshot], resource: RdsResource) -> usize {
+/// Lifeboat's copies of `resource`'s kind still being made in the listed region.
+pub fn in_flight(listing: &[Snapshot], resource: RdsResource) -> usize {
     listing
         .iter()
         .filter(|s| s.arn.resource == resource && s.is_lifeboat_copy() && !s.is_available() && s.status != FAILED)

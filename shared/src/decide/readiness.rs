@@ -36,6 +36,8 @@ pub struct Facts {
     pub replica_lag_seconds: Option<f64>,
     /// What a restore in the DR region would use, and whether each exists there.
     pub subnet_group: Option<bool>,
+    /// Those of the restore's security groups not found in its region (None: none named).
+    pub missing_security_groups: Option<Vec<String>>,
     pub parameter_group: Option<(String, bool)>,
     pub option_group: Option<(String, bool)>,
     /// The newest DR copy a restore would use (restore strategies): Some(None) when there is none.
@@ -48,6 +50,8 @@ pub struct Facts {
     pub approval_key_length: Option<Option<usize>>,
     /// Manual snapshots per region Lifeboat writes to.
     pub manual_snapshots: Vec<(String, usize)>,
+    /// Lifeboat's copies in flight per DR region: (region, instance copies, cluster copies).
+    pub copies_in_flight: Vec<(String, usize, usize)>,
     /// The last drill (Some(None): never drilled); None: no drill section.
     pub last_drill: Option<Option<DrillResult>>,
     /// Each DR region's key (`copy_to[].kms_key`): its KeyState, None when it is gone.
@@ -231,6 +235,20 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
                 )
             });
         }
+        if let Some(missing) = &f.missing_security_groups {
+            out.push(if missing.is_empty() {
+                check("restore-security-groups", Ok, format!("{} in {region}", r.security_groups.join(", ")))
+            } else {
+                check(
+                    "restore-security-groups",
+                    Blocked,
+                    format!(
+                        "security group {} not found in {region}: create it or set {section}.restore.security_groups",
+                        missing.join(", ")
+                    ),
+                )
+            });
+        }
         for (name, seen, field) in [
             ("restore-parameter-group", &f.parameter_group, "parameter_group"),
             ("restore-option-group", &f.option_group, "option_group"),
@@ -344,6 +362,18 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
             ),
         ));
     }
+    for (r, instances, clusters) in &f.copies_in_flight {
+        use crate::copy::{CLUSTER_COPIES_IN_FLIGHT, INSTANCE_COPIES_IN_FLIGHT};
+        let full = *instances >= INSTANCE_COPIES_IN_FLIGHT || *clusters >= CLUSTER_COPIES_IN_FLIGHT;
+        out.push(check(
+            "copies-in-flight",
+            if full { Warning } else { Ok },
+            format!(
+                "{instances} of {INSTANCE_COPIES_IN_FLIGHT} instance and {clusters} of {CLUSTER_COPIES_IN_FLIGHT} cluster copies in flight into {r}{}",
+                if full { ": at RDS's limit, new copies wait and the RPO slips" } else { "" }
+            ),
+        ));
+    }
     if let (Some(last), Some(d)) = (&f.last_drill, &db.drill) {
         out.push(match last {
             None => check("last-drill", Warning, "never drilled: the restore is not proven"),
@@ -442,6 +472,13 @@ mod tests {
         let said: Vec<(&str, Level)> = checks.iter().map(|c| (c.check, c.level)).collect();
         assert_eq!(said, [("restore-instance-class", Level::Blocked), ("permissions", Level::Blocked)]);
         assert!(checks[1].reason.contains("may not rds:PromoteReadReplica on arn:x"), "{checks:?}");
+        let busy = Facts {
+            copies_in_flight: vec![("us-west-2".into(), 3, 5), ("eu-west-1".into(), 19, 4)],
+            ..Facts::default()
+        };
+        let checks = evaluate(db, &busy, now());
+        assert_eq!(checks.iter().map(|c| c.level).collect::<Vec<_>>(), [Level::Warning, Level::Ok], "{checks:?}");
+        assert!(checks[0].reason.ends_with("into us-west-2: at RDS's limit, new copies wait and the RPO slips"));
         let unsimulated = Facts { permissions: Some(Err("IAM did not answer".into())), ..Facts::default() };
         assert_eq!(evaluate(db, &unsimulated, now())[0].level, Level::Warning);
     }
