@@ -251,7 +251,7 @@ async fn each_ended_failover_leaves_one_evidence_record_with_its_messages_figure
     let md = &kept[1].1;
     for figure in ["Duration:", "Data loss:"] {
         let line = resolved.text.lines().find(|l| l.starts_with(figure)).expect("the message's figure");
-        let shown = line[figure.len()..].trim();
+        let shown = line[figure.len()..].trim().trim_end_matches('.');
         assert!(md.contains(&format!("| {} | {shown} |", figure.trim_end_matches(':'))), "{figure} {shown}:\n{md}");
     }
     assert!(md.contains("approved by Alice Ops at"), "{md}");

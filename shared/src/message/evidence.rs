@@ -84,7 +84,7 @@ pub fn of_incident(i: &Incident, m: &Message, readiness: Readiness, now: DateTim
     row("Last readiness check", readiness_line(readiness));
     for figure in ["Duration:", "Data loss:"] {
         if let Some(line) = m.body.lines().find(|l| l.starts_with(figure)) {
-            row(figure.trim_end_matches(':'), line[figure.len()..].trim().to_owned());
+            row(figure.trim_end_matches(':'), line[figure.len()..].trim().trim_end_matches('.').to_owned());
         }
     }
     if let Some(arn) = &i.execution_arn {
@@ -229,7 +229,8 @@ mod tests {
         assert_eq!(e.json["message"]["duration_seconds"], m.facts["duration_seconds"]);
         let duration = m.body.lines().find(|l| l.starts_with("Duration:")).expect("a duration line");
         assert!(
-            e.markdown.contains(&format!("| Duration | {} |", duration["Duration:".len()..].trim())),
+            e.markdown
+                .contains(&format!("| Duration | {} |", duration["Duration:".len()..].trim().trim_end_matches('.'))),
             "{}",
             e.markdown
         );

@@ -1,14 +1,17 @@
 //! The DR story end to end against a local AWS (moto), printing what happened: a protected
 //! database with two months of snapshots, a new snapshot copied to the DR region on its event, a
 //! replayed event, a lost event caught by the sweep, then retention (dry run, then for real); then
-//! an AWS Health notice as people receive it; then us-east-1 goes dark (and Route 53's control
+//! an AWS Health notice as people receive it; then the stack in us-west-2 checks that orders-prod
+//! is ready to fail over (the readiness table; the DR key scheduled for deletion and mended, each
+//! change told once); then us-east-1 goes dark (and Route 53's control
 //! plane with it): RDS in us-west-2 says the replica's replication broke, which starts the failover
 //! state machine of the stack in us-west-2 (run by moto's own Step Functions interpreter, its steps
 //! the real binaries in `cargo lambda watch`), the on-call looks with `lifeboat status` and
 //! `lifeboat plan` and approves with `lifeboat approve` (the page's form, after it, says already
 //! decided), the replica is promoted, DNS follows through Route 53 ARC routing controls (the data
 //! plane) and the endpoint parameter too, the incident resolves with its timeline, and not one
-//! call went to us-east-1; then us-east-1 comes back;
+//! call went to us-east-1, and the failover's evidence record is in the bucket; then us-east-1
+//! comes back;
 //! then `lifeboat drill --follow` runs a restore drill (infra/drill.asl.json, the real `dr-drill`)
 //! that restores the newest DR copy, measures it and cleans up, and `lifeboat status` ends the
 //! story.
@@ -218,7 +221,9 @@ async fn main() {
         println!("(exit {})", ran.code);
         ran
     };
-    failover(&moto, &mut bed, &dr_inbox, &zone, &cli).await;
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
+    let stack = DrStack { table: &dr_table, topic: &dr_topic, key: &key };
+    failover(&moto, &mut bed, &dr_inbox, &zone, &stack, &cli).await;
 
     println!("\n== Recoverability now (rpo-monitor) ==");
     let monitor = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
@@ -234,7 +239,6 @@ async fn main() {
         );
     }
     println!("\n== A restore drill: prove the newest DR copy restores, and how fast ==");
-    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
     cli(&["drill", "orders-prod", "--follow"]);
     for n in notices(&moto, DR, &dr_inbox).await {
         println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
@@ -247,7 +251,14 @@ async fn main() {
 /// The failover with us-east-1 down, with real parts: the trigger binary of the stack in us-west-2,
 /// the state machine in moto's interpreter there, the approval page over HTTP, the steps promoting
 /// the replica, flipping the routing controls and writing the parameter.
-async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str, cli: &dyn Fn(&[&str]) -> Ran) {
+async fn failover(
+    moto: &Moto,
+    bed: &mut RecoveryBed,
+    inbox: &str,
+    zone: &str,
+    stack: &DrStack<'_>,
+    cli: &dyn Fn(&[&str]) -> Ran,
+) {
     let primary = "orders.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
     read_replica(moto, DR, "orders-replica", &format!("arn:aws:rds:{SRC}:{ACCOUNT}:db:orders")).await;
     failover_pair(moto, zone, "db.orders.internal", primary, ORDERS_REPLICA).await;
@@ -267,6 +278,8 @@ async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str, c
          orders-replica in {DR}",
         resolve(moto, "db.orders.internal").unwrap_or_default()
     );
+
+    readiness(moto, bed, inbox, stack).await;
 
     println!("\n== us-east-1 goes dark, and Route 53's control plane (us-east-1 only) with it ==");
     moto.post("/_lifeboat/outage", &json!({"regions": [SRC], "route53": true}));
@@ -324,6 +337,13 @@ async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str, c
         "SSM /orders/prod/db-endpoint in {DR} = {}",
         param.parameter().and_then(|p| p.value()).unwrap_or_default()
     );
+    println!("\nEvidence kept for auditors in s3://{}:", bed.evidence);
+    for (key, body) in evidence(moto, DR, &bed.evidence).await {
+        println!("  {key} ({} bytes)", body.len());
+        if key.ends_with(".md") {
+            println!("{}", indent(&body.lines().take(14).collect::<Vec<_>>().join("\n")));
+        }
+    }
     let seen: serde_json::Value =
         serde_json::from_str(&http("GET", &format!("{}/_lifeboat/outage", moto.endpoint), None).body)
             .unwrap_or_default();
@@ -332,6 +352,50 @@ async fn failover(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str, c
     println!("Lifeboat's calls during the outage: {west} to {DR}, {east} to {SRC}");
     moto.post("/_lifeboat/outage", &json!({}));
     println!("\n== {SRC} is back ==");
+}
+
+/// The stack in us-west-2's own table and topic, and the DR key its copies use.
+struct DrStack<'a> {
+    table: &'a str,
+    topic: &'a str,
+    key: &'a str,
+}
+
+/// Readiness as the stack in us-west-2 checks it every 30 minutes: the table, then one thing
+/// broken (the DR key scheduled for deletion) and mended, each change told once.
+async fn readiness(moto: &Moto, bed: &RecoveryBed, inbox: &str, stack: &DrStack<'_>) {
+    println!("\n== Ready to fail over? (rpo-monitor {{\"readiness\": true}}, every 30 minutes, reading only) ==");
+    let dr = moto.sdk(DR).await;
+    let file = bed.dir.join("lifeboat.yaml").to_string_lossy().into_owned();
+    let config = lifeboat_core::aws::ConfigCache::new(lifeboat_core::aws::ConfigSource::File(file), &dr, CONFIG_TTL);
+    let mut deps = rpo_monitor::Deps::new(config, &dr, stack.table, stack.topic);
+    deps.approval_key_param = Some(APPROVAL_KEY_PARAM.to_owned());
+    // The failover-steps role as template.yaml writes it, for IAM's policy simulator.
+    let statements = template_statements("FailoverStepsFunction", DR);
+    deps.steps_role = Some(role_with(moto, "lifeboat-failover-steps", &statements).await);
+    show_readiness(&deps).await;
+    let kms = aws_sdk_kms::Client::new(&dr);
+    println!("\nSomeone schedules the DR key for deletion:");
+    kms.schedule_key_deletion().key_id(stack.key).pending_window_in_days(7).send().await.expect("schedule deletion");
+    show_readiness(&deps).await;
+    println!("\nThe deletion is cancelled and the key enabled again:");
+    kms.cancel_key_deletion().key_id(stack.key).send().await.expect("cancel deletion");
+    kms.enable_key().key_id(stack.key).send().await.expect("enable key");
+    show_readiness(&deps).await;
+    for n in notices(moto, DR, inbox).await {
+        println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
+    }
+}
+
+async fn show_readiness(deps: &rpo_monitor::Deps) {
+    let report = rpo_monitor::handle(deps, json!({"readiness": true}), Utc::now()).await.expect("readiness");
+    for r in &report.readiness {
+        println!("{}: {}", r.database, r.summary);
+        for c in &r.checks {
+            let level = serde_json::to_value(c.level).unwrap_or_default();
+            println!("  {:<8} {:<24} {}", level.as_str().unwrap_or_default(), c.check, c.reason);
+        }
+    }
 }
 
 fn indent(text: &str) -> String {
