@@ -32,6 +32,13 @@ fn check_takes_the_example_and_names_the_field_of_a_broken_config() {
     assert!(v["problems"][0].as_str().unwrap_or("").contains("databases[0].rpo"), "{v}");
     assert!(v["problems"][1].as_str().unwrap_or("").contains("databases[1]"), "{v}");
     assert_eq!(lifeboat_offline(moto_free, &["frobnicate"]).code, 2, "usage");
+    // Shell completions come from clap's own description of the commands.
+    let bash = lifeboat_offline(moto_free, &["completions", "bash"]);
+    assert_eq!(bash.code, 0, "{bash:?}");
+    for command in ["status", "plan", "failover", "approve", "reject", "timeline", "drill"] {
+        assert!(bash.stdout.contains(command), "bash completions know {command}");
+    }
+    assert_eq!(lifeboat_offline(moto_free, &["completions", "tcsh-9"]).code, 2, "an unknown shell is a usage error");
 }
 
 /// `check` and `--help` need no AWS at all.

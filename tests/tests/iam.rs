@@ -423,3 +423,29 @@ fn evidence_is_written_only_by_lifeboat_under_its_prefix_and_deleted_by_nobody()
     }
     assert!(bucket["LifecycleConfiguration"]["Rules"][0].get("ExpirationInDays").is_some(), "retention by lifecycle");
 }
+
+/// Readiness reads: rpo-monitor writes only its own state (the incident table) and notices (the
+/// topic), and simulates only the failover-steps role's policies, never another principal's.
+#[test]
+fn readiness_only_reads_and_simulates_only_the_failovers_role() {
+    let t = template();
+    for (owner, s) in statements(&t).into_iter().filter(|(o, s)| o == "RpoMonitorFunction" && allows(s)) {
+        for a in list(s.get("Action")) {
+            let resources = list(s.get("Resource"));
+            match a.as_str() {
+                "iam:SimulatePrincipalPolicy" => {
+                    let r = s.get("Resource").expect("a resource");
+                    assert!(
+                        matches!(r, Value::Tagged(t) if t.tag == "GetAtt" && text(&t.value) == Some("FailoverStepsFunctionRole.Arn")),
+                        "{owner} simulates {r:?}"
+                    );
+                }
+                "dynamodb:PutItem" | "dynamodb:UpdateItem" | "dynamodb:DeleteItem" => {
+                    assert_eq!(resources, ["IncidentsTable.Arn"], "{a}")
+                }
+                "sns:Publish" => assert!(is_ref(s.get("Resource"), "NotificationTopicArn"), "{a}"),
+                _ => assert!(is_read(&a), "{owner} may {a}"),
+            }
+        }
+    }
+}

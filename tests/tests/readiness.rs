@@ -40,6 +40,11 @@ async fn each_broken_thing_is_its_check_told_once_and_once_mended() {
     let mut deps = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
     deps.approval_key_param = Some(APPROVAL_KEY_PARAM.to_owned());
 
+    // A request naming no database of the config is refused and writes nothing.
+    let unknown = rpo_monitor::handle(&deps, json!({"readiness": true, "database": "nope"}), chrono::Utc::now()).await;
+    assert!(unknown.as_ref().is_err_and(|e| e.to_string().contains("no database named nope")), "{unknown:?}");
+    assert!(table_items(&moto, "us-east-1", &table).await.is_empty(), "nothing written");
+
     let (r, told) = run(&deps).await;
     assert_eq!(r["ready"], true, "{r}");
     for check in
@@ -270,4 +275,44 @@ async fn restore_switch_and_permissions() {
     let report = dr_drill::handle(&drill, json!({"report": true}), chrono::Utc::now()).await.expect("report");
     let text = report["text"].as_str().unwrap_or_default();
     assert!(text.contains("orders-prod: ready: NO — orders-replica no longer replicates from orders-prod"), "{text}");
+}
+
+/// `dns.mode: routing-control`: readiness reads the controls at a cluster endpoint as the
+/// failover would; the controls already flipped are a warning, no endpoint answering blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_controls_are_read_where_the_failover_would_and_a_silent_cluster_blocks() {
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, _inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let zone = orders_with_replica(&moto).await;
+    let (east, west) = (routing_control("east"), routing_control("west"));
+    let seed = |east_state: &str, west_state: &str| json!({"controls": [{"arn": east, "state": east_state}, {"arn": west, "state": west_state}]});
+    moto.post("/_lifeboat/arc", &seed("On", "Off"));
+    let yaml = orders_failover_yaml(&format!(
+        "      dns:\n        zone_id: {zone}\n        record: db.orders.internal\n        mode: routing-control\n        routing_controls:\n          on: {west}\n          off: {east}\n          cluster_endpoints: [{{ region: eu-west-1, url: \"{}\" }}]\n",
+        moto.endpoint
+    ));
+    let sdk = moto.sdk("us-east-1").await;
+    let deps = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
+
+    let (r, _) = run(&deps).await;
+    assert_eq!(
+        level(&r, "routing-controls"),
+        ("ok", "west Off, east On, read at the eu-west-1 cluster endpoint: the failover can flip them"),
+        "{r}"
+    );
+    moto.post("/_lifeboat/arc", &seed("Off", "On"));
+    let (r, _) = run(&deps).await;
+    assert_eq!(level(&r, "routing-controls"), ("warning", "west On, east Off: traffic already goes to the target"));
+    moto.post("/_lifeboat/arc", &seed("On", "Off"));
+
+    // The cluster's only endpoint is in a region that is down: the switch would fail.
+    moto.post("/_lifeboat/outage", &json!({"regions": ["eu-west-1"]}));
+    let (r, _) = run(&deps).await;
+    let (l, why) = level(&r, "routing-controls");
+    assert_eq!(l, "blocked", "{r}");
+    assert!(why.starts_with("no ARC cluster endpoint answered"), "{why}");
+    assert_eq!(r["ready"], false);
+    moto.post("/_lifeboat/outage", &json!({}));
+    assert_eq!(level(&run(&deps).await.0, "routing-controls").0, "ok");
 }

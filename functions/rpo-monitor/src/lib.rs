@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 pub mod readiness;
 
 use chrono::{DateTime, Utc};
+use lifeboat_core::aws::arc::RoutingControls;
 use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::ec2::Network;
 use lifeboat_core::aws::iam::Policies;
@@ -40,6 +41,7 @@ pub struct Deps {
     pub steps_role: Option<String>,
     pub policies: Policies,
     pub network: Network,
+    pub arc: RoutingControls,
     pub region: String,
 }
 
@@ -68,6 +70,7 @@ impl Deps {
             steps_role: None,
             policies: Policies::new(sdk),
             network: Network::new(sdk),
+            arc: RoutingControls::new(sdk),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
         }
     }

@@ -12,6 +12,7 @@ use lifeboat_core::aws::recovery::Group;
 use lifeboat_core::aws::ssm::parameter;
 use lifeboat_core::config::{Config, Database};
 use lifeboat_core::error::LifeboatError;
+use lifeboat_core::failover::steps::recovered_from;
 use lifeboat_core::failover::{DnsMode, Strategy};
 use lifeboat_core::readiness::{self, Check, Facts, Offered};
 use lifeboat_core::rpo::newest_copy;
@@ -127,8 +128,15 @@ async fn facts(
             }
         }
     }
+    let global_strategy =
+        failover.is_some_and(|f| matches!(f.strategy, Strategy::GlobalSwitchover | Strategy::GlobalFailover));
+    if let (Some(t), true) = (failover.and_then(|f| f.target.as_ref()), global_strategy) {
+        let m = deps.rds.global_membership(&t.region, &t.to_string()).await?;
+        f.global = Some(m.map(|m| (m.global, m.is_writer, m.status.unwrap_or_default())));
+    }
     if let Some(role) = deps.steps_role.as_deref().filter(|_| failover.is_some()) {
-        let needs = readiness::needs(db, &deps.region);
+        let global = f.global.as_ref().and_then(|g| g.as_ref()).map(|(id, _, _)| id.as_str());
+        let needs = readiness::needs(db, &deps.region, global);
         // IAM's control plane may be what is down: that is a warning, not a verdict.
         f.permissions = Some(match deps.policies.denied(role, &needs).await {
             Ok(denied) => Ok((needs.len(), denied)),
@@ -169,6 +177,13 @@ async fn facts(
     }
     if let Some(d) = failover.and_then(|f| f.dns.as_ref()).filter(|d| d.mode == DnsMode::Upsert) {
         f.dns = Some(deps.dns.cname_refused(&d.zone_id, &d.record).await.map_err(|e| e.to_string()));
+    }
+    if let Some(d) = failover.and_then(|f| f.dns.as_ref()).filter(|d| d.mode == DnsMode::RoutingControl) {
+        let first = failover.map_or(db.source.region.as_str(), |fo| recovered_from(db, fo.strategy));
+        f.routing_controls = Some(match deps.arc.states(d, first, &db.source.region).await {
+            Ok(s) => Ok((s.on, s.off, s.region)),
+            Err(e) => Err(e.to_string()),
+        });
     }
     if let Some(name) = failover.and_then(|f| f.endpoint_parameter.as_deref()) {
         f.endpoint_parameter = Some(parameter(&deps.ssm, name).await?.is_some());

@@ -20,6 +20,8 @@ pub struct Membership {
     pub is_writer: bool,
     /// The member a switchover or failover under way is moving the writer to.
     pub moving_to: Option<String>,
+    /// The global cluster's own status (`available`, `modifying`, ...).
+    pub status: Option<String>,
 }
 
 /// What a recovery call did.
@@ -315,6 +317,7 @@ impl Rds {
                 global: g.global_cluster_identifier.clone()?,
                 is_writer: member.is_writer == Some(true),
                 moving_to,
+                status: g.status.clone(),
             })
         }))
     }
@@ -328,7 +331,7 @@ impl Rds {
         allow_data_loss: bool,
         requested: bool,
     ) -> Result<Acted, LifeboatError> {
-        let Some(Membership { global, is_writer, moving_to }) = self.global_membership(region, target_arn).await?
+        let Some(Membership { global, is_writer, moving_to, .. }) = self.global_membership(region, target_arn).await?
         else {
             return Err(LifeboatError::Rejected(format!("{target_arn} is in no global cluster")));
         };

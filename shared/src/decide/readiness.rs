@@ -44,6 +44,9 @@ pub struct Facts {
     pub newest_copy: Option<Option<Snapshot>>,
     /// Why an UPSERT of the record would be refused (Ok(None): it would not); Err: unreadable.
     pub dns: Option<Result<Option<String>, String>>,
+    /// `dns.mode: routing-control`: the target's and the primary's controls as an ARC cluster
+    /// endpoint read them, and that endpoint's region; Err when no endpoint answered.
+    pub routing_controls: Option<Result<(String, String, String), String>>,
     /// The endpoint parameter exists (in this stack's region).
     pub endpoint_parameter: Option<bool>,
     /// The approval links' signing key: its length, or None when it is missing.
@@ -59,6 +62,9 @@ pub struct Facts {
     /// The restore's instance class, the engine and version of the copy it would restore, and
     /// whether RDS offers that class for them in the restore region.
     pub instance_class: Option<Offered>,
+    /// A global strategy's target in its global cluster: (global cluster, the target is its
+    /// writer already, the global cluster's status); Some(None) when it is in none.
+    pub global: Option<Option<(String, bool, String)>>,
     /// The steps' role simulated on `needs`: how many calls, and those it may not make
     /// (action, resource); Err when the simulation could not run.
     pub permissions: Option<Result<(usize, Vec<(String, String)>), String>>,
@@ -88,8 +94,9 @@ fn need(action: &'static str, resource: impl Into<String>) -> Need {
 
 /// The calls that move the database in a failover of `db`, run from `stack_region`'s stack, each
 /// with the resource IAM checks it on: what an IAM policy simulation of the steps' role must allow.
-/// A global database's own name is not in the config, so its switchover is not among them.
-pub fn needs(db: &Database, stack_region: &str) -> Vec<Need> {
+/// A global database's own name is not in the config: its switchover is among them when the
+/// `global` cluster the target belongs to was read.
+pub fn needs(db: &Database, stack_region: &str, global: Option<&str>) -> Vec<Need> {
     use Strategy::*;
     let Some(f) = db.failover.as_ref() else { return Vec::new() };
     let (partition, account) = (db.source.partition.as_str(), db.source.account.as_str());
@@ -109,7 +116,16 @@ pub fn needs(db: &Database, stack_region: &str) -> Vec<Need> {
         }
         AuroraFailover => out.push(need("rds:FailoverDBCluster", db.source.to_string())),
         RebootMultiAz => out.push(need("rds:RebootDBInstance", db.source.to_string())),
-        GlobalSwitchover | GlobalFailover => {}
+        GlobalSwitchover | GlobalFailover => {
+            if let Some(g) = global {
+                let action = if f.strategy == GlobalSwitchover {
+                    "rds:SwitchoverGlobalCluster"
+                } else {
+                    "rds:FailoverGlobalCluster"
+                };
+                out.push(need(action, format!("arn:{partition}:rds::{account}:global-cluster:{g}")));
+            }
+        }
         RestoreLatestCopy | PointInTime => {
             let region = if f.strategy == PointInTime {
                 db.source.region.as_str()
@@ -127,6 +143,13 @@ pub fn needs(db: &Database, stack_region: &str) -> Vec<Need> {
             out.push(tagged(need("rds:AddTagsToResource", rds(&format!("{kind}:lf-readiness")))));
             if f.strategy == PointInTime {
                 out.push(tagged(need(action, db.source.to_string())));
+            }
+            // A DR copy under a customer managed key: RDS needs a grant on it, made through RDS.
+            let key = db.copy_to.iter().find(|t| t.region == region).and_then(|t| t.kms_key.as_ref());
+            if let (Some(key), RestoreLatestCopy) = (key, f.strategy) {
+                let mut n = need("kms:CreateGrant", key.clone());
+                n.context.push(("kms:ViaService", vec![format!("rds.{region}.amazonaws.com")], false));
+                out.push(n);
             }
             if let Some(r) = restore_of(db) {
                 out.push(need(action, rds(&format!("subgrp:{}", r.subnet_group))));
@@ -219,6 +242,21 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
             });
         }
     }
+    if let (Some(member), Some(fo)) = (&f.global, failover) {
+        let target = fo.target.as_ref().map_or_else(String::new, |t| t.to_string());
+        out.push(match member {
+            None => check(
+                "global-cluster",
+                Blocked,
+                format!("{target} is in no global cluster: nothing to switch over to; add it as a secondary or change failover.target"),
+            ),
+            Some((g, true, _)) => check("global-cluster", Warning, format!("{target} is already the writer of {g}")),
+            Some((g, false, status)) if status != "available" => {
+                check("global-cluster", Warning, format!("{g} is {status}, not available: a switchover now would be refused"))
+            }
+            Some((g, false, _)) => check("global-cluster", Ok, format!("a secondary of {g}, which is available")),
+        });
+    }
     if let Some(r) = restore_of(db) {
         let section = if failover.and_then(|f| f.restore.as_ref()).is_some() { "failover" } else { "drill" };
         if let Some(exists) = f.subnet_group {
@@ -281,6 +319,32 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
             Result::Ok(None) => check("dns", Ok, "the record can be moved"),
             Result::Ok(Some(why)) => check("dns", Blocked, why.clone()),
             Err(e) => check("dns", Warning, format!("the record was not read: {e}")),
+        });
+    }
+    if let (Some(read), Some(rc)) =
+        (&f.routing_controls, failover.and_then(|f| f.dns.as_ref()).and_then(|d| d.routing_controls.as_ref()))
+    {
+        let short = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_owned();
+        let (on, off) = (short(&rc.on), short(&rc.off));
+        out.push(match read {
+            Result::Ok((a, b, at)) if a == "Off" && b == "On" => check(
+                "routing-controls",
+                Ok,
+                format!("{on} Off, {off} On, read at the {at} cluster endpoint: the failover can flip them"),
+            ),
+            Result::Ok((a, b, _)) if a == "On" && b == "Off" => {
+                check("routing-controls", Warning, format!("{on} On, {off} Off: traffic already goes to the target"))
+            }
+            Result::Ok((a, b, _)) => check(
+                "routing-controls",
+                Warning,
+                format!("{on} {a}, {off} {b}: not the state before a failover ({on} Off, {off} On)"),
+            ),
+            Err(e) => check(
+                "routing-controls",
+                Blocked,
+                format!("no ARC cluster endpoint answered ({e}): the DNS switch would fail; check dns.routing_controls.cluster_endpoints"),
+            ),
         });
     }
     if let (Some(exists), Some(name)) = (f.endpoint_parameter, failover.and_then(|f| f.endpoint_parameter.as_ref())) {
@@ -484,11 +548,50 @@ mod tests {
     }
 
     #[test]
+    fn a_global_switchover_needs_its_target_a_secondary_of_an_available_global_cluster() {
+        let yaml = "databases:\n  - name: ledger\n    source: arn:aws:rds:us-east-1:123456789012:cluster:ledger-east\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: global-switchover\n      target: arn:aws:rds:us-west-2:123456789012:cluster:ledger-west\n      approval: required\n";
+        let c = Config::from_yaml(yaml).unwrap();
+        let db = c.database_named("ledger").unwrap();
+        let level = |g: Option<(String, bool, String)>| {
+            let f = Facts { global: Some(g), ..Facts::default() };
+            evaluate(db, &f, now()).iter().find(|c| c.check == "global-cluster").map(|c| c.level)
+        };
+        assert_eq!(level(Some(("ledger".into(), false, "available".into()))), Some(Level::Ok));
+        assert_eq!(level(Some(("ledger".into(), false, "modifying".into()))), Some(Level::Warning));
+        assert_eq!(level(Some(("ledger".into(), true, "available".into()))), Some(Level::Warning));
+        assert_eq!(level(None), Some(Level::Blocked));
+        let got = needs(db, "us-west-2", Some("ledger"));
+        assert_eq!(got, [need("rds:SwitchoverGlobalCluster", "arn:aws:rds::123456789012:global-cluster:ledger")]);
+        assert!(needs(db, "us-west-2", None).is_empty(), "not read: not simulated");
+    }
+
+    #[test]
+    fn routing_controls_are_ready_only_in_their_before_failover_state_and_readable() {
+        let yaml = "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:123456789012:db:orders\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:123456789012:db:orders-replica\n      approval: required\n      dns:\n        zone_id: Z1\n        record: db.orders.internal\n        mode: routing-control\n        routing_controls:\n          on: arn:aws:route53-recovery-control::123456789012:controlpanel/p/routingcontrol/west\n          off: arn:aws:route53-recovery-control::123456789012:controlpanel/p/routingcontrol/east\n          cluster_endpoints: [{ region: us-west-2, url: \"https://a.example\" }]\n";
+        let c = Config::from_yaml(yaml).unwrap();
+        let db = c.database_named("orders").unwrap();
+        let seen = |r: Result<(String, String, String), String>| {
+            let f = Facts { routing_controls: Some(r), ..Facts::default() };
+            let checks = evaluate(db, &f, now());
+            let c = checks.into_iter().find(|c| c.check == "routing-controls").expect("the check");
+            (c.level, c.reason)
+        };
+        let s = |a: &str, b: &str| Ok((a.to_owned(), b.to_owned(), "us-west-2".to_owned()));
+        assert_eq!(
+            seen(s("Off", "On")),
+            (Level::Ok, "west Off, east On, read at the us-west-2 cluster endpoint: the failover can flip them".into())
+        );
+        assert_eq!(seen(s("On", "Off")).0, Level::Warning);
+        assert_eq!(seen(s("Off", "Off")).0, Level::Warning);
+        assert_eq!(seen(Err("timeout".into())).0, Level::Blocked);
+    }
+
+    #[test]
     fn a_replica_failover_needs_the_promotion_the_dns_change_and_the_parameter() {
         let c = Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap();
         let db = c.database_named("orders-prod").unwrap();
         let f = db.failover.as_ref().unwrap();
-        let got = needs(db, "us-west-2");
+        let got = needs(db, "us-west-2", None);
         let target = f.target.as_ref().unwrap().to_string();
         assert_eq!(got[0], Need { action: "rds:PromoteReadReplica", resource: target, context: vec![] });
         if let Some(d) = &f.dns {
