@@ -472,6 +472,18 @@ pub async fn evidence(moto: &Moto, region: &str, bucket: &str) -> Vec<(String, S
     out
 }
 
+/// `name` as an alias A record to a load balancer: a record a CNAME UPSERT can't change.
+pub fn alias_record(name: &str) -> aws_sdk_route53::types::ResourceRecordSet {
+    use aws_sdk_route53::types::{AliasTarget, ResourceRecordSet, RrType};
+    let target = AliasTarget::builder()
+        .hosted_zone_id("Z35SXDOTRQ7X7K")
+        .dns_name("lb-1.us-east-1.elb.amazonaws.com")
+        .evaluate_target_health(false)
+        .build()
+        .expect("alias target");
+    ResourceRecordSet::builder().name(name).r#type(RrType::A).alias_target(target).build().expect("alias record")
+}
+
 /// The IAM statements template.yaml gives `function`'s role, as deployed in `region` with the
 /// parameters' defaults: `!Sub` filled in, `!GetAtt`s as this account's ARNs, `!If` branches
 /// taken as if their condition held. Each statement with its `Sid`.

@@ -418,24 +418,12 @@ async fn an_aurora_restore_gets_its_writer_only_once_the_cluster_is_available() 
 
 #[tokio::test]
 async fn a_dns_record_a_cname_upsert_cannot_change_is_refused_at_preflight_before_anything_moves() {
-    use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType};
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
     let b = bed("databases: []\n").await;
     let zone = hosted_zone(&b.moto, "orders.internal").await;
     // The record is an alias A record (to a load balancer, say): Route 53 refuses a CNAME there.
     let r53 = aws_sdk_route53::Client::new(&b.moto.sdk("us-east-1").await);
-    let alias = ResourceRecordSet::builder()
-        .name("db.orders.internal")
-        .r#type(RrType::A)
-        .alias_target(
-            AliasTarget::builder()
-                .hosted_zone_id("Z35SXDOTRQ7X7K")
-                .dns_name("lb-1.us-east-1.elb.amazonaws.com")
-                .evaluate_target_health(false)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let alias = alias_record("db.orders.internal");
     let change = Change::builder().action(ChangeAction::Upsert).resource_record_set(alias).build().unwrap();
     r53.change_resource_record_sets()
         .hosted_zone_id(&zone)

@@ -136,9 +136,7 @@ fn the_restore_the_switch_and_the_failovers_own_permissions_each_break_and_mend(
 }
 
 async fn restore_switch_and_permissions() {
-    use aws_sdk_route53::types::{
-        AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
-    };
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
     let moto = Moto::start();
     let table = incidents_table(&moto, "us-east-1").await;
     let (topic, _inbox) = topic_with_queue(&moto, "us-east-1").await;
@@ -202,19 +200,7 @@ async fn restore_switch_and_permissions() {
         .resource_records(ResourceRecord::builder().value(ORDERS_PRIMARY).build().unwrap())
         .build()
         .unwrap();
-    let alias = ResourceRecordSet::builder()
-        .name("db.orders.internal")
-        .r#type(RrType::A)
-        .alias_target(
-            AliasTarget::builder()
-                .hosted_zone_id("Z35SXDOTRQ7X7K")
-                .dns_name("lb-1.us-east-1.elb.amazonaws.com")
-                .evaluate_target_health(false)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let alias = alias_record("db.orders.internal");
     let swap = |from: &ResourceRecordSet, to: &ResourceRecordSet| {
         ChangeBatch::builder()
             .changes(Change::builder().action(ChangeAction::Delete).resource_record_set(from.clone()).build().unwrap())

@@ -382,7 +382,7 @@ async fn keep_evidence(
 ) -> Result<Option<String>, LifeboatError> {
     let Some(bucket) = &deps.evidence else { return Ok(None) };
     let readiness = deps.store.readiness(&r.database).await?;
-    let record = evidence::of_drill(r, m, readiness.as_ref().map(|(s, at)| (s.as_str(), *at)), now);
+    let record = evidence::of_drill(r, m, readiness.as_ref(), now);
     bucket.put_once(&record).await?;
     Ok(Some(bucket.uri(&record)))
 }

@@ -177,7 +177,7 @@ async fn keep_evidence(
 ) -> Result<Option<String>, LifeboatError> {
     let Some(bucket) = &deps.evidence else { return Ok(None) };
     let readiness = deps.store.readiness(&incident.database).await?;
-    let record = evidence::of_incident(incident, m, readiness.as_ref().map(|(s, at)| (s.as_str(), *at)), now);
+    let record = evidence::of_incident(incident, m, readiness.as_ref(), now);
     if !bucket.put_once(&record).await? {
         info!(incident = %incident.id, "evidence already kept");
     }

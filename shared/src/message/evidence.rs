@@ -22,7 +22,7 @@ pub struct Evidence {
 
 /// The last readiness verdict when the record is written, and when it was made (the plan of a
 /// failover carries the one its approval request showed).
-pub type Readiness<'a> = Option<(&'a str, DateTime<Utc>)>;
+pub type Readiness<'a> = Option<&'a (String, DateTime<Utc>)>;
 
 /// Where an incident's record goes: one per incident, so a redelivered or retried closing
 /// message finds it already written.
@@ -39,7 +39,7 @@ fn readiness_json(r: Readiness) -> Value {
 }
 
 fn readiness_line(r: Readiness) -> String {
-    r.map_or("never checked".to_owned(), |(summary, at)| format!("{summary} (checked {})", when(at)))
+    r.map_or("never checked".to_owned(), |(summary, at)| format!("{summary} (checked {})", when(*at)))
 }
 
 /// A failover's record: the incident and its timeline, the plan it asked approval for, who
@@ -186,7 +186,7 @@ mod tests {
     fn a_drill_record_carries_the_figures_its_message_shows() {
         let r = drill(true);
         let m = super::super::drill_result(&r);
-        let e = of_drill(&r, &m, Some(("ready: yes", at(-10))), at(15));
+        let e = of_drill(&r, &m, Some(&("ready: yes".to_owned(), at(-10))), at(15));
         assert_eq!(e.key, "drills/orders-prod/drill-orders-prod-20261125T1942Z");
         assert_eq!(e.json["drill"]["measured_rto_seconds"], 545);
         assert_eq!(e.json["rto_met"], true);
