@@ -51,7 +51,7 @@ impl EvidenceBucket {
         match sent {
             Ok(_) => Ok(true),
             // 412: it is there already. 409 ConditionalRequestConflict (another write of the same
-            // key under way) is retryable, as sdk_error says.
+            // key under way) is retryable (`retryable_code`).
             Err(err) if error_code(&err) == Some("PreconditionFailed") => Ok(false),
             Err(err) => Err(sdk_error("s3:PutObject", err)),
         }

@@ -77,6 +77,9 @@ pub fn retryable_code(code: &str) -> bool {
             | "ProvisionedThroughputExceededException"
             | "TransactionConflictException"
             | "InternalServerError"
+            // S3's conditional write (If-None-Match) raced another write of the same key: "On a
+            // 409 failure you should retry" (S3 API reference); the retry then finds it written.
+            | "ConditionalRequestConflict"
     )
 }
 
@@ -90,6 +93,8 @@ mod tests {
         assert!(retryable_code("Throttling"));
         assert!(!retryable_code("DBSnapshotNotFound"));
         assert!(!retryable_code("KMSKeyNotAccessibleFault"));
+        assert!(retryable_code("ConditionalRequestConflict"), "an evidence write raced: retry, then it is there");
+        assert!(!retryable_code("PreconditionFailed"), "it is there: not an error to retry");
         assert_eq!(LifeboatError::Transient("x".into()).error_type(), "Retryable");
         assert_eq!(LifeboatError::BadEvent(EventError("x".into())).error_type(), "NonRetryable");
     }
