@@ -240,6 +240,28 @@ def promotion_makes_a_standalone_instance(action, form, region):
         primary.replicas = [r for r in primary.replicas if r not in (db.db_instance_identifier, db.db_instance_arn)]
 
 
+def removing_from_a_global_cluster_detaches(action, form, region):
+    """RemoveFromGlobalCluster: "Detaches an Aurora secondary cluster from an Aurora global
+    database cluster. The cluster becomes a standalone cluster"; GlobalClusterNotFoundFault (404)
+    when there is no such global cluster, DBClusterNotFoundFault when the cluster is not its
+    member. moto looks for the global cluster in the caller's region only and swallows every
+    error: the call answers success and detaches nothing. Done here, in the global cluster's own
+    region; moto's own attempt then finds nothing to do."""
+    if action != "RemoveFromGlobalCluster":
+        return
+    wanted, member = form.get("GlobalClusterIdentifier", ""), form.get("DbClusterIdentifier", "")
+    found = None
+    for backend in rds_backends[DEFAULT_ACCOUNT_ID].values():
+        found = backend.global_clusters.get(wanted) or found
+    if found is None:
+        raise Refused("GlobalClusterNotFoundFault", f"Global cluster {wanted} not found", 404)
+    cluster = next((c for c in found.members if member in (c.db_cluster_arn, c.db_cluster_identifier)), None)
+    if cluster is None:
+        raise Refused("DBClusterNotFoundFault", f"DBCluster {member} is not a member of {wanted}", 404)
+    found.members.remove(cluster)
+    cluster.global_cluster_identifier = None
+
+
 def point_in_time_is_before_the_latest_restorable_time(action, form, region):
     """RestoreDBInstanceToPointInTime, RestoreTime: "Must be before the latest restorable time for
     the DB instance." and "Can't be specified if the UseLatestRestorableTime parameter is enabled."
@@ -395,6 +417,7 @@ STRICT_RULES = [
     point_in_time_is_before_the_latest_restorable_time,
     forced_failover_needs_multi_az,
     promotion_makes_a_standalone_instance,
+    removing_from_a_global_cluster_detaches,
 ]
 
 

@@ -302,3 +302,70 @@ async fn routing_controls_are_read_where_the_failover_would_and_a_silent_cluster
     moto.post("/_lifeboat/outage", &json!({}));
     assert_eq!(level(&run(&deps).await.0, "routing-controls").0, "ok");
 }
+
+/// A global switchover is ready only while its target is a secondary of an available global
+/// cluster; then the role's simulation covers the switchover on that global cluster's own ARN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_switchover_needs_its_target_in_the_global_cluster() {
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, _inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let east = moto.rds("us-east-1").await;
+    east.create_global_cluster()
+        .global_cluster_identifier("ledger")
+        .engine("aurora-postgresql")
+        .send()
+        .await
+        .expect("global cluster");
+    for (region, id) in [("us-east-1", "ledger-east"), (DR, "ledger-west")] {
+        let mut create = moto
+            .rds(region)
+            .await
+            .create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine("aurora-postgresql")
+            .global_cluster_identifier("ledger");
+        if region == "us-east-1" {
+            create = create.master_username("lifeboat").master_user_password("correct-horse-battery");
+        }
+        create.send().await.unwrap_or_else(|e| panic!("{id}: {e:?}"));
+    }
+    let yaml = format!(
+        "databases:\n  - name: ledger\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:cluster:ledger-east\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: global-switchover\n      target: arn:aws:rds:{DR}:{ACCOUNT}:cluster:ledger-west\n      approval: required\n"
+    );
+    let sdk = moto.sdk("us-east-1").await;
+    let mut deps = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
+    let statements = template_statements("FailoverStepsFunction", "us-east-1");
+    deps.steps_role = Some(role_with(&moto, "lifeboat-failover-steps", &statements).await);
+
+    let (r, _) = run(&deps).await;
+    assert_eq!(level(&r, "global-cluster"), ("ok", "a secondary of ledger, which is available"), "{r}");
+    assert_eq!(level(&r, "permissions"), ("ok", "the failover's role may make all 1 calls that move the database"));
+    let trimmed: Vec<_> = statements.iter().filter(|s| s["Sid"] != "MoveTheDatabase").cloned().collect();
+    role_with(&moto, "lifeboat-failover-steps", &trimmed).await;
+    let (r, _) = run(&deps).await;
+    let (_, why) = level(&r, "permissions");
+    assert!(
+        why.contains(&format!("rds:SwitchoverGlobalCluster on arn:aws:rds::{ACCOUNT}:global-cluster:ledger")),
+        "{why}"
+    );
+
+    // The secondary leaves the global cluster: nothing to switch over to.
+    moto.rds(DR)
+        .await
+        .remove_from_global_cluster()
+        .global_cluster_identifier("ledger")
+        .db_cluster_identifier(format!("arn:aws:rds:{DR}:{ACCOUNT}:cluster:ledger-west"))
+        .send()
+        .await
+        .expect("remove from global cluster");
+    let (r, _) = run(&deps).await;
+    let (l, why) = level(&r, "global-cluster");
+    assert_eq!(l, "blocked", "{r}");
+    assert!(
+        why.ends_with(
+            "is in no global cluster: nothing to switch over to; add it as a secondary or change failover.target"
+        ),
+        "{why}"
+    );
+}
