@@ -184,12 +184,14 @@ async fn restore_switch_and_permissions() {
     // The DR region stops offering the class a restore asks for.
     let withdrawn = json!({"region": DR, "engine": "postgres", "class": "db.t3.micro", "offered": false});
     moto.post("/_lifeboat/rds/orderable", &withdrawn);
-    let (r, _) = run(&deps).await;
+    let (r, told) = run(&deps).await;
+    assert_eq!(told.len(), 1, "one notice when it breaks: {told:?}");
     let (l, why) = level(&r, "restore-instance-class");
     assert_eq!(l, "blocked");
     assert!(why.starts_with("db.t3.micro is not offered for postgres 9.3.3 in us-west-2: pick one that is"), "{why}");
     moto.post("/_lifeboat/rds/orderable", &json!({"region": DR, "engine": "postgres", "class": "db.t3.micro"}));
-    assert_eq!(run(&deps).await.0["ready"], true);
+    let (r, told) = run(&deps).await;
+    assert_eq!((r["ready"].clone(), told.len()), (json!(true), 1), "ready again, told once: {r}");
 
     // The record becomes an alias: an UPSERT of a CNAME over it would be refused.
     let r53 = aws_sdk_route53::Client::new(&sdk);
@@ -209,7 +211,8 @@ async fn restore_switch_and_permissions() {
             .unwrap()
     };
     r53.change_resource_record_sets().hosted_zone_id(&zone).change_batch(swap(&cname, &alias)).send().await.unwrap();
-    let (r, _) = run(&deps).await;
+    let (r, told) = run(&deps).await;
+    assert_eq!(told.len(), 1, "one notice when it breaks: {told:?}");
     let (l, why) = level(&r, "dns");
     assert_eq!(l, "blocked");
     assert!(
@@ -217,7 +220,8 @@ async fn restore_switch_and_permissions() {
         "{why}"
     );
     r53.change_resource_record_sets().hosted_zone_id(&zone).change_batch(swap(&alias, &cname)).send().await.unwrap();
-    assert_eq!(run(&deps).await.0["ready"], true);
+    let (r, told) = run(&deps).await;
+    assert_eq!((r["ready"].clone(), told.len()), (json!(true), 1), "ready again, told once: {r}");
 
     // The DR region's manual snapshots fill up: no room for the next copy or a restore's.
     let west = moto.rds(DR).await;
@@ -225,7 +229,8 @@ async fn restore_switch_and_permissions() {
     for id in &filler {
         west.create_db_snapshot().db_instance_identifier("seed").db_snapshot_identifier(id).send().await.unwrap();
     }
-    let (r, _) = run(&deps).await;
+    let (r, told) = run(&deps).await;
+    assert_eq!(told.len(), 1, "one notice when it breaks: {told:?}");
     assert_eq!(
         level(&r, "snapshot-quota"),
         ("blocked", "96 of 100 manual snapshots used in us-west-2: 4 left for copies and restores"),
@@ -234,7 +239,8 @@ async fn restore_switch_and_permissions() {
     for id in &filler {
         west.delete_db_snapshot().db_snapshot_identifier(id).send().await.unwrap();
     }
-    assert_eq!(run(&deps).await.0["ready"], true);
+    let (r, told) = run(&deps).await;
+    assert_eq!((r["ready"].clone(), told.len()), (json!(true), 1), "ready again, told once: {r}");
 
     // The security group a restore would put the database in is deleted.
     ec2.delete_security_group().group_id(&sg).send().await.unwrap();
