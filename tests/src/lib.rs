@@ -825,19 +825,28 @@ pub struct Ran {
     pub stderr: String,
 }
 
-/// Run `lifeboat args` against `moto` as an operator (its own access key), `env` on top.
-pub fn lifeboat(moto: &Moto, env: &[(&str, &str)], args: &[&str]) -> Ran {
-    let out = Command::new(lifeboat_cli())
-        .args(args)
+/// `lifeboat args` against `moto` as an operator (its own access key), `env` on top.
+fn lifeboat_command(moto: &Moto, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut c = Command::new(lifeboat_cli());
+    c.args(args)
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_ACCESS_KEY_ID", "lifeboat-operator")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_PROFILE")
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run lifeboat");
+        .stdin(Stdio::null());
+    c
+}
+
+/// `lifeboat args` left running (a `--follow`), its output piped.
+pub fn lifeboat_spawn(moto: &Moto, env: &[(&str, &str)], args: &[&str]) -> Child {
+    lifeboat_command(moto, env, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn lifeboat")
+}
+
+/// Run `lifeboat args` against `moto` as an operator (its own access key), `env` on top.
+pub fn lifeboat(moto: &Moto, env: &[(&str, &str)], args: &[&str]) -> Ran {
+    let out = lifeboat_command(moto, env, args).output().expect("run lifeboat");
     Ran {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

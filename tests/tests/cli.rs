@@ -4,6 +4,7 @@
 //! after it and the approval page after it all answer "already decided"; the timeline's Markdown
 //! is what the resolved message carries; status and incidents answer for scripts.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lifeboat_tests::*;
@@ -111,6 +112,36 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
 
+    // Two more people ask with --follow: each joins the open incident and follows its timeline;
+    // one leaves with Ctrl-C (the failover goes on, and it says so), one stays to the end.
+    let follow = ["failover", "orders-prod", "--reason", "still down", "--follow"];
+    let to_the_end = lifeboat_spawn(&moto, &env, &follow);
+    let mut leaves = lifeboat_spawn(&moto, &env, &follow);
+    let (lines, seen) = std::sync::mpsc::channel();
+    let out = leaves.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = lines.send(line);
+        }
+        all
+    });
+    // Its first timeline line printed: it is following (and listening for Ctrl-C).
+    let first = seen.recv_timeout(Duration::from_secs(60)).expect("a first line");
+    assert!(first.contains(&format!("already has an open incident, {id}")), "{first}");
+    seen.recv_timeout(Duration::from_secs(30)).expect("the timeline");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sent = Command::new("kill").args(["-INT", &leaves.id().to_string()]).status().expect("kill");
+    assert!(sent.success());
+    let left = leaves.wait().expect("lifeboat ends");
+    assert_eq!(left.code(), Some(0), "Ctrl-C leaves the failover running, exit 0");
+    let printed = reader.join().expect("reader");
+    assert!(printed.contains(&format!("left running: `lifeboat timeline {id}` shows where it is")), "{printed}");
+    assert_eq!(cli(&["incidents", "--open", "--json"]).stdout.contains("awaiting-approval"), true, "still waiting");
+
     // Production: the name typed, or nothing is decided.
     let unconfirmed = cli(&["approve", &id]);
     assert_eq!(unconfirmed.code, 1, "{unconfirmed:?}");
@@ -138,6 +169,10 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    let followed = to_the_end.wait_with_output().expect("lifeboat --follow ends");
+    let followed = String::from_utf8_lossy(&followed.stdout);
+    assert!(followed.contains("approved by arn:aws:"), "{followed}");
+    assert!(followed.trim_end().ends_with(&format!("incident {id} is resolved")), "{followed}");
     let md = cli(&["timeline", &id]);
     assert_eq!(md.code, 0, "{md:?}");
     assert!(md.stdout.contains("| arn:aws:sts::") && md.stdout.contains("approved by arn:aws:"), "{md:?}");
