@@ -261,17 +261,18 @@ async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>
             let result = result(&run, db.rto, now);
             deps.store.put_drill_result(&result).await?;
             let m = message::drill_result(&result);
-            // The record first, so the message can point at it; people are told either way, and
-            // the error makes the state machine retry this step, which writes it and tells no one twice.
-            match keep_evidence(deps, &result, &m, now).await {
-                Ok(uri) => {
-                    tell_once(deps, &result, uri.map_or(m.clone(), |u| m.clone().with_evidence(&u)), now).await?
+            // The record first, so the message can point at it.
+            let (m, unkept) = match &deps.evidence {
+                Some(bucket) => {
+                    let readiness = deps.store.readiness(&result.database).await;
+                    let record = readiness.map(|r| evidence::of_drill(&result, &m, r.as_ref(), now));
+                    bucket.keep(record, m).await
                 }
-                Err(e) => {
-                    warn!(error = %e, drill = %result.drill_id, "evidence not written");
-                    tell_once(deps, &result, m, now).await?;
-                    return Err(e);
-                }
+                None => (m, None),
+            };
+            tell_once(deps, &result, m, now).await?;
+            if let Some(e) = unkept {
+                return Err(e);
             }
             run.result = Some(result);
         }
@@ -371,20 +372,6 @@ fn result(run: &DrillRun, rto: std::time::Duration, now: DateTime<Utc>) -> Drill
 async fn tell_once(deps: &Deps, r: &DrillResult, m: Message, now: DateTime<Utc>) -> Result<(), LifeboatError> {
     let key = format!("drill:{}", r.drill_id);
     deps.store.send_once(None, &key, now, deps.topic.publish(&m)).await.map(|_| ())
-}
-
-/// The drill's evidence record, written once; its page's URI.
-async fn keep_evidence(
-    deps: &Deps,
-    r: &DrillResult,
-    m: &Message,
-    now: DateTime<Utc>,
-) -> Result<Option<String>, LifeboatError> {
-    let Some(bucket) = &deps.evidence else { return Ok(None) };
-    let readiness = deps.store.readiness(&r.database).await?;
-    let record = evidence::of_drill(r, m, readiness.as_ref(), now);
-    bucket.put_once(&record).await?;
-    Ok(Some(bucket.uri(&record)))
 }
 
 /// Per database: how much a recovery would lose now (the worst DR region), the last drill and its

@@ -17,7 +17,7 @@ use lifeboat_core::message::{self, evidence, ApprovalLinks, Message, MessageKind
 use lifeboat_core::notify::{self, NotifyRequest, PendingTask};
 use serde::Serialize;
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::info;
 
 pub struct Deps {
     pub config: ConfigCache,
@@ -150,38 +150,18 @@ async fn on_incident(
         }
         None => (message::incident(kind, &incident, db, now), incident.publish_key(kind.as_str())),
     };
-    if !matches!(kind, MessageKind::Resolved | MessageKind::Aborted | MessageKind::Failed) {
-        return publish_once(deps, Some(&incident), &key, &m, now, report).await;
-    }
-    // The record first, so the closing message can point at it. People are told even when it
-    // can't be written; the error then makes Lambda retry, which writes it and tells no one twice.
-    match keep_evidence(deps, &incident, &m, now).await {
-        Ok(uri) => {
-            let m = uri.map_or(m.clone(), |u| m.clone().with_evidence(&u));
-            publish_once(deps, Some(&incident), &key, &m, now, report).await
+    let closing = matches!(kind, MessageKind::Resolved | MessageKind::Aborted | MessageKind::Failed);
+    // An ended failover's record first, so the closing message can point at it.
+    let (m, unkept) = match deps.evidence.as_ref().filter(|_| closing) {
+        Some(bucket) => {
+            let readiness = deps.store.readiness(&incident.database).await;
+            let record = readiness.map(|r| evidence::of_incident(&incident, &m, r.as_ref(), now));
+            bucket.keep(record, m).await
         }
-        Err(e) => {
-            warn!(error = %e, incident = %incident.id, "evidence not written");
-            publish_once(deps, Some(&incident), &key, &m, now, report).await?;
-            Err(e)
-        }
-    }
-}
-
-/// The ended failover's evidence record, written once; its page's URI.
-async fn keep_evidence(
-    deps: &Deps,
-    incident: &Incident,
-    m: &Message,
-    now: DateTime<Utc>,
-) -> Result<Option<String>, LifeboatError> {
-    let Some(bucket) = &deps.evidence else { return Ok(None) };
-    let readiness = deps.store.readiness(&incident.database).await?;
-    let record = evidence::of_incident(incident, m, readiness.as_ref(), now);
-    if !bucket.put_once(&record).await? {
-        info!(incident = %incident.id, "evidence already kept");
-    }
-    Ok(Some(bucket.uri(&record)))
+        None => (m, None),
+    };
+    publish_once(deps, Some(&incident), &key, &m, now, report).await?;
+    unkept.map_or(Ok(()), Err)
 }
 
 async fn on_health(deps: &Deps, h: &HealthEvent, now: DateTime<Utc>, report: &mut Report) -> Result<(), LifeboatError> {

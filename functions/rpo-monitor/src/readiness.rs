@@ -175,15 +175,17 @@ async fn facts(
             }
         }
     }
-    if let Some(d) = failover.and_then(|f| f.dns.as_ref()).filter(|d| d.mode == DnsMode::Upsert) {
-        f.dns = Some(deps.dns.cname_refused(&d.zone_id, &d.record).await.map_err(|e| e.to_string()));
-    }
-    if let Some(d) = failover.and_then(|f| f.dns.as_ref()).filter(|d| d.mode == DnsMode::RoutingControl) {
-        let first = failover.map_or(db.source.region.as_str(), |fo| recovered_from(db, fo.strategy));
-        f.routing_controls = Some(match deps.arc.states(d, first, &db.source.region).await {
-            Ok(s) => Ok((s.on, s.off, s.region)),
-            Err(e) => Err(e.to_string()),
-        });
+    if let Some((fo, d)) = failover.and_then(|fo| fo.dns.as_ref().map(|d| (fo, d))) {
+        match d.mode {
+            DnsMode::Upsert => {
+                f.dns = Some(deps.dns.cname_refused(&d.zone_id, &d.record).await.map_err(|e| e.to_string()));
+            }
+            // Read where the failover would flip them: the recovering region's endpoint first.
+            DnsMode::RoutingControl => {
+                let read = deps.arc.states(d, recovered_from(db, fo.strategy), &db.source.region).await;
+                f.routing_controls = Some(read.map(|s| (s.on, s.off, s.region)).map_err(|e| e.to_string()));
+            }
+        }
     }
     if let Some(name) = failover.and_then(|f| f.endpoint_parameter.as_deref()) {
         f.endpoint_parameter = Some(parameter(&deps.ssm, name).await?.is_some());

@@ -3,10 +3,12 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
+use tracing::{info, warn};
 
 use super::{error_code, sdk_error, SdkConfig};
 use crate::error::LifeboatError;
 use crate::message::evidence::Evidence;
+use crate::message::Message;
 
 pub struct EvidenceBucket {
     client: Client,
@@ -18,14 +20,31 @@ impl EvidenceBucket {
         EvidenceBucket { client: Client::new(sdk), bucket: bucket.to_owned() }
     }
 
-    /// Where people read the record: the Markdown page.
-    pub fn uri(&self, e: &Evidence) -> String {
-        self.page(&e.key)
-    }
-
     /// The page of the record under `key` (`message::evidence::drill_key`, `incident_key`).
     pub fn page(&self, key: &str) -> String {
         format!("s3://{}/{key}.md", self.bucket)
+    }
+
+    /// `m` pointing at `record`, written once. When the record can't be built or written, `m` as
+    /// it was and why: people are told either way, and the caller fails after telling them, so
+    /// its retry writes the record (and tells no one twice).
+    pub async fn keep(&self, record: Result<Evidence, LifeboatError>, m: Message) -> (Message, Option<LifeboatError>) {
+        let written = match record {
+            Ok(r) => self.put_once(&r).await.map(|fresh| (r.key, fresh)),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok((key, fresh)) => {
+                if !fresh {
+                    info!(%key, "evidence already kept");
+                }
+                (m.with_evidence(&self.page(&key)), None)
+            }
+            Err(e) => {
+                warn!(error = %e, "evidence not written");
+                (m, Some(e))
+            }
+        }
     }
 
     /// Write the record's JSON and its page, each only if it isn't there yet (`If-None-Match: *`,

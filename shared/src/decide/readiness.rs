@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::failover::Restore;
+use crate::config::failover::{short_control, Restore};
 use crate::config::Database;
 use crate::drill::DrillResult;
 use crate::failover::steps::{hopeless, restore_region, DbState};
@@ -324,8 +324,7 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
     if let (Some(read), Some(rc)) =
         (&f.routing_controls, failover.and_then(|f| f.dns.as_ref()).and_then(|d| d.routing_controls.as_ref()))
     {
-        let short = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_owned();
-        let (on, off) = (short(&rc.on), short(&rc.off));
+        let (on, off) = (short_control(&rc.on), short_control(&rc.off));
         out.push(match read {
             Result::Ok((a, b, at)) if a == "Off" && b == "On" => check(
                 "routing-controls",
