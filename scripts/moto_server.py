@@ -9,11 +9,18 @@ throttling, 503s or slow answers; {"action": "DeleteDBSnapshot", "target": "<ide
 "code": "Throttling"} is one operation on one resource) until replaced; GET /_lifeboat/faults
 counts the calls and the faults injected.
 moto finishes every copy at once; POST /_lifeboat/rds/snapshot-status {"region", "kind": "db" |
-"cluster", "id", "status"} puts a snapshot in the state a real copy can end in (`failed`).
+"cluster", "id", "status", "account"? (default 123456789012)} puts a snapshot in the state a real
+copy can end in (`failed`).
 
 moto is laxer than AWS. `STRICT_RULES` below refuse, before moto sees them, the calls the RDS API
-reference says AWS refuses; each rule quotes the sentence it encodes. Everything else is moto's own
-server app, unchanged.
+reference says AWS refuses; each rule quotes the sentence it encodes, and acts in the caller's
+account (`caller_account`: credentials from sts:AssumeRole act in the role's account). Across
+accounts: only a manual snapshot is shared (attribute `restore`), an encrypted one never with `all`
+nor under its account's default KMS key; another account copies it (by its ARN) only when it is
+shared with it, naming a KmsKeyId if it is encrypted, whose key policy must let it kms:CreateGrant,
+and a cluster snapshot only in its own region; a snapshot is deleted only by its owner. So that such
+a copy is made, and IncludeShared lists what is shared, moto is patched (`rds_across_accounts`).
+Everything else is moto's own server app, unchanged.
 
 Lambda tasks of Step Functions, run by moto's own interpreter: moto runs Lambda code in docker.
 With LIFEBOAT_LAMBDA_FORWARD set to a base URL (that of `cargo lambda watch`, e.g.
@@ -55,6 +62,7 @@ answers PENDING, as Route 53 does until its name servers have the change, so wai
 """
 
 import base64
+import contextvars
 import io
 import json
 import os
@@ -85,13 +93,37 @@ class Refused(Exception):
         self.code, self.message, self.status = code, message, status
 
 
-def snapshots(region: str, kind: str, account: str = DEFAULT_ACCOUNT_ID):
-    backend = rds_backends[account][region]
+# The account the call being served acts in: set once per call by `served`, read by the rules.
+CALLER = contextvars.ContextVar("caller", default=DEFAULT_ACCOUNT_ID)
+
+
+def caller() -> str:
+    return CALLER.get()
+
+
+def caller_account(environ) -> str:
+    """The account moto will act in for this call, decided as moto decides it
+    (BaseResponse.get_current_account): MOTO_ACCOUNT_ID, else the x-moto-account-id header, else
+    the account of the signing access key (an sts:AssumeRole key acts in the role's account),
+    else the default account. Plain test credentials ("testing") are no key moto knows."""
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
+        return environ["HTTP_X_MOTO_ACCOUNT_ID"]
+    from moto.core.responses import BaseResponse
+    from moto.iam.models import get_account_id_from
+
+    key = BaseResponse.access_key_regex.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return get_account_id_from(key.group("access_key")) if key else DEFAULT_ACCOUNT_ID
+
+
+def snapshots(region: str, kind: str, account: str | None = None):
+    backend = rds_backends[account or caller()][region]
     return backend.cluster_snapshots if kind == "cluster" else backend.database_snapshots
 
 
 def locate(identifier: str, region: str, kind: str):
-    """The snapshot an identifier or ARN names, or None."""
+    """The snapshot an identifier (in the caller's account) or ARN (in its own) names, or None."""
     m = ARN.match(identifier)
     if m:
         region, account, _, identifier = m.groups()
@@ -111,6 +143,304 @@ def describe_automated_needs_snapshot_type(action, form, region):
             snap = locate(form[field], region, kind)
             if snap is not None and snap.snapshot_type == "automated":
                 raise Refused(code, f"{form[field]} not found (automated snapshots need SnapshotType)", 404)
+
+
+# Cross-account sharing and copying. A snapshot is shared by its owner's ModifyDB*SnapshotAttribute
+# (AttributeName `restore`), and another account copies it by naming its ARN. The sharing rules
+# judge the caller's own snapshot, named by its identifier, as moto's own look-up does.
+SHARING = {
+    "ModifyDBSnapshotAttribute": ("db", "DBSnapshotIdentifier", "InvalidDBSnapshotState"),
+    "ModifyDBClusterSnapshotAttribute": ("cluster", "DBClusterSnapshotIdentifier", "InvalidDBClusterSnapshotStateFault"),
+}
+COPIES = {
+    "CopyDBSnapshot": ("db", "SourceDBSnapshotIdentifier", "DBSnapshotNotFound"),
+    "CopyDBClusterSnapshot": ("cluster", "SourceDBClusterSnapshotIdentifier", "DBClusterSnapshotNotFoundFault"),
+}
+
+
+def attribute_values(form, field):
+    """The values of a list parameter such as ValuesToAdd (`ValuesToAdd.AttributeValue.1`, ...)."""
+    pattern = re.compile(rf"^{field}\.(?:AttributeValue|member)\.\d+$")
+    return [v for k, v in form.items() if pattern.match(k)]
+
+
+def kms_key(key_id: str, region: str, account: str):
+    """moto's KMS key a snapshot's KmsKeyId names (a key ARN or alias ARN names its own region and
+    account), or None."""
+    from moto.kms.models import kms_backends
+
+    m = re.match(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):", key_id or "")
+    if m:
+        region, account = m.groups()
+    try:
+        return kms_backends[account][region].describe_key(key_id)
+    except Exception:  # moto raises KeyError, or worse, for a key or alias it doesn't have
+        return None
+
+
+def default_key(key_id: str, region: str, account: str) -> bool:
+    """Whether a KmsKeyId is the account's default key for RDS (the AWS managed key aws/rds).
+    moto's stand-in for it is "default_kms_key_id", what it gives every encrypted instance or
+    cluster created without KmsKeyId; and moto makes `alias/aws/rds` a CUSTOMER key on first use,
+    so the alias, not KeyManager, tells it apart there."""
+    if not key_id:
+        return False
+    if key_id == "default_kms_key_id" or key_id.endswith("alias/aws/rds"):
+        return True
+    key = kms_key(key_id, region, account)
+    return key is not None and (key.key_manager == "AWS" or "alias/aws/rds" in key.aliases)
+
+
+def snapshot_region(snap) -> str:
+    return snap.backend.region_name
+
+
+def only_manual_snapshots_are_shared(action, form, region):
+    """ModifyDBSnapshotAttribute: "Adds an attribute and values to, or removes an attribute and
+    values from, a manual DB snapshot." (ModifyDBClusterSnapshotAttribute: "a manual DB cluster
+    snapshot"); the user guides: "To share an automated DB snapshot, create a manual DB snapshot
+    by copying the automated snapshot, and then share that copy." InvalidDBSnapshotState /
+    InvalidDBClusterSnapshotStateFault are the operations' errors for a snapshot they can't act on.
+    moto refuses an instance's automated snapshot only by its `rds:` name, as InvalidParameterValue."""
+    if action not in SHARING:
+        return
+    kind, field, code = SHARING[action]
+    snap = snapshots(region, kind).get(form.get(field, ""))
+    if snap is not None and snap.snapshot_type != "manual":
+        raise Refused(code, "automated snapshots cannot be shared; copy the snapshot and share the copy.")
+
+
+def encrypted_snapshots_are_not_public(action, form, region):
+    """ModifyDBSnapshotAttribute: "If the manual DB snapshot is encrypted, it can be shared, but
+    only by specifying a list of authorized AWS account IDs for the ValuesToAdd parameter. You
+    can't use all as a value for that parameter in this case." (ModifyDBClusterSnapshotAttribute
+    the same.) The reference names no error code: InvalidParameterValue is our stand-in, as it is
+    the value `all` that is refused, and no retry would help. moto makes it public."""
+    if action not in SHARING or "all" not in attribute_values(form, "ValuesToAdd"):
+        return
+    kind, field, _ = SHARING[action]
+    snap = snapshots(region, kind).get(form.get(field, ""))
+    if snap is not None and snap.storage_encrypted:
+        raise Refused("InvalidParameterValue", "Encrypted snapshots can't be shared as public: name the accounts to share with.")
+
+
+def default_key_snapshots_are_not_shared(action, form, region):
+    """Sharing encrypted snapshots (RDS and Aurora user guides): "You can't share a snapshot that
+    has been encrypted using the default KMS key of the AWS account that shared the snapshot."
+    Removing accounts stays possible. The guides name no error code: InvalidParameterValue is our
+    stand-in (a property of the snapshot no retry changes, so not the state error). moto shares it."""
+    if action not in SHARING or not attribute_values(form, "ValuesToAdd"):
+        return
+    kind, field, _ = SHARING[action]
+    snap = snapshots(region, kind).get(form.get(field, ""))
+    # An unencrypted cluster's snapshot carries moto's "default_kms_key_id" too: encryption first.
+    if snap is not None and snap.storage_encrypted and default_key(snap.kms_key_id, snapshot_region(snap), caller()):
+        raise Refused(
+            "InvalidParameterValue",
+            "A snapshot encrypted with the default KMS key of the account can't be shared: copy it with a customer managed key and share the copy.",
+        )
+
+
+def shared_source(action, form):
+    """(kind, snapshot or None, field, not-found code, owner account) when a copy names a snapshot
+    of another account by its ARN; None for a copy within the caller's account."""
+    if action not in COPIES:
+        return None
+    kind, field, code = COPIES[action]
+    m = ARN.match(form.get(field, ""))
+    if not m or m.group(2) == caller():
+        return None
+    return kind, locate(form[field], m.group(1), kind), field, code, m.group(2)
+
+
+def shared_snapshots_are_copied_by_whom_they_are_shared_with(action, form, region):
+    """CopyDBSnapshot / CopyDBClusterSnapshot of another account's snapshot: "You can enable other
+    AWS accounts to copy DB cluster snapshots that you specify by using the Amazon RDS API
+    ModifyDBClusterSnapshotAttribute and CopyDBClusterSnapshot actions" (Copying a DB cluster
+    snapshot across accounts); ModifyDBSnapshotAttribute's `restore` lists "the AWS accounts that
+    are authorized to restore the manual DB snapshot", or `all` for every account. Any other
+    account can't see the snapshot, and RDS answers as for a snapshot that doesn't exist
+    (DBSnapshotNotFound / DBClusterSnapshotNotFoundFault, 404). moto looks for the ARN's snapshot
+    in the caller's own account instead, and never finds it."""
+    found = shared_source(action, form)
+    if found is None:
+        return
+    kind, snap, field, code, _ = found
+    allowed = snap.attributes.get("restore", []) if snap is not None else []
+    if caller() not in allowed and "all" not in allowed:
+        noun = "DBClusterSnapshot" if kind == "cluster" else "DBSnapshot"
+        raise Refused(code, f"{noun} {form[field]} not found.", 404)
+
+
+def shared_cluster_snapshots_are_copied_in_their_region(action, form, region):
+    """Copying a DB cluster snapshot across accounts (Aurora user guide): "You can only copy DB
+    cluster snapshots across accounts in the same AWS Region." The guide names no error code:
+    InvalidParameterCombination is our stand-in (another account's source with another region).
+    For DB snapshots no reference states such a rule, so none is encoded."""
+    found = shared_source(action, form)
+    if found is None or found[0] != "cluster":
+        return
+    source_region = ARN.match(form[found[2]]).group(1)
+    if source_region != region:
+        raise Refused(
+            "InvalidParameterCombination",
+            f"A DB cluster snapshot shared from another account can only be copied in its own region ({source_region}), not in {region}.",
+        )
+
+
+def shared_encrypted_copies_name_a_key(action, form, region):
+    """CopyDBSnapshot, KmsKeyId: "If you copy an encrypted DB snapshot that is shared from another
+    AWS account, then you must specify a value for this parameter." CopyDBClusterSnapshot: "If you
+    copy an encrypted DB cluster snapshot that is shared from another AWS account, then you must
+    specify a value for KmsKeyId." The reference names no error code: MissingParameter (RDS's
+    common error "A required parameter for the specified action is not supplied") is our stand-in.
+    moto would encrypt the copy with the owner's key."""
+    found = shared_source(action, form)
+    if found is None or found[1] is None or not found[1].storage_encrypted:
+        return
+    if not form.get("KmsKeyId"):
+        raise Refused("MissingParameter", "KmsKeyId is required to copy an encrypted snapshot shared from another account.")
+
+
+def key_policy_lets(account: str, policy: str) -> bool:
+    """Whether a KMS key policy lets `account` create grants: an Allow statement whose Principal
+    names the account (its id, its root, a role or user of it) or `*`, and whose Action covers
+    kms:CreateGrant; a Deny statement that does the same wins."""
+    try:
+        statements = as_list(json.loads(policy).get("Statement", []))
+    except (ValueError, AttributeError):
+        return False
+
+    def names_account(principal) -> bool:
+        if principal == "*":
+            return True
+        ids = as_list(principal.get("AWS", [])) if isinstance(principal, dict) else []
+        return any(p == "*" or p == account or re.match(rf"^arn:aws[a-z-]*:(?:iam|sts)::{account}:", str(p)) for p in ids)
+
+    def covers(st) -> bool:
+        return names_account(st.get("Principal")) and any(
+            iam_wildcard(a, "kms:CreateGrant", case=False) for a in as_list(st.get("Action", []))
+        )
+
+    if any(st.get("Effect") == "Deny" and covers(st) for st in statements):
+        return False
+    return any(st.get("Effect") == "Allow" and covers(st) for st in statements)
+
+
+def shared_key_lets_the_copier_create_grants(action, form, region):
+    """Copying a DB cluster snapshot across accounts: "(If the snapshot is encrypted) Using
+    Account A, update the key policy for the KMS key, first adding the ARN of Account B as a
+    Principal, and then allow the kms:CreateGrant action." A snapshot encrypted with the owner's
+    default key can't be shared at all ("You can't share a snapshot that has been encrypted using
+    the default KMS key of the AWS account that shared the snapshot": no other account can use that
+    key). Otherwise RDS answers KMSKeyNotAccessibleFault ("An error occurred accessing an AWS KMS
+    key", CopyDBSnapshot / CopyDBClusterSnapshot). moto never reads a key policy."""
+    found = shared_source(action, form)
+    if found is None or found[1] is None or not found[1].storage_encrypted:
+        return
+    snap, owner = found[1], found[4]
+    source_region = snapshot_region(snap)
+    if default_key(snap.kms_key_id, source_region, owner):
+        raise Refused("KMSKeyNotAccessibleFault", f"The snapshot is encrypted with the default KMS key of account {owner}.")
+    key = kms_key(snap.kms_key_id, source_region, owner)
+    if key is None or not key_policy_lets(caller(), key.policy):
+        raise Refused("KMSKeyNotAccessibleFault", f"The key policy of KMS key {snap.kms_key_id} doesn't let account {caller()} use it.")
+
+
+def only_the_owner_deletes_a_snapshot(action, form, region):
+    """DeleteDBSnapshot / DeleteDBClusterSnapshot act in the caller's account: "You can delete only
+    the public snapshots that you own. To delete a shared or public snapshot, make sure to log into
+    the AWS account that owns the snapshot." (Aurora user guide, Sharing public snapshots.) Named by
+    the ARN of another account's snapshot, no snapshot of the caller's is meant: RDS's answer isn't
+    documented, and DBSnapshotNotFound / DBClusterSnapshotNotFoundFault (404) is our stand-in, what
+    moto answers too. Here before the state rules, which would otherwise judge the other account's
+    snapshot."""
+    for act, field, code in [
+        ("DeleteDBSnapshot", "DBSnapshotIdentifier", "DBSnapshotNotFound"),
+        ("DeleteDBClusterSnapshot", "DBClusterSnapshotIdentifier", "DBClusterSnapshotNotFoundFault"),
+    ]:
+        m = ARN.match(form.get(field, "")) if action == act else None
+        if m and m.group(2) != caller():
+            raise Refused(code, f"{form[field]} not found in account {caller()}.", 404)
+
+
+def shared_with(account: str, region: str, kind: str) -> list:
+    """The manual snapshots of other accounts in `region` whose `restore` attribute names `account`."""
+    found = []
+    for owner, regions in list(rds_backends.items()):
+        backend = dict.get(regions, region)  # no backend is created for an account never used there
+        if owner == account or backend is None:
+            continue
+        pool = backend.cluster_snapshots if kind == "cluster" else backend.database_snapshots
+        found.extend(s for s in list(pool.values()) if s.snapshot_type == "manual" and account in s.attributes.get("restore", []))
+    return found
+
+
+def events_say_whose_they_are() -> None:
+    """EventBridge event structure: every event carries `account`, "The 12-digit number
+    identifying an AWS account" (the account that put it), and a target receives the event whole.
+    moto's default input template for targets drops `account` (its own paths map names it), so a
+    receiver could not tell who spoke; Lifeboat's vault trusts only the account EventBridge sets."""
+    from moto.events.utils import EventTemplateParser
+
+    EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = (
+        '{"id": "<id>", "time": <time>, "version": "0", "detail-type": "<detail-type>", "source": "<source>", '
+        '"account": "<account>", "region": "<region>", "resources": <resources>, "detail": <detail>}'
+    )
+
+
+def rds_across_accounts() -> None:
+    """What moto's RDS lacks for cross-account copies, patched into it; the rules above decide
+    who may copy what.
+    moto's get_snapshot (its copies' way to the source) looks for an ARN's snapshot in the
+    caller's account: here it looks in the ARN's own account and region, so a copy of a shared
+    snapshot is made, in the caller's account and region, by moto's own copy (identifier, KmsKeyId,
+    Tags over CopyTags, original create time, quota and already-exists as for any copy).
+    DescribeDBSnapshots, SnapshotType: "shared - Return all manual DB snapshots that have been
+    shared to my AWS account." and "If you don't specify a SnapshotType value, then both automated
+    and manual snapshots are returned. Shared and public DB snapshots are not included in the
+    returned results by default. You can include shared snapshots with these results by enabling
+    the IncludeShared parameter." (DescribeDBClusterSnapshots the same.) moto ignores IncludeShared;
+    here it adds the shared snapshots to a listing that names no snapshot or source."""
+    from moto.core.responses import ActionResult
+    from moto.rds.models import RDSBackend
+    from moto.rds.responses import RDSResponse
+
+    original_get_snapshot = RDSBackend.get_snapshot
+
+    def get_snapshot(self, identifier, resource_type, not_found_exception):
+        m = ARN.match(identifier)
+        if not m or m.group(2) == self.account_id:
+            return original_get_snapshot(self, identifier, resource_type, not_found_exception)
+        source_region, owner, _, name = m.groups()
+        pool = rds_backends[owner][source_region].resource_map[resource_type]
+        if name not in pool:
+            raise not_found_exception(name)
+        return pool[name]
+
+    RDSBackend.get_snapshot = get_snapshot
+
+    def listing(original, kind, result, named_by):
+        def describe(self):
+            params = self.params
+            if params.get("SnapshotType") == "shared":
+                return ActionResult({result: shared_with(self.current_account, self.region, kind)})
+            include = str(params.get("IncludeShared", "")).lower() == "true"
+            if not include or params.get("SnapshotType") or any(params.get(f) for f in named_by):
+                return original(self)
+            filters = {f["Name"]: f["Values"] for f in params.get("Filters", [])}
+            describe_own = self.backend.describe_db_cluster_snapshots if kind == "cluster" else self.backend.describe_db_snapshots
+            own = list(describe_own(None, None, None, filters))
+            return ActionResult({result: own + shared_with(self.current_account, self.region, kind)})
+
+        return describe
+
+    RDSResponse.describe_db_snapshots = listing(
+        RDSResponse.describe_db_snapshots, "db", "DBSnapshots", ("DBSnapshotIdentifier", "DBInstanceIdentifier")
+    )
+    RDSResponse.describe_db_cluster_snapshots = listing(
+        RDSResponse.describe_db_cluster_snapshots, "cluster", "DBClusterSnapshots", ("DBClusterSnapshotIdentifier", "DBClusterIdentifier")
+    )
 
 
 def unencrypted_cluster_copy_refuses_kms_key(action, form, region):
@@ -198,8 +528,8 @@ def sns_subject_is_one_short_line(action, form, region):
             raise Refused("InvalidParameter", "Invalid parameter: Subject")
 
 
-def rds_backend(region: str, account: str = DEFAULT_ACCOUNT_ID):
-    return rds_backends[account][region]
+def rds_backend(region: str, account: str | None = None):
+    return rds_backends[account or caller()][region]
 
 
 def promote_needs_a_read_replica(action, form, region):
@@ -251,7 +581,7 @@ def removing_from_a_global_cluster_detaches(action, form, region):
         return
     wanted, member = form.get("GlobalClusterIdentifier", ""), form.get("DbClusterIdentifier", "")
     found = None
-    for backend in rds_backends[DEFAULT_ACCOUNT_ID].values():
+    for backend in rds_backends[caller()].values():
         found = backend.global_clusters.get(wanted) or found
     if found is None:
         raise Refused("GlobalClusterNotFoundFault", f"Global cluster {wanted} not found", 404)
@@ -294,7 +624,7 @@ def forced_failover_needs_multi_az(action, form, region):
 REAL_CLOCK = time.monotonic
 # A restored cluster is `creating` this long (real seconds) before it is `available`.
 CLUSTER_RESTORE_SECONDS = float(os.environ.get("LIFEBOAT_MOTO_CLUSTER_RESTORE_SECONDS", "3"))
-RESTORING_CLUSTERS = {}  # (region, id) -> when it becomes available (REAL_CLOCK)
+RESTORING_CLUSTERS = {}  # (account, region, id) -> when it becomes available (REAL_CLOCK)
 
 
 def restored_clusters_take_a_while():
@@ -302,12 +632,12 @@ def restored_clusters_take_a_while():
     minutes; moto's cluster says `creating` to one read, then `available`. Here it stays
     `creating` for CLUSTER_RESTORE_SECONDS (real time), as RDS's does until the restore is done."""
     now = REAL_CLOCK()
-    for (region, cluster_id), ready in list(RESTORING_CLUSTERS.items()):
-        cluster = rds_backend(region).clusters.get(cluster_id)
+    for (account, region, cluster_id), ready in list(RESTORING_CLUSTERS.items()):
+        cluster = rds_backend(region, account).clusters.get(cluster_id)
         if cluster is None or now >= ready:
             if cluster is not None:
                 cluster.status = "available"
-            RESTORING_CLUSTERS.pop((region, cluster_id), None)
+            RESTORING_CLUSTERS.pop((account, region, cluster_id), None)
         else:
             cluster.status = "creating"
 
@@ -319,9 +649,9 @@ def instances_only_in_an_available_cluster(action, form, region):
     "The requested operation can't be performed while the cluster is in this state." moto adds
     instances to a cluster in any state."""
     if action == "CreateDBInstance" and (form.get("DBClusterIdentifier") or "").lower():
-        key = (region, form["DBClusterIdentifier"].lower())
+        key = (caller(), region, form["DBClusterIdentifier"].lower())
         if key in RESTORING_CLUSTERS and REAL_CLOCK() < RESTORING_CLUSTERS[key]:
-            raise Refused("InvalidDBClusterStateFault", f"DB cluster {key[1]} is creating, not available.")
+            raise Refused("InvalidDBClusterStateFault", f"DB cluster {key[2]} is creating, not available.")
 
 
 def default_option_groups_exist(action, form, region):
@@ -382,7 +712,7 @@ def restores_take_rds_defaults(action, form, region):
         if not given("VpcSecurityGroupIds"):
             from moto.ec2.models import ec2_backends
 
-            ec2 = ec2_backends[DEFAULT_ACCOUNT_ID][region]
+            ec2 = ec2_backends[caller()][region]
             db.vpc_security_group_ids = [ec2.get_default_security_group(ec2.default_vpc.id).id]
         if not given("OptionGroupName"):
             major = (db.engine_version or "").split(".")
@@ -399,7 +729,7 @@ def restores_take_rds_defaults(action, form, region):
         cluster.db_subnet_group_name = "default"
     if not given("VpcSecurityGroupIds"):
         cluster.vpc_security_group_ids = []
-    RESTORING_CLUSTERS[(region, cluster.db_cluster_identifier)] = REAL_CLOCK() + CLUSTER_RESTORE_SECONDS
+    RESTORING_CLUSTERS[(caller(), region, cluster.db_cluster_identifier)] = REAL_CLOCK() + CLUSTER_RESTORE_SECONDS
     cluster.status = "creating"
 
 
@@ -408,8 +738,16 @@ STRICT_RULES = [
     restoring_over_an_existing_cluster_says_so,
     instances_only_in_an_available_cluster,
     describe_automated_needs_snapshot_type,
+    only_manual_snapshots_are_shared,
+    encrypted_snapshots_are_not_public,
+    default_key_snapshots_are_not_shared,
+    shared_snapshots_are_copied_by_whom_they_are_shared_with,
+    shared_cluster_snapshots_are_copied_in_their_region,
+    shared_encrypted_copies_name_a_key,
+    shared_key_lets_the_copier_create_grants,
     unencrypted_cluster_copy_refuses_kms_key,
     copy_needs_an_available_source,
+    only_the_owner_deletes_a_snapshot,
     only_available_manual_snapshots_can_be_deleted,
     rds_tags_follow_the_tag_rules,
     sns_subject_is_one_short_line,
@@ -1120,6 +1458,8 @@ def register_functions(port: int, region: str, names: list) -> dict:
 
 
 def main() -> None:
+    rds_across_accounts()
+    events_say_whose_they_are()
     if os.environ.get("LIFEBOAT_LAMBDA_FORWARD"):
         forward_lambda_invokes(os.environ["LIFEBOAT_LAMBDA_FORWARD"])
     clock = freezegun.freeze_time(datetime.now(timezone.utc), tick=True)
@@ -1174,7 +1514,7 @@ def main() -> None:
             return json_answer(start_response, body)
         if path == "/_lifeboat/rds/snapshot-status":
             body = json_body(environ)
-            snapshots(body["region"], body["kind"])[body["id"]].status = body["status"]
+            snapshots(body["region"], body["kind"], body.get("account", DEFAULT_ACCOUNT_ID))[body["id"]].status = body["status"]
             return json_answer(start_response, body)
         if path == "/_lifeboat/outage":
             if environ.get("REQUEST_METHOD") == "GET":
@@ -1229,6 +1569,7 @@ def main() -> None:
             pending_route53.discard("*")
             start_response("200 OK", [("Content-Type", "text/xml")])
             return [pending_change_xml(change.group(1))]
+        CALLER.set(caller_account(environ))
         action = form.get("Action")
         if action:
             m = CREDENTIAL_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))

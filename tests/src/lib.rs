@@ -64,6 +64,33 @@ impl Moto {
             .await
     }
 
+    /// An SDK config acting in `account`: credentials from `sts:AssumeRole` into a role there,
+    /// which moto maps to that account (as AWS does).
+    pub async fn sdk_as(&self, region: &str, account: &str) -> SdkConfig {
+        let sts = aws_sdk_sts::Client::new(&self.sdk(region).await);
+        let assumed = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/lifeboat-test"))
+            .role_session_name("lifeboat-test")
+            .send()
+            .await
+            .expect("assume role");
+        let c = assumed.credentials().expect("credentials");
+        let creds = aws_sdk_rds::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "assumed",
+        );
+        lifeboat_core::aws::sdk_loader()
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(creds)
+            .load()
+            .await
+    }
+
     pub async fn rds(&self, region: &str) -> aws_sdk_rds::Client {
         aws_sdk_rds::Client::new(&self.sdk(region).await)
     }
@@ -1179,5 +1206,47 @@ impl RecoveryBed {
 impl Drop for RecoveryBed {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A queue in `sdk`'s account fed by a rule on its default bus for events from `source`: what the
+/// account's stack forwards elsewhere, read as EventBridge delivers it. Its URL.
+pub async fn bus_queue(sdk: &SdkConfig, name: &str, source: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let url = sqs.create_queue().queue_name(name).send().await.expect("queue").queue_url().expect("url").to_owned();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes");
+    let arn =
+        attrs.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)).expect("arn").clone();
+    events.put_rule().name(name).event_pattern(json!({ "source": [source] }).to_string()).send().await.expect("rule");
+    let target = aws_sdk_eventbridge::types::Target::builder().id("queue").arn(arn).build().expect("target");
+    events.put_targets().rule(name).targets(target).send().await.expect("targets");
+    url
+}
+
+/// Every event waiting in a `bus_queue`, consumed, as EventBridge delivered it.
+pub async fn bus_events(sdk: &SdkConfig, url: &str) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.expect("receive");
+        if got.messages().is_empty() {
+            return out;
+        }
+        for m in got.messages() {
+            out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("event json"));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
     }
 }

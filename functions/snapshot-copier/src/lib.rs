@@ -3,12 +3,15 @@
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::arn::{RdsArn, RdsResource};
+use lifeboat_core::aws::events::Bus;
 use lifeboat_core::aws::rds::{CopyOutcome, Kinds, Rds};
 use lifeboat_core::aws::{ConfigCache, SdkConfig};
 use lifeboat_core::config::Config;
 use lifeboat_core::copy::{self, CopyRequest, NotCopied, Planned, RegionListings, FAILED};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event::{self, Trigger};
+use lifeboat_core::snapshot::{TAG_VAULTED, TAG_VAULT_SOURCE, TAG_VAULT_TRANSIT};
+use lifeboat_core::vault::{self, VaultMessage};
 use lifeboat_core::{metrics, retention};
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +20,8 @@ use tracing::{info, warn};
 pub struct Deps {
     pub config: ConfigCache,
     pub rds: Rds,
+    /// This account's default bus: a rule forwards what is said there to the vault's.
+    pub bus: Bus,
     /// Print each run's EMF metrics line to stdout, where Lambda hands it to CloudWatch.
     pub emit_metrics: bool,
 }
@@ -28,7 +33,7 @@ impl Deps {
     }
 
     pub fn new(config: ConfigCache, sdk: &SdkConfig) -> Self {
-        Deps { config, rds: Rds::new(sdk), emit_metrics: true }
+        Deps { config, rds: Rds::new(sdk), bus: Bus::new(sdk), emit_metrics: true }
     }
 }
 
@@ -48,6 +53,16 @@ pub struct Report {
     /// Databases with no available snapshot at all in their source region.
     pub unprotected: Vec<String>,
     pub quota_warnings: Vec<String>,
+    /// The vault path: transit copies started, shares announced to the vault, snapshots the vault
+    /// now holds (their transit copy unshared and deleted), and what people must know.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vault_started: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vault_shared: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vaulted: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vault_warnings: Vec<String>,
     pub api_calls: usize,
 }
 
@@ -70,8 +85,26 @@ impl Report {
 
 pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> Result<Report, LifeboatError> {
     let calls_before = deps.rds.calls();
-    let trigger = event::classify(&payload)?;
     let mut report = Report::default();
+    // The vault's answer is Lifeboat's own event, not one of AWS's: read before `classify`.
+    if let Some(message) = vault::message(&payload) {
+        report.trigger = "vault".into();
+        let result = match (message, deps.config.get().await) {
+            (Ok(VaultMessage::Vaulted { from, shared, copy }), Ok(config)) => {
+                on_vaulted(deps, &config, &from, &shared, &copy, &mut report).await
+            }
+            (Ok(other), Ok(_)) => {
+                report.ignored = Some(format!("{other:?} is the vault's business, not this account's copier's"));
+                Ok(())
+            }
+            (Err(e), _) => Err(LifeboatError::from(e)),
+            (_, Err(e)) => Err(e),
+        };
+        report.api_calls = deps.rds.calls() - calls_before;
+        info!(report = %serde_json::to_string(&report).unwrap_or_default(), "copier run");
+        return result.map(|()| report);
+    }
+    let trigger = event::classify(&payload)?;
     let result = match trigger {
         Trigger::Ignored { reason } => {
             report.trigger = "ignored".into();
@@ -194,6 +227,7 @@ async fn sweep(deps: &Deps, config: &Config, now: DateTime<Utc>, report: &mut Re
         .collect();
     report.failed = plan.refused.iter().map(|(region, reason)| format!("{region}: {reason}")).collect();
     let mut errors = Vec::new();
+    send_to_vaults(deps, config, &listings, report, &mut errors).await;
     for arn in &plan.delete_failed {
         match deps.rds.delete(arn).await {
             Ok(_) => report.failed.push(format!(
@@ -257,4 +291,113 @@ fn combine(errors: Vec<LifeboatError>) -> Result<(), LifeboatError> {
     } else {
         Err(LifeboatError::Rejected(message))
     }
+}
+
+/// The sweep's vault work (see `lifeboat_core::vault`): transit copies started, failed ones
+/// cleared, ready ones shared with the vault account alone and announced on the bus.
+async fn send_to_vaults(
+    deps: &Deps,
+    config: &Config,
+    listings: &RegionListings,
+    report: &mut Report,
+    errors: &mut Vec<LifeboatError>,
+) {
+    let empty = Vec::new();
+    for db in config.databases.iter() {
+        let Some(v) = &db.vault else { continue };
+        let plan = vault::plan_sends(
+            db,
+            listings.get(&db.source.region).unwrap_or(&empty),
+            listings.get(&v.region).unwrap_or(&empty),
+        );
+        report.vault_warnings.extend(plan.warnings.iter().cloned());
+        for arn in &plan.delete_failed {
+            match deps.rds.delete(arn).await {
+                Ok(_) => report
+                    .failed
+                    .push(format!("{}:{}: the transit copy to the vault failed; deleted it", arn.region, arn.id)),
+                Err(e) => {
+                    report
+                        .failed
+                        .push(format!("{}:{}: deleting the failed transit copy failed: {e}", arn.region, arn.id));
+                    errors.push(e);
+                }
+            }
+        }
+        for t in &plan.deferred {
+            report.deferred.push(format!("{}: copy quota full (vault transit)", label(&t.copy)));
+        }
+        for t in &plan.transits {
+            match deps.rds.copy(&t.copy).await {
+                Ok(CopyOutcome::Started | CopyOutcome::AlreadyThere) => report.vault_started.push(label(&t.copy)),
+                Ok(CopyOutcome::QuotaFull) => report.deferred.push(format!("{}: snapshot quota full", label(&t.copy))),
+                Err(e) => {
+                    report.failed.push(format!("{} (vault transit): {e}", label(&t.copy)));
+                    errors.push(e);
+                }
+            }
+        }
+        for (database, transit) in &plan.share {
+            let detail = serde_json::json!({
+                "snapshot": transit.to_string(),
+                "database": database,
+                "retention_seconds": v.retention.as_secs(),
+            });
+            let shared = async {
+                deps.rds.share(transit, &v.account, true).await?;
+                deps.bus.put(vault::SOURCE_EVENTS, vault::SHARED, &detail).await
+            };
+            match shared.await {
+                Ok(()) => {
+                    report.vault_shared.push(format!("{}:{} -> account {}", transit.region, transit.id, v.account))
+                }
+                Err(e) => {
+                    report.failed.push(format!("{}:{} (sharing with the vault): {e}", transit.region, transit.id));
+                    errors.push(e);
+                }
+            }
+        }
+    }
+}
+
+/// The vault holds a copy of `shared`: mark its source snapshot vaulted, stop sharing the transit
+/// copy and delete it. Safe to receive twice: a transit already gone means this ran before. Only
+/// from the vault account the database names, and only for this account's transit copies.
+async fn on_vaulted(
+    deps: &Deps,
+    config: &Config,
+    from: &str,
+    shared: &RdsArn,
+    copy: &RdsArn,
+    report: &mut Report,
+) -> Result<(), LifeboatError> {
+    let Some(db) = config.databases.iter().find(|db| {
+        db.source.account == shared.account
+            && db.vault.as_ref().is_some_and(|v| v.account == from && v.region == shared.region)
+    }) else {
+        return Err(LifeboatError::Rejected(format!(
+            "account {from} is not the vault of any database whose transit copies live in {} of account {}",
+            shared.region, shared.account
+        )));
+    };
+    let Some(transit) = deps.rds.describe(shared).await? else {
+        report.ignored = Some(format!("{shared} is gone: the vault's answer was handled before"));
+        return Ok(());
+    };
+    if transit.tags.get(TAG_VAULT_TRANSIT).map(String::as_str) != Some(from) {
+        return Err(LifeboatError::Rejected(format!("{shared} is not a transit copy to vault account {from}")));
+    }
+    if copy.account != from {
+        return Err(LifeboatError::Rejected(format!("{copy} is not in vault account {from}")));
+    }
+    if let Some(source) = transit.tags.get(TAG_VAULT_SOURCE).and_then(|s| s.parse::<RdsArn>().ok()) {
+        // The source may be gone (an automated snapshot past its retention): the vault has it.
+        if deps.rds.describe(&source).await?.is_some() {
+            deps.rds.tag(&source, TAG_VAULTED, &copy.to_string()).await?;
+        }
+    }
+    deps.rds.share(shared, from, false).await?;
+    deps.rds.delete(shared).await?;
+    report.vaulted.push(format!("{} ({}) -> {copy}", shared, db.name));
+    Ok(())
 }

@@ -22,6 +22,8 @@ pub mod arc;
 pub mod cloudwatch;
 #[cfg(feature = "ec2")]
 pub mod ec2;
+#[cfg(feature = "events")]
+pub mod events;
 #[cfg(feature = "s3")]
 pub mod evidence;
 #[cfg(feature = "iam")]

@@ -15,6 +15,18 @@ pub const TAG_SOURCE_ARN: &str = "lifeboat:source-arn";
 /// On a copy: when its source was taken. RDS reports `OriginalSnapshotCreateTime` for DB snapshot
 /// copies but nothing like it for cluster snapshot copies, and retention needs the restore point.
 pub const TAG_SOURCE_CREATED: &str = "lifeboat:source-created";
+/// On a transit copy (this account's copy, shared with the vault): the vault account's id. Not a
+/// DR copy and not a source: only the vault path touches it.
+pub const TAG_VAULT_TRANSIT: &str = "lifeboat:vault-transit";
+/// On a transit copy: the snapshot it carries to the vault.
+pub const TAG_VAULT_SOURCE: &str = "lifeboat:vault-source-arn";
+/// On a source snapshot the vault holds a copy of: that copy's ARN, set once the vault says so.
+pub const TAG_VAULTED: &str = "lifeboat:vaulted";
+/// On a vault copy: `<account>/<database identifier>` it restores, the same whoever names it.
+pub const TAG_SOURCE_DATABASE: &str = "lifeboat:source-database";
+/// On a vault copy: the day (RFC 3339) before which the vault keeps it, as the source asked,
+/// never earlier than the vault's own lock.
+pub const TAG_RETAIN_UNTIL: &str = "lifeboat:retain-until";
 const TAG_PREFIX: &str = "lifeboat:";
 /// RDS tag values: "up to 256 Unicode characters", matching `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`.
 pub const MAX_TAG_VALUE: usize = 256;
@@ -87,6 +99,11 @@ impl Snapshot {
     /// A copy Lifeboat made. Never copied again (no ping-pong between regions).
     pub fn is_lifeboat_copy(&self) -> bool {
         self.tags.contains_key(TAG_SOURCE_ARN)
+    }
+
+    /// A transit copy on its way to the vault: never a source, never a DR copy.
+    pub fn is_vault_transit(&self) -> bool {
+        self.tags.contains_key(TAG_VAULT_TRANSIT)
     }
 
     pub fn copied_from(&self) -> Option<&str> {

@@ -14,9 +14,11 @@ use crate::snapshot::{tag_value_ok, MANUAL_SNAPSHOT_QUOTA, TAG_DATABASE};
 
 pub mod drill;
 pub mod failover;
+pub mod vault;
 
 use drill::Drill;
 use failover::Failover;
+use vault::Vault;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +27,9 @@ pub struct Config {
     /// topic the stack knows, so the topic has one source of truth. Kept here to say so clearly.
     #[serde(default)]
     notifications: Option<serde_yaml_ng::Value>,
+    /// The vault every database sends copies to unless it names its own (see `vault.rs`).
+    #[serde(default)]
+    pub vault: Option<Vault>,
     pub databases: Vec<Database>,
 }
 
@@ -53,6 +58,8 @@ pub struct Database {
     pub failover: Option<Failover>,
     /// Scheduled restore drills (see `drill.rs`); none: never drilled.
     pub drill: Option<Drill>,
+    /// Copies kept in another account (see `vault.rs`); the document's `vault` when absent.
+    pub vault: Option<Vault>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -97,7 +104,7 @@ fn de_arn<'de, D: Deserializer<'de>>(d: D) -> Result<RdsArn, D::Error> {
     s.parse().map_err(serde::de::Error::custom)
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     // humantime reads the units people write in runbooks ("5m", "1h", "400d").
     let d =
         humantime::parse_duration(s.trim()).map_err(|e| format!("`{s}` is not a duration like 5m, 1h, 400d: {e}"))?;
@@ -148,8 +155,13 @@ impl Config {
 
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
         // serde_path_to_error names the field ("databases[0].rpo") even for our own parse errors.
-        let config: Config = serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(text))
+        let mut config: Config = serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(text))
             .map_err(|e| ConfigError::Parse(format!("{}: {}", e.path(), e.inner())))?;
+        for db in &mut config.databases {
+            if db.vault.is_none() {
+                db.vault.clone_from(&config.vault);
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -250,6 +262,9 @@ impl Config {
             if let Some((field, why)) = db.drill.as_ref().and_then(|d| drill::invalid(db, d)) {
                 return invalid(at(field), why);
             }
+            if let Some((field, why)) = db.vault.as_ref().and_then(|v| vault::invalid(v, &db.source.account)) {
+                return invalid(at(&format!("vault.{field}")), why);
+            }
             if let Some(retention) = &db.retention {
                 if retention.copies.is_some() && db.copy_to.is_empty() {
                     return invalid(at("retention.copies"), "is set but the database has no copy_to".into());
@@ -318,7 +333,7 @@ fn unsupported_partition(partition: &str) -> String {
 /// IAM policies (the template's `DrKmsKeyArns`) can name a key only by its key ARN: "You cannot use
 /// a key id, alias name, or alias ARN" (KMS developer guide), so an alias here would deploy but
 /// every encrypted copy would be denied.
-fn kms_key_arn_ok(key: &str, region: &str) -> Result<(), String> {
+pub(crate) fn kms_key_arn_ok(key: &str, region: &str) -> Result<(), String> {
     let parts: Vec<&str> = key.splitn(6, ':').collect();
     let [arn, partition, service, key_region, account, resource] = parts[..] else {
         return Err(format!("`{key}` is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"));

@@ -128,7 +128,7 @@ fn request(db: &Database, source: &Snapshot, target: &CopyTarget) -> Planned {
 
 /// The copies one new snapshot of a protected database needs, one per DR region.
 pub fn plan_for_snapshot(db: &Database, source: &Snapshot) -> Result<Vec<Planned>, NotCopied> {
-    if source.is_lifeboat_copy() {
+    if source.is_lifeboat_copy() || source.is_vault_transit() {
         return Err(NotCopied::IsLifeboatCopy);
     }
     if !source.is_available() {
@@ -165,9 +165,10 @@ fn is_source_of(db: &Database, s: &Snapshot) -> bool {
         && s.arn.resource == db.snapshot_resource()
         && s.database_id == db.source.id
         && !s.is_lifeboat_copy()
+        && !s.is_vault_transit()
 }
 
-fn available_sources<'a>(db: &Database, source_listing: &'a [Snapshot]) -> Vec<&'a Snapshot> {
+pub(crate) fn available_sources<'a>(db: &Database, source_listing: &'a [Snapshot]) -> Vec<&'a Snapshot> {
     source_listing.iter().filter(|s| is_source_of(db, s) && s.is_available()).collect()
 }
 
@@ -327,12 +328,16 @@ pub fn plan_sweep(config: &Config, listings: &RegionListings, now: DateTime<Utc>
     plan
 }
 
-/// Regions a sweep must list: every source region and every DR region, each once.
+/// Regions a sweep must list: every source, DR and vault region, each once.
 pub fn regions_to_list(config: &Config) -> Vec<String> {
     let mut regions: Vec<String> = config
         .databases
         .iter()
-        .flat_map(|db| std::iter::once(db.source.region.clone()).chain(db.copy_to.iter().map(|t| t.region.clone())))
+        .flat_map(|db| {
+            std::iter::once(db.source.region.clone())
+                .chain(db.copy_to.iter().map(|t| t.region.clone()))
+                .chain(db.vault.iter().map(|v| v.region.clone()))
+        })
         .collect();
     regions.sort();
     regions.dedup();

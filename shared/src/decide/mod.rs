@@ -16,3 +16,4 @@ pub mod readiness;
 pub mod restore;
 pub mod retention;
 pub mod rpo;
+pub mod vault;

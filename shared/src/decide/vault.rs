@@ -1,0 +1,724 @@
+//! Copies in a vault account: what this account sends, what the vault copies and keeps, and which
+//! copy a restore from the vault uses. Pure: the functions read RDS, ask these, then write.
+//!
+//! The path, and why each step: RDS shares only manual snapshots, never one under the AWS managed
+//! `aws/rds` key, and Aurora copies a shared cluster snapshot only within its region. So the
+//! source account first makes a *transit* copy of the snapshot in the vault's region under its
+//! shareable key (`vault.share_key`), shares that copy with the vault account alone, and puts an
+//! event on its bus that EventBridge forwards to the vault's. The vault copies the share under its
+//! own key and announces the copy back; the source then tags its snapshot `lifeboat:vaulted`,
+//! stops sharing and deletes the transit copy. Both sweeps redo whatever an event missed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use serde_json::Value;
+
+use crate::arn::{RdsArn, RdsResource};
+use crate::config::vault::{Frequency, Vault};
+use crate::config::{Database, Tier};
+use crate::copy::{available_sources, CopyRequest, CLUSTER_COPIES_IN_FLIGHT, INSTANCE_COPIES_IN_FLIGHT};
+use crate::event::EventError;
+use crate::snapshot::{
+    Snapshot, FAILED, TAG_DATABASE, TAG_MANAGED, TAG_RETAIN_UNTIL, TAG_SOURCE_ARN, TAG_SOURCE_CREATED,
+    TAG_SOURCE_DATABASE, TAG_VAULTED, TAG_VAULT_SOURCE, TAG_VAULT_TRANSIT,
+};
+
+/// EventBridge `source` and `detail-type` of what the source account says to the vault...
+pub const SOURCE_EVENTS: &str = "lifeboat.source";
+pub const SHARED: &str = "Lifeboat Snapshot Shared";
+/// ... and of what the vault says back, and what a recovery account asks of it.
+pub const VAULT_EVENTS: &str = "lifeboat.vault";
+pub const VAULTED: &str = "Lifeboat Vault Copy Made";
+pub const RESTORE_REQUESTED: &str = "Lifeboat Vault Restore Requested";
+pub const RECOVERY_EVENTS: &str = "lifeboat.recovery";
+
+/// What one account says to another over EventBridge. `from` is the envelope's `account`, which
+/// EventBridge sets to the account that put the event: a sender can't claim to be another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultMessage {
+    /// From a source account: `snapshot`, its transit copy, is shared with the vault.
+    Shared { from: String, snapshot: RdsArn, database: Option<String>, retention: Option<Duration> },
+    /// From the vault: it holds `copy` of the share `shared`.
+    Vaulted { from: String, shared: RdsArn, copy: RdsArn },
+    /// From a recovery account: share the newest vault copy of `database` (`<account>/<id>`).
+    RestoreRequested { from: String, database: String },
+}
+
+/// The vault message in an EventBridge event; None when it is none of Lifeboat's vault events.
+pub fn message(payload: &Value) -> Option<Result<VaultMessage, EventError>> {
+    let source = payload.get("source")?.as_str()?;
+    let kind = payload.get("detail-type")?.as_str()?;
+    if source != SOURCE_EVENTS && source != VAULT_EVENTS && source != RECOVERY_EVENTS {
+        return None;
+    }
+    Some(parse_message(source, kind, payload))
+}
+
+fn parse_message(source: &str, kind: &str, payload: &Value) -> Result<VaultMessage, EventError> {
+    let bad = |why: String| EventError(format!("{kind} from {source}: {why}"));
+    let from = payload["account"]
+        .as_str()
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| bad("no 12-digit `account`".into()))?
+        .to_owned();
+    let detail = &payload["detail"];
+    let arn = |field: &str| -> Result<RdsArn, EventError> {
+        let text = detail[field].as_str().ok_or_else(|| bad(format!("detail.{field} is missing")))?;
+        let arn: RdsArn = text.parse().map_err(|e| bad(format!("detail.{field}: {e}")))?;
+        if !arn.is_snapshot() {
+            return Err(bad(format!("detail.{field} `{arn}` is not a snapshot")));
+        }
+        Ok(arn)
+    };
+    match (source, kind) {
+        (SOURCE_EVENTS, SHARED) => {
+            let snapshot = arn("snapshot")?;
+            if snapshot.account != from {
+                return Err(bad(format!("{snapshot} is not account {from}'s to share")));
+            }
+            Ok(VaultMessage::Shared {
+                from,
+                snapshot,
+                database: detail["database"].as_str().map(str::to_owned),
+                retention: detail["retention_seconds"].as_u64().map(Duration::from_secs),
+            })
+        }
+        (VAULT_EVENTS, VAULTED) => Ok(VaultMessage::Vaulted { from, shared: arn("shared")?, copy: arn("copy")? }),
+        (RECOVERY_EVENTS, RESTORE_REQUESTED) => {
+            let database = detail["database"]
+                .as_str()
+                .filter(|d| d.split_once('/').is_some_and(|(a, id)| a.len() == 12 && !id.is_empty()))
+                .ok_or_else(|| bad("detail.database must be <account>/<database identifier>".into()))?;
+            Ok(VaultMessage::RestoreRequested { from, database: database.to_owned() })
+        }
+        _ => Err(bad("not a vault event Lifeboat knows".into())),
+    }
+}
+
+const TRANSIT_PREFIX: &str = "lifeboat-vault-";
+const STAMP: &str = "%Y%m%d%H%M%S";
+
+/// The transit copy's identifier: the restore point it holds (the vault reads it back: a shared
+/// snapshot's tags are not the vault's to read) and a hash of the source ARN, so a replay finds
+/// the copy already there. 38 characters: within a cluster snapshot identifier's 63.
+pub fn transit_identifier(source: &RdsArn, restore_point: DateTime<Utc>) -> String {
+    let digest = Sha256::digest(source.to_string().as_bytes());
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{TRANSIT_PREFIX}{}-{hash}", restore_point.format(STAMP))
+}
+
+/// The restore point a transit identifier carries; None for any other identifier.
+pub fn transit_restore_point(id: &str) -> Option<DateTime<Utc>> {
+    let rest = id.strip_prefix(TRANSIT_PREFIX)?;
+    let (stamp, hash) = rest.split_once('-')?;
+    if hash.len() != 8 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    NaiveDateTime::parse_from_str(stamp, STAMP).ok().map(|t| t.and_utc())
+}
+
+/// A transit copy to start: `source` into `transit`, in the vault's region, this account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitRequest {
+    pub database: String,
+    pub copy: CopyRequest,
+    /// An unencrypted cluster snapshot can't be encrypted by a copy: it is shared as it is.
+    pub shares_unencrypted: bool,
+}
+
+/// What the source account does for the vault in one run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SendPlan {
+    pub transits: Vec<TransitRequest>,
+    /// Over the in-flight copy quota: the next sweep starts them.
+    pub deferred: Vec<TransitRequest>,
+    /// Transit copies ready to share with the vault (again: sharing twice changes nothing) and
+    /// announce on the bus, as (database, transit ARN).
+    pub share: Vec<(String, RdsArn)>,
+    /// Transit copies RDS failed to make: deleted, and made again by a later run.
+    pub delete_failed: Vec<RdsArn>,
+    /// What a person must know: unencrypted snapshots shared as they are.
+    pub warnings: Vec<String>,
+}
+
+fn restore_point(s: &Snapshot) -> Option<DateTime<Utc>> {
+    s.restore_point()
+}
+
+fn is_transit_of(db: &Database, vault: &Vault, s: &Snapshot) -> bool {
+    s.is_vault_transit()
+        && s.arn.region == vault.region
+        && s.arn.account == db.source.account
+        && s.tags.get(TAG_DATABASE) == Some(&db.name)
+}
+
+/// The transit copy that carries `source` to `vault`.
+pub fn transit_request(db: &Database, vault: &Vault, source: &Snapshot) -> Option<TransitRequest> {
+    let at = restore_point(source)?;
+    let id = transit_identifier(&source.arn, at);
+    let cluster = source.arn.resource == RdsResource::ClusterSnapshot;
+    // CopyDBClusterSnapshot refuses a key for an unencrypted source; CopyDBSnapshot encrypts with
+    // it, so an instance snapshot never leaves this account unencrypted.
+    let shares_unencrypted = cluster && !source.encrypted;
+    let tags = vec![
+        (TAG_VAULT_TRANSIT.to_owned(), vault.account.clone()),
+        (TAG_DATABASE.to_owned(), db.name.clone()),
+        (TAG_VAULT_SOURCE.to_owned(), source.arn.to_string()),
+        (TAG_SOURCE_CREATED.to_owned(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    ];
+    Some(TransitRequest {
+        database: db.name.clone(),
+        copy: CopyRequest {
+            database: db.name.clone(),
+            source: source.arn.clone(),
+            target: source.arn.sibling(&vault.region, source.arn.resource, &id),
+            kms_key: (!shares_unencrypted).then(|| vault.share_key.clone()),
+            option_group: None,
+            tags,
+            replaces_failed: false,
+        },
+        shares_unencrypted,
+    })
+}
+
+/// Which source snapshots go to the vault now. `EverySnapshot`: each one newer than the newest
+/// already vaulted or on its way (history before the first is not back-filled: only the newest
+/// then). `Every(d)`: the newest, once the newest vaulted or on its way is `d` older.
+pub fn due<'a>(vault: &Vault, sources: &[&'a Snapshot], transits: &[&Snapshot]) -> Vec<&'a Snapshot> {
+    let sent: Option<DateTime<Utc>> = sources
+        .iter()
+        .filter(|s| s.tags.contains_key(TAG_VAULTED))
+        .filter_map(|s| restore_point(s))
+        .chain(transits.iter().filter_map(|t| restore_point(t)))
+        .max();
+    let mut candidates: Vec<&'a Snapshot> =
+        sources.iter().copied().filter(|s| !s.tags.contains_key(TAG_VAULTED) && restore_point(s).is_some()).collect();
+    candidates.sort_by_key(|s| (restore_point(s), s.arn.id.clone()));
+    let Some(newest) = candidates.last().copied() else { return Vec::new() };
+    let Some(sent) = sent else { return vec![newest] };
+    match vault.frequency {
+        Frequency::EverySnapshot => candidates.into_iter().filter(|s| restore_point(s) > Some(sent)).collect(),
+        Frequency::Every(d) => {
+            let gap = restore_point(newest).map(|at| at - sent);
+            let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+            if gap.is_some_and(|g| g >= d) {
+                vec![newest]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The source account's vault work for `db`: `source_listing` is its source region,
+/// `vault_listing` this account's snapshots in the vault's region.
+pub fn plan_sends(db: &Database, source_listing: &[Snapshot], vault_listing: &[Snapshot]) -> SendPlan {
+    let mut plan = SendPlan::default();
+    let Some(vault) = &db.vault else { return plan };
+    let sources = available_sources(db, source_listing);
+    let transits: Vec<&Snapshot> = vault_listing.iter().filter(|s| is_transit_of(db, vault, s)).collect();
+    let live: Vec<&Snapshot> = transits.iter().copied().filter(|t| t.status != FAILED).collect();
+    for t in &transits {
+        if t.status == FAILED {
+            plan.delete_failed.push(t.arn.clone());
+        } else if t.is_available() {
+            if !t.encrypted {
+                let source = t.tags.get(TAG_VAULT_SOURCE).map_or(t.arn.to_string(), String::clone);
+                plan.warnings.push(unencrypted_warning(db, &source));
+            }
+            plan.share.push((db.name.clone(), t.arn.clone()));
+        }
+    }
+    let (resource, limit) = if db.is_cluster() {
+        (RdsResource::ClusterSnapshot, CLUSTER_COPIES_IN_FLIGHT)
+    } else {
+        (RdsResource::InstanceSnapshot, INSTANCE_COPIES_IN_FLIGHT)
+    };
+    let mut flying = vault_listing
+        .iter()
+        .filter(|s| s.arn.resource == resource && !s.is_available() && s.status != FAILED)
+        .filter(|s| s.is_lifeboat_copy() || s.is_vault_transit())
+        .count();
+    let live_ids: BTreeSet<&str> = live.iter().map(|t| t.arn.id.as_str()).collect();
+    for source in due(vault, &sources, &live) {
+        let Some(req) = transit_request(db, vault, source) else { continue };
+        if live_ids.contains(req.copy.target.id.as_str()) {
+            continue;
+        }
+        if flying >= limit {
+            plan.deferred.push(req);
+        } else {
+            flying += 1;
+            plan.transits.push(req);
+        }
+    }
+    plan
+}
+
+/// Said in the report whenever an unencrypted snapshot is shared; louder for production.
+pub fn unencrypted_warning(db: &Database, source: &str) -> String {
+    let tier = if db.tier == Tier::Production { "PRODUCTION database " } else { "" };
+    format!(
+        "{tier}{}: snapshot {source} is unencrypted, and an unencrypted Aurora snapshot can't be encrypted by a \
+         copy; it is shared with vault account {} unencrypted",
+        db.name,
+        db.vault.as_ref().map_or("?", |v| v.account.as_str())
+    )
+}
+
+/// The vault stack's own settings (its parameters): nothing here comes from a source account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultSettings {
+    /// The vault account and region.
+    pub account: String,
+    pub region: String,
+    /// The vault's key: every copy it makes is encrypted with it (but unencrypted Aurora ones).
+    pub kms_key: String,
+    /// The lock: no copy younger than this is deleted, whatever anyone asks.
+    pub minimum_retention: Duration,
+    /// Retention when no source asked for one (a copy the sweep made on its own).
+    pub default_retention: Duration,
+    /// The newest this many copies of each database are kept, however old.
+    pub minimum_kept: usize,
+    /// The accounts whose shares the vault copies.
+    pub sources: BTreeSet<String>,
+    /// The accounts a restore may share a vault copy with.
+    pub restore_accounts: BTreeSet<String>,
+}
+
+/// `<account>/<database identifier>`: which database a vault copy restores, read from RDS's own
+/// fields of the share, so an event and the sweep agree.
+pub fn source_database(shared: &Snapshot) -> String {
+    format!("{}/{}", shared.arn.account, shared.database_id)
+}
+
+/// Why the vault won't copy a share (not its business, or not yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotVaulted {
+    NotFromASource(String),
+    NotATransit(String),
+    NotAvailable(String),
+}
+
+/// The vault copy of one share. `asked` is the retention the source asked for (the vault's
+/// default without one); `name` the source's name for the database, for people.
+pub fn vault_copy(
+    shared: &Snapshot,
+    settings: &VaultSettings,
+    asked: Option<Duration>,
+    name: Option<&str>,
+) -> Result<CopyRequest, NotVaulted> {
+    if !settings.sources.contains(&shared.arn.account) {
+        return Err(NotVaulted::NotFromASource(format!(
+            "{} is shared by account {}, which this vault doesn't serve",
+            shared.arn, shared.arn.account
+        )));
+    }
+    let Some(at) = transit_restore_point(&shared.arn.id) else {
+        return Err(NotVaulted::NotATransit(format!("{} is not a Lifeboat transit copy", shared.arn)));
+    };
+    if !shared.is_available() {
+        return Err(NotVaulted::NotAvailable(format!("{} is {}", shared.arn, shared.status)));
+    }
+    let keep = asked.unwrap_or(settings.default_retention).max(settings.minimum_retention);
+    let until = at + chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+    let database = source_database(shared);
+    let tags = vec![
+        (TAG_MANAGED.to_owned(), "true".to_owned()),
+        (TAG_DATABASE.to_owned(), name.map_or_else(|| shared.database_id.clone(), str::to_owned)),
+        (TAG_SOURCE_DATABASE.to_owned(), database),
+        (TAG_SOURCE_ARN.to_owned(), shared.arn.to_string()),
+        (TAG_SOURCE_CREATED.to_owned(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        (TAG_RETAIN_UNTIL.to_owned(), until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    ];
+    let cluster = shared.arn.resource == RdsResource::ClusterSnapshot;
+    Ok(CopyRequest {
+        database: name.unwrap_or(&shared.database_id).to_owned(),
+        source: shared.arn.clone(),
+        target: RdsArn::new(
+            &shared.arn.partition,
+            &settings.region,
+            &settings.account,
+            shared.arn.resource,
+            // The transit's own identifier: unique (it hashes the source ARN, account included),
+            // and it carries the restore point to whoever is shared the copy later.
+            &shared.arn.id,
+        ),
+        // "If you copy an encrypted DB snapshot that is shared from another AWS account, then you
+        // must specify a value for KmsKeyId"; an unencrypted cluster snapshot refuses one.
+        kms_key: (!cluster || shared.encrypted).then(|| settings.kms_key.clone()),
+        option_group: None,
+        tags,
+        replaces_failed: false,
+    })
+}
+
+/// The vault's copies: Lifeboat-made, in its account.
+fn vault_copies<'a>(own: &'a [Snapshot], settings: &VaultSettings) -> Vec<&'a Snapshot> {
+    own.iter()
+        .filter(|s| s.arn.account == settings.account && s.is_owned() && s.tags.contains_key(TAG_SOURCE_DATABASE))
+        .collect()
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VaultSweep {
+    /// Shares without a vault copy yet.
+    pub copies: Vec<CopyRequest>,
+    /// Vault copies made whose share is still there: tell the source (again), as (share, copy).
+    pub announce: Vec<(RdsArn, RdsArn)>,
+    /// Shares the vault won't copy, and why.
+    pub refused: Vec<String>,
+    /// Failed vault copies: the vault's pruner clears them; the next sweep copies again.
+    pub failed: Vec<RdsArn>,
+}
+
+/// The vault's sweep: every share a source made gets a copy, every copy made is announced while
+/// its share lasts (the source stops sharing once it hears).
+pub fn plan_vault_sweep(shared: &[Snapshot], own: &[Snapshot], settings: &VaultSettings) -> VaultSweep {
+    let mut plan = VaultSweep::default();
+    let by_id: BTreeMap<&str, &Snapshot> = own.iter().map(|s| (s.arn.id.as_str(), s)).collect();
+    for share in shared.iter().filter(|s| s.arn.account != settings.account) {
+        let req = match vault_copy(share, settings, None, None) {
+            Ok(req) => req,
+            Err(NotVaulted::NotAvailable(_)) => continue,
+            Err(NotVaulted::NotFromASource(why) | NotVaulted::NotATransit(why)) => {
+                plan.refused.push(why);
+                continue;
+            }
+        };
+        match by_id.get(req.target.id.as_str()) {
+            Some(copy) if copy.is_available() => plan.announce.push((share.arn.clone(), copy.arn.clone())),
+            Some(copy) if copy.status == FAILED => plan.failed.push(copy.arn.clone()),
+            Some(_) => {}
+            None => plan.copies.push(req),
+        }
+    }
+    plan
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keep {
+    Keep(String),
+    Delete(String),
+}
+
+fn retain_until(s: &Snapshot) -> Option<DateTime<Utc>> {
+    s.tags.get(TAG_RETAIN_UNTIL).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+}
+
+/// What the vault's pruner does with each of its copies. A copy is deleted only when all hold:
+/// it is older than the lock (by when the vault made it), past the retention it was made with,
+/// and not among its database's newest `minimum_kept`. Failed copies, once past the lock too.
+pub fn plan_vault_prune<'a>(
+    own: &'a [Snapshot],
+    settings: &VaultSettings,
+    now: DateTime<Utc>,
+) -> Vec<(&'a Snapshot, Keep)> {
+    let lock = chrono::Duration::from_std(settings.minimum_retention).unwrap_or(chrono::Duration::MAX);
+    let mut by_db: BTreeMap<&str, Vec<&Snapshot>> = BTreeMap::new();
+    for s in vault_copies(own, settings) {
+        by_db.entry(s.tags.get(TAG_SOURCE_DATABASE).map_or("", String::as_str)).or_default().push(s);
+    }
+    let mut out = Vec::new();
+    for (_, mut copies) in by_db {
+        copies.sort_by(|a, b| b.restore_point().cmp(&a.restore_point()).then_with(|| a.arn.id.cmp(&b.arn.id)));
+        let mut kept_available = 0;
+        for s in copies {
+            // A copy RDS hasn't dated is as young as now: the lock holds it.
+            let made = s.created.unwrap_or(now);
+            let decision = if now - made < lock {
+                Keep::Keep(format!("younger than the vault's lock of {} days", lock.num_days()))
+            } else if s.status == FAILED {
+                Keep::Delete("RDS failed to make this copy".into())
+            } else if !s.is_available() {
+                Keep::Keep(format!("{}, not available", s.status))
+            } else if kept_available < settings.minimum_kept {
+                Keep::Keep(format!("among the newest {} of its database", settings.minimum_kept))
+            } else if retain_until(s).is_none_or(|until| now < until) {
+                Keep::Keep("within the retention it was made with".into())
+            } else {
+                Keep::Delete("past its retention and the vault's lock".into())
+            };
+            if s.is_available() && matches!(decision, Keep::Keep(_)) {
+                kept_available += 1;
+            }
+            out.push((s, decision));
+        }
+    }
+    out
+}
+
+/// The newest available vault copy of each database (`<account>/<identifier>`) and its restore
+/// point: the vault's RPO.
+pub fn newest_copies<'a>(own: &'a [Snapshot], settings: &VaultSettings) -> BTreeMap<String, &'a Snapshot> {
+    let mut out: BTreeMap<String, &Snapshot> = BTreeMap::new();
+    for s in vault_copies(own, settings).into_iter().filter(|s| s.is_available()) {
+        let key = s.tags.get(TAG_SOURCE_DATABASE).cloned().unwrap_or_default();
+        let newer = out.get(&key).is_none_or(|n| (s.restore_point(), &s.arn.id) > (n.restore_point(), &n.arn.id));
+        if newer {
+            out.insert(key, s);
+        }
+    }
+    out
+}
+
+/// The key a config database has on the vault side.
+pub fn key_of(db: &Database) -> String {
+    format!("{}/{}", db.source.account, db.source.id)
+}
+
+/// The newest restore point this account knows reached the vault (the `lifeboat:vaulted` tag the
+/// vault's answer sets): the source side's view of the vault's RPO.
+pub fn newest_vaulted(db: &Database, source_listing: &[Snapshot]) -> Option<DateTime<Utc>> {
+    available_sources(db, source_listing)
+        .into_iter()
+        .filter(|s| s.tags.contains_key(TAG_VAULTED))
+        .filter_map(Snapshot::restore_point)
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::snapshot::SnapshotType;
+    use chrono::TimeZone;
+
+    const SOURCE: &str = "111111111111";
+    const VAULT: &str = "222222222222";
+
+    fn config(frequency: &str) -> Config {
+        Config::from_yaml(&format!(
+            "vault:\n  account: \"{VAULT}\"\n  region: us-west-2\n  share_key: arn:aws:kms:us-west-2:{SOURCE}:key/share\n  retention: 35d\n  frequency: {frequency}\ndatabases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:{SOURCE}:db:orders\n    tier: production\n    rpo: 1h\n    rto: 1h\n  - name: ledger\n    source: arn:aws:rds:us-east-1:{SOURCE}:cluster:ledger\n    tier: production\n    rpo: 1h\n    rto: 1h\n"
+        ))
+        .unwrap()
+    }
+
+    fn at(hour: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap() + chrono::Duration::hours(hour)
+    }
+
+    fn snap(arn: &str, db: &str, hour: i64, tags: &[(&str, &str)]) -> Snapshot {
+        let arn: RdsArn = arn.parse().unwrap();
+        Snapshot {
+            snapshot_type: if arn.id.starts_with("rds:") { SnapshotType::Automated } else { SnapshotType::Manual },
+            arn,
+            database_id: db.into(),
+            status: "available".into(),
+            created: Some(at(hour)),
+            original_created: None,
+            encrypted: true,
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn source(id: &str, hour: i64) -> Snapshot {
+        snap(&format!("arn:aws:rds:us-east-1:{SOURCE}:snapshot:{id}"), "orders", hour, &[])
+    }
+
+    #[test]
+    fn transit_identifiers_carry_the_restore_point_and_fit_a_cluster_snapshot() {
+        let arn: RdsArn =
+            format!("arn:aws:rds:us-east-1:{SOURCE}:cluster-snapshot:rds:ledger-2026-12-01").parse().unwrap();
+        let id = transit_identifier(&arn, at(5));
+        assert!(id.len() <= 63 && id.starts_with("lifeboat-vault-20261201050000-"), "{id}");
+        assert_eq!(transit_restore_point(&id), Some(at(5)));
+        assert_eq!(id, transit_identifier(&arn, at(5)), "a replay names the same copy");
+        assert_ne!(id, transit_identifier(&arn.sibling("eu-west-1", arn.resource, &arn.id), at(5)));
+        for other in ["lifeboat-orders-1234abcd", "lifeboat-vault-2026-x", "lifeboat-vault-20261201050000-xyz"] {
+            assert_eq!(transit_restore_point(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn every_snapshot_sends_the_newest_first_then_each_newer_one() {
+        let c = config("every-snapshot");
+        let db = c.database_named("orders").unwrap();
+        let listing = vec![source("rds:orders-a", 1), source("rds:orders-b", 2), source("rds:orders-c", 3)];
+        let plan = plan_sends(db, &listing, &[]);
+        let sent: Vec<&str> = plan.transits.iter().map(|t| t.copy.source.id.as_str()).collect();
+        assert_eq!(sent, ["rds:orders-c"], "history is not back-filled");
+        let t = &plan.transits[0].copy;
+        assert_eq!(t.target.region, "us-west-2");
+        assert_eq!(t.target.account, SOURCE, "the transit copy stays in this account");
+        assert_eq!(t.kms_key.as_deref(), Some(format!("arn:aws:kms:us-west-2:{SOURCE}:key/share").as_str()));
+        // Once the vault holds c, a new snapshot d goes too.
+        let mut listing = listing;
+        listing[2].tags.insert(TAG_VAULTED.into(), "x".into());
+        listing.push(source("rds:orders-d", 4));
+        let plan = plan_sends(db, &listing, &[]);
+        let sent: Vec<&str> = plan.transits.iter().map(|t| t.copy.source.id.as_str()).collect();
+        assert_eq!(sent, ["rds:orders-d"]);
+    }
+
+    #[test]
+    fn a_transit_in_flight_is_not_started_twice_and_is_shared_once_available() {
+        let c = config("every-snapshot");
+        let db = c.database_named("orders").unwrap();
+        let listing = vec![source("rds:orders-a", 1)];
+        let req = plan_sends(db, &listing, &[]).transits.remove(0).copy;
+        let mut transit = snap(&req.target.to_string(), "orders", 1, &[]);
+        transit.tags = req.tags.iter().cloned().collect();
+        transit.status = "copying".into();
+        let plan = plan_sends(db, &listing, std::slice::from_ref(&transit));
+        assert!(plan.transits.is_empty() && plan.share.is_empty(), "{plan:?}");
+        transit.status = "available".into();
+        let plan = plan_sends(db, &listing, std::slice::from_ref(&transit));
+        assert!(plan.transits.is_empty(), "{plan:?}");
+        assert_eq!(plan.share, vec![("orders".to_owned(), transit.arn.clone())]);
+        transit.status = FAILED.into();
+        let plan = plan_sends(db, &listing, std::slice::from_ref(&transit));
+        assert_eq!(plan.delete_failed, vec![transit.arn.clone()]);
+        assert_eq!(plan.transits.len(), 1, "made again");
+    }
+
+    #[test]
+    fn a_daily_frequency_sends_one_a_day() {
+        let c = config("24h");
+        let db = c.database_named("orders").unwrap();
+        let mut listing = vec![source("rds:orders-a", 1)];
+        listing[0].tags.insert(TAG_VAULTED.into(), "x".into());
+        listing.push(source("rds:orders-b", 13));
+        assert!(plan_sends(db, &listing, &[]).transits.is_empty(), "12 hours after the last one");
+        listing.push(source("rds:orders-c", 25));
+        let plan = plan_sends(db, &listing, &[]);
+        let sent: Vec<&str> = plan.transits.iter().map(|t| t.copy.source.id.as_str()).collect();
+        assert_eq!(sent, ["rds:orders-c"]);
+    }
+
+    #[test]
+    fn transits_and_copies_are_never_sources() {
+        let c = config("every-snapshot");
+        let db = c.database_named("orders").unwrap();
+        let mut transit = source("lifeboat-vault-20261201010000-0a0b0c0d", 1);
+        transit.tags.insert(TAG_VAULT_TRANSIT.into(), VAULT.into());
+        let mut copy = source("lifeboat-orders-0a0b0c0d", 1);
+        copy.tags.insert(TAG_SOURCE_ARN.into(), "arn".into());
+        assert!(plan_sends(db, &[transit, copy], &[]).transits.is_empty());
+    }
+
+    #[test]
+    fn an_unencrypted_cluster_snapshot_is_shared_as_it_is_and_the_report_says_so() {
+        let c = config("every-snapshot");
+        let db = c.database_named("ledger").unwrap();
+        let mut s = snap(&format!("arn:aws:rds:us-east-1:{SOURCE}:cluster-snapshot:rds:ledger-a"), "ledger", 1, &[]);
+        s.encrypted = false;
+        let plan = plan_sends(db, std::slice::from_ref(&s), &[]);
+        let req = &plan.transits[0].copy;
+        assert_eq!(req.kms_key, None);
+        let mut transit = s.clone();
+        transit.arn = req.target.clone();
+        transit.tags = req.tags.iter().cloned().collect();
+        let plan = plan_sends(db, &[s], &[transit]);
+        assert_eq!(plan.share.len(), 1);
+        assert!(
+            plan.warnings[0].contains("PRODUCTION") && plan.warnings[0].contains("unencrypted"),
+            "said when shared: {plan:?}"
+        );
+        let mut i = source("rds:orders-a", 1);
+        i.encrypted = false;
+        let plan = plan_sends(c.database_named("orders").unwrap(), &[i], &[]);
+        assert!(
+            plan.transits[0].copy.kms_key.is_some() && plan.warnings.is_empty(),
+            "a copy encrypts an instance snapshot"
+        );
+    }
+
+    fn settings() -> VaultSettings {
+        VaultSettings {
+            account: VAULT.into(),
+            region: "us-west-2".into(),
+            kms_key: format!("arn:aws:kms:us-west-2:{VAULT}:key/vault"),
+            minimum_retention: Duration::from_secs(7 * 86_400),
+            default_retention: Duration::from_secs(30 * 86_400),
+            minimum_kept: 1,
+            sources: [SOURCE.to_owned()].into(),
+            restore_accounts: BTreeSet::new(),
+        }
+    }
+
+    fn share(hour: i64) -> Snapshot {
+        let arn: RdsArn = format!("arn:aws:rds:us-east-1:{SOURCE}:snapshot:rds:orders-{hour}").parse().unwrap();
+        let id = transit_identifier(&arn, at(hour));
+        snap(&format!("arn:aws:rds:us-west-2:{SOURCE}:snapshot:{id}"), "orders", hour + 1, &[])
+    }
+
+    #[test]
+    fn the_vault_copies_a_share_under_its_own_key_and_keeps_at_least_its_lock() {
+        let s = settings();
+        let req = vault_copy(&share(1), &s, Some(Duration::from_secs(86_400)), Some("orders-prod")).unwrap();
+        assert_eq!(req.target.account, VAULT);
+        assert_eq!(req.kms_key.as_deref(), Some(s.kms_key.as_str()));
+        let tags: BTreeMap<_, _> = req.tags.iter().cloned().collect();
+        assert_eq!(tags[TAG_SOURCE_DATABASE], format!("{SOURCE}/orders"));
+        assert_eq!(tags[TAG_DATABASE], "orders-prod");
+        assert_eq!(tags[TAG_SOURCE_CREATED], "2026-12-01T01:00:00Z");
+        assert_eq!(tags[TAG_RETAIN_UNTIL], "2026-12-08T01:00:00Z", "a day asked, the 7-day lock kept");
+        let mut stranger = share(1);
+        stranger.arn.account = "333333333333".into();
+        assert!(matches!(vault_copy(&stranger, &s, None, None), Err(NotVaulted::NotFromASource(_))));
+        let mut other = share(1);
+        other.arn.id = "payroll-export".into();
+        assert!(matches!(vault_copy(&other, &s, None, None), Err(NotVaulted::NotATransit(_))));
+    }
+
+    fn made(share: &Snapshot, s: &VaultSettings, made_at: i64, asked: Option<Duration>) -> Snapshot {
+        let req = vault_copy(share, s, asked, None).unwrap();
+        let mut c = snap(&req.target.to_string(), "orders", made_at, &[]);
+        c.tags = req.tags.into_iter().collect();
+        c
+    }
+
+    #[test]
+    fn the_sweep_copies_what_no_event_brought_and_announces_what_is_made() {
+        let s = settings();
+        let (a, b) = (share(1), share(2));
+        let copy_a = made(&a, &s, 2, None);
+        let plan = plan_vault_sweep(&[a.clone(), b.clone()], std::slice::from_ref(&copy_a), &s);
+        assert_eq!(plan.copies.len(), 1);
+        assert_eq!(plan.copies[0].source, b.arn);
+        assert_eq!(plan.announce, vec![(a.arn.clone(), copy_a.arn.clone())]);
+    }
+
+    #[test]
+    fn the_pruner_keeps_everything_younger_than_the_lock_and_the_newest_always() {
+        let s = settings();
+        let day = 24;
+        let copies: Vec<Snapshot> =
+            (0..4).map(|d| made(&share(d * day), &s, d * day + 1, Some(Duration::from_secs(86_400)))).collect();
+        // Day 5: every copy is within the 7-day lock.
+        let now = at(5 * day);
+        assert!(plan_vault_prune(&copies, &s, now).iter().all(|(_, k)| matches!(k, Keep::Keep(_))));
+        // Day 9: copies of days 0 and 1 are past the lock and their asked day; 3 is the newest.
+        let now = at(9 * day);
+        let deleted: Vec<&str> = plan_vault_prune(&copies, &s, now)
+            .into_iter()
+            .filter(|(_, k)| matches!(k, Keep::Delete(_)))
+            .map(|(c, _)| c.arn.id.as_str())
+            .collect();
+        assert_eq!(deleted, [copies[1].arn.id.as_str(), copies[0].arn.id.as_str()], "newest first");
+        // A year on, the newest stays.
+        let kept: Vec<_> = plan_vault_prune(&copies, &s, at(400 * day))
+            .into_iter()
+            .filter(|(_, k)| matches!(k, Keep::Keep(_)))
+            .map(|(c, _)| c.arn.id.clone())
+            .collect();
+        assert_eq!(kept, [copies[3].arn.id.clone()]);
+        // Not the vault's own copies: never touched.
+        let mut foreign = copies[0].clone();
+        foreign.tags.remove(TAG_MANAGED);
+        assert!(plan_vault_prune(&[foreign], &s, at(400 * day)).is_empty());
+    }
+
+    #[test]
+    fn the_newest_copy_per_database_is_the_vault_s_restore_point() {
+        let s = settings();
+        let copies = vec![made(&share(1), &s, 2, None), made(&share(5), &s, 6, None)];
+        let newest = newest_copies(&copies, &s);
+        assert_eq!(newest[&format!("{SOURCE}/orders")].arn, copies[1].arn);
+    }
+}

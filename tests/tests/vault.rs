@@ -1,0 +1,419 @@
+//! The vault path against moto with three accounts: the source (this stack's), the vault, and a
+//! fresh recovery account. Events go as EventBridge delivers them: read from the sender's bus
+//! through a rule and a queue, then handed to the receiver's function (moto's own cross-account
+//! bus target rewrites the envelope's `account`, which EventBridge keeps).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use lifeboat_core::aws::{SdkConfig, CONFIG_TTL};
+use lifeboat_core::vault::{self, VaultSettings};
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+use vault_keeper::Role;
+
+const SRC: &str = "us-east-1";
+const VAULT_REGION: &str = "us-west-2";
+const VAULT: &str = "210987654321";
+const RECOVERY: &str = "444455556666";
+const STRANGER: &str = "777788889999";
+
+/// A customer managed key in `sdk`'s account whose policy lets `accounts` use it for snapshots
+/// (the README's key policy step). Its ARN.
+async fn shared_key(sdk: &SdkConfig, owner: &str, accounts: &[&str]) -> String {
+    let mut statements = vec![json!({"Sid": "Owner", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{owner}:root")}, "Action": "kms:*", "Resource": "*"})];
+    for a in accounts {
+        statements.push(json!({"Sid": format!("Use{a}"), "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{a}:root")},
+            "Action": ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+            "Resource": "*"}));
+    }
+    let policy = json!({"Version": "2012-10-17", "Statement": statements});
+    let kms = aws_sdk_kms::Client::new(sdk);
+    let key = kms.create_key().policy(policy.to_string()).send().await.expect("key");
+    key.key_metadata().map(|m| m.arn().unwrap_or_default().to_owned()).expect("key arn")
+}
+
+struct World {
+    moto: Moto,
+    src: SdkConfig,
+    vault: SdkConfig,
+    copier: snapshot_copier::Deps,
+    keeper: vault_keeper::Deps,
+    pruner: vault_keeper::Deps,
+    src_queue: String,
+    vault_queue: String,
+    vault_key: String,
+    share_key: String,
+}
+
+fn settings(vault_key: &str) -> VaultSettings {
+    VaultSettings {
+        account: VAULT.into(),
+        region: VAULT_REGION.into(),
+        kms_key: vault_key.into(),
+        minimum_retention: Duration::from_secs(7 * 86_400),
+        default_retention: Duration::from_secs(30 * 86_400),
+        minimum_kept: 1,
+        sources: [ACCOUNT.to_owned()].into(),
+        restore_accounts: [RECOVERY.to_owned()].into(),
+    }
+}
+
+/// orders: an instance under the AWS managed key (moto's stand-in for `aws/rds`); ledger: an
+/// unencrypted Aurora cluster; reporting: an unencrypted instance. All vault every snapshot.
+async fn world() -> World {
+    let moto = Moto::start();
+    let src = moto.sdk(SRC).await;
+    let vault = moto.sdk_as(VAULT_REGION, VAULT).await;
+    let share_key = shared_key(&moto.sdk(VAULT_REGION).await, ACCOUNT, &[VAULT]).await;
+    let vault_key = shared_key(&vault, VAULT, &[RECOVERY]).await;
+    // The automated snapshot moto takes of each new database is dated three hours ago, so each
+    // snapshot a test takes is newer.
+    moto.set_clock(Utc::now() - chrono::Duration::hours(3));
+    moto.rds(SRC)
+        .await
+        .create_db_instance()
+        .db_instance_identifier("orders")
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .allocated_storage(20)
+        .storage_encrypted(true)
+        .send()
+        .await
+        .expect("orders");
+    create_cluster(&moto, SRC, "ledger").await;
+    create_instance(&moto, SRC, "reporting").await;
+    moto.set_clock(Utc::now());
+    let db = |name: &str, kind: &str, id: &str| {
+        format!("  - name: {name}\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:{kind}:{id}\n    tier: production\n    rpo: 1h\n    rto: 1h\n")
+    };
+    let yaml = format!(
+        "vault:\n  account: \"{VAULT}\"\n  region: {VAULT_REGION}\n  share_key: {share_key}\n  retention: 35d\n  frequency: every-snapshot\ndatabases:\n{}{}{}",
+        db("orders-prod", "db", "orders"),
+        db("ledger-aurora", "cluster", "ledger"),
+        db("reporting", "db", "reporting"),
+    );
+    let config = config_in_ssm(&moto, &yaml, CONFIG_TTL).await;
+    let mut copier = snapshot_copier::Deps::new(config, &src);
+    copier.emit_metrics = false;
+    let mut keeper = vault_keeper::Deps::new(settings(&vault_key), Role::Copier, false, &vault);
+    keeper.emit_metrics = false;
+    let mut pruner = vault_keeper::Deps::new(settings(&vault_key), Role::Pruner, false, &vault);
+    pruner.emit_metrics = false;
+    let src_queue = bus_queue(&src, "to-vault", vault::SOURCE_EVENTS).await;
+    let vault_queue = bus_queue(&vault, "to-source", vault::VAULT_EVENTS).await;
+    World { moto, src, vault, copier, keeper, pruner, src_queue, vault_queue, vault_key, share_key }
+}
+
+fn sweep_event() -> Value {
+    event("scheduled-sweep.json", None)
+}
+
+impl World {
+    async fn source_sweep(&self) -> snapshot_copier::Report {
+        snapshot_copier::handle(&self.copier, sweep_event(), Utc::now()).await.expect("source sweep")
+    }
+
+    /// What the source said on its bus, delivered to the vault's copier: each report.
+    async fn deliver_to_vault(&self) -> Vec<vault_keeper::Report> {
+        let mut out = Vec::new();
+        for e in bus_events(&self.src, &self.src_queue).await {
+            assert_eq!(e["account"], ACCOUNT, "{e}");
+            out.push(vault_keeper::handle(&self.keeper, e, Utc::now()).await.expect("vault copier"));
+        }
+        out
+    }
+
+    /// What the vault said on its bus, delivered to the source's copier: each report.
+    async fn deliver_to_source(&self) -> Vec<snapshot_copier::Report> {
+        let mut out = Vec::new();
+        for e in bus_events(&self.vault, &self.vault_queue).await {
+            assert_eq!(e["account"], VAULT, "{e}");
+            out.push(snapshot_copier::handle(&self.copier, e, Utc::now()).await.expect("source copier"));
+        }
+        out
+    }
+
+    /// Source sweeps (transit copies, then shares), vault copies, source cleans up.
+    async fn round(&self) {
+        self.source_sweep().await;
+        self.source_sweep().await;
+        self.deliver_to_vault().await;
+        self.deliver_to_source().await;
+    }
+}
+
+/// (identifier, kms key, tags) of the snapshots an account holds in a region, both kinds.
+async fn held(sdk: &SdkConfig) -> Vec<(String, Option<String>, Vec<(String, String)>)> {
+    let rds = aws_sdk_rds::Client::new(sdk);
+    let mut out = Vec::new();
+    for s in rds.describe_db_snapshots().send().await.expect("describe").db_snapshots() {
+        let tags = s
+            .tag_list()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+            .collect();
+        out.push((s.db_snapshot_identifier().unwrap_or_default().to_owned(), s.kms_key_id().map(str::to_owned), tags));
+    }
+    for s in rds.describe_db_cluster_snapshots().send().await.expect("describe").db_cluster_snapshots() {
+        let tags = s
+            .tag_list()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+            .collect();
+        let key = s.kms_key_id().filter(|_| s.storage_encrypted() == Some(true)).map(str::to_owned);
+        out.push((s.db_cluster_snapshot_identifier().unwrap_or_default().to_owned(), key, tags));
+    }
+    out.sort();
+    out
+}
+
+fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Accounts each snapshot the source holds in a region is shared with (none expected).
+async fn shares(sdk: &SdkConfig) -> Vec<(String, Vec<String>)> {
+    let rds = aws_sdk_rds::Client::new(sdk);
+    let mut out = Vec::new();
+    for (id, _, _) in held(sdk).await {
+        let instance = rds.describe_db_snapshot_attributes().db_snapshot_identifier(&id).send().await;
+        let values: Vec<String> = match instance {
+            Ok(a) => a
+                .db_snapshot_attributes_result()
+                .map(|r| r.db_snapshot_attributes().iter().flat_map(|a| a.attribute_values().to_vec()).collect())
+                .unwrap_or_default(),
+            Err(_) => rds
+                .describe_db_cluster_snapshot_attributes()
+                .db_cluster_snapshot_identifier(&id)
+                .send()
+                .await
+                .ok()
+                .and_then(|a| {
+                    a.db_cluster_snapshot_attributes_result().map(|r| {
+                        r.db_cluster_snapshot_attributes().iter().flat_map(|a| a.attribute_values().to_vec()).collect()
+                    })
+                })
+                .unwrap_or_default(),
+        };
+        if !values.is_empty() {
+            out.push((id, values));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_reach_the_vault_re_keyed_and_the_source_shares_nothing_after() {
+    let w = world().await;
+    let orders = snapshot(&w.moto, SRC, "orders", "orders-nightly", &[("team", "payments")]).await;
+    cluster_snapshot(&w.moto, SRC, "ledger", "ledger-nightly", &[]).await;
+    snapshot(&w.moto, SRC, "reporting", "reporting-nightly", &[]).await;
+
+    let first = w.source_sweep().await;
+    assert_eq!(first.vault_started.len(), 3, "{first:?}");
+    let transits = held(&w.moto.sdk(VAULT_REGION).await).await;
+    let orders_transit =
+        transits.iter().find(|(_, _, t)| tag(t, "lifeboat:database") == Some("orders-prod")).expect("transit");
+    assert_eq!(orders_transit.1.as_deref(), Some(w.share_key.as_str()), "re-keyed off aws/rds: {transits:?}");
+    let second = w.source_sweep().await;
+    assert_eq!(second.vault_shared.len(), 3, "{second:?}");
+    assert!(
+        second.vault_warnings.iter().any(|m| m.contains("ledger-aurora") && m.contains("unencrypted")),
+        "an unencrypted Aurora snapshot is shared as it is, and said: {second:?}"
+    );
+    assert_eq!(second.vault_warnings.len(), 1, "the unencrypted instance snapshot was encrypted: {second:?}");
+
+    let vaulted = w.deliver_to_vault().await;
+    assert_eq!(vaulted.iter().map(|r| r.copied.len()).sum::<usize>(), 3, "{vaulted:?}");
+    let in_vault = held(&w.vault).await;
+    assert_eq!(in_vault.len(), 3, "{in_vault:?}");
+    for (id, key, tags) in &in_vault {
+        assert_eq!(tag(tags, "lifeboat:managed"), Some("true"), "{id}");
+        let db = tag(tags, "lifeboat:database").expect("database tag");
+        if db == "ledger-aurora" {
+            assert_eq!(key, &None, "an unencrypted cluster copy stays unencrypted");
+        } else {
+            assert_eq!(key.as_deref(), Some(w.vault_key.as_str()), "{db}: the vault's own key");
+        }
+        assert!(tag(tags, "lifeboat:retain-until").is_some(), "{tags:?}");
+    }
+
+    let cleaned = w.deliver_to_source().await;
+    assert_eq!(cleaned.iter().map(|r| r.vaulted.len()).sum::<usize>(), 3, "{cleaned:?}");
+    let left = held(&w.moto.sdk(VAULT_REGION).await).await;
+    assert!(left.iter().all(|(id, _, _)| !id.starts_with("lifeboat-vault-")), "transit copies deleted: {left:?}");
+    assert!(shares(&w.moto.sdk(VAULT_REGION).await).await.is_empty());
+    assert!(shares(&w.src).await.is_empty(), "the source's own snapshots were never shared");
+    let source = held(&w.src).await;
+    let nightly = source.iter().find(|(id, _, _)| id == "orders-nightly").expect("source snapshot");
+    let vault_copy = tag(&nightly.2, "lifeboat:vaulted").expect("marked vaulted");
+    assert!(
+        vault_copy.starts_with(&format!("arn:aws:rds:{VAULT_REGION}:{VAULT}:snapshot:lifeboat-vault-")),
+        "{vault_copy}"
+    );
+    assert_eq!(nightly.1.as_deref(), Some("default_kms_key_id"), "the source snapshot itself is untouched");
+    let _ = orders;
+
+    // Replays: every event again, and the sweeps, make nothing twice.
+    let before = (held(&w.src).await, held(&w.vault).await, held(&w.moto.sdk(VAULT_REGION).await).await);
+    let again = w.source_sweep().await;
+    assert!(again.vault_started.is_empty() && again.vault_shared.is_empty(), "{again:?}");
+    for e in [json!({"source": vault::SOURCE_EVENTS, "detail-type": vault::SHARED, "account": ACCOUNT,
+               "detail": {"snapshot": format!("arn:aws:rds:{VAULT_REGION}:{ACCOUNT}:snapshot:{}", in_vault[0].0), "database": "orders-prod"}})]
+    {
+        let r = vault_keeper::handle(&w.keeper, e, Utc::now()).await.expect("replayed share");
+        assert!(r.copied.is_empty(), "{r:?}");
+    }
+    let replay = json!({"source": vault::VAULT_EVENTS, "detail-type": vault::VAULTED, "account": VAULT,
+        "detail": {"shared": format!("arn:aws:rds:{VAULT_REGION}:{ACCOUNT}:snapshot:{}", in_vault[0].0),
+                   "copy": format!("arn:aws:rds:{VAULT_REGION}:{VAULT}:snapshot:{}", in_vault[0].0)}});
+    let r = snapshot_copier::handle(&w.copier, replay, Utc::now()).await.expect("replayed answer");
+    assert!(r.vaulted.is_empty() && r.ignored.is_some(), "{r:?}");
+    let vault_sweep = vault_keeper::handle(&w.keeper, sweep_event(), Utc::now()).await.expect("vault sweep");
+    assert!(vault_sweep.copied.is_empty(), "{vault_sweep:?}");
+    assert_eq!(vault_sweep.newest.len(), 3, "the vault's RPO covers each database: {vault_sweep:?}");
+    assert!(vault_sweep.newest.values().all(|n| n.age_seconds.is_some_and(|a| a < 3600)), "{vault_sweep:?}");
+    let after = (held(&w.src).await, held(&w.vault).await, held(&w.moto.sdk(VAULT_REGION).await).await);
+    assert_eq!(before, after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vault_sweep_copies_a_share_whose_event_was_lost_and_refuses_strangers() {
+    let w = world().await;
+    snapshot(&w.moto, SRC, "orders", "orders-nightly", &[]).await;
+    w.source_sweep().await;
+    w.source_sweep().await;
+    // moto takes an automated snapshot of each database it creates: three databases, three shares.
+    let lost = bus_events(&w.src, &w.src_queue).await;
+    assert_eq!(lost.len(), 3, "{lost:?}");
+    let r = vault_keeper::handle(&w.keeper, sweep_event(), Utc::now()).await.expect("vault sweep");
+    assert_eq!(r.copied.len(), 3, "{r:?}");
+    assert_eq!(r.announced.len(), 3, "{r:?}");
+    let held_now = held(&w.vault).await;
+    let keys: BTreeSet<&str> = held_now.iter().filter_map(|c| tag(&c.2, "lifeboat:source-database")).collect();
+    let want = [format!("{ACCOUNT}/ledger"), format!("{ACCOUNT}/orders"), format!("{ACCOUNT}/reporting")];
+    assert_eq!(keys, want.iter().map(String::as_str).collect::<BTreeSet<_>>());
+    assert_eq!(w.deliver_to_source().await.iter().map(|r| r.vaulted.len()).sum::<usize>(), 3);
+
+    // A share event from an account the vault doesn't serve: refused, nothing copied.
+    let stranger = json!({"source": vault::SOURCE_EVENTS, "detail-type": vault::SHARED, "account": STRANGER,
+        "detail": {"snapshot": format!("arn:aws:rds:{VAULT_REGION}:{STRANGER}:snapshot:lifeboat-vault-20261201000000-0a0b0c0d")}});
+    let before = held(&w.vault).await;
+    let r = vault_keeper::handle(&w.keeper, stranger, Utc::now()).await.expect("stranger");
+    assert!(r.copied.is_empty() && !r.refused.is_empty(), "{r:?}");
+    // A share that claims another account's snapshot is malformed.
+    let forged = json!({"source": vault::SOURCE_EVENTS, "detail-type": vault::SHARED, "account": STRANGER,
+        "detail": {"snapshot": format!("arn:aws:rds:{VAULT_REGION}:{ACCOUNT}:snapshot:lifeboat-vault-20261201000000-0a0b0c0d")}});
+    let e = vault_keeper::handle(&w.keeper, forged, Utc::now()).await.expect_err("forged");
+    assert!(!e.is_retryable(), "{e}");
+    assert_eq!(before, held(&w.vault).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_account_can_t_delete_a_vault_copy_and_the_pruner_keeps_the_lock() {
+    let w = world().await;
+    let now = Utc::now();
+    taken_at(&w.moto, SRC, "orders", false, &[("orders-monday".into(), now - chrono::Duration::hours(2))], &[]).await;
+    w.round().await;
+    taken_at(&w.moto, SRC, "orders", false, &[("orders-tuesday".into(), now - chrono::Duration::hours(1))], &[]).await;
+    w.round().await;
+    let orders = |held: Vec<(String, Option<String>, Vec<(String, String)>)>| -> Vec<String> {
+        held.into_iter()
+            .filter(|(_, _, t)| tag(t, "lifeboat:database") == Some("orders-prod"))
+            .map(|(id, _, _)| id)
+            .collect()
+    };
+    let copies = orders(held(&w.vault).await);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    let all = held(&w.vault).await.len();
+
+    // The source's credentials: by identifier RDS finds nothing of theirs; by ARN it refuses.
+    let src_rds = w.moto.rds(VAULT_REGION).await;
+    for id in [copies[0].clone(), format!("arn:aws:rds:{VAULT_REGION}:{VAULT}:snapshot:{}", copies[0])] {
+        let e = src_rds.delete_db_snapshot().db_snapshot_identifier(&id).send().await;
+        assert!(e.is_err(), "the source deleted {id}");
+    }
+    // Nor can it share a vault copy onwards.
+    let e = src_rds
+        .modify_db_snapshot_attribute()
+        .db_snapshot_identifier(&copies[0])
+        .attribute_name("restore")
+        .values_to_add(STRANGER)
+        .send()
+        .await;
+    assert!(e.is_err());
+    assert_eq!(held(&w.vault).await.len(), all);
+
+    // Three days on, inside the 7-day lock: nothing goes, whatever the retention.
+    let now = Utc::now();
+    let r = vault_keeper::handle(&w.pruner, sweep_event(), now + chrono::Duration::days(3)).await.expect("prune");
+    assert!(r.deleted.is_empty() && r.kept == all, "{r:?}");
+    // A year on: dry run names the older copy and deletes nothing; then it goes, the newest stays.
+    let mut dry = sweep_event();
+    dry["dry_run"] = json!(true);
+    let later = now + chrono::Duration::days(400);
+    let mut sweep = sweep_event();
+    sweep["time"] = json!(later.to_rfc3339());
+    dry["time"] = json!(later.to_rfc3339());
+    let r = vault_keeper::handle(&w.pruner, dry, later).await.expect("dry run");
+    assert_eq!(r.would_delete.len(), 1, "{r:?}");
+    assert_eq!(held(&w.vault).await.len(), all);
+    let r = vault_keeper::handle(&w.pruner, sweep, later).await.expect("prune");
+    assert_eq!(r.deleted.len(), 1, "{r:?}");
+    assert_eq!(held(&w.vault).await.len(), all - 1, "each other database keeps its one copy");
+    let left = orders(held(&w.vault).await);
+    // Identifiers carry the restore point: the larger is the newer.
+    assert_eq!(left.iter().max(), copies.iter().max(), "the newest copy stays");
+    assert_eq!(left.len(), 1);
+    // The copier role deletes nothing, even on the pruner's schedule.
+    let r = vault_keeper::handle(&w.keeper, sweep_event(), later).await.expect("copier sweep");
+    assert!(r.deleted.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_source_account_gone_a_fresh_account_restores_from_the_vault() {
+    let w = world().await;
+    snapshot(&w.moto, SRC, "orders", "orders-nightly", &[]).await;
+    w.round().await;
+    // The primary account is gone: every snapshot and database deleted.
+    let src_rds = w.moto.rds(SRC).await;
+    src_rds.delete_db_snapshot().db_snapshot_identifier("orders-nightly").send().await.expect("delete snapshot");
+    for id in ["orders", "reporting"] {
+        src_rds
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .expect("delete db");
+    }
+    let recovery = w.moto.sdk_as(VAULT_REGION, RECOVERY).await;
+    let recovery_rds = aws_sdk_rds::Client::new(&recovery);
+
+    // An account the vault stack doesn't list asks: refused, nothing shared.
+    let ask = |account: &str| {
+        json!({"source": vault::RECOVERY_EVENTS, "detail-type": vault::RESTORE_REQUESTED, "account": account,
+               "detail": {"database": format!("{ACCOUNT}/orders")}})
+    };
+    let e = vault_keeper::handle(&w.keeper, ask(STRANGER), Utc::now()).await.expect_err("stranger");
+    assert!(e.to_string().contains("RestoreAccountIds"), "{e}");
+    assert!(shares(&w.vault).await.is_empty());
+
+    let r = vault_keeper::handle(&w.keeper, ask(RECOVERY), Utc::now()).await.expect("restore request");
+    assert_eq!(r.shared_for_restore.len(), 1, "{r:?}");
+    let orders_copy = held(&w.vault)
+        .await
+        .into_iter()
+        .find(|(_, _, t)| tag(t, "lifeboat:database") == Some("orders-prod"))
+        .map(|(id, _, _)| id)
+        .expect("orders' vault copy");
+    assert_eq!(shares(&w.vault).await, vec![(orders_copy, vec![RECOVERY.to_owned()])]);
+    let _ = recovery_rds;
+    let _ = BTreeSet::<String>::new();
+}
