@@ -41,7 +41,7 @@ before that is not executed). The interpreter reaches Lambda as an HTTP client o
 localhost:$MOTO_PORT (moto.settings.moto_server_port(), default 5000), so this script sets
 MOTO_PORT to the port it picked. POST /_lifeboat/lambda/functions {"region", "names": [...]}
 creates those functions (and their role) through moto's own API and answers their ARNs; POST
-/_lifeboat/rds/subnet-group {"region", "name"} a DB subnet group over a new VPC (restores need one).
+/_lifeboat/rds/subnet-group {"region", "name", "account"?} a DB subnet group over a new VPC (restores need one).
 POST /_lifeboat/lambda/stub {"region", "name", "result" | "error"} makes a function that stands in
 for a user's own Lambda (a drill's validation Lambda): it answers `result`, or fails with `error`.
 tests/tests/failover.rs runs the whole path. Found while building it: moto's interpreter keeps a
@@ -1405,22 +1405,26 @@ def forward_lambda_invokes(base: str) -> None:
     LambdaSimpleBackend.invoke = LambdaBackend.invoke
 
 
-def own_client(port: int, region: str, service: str):
-    """A boto3 client of this very server, for test set-up made through moto's own API."""
+def own_client(port: int, region: str, service: str, account: str | None = None):
+    """A boto3 client of this very server, for test set-up made through moto's own API; in
+    `account` when given (moto's `x-moto-account-id` header), else the default account."""
     import boto3
 
-    return boto3.client(
+    client = boto3.client(
         service,
         region_name=region,
         endpoint_url=f"http://127.0.0.1:{port}",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+    if account:
+        client.meta.events.register("before-sign.*.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", account))
+    return client
 
 
-def subnet_group(port: int, region: str, name: str) -> str:
+def subnet_group(port: int, region: str, name: str, account: str | None = None) -> str:
     """A DB subnet group over a new VPC's two subnets: what a restore into a VPC names."""
-    ec2, rds = own_client(port, region, "ec2"), own_client(port, region, "rds")
+    ec2, rds = own_client(port, region, "ec2", account), own_client(port, region, "rds", account)
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
     subnets = [
@@ -1506,7 +1510,7 @@ def main() -> None:
             return json_answer(start_response, {"arns": arns})
         if path == "/_lifeboat/rds/subnet-group":
             body = json_body(environ)
-            return json_answer(start_response, {"name": subnet_group(server.server_port, body["region"], body["name"])})
+            return json_answer(start_response, {"name": subnet_group(server.server_port, body["region"], body["name"], body.get("account"))})
         if path == "/_lifeboat/rds/orderable":
             body = json_body(environ)
             offering = (body["region"], body["engine"], body["class"])

@@ -53,7 +53,7 @@ impl CliError {
 impl From<LifeboatError> for CliError {
     fn from(e: LifeboatError) -> Self {
         let from_aws = match &e {
-            LifeboatError::Transient(_) => true,
+            LifeboatError::Transient(_) | LifeboatError::InProgress(_) => true,
             LifeboatError::Rejected(m) => m.split_once(':').is_some_and(|(service, op)| {
                 !service.is_empty()
                     && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')

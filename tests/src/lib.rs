@@ -14,6 +14,10 @@ use serde_json::{json, Value};
 
 pub const ACCOUNT: &str = "123456789012";
 
+fn test_credentials() -> aws_sdk_rds::config::Credentials {
+    aws_sdk_rds::config::Credentials::new("testing", "testing", None, None, "moto")
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -26,6 +30,8 @@ pub struct Moto {
     child: Child,
     pub port: u16,
     pub endpoint: String,
+    /// Whose credentials `sdk` signs with: this account's test key, or another account's (`act_as`).
+    identity: std::sync::Mutex<Option<aws_sdk_rds::config::Credentials>>,
 }
 
 impl Moto {
@@ -51,23 +57,45 @@ impl Moto {
             .strip_prefix("PORT ")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("moto said {line:?}"));
-        Moto { child, port, endpoint: format!("http://127.0.0.1:{port}") }
+        Moto { child, port, endpoint: format!("http://127.0.0.1:{port}"), identity: std::sync::Mutex::default() }
     }
 
-    /// An SDK config as the functions build it (`sdk_loader`), pointed at this emulator.
+    /// An SDK config as the functions build it (`sdk_loader`), pointed at this emulator, acting in
+    /// `ACCOUNT` (or the account of `act_as`).
     pub async fn sdk(&self, region: &str) -> SdkConfig {
+        let creds = self.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        self.sdk_with(region, creds.unwrap_or_else(test_credentials)).await
+    }
+
+    async fn sdk_with(&self, region: &str, creds: aws_sdk_rds::config::Credentials) -> SdkConfig {
         lifeboat_core::aws::sdk_loader()
             .region(Region::new(region.to_owned()))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(aws_sdk_rds::config::Credentials::new("testing", "testing", None, None, "moto"))
+            .credentials_provider(creds)
             .load()
             .await
     }
 
-    /// An SDK config acting in `account`: credentials from `sts:AssumeRole` into a role there,
-    /// which moto maps to that account (as AWS does).
-    pub async fn sdk_as(&self, region: &str, account: &str) -> SdkConfig {
-        let sts = aws_sdk_sts::Client::new(&self.sdk(region).await);
+    /// From now on every helper (and `sdk`) acts in `account`: a fresh account's whole stack.
+    pub async fn act_as(&self, account: &str) {
+        let creds = self.assumed(account).await;
+        *self.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(creds);
+    }
+
+    /// The credentials `act_as` signs with, as the environment variables a function reads.
+    pub fn identity_env(&self) -> Vec<(&'static str, String)> {
+        let creds = self.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        creds.map_or_else(Vec::new, |c| {
+            vec![
+                ("AWS_ACCESS_KEY_ID", c.access_key_id().to_owned()),
+                ("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_owned()),
+                ("AWS_SESSION_TOKEN", c.session_token().unwrap_or_default().to_owned()),
+            ]
+        })
+    }
+
+    async fn assumed(&self, account: &str) -> aws_sdk_rds::config::Credentials {
+        let sts = aws_sdk_sts::Client::new(&self.sdk_with("us-east-1", test_credentials()).await);
         let assumed = sts
             .assume_role()
             .role_arn(format!("arn:aws:iam::{account}:role/lifeboat-test"))
@@ -76,19 +104,20 @@ impl Moto {
             .await
             .expect("assume role");
         let c = assumed.credentials().expect("credentials");
-        let creds = aws_sdk_rds::config::Credentials::new(
+        aws_sdk_rds::config::Credentials::new(
             c.access_key_id(),
             c.secret_access_key(),
             Some(c.session_token().to_owned()),
             None,
             "assumed",
-        );
-        lifeboat_core::aws::sdk_loader()
-            .region(Region::new(region.to_owned()))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(creds)
-            .load()
-            .await
+        )
+    }
+
+    /// An SDK config acting in `account`: credentials from `sts:AssumeRole` into a role there,
+    /// which moto maps to that account (as AWS does).
+    pub async fn sdk_as(&self, region: &str, account: &str) -> SdkConfig {
+        let creds = self.assumed(account).await;
+        self.sdk_with(region, creds).await
     }
 
     pub async fn rds(&self, region: &str) -> aws_sdk_rds::Client {

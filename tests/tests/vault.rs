@@ -377,13 +377,25 @@ async fn the_source_account_can_t_delete_a_vault_copy_and_the_pruner_keeps_the_l
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_source_account_gone_a_fresh_account_restores_from_the_vault() {
+async fn with_the_source_account_gone_a_fresh_account_restores_from_the_vault_after_approval() {
+    use failover_steps::{handle as steps, Deps as Steps};
+    use lifeboat_core::failover::steps::{Decision, Execution};
+
     let w = world().await;
     snapshot(&w.moto, SRC, "orders", "orders-nightly", &[]).await;
     w.round().await;
-    // The primary account is gone: every snapshot and database deleted.
+    // The primary account is gone: every snapshot and database of it deleted.
     let src_rds = w.moto.rds(SRC).await;
-    src_rds.delete_db_snapshot().db_snapshot_identifier("orders-nightly").send().await.expect("delete snapshot");
+    for s in src_rds.describe_db_snapshots().send().await.expect("describe").db_snapshots() {
+        if s.snapshot_type() == Some("manual") {
+            src_rds
+                .delete_db_snapshot()
+                .db_snapshot_identifier(s.db_snapshot_identifier().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
     for id in ["orders", "reporting"] {
         src_rds
             .delete_db_instance()
@@ -393,27 +405,94 @@ async fn with_the_source_account_gone_a_fresh_account_restores_from_the_vault() 
             .await
             .expect("delete db");
     }
-    let recovery = w.moto.sdk_as(VAULT_REGION, RECOVERY).await;
-    let recovery_rds = aws_sdk_rds::Client::new(&recovery);
-
-    // An account the vault stack doesn't list asks: refused, nothing shared.
-    let ask = |account: &str| {
-        json!({"source": vault::RECOVERY_EVENTS, "detail-type": vault::RESTORE_REQUESTED, "account": account,
-               "detail": {"database": format!("{ACCOUNT}/orders")}})
-    };
-    let e = vault_keeper::handle(&w.keeper, ask(STRANGER), Utc::now()).await.expect_err("stranger");
-    assert!(e.to_string().contains("RestoreAccountIds"), "{e}");
-    assert!(shares(&w.vault).await.is_empty());
-
-    let r = vault_keeper::handle(&w.keeper, ask(RECOVERY), Utc::now()).await.expect("restore request");
-    assert_eq!(r.shared_for_restore.len(), 1, "{r:?}");
-    let orders_copy = held(&w.vault)
+    src_rds
+        .delete_db_cluster()
+        .db_cluster_identifier("ledger")
+        .skip_final_snapshot(true)
+        .send()
         .await
-        .into_iter()
-        .find(|(_, _, t)| tag(t, "lifeboat:database") == Some("orders-prod"))
-        .map(|(id, _, _)| id)
-        .expect("orders' vault copy");
-    assert_eq!(shares(&w.vault).await, vec![(orders_copy, vec![RECOVERY.to_owned()])]);
-    let _ = recovery_rds;
+        .expect("delete cluster");
+
+    // A fresh account, its Lifeboat stack: the config names the lost database and the vault.
+    w.moto.act_as(RECOVERY).await;
+    let recovery = w.moto.sdk(VAULT_REGION).await;
+    let recovery_key = shared_key(&recovery, RECOVERY, &[]).await;
+    let table = incidents_table(&w.moto, VAULT_REGION).await;
+    w.moto.post("/_lifeboat/rds/subnet-group", &json!({"region": VAULT_REGION, "name": "dr-db", "account": RECOVERY}));
+    let yaml = format!(
+        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 24h\n    rto: 4h\n    copy_to:\n      - {{ region: {VAULT_REGION}, kms_key: \"{recovery_key}\" }}\n    failover:\n      strategy: restore-latest-copy\n      approval: required\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db, from_vault: \"{VAULT}\" }}\n"
+    );
+    let machine = aws_sdk_sfn::Client::new(&recovery)
+        .create_state_machine()
+        .name("lifeboat-failover")
+        .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":3600,"End":true}}}"#)
+        .role_arn(format!("arn:aws:iam::{RECOVERY}:role/lifeboat"))
+        .send()
+        .await
+        .expect("machine")
+        .state_machine_arn()
+        .to_owned();
+    let config = config_in_ssm(&w.moto, &yaml, Duration::ZERO).await;
+    let trigger = failover_trigger::Deps::new(config, &recovery, &table, &machine, Duration::from_secs(1));
+    let recovery_queue = bus_queue(&recovery, "to-vault", vault::RECOVERY_EVENTS).await;
+
+    // A person asks for the failover: the incident opens and the vault is asked to share.
+    let request = json!({"database": "orders-prod", "reason": "the primary account is gone", "requested_by": "sre"});
+    let started = failover_trigger::handle(&trigger, request.clone(), Utc::now()).await.expect("trigger");
+    let incident = started.incident_id.clone().expect("incident");
+    let config = config_in_ssm(&w.moto, &yaml, Duration::ZERO).await;
+    let steps_deps = Steps::new(config, &recovery, &table);
+    let parsed = lifeboat_core::config::Config::from_yaml(&yaml).expect("config");
+    let lifeboat_core::failover::Start::Failover(mut reqs) =
+        lifeboat_core::failover::classify(&parsed, &request, Utc::now()).expect("request")
+    else {
+        panic!("the request was ignored")
+    };
+    let req = reqs.remove(0);
+    let db = &parsed.databases[0];
+    let mut exec = Execution::new(db, &req, &incident, Duration::from_secs(1));
+    let step = |action: &'static str, exec: Execution| {
+        let deps = &steps_deps;
+        async move { steps(deps, json!({"action": action, "execution": exec}), Utc::now()).await }
+    };
+    // Before the vault answers, preflight waits (retryable), and nothing is shared yet.
+    let early = step("preflight", exec.clone()).await.expect_err("no share yet");
+    assert!(early.is_retryable(), "{early}");
+    let asked = bus_events(&recovery, &recovery_queue).await;
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0]["account"], RECOVERY);
+    let shared = vault_keeper::handle(&w.keeper, asked[0].clone(), Utc::now()).await.expect("vault shares");
+    assert_eq!(shared.shared_for_restore.len(), 1, "{shared:?}");
+
+    exec = step("preflight", exec).await.expect("preflight");
+    let planned = exec.preflight.as_ref().and_then(|p| p.snapshot.clone()).expect("a snapshot planned");
+    assert!(planned.starts_with(&format!("arn:aws:rds:{VAULT_REGION}:{VAULT}:snapshot:lifeboat-vault-")), "{planned}");
+    // Without the approval the config demands, act refuses and nothing is copied or restored.
+    let refused = step("act", exec.clone()).await.expect_err("no approval");
+    assert!(!refused.is_retryable(), "{refused}");
+    let rds = aws_sdk_rds::Client::new(&recovery);
+    assert!(rds.describe_db_instances().send().await.expect("instances").db_instances().is_empty());
+    assert!(held(&recovery).await.is_empty(), "nothing copied before the approval");
+
+    exec.approval = Some(Decision { decision: "approve".into(), approver: "sre-lead".into() });
+    let acted = step("act", exec.clone()).await.expect("act");
+    let again = step("act", exec).await.expect("act again, as a Lambda retry");
+    assert_eq!(again.recovery, acted.recovery);
+    // moto takes an automated snapshot of the restored instance (`rds:`): not ours to count.
+    let local: Vec<_> = held(&recovery).await.into_iter().filter(|(id, _, _)| !id.starts_with("rds:")).collect();
+    assert_eq!(local.len(), 1, "one copy in the fresh account: {local:?}");
+    assert_eq!(local[0].1.as_deref(), Some(recovery_key.as_str()), "under the fresh account's own key");
+    assert_eq!(tag(&local[0].2, "lifeboat:database"), Some("orders-prod"));
+    let restored = rds.describe_db_instances().send().await.expect("instances");
+    let ids: Vec<&str> = restored.db_instances().iter().filter_map(|i| i.db_instance_identifier()).collect();
+    assert_eq!(ids, [acted.recovery.as_ref().expect("recovery").id.as_str()], "{ids:?}");
+    // A stranger asking the vault gets nothing.
+    let stranger = json!({"source": vault::RECOVERY_EVENTS, "detail-type": vault::RESTORE_REQUESTED, "account": STRANGER,
+        "detail": {"database": format!("{ACCOUNT}/orders")}});
+    let e = vault_keeper::handle(&w.keeper, stranger, Utc::now()).await.expect_err("stranger");
+    assert!(e.to_string().contains("RestoreAccountIds"), "{e}");
+    let vault_shares = shares(&w.vault).await;
+    assert_eq!(vault_shares.len(), 1, "shared with the recovery account only: {vault_shares:?}");
+    assert_eq!(vault_shares[0].1, vec![RECOVERY.to_owned()]);
     let _ = BTreeSet::<String>::new();
 }

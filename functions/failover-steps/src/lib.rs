@@ -3,7 +3,7 @@
 //! on the incident's timeline, and is safe to run twice: the state machine retries `Retryable`.
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::arn::RdsResource;
+use lifeboat_core::arn::{RdsArn, RdsResource};
 use lifeboat_core::aws::arc::{RoutingControls, States};
 use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::incidents::IncidentStore;
@@ -22,8 +22,10 @@ use lifeboat_core::failover::steps::{
 use lifeboat_core::failover::{Dns as DnsConfig, DnsMode, Failover, Strategy};
 use lifeboat_core::incident::{Entry, Incident, Status};
 use lifeboat_core::message::human;
-use lifeboat_core::restore::RestoreSpec;
+use lifeboat_core::restore::{Origin, RestoreSpec};
 use lifeboat_core::rpo::newest_copy;
+use lifeboat_core::snapshot::FAILED;
+use lifeboat_core::vault;
 use serde_json::{json, Value};
 use tracing::info;
 
@@ -207,8 +209,23 @@ pub async fn plan(
         RestoreLatestCopy => {
             let region = restore_region(db).ok_or_else(|| rejected(Action::Preflight, "no DR region to restore in"))?;
             let kinds = Kinds { instances: !db.is_cluster(), clusters: db.is_cluster() };
-            let listing = deps.rds.list(region, kinds).await?;
-            ev.copy = newest_copy(db, &listing).cloned();
+            match from_vault(db) {
+                Some(vault_account) => {
+                    // The trigger asked the vault to share; it answers within seconds: retried.
+                    let shared = deps.rds.list_shared(region, kinds).await?;
+                    ev.copy = vault::newest_share(db, vault_account, &shared);
+                    if ev.copy.is_none() {
+                        return Err(LifeboatError::Transient(format!(
+                            "vault account {vault_account} shares no copy of {} with this account in {region} yet",
+                            vault::key_of(db)
+                        )));
+                    }
+                }
+                None => {
+                    let listing = deps.rds.list(region, kinds).await?;
+                    ev.copy = newest_copy(db, &listing).cloned();
+                }
+            }
             if let Some(copy) = ev.copy.as_ref().filter(|_| db.is_cluster()) {
                 ev.copy_engine = deps.rds.snapshot_engine(&copy.arn.to_string()).await?.map(|(engine, _)| engine);
             }
@@ -322,7 +339,13 @@ async fn act(
             deps.rds.switch_global(&target.region, &arn, exec.strategy == GlobalFailover, requested).await?
         }
         RebootMultiAz => deps.rds.reboot_with_failover(&target.region, &target.id, p.before.as_deref()).await?,
-        RestoreLatestCopy | PointInTime => deps.rds.restore(planned_restore(exec, step)?).await?,
+        RestoreLatestCopy | PointInTime => {
+            let spec = planned_restore(exec, step)?;
+            if exec.strategy == RestoreLatestCopy && from_vault(db).is_some() {
+                stage_from_vault(deps, db, spec).await?;
+            }
+            deps.rds.restore(spec).await?
+        }
     };
     target.recovered_to = p.recovered_to;
     if let Some(to) = p.recovered_to {
@@ -506,5 +529,43 @@ fn list(items: &[&str]) -> String {
         "nothing".to_owned()
     } else {
         items.join(", ")
+    }
+}
+
+/// The vault account a restore-latest-copy restores from, when it does.
+fn from_vault(db: &Database) -> Option<&str> {
+    db.failover.as_ref()?.restore.as_ref()?.from_vault.as_deref()
+}
+
+/// Before restoring from the vault: this account's own copy of the share the plan names, since RDS
+/// restores no shared encrypted snapshot directly ("you can't restore a DB instance from a DB
+/// snapshot that is both shared and encrypted. Instead, you can make a copy"). Started once;
+/// `InProgress` until RDS has it, which the state machine retries for hours.
+async fn stage_from_vault(deps: &Deps, db: &Database, spec: &RestoreSpec) -> Result<(), LifeboatError> {
+    let step = Action::Act;
+    let Origin::Snapshot { arn } = &spec.origin else {
+        return Err(rejected(step, "a restore from the vault restores a snapshot"));
+    };
+    let share: RdsArn = arn.parse().map_err(|e| rejected(step, format!("{e}")))?;
+    let key = db.copy_to.iter().find(|t| t.region == share.region).and_then(|t| t.kms_key.clone());
+    let req = vault::local_copy(db, &share, key);
+    match deps.rds.describe(&req.target).await? {
+        Some(local) if local.is_available() => return Ok(()),
+        Some(local) if local.status == FAILED => {
+            deps.rds.delete(&req.target).await?;
+            return Err(LifeboatError::InProgress(format!("the copy of {share} failed; copying it again")));
+        }
+        Some(local) => {
+            return Err(LifeboatError::InProgress(format!("copying {share} into this account: {}", local.status)));
+        }
+        None => {}
+    }
+    deps.rds.copy(&req).await?;
+    match deps.rds.describe(&req.target).await? {
+        Some(local) if local.is_available() => Ok(()),
+        other => Err(LifeboatError::InProgress(format!(
+            "copying {share} into this account: {}",
+            other.map_or_else(|| "started".to_owned(), |s| s.status)
+        ))),
     }
 }

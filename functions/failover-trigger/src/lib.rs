@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::arn::RdsResource;
+use lifeboat_core::aws::events::Bus;
 use lifeboat_core::aws::incidents::{IncidentStore, Opened};
 use lifeboat_core::aws::rds::Rds;
 use lifeboat_core::aws::sfn::{Started, StepFunctions};
@@ -35,6 +36,8 @@ pub struct Deps {
     /// or only those it owns (`own`: a stack in each region, `LIFEBOAT_RECOVERS=own`).
     pub region: String,
     pub own_only: bool,
+    /// Asks a vault to share its newest copy, for a restore from the vault.
+    pub bus: Bus,
 }
 
 impl Deps {
@@ -55,6 +58,7 @@ impl Deps {
             store: IncidentStore::new(sdk, table),
             sfn: StepFunctions::new(sdk),
             rds: Rds::new(sdk),
+            bus: Bus::new(sdk),
             state_machine: state_machine.to_owned(),
             poll,
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
@@ -293,6 +297,15 @@ async fn start(deps: &Deps, config: &Config, request: &Request, at: DateTime<Utc
     if !open.status.is_open() {
         report.ignored = Some(format!("incident {} is {} already", open.id, open.status));
         return Ok(report);
+    }
+    if let Some(vault_account) =
+        db.failover.as_ref().and_then(|f| f.restore.as_ref()).and_then(|r| r.from_vault.as_ref())
+    {
+        // The vault shares with this account only if its stack lists it (RestoreAccountIds), and
+        // nothing is restored before the approval: asking again on a replay changes nothing.
+        let detail = serde_json::json!({ "database": lifeboat_core::vault::key_of(db), "incident": open.id });
+        deps.bus.put(lifeboat_core::vault::RECOVERY_EVENTS, lifeboat_core::vault::RESTORE_REQUESTED, &detail).await?;
+        info!(vault = %vault_account, database = %db.name, "asked the vault for its newest copy");
     }
     let input = Execution::new(db, request, &open.id, deps.poll);
     let input = serde_json::to_string(&input).map_err(|e| LifeboatError::Rejected(e.to_string()))?;

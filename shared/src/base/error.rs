@@ -27,18 +27,22 @@ pub enum LifeboatError {
     /// AWS said try later: throttling, quotas that free up, snapshots still being made, outages.
     #[error("{0}")]
     Transient(String),
+    /// RDS is still making what this step needs (a copy before a restore): worth asking again for
+    /// hours, not seconds, so it has its own errorType for the state machine's `Retry`.
+    #[error("{0}")]
+    InProgress(String),
 }
 
 impl LifeboatError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, LifeboatError::Transient(_))
+        matches!(self, LifeboatError::Transient(_) | LifeboatError::InProgress(_))
     }
 
     pub fn error_type(&self) -> &'static str {
-        if self.is_retryable() {
-            "Retryable"
-        } else {
-            "NonRetryable"
+        match self {
+            LifeboatError::InProgress(_) => "InProgress",
+            e if e.is_retryable() => "Retryable",
+            _ => "NonRetryable",
         }
     }
 }

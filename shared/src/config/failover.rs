@@ -264,6 +264,11 @@ pub struct Restore {
     pub option_group: Option<String>,
     /// Default: Multi-AZ for a production database's failover, single-AZ for a drill.
     pub multi_az: Option<bool>,
+    /// The vault account to restore from, in an account that isn't the source's (the day the
+    /// source account is lost): restore-latest-copy then asks the vault to share its newest copy
+    /// of `source`, copies it here under `copy_to`'s key once approved (RDS restores no shared
+    /// encrypted snapshot directly), and restores that copy.
+    pub from_vault: Option<String>,
 }
 
 /// Why `db.failover` can't work as written; `None` when it can.
@@ -312,6 +317,17 @@ pub fn invalid(db: &Database, f: &Failover) -> Option<(&'static str, String)> {
             }
             Some(_) if db.copy_to.is_empty() => {
                 Some(("strategy", "restore-latest-copy needs copy_to: there are no DR copies".into()))
+            }
+            Some(r)
+                if r.from_vault.as_ref().is_some_and(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) =>
+            {
+                Some(("restore.from_vault", "must be the vault's 12-digit account id".into()))
+            }
+            Some(r) if r.from_vault.as_ref() == Some(&db.source.account) => {
+                Some(("restore.from_vault", "is the source's own account: a vault must be another".into()))
+            }
+            Some(r) if r.from_vault.is_some() && cluster => {
+                Some(("restore.from_vault", "restores DB instances only for now (Aurora: see docs/vault.md)".into()))
             }
             Some(r) => match &r.region {
                 Some(region) if !db.copy_to.iter().any(|t| &t.region == region) => {

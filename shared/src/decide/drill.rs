@@ -317,6 +317,7 @@ mod tests {
                 cluster_parameter_group: None,
                 option_group: None,
                 multi_az: None,
+                from_vault: None,
             },
             validation_lambda: None,
         }

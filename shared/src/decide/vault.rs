@@ -466,6 +466,54 @@ pub fn newest_copies<'a>(own: &'a [Snapshot], settings: &VaultSettings) -> BTree
     out
 }
 
+/// The newest copy `vault` shares with this account of `db` (matched by the source database's
+/// identifier, which a copy keeps), dated by the restore point its identifier carries: what a
+/// restore from the vault uses.
+pub fn newest_share(db: &Database, vault: &str, shared: &[Snapshot]) -> Option<Snapshot> {
+    let mut best: Option<(DateTime<Utc>, &Snapshot)> = None;
+    for s in shared.iter().filter(|s| {
+        s.arn.account == vault
+            && s.arn.resource == db.snapshot_resource()
+            && s.database_id == db.source.id
+            && s.is_available()
+    }) {
+        let Some(at) = transit_restore_point(&s.arn.id) else { continue };
+        if best.as_ref().is_none_or(|(b, n)| (at, &s.arn.id) > (*b, &n.arn.id)) {
+            best = Some((at, s));
+        }
+    }
+    best.map(|(at, s)| {
+        let mut s = s.clone();
+        s.tags.insert(TAG_SOURCE_CREATED.into(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        s
+    })
+}
+
+/// This account's copy of a vault copy shared with it, under the same identifier (so a restore
+/// planned from the share finds it by name) and `kms_key` ("If you copy an encrypted DB snapshot
+/// that is shared from another AWS account, then you must specify a value for KmsKeyId"), tagged
+/// as a Lifeboat copy of `db`. RDS names the target in the caller's account: the target ARN's
+/// account is left empty, the adapter addresses it by region and identifier.
+pub fn local_copy(db: &Database, share: &RdsArn, kms_key: Option<String>) -> CopyRequest {
+    let mut tags = vec![
+        (TAG_MANAGED.to_owned(), "true".to_owned()),
+        (TAG_DATABASE.to_owned(), db.name.clone()),
+        (TAG_SOURCE_ARN.to_owned(), share.to_string()),
+    ];
+    if let Some(at) = transit_restore_point(&share.id) {
+        tags.push((TAG_SOURCE_CREATED.to_owned(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    }
+    CopyRequest {
+        database: db.name.clone(),
+        source: share.clone(),
+        target: RdsArn::new(&share.partition, &share.region, "", share.resource, &share.id),
+        kms_key,
+        option_group: None,
+        tags,
+        replaces_failed: false,
+    }
+}
+
 /// The key a config database has on the vault side.
 pub fn key_of(db: &Database) -> String {
     format!("{}/{}", db.source.account, db.source.id)
