@@ -527,6 +527,62 @@ mod tests {
         assert!(e.contains("name") && e.contains("another database"), "{e}");
     }
 
+    const VAULT: &str = "vault:\n  account: \"210987654321\"\n  region: us-west-2\n  share_key: arn:aws:kms:us-west-2:123456789012:key/share\n  retention: 35d\n";
+
+    #[test]
+    fn the_document_s_vault_is_every_database_s_unless_it_names_its_own() {
+        let two = format!(
+            "{VAULT}{DB}{}",
+            &DB["databases:\n".len()..].replace(":db:orders", ":db:other").replace("name: orders", "name: other")
+        );
+        let c = Config::from_yaml(&two).unwrap();
+        assert!(c.databases.iter().all(|d| d.vault.as_ref().is_some_and(|v| v.account == "210987654321")));
+        assert_eq!(c.databases[0].vault.as_ref().unwrap().frequency, vault::Frequency::EverySnapshot);
+        let own = format!(
+            "{DB}    vault: {{ account: \"210987654322\", region: eu-west-1, share_key: \"arn:aws:kms:eu-west-1:123456789012:key/k\", retention: 90d, frequency: 24h }}\n"
+        );
+        let c = Config::from_yaml(&format!("{VAULT}{own}")).unwrap();
+        let v = c.databases[0].vault.as_ref().unwrap();
+        assert_eq!(
+            (v.account.as_str(), v.frequency),
+            ("210987654322", vault::Frequency::Every(Duration::from_secs(86_400)))
+        );
+    }
+
+    #[test]
+    fn a_vault_must_be_another_account_and_share_with_a_key_of_this_one_in_its_region() {
+        let with = |edit: &dyn Fn(&str) -> String| err_of(&format!("{}{DB}", edit(VAULT)));
+        let e = with(&|v| v.replace("210987654321", "123456789012"));
+        assert!(e.contains("vault.account") && e.contains("same account"), "{e}");
+        let e = with(&|v| v.replace("\"210987654321\"", "\"vault\""));
+        assert!(e.contains("vault.account") && e.contains("12-digit"), "{e}");
+        let e = with(&|v| v.replace("us-west-2:123456789012", "us-west-2:210987654321"));
+        assert!(e.contains("vault.share_key") && e.contains("database's account"), "{e}");
+        let e = with(&|v| v.replace("kms:us-west-2", "kms:us-east-1"));
+        assert!(e.contains("vault.share_key") && e.contains("regional"), "{e}");
+        let e = with(&|v| v.replace("retention: 35d", "retention: 1h"));
+        assert!(e.contains("vault.retention"), "{e}");
+        let e = with(&|v| format!("{v}  frequency: sometimes\n"));
+        assert!(e.contains("frequency") && e.contains("every-snapshot"), "{e}");
+    }
+
+    #[test]
+    fn a_restore_from_the_vault_names_another_account_and_an_instance() {
+        let restore = |from: &str, source: &str| {
+            format!(
+                "{}    copy_to:\n      - {{ region: us-west-2 }}\n    failover:\n      strategy: restore-latest-copy\n      approval: required\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr, from_vault: \"{from}\" }}\n",
+                DB.replace(":db:orders", source)
+            )
+        };
+        assert!(Config::from_yaml(&restore("210987654321", ":db:orders")).is_ok());
+        let e = err_of(&restore("123456789012", ":db:orders"));
+        assert!(e.contains("from_vault") && e.contains("own account"), "{e}");
+        let e = err_of(&restore("vault", ":db:orders"));
+        assert!(e.contains("from_vault") && e.contains("12-digit"), "{e}");
+        let e = err_of(&restore("210987654321", ":cluster:orders"));
+        assert!(e.contains("from_vault") && e.contains("instances"), "{e}");
+    }
+
     #[test]
     fn snapshot_arn_as_source_is_rejected() {
         let e = err_of(&DB.replace(":db:orders", ":snapshot:orders"));

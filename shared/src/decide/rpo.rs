@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::arn::RdsResource;
+use crate::config::vault::{Frequency, Vault};
 use crate::config::{Config, Database};
 use crate::copy::RegionListings;
 use crate::failover::Strategy;
@@ -96,8 +97,41 @@ pub fn assess(
                 stuck_copies: stuck,
             });
         }
+        if let Some(v) = &db.vault {
+            out.push(vault_assessment(db, v, listings.get(&db.source.region).map_or(&[][..], Vec::as_slice), now));
+        }
     }
     out
+}
+
+/// The vault's place in assessments, notices and metrics: `vault:<region>`.
+pub const VAULT_PREFIX: &str = "vault:";
+
+/// How old the newest copy the vault holds may get, as this account knows it (the
+/// `lifeboat:vaulted` tag the vault's answer sets): the vault's frequency (a day for
+/// `every-snapshot`, RDS's automated snapshot cadence) plus `STUCK_AFTER` for the copies on the way.
+pub fn vault_target(v: &Vault) -> Duration {
+    let every = match v.frequency {
+        Frequency::Every(d) => d,
+        Frequency::EverySnapshot => Duration::from_secs(86_400),
+    };
+    every + STUCK_AFTER
+}
+
+fn vault_assessment(db: &Database, v: &Vault, source_listing: &[Snapshot], now: DateTime<Utc>) -> Assessment {
+    let age = crate::vault::newest_vaulted(db, source_listing).map(|t| (now - t).num_seconds().max(0));
+    let target = vault_target(v).as_secs();
+    Assessment {
+        database: db.name.clone(),
+        region: format!("{VAULT_PREFIX}{}", v.region),
+        tier: db.tier.as_str(),
+        rpo_seconds: target,
+        copy_age_seconds: age,
+        replica_lag_seconds: None,
+        recovery_point_age_seconds: age,
+        breached: age.is_none_or(|a| a > target as i64),
+        stuck_copies: Vec::new(),
+    }
 }
 
 impl Assessment {

@@ -763,6 +763,89 @@ mod tests {
     }
 
     #[test]
+    fn messages_are_read_with_the_account_eventbridge_set_and_forgeries_refused() {
+        let shared = serde_json::json!({"source": SOURCE_EVENTS, "detail-type": SHARED, "account": SOURCE,
+            "detail": {"snapshot": format!("arn:aws:rds:us-west-2:{SOURCE}:snapshot:lifeboat-vault-20261201000000-0a0b0c0d"),
+                       "database": "orders", "retention_seconds": 86400}});
+        match message(&shared) {
+            Some(Ok(VaultMessage::Shared { from, retention, .. })) => {
+                assert_eq!((from.as_str(), retention), (SOURCE, Some(Duration::from_secs(86_400))));
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut forged = shared.clone();
+        forged["account"] = VAULT.into();
+        assert!(matches!(message(&forged), Some(Err(_))), "a share of another account's snapshot");
+        let mut anonymous = shared.clone();
+        anonymous.as_object_mut().unwrap().remove("account");
+        assert!(matches!(message(&anonymous), Some(Err(_))));
+        let restore = serde_json::json!({"source": RECOVERY_EVENTS, "detail-type": RESTORE_REQUESTED, "account": VAULT,
+            "detail": {"database": "orders"}});
+        assert!(matches!(message(&restore), Some(Err(_))), "a database is <account>/<identifier>");
+        let rds = serde_json::json!({"source": "aws.rds", "detail-type": "RDS DB Snapshot Event", "detail": {}});
+        assert!(message(&rds).is_none(), "not a vault event");
+    }
+
+    #[test]
+    fn a_restore_uses_the_newest_share_of_the_database_from_the_vault_alone() {
+        let c = config("every-snapshot");
+        let db = c.database_named("orders").unwrap();
+        let shared_by = |account: &str, hour: i64| {
+            let arn: RdsArn = format!("arn:aws:rds:us-east-1:{SOURCE}:snapshot:rds:orders-{hour}").parse().unwrap();
+            snap(
+                &format!("arn:aws:rds:us-west-2:{account}:snapshot:{}", transit_identifier(&arn, at(hour))),
+                "orders",
+                hour,
+                &[],
+            )
+        };
+        let shares = [shared_by(VAULT, 1), shared_by(VAULT, 5), shared_by("333333333333", 9)];
+        let newest = newest_share(db, VAULT, &shares).unwrap();
+        assert_eq!(newest.arn, shares[1].arn);
+        assert_eq!(newest.restore_point(), Some(at(5)), "dated by its identifier, not when it was copied");
+        let local = local_copy(db, &newest.arn, Some("k".into()));
+        assert_eq!((local.target.id.as_str(), local.target.region.as_str()), (newest.arn.id.as_str(), "us-west-2"));
+        assert!(local.tags.contains(&(TAG_DATABASE.to_owned(), "orders".to_owned())));
+    }
+
+    #[test]
+    fn the_source_s_vault_rpo_is_the_newest_restore_point_the_vault_confirmed() {
+        let c = config("24h");
+        let mut listing = vec![source("rds:orders-a", 1), source("rds:orders-b", 20)];
+        listing[0].tags.insert(TAG_VAULTED.into(), "arn".into());
+        let listings: crate::copy::RegionListings = [("us-east-1".to_owned(), listing)].into();
+        let vault_of = |hour: i64| {
+            crate::rpo::assess(&c, &listings, &|_, _| None, at(hour))
+                .into_iter()
+                .find(|a| a.database == "orders" && a.region == "vault:us-west-2")
+                .expect("a vault assessment")
+        };
+        let a = vault_of(30);
+        assert_eq!(a.copy_age_seconds, Some(29 * 3600), "b is not confirmed yet: a counts");
+        assert!(!a.breached, "within a day plus six hours: {a:?}");
+        assert!(vault_of(32).breached);
+        let ledger = crate::rpo::assess(&c, &listings, &|_, _| None, at(2))
+            .into_iter()
+            .find(|a| a.database == "ledger" && a.region == "vault:us-west-2")
+            .expect("ledger");
+        assert!(ledger.breached && ledger.copy_age_seconds.is_none(), "nothing in the vault yet");
+    }
+
+    #[test]
+    fn the_sample_events_are_what_the_functions_read() {
+        let load = |name: &str| -> Value {
+            let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        assert!(matches!(message(&load("vault-snapshot-shared.json")), Some(Ok(VaultMessage::Shared { .. }))));
+        assert!(matches!(message(&load("vault-copy-made.json")), Some(Ok(VaultMessage::Vaulted { .. }))));
+        assert!(matches!(
+            message(&load("vault-restore-requested.json")),
+            Some(Ok(VaultMessage::RestoreRequested { .. }))
+        ));
+    }
+
+    #[test]
     fn the_newest_copy_per_database_is_the_vault_s_restore_point() {
         let s = settings();
         let copies = vec![made(&share(1), &s, 2, None), made(&share(5), &s, 6, None)];

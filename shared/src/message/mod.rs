@@ -460,8 +460,9 @@ pub fn rpo_change(a: &Assessment) -> Message {
             human(chrono::Duration::seconds(s))
         )),
     );
+    let which = if a.region.starts_with(crate::rpo::VAULT_PREFIX) { "vault" } else { "DR" };
     body.push_str(&format!(
-        "Newest DR copy: {} old. Replica lag: {}.\n",
+        "Newest {which} copy: {} old. Replica lag: {}.\n",
         age(a.copy_age_seconds),
         a.replica_lag_seconds.map_or("no replica measured".to_owned(), |s| human(chrono::Duration::seconds(s)))
     ));
