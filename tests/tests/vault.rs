@@ -496,3 +496,43 @@ async fn with_the_source_account_gone_a_fresh_account_restores_from_the_vault_af
     assert_eq!(vault_shares[0].1, vec![RECOVERY.to_owned()]);
     let _ = BTreeSet::<String>::new();
 }
+
+/// The vault stack as written (infra/vault.yaml): what the source account may do there, and who
+/// may delete.
+#[test]
+fn the_vault_stack_lets_the_source_put_events_and_nothing_else_and_only_the_pruner_delete() {
+    let text = std::fs::read_to_string(repo_root().join("infra/vault.yaml")).expect("vault.yaml");
+    let t: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let resources = t["Resources"].as_mapping().expect("resources");
+    let mentions_source =
+        |v: &serde_yaml_ng::Value| serde_yaml_ng::to_string(v).unwrap_or_default().contains("SourceAccountId");
+    for (name, r) in resources {
+        let name = name.as_str().unwrap_or_default();
+        let kind = r["Type"].as_str().unwrap_or_default();
+        // No role trusts the source account; the one grant naming it as a principal is the bus's.
+        if kind == "AWS::IAM::Role" {
+            assert!(!mentions_source(&r["Properties"]["AssumeRolePolicyDocument"]), "{name} trusts the source");
+        }
+        if kind == "AWS::Events::EventBusPolicy" && mentions_source(&r["Properties"]["Statement"]["Principal"]) {
+            assert_eq!(r["Properties"]["Statement"]["Action"].as_str(), Some("events:PutEvents"), "{name}");
+        }
+    }
+    let statements = |function: &str| -> Vec<serde_yaml_ng::Value> {
+        resources[function]["Properties"]["Policies"][0]["Statement"].as_sequence().cloned().unwrap_or_default()
+    };
+    let deletes =
+        |s: &serde_yaml_ng::Value| serde_yaml_ng::to_string(&s["Action"]).unwrap_or_default().contains("Delete");
+    let copier = statements("VaultCopierFunction");
+    assert!(
+        copier.iter().filter(|s| deletes(s)).all(|s| s["Effect"].as_str() == Some("Deny")),
+        "the copier can't delete"
+    );
+    assert!(copier.iter().any(|s| deletes(s) && s["Resource"].as_str() == Some("*")));
+    let pruner = statements("VaultPrunerFunction");
+    let allowed: Vec<_> = pruner.iter().filter(|s| deletes(s)).collect();
+    assert_eq!(allowed.len(), 2, "{allowed:?}");
+    for s in allowed {
+        assert!(serde_yaml_ng::to_string(&s["Resource"]).unwrap_or_default().contains("lifeboat-vault-*"), "{s:?}");
+        assert!(serde_yaml_ng::to_string(&s["Condition"]).unwrap_or_default().contains("lifeboat:managed"), "{s:?}");
+    }
+}

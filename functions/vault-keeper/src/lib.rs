@@ -169,17 +169,18 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
     result.map(|()| report)
 }
 
-/// `VaultCopyAgeSeconds` per database, which the vault stack's alarm watches.
+/// `VaultCopyAgeSeconds` by database, and their maximum (what the vault stack's alarm watches).
 pub fn rpo_metrics(report: &Report, at: DateTime<Utc>) -> Vec<String> {
     report
         .newest
         .iter()
         .filter_map(|(db, n)| {
-            let age = usize::try_from(n.age_seconds?).ok()?;
-            Some(metrics::emf_line(
+            // By database, and by function alone: the vault stack's alarm watches the maximum.
+            Some(metrics::emf(
                 at,
                 &[("Function", "vault-keeper"), ("Database", db)],
-                &[("VaultCopyAgeSeconds", age)],
+                &[&["Function", "Database"], &["Function"]],
+                &[("VaultCopyAgeSeconds", n.age_seconds?, "Seconds")],
             ))
         })
         .collect()
