@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
-echo "test: sam validate --lint template.yaml" >&2
+echo "test: sam validate --lint template.yaml infra/vault.yaml" >&2
 .venv/bin/sam validate --lint --template template.yaml
+.venv/bin/sam validate --lint --template infra/vault.yaml
 echo "test: cfn-lint template.yaml infra/*.yaml" >&2
 .venv/bin/cfn-lint template.yaml infra/*.yaml
 echo "test: asl-validator infra/*.asl.json" >&2

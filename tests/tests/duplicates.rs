@@ -173,6 +173,7 @@ struct EventWorld {
     trigger: failover_trigger::Deps,
     drill: dr_drill::Deps,
     approval: approval_handler::Deps,
+    vault: vault_keeper::Deps,
 }
 
 impl EventWorld {
@@ -227,6 +228,26 @@ impl EventWorld {
             trigger: failover_trigger::Deps::new(config().await, &sdk, &table, &machines[0].1, Duration::from_secs(1)),
             drill,
             approval: approval_handler::Deps::new(&sdk, &table, APPROVAL_KEY_PARAM),
+            vault: {
+                let settings = lifeboat_core::vault::VaultSettings {
+                    account: "210987654321".into(),
+                    region: DR.into(),
+                    kms_key: key.clone(),
+                    minimum_retention: Duration::from_secs(7 * 86_400),
+                    default_retention: Duration::from_secs(30 * 86_400),
+                    minimum_kept: 1,
+                    sources: [ACCOUNT.to_owned()].into(),
+                    restore_accounts: Default::default(),
+                };
+                let mut v = vault_keeper::Deps::new(
+                    settings,
+                    vault_keeper::Role::Copier,
+                    false,
+                    &moto.sdk_as(DR, "210987654321").await,
+                );
+                v.emit_metrics = false;
+                v
+            },
             moto,
             table,
             inbox,
@@ -268,6 +289,10 @@ impl EventWorld {
             f if f.starts_with("pruner-") => &["pruner"],
             f if f.starts_with("dr-drill-") => &["drill"],
             f if f.starts_with("approval-") => &["approval"],
+            // The vault's answer goes to the source's copier; shares and restore requests to the
+            // vault's copier (here, a vault that serves this account and lists no restore account).
+            "vault-copy-made.json" => &["copier"],
+            f if f.starts_with("vault-") => &["vault"],
             other => panic!("{other}: no function takes this sample; route it here"),
         };
         let mut outcomes = vec![String::new(); times];
@@ -305,6 +330,7 @@ impl EventWorld {
             "notifier" => class(notifier::handle(&self.notifier, payload, now).await),
             "trigger" => class(failover_trigger::handle(&self.trigger, payload, now).await),
             "drill" => class(dr_drill::handle(&self.drill, payload, now).await),
+            "vault" => class(vault_keeper::handle(&self.vault, payload, now).await),
             "approval" => {
                 let req = serde_json::from_value(payload).expect("a Function URL request");
                 format!("HTTP {}", approval_handler::handle(&self.approval, req, now).await.status_code)

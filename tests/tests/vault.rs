@@ -19,23 +19,6 @@ const VAULT: &str = "210987654321";
 const RECOVERY: &str = "444455556666";
 const STRANGER: &str = "777788889999";
 
-/// A customer managed key in `sdk`'s account whose policy lets `accounts` use it for snapshots
-/// (the README's key policy step). Its ARN.
-async fn shared_key(sdk: &SdkConfig, owner: &str, accounts: &[&str]) -> String {
-    let mut statements = vec![json!({"Sid": "Owner", "Effect": "Allow",
-        "Principal": {"AWS": format!("arn:aws:iam::{owner}:root")}, "Action": "kms:*", "Resource": "*"})];
-    for a in accounts {
-        statements.push(json!({"Sid": format!("Use{a}"), "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{a}:root")},
-            "Action": ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
-            "Resource": "*"}));
-    }
-    let policy = json!({"Version": "2012-10-17", "Statement": statements});
-    let kms = aws_sdk_kms::Client::new(sdk);
-    let key = kms.create_key().policy(policy.to_string()).send().await.expect("key");
-    key.key_metadata().map(|m| m.arn().unwrap_or_default().to_owned()).expect("key arn")
-}
-
 struct World {
     moto: Moto,
     src: SdkConfig,

@@ -304,7 +304,16 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
             }
         }
     }
-    if let Some(copy) = &f.newest_copy {
+    let from_vault = failover.and_then(|f| f.restore.as_ref()).and_then(|r| r.from_vault.as_deref());
+    if let Some(vault) = from_vault {
+        // Nothing to read here before a failover asks: the vault shares its copy then, and its
+        // own alarm (VaultRpoAlarm) watches that copy's age.
+        out.push(check(
+            "dr-copy",
+            Ok,
+            format!("restores from vault account {vault}: its newest copy is shared when a failover asks"),
+        ));
+    } else if let Some(copy) = &f.newest_copy {
         out.push(match copy.as_ref().and_then(|c| c.restore_point().map(|p| (c, p))) {
             None => check("dr-copy", Blocked, format!("no available DR copy in {region}: nothing to restore")),
             Some((c, point)) => {

@@ -13,8 +13,9 @@
 //! call went to us-east-1, and the failover's evidence record is in the bucket; then us-east-1
 //! comes back;
 //! then `lifeboat drill --follow` runs a restore drill (infra/drill.asl.json, the real `dr-drill`)
-//! that restores the newest DR copy, measures it and cleans up, and `lifeboat status` ends the
-//! story.
+//! that restores the newest DR copy, measures it and cleans up, and `lifeboat status`; last, the
+//! vault: a snapshot under aws/rds reaches a vault account, then the primary account is gone and a
+//! fresh account restores from the vault after the approval.
 //! Copier, pruner, notifier and rpo-monitor run in-process with the clients their `main` builds.
 
 use chrono::{Duration, Utc};
@@ -245,7 +246,191 @@ async fn main() {
     }
     println!("\n== Can we recover, and how fast? ==");
     cli(&["status"]);
+    vault(&moto).await;
     println!("\n== done: the emulator stops with this program ==");
+}
+
+const VAULT: &str = "210987654321";
+const RECOVERY: &str = "444455556666";
+
+/// Snapshots an account holds in a region, one line each: identifier, key, Lifeboat's tags.
+async fn show(sdk: &lifeboat_core::aws::SdkConfig, who: &str) {
+    let out = aws_sdk_rds::Client::new(sdk).describe_db_snapshots().send().await.expect("describe");
+    println!("{who}:");
+    for s in out.db_snapshots() {
+        let tags: Vec<String> = s
+            .tag_list()
+            .iter()
+            .filter(|t| t.key().is_some_and(|k| k.starts_with("lifeboat:") && k != "lifeboat:source-arn"))
+            .map(|t| format!("{}={}", t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+            .collect();
+        println!(
+            "  {:<42} key {:<24} {}",
+            s.db_snapshot_identifier().unwrap_or_default(),
+            short_key(s.kms_key_id()),
+            tags.join(" ")
+        );
+    }
+}
+
+fn short_key(key: Option<&str>) -> String {
+    match key {
+        None => "(unencrypted)".into(),
+        Some("default_kms_key_id") => "aws/rds".into(),
+        Some(k) => k.split(':').nth(4).map_or(k.to_owned(), |a| format!("a CMK of {a}")),
+    }
+}
+
+/// The vault (docs/vault.md): ledger-prod's snapshots, under aws/rds, reach a vault account; then
+/// the primary account is gone, and a fresh account restores from the vault after the approval.
+async fn vault(moto: &Moto) {
+    use lifeboat_core::vault as v;
+    println!("\n== The vault: copies in an account an attacker with this one's keys can't delete ==");
+    let src = moto.sdk(SRC).await;
+    let vault_sdk = moto.sdk_as(DR, VAULT).await;
+    let share_key = shared_key(&moto.sdk(DR).await, ACCOUNT, &[VAULT]).await;
+    let vault_key = shared_key(&vault_sdk, VAULT, &[RECOVERY]).await;
+    moto.rds(SRC)
+        .await
+        .create_db_instance()
+        .db_instance_identifier("ledger")
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .allocated_storage(20)
+        .storage_encrypted(true)
+        .send()
+        .await
+        .expect("ledger");
+    moto.set_clock(Utc::now() + Duration::minutes(5));
+    snapshot(moto, SRC, "ledger", "ledger-nightly", &[]).await;
+    moto.set_clock(Utc::now() + Duration::minutes(5));
+    let yaml = format!(
+        "vault:\n  account: \"{VAULT}\"\n  region: {DR}\n  share_key: {share_key}\n  retention: 35d\n  frequency: 24h\ndatabases:\n  - name: ledger-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:ledger\n    tier: production\n    rpo: 24h\n    rto: 4h\n"
+    );
+    println!("{}", indent(&yaml));
+    let mut copier = snapshot_copier::Deps::new(config_in_ssm(moto, &yaml, CONFIG_TTL).await, &src);
+    copier.emit_metrics = false;
+    let settings = v::VaultSettings {
+        account: VAULT.into(),
+        region: DR.into(),
+        kms_key: vault_key.clone(),
+        minimum_retention: std::time::Duration::from_secs(30 * 86_400),
+        default_retention: std::time::Duration::from_secs(35 * 86_400),
+        minimum_kept: 1,
+        sources: [ACCOUNT.to_owned()].into(),
+        restore_accounts: [RECOVERY.to_owned()].into(),
+    };
+    let mut keeper = vault_keeper::Deps::new(settings, vault_keeper::Role::Copier, false, &vault_sdk);
+    keeper.emit_metrics = false;
+    let to_vault = bus_queue(&src, "demo-to-vault", v::SOURCE_EVENTS).await;
+    let to_source = bus_queue(&vault_sdk, "demo-to-source", v::VAULT_EVENTS).await;
+    let sweep = || {
+        let mut e = event("scheduled-sweep.json", None);
+        e["time"] = json!(Utc::now());
+        e
+    };
+    let first = snapshot_copier::handle(&copier, sweep(), Utc::now()).await.expect("sweep");
+    println!(
+        "source sweep: transit copy started (re-keyed off aws/rds, which RDS won't share): {:?}",
+        first.vault_started
+    );
+    let second = snapshot_copier::handle(&copier, sweep(), Utc::now()).await.expect("sweep");
+    println!("next sweep: shared with the vault account alone, and said on the bus: {:?}", second.vault_shared);
+    for e in bus_events(&src, &to_vault).await {
+        let r = vault_keeper::handle(&keeper, e, Utc::now()).await.expect("vault copier");
+        println!("vault copier (account {VAULT}): copied {:?}, answered {:?}", r.copied, r.announced);
+    }
+    for e in bus_events(&vault_sdk, &to_source).await {
+        let r = snapshot_copier::handle(&copier, e, Utc::now()).await.expect("answer");
+        println!(
+            "source copier, on the vault's answer: {:?} (tagged vaulted, unshared, transit copy deleted)",
+            r.vaulted
+        );
+    }
+    show(&moto.sdk(DR).await, &format!("account {ACCOUNT} in {DR} (no transit copy left, nothing shared)")).await;
+    show(&vault_sdk, &format!("vault account {VAULT} in {DR}")).await;
+    let held = aws_sdk_rds::Client::new(&vault_sdk).describe_db_snapshots().send().await.expect("describe");
+    if let Some(id) = held.db_snapshots().first().and_then(|s| s.db_snapshot_identifier()) {
+        let tried = aws_sdk_rds::Client::new(&moto.sdk(DR).await)
+            .delete_db_snapshot()
+            .db_snapshot_identifier(format!("arn:aws:rds:{DR}:{VAULT}:snapshot:{id}"))
+            .send()
+            .await;
+        let said = tried.err().map_or("DELETED".to_owned(), |e| {
+            format!("refused ({})", lifeboat_core::aws::error_code(&e).unwrap_or("?"))
+        });
+        println!("the source account's credentials deleting {id}: {said}");
+    }
+
+    println!("\n== the primary account is gone: restore from the vault ==");
+    let rds = moto.rds(SRC).await;
+    rds.delete_db_snapshot().db_snapshot_identifier("ledger-nightly").send().await.expect("delete");
+    for id in ["ledger", "orders"] {
+        let _ = rds.delete_db_instance().db_instance_identifier(id).skip_final_snapshot(true).send().await;
+    }
+    println!("account {ACCOUNT}: ledger and its snapshots deleted");
+    moto.act_as(RECOVERY).await;
+    let recovery = moto.sdk(DR).await;
+    let recovery_key = shared_key(&recovery, RECOVERY, &[]).await;
+    let table = incidents_table(moto, DR).await;
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db", "account": RECOVERY}));
+    let yaml = format!(
+        "databases:\n  - name: ledger-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:ledger\n    tier: production\n    rpo: 24h\n    rto: 8h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{recovery_key}\" }}\n    failover:\n      strategy: restore-latest-copy\n      approval: required\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db, from_vault: \"{VAULT}\" }}\n"
+    );
+    println!("a fresh account {RECOVERY}, its Lifeboat config:\n{}", indent(&yaml));
+    let machine = idle_machine(moto, DR, "lifeboat-failover").await;
+    let trigger = failover_trigger::Deps::new(
+        config_in_ssm(moto, &yaml, std::time::Duration::ZERO).await,
+        &recovery,
+        &table,
+        &machine,
+        std::time::Duration::from_secs(1),
+    );
+    let asks = bus_queue(&recovery, "demo-ask-vault", v::RECOVERY_EVENTS).await;
+    let request = json!({"database": "ledger-prod", "reason": "the primary account is gone", "requested_by": "sre"});
+    let started = failover_trigger::handle(&trigger, request.clone(), Utc::now()).await.expect("trigger");
+    println!("$ lifeboat failover ledger-prod: incident {}", started.incident_id.clone().unwrap_or_default());
+    for e in bus_events(&recovery, &asks).await {
+        let r = vault_keeper::handle(&keeper, e, Utc::now()).await.expect("vault shares");
+        println!("the vault, asked by {RECOVERY} (listed in its RestoreAccountIds): {:?}", r.shared_for_restore);
+    }
+    let steps =
+        failover_steps::Deps::new(config_in_ssm(moto, &yaml, std::time::Duration::ZERO).await, &recovery, &table);
+    let config = lifeboat_core::config::Config::from_yaml(&yaml).expect("config");
+    let Ok(lifeboat_core::failover::Start::Failover(reqs)) =
+        lifeboat_core::failover::classify(&config, &request, Utc::now())
+    else {
+        panic!("the request was refused")
+    };
+    let mut exec = lifeboat_core::failover::steps::Execution::new(
+        &config.databases[0],
+        &reqs[0],
+        &started.incident_id.unwrap_or_default(),
+        std::time::Duration::from_secs(1),
+    );
+    let step = |action: &str, exec: &lifeboat_core::failover::steps::Execution| {
+        failover_steps::handle(&steps, json!({"action": action, "execution": exec}), Utc::now())
+    };
+    exec = step("preflight", &exec).await.expect("preflight");
+    println!("preflight: {}", exec.preflight.as_ref().map(|p| p.plan.clone()).unwrap_or_default());
+    let refused = step("act", &exec).await.expect_err("no approval");
+    println!("act before the approval: refused ({refused})");
+    exec.approval =
+        Some(lifeboat_core::failover::steps::Decision { decision: "approve".into(), approver: "sre-lead".into() });
+    println!("approved by sre-lead");
+    exec = step("act", &exec).await.expect("act");
+    show(&recovery, &format!("account {RECOVERY} in {DR} (the vault copy, copied under its own key)")).await;
+    let out = aws_sdk_rds::Client::new(&recovery).describe_db_instances().send().await.expect("instances");
+    for i in out.db_instances() {
+        println!(
+            "restored: {} ({}) in account {RECOVERY}, recovery point {}",
+            i.db_instance_identifier().unwrap_or_default(),
+            i.db_instance_status().unwrap_or_default(),
+            exec.preflight.as_ref().and_then(|p| p.recovered_to).map(|t| t.to_rfc3339()).unwrap_or_default()
+        );
+    }
 }
 
 /// The failover with us-east-1 down, with real parts: the trigger binary of the stack in us-west-2,
