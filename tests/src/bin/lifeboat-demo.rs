@@ -253,11 +253,16 @@ async fn main() {
 const VAULT: &str = "210987654321";
 const RECOVERY: &str = "444455556666";
 
-/// Snapshots an account holds in a region, one line each: identifier, key, Lifeboat's tags.
+/// The vault path's snapshots an account holds in a region, one line each: identifier, key, tags.
 async fn show(sdk: &lifeboat_core::aws::SdkConfig, who: &str) {
     let out = aws_sdk_rds::Client::new(sdk).describe_db_snapshots().send().await.expect("describe");
     println!("{who}:");
-    for s in out.db_snapshots() {
+    // Only the vault path's: not the DR copies, nor the automated snapshot moto takes of a restore.
+    for s in out
+        .db_snapshots()
+        .iter()
+        .filter(|s| s.db_snapshot_identifier().is_some_and(|id| id.starts_with("lifeboat-vault-")))
+    {
         let tags: Vec<String> = s
             .tag_list()
             .iter()
@@ -290,6 +295,8 @@ async fn vault(moto: &Moto) {
     let vault_sdk = moto.sdk_as(DR, VAULT).await;
     let share_key = shared_key(&moto.sdk(DR).await, ACCOUNT, &[VAULT]).await;
     let vault_key = shared_key(&vault_sdk, VAULT, &[RECOVERY]).await;
+    // The automated snapshot moto takes of a new database is older than the nightly one.
+    moto.set_clock(Utc::now() - Duration::minutes(10));
     moto.rds(SRC)
         .await
         .create_db_instance()
@@ -303,9 +310,8 @@ async fn vault(moto: &Moto) {
         .send()
         .await
         .expect("ledger");
-    moto.set_clock(Utc::now() + Duration::minutes(5));
+    moto.set_clock(Utc::now());
     snapshot(moto, SRC, "ledger", "ledger-nightly", &[]).await;
-    moto.set_clock(Utc::now() + Duration::minutes(5));
     let yaml = format!(
         "vault:\n  account: \"{VAULT}\"\n  region: {DR}\n  share_key: {share_key}\n  retention: 35d\n  frequency: 24h\ndatabases:\n  - name: ledger-prod\n    source: arn:aws:rds:{SRC}:{ACCOUNT}:db:ledger\n    tier: production\n    rpo: 24h\n    rto: 4h\n"
     );
@@ -349,7 +355,7 @@ async fn vault(moto: &Moto) {
             r.vaulted
         );
     }
-    show(&moto.sdk(DR).await, &format!("account {ACCOUNT} in {DR} (no transit copy left, nothing shared)")).await;
+    show(&moto.sdk(DR).await, &format!("account {ACCOUNT}'s transit copies in {DR} (none left: nothing shared)")).await;
     show(&vault_sdk, &format!("vault account {VAULT} in {DR}")).await;
     let held = aws_sdk_rds::Client::new(&vault_sdk).describe_db_snapshots().send().await.expect("describe");
     if let Some(id) = held.db_snapshots().first().and_then(|s| s.db_snapshot_identifier()) {
