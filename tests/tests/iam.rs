@@ -189,12 +189,18 @@ fn rds_tags_go_only_on_lf_databases_and_the_copiers_own_copies() {
         if !allows(&s) || !list(s.get("Action")).contains(&"rds:AddTagsToResource".into()) {
             continue;
         }
+        // With a vault, the copier marks a source snapshot the vault holds: that one tag only,
+        // which makes nothing deletable.
+        let only_vaulted = condition(&s, "ForAllValues:StringEquals", "aws:TagKeys") == ["lifeboat:vaulted"];
         for r in list(s.get("Resource")) {
             // The copier tags the copies it makes, lifeboat:managed included: those and no other.
             let own = if owner == "SnapshotCopierFunction" {
-                r.ends_with(":snapshot:lifeboat-*") || r.ends_with(":cluster-snapshot:lifeboat-*")
+                r.ends_with(":snapshot:lifeboat-*") || r.ends_with(":cluster-snapshot:lifeboat-*") || only_vaulted
             } else {
+                // A recovery account's copy of a vault copy is named as the vault named it.
                 is_lf_database(&r)
+                    || r.contains(":snapshot:lifeboat-vault-")
+                    || r.contains(":cluster-snapshot:lifeboat-vault-")
             };
             assert!(own, "{owner}: rds:AddTagsToResource on {r}");
         }

@@ -199,7 +199,7 @@ async fn on_snapshot(deps: &Deps, config: &Config, arn: &RdsArn, report: &mut Re
             }
         }
     }
-    combine(errors)
+    LifeboatError::all(errors)
 }
 
 async fn sweep(deps: &Deps, config: &Config, now: DateTime<Utc>, report: &mut Report) -> Result<(), LifeboatError> {
@@ -246,7 +246,7 @@ async fn sweep(deps: &Deps, config: &Config, now: DateTime<Utc>, report: &mut Re
     for req in &plan.copies {
         start(deps, req, report, &mut errors).await;
     }
-    combine(errors)
+    LifeboatError::all(errors)
 }
 
 async fn start(deps: &Deps, req: &CopyRequest, report: &mut Report, errors: &mut Vec<LifeboatError>) {
@@ -277,20 +277,6 @@ async fn start(deps: &Deps, req: &CopyRequest, report: &mut Report, errors: &mut
 
 fn label(req: &CopyRequest) -> String {
     format!("{}:{}", req.target.region, req.target.id)
-}
-
-/// One region's failure doesn't stop the others; the run then fails as a whole, retryable if any
-/// part of it may succeed later (the sweep, or Lambda's retry, finishes the job).
-fn combine(errors: Vec<LifeboatError>) -> Result<(), LifeboatError> {
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-    if errors.iter().any(LifeboatError::is_retryable) {
-        Err(LifeboatError::Transient(message))
-    } else {
-        Err(LifeboatError::Rejected(message))
-    }
 }
 
 /// The sweep's vault work (see `lifeboat_core::vault`): transit copies started, failed ones

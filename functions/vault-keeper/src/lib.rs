@@ -300,7 +300,7 @@ async fn sweep(deps: &Deps, now: DateTime<Utc>, report: &mut Report) -> Result<(
             },
         );
     }
-    combine(errors)
+    LifeboatError::all(errors)
 }
 
 async fn prune(deps: &Deps, now: DateTime<Utc>, dry_run: bool, report: &mut Report) -> Result<(), LifeboatError> {
@@ -319,17 +319,5 @@ async fn prune(deps: &Deps, now: DateTime<Utc>, dry_run: bool, report: &mut Repo
             },
         }
     }
-    combine(errors)
-}
-
-fn combine(errors: Vec<LifeboatError>) -> Result<(), LifeboatError> {
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-    if errors.iter().any(LifeboatError::is_retryable) {
-        Err(LifeboatError::Transient(message))
-    } else {
-        Err(LifeboatError::Rejected(message))
-    }
+    LifeboatError::all(errors)
 }

@@ -169,11 +169,29 @@ impl Rds {
     /// Every snapshot in a region, page by page. `DescribeDBSnapshots` already returns each
     /// snapshot's tags, so no per-snapshot call is needed.
     pub async fn list(&self, region: &str, kinds: Kinds) -> Result<Vec<Snapshot>, LifeboatError> {
+        self.listing(region, kinds, false).await
+    }
+
+    /// Snapshots of other accounts shared with this one in `region` (`IncludeShared` with
+    /// `SnapshotType=shared`: without the type RDS lists this account's own as well).
+    pub async fn list_shared(&self, region: &str, kinds: Kinds) -> Result<Vec<Snapshot>, LifeboatError> {
+        self.listing(region, kinds, true).await
+    }
+
+    async fn listing(&self, region: &str, kinds: Kinds, shared: bool) -> Result<Vec<Snapshot>, LifeboatError> {
         let client = self.client(region);
         let mut out = Vec::new();
+        let (include_shared, snapshot_type) =
+            if shared { (Some(true), Some("shared".to_owned())) } else { (None, None) };
         // The SDK's paginators follow the markers; every page is one call.
         if kinds.instances {
-            let mut pages = client.describe_db_snapshots().max_records(100).into_paginator().send();
+            let mut pages = client
+                .describe_db_snapshots()
+                .set_include_shared(include_shared)
+                .set_snapshot_type(snapshot_type.clone())
+                .max_records(100)
+                .into_paginator()
+                .send();
             while let Some(page) = pages.next().await {
                 self.count();
                 let page = page.map_err(|e| sdk_error("rds:DescribeDBSnapshots", e))?;
@@ -181,7 +199,13 @@ impl Rds {
             }
         }
         if kinds.clusters {
-            let mut pages = client.describe_db_cluster_snapshots().max_records(100).into_paginator().send();
+            let mut pages = client
+                .describe_db_cluster_snapshots()
+                .set_include_shared(include_shared)
+                .set_snapshot_type(snapshot_type)
+                .max_records(100)
+                .into_paginator()
+                .send();
             while let Some(page) = pages.next().await {
                 self.count();
                 let page = page.map_err(|e| sdk_error("rds:DescribeDBClusterSnapshots", e))?;
@@ -232,44 +256,6 @@ impl Rds {
         }
     }
 
-    /// Snapshots of other accounts shared with this one in `region` (`IncludeShared` with
-    /// `SnapshotType=shared`: without the type RDS lists this account's own as well).
-    pub async fn list_shared(&self, region: &str, kinds: Kinds) -> Result<Vec<Snapshot>, LifeboatError> {
-        let client = self.client(region);
-        let mut out = Vec::new();
-        if kinds.instances {
-            let mut pages = client
-                .describe_db_snapshots()
-                .include_shared(true)
-                .snapshot_type("shared")
-                .max_records(100)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                self.count();
-                let page = page.map_err(|e| sdk_error("rds:DescribeDBSnapshots", e))?;
-                out.extend(page.db_snapshots().iter().filter_map(from_instance_snapshot));
-            }
-        }
-        if kinds.clusters {
-            let mut pages = client
-                .describe_db_cluster_snapshots()
-                .include_shared(true)
-                .snapshot_type("shared")
-                .max_records(100)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                self.count();
-                let page = page.map_err(|e| sdk_error("rds:DescribeDBClusterSnapshots", e))?;
-                out.extend(page.db_cluster_snapshots().iter().filter_map(from_cluster_snapshot));
-            }
-        }
-        let mut seen = BTreeSet::new();
-        out.retain(|s| seen.insert(s.arn.clone()));
-        Ok(out)
-    }
-
     /// Let `account` copy and restore the snapshot (attribute `restore`), or stop letting it.
     /// Both are idempotent at RDS: adding an account twice, or removing one not there, changes
     /// nothing. Never `all`: Lifeboat shares with one named account only.
@@ -281,7 +267,7 @@ impl Rds {
         self.count();
         let (add, remove) =
             if shared { (Some(vec![account.to_owned()]), None) } else { (None, Some(vec![account.to_owned()])) };
-        let result = match arn.resource {
+        match arn.resource {
             RdsResource::InstanceSnapshot => client
                 .modify_db_snapshot_attribute()
                 .db_snapshot_identifier(&arn.id)
@@ -303,48 +289,7 @@ impl Rds {
                 .map(|_| ())
                 .map_err(|e| sdk_error("rds:ModifyDBClusterSnapshotAttribute", e)),
             _ => Err(LifeboatError::Rejected(format!("{arn} is not a snapshot"))),
-        };
-        result
-    }
-
-    /// The accounts a snapshot is shared with (its `restore` attribute).
-    pub async fn shared_with(&self, arn: &RdsArn) -> Result<Vec<String>, LifeboatError> {
-        let client = self.client(&arn.region);
-        self.count();
-        let values = match arn.resource {
-            RdsResource::InstanceSnapshot => client
-                .describe_db_snapshot_attributes()
-                .db_snapshot_identifier(&arn.id)
-                .send()
-                .await
-                .map_err(|e| sdk_error("rds:DescribeDBSnapshotAttributes", e))?
-                .db_snapshot_attributes_result()
-                .map(|r| {
-                    r.db_snapshot_attributes()
-                        .iter()
-                        .filter(|a| a.attribute_name() == Some("restore"))
-                        .flat_map(|a| a.attribute_values().to_vec())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            RdsResource::ClusterSnapshot => client
-                .describe_db_cluster_snapshot_attributes()
-                .db_cluster_snapshot_identifier(&arn.id)
-                .send()
-                .await
-                .map_err(|e| sdk_error("rds:DescribeDBClusterSnapshotAttributes", e))?
-                .db_cluster_snapshot_attributes_result()
-                .map(|r| {
-                    r.db_cluster_snapshot_attributes()
-                        .iter()
-                        .filter(|a| a.attribute_name() == Some("restore"))
-                        .flat_map(|a| a.attribute_values().to_vec())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            _ => return Err(LifeboatError::Rejected(format!("{arn} is not a snapshot"))),
-        };
-        Ok(values)
+        }
     }
 
     /// One tag on a resource (added, or its value replaced).

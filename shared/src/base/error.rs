@@ -38,6 +38,20 @@ impl LifeboatError {
         matches!(self, LifeboatError::Transient(_) | LifeboatError::InProgress(_))
     }
 
+    /// One run's several failures as one: none is success; retryable if any part of the run may
+    /// succeed later (a retry, or the next schedule, finishes the job), else not.
+    pub fn all(errors: Vec<LifeboatError>) -> Result<(), LifeboatError> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        if errors.iter().any(LifeboatError::is_retryable) {
+            Err(LifeboatError::Transient(message))
+        } else {
+            Err(LifeboatError::Rejected(message))
+        }
+    }
+
     pub fn error_type(&self) -> &'static str {
         match self {
             LifeboatError::InProgress(_) => "InProgress",

@@ -492,14 +492,11 @@ pub fn newest_share(db: &Database, vault: &str, shared: &[Snapshot]) -> Option<S
 /// This account's copy of a vault copy shared with it, under the same identifier (so a restore
 /// planned from the share finds it by name) and `kms_key` ("If you copy an encrypted DB snapshot
 /// that is shared from another AWS account, then you must specify a value for KmsKeyId"), tagged
-/// as a Lifeboat copy of `db`. RDS names the target in the caller's account: the target ARN's
-/// account is left empty, the adapter addresses it by region and identifier.
+/// as a Lifeboat copy of `db`, but not `lifeboat:managed`: the restore's source is not the
+/// pruner's to take. RDS names the target in the caller's account: the target ARN's account is
+/// left empty, the adapter addresses it by region and identifier.
 pub fn local_copy(db: &Database, share: &RdsArn, kms_key: Option<String>) -> CopyRequest {
-    let mut tags = vec![
-        (TAG_MANAGED.to_owned(), "true".to_owned()),
-        (TAG_DATABASE.to_owned(), db.name.clone()),
-        (TAG_SOURCE_ARN.to_owned(), share.to_string()),
-    ];
+    let mut tags = vec![(TAG_DATABASE.to_owned(), db.name.clone()), (TAG_SOURCE_ARN.to_owned(), share.to_string())];
     if let Some(at) = transit_restore_point(&share.id) {
         tags.push((TAG_SOURCE_CREATED.to_owned(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
     }
