@@ -241,11 +241,13 @@ pub fn wanted_sources<'a>(
         .collect()
 }
 
-/// Lifeboat's copies of `resource`'s kind still being made in the listed region.
+/// Lifeboat's copies of `resource`'s kind still being made in the listed region: DR copies and
+/// transit copies to a vault alike, as both hold a slot of the region's copy quota.
 pub fn in_flight(listing: &[Snapshot], resource: RdsResource) -> usize {
     listing
         .iter()
-        .filter(|s| s.arn.resource == resource && s.is_lifeboat_copy() && !s.is_available() && s.status != FAILED)
+        .filter(|s| s.arn.resource == resource && (s.is_lifeboat_copy() || s.is_vault_transit()))
+        .filter(|s| !s.is_available() && s.status != FAILED)
         .count()
 }
 

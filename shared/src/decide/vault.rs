@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::arn::{RdsArn, RdsResource};
 use crate::config::vault::{Frequency, Vault};
 use crate::config::{Database, Tier};
-use crate::copy::{available_sources, CopyRequest, CLUSTER_COPIES_IN_FLIGHT, INSTANCE_COPIES_IN_FLIGHT};
+use crate::copy::{available_sources, in_flight, CopyRequest, CLUSTER_COPIES_IN_FLIGHT, INSTANCE_COPIES_IN_FLIGHT};
 use crate::event::EventError;
 use crate::snapshot::{
     Snapshot, FAILED, TAG_DATABASE, TAG_MANAGED, TAG_RETAIN_UNTIL, TAG_SOURCE_ARN, TAG_SOURCE_CREATED,
@@ -238,11 +238,7 @@ pub fn plan_sends(db: &Database, source_listing: &[Snapshot], vault_listing: &[S
     } else {
         (RdsResource::InstanceSnapshot, INSTANCE_COPIES_IN_FLIGHT)
     };
-    let mut flying = vault_listing
-        .iter()
-        .filter(|s| s.arn.resource == resource && !s.is_available() && s.status != FAILED)
-        .filter(|s| s.is_lifeboat_copy() || s.is_vault_transit())
-        .count();
+    let mut flying = in_flight(vault_listing, resource);
     let live_ids: BTreeSet<&str> = live.iter().map(|t| t.arn.id.as_str()).collect();
     for source in due(vault, &sources, &live) {
         let Some(req) = transit_request(db, vault, source) else { continue };
@@ -619,6 +615,32 @@ mod tests {
         let plan = plan_sends(db, &listing, std::slice::from_ref(&transit));
         assert_eq!(plan.delete_failed, vec![transit.arn.clone()]);
         assert_eq!(plan.transits.len(), 1, "made again");
+    }
+
+    #[test]
+    fn transit_copies_and_dr_copies_share_the_destination_s_quota() {
+        let c = config("every-snapshot");
+        let db = c.database_named("orders").unwrap();
+        let flying = |n: usize, transit: bool| -> Vec<Snapshot> {
+            (0..n)
+                .map(|i| {
+                    let mut s =
+                        snap(&format!("arn:aws:rds:us-west-2:{SOURCE}:snapshot:lifeboat-x-{i}"), "other", 1, &[]);
+                    s.status = "copying".into();
+                    s.tags.insert(if transit { TAG_VAULT_TRANSIT } else { TAG_SOURCE_ARN }.into(), "x".into());
+                    s
+                })
+                .collect()
+        };
+        let full = flying(INSTANCE_COPIES_IN_FLIGHT, false);
+        let plan = plan_sends(db, &[source("rds:orders-a", 1)], &full);
+        assert!(plan.transits.is_empty() && plan.deferred.len() == 1, "DR copies fill the quota: {plan:?}");
+        let transits = flying(INSTANCE_COPIES_IN_FLIGHT, true);
+        assert_eq!(
+            in_flight(&transits, RdsResource::InstanceSnapshot),
+            INSTANCE_COPIES_IN_FLIGHT,
+            "and transit copies count for the DR sweep"
+        );
     }
 
     #[test]
