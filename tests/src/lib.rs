@@ -211,6 +211,16 @@ pub async fn create_instance(moto: &Moto, region: &str, id: &str) {
 }
 
 pub async fn create_instance_tagged(moto: &Moto, region: &str, id: &str, tag_pairs: &[(&str, &str)]) {
+    create_instance_with(moto, region, id, tag_pairs, false).await
+}
+
+/// An instance encrypted with no key named: RDS's AWS managed `aws/rds` key (moto's
+/// `default_kms_key_id`), whose snapshots RDS won't share.
+pub async fn create_instance_under_aws_rds(moto: &Moto, region: &str, id: &str) {
+    create_instance_with(moto, region, id, &[], true).await
+}
+
+async fn create_instance_with(moto: &Moto, region: &str, id: &str, tag_pairs: &[(&str, &str)], encrypted: bool) {
     moto.rds(region)
         .await
         .create_db_instance()
@@ -220,6 +230,7 @@ pub async fn create_instance_tagged(moto: &Moto, region: &str, id: &str, tag_pai
         .master_username("lifeboat")
         .master_user_password("correct-horse-battery")
         .allocated_storage(20)
+        .storage_encrypted(encrypted)
         .set_tags(Some(tags(tag_pairs)))
         .send()
         .await

@@ -56,19 +56,7 @@ async fn world() -> World {
     // The automated snapshot moto takes of each new database is dated three hours ago, so each
     // snapshot a test takes is newer.
     moto.set_clock(Utc::now() - chrono::Duration::hours(3));
-    moto.rds(SRC)
-        .await
-        .create_db_instance()
-        .db_instance_identifier("orders")
-        .engine("postgres")
-        .db_instance_class("db.t3.micro")
-        .master_username("lifeboat")
-        .master_user_password("correct-horse-battery")
-        .allocated_storage(20)
-        .storage_encrypted(true)
-        .send()
-        .await
-        .expect("orders");
+    create_instance_under_aws_rds(&moto, SRC, "orders").await;
     create_cluster(&moto, SRC, "ledger").await;
     create_instance(&moto, SRC, "reporting").await;
     moto.set_clock(Utc::now());

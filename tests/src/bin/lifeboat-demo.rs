@@ -297,19 +297,7 @@ async fn vault(moto: &Moto) {
     let vault_key = shared_key(&vault_sdk, VAULT, &[RECOVERY]).await;
     // The automated snapshot moto takes of a new database is older than the nightly one.
     moto.set_clock(Utc::now() - Duration::minutes(10));
-    moto.rds(SRC)
-        .await
-        .create_db_instance()
-        .db_instance_identifier("ledger")
-        .engine("postgres")
-        .db_instance_class("db.t3.micro")
-        .master_username("lifeboat")
-        .master_user_password("correct-horse-battery")
-        .allocated_storage(20)
-        .storage_encrypted(true)
-        .send()
-        .await
-        .expect("ledger");
+    create_instance_under_aws_rds(moto, SRC, "ledger").await;
     moto.set_clock(Utc::now());
     snapshot(moto, SRC, "ledger", "ledger-nightly", &[]).await;
     let yaml = format!(
