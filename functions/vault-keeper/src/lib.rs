@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::arn::RdsResource;
+use lifeboat_core::arn::{RdsArn, RdsResource};
 use lifeboat_core::aws::events::Bus;
 use lifeboat_core::aws::rds::{CopyOutcome, Kinds, Rds};
 use lifeboat_core::aws::{optional_env, required_env, SdkConfig};
@@ -54,7 +54,7 @@ fn accounts(name: &str) -> Result<BTreeSet<String>, LifeboatError> {
         .filter(|a| !a.is_empty())
         .map(str::to_owned)
         .collect();
-    match list.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
+    match list.iter().find(|a| !lifeboat_core::arn::is_account_id(a)) {
         Some(bad) => Err(LifeboatError::Rejected(format!("{name}: `{bad}` is not a 12-digit account id"))),
         None => Ok(list),
     }
@@ -246,15 +246,16 @@ async fn copy_and_announce(deps: &Deps, req: &CopyRequest, report: &mut Report) 
         }
     }
     if deps.rds.describe(&req.target).await?.is_some_and(|c| c.is_available()) {
-        announce(deps, req, report).await?;
+        announce(deps, &req.source, &req.target, report).await?;
     }
     Ok(())
 }
 
-async fn announce(deps: &Deps, req: &CopyRequest, report: &mut Report) -> Result<(), LifeboatError> {
-    let detail = serde_json::json!({ "shared": req.source.to_string(), "copy": req.target.to_string() });
+/// Tell the source the vault holds `copy` of its share.
+async fn announce(deps: &Deps, shared: &RdsArn, copy: &RdsArn, report: &mut Report) -> Result<(), LifeboatError> {
+    let detail = serde_json::json!({ "shared": shared.to_string(), "copy": copy.to_string() });
     deps.bus.put(vault::VAULT_EVENTS, vault::VAULTED, &detail).await?;
-    report.announced.push(format!("{} -> {}", req.target.id, req.source));
+    report.announced.push(format!("{} -> {shared}", copy.id));
     Ok(())
 }
 
@@ -274,16 +275,7 @@ async fn sweep(deps: &Deps, now: DateTime<Utc>, report: &mut Report) -> Result<(
         }
     }
     for (share, copy) in &plan.announce {
-        let req = CopyRequest {
-            database: String::new(),
-            source: share.clone(),
-            target: copy.clone(),
-            kms_key: None,
-            option_group: None,
-            tags: Vec::new(),
-            replaces_failed: false,
-        };
-        if let Err(e) = announce(deps, &req, report).await {
+        if let Err(e) = announce(deps, share, copy, report).await {
             errors.push(e);
         }
     }

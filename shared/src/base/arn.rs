@@ -46,6 +46,11 @@ pub struct ArnError {
     pub why: &'static str,
 }
 
+/// An AWS account id: 12 digits.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl RdsArn {
     pub fn new(partition: &str, region: &str, account: &str, resource: RdsResource, id: &str) -> Self {
         RdsArn {
@@ -88,7 +93,7 @@ impl FromStr for RdsArn {
         if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return Err(err("region is missing or malformed"));
         }
-        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        if !is_account_id(account) {
             return Err(err("account must be 12 digits"));
         }
         let resource = match kind {

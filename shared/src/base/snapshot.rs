@@ -38,6 +38,11 @@ pub const FAILED: &str = "failed";
 /// Snapshots as listed once per region, keyed by region.
 pub type RegionListings = BTreeMap<String, Vec<Snapshot>>;
 
+/// A moment as Lifeboat's tags hold it (`lifeboat:source-created`, `lifeboat:retain-until`).
+pub fn tag_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Whether RDS would take `value` as a tag value; the error says why not.
 pub fn tag_value_ok(value: &str) -> Result<(), String> {
     if value.chars().count() > MAX_TAG_VALUE {

@@ -318,9 +318,7 @@ pub fn invalid(db: &Database, f: &Failover) -> Option<(&'static str, String)> {
             Some(_) if db.copy_to.is_empty() => {
                 Some(("strategy", "restore-latest-copy needs copy_to: there are no DR copies".into()))
             }
-            Some(r)
-                if r.from_vault.as_ref().is_some_and(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) =>
-            {
+            Some(r) if r.from_vault.as_deref().is_some_and(|a| !crate::arn::is_account_id(a)) => {
                 Some(("restore.from_vault", "must be the vault's 12-digit account id".into()))
             }
             Some(r) if r.from_vault.as_ref() == Some(&db.source.account) => {

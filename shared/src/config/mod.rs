@@ -347,7 +347,7 @@ pub(crate) fn kms_key_arn_ok(key: &str, region: &str) -> Result<(), String> {
     if key_region != region {
         return Err(format!("key is in {key_region} but the copy goes to {region}; KMS keys are regional"));
     }
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+    if !crate::arn::is_account_id(account) {
         return Err(format!("`{key}`: account must be 12 digits"));
     }
     match resource.split_once('/') {

@@ -49,7 +49,7 @@ fn de_frequency<'de, D: Deserializer<'de>>(d: D) -> Result<Frequency, D::Error> 
 
 /// Why a vault section can't work, as (field, why).
 pub fn invalid(v: &Vault, source_account: &str) -> Option<(&'static str, String)> {
-    if v.account.len() != 12 || !v.account.bytes().all(|b| b.is_ascii_digit()) {
+    if !crate::arn::is_account_id(&v.account) {
         return Some(("account", format!("`{}` is not a 12-digit account id", v.account)));
     }
     if v.account == source_account {

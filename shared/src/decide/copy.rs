@@ -9,7 +9,7 @@ use crate::arn::{RdsArn, RdsResource};
 use crate::config::{Config, CopyTarget, Database};
 use crate::retention::{self, Action};
 use crate::snapshot::{
-    tag_value_ok, Snapshot, SnapshotType, TAG_DATABASE, TAG_MANAGED, TAG_SOURCE_ARN, TAG_SOURCE_CREATED,
+    tag_time, tag_value_ok, Snapshot, SnapshotType, TAG_DATABASE, TAG_MANAGED, TAG_SOURCE_ARN, TAG_SOURCE_CREATED,
 };
 
 /// RDS allows this many copies in flight into one destination region.
@@ -53,14 +53,18 @@ pub enum NotCopied {
     NoCopyTargets,
 }
 
+/// Eight hex digits of the ARN's SHA-256: what keeps Lifeboat's identifiers of two sources apart.
+pub(crate) fn short_hash(source: &RdsArn) -> String {
+    Sha256::digest(source.to_string().as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
 /// The copy's identifier: the same source always gives the same target, so a replayed event finds
 /// the copy already there. The hash of the full source ARN keeps `rds:x` and a manual `rds-x`, or the
 /// same name in two source regions, from colliding; the readable part is for people.
 pub fn target_identifier(source: &RdsArn) -> String {
     // Cluster snapshot identifiers allow 63 characters, instance snapshot identifiers 255.
     let limit = if source.resource == RdsResource::ClusterSnapshot { 63 } else { 255 };
-    let digest = Sha256::digest(source.to_string().as_bytes());
-    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hash = short_hash(source);
     let mut readable = String::new();
     for c in source.id.chars() {
         let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' };
@@ -87,7 +91,7 @@ pub fn copy_tags(db: &Database, source: &Snapshot) -> Vec<(String, String)> {
         (TAG_SOURCE_ARN.to_owned(), source.arn.to_string()),
     ];
     if let Some(at) = source.restore_point() {
-        ours.push((TAG_SOURCE_CREATED.to_owned(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        ours.push((TAG_SOURCE_CREATED.to_owned(), tag_time(at)));
     }
     let mut tags: Vec<(String, String)> =
         source.user_tags().take(MAX_TAGS - ours.len()).map(|(k, v)| (k.clone(), v.clone())).collect();

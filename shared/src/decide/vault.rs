@@ -13,17 +13,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use serde_json::Value;
 
 use crate::arn::{RdsArn, RdsResource};
 use crate::config::vault::{Frequency, Vault};
 use crate::config::{Database, Tier};
-use crate::copy::{available_sources, in_flight, CopyRequest, CLUSTER_COPIES_IN_FLIGHT, INSTANCE_COPIES_IN_FLIGHT};
+use crate::copy::{
+    available_sources, in_flight, short_hash, CopyRequest, CLUSTER_COPIES_IN_FLIGHT, INSTANCE_COPIES_IN_FLIGHT,
+};
 use crate::event::EventError;
 use crate::snapshot::{
-    Snapshot, FAILED, TAG_DATABASE, TAG_MANAGED, TAG_RETAIN_UNTIL, TAG_SOURCE_ARN, TAG_SOURCE_CREATED,
+    tag_time, Snapshot, FAILED, TAG_DATABASE, TAG_MANAGED, TAG_RETAIN_UNTIL, TAG_SOURCE_ARN, TAG_SOURCE_CREATED,
     TAG_SOURCE_DATABASE, TAG_VAULTED, TAG_VAULT_SOURCE, TAG_VAULT_TRANSIT,
 };
 
@@ -106,9 +107,7 @@ const STAMP: &str = "%Y%m%d%H%M%S";
 /// snapshot's tags are not the vault's to read) and a hash of the source ARN, so a replay finds
 /// the copy already there. 38 characters: within a cluster snapshot identifier's 63.
 pub fn transit_identifier(source: &RdsArn, restore_point: DateTime<Utc>) -> String {
-    let digest = Sha256::digest(source.to_string().as_bytes());
-    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("{TRANSIT_PREFIX}{}-{hash}", restore_point.format(STAMP))
+    format!("{TRANSIT_PREFIX}{}-{}", restore_point.format(STAMP), short_hash(source))
 }
 
 /// The restore point a transit identifier carries; None for any other identifier.
@@ -124,7 +123,6 @@ pub fn transit_restore_point(id: &str) -> Option<DateTime<Utc>> {
 /// A transit copy to start: `source` into `transit`, in the vault's region, this account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransitRequest {
-    pub database: String,
     pub copy: CopyRequest,
     /// An unencrypted cluster snapshot can't be encrypted by a copy: it is shared as it is.
     pub shares_unencrypted: bool,
@@ -145,10 +143,6 @@ pub struct SendPlan {
     pub warnings: Vec<String>,
 }
 
-fn restore_point(s: &Snapshot) -> Option<DateTime<Utc>> {
-    s.restore_point()
-}
-
 fn is_transit_of(db: &Database, vault: &Vault, s: &Snapshot) -> bool {
     s.is_vault_transit()
         && s.arn.region == vault.region
@@ -158,7 +152,7 @@ fn is_transit_of(db: &Database, vault: &Vault, s: &Snapshot) -> bool {
 
 /// The transit copy that carries `source` to `vault`.
 pub fn transit_request(db: &Database, vault: &Vault, source: &Snapshot) -> Option<TransitRequest> {
-    let at = restore_point(source)?;
+    let at = source.restore_point()?;
     let id = transit_identifier(&source.arn, at);
     let cluster = source.arn.resource == RdsResource::ClusterSnapshot;
     // CopyDBClusterSnapshot refuses a key for an unencrypted source; CopyDBSnapshot encrypts with
@@ -168,10 +162,9 @@ pub fn transit_request(db: &Database, vault: &Vault, source: &Snapshot) -> Optio
         (TAG_VAULT_TRANSIT.to_owned(), vault.account.clone()),
         (TAG_DATABASE.to_owned(), db.name.clone()),
         (TAG_VAULT_SOURCE.to_owned(), source.arn.to_string()),
-        (TAG_SOURCE_CREATED.to_owned(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        (TAG_SOURCE_CREATED.to_owned(), tag_time(at)),
     ];
     Some(TransitRequest {
-        database: db.name.clone(),
         copy: CopyRequest {
             database: db.name.clone(),
             source: source.arn.clone(),
@@ -192,18 +185,18 @@ pub fn due<'a>(vault: &Vault, sources: &[&'a Snapshot], transits: &[&Snapshot]) 
     let sent: Option<DateTime<Utc>> = sources
         .iter()
         .filter(|s| s.tags.contains_key(TAG_VAULTED))
-        .filter_map(|s| restore_point(s))
-        .chain(transits.iter().filter_map(|t| restore_point(t)))
+        .filter_map(|s| s.restore_point())
+        .chain(transits.iter().filter_map(|t| t.restore_point()))
         .max();
     let mut candidates: Vec<&'a Snapshot> =
-        sources.iter().copied().filter(|s| !s.tags.contains_key(TAG_VAULTED) && restore_point(s).is_some()).collect();
-    candidates.sort_by_key(|s| (restore_point(s), s.arn.id.clone()));
+        sources.iter().copied().filter(|s| !s.tags.contains_key(TAG_VAULTED) && s.restore_point().is_some()).collect();
+    candidates.sort_by_key(|s| (s.restore_point(), s.arn.id.clone()));
     let Some(newest) = candidates.last().copied() else { return Vec::new() };
     let Some(sent) = sent else { return vec![newest] };
     match vault.frequency {
-        Frequency::EverySnapshot => candidates.into_iter().filter(|s| restore_point(s) > Some(sent)).collect(),
+        Frequency::EverySnapshot => candidates.into_iter().filter(|s| s.restore_point() > Some(sent)).collect(),
         Frequency::Every(d) => {
-            let gap = restore_point(newest).map(|at| at - sent);
+            let gap = newest.restore_point().map(|at| at - sent);
             let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
             if gap.is_some_and(|g| g >= d) {
                 vec![newest]
@@ -289,7 +282,11 @@ pub struct VaultSettings {
 /// `<account>/<database identifier>`: which database a vault copy restores, read from RDS's own
 /// fields of the share, so an event and the sweep agree.
 pub fn source_database(shared: &Snapshot) -> String {
-    format!("{}/{}", shared.arn.account, shared.database_id)
+    database_key(&shared.arn.account, &shared.database_id)
+}
+
+fn database_key(account: &str, id: &str) -> String {
+    format!("{account}/{id}")
 }
 
 /// Why the vault won't copy a share (not its business, or not yet).
@@ -322,18 +319,18 @@ pub fn vault_copy(
     }
     let keep = asked.unwrap_or(settings.default_retention).max(settings.minimum_retention);
     let until = at + chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
-    let database = source_database(shared);
+    let name = name.unwrap_or(&shared.database_id).to_owned();
     let tags = vec![
         (TAG_MANAGED.to_owned(), "true".to_owned()),
-        (TAG_DATABASE.to_owned(), name.map_or_else(|| shared.database_id.clone(), str::to_owned)),
-        (TAG_SOURCE_DATABASE.to_owned(), database),
+        (TAG_DATABASE.to_owned(), name.clone()),
+        (TAG_SOURCE_DATABASE.to_owned(), source_database(shared)),
         (TAG_SOURCE_ARN.to_owned(), shared.arn.to_string()),
-        (TAG_SOURCE_CREATED.to_owned(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        (TAG_RETAIN_UNTIL.to_owned(), until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        (TAG_SOURCE_CREATED.to_owned(), tag_time(at)),
+        (TAG_RETAIN_UNTIL.to_owned(), tag_time(until)),
     ];
     let cluster = shared.arn.resource == RdsResource::ClusterSnapshot;
     Ok(CopyRequest {
-        database: name.unwrap_or(&shared.database_id).to_owned(),
+        database: name,
         source: shared.arn.clone(),
         target: RdsArn::new(
             &shared.arn.partition,
@@ -480,7 +477,7 @@ pub fn newest_share(db: &Database, vault: &str, shared: &[Snapshot]) -> Option<S
     }
     best.map(|(at, s)| {
         let mut s = s.clone();
-        s.tags.insert(TAG_SOURCE_CREATED.into(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        s.tags.insert(TAG_SOURCE_CREATED.into(), tag_time(at));
         s
     })
 }
@@ -494,7 +491,7 @@ pub fn newest_share(db: &Database, vault: &str, shared: &[Snapshot]) -> Option<S
 pub fn local_copy(db: &Database, share: &RdsArn, kms_key: Option<String>) -> CopyRequest {
     let mut tags = vec![(TAG_DATABASE.to_owned(), db.name.clone()), (TAG_SOURCE_ARN.to_owned(), share.to_string())];
     if let Some(at) = transit_restore_point(&share.id) {
-        tags.push((TAG_SOURCE_CREATED.to_owned(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        tags.push((TAG_SOURCE_CREATED.to_owned(), tag_time(at)));
     }
     CopyRequest {
         database: db.name.clone(),
@@ -509,7 +506,7 @@ pub fn local_copy(db: &Database, share: &RdsArn, kms_key: Option<String>) -> Cop
 
 /// The key a config database has on the vault side.
 pub fn key_of(db: &Database) -> String {
-    format!("{}/{}", db.source.account, db.source.id)
+    database_key(&db.source.account, &db.source.id)
 }
 
 /// The newest restore point this account knows reached the vault (the `lifeboat:vaulted` tag the
