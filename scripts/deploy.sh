@@ -15,6 +15,8 @@
 #    alarms going into ALARM (those that start failovers, and Lifeboat's own) reach the stack
 #    that owns the recovery, and its topic, while their region is up.
 # Source regions without a stack also need infra/forward-rds-events.yaml (docs/deployment.md).
+# Before building or deploying anything, it refuses a config whose vault would receive copies from
+# the stacks of several regions (scripts/vault-senders.py, docs/vault.md) and prints each vault's SourceRegion.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:?usage: scripts/deploy.sh path/to/lifeboat.yaml [sam deploy options]}
@@ -26,6 +28,8 @@ read -r -a regions <<< "${LIFEBOAT_REGIONS:-${AWS_REGION:-${AWS_DEFAULT_REGION:-
 [ "${#regions[@]}" -gt 0 ] || { echo "deploy: set AWS_REGION or LIFEBOAT_REGIONS" >&2; exit 2; }
 recovers=all
 [ "${#regions[@]}" -eq 1 ] || recovers=own
+# A vault stack answers one SourceRegion: refuse a vault that several regions would send to.
+python scripts/vault-senders.py "$config" "${regions[@]}"
 sam build
 for region in "${regions[@]}"; do
   python - "$config" "$param" "$region" <<'PY'

@@ -55,7 +55,14 @@ Route 53 ARC's routing controls and the DNS answers they steer (moto has neither
 
 IAM's policy simulator (SimulatePrincipalPolicy) and RDS's orderable instance options, which moto
 lacks or answers for two engines only, are answered here (see `simulate_principal_policy` and
-`orderable_options`; POST /_lifeboat/rds/orderable withdraws a class from a region).
+`orderable_options`; POST /_lifeboat/rds/orderable withdraws a class from a region). So is RDS's
+DescribeAccountAttributes, which moto lacks: the manual snapshot quotas per kind, Max being
+MOTO_RDS_SNAPSHOT_LIMIT as moto enforces it (see `account_attributes`).
+
+A Lambda Function URL with AuthType AWS_IAM (moto has none): /_lifeboat/function-url/<function>/
+verifies the request's SigV4 signature with moto's own credentials, evaluates the role session's
+policies for lambda:InvokeFunctionUrl, and forwards the Function URL event, with the verified
+principal in requestContext.authorizer.iam, to cargo lambda watch (see `function_url_iam`).
 
 Route 53: moto says INSYNC at once. Here the first GetChange after each ChangeResourceRecordSets
 answers PENDING, as Route 53 does until its name servers have the change, so waiting is exercised.
@@ -882,6 +889,28 @@ def role_statements(role_arn: str):
     return statements
 
 
+def names_principal(principal, arn: str) -> bool:
+    """A resource policy's Principal covers `arn`: "*", the ARN itself, or its account's root."""
+    if principal == "*":
+        return True
+    account = arn.split(":")[4] if arn.count(":") >= 5 else ""
+    named = as_list(principal.get("AWS", [])) if isinstance(principal, dict) else []
+    return any(p == "*" or p == arn or p in (account, f"arn:aws:iam::{account}:root") for p in named)
+
+
+def resource_policy_statements(form, source: str):
+    """SimulatePrincipalPolicy's ResourcePolicy (IAM API reference: "A resource-based policy to
+    include in the simulation provided as a string. Each resource in the simulation is treated as if
+    it had this policy attached."): the statements whose Principal covers the caller. In one account
+    an explicit Deny in either policy wins, else an Allow in either allows (IAM's evaluation logic),
+    which `iam_decision` over both lists gives."""
+    text = form.get("ResourcePolicy")
+    if not text:
+        return []
+    doc = json.loads(text)
+    return [st for st in as_list(doc.get("Statement", [])) if names_principal(st.get("Principal", {}), source)]
+
+
 def simulate_principal_policy(form, start_response):
     source, actions = form.get("PolicySourceArn"), members(form, "ActionNames")
     if not source or not actions:
@@ -889,6 +918,7 @@ def simulate_principal_policy(form, start_response):
     statements = role_statements(source)
     if statements is None:
         return error_response(start_response, "NoSuchEntity", f"The role with ARN {source} cannot be found.", 404)
+    statements = statements + resource_policy_statements(form, source)
     context = simulation_context(form)
     results = "".join(
         f"<member><EvalActionName>{a}</EvalActionName><EvalResourceName>{r}</EvalResourceName>"
@@ -905,6 +935,82 @@ def simulate_principal_policy(form, start_response):
     )
     start_response("200 OK", [("Content-Type", "text/xml")])
     return [xml.encode()]
+
+
+# S3 Object Lock, compliance mode (S3 User Guide, "Locking objects with Object Lock", retention
+# modes): "In compliance mode, a protected object version can't be overwritten or deleted by any
+# user, including the root user in your AWS account. When an object is locked in compliance mode,
+# its retention mode can't be changed, and its retention period can't be shortened." moto refuses
+# DeleteObject of a locked version, but PutObjectRetention sets any mode and date: here a
+# compliance-mode version still locked refuses another mode or an earlier date (403 AccessDenied).
+S3_RETENTION_MODE = re.compile(r"<Mode>\s*([A-Z]+)\s*</Mode>")
+S3_RETAIN_UNTIL = re.compile(r"<RetainUntilDate>\s*([^<]+?)\s*</RetainUntilDate>")
+
+
+def s3_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def compliance_retention_refused(environ) -> str | None:
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    if environ.get("REQUEST_METHOD") != "PUT" or "retention" not in query:
+        return None
+    bucket, _, key = (environ.get("PATH_INFO") or "").lstrip("/").partition("/")
+    from moto.s3.models import s3_backends
+
+    try:
+        found = s3_backends[caller_account(environ)]["aws"].get_object(
+            bucket, key, version_id=query.get("versionId", [None])[0]
+        )
+    except Exception:  # noqa: BLE001 - not ours to judge: moto answers as it does
+        return None
+    if found is None or getattr(found, "lock_mode", None) != "COMPLIANCE" or not found.lock_until:
+        return None
+    until = s3_time(found.lock_until)
+    if until <= datetime.now(timezone.utc):
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    text = body.decode("utf-8", "replace")
+    mode, wanted = S3_RETENTION_MODE.search(text), S3_RETAIN_UNTIL.search(text)
+    if mode is None or mode.group(1) != "COMPLIANCE" or wanted is None or s3_time(wanted.group(1)) < until:
+        return "Object Lock compliance mode: the retention mode can't be changed, nor the period shortened"
+    return None
+
+
+def s3_error(start_response, code: str, message: str, status: int):
+    xml = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>lifeboat-moto</RequestId></Error>"
+    start_response(f"{status} Error", [("Content-Type", "application/xml")])
+    return [xml.encode()]
+
+
+# Organizations reads from a member account. API reference (ListPoliciesForTarget, ListParents,
+# DescribePolicy): "This operation can be called only from the organization's management account or
+# by a member account that is a delegated administrator." moto answers a member from its own empty
+# backend (AccountNotFoundException, whatever the delegation): here a member that is a delegated
+# administrator (RegisterDelegatedAdministrator, standing in for the management account's
+# resource-based delegation policy, which moto lacks) is answered by its organization, and any
+# other member is refused (AccessDeniedException).
+ORGANIZATIONS_DELEGATED_READS = {"DescribePolicy", "ListParents", "ListPoliciesForTarget"}
+
+
+def organizations_member_read_refused(environ) -> str | None:
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    service, _, op = target.partition(".")
+    if service != "AWSOrganizationsV20161128" or op not in ORGANIZATIONS_DELEGATED_READS:
+        return None
+    from moto.organizations.models import organizations_backends
+
+    account = caller_account(environ)
+    member_of = organizations_backends.master_accounts.get(account)
+    if member_of is None or member_of[0] == account:
+        return None
+    management, partition = member_of
+    if any(a.account.id == account for a in organizations_backends[management][partition].admins):
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = management
+        return None
+    return f"account {account} is neither the management account nor a delegated administrator"
 
 
 # DescribeOrderableDBInstanceOptions: moto answers only aurora-postgresql and neptune, and ignores
@@ -934,6 +1040,37 @@ def orderable_options(form, region, start_response):
         f"<DescribeOrderableDBInstanceOptionsResult><OrderableDBInstanceOptions>{option}</OrderableDBInstanceOptions>"
         "</DescribeOrderableDBInstanceOptionsResult><ResponseMetadata><RequestId>lifeboat-moto</RequestId>"
         "</ResponseMetadata></DescribeOrderableDBInstanceOptionsResponse>"
+    )
+    start_response("200 OK", [("Content-Type", "text/xml")])
+    return [xml.encode()]
+
+
+# DescribeAccountAttributes, which moto lacks. RDS API reference (AccountQuota): "ManualSnapshots -
+# The number of manual DB instance snapshots per account. The used value is the count of the
+# manual DB instance snapshots in the account." and "ManualClusterSnapshots - The number of manual
+# DB cluster snapshots per account. The used value is the count of the manual DB cluster snapshots
+# in the account." Answered for the region the call is signed for (RDS's endpoints are regional),
+# counting the caller's account's manual snapshots there; each Max is the limit moto enforces on
+# creates and copies of that kind: MOTO_RDS_SNAPSHOT_LIMIT (moto's default 1000). Only these two
+# quotas: the API lists more, which Lifeboat doesn't read.
+def account_attributes(region, start_response):
+    backend = rds_backend(region)
+    limit = backend.SNAPSHOT_QUOTA
+
+    def manual(found):
+        return sum(1 for s in found.values() if getattr(s, "snapshot_type", "manual") == "manual")
+
+    quotas = "".join(
+        f"<AccountQuota><AccountQuotaName>{name}</AccountQuotaName><Used>{used}</Used><Max>{limit}</Max></AccountQuota>"
+        for name, used in [
+            ("ManualSnapshots", manual(backend.database_snapshots)),
+            ("ManualClusterSnapshots", manual(backend.cluster_snapshots)),
+        ]
+    )
+    xml = (
+        '<DescribeAccountAttributesResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/">'
+        f"<DescribeAccountAttributesResult><AccountQuotas>{quotas}</AccountQuotas></DescribeAccountAttributesResult>"
+        "<ResponseMetadata><RequestId>lifeboat-moto</RequestId></ResponseMetadata></DescribeAccountAttributesResponse>"
     )
     start_response("200 OK", [("Content-Type", "text/xml")])
     return [xml.encode()]
@@ -1365,6 +1502,103 @@ def forward_invocation(base: str, function_name: str, payload: bytes) -> tuple[b
     return body, function_error or "Unhandled"
 
 
+FUNCTION_URL = re.compile(r"^/_lifeboat/function-url/([A-Za-z0-9_-]+)(/.*)?$")
+
+
+def forbidden(start_response, status: str = "403 Forbidden"):
+    body = json.dumps({"Message": "Forbidden"}).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def function_url_iam(environ, start_response, base: str, name: str, path: str):
+    """A Lambda Function URL with AuthType AWS_IAM, which moto lacks: /_lifeboat/function-url/<function>/...
+    stands for https://<id>.lambda-url.<region>.on.aws/... "If you choose the AWS_IAM auth type,
+    users who need to invoke your Lambda function URL must have the lambda:InvokeFunctionUrl
+    permission"; "users must sign their requests using AWS Signature Version 4 (SigV4)" (Lambda
+    Developer Guide, Control access to Lambda function URLs). A request unsigned, badly signed,
+    signed by a key moto doesn't know, or by a role session whose policies don't allow
+    lambda:InvokeFunctionUrl on the function (condition key lambda:FunctionUrlAuthType = AWS_IAM)
+    is answered 403 {"Message": "Forbidden"} and never reaches the function. Otherwise the
+    function gets the Function URL event (payload 2.0), its requestContext.authorizer.iam naming
+    the caller as AWS does (userArn: the IAM user, or arn:aws:sts::<account>:assumed-role/<role>/<session>),
+    and its {statusCode, headers, body} answer becomes the HTTP response. Role sessions
+    (sts:AssumeRole) only: an IAM user's policies are not evaluated here, so users are refused."""
+    from moto.iam.access_control import AssumedRoleAccessKey, IAMRequest
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["Content-Type"] = environ["CONTENT_TYPE"]
+    auth = headers.get("Authorization", "")
+    if not auth.startswith("AWS4-HMAC-SHA256 ") or "X-Amz-Date" not in headers:
+        return forbidden(start_response)
+    region = (CREDENTIAL_REGION.search(auth) or [None, "us-east-1"])[1]
+    account = caller_account(environ)
+    query = environ.get("QUERY_STRING", "")
+    url = environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+    try:
+        request = IAMRequest(account_id=account, method=environ.get("REQUEST_METHOD", "GET"), path=url, data={},
+                             body=body, headers=headers, action="InvokeFunctionUrl")
+        request.check_signature()
+    except Exception:  # moto raises its own errors for an unknown key or a wrong signature
+        return forbidden(start_response)
+    key = request._access_key
+    if not isinstance(key, AssumedRoleAccessKey):
+        return forbidden(start_response)
+    principal = key.arn
+    role = principal.split(":assumed-role/", 1)[1].rsplit("/", 1)[0]
+    statements = role_statements(f"arn:aws:iam::{account}:role/{role}") or []
+    function_arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    context = {"lambda:functionurlauthtype": ["AWS_IAM"], "aws:principalarn": [f"arn:aws:iam::{account}:role/{role}"]}
+    if iam_decision(statements, "lambda:InvokeFunctionUrl", function_arn, context) != "allowed":
+        return forbidden(start_response)
+    now = datetime.now(timezone.utc)
+    try:
+        text, is_base64 = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, is_base64 = base64.b64encode(body).decode(), True
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path or "/",
+        "rawQueryString": query,
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": name,
+            "domainName": headers.get("Host", ""),
+            "domainPrefix": name,
+            "authorizer": {"iam": {"accessKey": key._access_key_id, "accountId": account,
+                                   "callerId": f"AROA{role.upper()[:12]}:{key._session_name}",
+                                   "userArn": principal, "userId": f"AROA{role.upper()[:12]}:{key._session_name}"}},
+            "http": {"method": environ.get("REQUEST_METHOD", "GET"), "path": path or "/", "protocol": "HTTP/1.1",
+                     "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"), "userAgent": headers.get("User-Agent", "")},
+            "requestId": f"{time.time_ns():x}",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": text,
+        "isBase64Encoded": is_base64,
+    }
+    answer, function_error = forward_invocation(base, name, json.dumps(event).encode())
+    if function_error:
+        body = json.dumps({"Message": "Internal Server Error"}).encode()
+        start_response("502 Bad Gateway", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+    reply = json.loads(answer or b"null")
+    if not (isinstance(reply, dict) and "statusCode" in reply):
+        reply = {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(reply)}
+    out = reply.get("body") or ""
+    out = base64.b64decode(out) if reply.get("isBase64Encoded") else out.encode()
+    response_headers = [(k, v) for k, v in (reply.get("headers") or {}).items()] + [("Content-Length", str(len(out)))]
+    start_response(f"{reply['statusCode']} Lifeboat", response_headers)
+    return [out]
+
+
 # Test doubles for the user's own Lambdas (a drill's validation_lambda): name -> {"result"} or {"error"}.
 STUB_FUNCTIONS = {}
 
@@ -1534,6 +1768,9 @@ def main() -> None:
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             start_response("500 Dropped", [("Content-Length", "0")])
             return [b""]
+        url = FUNCTION_URL.match(path or "")
+        if url and os.environ.get("LIFEBOAT_LAMBDA_FORWARD"):
+            return function_url_iam(environ, start_response, os.environ["LIFEBOAT_LAMBDA_FORWARD"], url.group(1), url.group(2) or "/")
         form = query_form(environ)
         call = operation(environ, form)
         lost = False
@@ -1588,6 +1825,8 @@ def main() -> None:
                 return simulate_principal_policy(form, start_response)
             if action == "DescribeOrderableDBInstanceOptions":
                 return orderable_options(form, region, start_response)
+            if action == "DescribeAccountAttributes" and "/rds/" in environ.get("HTTP_AUTHORIZATION", ""):
+                return account_attributes(region, start_response)
             if action in RESTORES:
                 answered = {}
 
@@ -1620,6 +1859,12 @@ def main() -> None:
             refused = execution_name_refused(environ)
             if refused:
                 return json_error(start_response, "InvalidName", refused)
+        refused = compliance_retention_refused(environ)
+        if refused:
+            return s3_error(start_response, "AccessDenied", refused, 403)
+        refused = organizations_member_read_refused(environ)
+        if refused:
+            return json_error(start_response, "AccessDeniedException", refused, 403)
         return app(environ, start_response)
 
     # "Providing a ClientRequestToken makes the call to TransactWriteItems idempotent, meaning

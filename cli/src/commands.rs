@@ -20,6 +20,7 @@ use lifeboat_core::message::{pages, timeline_table};
 use serde_json::{json, Value};
 
 use crate::args::{Cli, Command, Format, Global, Target};
+use crate::operator;
 use crate::stack::{self, Names};
 
 #[derive(Debug)]
@@ -33,9 +34,34 @@ pub enum CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CliError::Problem(s) => f.write_str(s),
-            CliError::Aws(e) => write!(f, "{e}"),
+            CliError::Problem(s) => f.write_str(&one_line(s)),
+            CliError::Aws(e) => f.write_str(&one_line(&e.to_string())),
         }
+    }
+}
+
+/// What a person reads: one line they can act on. The SDK's errors carry their whole source
+/// chain, the credential provider chain's tried-and-failed list and debug dumps over several
+/// lines; the first line names the call, and the cases people meet first say what to do.
+pub fn one_line(text: &str) -> String {
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("credential") && (lower.contains("no credentials") || lower.contains("not loaded") || lower.contains("provider")) {
+        return "no AWS credentials found: run `aws sso login` or `aws configure`, pass --profile, or set \
+                AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            .to_owned();
+    }
+    if lower.contains("dispatch failure") || lower.contains("connection refused") || lower.contains("dns error") {
+        let call = first.split(": ").next().unwrap_or(first);
+        return format!("{call}: AWS did not answer (network, or --region wrong?); nothing was changed");
+    }
+    // A debug dump after the message says nothing a person can act on.
+    let cut = first.find(" (Error {").or_else(|| first.find(": Error {")).unwrap_or(first.len());
+    let line = &first[..cut];
+    if line.chars().count() > 300 {
+        format!("{}…", line.chars().take(300).collect::<String>())
+    } else {
+        line.to_owned()
     }
 }
 
@@ -251,7 +277,7 @@ async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
         }
         for (name, i) in databases.iter().zip(&open) {
             if !rows.iter().any(|r| &r.database == name) {
-                println!("{name}: no DR copies or drills to report (rpo-monitor watches its replica)");
+                println!("{name}: no DR copies, replica or drills: no recovery point to report");
             }
             match i {
                 Some(i) => println!("{name}: open incident {} ({})", i.id, i.status),
@@ -314,35 +340,31 @@ async fn plan(aws: &Aws, t: &Target, json_out: bool) -> Done {
     Ok(0)
 }
 
-/// `lifeboat failover`: the trigger's own path, the caller's AWS identity as the requester.
+/// `lifeboat failover`: a request to the operator URL, which opens the incident with the trigger's
+/// own code and role; the requester is the identity AWS verified for the request.
 async fn start_failover(aws: &Aws, t: &Target, reason: &str, follow: bool, json_out: bool) -> Done {
-    let by = aws.identity().await?;
-    let mut deps = failover_trigger::Deps::new(
-        aws.config(),
-        &aws.sdk,
-        &aws.names.table,
-        &aws.names.failover_machine,
-        Duration::from_secs(POLL_SECONDS),
-    );
-    deps.own_only = aws.names.recovers_own;
-    let report = failover_trigger::handle(&deps, request(t, reason, &by), Utc::now()).await?;
+    let mut ask = json!({"action": "failover", "database": t.database, "reason": reason});
+    if let Some(s) = &t.strategy {
+        ask["strategy"] = json!(s);
+    }
+    if let Some(at) = &t.restore_time {
+        ask["restore_time"] = json!(at);
+    }
+    let report = operator::ask(&aws.sdk, &aws.names.operator_url, &ask).await?;
     if json_out {
-        print_json(&serde_json::to_value(&report).unwrap_or_default());
+        print_json(&report);
     }
-    if let Some(why) = &report.ignored {
-        if report.incident_id.is_none() {
-            return Err(CliError::Problem(format!("{why}: ask that region's stack (--region)")));
-        }
+    let text = |k: &str| report[k].as_str().map(str::to_owned);
+    if let (Some(why), None) = (text("ignored"), text("incident_id")) {
+        return Err(CliError::Problem(format!("{why}: ask that region's stack (--region)")));
     }
-    let id = report.incident_id.clone().or(report.joined.clone()).unwrap_or_default();
+    let id = text("incident_id").or(text("joined")).unwrap_or_default();
     if !json_out {
-        match (&report.joined, report.started) {
+        match (text("joined"), report["started"] == true) {
             (Some(other), _) => {
                 println!("{} already has an open incident, {other}: your request is on its timeline", t.database)
             }
-            (None, true) => {
-                println!("incident {id} opened; failover {}", report.execution_arn.as_deref().unwrap_or(""))
-            }
+            (None, true) => println!("incident {id} opened; failover {}", text("execution_arn").unwrap_or_default()),
             (None, false) => println!("incident {id} was open already; its failover runs"),
         }
     }
@@ -379,7 +401,8 @@ async fn follow_incident(aws: &Aws, id: &str) -> Result<(), CliError> {
     }
 }
 
-/// `lifeboat approve` / `reject`: the approval handler's one decision, as the caller's identity.
+/// `lifeboat approve` / `reject`: the approval handler's one decision, taken by the operator URL
+/// for the identity AWS verified. What is pending is read here first, to ask before typing.
 async fn decide(
     aws: &Aws,
     id: &str,
@@ -396,6 +419,7 @@ async fn decide(
             format!("incident {why}: nothing to decide")
         }));
     }
+    let mut confirmed = None;
     if decision == Decision::Approve && pages::must_type_database(&incident) {
         let typed = match confirm {
             Some(c) => c,
@@ -416,31 +440,20 @@ async fn decide(
         if typed != incident.database {
             return Err(CliError::Problem(format!("`{typed}` is not `{}`: nothing was decided", incident.database)));
         }
+        confirmed = Some(typed);
     }
-    let who = aws.identity().await?;
-    let approver = match &reason {
-        Some(r) => format!("{who} ({r})"),
-        None => who,
+    let ask = match decision {
+        Decision::Approve => json!({"action": "approve", "incident": id, "confirm": confirmed}),
+        Decision::Reject => json!({"action": "reject", "incident": id, "reason": reason}),
     };
-    let deps = approval_handler::Deps::new(&aws.sdk, &aws.names.table, "");
-    match approval_handler::decide_pending(&deps, &incident, decision, &approver, Utc::now()).await? {
-        approval_handler::Outcome::Decided(what) => {
-            if json_out {
-                print_json(&json!({"incident": id, "decided": what}));
-            } else {
-                println!("incident {id}: {what}");
-            }
-            Ok(0)
-        }
-        approval_handler::Outcome::AlreadyDecided => {
-            let again = aws.incident(id).await?;
-            let said = approval_handler::not_pending_reason(&again, None).map(|(_, why)| why).unwrap_or_default();
-            Err(CliError::Problem(format!("already decided: no incident {id} is waiting for approval ({said})")))
-        }
-        approval_handler::Outcome::NothingPending => {
-            Err(CliError::Problem(format!("incident {id} waits on no approval: nothing to decide")))
-        }
+    let answer = operator::ask(&aws.sdk, &aws.names.operator_url, &ask).await?;
+    let what = answer["decided"].as_str().unwrap_or_default();
+    if json_out {
+        print_json(&answer);
+    } else {
+        println!("incident {id}: {what}");
     }
+    Ok(0)
 }
 
 async fn incidents(aws: &Aws, open_only: bool, json_out: bool) -> Done {
@@ -482,12 +495,10 @@ fn entry_json(e: &Entry) -> Value {
     json!({"at": e.at, "by": e.by, "what": e.what, "key": e.key, "details": e.details})
 }
 
-/// `lifeboat drill`: dr-drill's on-demand path; `--follow` waits for the execution to end.
+/// `lifeboat drill`: dr-drill's on-demand path, through the operator URL; `--follow` waits for
+/// the execution to end.
 async fn drill(aws: &Aws, database: &str, follow: bool, json_out: bool) -> Done {
-    let mut deps = dr_drill::Deps::new(aws.config(), &aws.sdk, &aws.names.table, "");
-    deps.state_machine = Some(aws.names.drill_machine.clone());
-    deps.own_only = aws.names.recovers_own;
-    let out = dr_drill::handle(&deps, json!({"database": database}), Utc::now()).await?;
+    let out = operator::ask(&aws.sdk, &aws.names.operator_url, &json!({"action": "drill", "database": database})).await?;
     if json_out {
         print_json(&out);
     }

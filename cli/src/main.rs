@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod operator;
 mod stack;
 
 use clap::Parser;

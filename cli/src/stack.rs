@@ -9,18 +9,18 @@ use crate::commands::CliError;
 #[derive(Debug, Default)]
 pub struct Names {
     pub table: String,
-    pub failover_machine: String,
-    pub drill_machine: String,
+    /// Where `failover`, `approve`, `reject` and `drill` go (AWS_IAM); the read-only commands
+    /// don't need it.
+    pub operator_url: String,
     /// The config's SSM parameter; LIFEBOAT_CONFIG_FILE, when set, is read instead.
     pub config_param: String,
     pub recovers_own: bool,
 }
 
 /// (environment variable, stack output)
-const NAMES: [(&str, &str); 5] = [
+const NAMES: [(&str, &str); 4] = [
     ("LIFEBOAT_INCIDENTS_TABLE", "IncidentsTableName"),
-    ("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN", "FailoverStateMachineArn"),
-    ("LIFEBOAT_DRILL_STATE_MACHINE_ARN", "DrillStateMachineArn"),
+    ("LIFEBOAT_OPERATOR_URL", "OperatorUrl"),
     ("LIFEBOAT_CONFIG_PARAM", "ConfigParameterName"),
     ("LIFEBOAT_RECOVERS", "Recovers"),
 ];
@@ -30,7 +30,7 @@ pub async fn resolve(sdk: &SdkConfig, stack: &str) -> Result<Names, CliError> {
     let mut values: Vec<Option<String>> = NAMES.iter().map(|(var, _)| env(var)).collect();
     if env("LIFEBOAT_CONFIG_FILE").is_some() {
         // The file is read instead of the parameter.
-        values[3] = Some(String::new());
+        values[2] = Some(String::new());
     }
     if values.iter().any(Option::is_none) {
         let cf = aws_sdk_cloudformation::Client::new(sdk);
@@ -68,8 +68,7 @@ pub async fn resolve(sdk: &SdkConfig, stack: &str) -> Result<Names, CliError> {
     };
     Ok(Names {
         table: next(false)?,
-        failover_machine: next(false)?,
-        drill_machine: next(false)?,
+        operator_url: next(true)?,
         config_param: next(true)?,
         recovers_own: next(true)? == "own",
     })

@@ -555,7 +555,25 @@ pub fn alias_record(name: &str) -> aws_sdk_route53::types::ResourceRecordSet {
 /// parameters' defaults: `!Sub` filled in, `!GetAtt`s as this account's ARNs, `!If` branches
 /// taken as if their condition held. Each statement with its `Sid`.
 pub fn template_statements(function: &str, region: &str) -> Vec<Value> {
+    let policies = resolved_at(&["Resources", function, "Properties", "Policies"], region);
+    policies.as_array().into_iter().flatten().filter_map(|p| p["Statement"].as_array()).flatten().cloned().collect()
+}
+
+/// A managed policy's statements (`OperatorReadOnlyPolicy`, `ApproverPolicy`), resolved as
+/// `template_statements` resolves a function's.
+pub fn managed_policy_statements(policy: &str, region: &str) -> Vec<Value> {
+    let doc = resolved_at(&["Resources", policy, "Properties", "PolicyDocument"], region);
+    doc["Statement"].as_array().cloned().unwrap_or_default()
+}
+
+fn resolved_at(path: &[&str], region: &str) -> Value {
     use serde_yaml_ng::Value as Y;
+    fn lambda_arn(name: &str, region: &str) -> Option<String> {
+        let text = std::fs::read_to_string(repo_root().join("template.yaml")).ok()?;
+        let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).ok()?;
+        let function = template["Resources"][name]["Properties"]["FunctionName"].as_str()?;
+        Some(format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{function}"))
+    }
     fn resolve(v: &Y, region: &str) -> Value {
         match v {
             Y::Tagged(t) if t.tag == "Sub" => {
@@ -566,10 +584,16 @@ pub fn template_statements(function: &str, region: &str) -> Vec<Value> {
                     .replace("${AWS::AccountId}", ACCOUNT)
                     .replace("${ConfigParameterName}", "/lifeboat/config")
                     .replace("${ApprovalSecretParameterName}", APPROVAL_KEY_PARAM)
+                    // The template's default (the parameters failover-steps may write).
+                    .replace("${EndpointParameterPattern}", "/*/db-endpoint")
                     .replace("${EvidenceBucket.Arn}", "arn:aws:s3:::lifeboat-evidence"))
             }
             Y::Tagged(t) if t.tag == "GetAtt" => {
-                json!(format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{}", t.value.as_str().unwrap_or("x")))
+                let att = t.value.as_str().unwrap_or("x");
+                match att.strip_suffix(".Arn").and_then(|name| lambda_arn(name, region)) {
+                    Some(function) => json!(function),
+                    None => json!(format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{att}")),
+                }
             }
             Y::Tagged(t) if t.tag == "Ref" => json!("*"),
             Y::Tagged(t) if t.tag == "If" => {
@@ -588,9 +612,7 @@ pub fn template_statements(function: &str, region: &str) -> Vec<Value> {
     }
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).expect("template.yaml");
     let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("template.yaml parses");
-    let policies = &template["Resources"][function]["Properties"]["Policies"];
-    let resolved = resolve(policies, region);
-    resolved.as_array().into_iter().flatten().filter_map(|p| p["Statement"].as_array()).flatten().cloned().collect()
+    resolve(path.iter().fold(&template, |v, k| &v[*k]), region)
 }
 
 /// A role in the emulator's IAM with `statements` as its one inline policy (replaced when it
@@ -1234,6 +1256,16 @@ impl RecoveryBed {
         self.invoke("failover-trigger", name, payload)
     }
 
+    /// Start the operator URL's function before a person's first request reaches it: cargo lambda
+    /// builds a binary on its first invocation, longer than `lifeboat` waits for an answer. An
+    /// unsigned request, which it refuses (403) without touching AWS.
+    pub fn warm_operator(&mut self) {
+        let mut unsigned = event("operator-failover-request.json", None);
+        unsigned["requestContext"].as_object_mut().map(|c| c.remove("authorizer"));
+        let answer = self.invoke("operator", "warm-operator", &unsigned);
+        assert_eq!(answer["statusCode"], 403, "{answer}");
+    }
+
     /// Invoke the real binary `function` with `payload` (saved as `<name>.json`); its answer.
     pub fn invoke(&mut self, function: &str, name: &str, payload: &Value) -> Value {
         let file = self.dir.join(format!("{name}.json"));
@@ -1306,4 +1338,48 @@ pub async fn shared_key(sdk: &SdkConfig, owner: &str, accounts: &[&str]) -> Stri
     let kms = aws_sdk_kms::Client::new(sdk);
     let key = kms.create_key().policy(policy.to_string()).send().await.expect("key");
     key.key_metadata().map(|m| m.arn().unwrap_or_default().to_owned()).expect("key arn")
+}
+
+/// What an approval leaves on the incident, as Lifeboat's own roles record it: the task it waits
+/// on and the decision on that task (`approval::decision_entry`). For tests that run the failover
+/// steps one by one, without the state machine's Approval state.
+pub async fn approval_recorded(store: &lifeboat_core::aws::incidents::IncidentStore, incident: &str, approver: &str) {
+    use lifeboat_core::approval::{decision_entry, Decision};
+    store.set_approval_task(incident, "test-task-token").await.expect("approval task");
+    let decided = decision_entry(Utc::now(), approver, Decision::Approve, "test-task-token");
+    store.record(incident, &decided).await.expect("decision");
+}
+
+/// A person as `lifeboat` finds them: a role `role` holding the statements of the template's
+/// managed `policies` (e.g. OperatorReadOnlyPolicy, ApproverPolicy), assumed with `session` as
+/// the session name; its credentials as the environment variables the SDK reads. The operator
+/// URL (`/_lifeboat/function-url/operator/`) sees `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+pub async fn person(moto: &Moto, role: &str, policies: &[&str], session: &str) -> Vec<(&'static str, String)> {
+    person_in(moto, "us-east-1", role, policies, session).await
+}
+
+/// `person`, for the stack in `region` (its policies name that region's functions; STS there).
+pub async fn person_in(
+    moto: &Moto,
+    region: &str,
+    role: &str,
+    policies: &[&str],
+    session: &str,
+) -> Vec<(&'static str, String)> {
+    let statements: Vec<Value> = policies.iter().flat_map(|p| managed_policy_statements(p, region)).collect();
+    let arn = role_with(moto, role, &statements).await;
+    let sts = aws_sdk_sts::Client::new(&moto.sdk(region).await);
+    let assumed = sts.assume_role().role_arn(arn).role_session_name(session).send().await.expect("assume role");
+    let c = assumed.credentials().expect("credentials");
+    vec![
+        ("AWS_ACCESS_KEY_ID", c.access_key_id().to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_owned()),
+        ("AWS_SESSION_TOKEN", c.session_token().to_owned()),
+    ]
+}
+
+/// The operator URL of the stack `moto` forwards to (`LIFEBOAT_LAMBDA_FORWARD`), as AWS serves a
+/// Function URL with AuthType AWS_IAM (scripts/moto_server.py, `function_url_iam`).
+pub fn operator_url(moto: &Moto) -> String {
+    format!("{}/_lifeboat/function-url/operator/", moto.endpoint)
 }

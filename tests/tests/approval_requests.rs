@@ -58,6 +58,13 @@ fn any_query(incidents: Vec<String>, now: DateTime<Utc>) -> impl Strategy<Value 
     ]
 }
 
+/// The config the handler reads only to decide, which no request here gets to: a file that isn't
+/// there, so reading it would fail the test.
+fn unread_config(sdk: &aws_config::SdkConfig) -> lifeboat_core::aws::ConfigCache {
+    let missing = lifeboat_core::aws::ConfigSource::File("/nonexistent/lifeboat.yaml".into());
+    lifeboat_core::aws::ConfigCache::new(missing, sdk, std::time::Duration::from_secs(60))
+}
+
 #[test]
 fn any_request_gets_a_4xx_page_and_writes_nothing() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -76,7 +83,7 @@ fn any_request_gets_a_4xx_page_and_writes_nothing() {
         let incident = Incident::declare(db, Kind::Outage, now, "t", "down", "proptest");
         let store = IncidentStore::new(&sdk, &table);
         store.open(&incident, &Entry::new(now, "t", "seen", "seen:proptest")).await.expect("open");
-        (table.clone(), incident.id, approval_handler::Deps::new(&sdk, &table, APPROVAL_KEY_PARAM))
+        (table.clone(), incident.id, approval_handler::Deps::new(unread_config(&sdk), &sdk, &table, APPROVAL_KEY_PARAM))
     });
     let before = rt.block_on(table_items(&moto, "us-east-1", &table));
     // Setting faults (none) also zeroes the emulator's call counts: from here, only the requests'.
@@ -134,7 +141,7 @@ async fn junk_links_cost_no_aws_call_and_error_pages_show_no_aws_text() {
     let table = incidents_table(&moto, "us-east-1").await;
     let sdk = moto.sdk("us-east-1").await;
     approval_key(&moto, "us-east-1", KEY).await;
-    let deps = approval_handler::Deps::new(&sdk, &table, APPROVAL_KEY_PARAM);
+    let deps = approval_handler::Deps::new(unread_config(&sdk), &sdk, &table, APPROVAL_KEY_PARAM);
     moto.post("/_lifeboat/faults", &serde_json::json!({"faults": []}));
     let expired = Link::new(KEY.as_bytes(), "orders-x", "abc", Decision::Approve, now - Duration::minutes(1)).query();
     let live = Link::new(KEY.as_bytes(), "orders-x", "abc", Decision::Approve, now + Duration::minutes(30)).query();

@@ -42,6 +42,47 @@ fn check_takes_the_example_and_names_the_field_of_a_broken_config() {
     assert_eq!(lifeboat_offline(moto_free, &["completions", "tcsh-9"]).code, 2, "an unknown shell is a usage error");
 }
 
+/// With no credentials anywhere, or AWS out of reach, every command says so in one line a person
+/// can act on, exit 3: not the SDK's provider chain and a debug dump.
+#[test]
+fn with_no_credentials_or_no_aws_the_error_is_one_line_that_says_what_to_do() {
+    let home = std::env::temp_dir().join(format!("lifeboat-cli-nohome-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut c = Command::new(lifeboat_cli());
+        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"] {
+            c.env_remove(var);
+        }
+        let out = c
+            .args(args)
+            .env("HOME", &home)
+            .env("AWS_CONFIG_FILE", home.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("LIFEBOAT_INCIDENTS_TABLE", "lifeboat-incidents")
+            .env("LIFEBOAT_OPERATOR_URL", "http://127.0.0.1:9/")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for args in [&["--region", "us-east-1", "incidents"][..], &["--region", "us-east-1", "approve", "x", "--confirm", "x"]] {
+        let (code, stderr) = run(&[], args);
+        assert_eq!(code, 3, "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("no AWS credentials") && stderr.contains("--profile"), "{stderr}");
+    }
+    let port = free_port().to_string();
+    let unreachable = format!("http://127.0.0.1:{port}");
+    let (code, stderr) = run(
+        &[("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "y"), ("AWS_ENDPOINT_URL", &unreachable)],
+        &["--region", "us-east-1", "incidents"],
+    );
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("did not answer"), "{stderr}");
+}
+
 /// `check` and `--help` need no AWS at all.
 fn lifeboat_offline(env: &[(&str, &str)], args: &[&str]) -> Ran {
     let out = std::process::Command::new(lifeboat_cli()).args(args).envs(env.iter().copied()).output().unwrap();
@@ -59,18 +100,35 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     let table = incidents_table(&moto, "us-east-1").await;
     let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
     let zone = orders_with_replica(&moto).await;
-    let yaml =
-        orders_failover_yaml(&format!("      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n"));
+    // The two-person rule, which only an identity AWS verified can keep.
+    let yaml = orders_failover_yaml(&format!("      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n"))
+        .replace("approval: required", "approval: { via: aws-identity, distinct_from_requester: true }");
     let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
+    bed.warm_operator();
     let config_file = bed.dir.join("lifeboat.yaml");
+    let url = operator_url(&moto);
     let env = [
         ("LIFEBOAT_INCIDENTS_TABLE", table.as_str()),
-        ("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN", bed.machine.as_str()),
-        ("LIFEBOAT_DRILL_STATE_MACHINE_ARN", bed.drill_machine.as_str()),
+        ("LIFEBOAT_OPERATOR_URL", url.as_str()),
         ("LIFEBOAT_CONFIG_FILE", config_file.to_str().unwrap()),
         ("LIFEBOAT_RECOVERS", "all"),
     ];
-    let cli = |args: &[&str]| lifeboat(&moto, &env, args);
+    // People, each a session of a role holding the stack's managed policies.
+    let both = ["OperatorReadOnlyPolicy", "ApproverPolicy"];
+    let as_who = |creds: Vec<(&'static str, String)>| -> Vec<(&'static str, String)> {
+        env.iter().map(|(k, v)| (*k, v.to_string())).chain(creds).collect()
+    };
+    let alice = as_who(person(&moto, "lifeboat-approver", &both, "alice").await);
+    let bob = as_who(person(&moto, "lifeboat-approver", &both, "bob").await);
+    let carol = as_who(person(&moto, "lifeboat-approver", &both, "carol").await);
+    let read_only = as_who(person(&moto, "lifeboat-reader", &["OperatorReadOnlyPolicy"], "dave").await);
+    let run_as = |who: &[(&'static str, String)], args: &[&str]| {
+        let e: Vec<(&str, &str)> = who.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        lifeboat(&moto, &e, args)
+    };
+    let cli = |args: &[&str]| run_as(&alice, args);
+    const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/lifeboat-approver/alice";
+    const BOB: &str = "arn:aws:sts::123456789012:assumed-role/lifeboat-approver/bob";
 
     // plan: what a failover would do, and the emulator sees reads only.
     moto.post("/_lifeboat/faults", &json!({"faults": []}));
@@ -87,7 +145,12 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     }
     assert_eq!(cli(&["plan", "no-such-db"]).code, 1);
 
-    // failover: the trigger's path, the caller's identity as the requester.
+    // failover: the operator URL runs the trigger's path; the requester is who AWS verified. A
+    // person with the read-only policy alone is refused by AWS itself and opens nothing.
+    let refused = run_as(&read_only, &["failover", "orders-prod", "--reason", "primary unreachable"]);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(refused.stderr.contains("ApproverPolicy"), "{refused:?}");
+    assert_eq!(cli(&["incidents", "--open", "--json"]).stdout.trim(), "[]", "nothing opened");
     let started = cli(&["failover", "orders-prod", "--reason", "primary unreachable", "--json"]);
     assert_eq!(started.code, 0, "{started:?}");
     let report: Value = serde_json::from_str(&started.stdout).expect("json");
@@ -115,8 +178,9 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     // Two more people ask with --follow: each joins the open incident and follows its timeline;
     // one leaves with Ctrl-C (the failover goes on, and it says so), one stays to the end.
     let follow = ["failover", "orders-prod", "--reason", "still down", "--follow"];
-    let to_the_end = lifeboat_spawn(&moto, &env, &follow);
-    let mut leaves = lifeboat_spawn(&moto, &env, &follow);
+    let carols: Vec<(&str, &str)> = carol.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let to_the_end = lifeboat_spawn(&moto, &carols, &follow);
+    let mut leaves = lifeboat_spawn(&moto, &carols, &follow);
     let (lines, seen) = std::sync::mpsc::channel();
     let out = leaves.stdout.take().expect("stdout");
     let reader = std::thread::spawn(move || {
@@ -146,13 +210,26 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     let unconfirmed = cli(&["approve", &id]);
     assert_eq!(unconfirmed.code, 1, "{unconfirmed:?}");
     assert!(unconfirmed.stderr.contains("--confirm orders-prod"), "{unconfirmed:?}");
-    let approved = cli(&["approve", &id, "--confirm", "orders-prod"]);
+    // The two-person rule: neither the requester nor someone who joined with a request of their
+    // own may approve; the approval page's typed name counts for nothing here.
+    for (who, name) in [(&alice, "alice"), (&carol, "carol")] {
+        let own = run_as(who, &["approve", &id, "--confirm", "orders-prod"]);
+        assert_eq!(own.code, 1, "{name}: {own:?}");
+        assert!(own.stderr.contains("two-person rule"), "{name}: {own:?}");
+    }
+    let page = post_form(line_after(&ask.text, "Approve: "), "approver=Bob&database=orders-prod");
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.body.contains("lifeboat approve"), "{}", page.body);
+    let by_reader = run_as(&read_only, &["approve", &id, "--confirm", "orders-prod"]);
+    assert_eq!(by_reader.code, 3, "AWS refuses the read-only identity: {by_reader:?}");
+    assert_eq!(cli(&["incidents", "--open", "--json"]).stdout.contains("awaiting-approval"), true, "still waiting");
+    let approved = run_as(&bob, &["approve", &id, "--confirm", "orders-prod"]);
     assert_eq!(approved.code, 0, "{approved:?}");
-    assert!(approved.stdout.contains("approved by arn:aws:"), "{approved:?}");
-    for again in [cli(&["approve", &id, "--confirm", "orders-prod"]), cli(&["reject", &id, "--reason", "late"])] {
+    assert!(approved.stdout.contains(&format!("approved by {BOB}")), "the principal AWS verified: {approved:?}");
+    for again in [run_as(&bob, &["approve", &id, "--confirm", "orders-prod"]), cli(&["reject", &id, "--reason", "late"])] {
         assert_eq!(again.code, 1, "{again:?}");
         assert!(
-            again.stderr.contains("is waiting for approval") && again.stderr.contains("approved by arn:aws:"),
+            again.stderr.contains("is waiting for approval") && again.stderr.contains(&format!("approved by {BOB}")),
             "{again:?}"
         );
     }
@@ -171,11 +248,12 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     };
     let followed = to_the_end.wait_with_output().expect("lifeboat --follow ends");
     let followed = String::from_utf8_lossy(&followed.stdout);
-    assert!(followed.contains("approved by arn:aws:"), "{followed}");
+    assert!(followed.contains(&format!("approved by {BOB}")), "{followed}");
     assert!(followed.trim_end().ends_with(&format!("incident {id} is resolved")), "{followed}");
     let md = cli(&["timeline", &id]);
     assert_eq!(md.code, 0, "{md:?}");
-    assert!(md.stdout.contains("| arn:aws:sts::") && md.stdout.contains("approved by arn:aws:"), "{md:?}");
+    assert!(md.stdout.contains(&format!("| {ALICE} |")), "the requester, as AWS verified: {md:?}");
+    assert!(md.stdout.contains(&format!("approved by {BOB}")), "{md:?}");
     // The message has the timeline as it stood when sent; the CLI has it since (people told ...).
     let sent: Vec<&str> = resolved.text.lines().filter(|l| l.starts_with("| ")).collect();
     assert!(sent.len() > 10, "{}", resolved.text);

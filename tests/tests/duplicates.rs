@@ -173,6 +173,7 @@ struct EventWorld {
     trigger: failover_trigger::Deps,
     drill: dr_drill::Deps,
     approval: approval_handler::Deps,
+    operator: operator::Deps,
     vault: vault_keeper::Deps,
 }
 
@@ -227,7 +228,16 @@ impl EventWorld {
             notifier: notifier::Deps::new(config().await, &sdk, &table, &topic, None),
             trigger: failover_trigger::Deps::new(config().await, &sdk, &table, &machines[0].1, Duration::from_secs(1)),
             drill,
-            approval: approval_handler::Deps::new(&sdk, &table, APPROVAL_KEY_PARAM),
+            approval: approval_handler::Deps::new(config().await, &sdk, &table, APPROVAL_KEY_PARAM),
+            operator: operator::Deps {
+                trigger: failover_trigger::Deps::new(config().await, &sdk, &table, &machines[0].1, Duration::from_secs(1)),
+                approval: approval_handler::Deps::new(config().await, &sdk, &table, ""),
+                drill: {
+                    let mut d = dr_drill::Deps::new(config().await, &sdk, &table, &topic);
+                    d.state_machine = Some(machines[1].1.clone());
+                    d
+                },
+            },
             vault: {
                 let settings = lifeboat_core::vault::VaultSettings {
                     account: "210987654321".into(),
@@ -289,6 +299,7 @@ impl EventWorld {
             f if f.starts_with("pruner-") => &["pruner"],
             f if f.starts_with("dr-drill-") => &["drill"],
             f if f.starts_with("approval-") => &["approval"],
+            f if f.starts_with("operator-") => &["operator"],
             // The vault's answer goes to the source's copier; shares and restore requests to the
             // vault's copier (here, a vault that serves this account and lists no restore account).
             "vault-copy-made.json" => &["copier"],
@@ -334,6 +345,10 @@ impl EventWorld {
             "approval" => {
                 let req = serde_json::from_value(payload).expect("a Function URL request");
                 format!("HTTP {}", approval_handler::handle(&self.approval, req, now).await.status_code)
+            }
+            "operator" => {
+                let req = serde_json::from_value(payload).expect("a Function URL request");
+                format!("HTTP {}", operator::handle(&self.operator, req, now).await.status_code)
             }
             other => unreachable!("{other}"),
         }

@@ -12,7 +12,7 @@ use lifeboat_core::aws::rds::Rds;
 use lifeboat_core::aws::recovery::Acted;
 use lifeboat_core::aws::ConfigCache;
 use lifeboat_core::error::LifeboatError;
-use lifeboat_core::failover::steps::{Decision, Execution};
+use lifeboat_core::failover::steps::Execution;
 use lifeboat_core::failover::{classify, Start};
 use lifeboat_core::incident::{Entry, Incident};
 use lifeboat_core::restore::{Origin, RestoreSpec, Settings, Shape};
@@ -45,9 +45,9 @@ async fn requested(b: &Bed, request: Value) -> Execution {
     let db = config.database_named(&req.database).unwrap();
     let incident = Incident::declare(db, req.kind, Utc::now(), &req.by, &req.reason, &req.seed);
     b.store.open(&incident, &Entry::new(Utc::now(), "t", "seen", "seen:t")).await.unwrap();
-    let mut exec = Execution::new(db, &req, &incident.id, Duration::from_secs(1));
+    let exec = Execution::new(db, &req, &incident.id, Duration::from_secs(1));
     if exec.approval_required {
-        exec.approval = Some(Decision { decision: "approve".into(), approver: "tester".into() });
+        approval_recorded(&b.store, &incident.id, "tester").await;
     }
     exec
 }
@@ -460,4 +460,78 @@ async fn a_dns_record_a_cname_upsert_cannot_change_is_refused_at_preflight_befor
         .await
         .unwrap();
     assert!(replica.db_instances()[0].read_replica_source_db_instance_identifier().is_some(), "nothing was promoted");
+}
+
+/// An execution started by hand whose input says `approval_required: false` and carries an
+/// "approval" moves nothing on a production database: the steps re-derive the need from the
+/// config (the state machine's Choice then takes the Approval branch) and act only on a decision
+/// Lifeboat recorded on the incident, by someone the config admits.
+#[tokio::test]
+async fn a_hand_made_execution_saying_no_approval_is_needed_moves_nothing_in_production() {
+    let yaml = format!(
+        "databases:\n{}",
+        db(
+            "orders",
+            &format!("us-east-1:{ACCOUNT}:db:orders"),
+            "production",
+            "      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:123456789012:db:orders-replica\n      approval: { via: aws-identity, distinct_from_requester: true }\n"
+        ),
+    );
+    let b = bed(&yaml).await;
+    create_instance(&b.moto, "us-east-1", "orders").await;
+    read_replica(&b.moto, "us-west-2", "orders-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders")).await;
+    let config = b.config.get().await.unwrap();
+    let request = json!({"database": "orders", "reason": "trust me", "requested_by": "mallory"});
+    let Start::Failover(mut reqs) = classify(&config, &request, Utc::now()).unwrap() else { panic!("ignored") };
+    let req = reqs.remove(0);
+    let db = config.database_named("orders").unwrap();
+    let incident = Incident::declare(db, req.kind, Utc::now(), &req.by, &req.reason, &req.seed);
+    b.store.open(&incident, &Entry::new(Utc::now(), "mallory", "seen", "seen:t")).await.unwrap();
+    let mut forged = serde_json::to_value(Execution::new(db, &req, &incident.id, Duration::from_secs(1))).unwrap();
+    forged["approval_required"] = json!(false);
+    forged["approval"] = json!({"decision": "approve", "approver": "mallory"});
+    let run = |action: &str, exec: &Value| handle(&b.deps, json!({"action": action, "execution": exec}), Utc::now());
+
+    let planned = run("preflight", &forged).await.expect("preflight");
+    assert!(planned.approval_required, "the config's answer, not the input's");
+    let status = || async { b.store.get(&incident.id).await.unwrap().unwrap().status.to_string() };
+    assert_eq!(status().await, "awaiting-approval");
+    let mut acting = serde_json::to_value(&planned).unwrap();
+    acting["approval_required"] = json!(false);
+    acting["approval"] = json!({"decision": "approve", "approver": "mallory"});
+    let err = run("act", &acting).await.unwrap_err();
+    assert!(!err.is_retryable() && err.to_string().contains("Lifeboat recorded none"), "{err}");
+    // Recorded, but by the requester: the two-person rule holds in the act step too.
+    approval_recorded(&b.store, &incident.id, "mallory").await;
+    let err = run("act", &acting).await.unwrap_err();
+    assert!(err.to_string().contains("mallory requested this failover"), "{err}");
+
+    let west = aws_sdk_rds::Client::new(&b.moto.sdk("us-west-2").await);
+    let replica = west.describe_db_instances().db_instance_identifier("orders-replica").send().await.unwrap();
+    let source = replica.db_instances()[0].read_replica_source_db_instance_identifier();
+    assert!(source.is_some(), "the replica is still a replica: nothing moved");
+    assert_eq!(status().await, "awaiting-approval", "nothing recovering");
+}
+
+/// A failover the trigger opens but can't start (refused for good: here the state machine is not
+/// there) leaves no incident open that nothing runs: it is closed as failed, saying why, and a
+/// later request opens a fresh one.
+#[tokio::test]
+async fn an_incident_whose_failover_cannot_start_is_not_left_open() {
+    let yaml = format!(
+        "databases:\n{}",
+        db("orders", &format!("us-east-1:{ACCOUNT}:db:orders"), "non-production", "      strategy: reboot-multi-az\n      approval: auto\n"),
+    );
+    let b = bed(&yaml).await;
+    let sdk = b.moto.sdk("us-east-1").await;
+    let missing = format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:not-deployed");
+    let trigger = failover_trigger::Deps::new(b.config, &sdk, &b.table, &missing, Duration::from_secs(1));
+    let request = json!({"database": "orders", "reason": "hung", "requested_by": "arn:aws:sts::123456789012:assumed-role/oncall/alice"});
+    let err = failover_trigger::handle(&trigger, request, Utc::now()).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(b.store.open_for("orders").await.unwrap().is_none(), "nothing left open");
+    let all = b.store.list_all().await.unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].status.to_string(), "failed");
+    assert!(all[0].timeline.iter().any(|e| e.what.starts_with("could not start the failover")), "{:?}", all[0].timeline);
 }

@@ -99,9 +99,10 @@ fn no_write_action_on_every_resource_and_task_tokens_only_for_the_approval_handl
         let star = list(s.get("Resource")).iter().any(|r| r == "*");
         for a in &actions {
             if a.starts_with("states:SendTask") {
-                // The approval page, and the people who approve with `lifeboat approve`.
+                // The approval page and the operator URL (`lifeboat approve`): Lifeboat's roles,
+                // never a person's policy.
                 assert!(
-                    ["ApprovalHandlerFunction", "ApproverPolicy"].contains(&owner.as_str()),
+                    ["ApprovalHandlerFunction", "OperatorFunction"].contains(&owner.as_str()),
                     "{a} granted to {owner}"
                 );
                 continue;
@@ -152,6 +153,65 @@ fn the_failover_may_never_overwrite_lifeboats_own_parameters() {
             && text.contains("ApprovalSecretParameterName"),
         "{text}"
     );
+
+    // And it writes only the endpoint parameters the stack admits, not every parameter.
+    let steps = lifeboat_tests::template_statements("FailoverStepsFunction", "us-east-1");
+    let parameter = |name: &str| format!("arn:aws:ssm:us-east-1:123456789012:parameter{name}");
+    for action in ["ssm:PutParameter", "ssm:GetParameter"] {
+        assert!(role_allows(&steps, action, &parameter("/orders/prod/db-endpoint")), "{action}");
+        for other in ["/shop/api-key", "/orders/prod/db-password", "/db-endpoint-not"] {
+            assert!(!role_allows(&steps, action, &parameter(other)), "failover-steps may {action} {other}");
+        }
+    }
+    let t = template();
+    let pattern = &t["Parameters"]["EndpointParameterPattern"];
+    assert_eq!(pattern["Default"].as_str(), Some("/*/db-endpoint"), "{pattern:?}");
+    let granted: Vec<String> = statements(&t)
+        .into_iter()
+        .filter(|(o, s)| o == "FailoverStepsFunction" && allows(s))
+        .filter(|(_, s)| list(s.get("Action")).iter().any(|a| a == "ssm:PutParameter"))
+        .flat_map(|(_, s)| list(s.get("Resource")))
+        .collect();
+    assert_eq!(
+        granted,
+        ["arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${EndpointParameterPattern}"]
+    );
+}
+
+/// failover-steps changes DNS only by UPSERTs of CNAME records whose names the stack admits
+/// (`FailoverDnsRecordNames`), with Route 53's documented condition keys, each required present:
+/// `ForAllValues` alone would hold for a request that carries none.
+#[test]
+fn the_failover_upserts_only_the_cname_records_the_stack_admits() {
+    let t = template();
+    let moves: Vec<Value> = statements(&t)
+        .into_iter()
+        .filter(|(_, s)| allows(s) && list(s.get("Action")).iter().any(|a| a.starts_with("route53:Change")))
+        .map(|(o, s)| {
+            assert_eq!(o, "FailoverStepsFunction", "{o} may change DNS");
+            s
+        })
+        .collect();
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    let s = &moves[0];
+    assert_eq!(condition(s, "ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsActions"), ["UPSERT"]);
+    assert_eq!(condition(s, "ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsRecordTypes"), ["CNAME"]);
+    let names = s
+        .get("Condition")
+        .and_then(|c| c.get("ForAllValues:StringLike"))
+        .and_then(|o| o.get("route53:ChangeResourceRecordSetsNormalizedRecordNames"));
+    assert!(is_ref(names, "FailoverDnsRecordNames"), "{names:?}");
+    for key in [
+        "route53:ChangeResourceRecordSetsActions",
+        "route53:ChangeResourceRecordSetsRecordTypes",
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames",
+    ] {
+        assert_eq!(condition(s, "Null", key), ["false"], "{key} must be present");
+    }
+    let records = &t["Parameters"]["FailoverDnsRecordNames"];
+    assert_eq!(records["Type"].as_str(), Some("CommaDelimitedList"));
+    let default = records["Default"].as_str().unwrap_or("*");
+    assert!(default != "*" && glob(default, "db.orders.internal") && !glob(default, "www.example.com"), "{default}");
 }
 
 #[test]
@@ -374,12 +434,70 @@ fn the_operators_read_only_policy_only_reads_and_the_approvers_writes_only_lifeb
     for a in &read_only {
         assert!(is_read(a) || a == "dynamodb:Scan", "read-only policy grants {a}");
     }
-    for (o, s) in all.iter().filter(|(o, _)| o == "ApproverPolicy") {
-        for r in list(s.get("Resource")) {
-            let ok = r == "*" && list(s.get("Action")).iter().all(|a| a.starts_with("states:SendTask"));
-            assert!(ok || r == "IncidentsTable.Arn" || r.ends_with("StateMachine"), "{o}: {r}");
+    // The approver may only reach the operator URL, as an identity AWS authenticated: no
+    // execution started, no task answered, no incident written by a person's own policy.
+    let approver: Vec<&Value> = all.iter().filter(|(o, _)| o == "ApproverPolicy").map(|(_, s)| s).collect();
+    assert_eq!(approver.len(), 1, "{approver:?}");
+    assert_eq!(list(approver[0].get("Action")), ["lambda:InvokeFunctionUrl"]);
+    assert_eq!(list(approver[0].get("Resource")), ["OperatorFunction.Arn"]);
+    assert_eq!(condition(approver[0], "StringEquals", "lambda:FunctionUrlAuthType"), ["AWS_IAM"]);
+    for (o, s) in all.iter().filter(|(o, _)| o == "ApproverPolicy" || o == "OperatorReadOnlyPolicy") {
+        for a in list(s.get("Action")) {
+            let forbidden = a.starts_with("states:Start") || a.starts_with("states:SendTask") || a.starts_with("states:Stop");
+            let writes_table = a.starts_with("dynamodb:") && !matches!(a.as_str(), "dynamodb:GetItem" | "dynamodb:Scan");
+            assert!(!forbidden && !writes_table, "{o} grants {a}");
         }
     }
+    let t = template();
+    let operator = resource(&t, "OperatorFunction");
+    assert_eq!(operator["Properties"]["FunctionUrlConfig"]["AuthType"], "AWS_IAM");
+}
+
+/// Evaluated as IAM evaluates it (the emulator's simulator): a person holding both managed
+/// policies can't write the incident table, start an execution or answer a task token; they can
+/// reach the operator URL, and only with AWS_IAM auth.
+#[tokio::test]
+async fn a_person_with_the_approver_policy_can_only_ask_lifeboat() {
+    let moto = lifeboat_tests::Moto::start();
+    let mut statements = lifeboat_tests::managed_policy_statements("ApproverPolicy", "us-east-1");
+    statements.extend(lifeboat_tests::managed_policy_statements("OperatorReadOnlyPolicy", "us-east-1"));
+    let role = lifeboat_tests::role_with(&moto, "approver", &statements).await;
+    let iam = aws_sdk_iam::Client::new(&moto.sdk("us-east-1").await);
+    // `!GetAtt IncidentsTable.Arn`, as `managed_policy_statements` resolves it.
+    let table = "arn:aws:dynamodb:us-east-1:123456789012:table/IncidentsTable.Arn";
+    let machine = "arn:aws:states:us-east-1:123456789012:stateMachine:lifeboat-failover";
+    let operator = "arn:aws:lambda:us-east-1:123456789012:function:operator";
+    let decide = |action: &'static str, resource: &'static str, auth: Option<&'static str>| {
+        let iam = iam.clone();
+        let role = role.clone();
+        async move {
+            let mut sim = iam.simulate_principal_policy().policy_source_arn(role).action_names(action).resource_arns(resource);
+            if let Some(a) = auth {
+                let entry = aws_sdk_iam::types::ContextEntry::builder()
+                    .context_key_name("lambda:FunctionUrlAuthType")
+                    .context_key_values(a)
+                    .context_key_type(aws_sdk_iam::types::ContextKeyTypeEnum::String)
+                    .build();
+                sim = sim.context_entries(entry);
+            }
+            let out = sim.send().await.expect("simulate");
+            out.evaluation_results()[0].eval_decision().as_str().to_owned()
+        }
+    };
+    for (action, resource) in [
+        ("dynamodb:PutItem", table),
+        ("dynamodb:UpdateItem", table),
+        ("dynamodb:DeleteItem", table),
+        ("states:StartExecution", machine),
+        ("states:SendTaskSuccess", "*"),
+        ("states:SendTaskFailure", "*"),
+    ] {
+        assert_eq!(decide(action, resource, None).await, "implicitDeny", "{action}");
+    }
+    assert_eq!(decide("dynamodb:GetItem", table, None).await, "allowed");
+    assert_eq!(decide("lambda:InvokeFunctionUrl", operator, Some("AWS_IAM")).await, "allowed");
+    assert_eq!(decide("lambda:InvokeFunctionUrl", operator, Some("NONE")).await, "implicitDeny");
+    assert_eq!(decide("lambda:InvokeFunction", operator, None).await, "implicitDeny");
 }
 
 /// Evidence: only the notifier (failovers) and dr-drill (drills) may write it, each under its own
@@ -453,5 +571,382 @@ fn readiness_only_reads_and_simulates_only_the_failovers_role() {
                 _ => assert!(is_read(&a), "{owner} may {a}"),
             }
         }
+    }
+}
+
+/// IAM's `*` wildcard (any run of characters), for actions and ARNs.
+fn glob(pattern: &str, value: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == value,
+        Some((head, rest)) => {
+            value.starts_with(head) && (0..=value.len() - head.len()).any(|i| glob(rest, &value[head.len() + i..]))
+        }
+    }
+}
+
+/// Whether the function's role, as template.yaml writes it (conditions aside: readiness's reads
+/// carry none), allows `action` on `resource`.
+fn role_allows(statements: &[serde_json::Value], action: &str, resource: &str) -> bool {
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        match v {
+            serde_json::Value::Array(l) => l.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+            serde_json::Value::String(s) => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    };
+    statements.iter().filter(|s| s["Effect"] == "Allow").any(|s| {
+        strings(&s["Action"]).iter().any(|a| glob(a, action))
+            && strings(&s["Resource"]).iter().any(|r| glob(r, resource))
+    })
+}
+
+/// Every call rpo-monitor's readiness run makes (functions/rpo-monitor/src/readiness.rs, through
+/// shared/src/aws), on a resource of the kind it reads.
+const READINESS_CALLS: &[(&str, &str)] = &[
+    ("ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/lifeboat/config"),
+    ("rds:DescribeDBInstances", "arn:aws:rds:us-west-2:123456789012:db:orders-replica"),
+    ("rds:DescribeDBClusters", "arn:aws:rds:us-west-2:123456789012:cluster:ledger-west"),
+    ("rds:DescribeGlobalClusters", "arn:aws:rds::123456789012:global-cluster:ledger"),
+    ("rds:DescribeAccountAttributes", "*"),
+    ("rds:DescribeDBSnapshots", "arn:aws:rds:us-west-2:123456789012:snapshot:lifeboat-orders-prod-1"),
+    ("rds:DescribeDBClusterSnapshots", "arn:aws:rds:us-west-2:123456789012:cluster-snapshot:lifeboat-ledger-1"),
+    ("rds:DescribeDBSubnetGroups", "arn:aws:rds:us-west-2:123456789012:subgrp:dr-db"),
+    ("rds:DescribeDBParameterGroups", "arn:aws:rds:us-west-2:123456789012:pg:orders"),
+    ("rds:DescribeDBClusterParameterGroups", "arn:aws:rds:us-west-2:123456789012:cluster-pg:ledger"),
+    ("rds:DescribeOptionGroups", "arn:aws:rds:us-west-2:123456789012:og:orders"),
+    ("rds:DescribeOrderableDBInstanceOptions", "*"),
+    ("ec2:DescribeSecurityGroups", "*"),
+    ("cloudwatch:GetMetricStatistics", "*"),
+    ("kms:DescribeKey", "arn:aws:kms:us-west-2:123456789012:key/dr"),
+    ("route53:ListResourceRecordSets", "arn:aws:route53:::hostedzone/Z1"),
+    (
+        "route53-recovery-cluster:GetRoutingControlState",
+        "arn:aws:route53-recovery-control::123456789012:controlpanel/p/routingcontrol/west",
+    ),
+    // The endpoint parameter the config names, and the approval key.
+    ("ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/lifeboat/orders-prod/endpoint"),
+    ("ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/lifeboat/approval-key"),
+    ("dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:123456789012:table/IncidentsTable.Arn"),
+];
+
+/// Readiness is never blind for want of a permission: rpo-monitor's role allows every read it
+/// makes (DescribeGlobalClusters and the snapshot quotas included); those reads, which once sat on
+/// the copier's role, are gone from it, as is its `ssm:GetParameter` on every parameter — the
+/// copier keeps the reads it makes itself.
+#[test]
+fn rpo_monitors_role_holds_every_read_readiness_makes_and_the_copiers_none() {
+    let monitor = lifeboat_tests::template_statements("RpoMonitorFunction", "us-east-1");
+    for (action, resource) in READINESS_CALLS {
+        assert!(role_allows(&monitor, action, resource), "rpo-monitor's role may not {action} on {resource}");
+    }
+
+    let copier = lifeboat_tests::template_statements("SnapshotCopierFunction", "us-east-1");
+    let any_parameter = "arn:aws:ssm:us-east-1:123456789012:parameter/lifeboat/orders-prod/endpoint";
+    assert!(!role_allows(&copier, "ssm:GetParameter", any_parameter), "the copier reads only the config parameter");
+    assert!(role_allows(&copier, "ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/lifeboat/config"));
+    let copier_reads = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"];
+    for (action, resource) in
+        READINESS_CALLS.iter().filter(|(a, _)| a.starts_with("rds:Describe") || a.starts_with("route53:"))
+    {
+        let mine = copier_reads.contains(action);
+        assert_eq!(role_allows(&copier, action, resource), mine, "the copier's role and {action}");
+    }
+}
+
+/// The evidence bucket's policy as deployed: `${EvidenceBucket.Arn}` as `arn:aws:s3:::lifeboat-evidence`,
+/// a role's `!GetAtt X.Arn` as this account's role named X.
+fn evidence_bucket_policy() -> serde_json::Value {
+    fn resolve(v: &Value) -> serde_json::Value {
+        match v {
+            Value::Tagged(t) if t.tag == "Sub" => {
+                serde_json::json!(text(&t.value)
+                    .unwrap_or_default()
+                    .replace("${EvidenceBucket.Arn}", "arn:aws:s3:::lifeboat-evidence"))
+            }
+            Value::Tagged(t) if t.tag == "GetAtt" => match text(&t.value).unwrap_or_default() {
+                "EvidenceBucket.Arn" => serde_json::json!("arn:aws:s3:::lifeboat-evidence"),
+                role => serde_json::json!(format!(
+                    "arn:aws:iam::{}:role/{}",
+                    lifeboat_tests::ACCOUNT,
+                    role.trim_end_matches(".Arn")
+                )),
+            },
+            Value::Tagged(t) => resolve(&t.value),
+            Value::Mapping(m) => serde_json::Value::Object(
+                m.iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), resolve(v))).collect(),
+            ),
+            Value::Sequence(l) => serde_json::Value::Array(l.iter().map(resolve).collect()),
+            Value::String(s) => serde_json::json!(s),
+            Value::Bool(b) => serde_json::json!(b.to_string()),
+            Value::Number(n) => serde_json::json!(n.to_string()),
+            Value::Null => serde_json::Value::Null,
+        }
+    }
+    resolve(&resource(&template(), "EvidenceBucketPolicy")["Properties"]["PolicyDocument"])
+}
+
+/// The evidence bucket's policy itself, evaluated with the writer's role by the emulator's IAM
+/// evaluation (SimulatePrincipalPolicy with the bucket policy as its ResourcePolicy; moto enforces
+/// no bucket policy, AWS does): a writer's PutObject with `If-None-Match` is allowed, without it
+/// (an overwrite) denied; deletes are denied to every principal, writers included; another role
+/// allowed `s3:*` by its own policy can't write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evidence_bucket_policy_allows_only_a_writers_first_write_and_no_delete() {
+    use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, PolicyEvaluationDecisionType as D};
+    let moto = lifeboat_tests::Moto::start();
+    let region = "us-east-1";
+    let notifier = lifeboat_tests::role_with(
+        &moto,
+        "NotifierFunctionRole",
+        &lifeboat_tests::template_statements("NotifierFunction", region),
+    )
+    .await;
+    let drill = lifeboat_tests::role_with(
+        &moto,
+        "DrDrillFunctionRole",
+        &lifeboat_tests::template_statements("DrDrillFunction", region),
+    )
+    .await;
+    let admin = lifeboat_tests::role_with(
+        &moto,
+        "AccountAdmin",
+        &[serde_json::json!({"Effect": "Allow", "Action": "*", "Resource": "*"})],
+    )
+    .await;
+    let bucket_policy = evidence_bucket_policy().to_string();
+    let iam = aws_sdk_iam::Client::new(&moto.sdk(region).await);
+    let decide = |role: String, action: &'static str, key: &'static str, if_none_match: bool| {
+        let iam = iam.clone();
+        let bucket_policy = bucket_policy.clone();
+        async move {
+            let entry = |k: &str, v: &str| {
+                ContextEntry::builder()
+                    .context_key_name(k)
+                    .context_key_values(v)
+                    .context_key_type(ContextKeyTypeEnum::String)
+                    .build()
+            };
+            let mut context = vec![entry("aws:PrincipalArn", &role), entry("aws:SecureTransport", "true")];
+            if if_none_match {
+                context.push(entry("s3:if-none-match", "*"));
+            }
+            let answer = iam
+                .simulate_principal_policy()
+                .policy_source_arn(&role)
+                .action_names(action)
+                .resource_arns(format!("arn:aws:s3:::lifeboat-evidence/{key}"))
+                .resource_policy(bucket_policy)
+                .set_context_entries(Some(context))
+                .send()
+                .await
+                .expect("simulate");
+            answer.evaluation_results()[0].eval_decision().clone()
+        }
+    };
+    let record = "failovers/orders-prod/x.json";
+    assert_eq!(decide(notifier.clone(), "s3:PutObject", record, true).await, D::Allowed, "a first write");
+    assert_eq!(decide(notifier.clone(), "s3:PutObject", record, false).await, D::ExplicitDeny, "an overwrite");
+    assert_eq!(decide(drill.clone(), "s3:PutObject", "drills/orders-prod/x.json", true).await, D::Allowed);
+    assert_eq!(decide(drill.clone(), "s3:PutObject", "drills/orders-prod/x.json", false).await, D::ExplicitDeny);
+    for who in [&notifier, &drill, &admin] {
+        for action in ["s3:DeleteObject", "s3:DeleteObjectVersion"] {
+            assert_eq!(decide(who.clone(), action, record, false).await, D::ExplicitDeny, "{who} {action}");
+        }
+    }
+    assert_eq!(decide(admin.clone(), "s3:PutObject", record, true).await, D::ExplicitDeny, "not a writer");
+    // Noncurrent versions are kept as long as current ones, and Object Lock is on unless opted out.
+    let t = template();
+    let rule = &resource(&t, "EvidenceBucket")["Properties"]["LifecycleConfiguration"]["Rules"][0];
+    assert!(is_ref(rule["NoncurrentVersionExpiration"].get("NoncurrentDays"), "EvidenceRetentionDays"), "{rule:?}");
+    let lock = &t["Parameters"]["EvidenceObjectLock"];
+    assert_eq!(lock["Default"].as_str(), Some("COMPLIANCE"));
+    assert!(t["Outputs"].get("EvidenceLock").is_some(), "the outputs say which lock holds the evidence");
+}
+
+/// Against the emulator, an evidence bucket under Object Lock (compliance): a second write of a
+/// record through the writers' path (`If-None-Match: *`) is refused with 412 and the original
+/// survives; deleting the original version, or shortening its retention first, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evidence_overwrite_is_refused_and_the_locked_original_survives() {
+    let moto = lifeboat_tests::Moto::start();
+    let region = "us-east-1";
+    let bucket = lifeboat_tests::evidence_bucket(&moto, region).await;
+    let sdk = moto.sdk(region).await;
+    let writer = lifeboat_core::aws::evidence::EvidenceBucket::new(&sdk, &bucket);
+    let record = |text: &str| lifeboat_core::message::evidence::Evidence {
+        key: "failovers/orders-prod/20261201T1402Z".into(),
+        json: serde_json::json!({ "said": text }),
+        markdown: text.to_owned(),
+    };
+    assert!(writer.put_once(&record("the original")).await.expect("first write"), "written");
+    assert!(!writer.put_once(&record("a rewrite")).await.expect("second write"), "already kept: nothing written");
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    let again = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("failovers/orders-prod/20261201T1402Z.md")
+        .if_none_match("*")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"a rewrite"))
+        .send()
+        .await
+        .expect_err("a second write is refused");
+    assert_eq!(again.raw_response().map(|r| r.status().as_u16()), Some(412), "{again:?}");
+    let kept = lifeboat_tests::evidence(&moto, region, &bucket).await;
+    assert_eq!(kept.len(), 2, "one version each of the JSON and the page: {kept:?}");
+    assert!(kept.iter().all(|(_, body)| body.contains("the original")), "{kept:?}");
+
+    let versions = s3.list_object_versions().bucket(&bucket).send().await.expect("versions");
+    let original =
+        versions.versions().iter().find(|v| v.key() == Some("failovers/orders-prod/20261201T1402Z.md")).expect("page");
+    let version = original.version_id().expect("version id").to_owned();
+    let key = original.key().expect("key").to_owned();
+    let gone = s3.delete_object().bucket(&bucket).key(&key).version_id(&version).send().await;
+    assert!(gone.is_err(), "a locked version can't be deleted: {gone:?}");
+    let shorter = s3
+        .put_object_retention()
+        .bucket(&bucket)
+        .key(&key)
+        .version_id(&version)
+        .retention(
+            aws_sdk_s3::types::ObjectLockRetention::builder()
+                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Compliance)
+                .retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(chrono::Utc::now().timestamp() + 60))
+                .build(),
+        )
+        .send()
+        .await;
+    assert!(shorter.is_err(), "compliance retention can't be shortened: {shorter:?}");
+    let governance = s3
+        .put_object_retention()
+        .bucket(&bucket)
+        .key(&key)
+        .version_id(&version)
+        .retention(
+            aws_sdk_s3::types::ObjectLockRetention::builder()
+                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Governance)
+                .retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
+                    chrono::Utc::now().timestamp() + 30 * 86_400,
+                ))
+                .build(),
+        )
+        .send()
+        .await;
+    assert!(governance.is_err(), "nor its mode changed: {governance:?}");
+    let gone = s3.delete_object().bucket(&bucket).key(&key).version_id(&version).send().await;
+    assert!(gone.is_err(), "still locked: {gone:?}");
+    let kept = lifeboat_tests::evidence(&moto, region, &bucket).await;
+    assert!(kept.iter().any(|(k, body)| k == &key && body == "the original"), "{kept:?}");
+}
+
+/// `!Sub` text as CloudFormation would make it for the stack `stack` in `region`.
+fn sub_as_deployed(v: &Value, stack: &str, region: &str) -> Option<String> {
+    Some(
+        text(v)?
+            .replace("${AWS::StackName}", stack)
+            .replace("${AWS::Partition}", "aws")
+            .replace("${AWS::Region}", region)
+            .replace("${AWS::AccountId}", "123456789012"),
+    )
+}
+
+/// Every rule or schedule in template.yaml whose `DeadLetterConfig` names the dead-letter queue,
+/// as the ARN EventBridge sends with (`aws:SourceArn`), or why it has none: a SAM event
+/// (`Type: EventBridgeRule | Schedule`, its `RuleName`/`Name`), an `AWS::Events::Rule` (its
+/// `Name`, the DLQ on a target), or a scheduler schedule (`ScheduleV2`, `AWS::Scheduler::Schedule`).
+fn rules_naming_the_dead_letter_queue(template: &Value, stack: &str, region: &str) -> Vec<(String, String)> {
+    fn names_queue(v: &Value) -> bool {
+        matches!(v.get("Arn"), Some(Value::Tagged(t)) if t.tag == "GetAtt" && text(&t.value) == Some("DeadLetterQueue.Arn"))
+    }
+    // `kind` and `name`: the nearest enclosing `Type` and `Name`/`RuleName`.
+    fn walk(v: &Value, kind: &str, name: Option<&Value>, at: &str, out: &mut Vec<(String, Option<Value>, String)>) {
+        match v {
+            Value::Mapping(m) => {
+                let kind = m.get("Type").and_then(Value::as_str).unwrap_or(kind);
+                let props = m.get("Properties");
+                let here = m.get("RuleName").or_else(|| m.get("Name"));
+                let name = here.or_else(|| props.and_then(|p| p.get("RuleName").or_else(|| p.get("Name")))).or(name);
+                if m.get("DeadLetterConfig").is_some_and(names_queue) {
+                    out.push((kind.to_owned(), name.cloned(), at.to_owned()));
+                }
+                for (k, x) in m {
+                    walk(x, kind, name, &format!("{at}.{}", k.as_str().unwrap_or("?")), out);
+                }
+            }
+            Value::Sequence(l) => {
+                l.iter().enumerate().for_each(|(i, x)| walk(x, kind, name, &format!("{at}[{i}]"), out))
+            }
+            Value::Tagged(t) => walk(&t.value, kind, name, at, out),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    let Some(Value::Mapping(resources)) = template.get("Resources") else { panic!("no Resources") };
+    for (id, r) in resources {
+        walk(r, "", None, id.as_str().unwrap_or("?"), &mut found);
+    }
+    found
+        .into_iter()
+        .map(|(kind, name, at)| {
+            let name = name.and_then(|n| sub_as_deployed(&n, stack, region));
+            let arn = match (kind.as_str(), name) {
+                (_, None) => format!("(no name: EventBridge names it, and no prefix can admit it) {kind}"),
+                ("Schedule" | "EventBridgeRule" | "CloudWatchEvent" | "AWS::Events::Rule", Some(n)) => {
+                    format!("arn:aws:events:{region}:123456789012:rule/{n}")
+                }
+                ("ScheduleV2" | "AWS::Scheduler::Schedule", Some(n)) => {
+                    format!("arn:aws:scheduler:{region}:123456789012:schedule/default/{n}")
+                }
+                (other, Some(n)) => format!("(unknown kind {other}) {n}"),
+            };
+            (at, arn)
+        })
+        .collect()
+}
+
+/// Whether DeadLetterQueuePolicy, as deployed for `stack`, lets EventBridge send from `source`.
+fn dead_letter_queue_admits(template: &Value, stack: &str, region: &str, source: &str) -> bool {
+    let policy = &template["Resources"]["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"];
+    policy["Statement"].as_sequence().into_iter().flatten().filter(|s| allows(s)).any(|s| {
+        let events = s["Principal"]["Service"].as_str() == Some("events.amazonaws.com");
+        let sends = list(s.get("Action")).iter().any(|a| glob(a, "sqs:SendMessage"));
+        let arns = |op: &str| -> Vec<String> {
+            match s.get("Condition").and_then(|c| c.get(op)).and_then(|o| o.get("aws:SourceArn")) {
+                Some(Value::Sequence(l)) => l.iter().filter_map(|x| sub_as_deployed(x, stack, region)).collect(),
+                Some(v) => sub_as_deployed(v, stack, region).into_iter().collect(),
+                None => Vec::new(),
+            }
+        };
+        let like = arns("ArnLike").iter().any(|p| glob(p, source));
+        let equal = arns("ArnEquals").iter().any(|p| p == source);
+        events && sends && (like || equal)
+    })
+}
+
+/// An event that failed every retry is kept only if the queue's policy admits the rule that
+/// sends it: every rule and schedule of the stack that names the dead-letter queue (the replica
+/// events and the readiness schedule were once missing) is named under the stack's prefix and
+/// admitted; another stack's rule, or another account's, is not.
+#[test]
+fn the_dead_letter_queue_admits_every_rule_that_sends_to_it_and_no_other() {
+    let t = template();
+    let (stack, region) = ("lifeboat-prod", "us-west-2");
+    let rules = rules_naming_the_dead_letter_queue(&t, stack, region);
+    assert!(rules.len() >= 12, "found only {} rules naming the queue: is the walk right? {rules:?}", rules.len());
+    for (at, arn) in &rules {
+        assert!(
+            arn.starts_with(&format!("arn:aws:events:{region}:123456789012:rule/{stack}-")),
+            "{at}: {arn} is not named under the stack's prefix {stack}-"
+        );
+        assert!(dead_letter_queue_admits(&t, stack, region, arn), "{at}: the queue's policy refuses {arn}");
+    }
+    for named in ["failover-replica", "readiness"] {
+        assert!(rules.iter().any(|(_, arn)| arn.ends_with(&format!("rule/{stack}-{named}"))), "{named}: {rules:?}");
+    }
+    for stranger in [
+        format!("arn:aws:events:{region}:123456789012:rule/other-stack-health"),
+        format!("arn:aws:events:{region}:210987654321:rule/{stack}-health"),
+        format!("arn:aws:events:us-east-1:123456789012:rule/{stack}-health"),
+    ] {
+        assert!(!dead_letter_queue_admits(&t, stack, region, &stranger), "the queue admits {stranger}");
     }
 }

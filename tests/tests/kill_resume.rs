@@ -171,7 +171,7 @@ async fn a_sweep_and_a_prune_killed_midway_converge_when_run_again() {
 async fn failover_steps_killed_midway_converge_when_run_again() {
     use lifeboat_core::aws::incidents::IncidentStore;
     use lifeboat_core::config::Config;
-    use lifeboat_core::failover::steps::{Decision, Execution};
+    use lifeboat_core::failover::steps::Execution;
     use lifeboat_core::failover::{classify, Start};
     use lifeboat_core::incident::{Entry, Incident};
     use serde_json::Value;
@@ -191,8 +191,8 @@ async fn failover_steps_killed_midway_converge_when_run_again() {
     let incident = Incident::declare(db, req.kind, Utc::now(), &req.by, &req.reason, &req.seed);
     let store = IncidentStore::new(&moto.sdk(SRC).await, &table);
     store.open(&incident, &Entry::new(Utc::now(), "t", "seen", "seen:t")).await.unwrap();
-    let mut exec = Execution::new(db, &req, &incident.id, Duration::from_secs(1));
-    exec.approval = Some(Decision { decision: "approve".into(), approver: "tester".into() });
+    let exec = Execution::new(db, &req, &incident.id, Duration::from_secs(1));
+    approval_recorded(&store, &incident.id, "tester").await;
 
     let dir = std::env::temp_dir().join(format!("lifeboat-kill-failover-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

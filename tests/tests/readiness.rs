@@ -16,6 +16,67 @@ async fn run(deps: &rpo_monitor::Deps) -> (Value, Vec<String>) {
     (v["readiness"][0].clone(), r.published)
 }
 
+/// A whole readiness run: each database's verdict by name, and the `FailoverReady` datapoints it
+/// printed (EMF), by database (None: the region's own, which the alarm watches).
+async fn run_all(deps: &rpo_monitor::Deps) -> (Vec<(String, Value)>, Vec<(Option<String>, i64)>) {
+    let r = rpo_monitor::handle(deps, json!({"readiness": true}), chrono::Utc::now()).await.expect("the run completes");
+    let verdicts = r.readiness.iter().map(|x| (x.database.clone(), serde_json::to_value(x).unwrap())).collect();
+    let points = r
+        .datapoints
+        .iter()
+        .map(|line| {
+            let emf: Value = serde_json::from_str(line).expect("an EMF line is JSON");
+            let metric = &emf["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(
+                (metric["Namespace"].as_str(), metric["Metrics"][0]["Name"].as_str()),
+                (Some("Lifeboat"), Some("FailoverReady"))
+            );
+            assert_eq!(emf["Region"], "us-east-1", "{line}");
+            (emf["Database"].as_str().map(str::to_owned), emf["FailoverReady"].as_i64().expect("a value"))
+        })
+        .collect();
+    (verdicts, points)
+}
+
+/// Every call rpo-monitor made since the emulator's counts were reset, as IAM names it, is one its
+/// role in template.yaml allows: on AWS none of them would be AccessDenied.
+fn calls_allowed_by_rpo_monitors_role(moto: &Moto) -> Vec<String> {
+    let statements = template_statements("RpoMonitorFunction", "us-east-1");
+    let allowed: Vec<String> = statements
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .flat_map(|s| match &s["Action"] {
+            Value::Array(l) => l.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            Value::String(a) => vec![a.clone()],
+            _ => Vec::new(),
+        })
+        .collect();
+    let counts = moto.fault_counts();
+    let calls: Vec<String> = counts["calls"]
+        .as_object()
+        .expect("calls counted")
+        .keys()
+        .map(|k| {
+            let (service, op) = k.split_once(':').expect("service:operation");
+            // The emulator names a call by its signing name or JSON target; IAM by its prefix.
+            let prefix = match service {
+                "monitoring" => "cloudwatch",
+                "trentservice" => "kms",
+                "togglecustomerapi" => "route53-recovery-cluster",
+                other => other,
+            };
+            format!("{prefix}:{op}")
+        })
+        .collect();
+    for call in &calls {
+        assert!(
+            allowed.contains(call),
+            "rpo-monitor calls {call}, which its role in template.yaml does not allow: {allowed:?}"
+        );
+    }
+    calls
+}
+
 fn level<'a>(r: &'a Value, check: &str) -> (&'a str, &'a str) {
     let c = r["checks"].as_array().into_iter().flatten().find(|c| c["check"] == check);
     let c = c.unwrap_or_else(|| panic!("no {check} check: {r}"));
@@ -137,7 +198,8 @@ fn the_restore_the_switch_and_the_failovers_own_permissions_each_break_and_mend(
 
 async fn restore_switch_and_permissions() {
     use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
-    let moto = Moto::start();
+    // RDS's default manual snapshot quota, which the emulator then enforces and reports.
+    let moto = Moto::start_with(&[("MOTO_RDS_SNAPSHOT_LIMIT", "100")]);
     let table = incidents_table(&moto, "us-east-1").await;
     let (topic, _inbox) = topic_with_queue(&moto, "us-east-1").await;
     let zone = orders_with_replica(&moto).await;
@@ -231,10 +293,13 @@ async fn restore_switch_and_permissions() {
     }
     let (r, told) = run(&deps).await;
     assert_eq!(told.len(), 1, "one notice when it breaks: {told:?}");
-    assert_eq!(
-        level(&r, "snapshot-quota"),
-        ("blocked", "96 of 100 manual snapshots used in us-west-2: 4 left for copies and restores"),
-        "{r}"
+    let (l, why) = level(&r, "snapshot-quota");
+    assert_eq!(l, "blocked", "{r}");
+    assert!(
+        why.starts_with(
+            "96 of 100 manual instance snapshots used in us-west-2: 4 left for copies and restores: delete"
+        ),
+        "read from DescribeAccountAttributes' ManualSnapshots: {why}"
     );
     for id in &filler {
         west.delete_db_snapshot().db_snapshot_identifier(id).send().await.unwrap();
@@ -311,11 +376,9 @@ async fn routing_controls_are_read_where_the_failover_would_and_a_silent_cluster
 
 /// A global switchover is ready only while its target is a secondary of an available global
 /// cluster; then the role's simulation covers the switchover on that global cluster's own ARN.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_global_switchover_needs_its_target_in_the_global_cluster() {
-    let moto = Moto::start();
-    let table = incidents_table(&moto, "us-east-1").await;
-    let (topic, _inbox) = topic_with_queue(&moto, "us-east-1").await;
+/// The global database `ledger`: ledger-east its writer, ledger-west (in the DR region) its
+/// secondary; and its config entry, a global switchover to ledger-west.
+async fn ledger_global(moto: &Moto) -> String {
     let east = moto.rds("us-east-1").await;
     east.create_global_cluster()
         .global_cluster_identifier("ledger")
@@ -336,17 +399,33 @@ async fn a_global_switchover_needs_its_target_in_the_global_cluster() {
         }
         create.send().await.unwrap_or_else(|e| panic!("{id}: {e:?}"));
     }
-    let yaml = format!(
-        "databases:\n  - name: ledger\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:cluster:ledger-east\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: global-switchover\n      target: arn:aws:rds:{DR}:{ACCOUNT}:cluster:ledger-west\n      approval: required\n"
-    );
+    format!(
+        "  - name: ledger\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:cluster:ledger-east\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: global-switchover\n      target: arn:aws:rds:{DR}:{ACCOUNT}:cluster:ledger-west\n      approval: required\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_switchover_needs_its_target_in_the_global_cluster() {
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, _inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let yaml = format!("databases:\n{}", ledger_global(&moto).await);
     let sdk = moto.sdk("us-east-1").await;
     let mut deps = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
     let statements = template_statements("FailoverStepsFunction", "us-east-1");
     deps.steps_role = Some(role_with(&moto, "lifeboat-failover-steps", &statements).await);
 
-    let (r, _) = run(&deps).await;
-    assert_eq!(level(&r, "global-cluster"), ("ok", "a secondary of ledger, which is available"), "{r}");
-    assert_eq!(level(&r, "permissions"), ("ok", "the failover's role may make all 1 calls that move the database"));
+    // The run completes and writes the datapoint the alarm watches, making only calls that
+    // rpo-monitor's role allows: DescribeGlobalClusters among them (on AWS, without it, the run was
+    // AccessDenied and wrote nothing).
+    moto.set_faults(&[]);
+    let (verdicts, points) = run_all(&deps).await;
+    let called = calls_allowed_by_rpo_monitors_role(&moto);
+    assert!(called.contains(&"rds:DescribeGlobalClusters".to_owned()), "{called:?}");
+    assert_eq!(points, [(Some("ledger".to_owned()), 1), (None, 1)], "{verdicts:?}");
+    let r = &verdicts[0].1;
+    assert_eq!(level(r, "global-cluster"), ("ok", "a secondary of ledger, which is available"), "{r}");
+    assert_eq!(level(r, "permissions"), ("ok", "the failover's role may make all 1 calls that move the database"));
     let trimmed: Vec<_> = statements.iter().filter(|s| s["Sid"] != "MoveTheDatabase").cloned().collect();
     role_with(&moto, "lifeboat-failover-steps", &trimmed).await;
     let (r, _) = run(&deps).await;
@@ -373,5 +452,96 @@ async fn a_global_switchover_needs_its_target_in_the_global_cluster() {
             "is in no global cluster: nothing to switch over to; add it as a secondary or change failover.target"
         ),
         "{why}"
+    );
+}
+
+/// One database whose facts can't be read doesn't stop the others': RDS refuses the global
+/// database's DescribeGlobalClusters (as AWS did when rpo-monitor's role lacked it), then throttles
+/// every read of the replica. Each time the failing database is blocked, saying what it could not
+/// read and what to do, the other gets its verdict, and every datapoint is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_database_that_cannot_be_read_is_blocked_and_the_others_are_still_checked() {
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let zone = orders_with_replica(&moto).await;
+    let ledger = ledger_global(&moto).await;
+    let yaml = format!(
+        "{}{ledger}",
+        orders_failover_yaml(&format!("      dns: {{ zone_id: {zone}, record: db.orders.internal }}\n"))
+    );
+    let sdk = moto.sdk("us-east-1").await;
+    let deps = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
+    let verdict = |verdicts: &[(String, Value)], name: &str| {
+        verdicts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no verdict for {name}"))
+    };
+
+    let (verdicts, points) = run_all(&deps).await;
+    assert_eq!(
+        points,
+        [(Some("orders-prod".to_owned()), 1), (Some("ledger".to_owned()), 1), (None, 1)],
+        "{verdicts:?}"
+    );
+
+    moto.set_faults(&[("DescribeGlobalClusters", "ledger", "AccessDenied")]);
+    let (verdicts, points) = run_all(&deps).await;
+    assert_eq!(
+        points,
+        [(Some("orders-prod".to_owned()), 1), (Some("ledger".to_owned()), 0), (None, 0)],
+        "{verdicts:?}"
+    );
+    let orders = verdict(&verdicts, "orders-prod");
+    assert_eq!((orders["ready"].clone(), level(&orders, "target").0), (json!(true), "ok"), "{orders}");
+    let ledger = verdict(&verdicts, "ledger");
+    assert_eq!(ledger["ready"], false, "{ledger}");
+    let (l, why) = level(&ledger, "readable");
+    assert_eq!(l, "blocked");
+    assert!(
+        why.starts_with("readiness could not read what a failover needs, so it is unknown: rds:DescribeGlobalClusters"),
+        "{why}"
+    );
+    assert!(
+        why.contains("rds:DescribeGlobalClusters: AccessDenied: injected by the test: AccessDenied; grant"),
+        "{why}"
+    );
+    assert!(why.ends_with("grant that read to rpo-monitor's role (template.yaml, RpoMonitorFunction)"), "{why}");
+    let kept = lifeboat_core::aws::incidents::IncidentStore::new(&sdk, &table).readiness("ledger").await.unwrap();
+    assert!(kept.is_some_and(|(s, _)| s.starts_with("ready: NO — readiness could not read")), "kept for preflight");
+
+    // Now the other way round: every read of orders' replica is throttled (the SDK's retries too).
+    moto.set_faults(&[("DescribeDBInstances", "orders-replica", "Throttling")]);
+    let (verdicts, points) = run_all(&deps).await;
+    assert_eq!(
+        points,
+        [(Some("orders-prod".to_owned()), 0), (Some("ledger".to_owned()), 1), (None, 0)],
+        "{verdicts:?}"
+    );
+    let orders = verdict(&verdicts, "orders-prod");
+    let (l, why) = level(&orders, "readable");
+    assert_eq!(l, "blocked");
+    assert!(
+        why.contains("rds:DescribeDBInstances") && why.contains("the next run (every 30 minutes) tries again"),
+        "{why}"
+    );
+    assert_eq!(level(&verdict(&verdicts, "ledger"), "global-cluster").0, "ok");
+
+    moto.set_faults(&[]);
+    let (_, points) = run_all(&deps).await;
+    assert_eq!(points, [(Some("orders-prod".to_owned()), 1), (Some("ledger".to_owned()), 1), (None, 1)]);
+    let subjects: Vec<String> = notices(&moto, "us-east-1", &inbox).await.into_iter().map(|n| n.subject).collect();
+    assert_eq!(
+        subjects,
+        [
+            "[P2] ledger: NOT ready to fail over",
+            // One run: orders-prod (first in the config) stops being ready, ledger is again.
+            "[P2] orders-prod: NOT ready to fail over",
+            "[P3] ledger: ready to fail over again",
+            "[P3] orders-prod: ready to fail over again"
+        ],
+        "one notice each way per database"
     );
 }

@@ -6,7 +6,8 @@
 //!   data plane), at the first cluster endpoint that answers; not one call of Lifeboat's goes to
 //!   us-east-1;
 //! - with only Route 53's control plane down, a failover in UPSERT mode finishes everything else
-//!   and the resolved message says DNS must still be moved, with the exact command;
+//!   and says "recovered, DNS pending" with the exact command, the incident still open; the
+//!   verify after people move the record resolves it, the RTO measured to that moment;
 //! - with a stack in each region, each database's recovery runs in one region only.
 
 use std::time::{Duration, Instant};
@@ -147,25 +148,63 @@ async fn with_route_53s_control_plane_down_the_rest_is_done_and_dns_is_left_with
     assert!(ask.text.contains("not checked: Route 53 did not answer"), "preflight went on: {}", ask.text);
     assert_eq!(approve(&ask, "orders-prod").status, 200);
 
-    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
-    let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(540)).await;
-    assert_eq!(status, "SUCCEEDED", "the failover finished what it could: {output}\n{}", bed.watch.log());
-    let resolved = notice(&moto, "us-east-1", &inbox, &mut bed, "resolved").await;
+    // Everything but DNS is done and verified: "recovered, DNS pending", never "resolved".
+    let pending = notice(&moto, "us-east-1", &inbox, &mut bed, "recovered, DNS pending").await;
     let command = format!("aws route53 change-resource-record-sets --hosted-zone-id {zone} --change-batch");
     assert!(
-        resolved.text.contains("Left for people: DNS db.orders.internal still names the old primary"),
+        pending.text.contains("Left for people: DNS db.orders.internal still names the old primary"),
         "{}",
-        resolved.text
+        pending.text
     );
-    assert!(resolved.text.contains(&command) && resolved.text.contains(ORDERS_REPLICA), "{}", resolved.text);
-    assert!(resolved.text.contains("Finish what Lifeboat could not"), "{}", resolved.text);
+    assert!(pending.text.contains(&command) && pending.text.contains(ORDERS_REPLICA), "{}", pending.text);
+    assert!(pending.text.contains("Move DNS now") && pending.text.contains("Impact: not over"), "{}", pending.text);
+    for never in ["RTO 30m: met", "back and verified.", "was affected from", "Finish what Lifeboat could not"] {
+        assert!(!pending.text.contains(never), "says more than was verified ({never}): {}", pending.text);
+    }
+    let facts: Value = serde_json::from_str(&pending.raw).expect("facts");
+    assert_eq!((facts["dns_pending"].clone(), facts["rto_met"].clone()), (json!(true), Value::Null), "{facts}");
     assert_eq!(orders_endpoint(&moto).await.as_deref(), Some(ORDERS_REPLICA), "the parameter moved");
     let (item, keys) = timeline(&moto, "us-east-1", &table, &id).await;
-    assert_eq!(item["status"], "resolved", "{item}");
+    assert_eq!((item["status"].as_str(), &item["ended"]), (Some("dns-pending"), &Value::Null), "still open: {item}");
     assert!(keys.iter().any(|k| k == "left:dns") && !keys.iter().any(|k| k == "step:dns"), "{keys:?}");
-    // Nothing moved the record, and it was not failed back: it still names the old primary.
+    assert!(keys.iter().any(|k| k == "step:verified") && !keys.iter().any(|k| k == "confirmed:dns"), "{keys:?}");
+    // The record of a failover is written when it ends, with the figures it ended with: not yet.
+    let kept = evidence(&moto, "us-east-1", &bed.evidence).await;
+    assert!(!kept.iter().any(|(k, _)| k.contains(&id)), "{:?}", kept.iter().map(|k| &k.0).collect::<Vec<_>>());
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
+    let running = sfn.describe_execution().execution_arn(&execution).send().await.expect("execution");
+    assert_eq!(running.status().as_str(), "RUNNING", "it verifies again until DNS is confirmed");
+
+    // Route 53 answers again; nothing moved the record, nor failed it back: the old primary still.
+    // People run the command they were handed (what it changes: this UPSERT).
     moto.post("/_lifeboat/outage", &json!({}));
     assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(ORDERS_PRIMARY));
+    assert!(pending.text.contains(&format!("\"Action\":\"UPSERT\"")), "{}", pending.text);
+    let moved_at = chrono::Utc::now();
+    set_cname(&moto, &zone, "db.orders.internal", ORDERS_REPLICA).await;
+
+    // The next verify finds it: resolved then, and the RTO is measured to that moment.
+    let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
+    assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
+    let resolved = notice(&moto, "us-east-1", &inbox, &mut bed, "resolved").await;
+    assert!(resolved.text.contains("Left for people, since done: DNS db.orders.internal names"), "{}", resolved.text);
+    assert!(!resolved.text.contains("Finish what Lifeboat could not"), "{}", resolved.text);
+    let facts: Value = serde_json::from_str(&resolved.raw).expect("facts");
+    let (item, keys) = timeline(&moto, "us-east-1", &table, &id).await;
+    assert_eq!(item["status"], "resolved", "{item}");
+    assert!(keys.iter().any(|k| k == "confirmed:dns"), "{keys:?}");
+    let started: chrono::DateTime<chrono::Utc> = item["started"].as_str().and_then(|t| t.parse().ok()).expect("started");
+    let ended: chrono::DateTime<chrono::Utc> = item["ended"].as_str().and_then(|t| t.parse().ok()).expect("ended");
+    assert!(ended >= moved_at, "ended at the DNS confirmation ({ended}), not before it ({moved_at})");
+    assert_eq!(facts["duration_seconds"], json!((ended - started).num_seconds()), "{facts}");
+    assert_eq!(facts["dns_pending"], false, "{facts}");
+    // The evidence says what the closing message said.
+    let kept = evidence(&moto, "us-east-1", &bed.evidence).await;
+    let record = kept.iter().find(|(k, _)| k.contains(&id) && k.ends_with(".json")).expect("the failover's record");
+    let record: Value = serde_json::from_str(&record.1).expect("record");
+    assert_eq!(record["message"]["duration_seconds"], facts["duration_seconds"], "{record}");
+    assert_eq!(record["message"]["dns_pending"], false, "{record}");
+    assert!(record["timeline"].to_string().contains("confirmed:dns"), "{record}");
 }
 
 /// A stack in each region (`LIFEBOAT_RECOVERS=own`), each with its own table: the same signals

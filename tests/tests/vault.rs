@@ -350,7 +350,7 @@ async fn the_source_account_can_t_delete_a_vault_copy_and_the_pruner_keeps_the_l
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_source_account_gone_a_fresh_account_restores_from_the_vault_after_approval() {
     use failover_steps::{handle as steps, Deps as Steps};
-    use lifeboat_core::failover::steps::{Decision, Execution};
+    use lifeboat_core::failover::steps::Execution;
 
     let w = world().await;
     snapshot(&w.moto, SRC, "orders", "orders-nightly", &[]).await;
@@ -445,7 +445,7 @@ async fn with_the_source_account_gone_a_fresh_account_restores_from_the_vault_af
     assert!(rds.describe_db_instances().send().await.expect("instances").db_instances().is_empty());
     assert!(held(&recovery).await.is_empty(), "nothing copied before the approval");
 
-    exec.approval = Some(Decision { decision: "approve".into(), approver: "sre-lead".into() });
+    approval_recorded(&steps_deps.store, &exec.incident_id, "sre-lead").await;
     let acted = step("act", exec.clone()).await.expect("act");
     let again = step("act", exec).await.expect("act again, as a Lambda retry");
     assert_eq!(again.recovery, acted.recovery);
@@ -506,4 +506,189 @@ fn the_vault_stack_lets_the_source_put_events_and_nothing_else_and_only_the_prun
         assert!(serde_yaml_ng::to_string(&s["Resource"]).unwrap_or_default().contains("lifeboat-vault-*"), "{s:?}");
         assert!(serde_yaml_ng::to_string(&s["Condition"]).unwrap_or_default().contains("lifeboat:managed"), "{s:?}");
     }
+}
+
+/// The guardrail SCP's content as infra/vault-guardrail.yaml writes it (`!Sub`/`!Ref` left as
+/// their text: only the actions and effects are read).
+fn guardrail_scp() -> String {
+    fn plain(v: &serde_yaml_ng::Value) -> Value {
+        use serde_yaml_ng::Value as Y;
+        match v {
+            Y::Tagged(t) => plain(&t.value),
+            Y::Mapping(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), plain(v))).collect())
+            }
+            Y::Sequence(l) => Value::Array(l.iter().map(plain).collect()),
+            Y::String(s) => json!(s),
+            other => json!(serde_yaml_ng::to_string(other).unwrap_or_default().trim()),
+        }
+    }
+    let text = std::fs::read_to_string(repo_root().join("infra/vault-guardrail.yaml")).expect("vault-guardrail.yaml");
+    let t: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let policy = &t["Resources"]["VaultGuardrail"]["Properties"];
+    assert_eq!(policy["Type"].as_str(), Some("SERVICE_CONTROL_POLICY"));
+    plain(&policy["Content"]).to_string()
+}
+
+/// What a copier sweep's report says of the guardrail.
+async fn guardrail(keeper: &vault_keeper::Deps) -> String {
+    let report = vault_keeper::handle(keeper, sweep_event(), Utc::now()).await.expect("sweep");
+    report.guardrail.expect("the sweep reports the guardrail")
+}
+
+/// vault-keeper's RPO report says whether the guardrail binds the vault account, as Organizations
+/// answers a member account: not known without a policy id or without the management account's
+/// delegated read; NOT in place while the SCP is not attached above the account; in place once it
+/// is, on the account or on the root it inherits from; NOT in place again once it no longer denies
+/// deletes. (moto can't enforce an SCP: what it denies is checked in the document, iam.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vault_reports_whether_its_guardrail_scp_is_in_place() {
+    use aws_sdk_organizations::types::{OrganizationFeatureSet, PolicyType};
+    let moto = Moto::start();
+    // This test's management account is ACCOUNT; the vault is a member account it creates.
+    let orgs = aws_sdk_organizations::Client::new(&moto.sdk(SRC).await);
+    orgs.create_organization().feature_set(OrganizationFeatureSet::All).send().await.expect("organization");
+    orgs.create_account().account_name("lifeboat-vault").email("vault@example.com").send().await.expect("account");
+    let accounts = orgs.list_accounts().send().await.expect("accounts");
+    let vault_account = accounts
+        .accounts()
+        .iter()
+        .find(|a| a.name() == Some("lifeboat-vault"))
+        .and_then(|a| a.id())
+        .expect("id")
+        .to_owned();
+    let vault_sdk = moto.sdk_as(VAULT_REGION, &vault_account).await;
+    let mut keeper = vault_keeper::Deps::new(
+        VaultSettings { account: vault_account.clone(), ..settings("arn:aws:kms:us-west-2:210987654321:key/none") },
+        Role::Copier,
+        false,
+        &vault_sdk,
+    );
+    keeper.emit_metrics = false;
+    let said = guardrail(&keeper).await;
+    assert!(said.starts_with("not known: the vault stack names no GuardrailPolicyId"), "{said}");
+
+    let made = orgs
+        .create_policy()
+        .name("lifeboat-vault-guardrail")
+        .description("Lifeboat vault guardrail")
+        .r#type(PolicyType::ServiceControlPolicy)
+        .content(guardrail_scp())
+        .send()
+        .await
+        .expect("policy");
+    let id = made.policy().and_then(|p| p.policy_summary()).and_then(|s| s.id()).expect("policy id").to_owned();
+    keeper.guardrail_policy = Some(id.clone());
+    let said = guardrail(&keeper).await;
+    assert!(said.starts_with("not known: ") && said.contains("AccessDenied"), "no delegated read: {said}");
+
+    orgs.register_delegated_administrator()
+        .account_id(&vault_account)
+        .service_principal("ssm.amazonaws.com")
+        .send()
+        .await
+        .expect("delegate");
+    let said = guardrail(&keeper).await;
+    assert!(said.starts_with("NOT in place: "), "not attached yet: {said}");
+
+    orgs.attach_policy().policy_id(&id).target_id(&vault_account).send().await.expect("attach");
+    let said = guardrail(&keeper).await;
+    assert!(said.starts_with("in place: "), "attached to the account: {said}");
+
+    orgs.detach_policy().policy_id(&id).target_id(&vault_account).send().await.expect("detach");
+    let root = orgs.list_roots().send().await.expect("roots").roots()[0].id().expect("root id").to_owned();
+    orgs.attach_policy().policy_id(&id).target_id(&root).send().await.expect("attach to the root");
+    let said = guardrail(&keeper).await;
+    assert!(said.starts_with("in place: "), "inherited from the root: {said}");
+
+    let allow_all =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    orgs.update_policy().policy_id(&id).content(allow_all.to_string()).send().await.expect("edit");
+    let said = guardrail(&keeper).await;
+    assert!(said.contains("no longer denies rds:DeleteDBSnapshot"), "{said}");
+}
+
+/// The vault's alarms (its RPO, its dead letters) notify the topic the stack is given: a stale
+/// vault tells someone.
+#[test]
+fn the_vault_alarms_notify_the_alarm_topic() {
+    let text = std::fs::read_to_string(repo_root().join("infra/vault.yaml")).expect("vault.yaml");
+    let t: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    assert!(t["Parameters"]["AlarmTopicArn"].get("Default").is_none(), "the topic is required");
+    let alarms: Vec<_> = t["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .collect();
+    assert_eq!(alarms.len(), 2);
+    for (name, r) in alarms {
+        let actions = serde_yaml_ng::to_string(&r["Properties"]["AlarmActions"]).unwrap_or_default();
+        assert!(actions.contains("AlarmTopicArn"), "{name:?}: {actions}");
+    }
+}
+
+/// `scripts/vault-senders.py CONFIG REGION...`, as scripts/deploy.sh runs it before it builds or
+/// deploys anything: (exit code, stdout, stderr).
+fn vault_senders(config: &str, regions: &[&str]) -> (i32, String, String) {
+    let dir = std::env::temp_dir().join(format!("lifeboat-vault-senders-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(format!("{}.yaml", regions.join("-")));
+    std::fs::write(&path, config).expect("config");
+    let python = std::env::var_os("LIFEBOAT_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    let out = std::process::Command::new(python)
+        .arg(repo_root().join("scripts/vault-senders.py"))
+        .arg(&path)
+        .args(regions)
+        .output()
+        .expect("python");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// A vault stack answers one region (infra/vault.yaml's SourceRegion). With a stack in each region
+/// (Recovers=own) each sends the copies of the databases whose source is in its region, so a vault
+/// that databases of two source regions send to would answer only one of them and the other's
+/// transit copies would never be cleaned up: the deploy refuses that config, naming the databases.
+/// One stack sends everything from its own region, which is then the vault's SourceRegion; so do
+/// databases of one source region, or vaults set apart per region.
+#[test]
+fn the_deploy_refuses_a_vault_that_several_regions_would_send_to() {
+    let db = |name: &str, region: &str, vault: &str| {
+        format!(
+            "  - name: {name}\n    source: arn:aws:rds:{region}:123456789012:db:{name}\n    tier: production\n    rpo: 1h\n    rto: 4h\n{vault}"
+        )
+    };
+    let top = format!(
+        "vault:\n  account: \"{VAULT}\"\n  region: {VAULT_REGION}\n  share_key: arn:aws:kms:{VAULT_REGION}:123456789012:key/share\n  retention: 35d\n"
+    );
+    let two_regions = format!("{top}databases:\n{}{}", db("orders", "us-east-1", ""), db("ledger", "eu-west-1", ""));
+
+    let (code, _, err) = vault_senders(&two_regions, &["us-east-1", "eu-west-1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("vault account {VAULT} in {VAULT_REGION}")), "{err}");
+    assert!(err.contains("us-east-1: orders") && err.contains("eu-west-1: ledger"), "{err}");
+    assert!(err.contains("SourceRegion"), "{err}");
+
+    // One stack sends both databases' copies from its own region.
+    let (code, out, err) = vault_senders(&two_regions, &["us-east-1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("its stack's SourceRegion is us-east-1"), "{out}");
+
+    // Each source region's databases with a vault of their own.
+    let own = format!(
+        "    vault: {{ account: \"{VAULT}\", region: eu-central-1, share_key: \"arn:aws:kms:eu-central-1:123456789012:key/s\", retention: 35d }}\n"
+    );
+    let apart = format!("{top}databases:\n{}{}", db("orders", "us-east-1", ""), db("ledger", "eu-west-1", &own));
+    let (code, out, err) = vault_senders(&apart, &["us-east-1", "eu-west-1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("in {VAULT_REGION}: its stack's SourceRegion is us-east-1")), "{out}");
+    assert!(out.contains("in eu-central-1: its stack's SourceRegion is eu-west-1"), "{out}");
+
+    // scripts/deploy.sh runs the check before it builds anything.
+    let deploy = std::fs::read_to_string(repo_root().join("scripts/deploy.sh")).expect("deploy.sh");
+    let check = deploy.find("scripts/vault-senders.py \"$config\"").expect("deploy.sh runs the check");
+    assert!(check < deploy.find("\nsam build").expect("sam build"), "the check comes before the build");
 }

@@ -6,32 +6,36 @@
 use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use chrono::{DateTime, Utc};
-use lifeboat_core::approval::{task_ref, Decision, Link, Refusal, Request, Unreadable};
+use lifeboat_core::approval::{self, task_ref, Channel, Decision, Link, Refusal, Request, Unreadable};
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::sfn::{Answered, StepFunctions};
 use lifeboat_core::aws::ssm::ApprovalKey;
-use lifeboat_core::aws::{required_env, SdkConfig};
+use lifeboat_core::aws::{required_env, ConfigCache, SdkConfig};
 use lifeboat_core::error::LifeboatError;
-use lifeboat_core::incident::{Entry, Incident, Status};
+use lifeboat_core::incident::{Incident, Status};
 use lifeboat_core::message::pages;
 use serde_json::json;
 use tracing::{info, warn};
 
 pub struct Deps {
+    /// Who may decide how (`failover.approval`): the stack's config, never the request.
+    pub config: ConfigCache,
     pub store: IncidentStore,
     pub sfn: StepFunctions,
     pub key: ApprovalKey,
 }
 
 impl Deps {
-    /// As the template configures it: the incident table and the approval key's parameter.
-    pub fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+    /// As the template configures it: the config, the incident table and the approval key's parameter.
+    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let config = ConfigCache::from_env(sdk).await?;
         let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
-        Ok(Deps::new(sdk, &table, &required_env("LIFEBOAT_APPROVAL_SECRET_PARAM")?))
+        Ok(Deps::new(config, sdk, &table, &required_env("LIFEBOAT_APPROVAL_SECRET_PARAM")?))
     }
 
-    pub fn new(sdk: &SdkConfig, table: &str, secret_param: &str) -> Self {
+    pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str, secret_param: &str) -> Self {
         Deps {
+            config,
             store: IncidentStore::new(sdk, table),
             sfn: StepFunctions::new(sdk),
             key: ApprovalKey::new(sdk, secret_param),
@@ -115,6 +119,12 @@ async fn answer(
     if let Some(r) = not_pending(&incident, &link) {
         return Ok(r);
     }
+    // A database that takes decisions only from an AWS identity: the page says how, and decides nothing.
+    let config = deps.config.get_all().await?;
+    let policy = config.database_named(&incident.database).and_then(|d| d.failover.as_ref()).map(|f| f.approval);
+    if let Err(why) = approval::may_decide(&policy.unwrap_or_default(), Channel::Link, link.decision, "", &incident) {
+        return Ok(page(403, "Decide from a terminal", &format!("{why}. Nothing was changed.")));
+    }
     if !post {
         return Ok(respond(200, pages::approval_form(&incident, &link, now)));
     }
@@ -158,20 +168,46 @@ pub enum Outcome {
     /// Another decision came first, or the wait timed out.
     AlreadyDecided,
     NothingPending,
+    /// The config doesn't admit this decision this way, or from this person: why.
+    Refused(String),
 }
 
 /// The one decision on the approval `incident` waits on, by `approver` (a name typed on the page,
-/// or the AWS identity of `lifeboat approve`): the page and the CLI both come here, so only one
-/// of them can win — Step Functions answers a second SendTaskSuccess/Failure for the same token
-/// as closed.
+/// or the principal AWS verified for the operator URL), coming by `channel`. The config says who
+/// may decide how (`approval::may_decide`). The decision is recorded on the incident first, with
+/// a condition that no decision is there yet, so of the page and the CLI only one can win; then
+/// the task is answered. The act step acts on that record, never on the task's output.
 pub async fn decide_pending(
     deps: &Deps,
     incident: &Incident,
     decision: Decision,
     approver: &str,
+    channel: Channel,
     now: DateTime<Utc>,
 ) -> Result<Outcome, LifeboatError> {
     let Some(token) = incident.approval_task.as_deref() else { return Ok(Outcome::NothingPending) };
+    let config = deps.config.get_all().await?;
+    let policy = config.database_named(&incident.database).and_then(|d| d.failover.as_ref()).map(|f| f.approval);
+    if let Err(why) = approval::may_decide(&policy.unwrap_or_default(), channel, decision, approver, incident) {
+        info!(incident = %incident.id, %approver, %why, "decision refused");
+        return Ok(Outcome::Refused(why));
+    }
+    let mut entry = approval::decision_entry(now, approver, decision, token);
+    if channel == Channel::Link {
+        entry = entry.with_details("through the approval link: the name was typed on the page, not verified");
+    }
+    if !deps.store.record(&incident.id, &entry).await? {
+        // There already: this very decision (a retry whose answer was lost) goes on to answer
+        // the task; anyone else's came first.
+        let now_there = deps.store.get(&incident.id).await?;
+        let ours = now_there
+            .as_ref()
+            .and_then(approval::recorded)
+            .is_some_and(|(d, who)| d == decision && who == approver);
+        if !ours {
+            return Ok(Outcome::AlreadyDecided);
+        }
+    }
     let answered = match decision {
         Decision::Approve => {
             let output = json!({"decision": "approve", "approver": approver}).to_string();
@@ -180,17 +216,14 @@ pub async fn decide_pending(
         // The error name is what the state machine's Catch matches; the timeline says who.
         Decision::Reject => deps.sfn.fail(token, "Rejected", &format!("rejected by {approver}")).await?,
     };
-    if answered == Answered::Closed {
+    if answered == Answered::Closed
+        && deps.store.get(&incident.id).await?.is_some_and(|i| i.status != Status::AwaitingApproval && i.status != Status::Recovering)
+    {
+        // The wait ended (timed out) before this decision reached it: nothing goes ahead.
         return Ok(Outcome::AlreadyDecided);
     }
-    let what = match decision {
-        Decision::Approve => format!("approved by {approver}"),
-        Decision::Reject => format!("rejected by {approver}"),
-    };
-    let key = format!("approval:{}", task_ref(token));
-    deps.store.record(&incident.id, &Entry::new(now, approver, &what, &key)).await?;
-    info!(incident = %incident.id, %what, "decided");
-    Ok(Outcome::Decided(what))
+    info!(incident = %incident.id, what = %entry.what, "decided");
+    Ok(Outcome::Decided(entry.what))
 }
 
 async fn decide(
@@ -221,8 +254,9 @@ async fn decide(
         let text = format!("Type the database name `{}` exactly to approve. Nothing was changed.", incident.database);
         return Ok(page(400, "Database name does not match", &text));
     }
-    match decide_pending(deps, incident, link.decision, &approver, now).await? {
+    match decide_pending(deps, incident, link.decision, &approver, Channel::Link, now).await? {
         Outcome::NothingPending => Ok(page(409, "Nothing to decide", "No approval is pending. Nothing was changed.")),
+        Outcome::Refused(why) => Ok(page(403, "Not decided", &format!("{why}. Nothing was changed."))),
         Outcome::AlreadyDecided => Ok(page(
             409,
             "Already decided",

@@ -6,7 +6,7 @@ use lifeboat_core::aws::{serve, start};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let deps = &Deps::from_env(&start().await)?;
+    let deps = &Deps::from_env(&start().await).await?;
     // Every request gets a page, AWS trouble included: nothing to report to Lambda as an error.
     serve(|request, now| async move { Ok(handle(deps, request, now).await) }).await
 }

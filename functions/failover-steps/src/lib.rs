@@ -3,6 +3,7 @@
 //! on the incident's timeline, and is safe to run twice: the state machine retries `Retryable`.
 
 use chrono::{DateTime, Utc};
+use lifeboat_core::approval::{self, Decision};
 use lifeboat_core::arn::{RdsArn, RdsResource};
 use lifeboat_core::aws::arc::{RoutingControls, States};
 use lifeboat_core::aws::cloudwatch::Metrics;
@@ -82,7 +83,14 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
     let Some(incident) = deps.store.get(&exec.incident_id).await? else {
         return Err(rejected(req.action, format!("no incident {}", exec.incident_id)));
     };
+    if incident.database != db.name {
+        return Err(rejected(req.action, format!("incident {} is not {}'s", incident.id, db.name)));
+    }
     let mut next = exec.clone();
+    // The config decides, not the input: an execution started by hand with
+    // `approval_required: false` takes the state machine's Approval branch all the same.
+    next.approval_required = steps::approval_required(db, exec.strategy);
+    let exec = &next.clone();
     let said = match req.action {
         Action::Preflight => json!(next.preflight.insert(preflight(deps, db, exec, &incident, now).await?)),
         Action::Act => json!(next.recovery.insert(act(deps, db, exec, &incident, now).await?)),
@@ -107,7 +115,11 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
             json!(next.dns.insert(DnsChange { change_id: change, insync }))
         }
         Action::Endpoint => endpoint(deps, db, exec, now).await?,
-        Action::Verify => verify(deps, db, exec, now).await?,
+        Action::Verify => {
+            let (said, recheck) = verify(deps, db, exec, &incident, now).await?;
+            next.dns_recheck = recheck;
+            said
+        }
         Action::Abort => abort(deps, exec, &incident, now).await?,
         Action::Fail => fail(deps, exec, &incident, now).await?,
     };
@@ -305,12 +317,21 @@ async fn act(
     use Strategy::*;
     let step = Action::Act;
     let Some(p) = &exec.preflight else { return Err(rejected(step, "no preflight result in the execution")) };
-    // Never act on a database whose config demands an approval without one.
-    let by = match (&exec.approval, exec.approval_required) {
-        (Some(d), _) if d.decision == "approve" => d.approver.clone(),
-        (Some(d), _) => return Err(rejected(step, format!("the decision was `{}`, not approve", d.decision))),
-        (None, true) => return Err(rejected(step, "this failover needs an approval and has none")),
-        (None, false) => "failover-steps (approval not required)".to_owned(),
+    // Never act on a database whose config demands an approval without one that Lifeboat itself
+    // recorded on the incident (only Lifeboat's roles write the table), by someone the config
+    // admits: whatever the execution's input says.
+    let by = if steps::approval_required(db, exec.strategy) {
+        let policy = db.failover.as_ref().map(|f| f.approval).unwrap_or_default();
+        match approval::recorded(incident) {
+            Some((Decision::Approve, who)) if policy.distinct_from_requester && approval::requesters(incident).any(|r| r == who) => {
+                return Err(rejected(step, format!("{who} requested this failover and may not approve it")))
+            }
+            Some((Decision::Approve, who)) => who.to_owned(),
+            Some((Decision::Reject, who)) => return Err(rejected(step, format!("rejected by {who}"))),
+            None => return Err(rejected(step, "this failover needs an approval and Lifeboat recorded none")),
+        }
+    } else {
+        "failover-steps (the config needs no approval)".to_owned()
     };
     if !incident.status.is_open() {
         return Err(rejected(step, format!("incident {} is {}", incident.id, incident.status)));
@@ -434,8 +455,17 @@ async fn endpoint(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Ut
     Ok(json!({"parameter": name, "written": written}))
 }
 
-/// The new primary is available at the endpoint, and DNS and the parameter both name it.
-async fn verify(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
+/// The new primary is available at the endpoint, and DNS and the parameter both name it. With the
+/// DNS step caught (Route 53's control plane down), the record is left for people and the incident
+/// is "recovered, DNS pending", still open; a later verify that finds the record naming the new
+/// primary resolves it then (true: verify again later).
+async fn verify(
+    deps: &Deps,
+    db: &Database,
+    exec: &Execution,
+    incident: &Incident,
+    now: DateTime<Utc>,
+) -> Result<(Value, bool), LifeboatError> {
     let step = Action::Verify;
     let Some(r) = &exec.recovery else { return Err(rejected(step, "no recovery in the execution")) };
     let endpoint = endpoint_of(exec, step)?;
@@ -447,29 +477,32 @@ async fn verify(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>
     let f = db.failover.as_ref();
     let mut checked = vec![format!("{} available", r.id)];
     let dns = f.and_then(|f| f.dns.as_ref());
+    let mut left = None;
     if let (Some(d), Some(e)) = (dns, &exec.dns_error) {
-        // The rest is done; the record is not Lifeboat's to move now. Say exactly how.
-        let (_, why) = lifeboat_core::error::caught(e);
-        let what = match exec.dns.as_ref().and_then(|c| c.change_id.as_deref()) {
-            Some(change) => {
-                format!("DNS {}: change {change} was sent but not confirmed INSYNC ({why}); check it", d.record)
+        // Moved since (people ran the command, or the change went through after all): confirmed.
+        // Unreadable (the control plane still down) or still the old one: left for people.
+        match dns_names(deps, d, endpoint, &r.region, &db.source.region).await {
+            Ok(Ok(seen)) => checked.push(seen),
+            now_seen => {
+                let (_, why) = lifeboat_core::error::caught(e);
+                let what = match exec.dns.as_ref().and_then(|c| c.change_id.as_deref()) {
+                    Some(change) => {
+                        format!("DNS {}: change {change} was sent but not confirmed INSYNC ({why}); check it", d.record)
+                    }
+                    None => format!("DNS {} still names the old primary: the DNS step failed ({why})", d.record),
+                };
+                info!(seen = ?now_seen.map_err(|e| e.to_string()), "DNS not confirmed");
+                let how = steps::dns_command(d, endpoint, &r.region, &db.source.region);
+                let entry = Entry::new(now, BY, &what, "left:dns").with_details(how);
+                deps.store.record(&exec.incident_id, &entry).await?;
+                checked.push(format!("DNS {} left for people", d.record));
+                left = Some(d);
             }
-            None => format!("DNS {} still names the old primary: the DNS step failed ({why})", d.record),
-        };
-        let how = steps::dns_command(d, endpoint, &r.region, &db.source.region);
-        deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "left:dns").with_details(how)).await?;
-        checked.push(format!("DNS {} left for people", d.record));
-    } else if let Some(d) = dns.filter(|d| d.mode == DnsMode::RoutingControl) {
-        let s = deps.arc.states(d, &r.region, &db.source.region).await?;
-        if s.on == "On" && s.off == "Off" {
-            checked.push(format!("DNS {} (routing controls, read in {})", d.record, s.region));
-        } else {
-            problems.push(format!("DNS {}: routing controls are {}", d.record, controls_now(d, &s)));
         }
     } else if let Some(d) = dns {
-        match deps.dns.cname(&d.zone_id, &d.record).await? {
-            Some(v) if v.eq_ignore_ascii_case(endpoint) => checked.push(format!("DNS {}", d.record)),
-            other => problems.push(format!("DNS {} points at {other:?}", d.record)),
+        match dns_names(deps, d, endpoint, &r.region, &db.source.region).await? {
+            Ok(seen) => checked.push(seen),
+            Err(problem) => problems.push(problem),
         }
     }
     if let Some(name) = f.and_then(|f| f.endpoint_parameter.as_deref()) {
@@ -483,8 +516,47 @@ async fn verify(deps: &Deps, db: &Database, exec: &Execution, now: DateTime<Utc>
     }
     let what = format!("verified: {}", checked.join(", "));
     deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "step:verified")).await?;
-    deps.store.transition(&exec.incident_id, Status::Resolved, now, BY, &format!("resolved: {endpoint}")).await?;
-    Ok(json!({"verified": checked}))
+    if let Some(d) = left {
+        if incident.status != Status::DnsPending {
+            let why = format!("recovered, DNS pending: {endpoint} is verified; DNS {} is left for people", d.record);
+            deps.store.transition(&exec.incident_id, Status::DnsPending, now, BY, &why).await?;
+        }
+        let since = incident.timeline.iter().find(|e| e.key == "left:dns").map_or(now, |e| e.at);
+        let recheck = (now - since).to_std().is_ok_and(|waited| waited < DNS_TIMEOUT);
+        return Ok((json!({"verified": checked, "dns_pending": true}), recheck));
+    }
+    let mut how = format!("resolved: {endpoint}");
+    if let Some(d) = dns.filter(|_| incident.timeline.iter().any(|e| e.key == "left:dns")) {
+        // The moment DNS was confirmed is the recovery's end: the RTO is measured to it.
+        let what = format!("DNS {} names {endpoint}: confirmed by a later verify", d.record);
+        deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "confirmed:dns")).await?;
+        how = format!("resolved: {endpoint}, DNS {} confirmed", d.record);
+    }
+    deps.store.transition(&exec.incident_id, Status::Resolved, now, BY, &how).await?;
+    Ok((json!({"verified": checked}), false))
+}
+
+/// Whether DNS names the new primary now: what was seen (Ok) or what is wrong (Err); an error
+/// when it can't be read.
+async fn dns_names(
+    deps: &Deps,
+    d: &DnsConfig,
+    endpoint: &str,
+    region: &str,
+    source_region: &str,
+) -> Result<Result<String, String>, LifeboatError> {
+    if d.mode == DnsMode::RoutingControl {
+        let s = deps.arc.states(d, region, source_region).await?;
+        return Ok(if s.on == "On" && s.off == "Off" {
+            Ok(format!("DNS {} (routing controls, read in {})", d.record, s.region))
+        } else {
+            Err(format!("DNS {}: routing controls are {}", d.record, controls_now(d, &s)))
+        });
+    }
+    Ok(match deps.dns.cname(&d.zone_id, &d.record).await? {
+        Some(v) if v.eq_ignore_ascii_case(endpoint) => Ok(format!("DNS {}", d.record)),
+        other => Err(format!("DNS {} points at {other:?}", d.record)),
+    })
 }
 
 /// Step Functions' `{Error, Cause}` from a Catch.

@@ -17,7 +17,7 @@ use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{recovered_from, Execution, POLL_SECONDS};
 use lifeboat_core::failover::{self, Request, Start};
 use lifeboat_core::health::{ClusterMembers, HealthEvent};
-use lifeboat_core::incident::{Entry, Incident};
+use lifeboat_core::incident::{Entry, Incident, Status};
 use lifeboat_core::probe::{self, Look, Verdict};
 use serde::Serialize;
 use serde_json::Value;
@@ -298,6 +298,26 @@ async fn start(deps: &Deps, config: &Config, request: &Request, at: DateTime<Utc
         report.ignored = Some(format!("incident {} is {} already", open.id, open.status));
         return Ok(report);
     }
+    match ask_and_start(deps, db, request, &open, report).await {
+        // Refused for good (not a retry's to mend): no incident stays open that nothing runs.
+        Err(e) if !e.is_retryable() && open.execution_arn.is_none() => {
+            let what = format!("could not start the failover, nothing was changed: {e}");
+            if let Err(closing) = deps.store.transition(&open.id, Status::Failed, Utc::now(), "failover-trigger", &what).await {
+                warn!(incident = %open.id, error = %closing, "not closed");
+            }
+            Err(e)
+        }
+        other => other,
+    }
+}
+
+async fn ask_and_start(
+    deps: &Deps,
+    db: &Database,
+    request: &Request,
+    open: &Incident,
+    mut report: Report,
+) -> Result<Report, LifeboatError> {
     if let Some(vault_account) =
         db.failover.as_ref().and_then(|f| f.restore.as_ref()).and_then(|r| r.from_vault.as_ref())
     {

@@ -121,6 +121,8 @@ async fn on_incident(
     let Some(mut incident) = deps.store.get(id).await? else {
         return Err(LifeboatError::Rejected(format!("no incident {id}")));
     };
+    // "resolved" after a verify that left DNS for people is "recovered, DNS pending".
+    let kind = kind.as_of(incident.status);
     if !kind.fits(incident.status) {
         return Err(LifeboatError::Rejected(format!(
             "incident {id} is {}: a `{kind}` message would misstate it",

@@ -86,6 +86,9 @@ pub struct Report {
     /// A readiness run: each database's checks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub readiness: Vec<readiness::Readiness>,
+    /// A readiness run's EMF lines, as printed (for tests; the log has them already).
+    #[serde(skip)]
+    pub datapoints: Vec<String>,
 }
 
 /// A scheduled run, or a manual `{}`.
@@ -94,7 +97,8 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
         let config = deps.config.get_all().await?;
         let only = payload.get("database").and_then(Value::as_str);
         let mut report = Report::default();
-        report.readiness = readiness::run(deps, &config, only, wall_clock, &mut report.published).await?;
+        report.readiness =
+            readiness::run(deps, &config, only, wall_clock, &mut report.published, &mut report.datapoints).await?;
         info!(report = %serde_json::to_string(&report).unwrap_or_default(), "readiness run");
         return Ok(report);
     }
@@ -117,16 +121,12 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
     }
     // Replica lag, read once per replica; a read that fails counts as "not measured".
     let mut lags = BTreeMap::new();
-    for db in &config.databases {
-        for target in &db.copy_to {
-            if let Some(id) = rpo::replica_in(db, &target.region) {
-                let lag = deps.metrics.replica_lag(&target.region, id, now).await.unwrap_or_else(|e| {
-                    warn!(error = %e, replica = id, "replica lag not read");
-                    None
-                });
-                lags.insert((target.region.clone(), id.to_owned()), lag);
-            }
-        }
+    for (region, id) in rpo::replicas(&config) {
+        let lag = deps.metrics.replica_lag(&region, &id, now).await.unwrap_or_else(|e| {
+            warn!(error = %e, replica = %id, "replica lag not read");
+            None
+        });
+        lags.insert((region, id), lag);
     }
     let lag = |region: &str, id: &str| lags.get(&(region.to_owned(), id.to_owned())).copied().flatten();
     let mut report = Report {
@@ -134,6 +134,7 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
         unprotected: copy::unprotected(&config, &listings),
         published: Vec::new(),
         readiness: Vec::new(),
+        datapoints: Vec::new(),
     };
     let mut errors = Vec::new();
     for a in &report.assessments {

@@ -1,20 +1,22 @@
 //! `{"readiness": true}` (every 30 minutes) or `{"readiness": true, "database": "..."}`: the
 //! read-only calls `lifeboat_core::readiness` needs, its verdict per database, one EMF metric
-//! `FailoverReady` per database, and one notice when a database stops being ready and one when
-//! it is ready again (the RPO notices' send-once rule).
+//! `FailoverReady` per database (and, for a whole run, one for the stack's region: the alarm's,
+//! which a run that never finishes leaves missing), and one notice when a database stops being
+//! ready and one when it is ready again (the RPO notices' send-once rule). A database whose facts
+//! could not be read is not ready, saying why; the others are checked all the same.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::arn::RdsResource;
-use lifeboat_core::aws::rds::Kinds;
+use lifeboat_core::aws::rds::{Kinds, SnapshotQuotas};
 use lifeboat_core::aws::recovery::Group;
 use lifeboat_core::aws::ssm::parameter;
 use lifeboat_core::config::{Config, Database};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::recovered_from;
 use lifeboat_core::failover::{DnsMode, Strategy};
-use lifeboat_core::readiness::{self, Check, Facts, Offered};
+use lifeboat_core::readiness::{self, Check, Facts, Offered, Quota};
 use lifeboat_core::rpo::newest_copy;
 use lifeboat_core::snapshot::{Snapshot, SnapshotType};
 use lifeboat_core::{message, metrics};
@@ -36,35 +38,50 @@ fn restore_region<'a>(db: &'a Database, r: &'a lifeboat_core::failover::Restore)
     r.region.as_deref().or_else(|| (db.copy_to.len() == 1).then(|| db.copy_to[0].region.as_str()))
 }
 
+/// What readiness reads once per region for all its databases: the snapshot listing and the
+/// account's snapshot quotas there.
+#[derive(Default)]
+struct PerRegion {
+    listings: BTreeMap<String, Vec<Snapshot>>,
+    quotas: BTreeMap<String, SnapshotQuotas>,
+}
+
+/// The verdicts; `datapoints` gets each EMF line printed (per database, then the region's).
 pub async fn run(
     deps: &Deps,
     config: &Config,
     only: Option<&str>,
     now: DateTime<Utc>,
     published: &mut Vec<String>,
+    datapoints: &mut Vec<String>,
 ) -> Result<Vec<Readiness>, LifeboatError> {
     if let Some(name) = only {
         if config.database_named(name).is_none() {
             return Err(LifeboatError::Rejected(format!("no database named {name} in Lifeboat's config")));
         }
     }
-    let mut listings: BTreeMap<String, Vec<Snapshot>> = BTreeMap::new();
+    let mut per_region = PerRegion::default();
     let mut out = Vec::new();
     let mut failed = None;
     for db in config.databases.iter().filter(|d| only.is_none_or(|n| n == d.name) && checks_here(deps, d)) {
         // On the heap: the SDK futures of a dozen services inside are too big for a worker thread's stack.
-        let facts = Box::pin(facts(deps, db, &mut listings, now)).await?;
-        let checks = readiness::evaluate(db, &facts, now);
+        // A read that fails (AccessDenied, throttling, an outage) is this database's verdict, not the run's end.
+        let checks = match Box::pin(facts(deps, db, &mut per_region, now)).await {
+            Ok(facts) => readiness::evaluate(db, &facts, now),
+            Err(e) => {
+                warn!(database = %db.name, error = %e, "readiness facts not read");
+                readiness::unreadable(&said(&e), e.is_retryable())
+            }
+        };
         let ready = readiness::ready(&checks);
-        println!(
-            "{}",
-            metrics::emf(
-                now,
-                &[("Database", &db.name), ("Region", &deps.region)],
-                &[&["Database", "Region"]],
-                &[("FailoverReady", i64::from(ready), "Count")]
-            )
+        let line = metrics::emf(
+            now,
+            &[("Database", &db.name), ("Region", &deps.region)],
+            &[&["Database", "Region"]],
+            &[("FailoverReady", i64::from(ready), "Count")],
         );
+        println!("{line}");
+        datapoints.push(line);
         if let Err(e) = tell_if_changed(deps, &db.name, &checks, now, published).await {
             failed.get_or_insert(e);
         }
@@ -73,9 +90,40 @@ pub async fn run(
         }
         out.push(Readiness { database: db.name.clone(), ready, summary: readiness::summary(&checks), checks });
     }
+    // The stack's alarm watches this one (missing data breaches): every whole run writes it, 1
+    // when each database it checks is ready (or it checks none), so only a run that never
+    // finished leaves the alarm without a datapoint.
+    if only.is_none() {
+        let all = out.iter().all(|r| r.ready);
+        let line = metrics::emf(
+            now,
+            &[("Region", &deps.region)],
+            &[&["Region"]],
+            &[("FailoverReady", i64::from(all), "Count")],
+        );
+        println!("{line}");
+        datapoints.push(line);
+    }
     match failed {
         Some(e) => Err(e),
         None => Ok(out),
+    }
+}
+
+/// What a failed read said, for the person who reads the notice: the call, AWS's error code and
+/// message (`rds:DescribeGlobalClusters: AccessDenied: ...`), not the SDK's dump of the response.
+fn said(e: &LifeboatError) -> String {
+    let text = e.to_string();
+    let field = |name: &str| {
+        let (_, rest) = text.split_once(&format!("{name}: Some(\""))?;
+        rest.split_once("\")").map(|(v, _)| v.to_owned())
+    };
+    let call = text.split_once(": ").map_or("", |(c, _)| c);
+    match (field("code"), field("message")) {
+        (Some(code), Some(message)) => format!("{call}: {code}: {message}"),
+        (Some(code), None) => format!("{call}: {code}"),
+        // Not AWS's answer (a timeout, a connection that failed): the SDK's first words say which.
+        _ => text.split(" (").next().unwrap_or(&text).chars().take(300).collect(),
     }
 }
 
@@ -92,7 +140,7 @@ fn checks_here(deps: &Deps, db: &Database) -> bool {
 async fn facts(
     deps: &Deps,
     db: &Database,
-    listings: &mut BTreeMap<String, Vec<Snapshot>>,
+    per_region: &mut PerRegion,
     now: DateTime<Utc>,
 ) -> Result<Facts, LifeboatError> {
     let mut f = Facts::default();
@@ -148,13 +196,29 @@ async fn facts(
             let state = deps.keys.state(&target.region, key).await?;
             f.dr_keys.push((target.region.clone(), key.clone(), state));
         }
-        if !listings.contains_key(&target.region) {
+        if !per_region.listings.contains_key(&target.region) {
             let kinds = Kinds { instances: true, clusters: true };
-            listings.insert(target.region.clone(), deps.rds.list(&target.region, kinds).await?);
+            per_region.listings.insert(target.region.clone(), deps.rds.list(&target.region, kinds).await?);
         }
-        let listing = &listings[&target.region];
-        let manual = listing.iter().filter(|s| s.snapshot_type == SnapshotType::Manual).count();
-        f.manual_snapshots.push((target.region.clone(), manual));
+        if !per_region.quotas.contains_key(&target.region) {
+            per_region.quotas.insert(target.region.clone(), deps.rds.snapshot_quotas(&target.region).await?);
+        }
+        let listing = &per_region.listings[&target.region];
+        // The quota of the database's own kind: its DR copies count against that one alone.
+        let quotas = per_region.quotas[&target.region];
+        let (kind, resource, reported) = if db.is_cluster() {
+            ("cluster", RdsResource::ClusterSnapshot, quotas.clusters)
+        } else {
+            ("instance", RdsResource::InstanceSnapshot, quotas.instances)
+        };
+        let counted =
+            || listing.iter().filter(|s| s.snapshot_type == SnapshotType::Manual && s.arn.resource == resource).count();
+        f.snapshot_quotas.push(Quota {
+            region: target.region.clone(),
+            kind,
+            used: reported.map_or_else(counted, |(used, _)| used),
+            max: reported.map(|(_, max)| max),
+        });
         f.copies_in_flight.push((
             target.region.clone(),
             lifeboat_core::copy::in_flight(listing, RdsResource::InstanceSnapshot),
@@ -222,4 +286,23 @@ async fn tell_if_changed(
         published.push(m.subject.clone());
     }
     deps.store.set_state(&key, not_ready, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_read_is_said_as_the_call_and_aws_answer_not_the_sdks_dump() {
+        let dump = "rds:DescribeGlobalClusters: service error: unhandled error (AccessDenied): Error { code: \"AccessDenied\", \
+                    message: \"User is not authorized\" } (ServiceError(ServiceError { source: Unhandled(Unhandled { source: \
+                    ErrorMetadata { code: Some(\"AccessDenied\"), message: Some(\"User is not authorized\"), extras: None } }), \
+                    raw: Response { status: StatusCode(400), headers: {} } }))";
+        let e = LifeboatError::Rejected(dump.into());
+        assert_eq!(said(&e), "rds:DescribeGlobalClusters: AccessDenied: User is not authorized");
+        let down = LifeboatError::Transient(
+            "kms:DescribeKey: dispatch failure (DispatchFailure(io: connection reset))".into(),
+        );
+        assert_eq!(said(&down), "kms:DescribeKey: dispatch failure");
+    }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lifeboat_core::arn::{RdsArn, RdsResource};
 use lifeboat_core::aws::events::Bus;
+use lifeboat_core::aws::organizations::Organizations;
 use lifeboat_core::aws::rds::{CopyOutcome, Kinds, Rds};
 use lifeboat_core::aws::{optional_env, required_env, SdkConfig};
 use lifeboat_core::copy::CopyRequest;
@@ -36,6 +37,9 @@ pub struct Deps {
     pub rds: Rds,
     pub bus: Bus,
     pub emit_metrics: bool,
+    /// The guardrail SCP's id (the vault stack's GuardrailPolicyId), checked every copier sweep.
+    pub guardrail_policy: Option<String>,
+    pub organizations: Organizations,
 }
 
 fn days(name: &str, text: &str) -> Result<Duration, LifeboatError> {
@@ -90,11 +94,22 @@ impl Deps {
             restore_accounts: accounts("LIFEBOAT_VAULT_RESTORE_ACCOUNTS")?,
         };
         let dry_run = optional_env("LIFEBOAT_VAULT_DRY_RUN").is_some_and(|v| v == "true");
-        Ok(Deps::new(settings, role, dry_run, sdk))
+        let mut deps = Deps::new(settings, role, dry_run, sdk);
+        deps.guardrail_policy = optional_env("LIFEBOAT_VAULT_GUARDRAIL_POLICY").filter(|p| !p.is_empty());
+        Ok(deps)
     }
 
     pub fn new(settings: VaultSettings, role: Role, dry_run: bool, sdk: &SdkConfig) -> Self {
-        Deps { settings, role, dry_run, rds: Rds::new(sdk), bus: Bus::new(sdk), emit_metrics: true }
+        Deps {
+            settings,
+            role,
+            dry_run,
+            rds: Rds::new(sdk),
+            bus: Bus::new(sdk),
+            emit_metrics: true,
+            guardrail_policy: None,
+            organizations: Organizations::new(sdk),
+        }
     }
 }
 
@@ -124,6 +139,10 @@ pub struct Report {
     pub shared_for_restore: Vec<String>,
     /// The vault's RPO: per database (`<account>/<identifier>`), its newest copy.
     pub newest: BTreeMap<String, Newest>,
+    /// With the RPO, whether the lock AWS enforces (the guardrail SCP) binds this account:
+    /// `in place: ...`, `NOT in place: ...` or `not known: ...` (`vault::guardrail`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<String>,
     pub failed: Vec<String>,
     pub api_calls: usize,
 }
@@ -292,7 +311,19 @@ async fn sweep(deps: &Deps, now: DateTime<Utc>, report: &mut Report) -> Result<(
             },
         );
     }
+    report.guardrail = Some(guardrail(deps).await);
     LifeboatError::all(errors)
+}
+
+/// Whether the guardrail binds this account. Never fails the sweep: a check that can't be made is
+/// reported as `not known`, with Organizations' answer.
+async fn guardrail(deps: &Deps) -> String {
+    let account = &deps.settings.account;
+    let facts = match deps.guardrail_policy.as_deref() {
+        Some(id) => deps.organizations.guardrail_facts(account, id).await.map_err(|e| e.to_string()),
+        None => Err(String::new()),
+    };
+    vault::guardrail(deps.guardrail_policy.as_deref(), account, facts)
 }
 
 async fn prune(deps: &Deps, now: DateTime<Utc>, dry_run: bool, report: &mut Report) -> Result<(), LifeboatError> {

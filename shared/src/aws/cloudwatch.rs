@@ -23,6 +23,12 @@ impl Metrics {
         Metrics { sdk: sdk.clone(), clients: Mutex::default() }
     }
 
+    /// With `client` for `region`, made elsewhere: a test's mock, since moto can't answer this
+    /// SDK's CloudWatch calls.
+    pub fn with_client(sdk: &SdkConfig, region: &str, client: Client) -> Self {
+        Metrics { sdk: sdk.clone(), clients: Mutex::new([(region.to_owned(), client)].into()) }
+    }
+
     fn client(&self, region: &str) -> Client {
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         clients

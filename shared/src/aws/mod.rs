@@ -32,6 +32,8 @@ pub mod iam;
 pub mod incidents;
 #[cfg(feature = "kms")]
 pub mod kms;
+#[cfg(feature = "organizations")]
+pub mod organizations;
 #[cfg(feature = "rds")]
 pub mod rds;
 #[cfg(feature = "rds")]

@@ -39,6 +39,15 @@ pub struct Kinds {
     pub clusters: bool,
 }
 
+/// The manual snapshot quotas of the account in a region, as `DescribeAccountAttributes` reports
+/// them: (used, max) of `ManualSnapshots` (instance snapshots) and `ManualClusterSnapshots`; None
+/// when RDS reports no such quota.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnapshotQuotas {
+    pub instances: Option<(usize, usize)>,
+    pub clusters: Option<(usize, usize)>,
+}
+
 /// Clients are made per region on first use: the regions come from a config that may change
 /// between invocations, and a client is cheap once the shared `SdkConfig` exists.
 pub struct Rds {
@@ -216,6 +225,25 @@ impl Rds {
         let mut seen = BTreeSet::new();
         out.retain(|s| seen.insert(s.arn.clone()));
         Ok(out)
+    }
+
+    /// The region's manual snapshot quotas (one call: `DescribeAccountAttributes` takes no
+    /// parameters and answers every quota of the account in the region).
+    pub async fn snapshot_quotas(&self, region: &str) -> Result<SnapshotQuotas, LifeboatError> {
+        self.count();
+        let out = self
+            .client(region)
+            .describe_account_attributes()
+            .send()
+            .await
+            .map_err(|e| sdk_error("rds:DescribeAccountAttributes", e))?;
+        let quota = |name: &str| {
+            out.account_quotas()
+                .iter()
+                .find(|q| q.account_quota_name() == Some(name))
+                .and_then(|q| Some((usize::try_from(q.used()?).unwrap_or(0), usize::try_from(q.max()?).unwrap_or(0))))
+        };
+        Ok(SnapshotQuotas { instances: quota("ManualSnapshots"), clusters: quota("ManualClusterSnapshots") })
     }
 
     /// Start a copy in the destination region, source by ARN (no SourceRegion: the Rust SDK has

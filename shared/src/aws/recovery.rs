@@ -10,7 +10,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::rds::Rds;
 use super::{error_code, sdk_error, to_chrono};
 use crate::error::LifeboatError;
-use crate::failover::steps::DbState;
+use crate::failover::steps::{DbState, Replication};
 use crate::restore::{Origin, RestoreSpec, Settings, Shape};
 
 /// A cluster's place in its Aurora global database.
@@ -106,6 +106,13 @@ fn from_instance(i: &DbInstance) -> DbState {
             option_group: i.option_group_memberships().first().and_then(|g| g.option_group_name.clone()),
             multi_az: i.multi_az.unwrap_or(false),
         },
+        replication: i.status_infos().iter().find(|s| s.status_type() == Some("read replication")).map(|s| {
+            Replication {
+                status: s.status().unwrap_or_default().to_owned(),
+                normal: s.normal(),
+                message: s.message().filter(|m| !m.is_empty()).map(str::to_owned),
+            }
+        }),
     }
 }
 
@@ -142,6 +149,7 @@ fn from_cluster(c: &DbCluster) -> DbState {
             option_group: None,
             multi_az: c.multi_az.unwrap_or(false),
         },
+        replication: None,
     }
 }
 

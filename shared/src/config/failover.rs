@@ -57,6 +57,87 @@ pub enum Approval {
     Auto,
 }
 
+/// How a decision may reach Lifeboat: `link`, the signed page in the approval message (its holder
+/// types a name Lifeboat can't verify); `aws-identity`, `lifeboat approve` through the operator
+/// URL, where AWS authenticates the caller (AWS_IAM) and hands Lifeboat the principal; or `both`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    Link,
+    AwsIdentity,
+    #[default]
+    Both,
+}
+
+kebab_names!(Via, "link, aws-identity, both", Link => "link", AwsIdentity => "aws-identity", Both => "both");
+
+/// A database's `failover.approval`: `required` or `auto` as before, or the long form
+/// `{ required: true, via: aws-identity, distinct_from_requester: true }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApprovalPolicy {
+    pub when: Approval,
+    pub via: Via,
+    /// The two-person rule: whoever asked for the failover may not approve it.
+    pub distinct_from_requester: bool,
+}
+
+impl ApprovalPolicy {
+    pub fn required(&self) -> bool {
+        self.when == Approval::Required
+    }
+}
+
+impl Default for ApprovalPolicy {
+    /// What a database with no failover section gets: a person decides, by either way.
+    fn default() -> Self {
+        ApprovalPolicy { when: Approval::Required, via: Via::Both, distinct_from_requester: false }
+    }
+}
+
+impl From<Approval> for ApprovalPolicy {
+    fn from(when: Approval) -> Self {
+        ApprovalPolicy { when, ..ApprovalPolicy::default() }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LongApproval {
+    #[serde(default = "yes")]
+    required: bool,
+    #[serde(default)]
+    via: Via,
+    #[serde(default)]
+    distinct_from_requester: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+// By hand: the short form is a plain word and the long one a map, and an untagged enum would
+// turn every mistake in either into "did not match any variant".
+impl<'de> Deserialize<'de> for ApprovalPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ApprovalPolicy;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`required`, `auto`, or { required, via, distinct_from_requester }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Approval::deserialize(serde::de::value::StrDeserializer::<E>::new(v)).map(ApprovalPolicy::from)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let l = LongApproval::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                let when = if l.required { Approval::Required } else { Approval::Auto };
+                Ok(ApprovalPolicy { when, via: l.via, distinct_from_requester: l.distinct_from_requester })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Failover {
@@ -64,7 +145,7 @@ pub struct Failover {
     /// The replica, cluster or global cluster member that takes over (not for restores or reboots).
     #[serde(default, deserialize_with = "de_opt_arn")]
     pub target: Option<RdsArn>,
-    pub approval: Approval,
+    pub approval: ApprovalPolicy,
     #[serde(default = "default_approval_timeout", deserialize_with = "crate::config::de_duration")]
     pub approval_timeout: Duration,
     #[serde(default)]
@@ -271,11 +352,41 @@ pub struct Restore {
     pub from_vault: Option<String>,
 }
 
+/// A restore from the vault copies the vault's shared copy into this account first, in the region
+/// it restores in (the vault's: RDS shares a snapshot only within its region), and that copy needs
+/// the DR key: "If you copy an encrypted DB snapshot that is shared from another Amazon Web
+/// Services account, then you must specify a value for this parameter" (RDS API Reference,
+/// CopyDBSnapshot, `KmsKeyId`). failover-steps takes it from that region's `copy_to[].kms_key`;
+/// without it the copy would be refused only after the approval, in the middle of the outage.
+fn from_vault_without_key(db: &Database, r: &Restore) -> Option<(&'static str, String)> {
+    r.from_vault.as_ref()?;
+    let region = r.region.as_deref().or_else(|| db.copy_to.first().map(|t| t.region.as_str()))?;
+    let (i, target) = db.copy_to.iter().enumerate().find(|(_, t)| t.region == region)?;
+    target.kms_key.is_none().then(|| {
+        (
+            "restore.from_vault",
+            format!(
+                "needs copy_to[{i}].kms_key, a key of this account in {region} (also in the stack's DrKmsKeyArns): \
+                 the vault's copy is shared and encrypted, and RDS copies a shared encrypted snapshot only with a \
+                 KmsKeyId (CopyDBSnapshot), which the failover takes from that kms_key"
+            ),
+        )
+    })
+}
+
 /// Why `db.failover` can't work as written; `None` when it can.
 pub fn invalid(db: &Database, f: &Failover) -> Option<(&'static str, String)> {
     use Strategy::*;
-    if f.approval == Approval::Auto && db.tier == Tier::Production {
+    if !f.approval.required() && db.tier == Tier::Production {
         return Some(("approval", "must be `required` for a production database".into()));
+    }
+    if f.approval.distinct_from_requester && f.approval.via != Via::AwsIdentity {
+        return Some((
+            "approval.distinct_from_requester",
+            "needs `via: aws-identity`: a name typed on the approval page is not verified, so it can't be \
+             told apart from the requester's"
+                .into(),
+        ));
     }
     let cluster = db.is_cluster();
     let target = f.target.as_ref();
@@ -332,7 +443,7 @@ pub fn invalid(db: &Database, f: &Failover) -> Option<(&'static str, String)> {
                     Some(("restore.region", format!("{region} is not one of copy_to's regions")))
                 }
                 None if db.copy_to.len() > 1 => Some(("restore.region", "name one of copy_to's regions".into())),
-                _ => None,
+                _ => from_vault_without_key(db, r),
             },
         },
         RebootMultiAz if cluster => Some(("strategy", "reboot-multi-az is for DB instances".into())),
@@ -343,6 +454,23 @@ pub fn invalid(db: &Database, f: &Failover) -> Option<(&'static str, String)> {
     };
     if problem.is_some() {
         return problem;
+    }
+    // RDS reports a read replica's broken replication (REPLICA_BROKEN) as DB instance events of
+    // the `read replica` category, which the stack's ReplicaBroken rule matches ("RDS DB Instance
+    // Event"). The Aurora User Guide's DB cluster events (configuration change, creation,
+    // deletion, failover, failure, global failover, maintenance, notification, ...) have no
+    // equivalent for a replica cluster's replication: no event to extend the rule to, so the
+    // trigger would never fire. Refused rather than accepted and silent.
+    if f.triggers.replica_events && cluster {
+        return Some((
+            "triggers.replica_events",
+            format!(
+                "is for DB instance read replicas: RDS says a replica's replication broke ({}) only in DB instance \
+                 events, and has no such DB cluster event, so nothing would ever start this failover; use \
+                 triggers.probe, alarms or health",
+                REPLICA_BROKEN.join(", ")
+            ),
+        ));
     }
     // The machine's own timeout runs no Catch: an execution that reached it would leave the
     // incident open and nobody told, so the waits the config asks for must fit inside it.

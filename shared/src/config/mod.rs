@@ -570,7 +570,7 @@ mod tests {
     fn a_restore_from_the_vault_names_another_account_and_an_instance() {
         let restore = |from: &str, source: &str| {
             format!(
-                "{}    copy_to:\n      - {{ region: us-west-2 }}\n    failover:\n      strategy: restore-latest-copy\n      approval: required\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr, from_vault: \"{from}\" }}\n",
+                "{}    copy_to:\n      - {{ region: us-west-2, kms_key: \"arn:aws:kms:us-west-2:123456789012:key/dr\" }}\n    failover:\n      strategy: restore-latest-copy\n      approval: required\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr, from_vault: \"{from}\" }}\n",
                 DB.replace(":db:orders", source)
             )
         };
@@ -581,6 +581,50 @@ mod tests {
         assert!(e.contains("from_vault") && e.contains("12-digit"), "{e}");
         let e = err_of(&restore("210987654321", ":cluster:orders"));
         assert!(e.contains("from_vault") && e.contains("instances"), "{e}");
+    }
+
+    /// The ReplicaBroken rule matches DB instance events, and RDS has no DB cluster event for a
+    /// replica cluster's broken replication: `replica_events` on an Aurora database is refused
+    /// (saying why), and still accepted for a DB instance's read replica.
+    #[test]
+    fn replica_events_are_refused_for_a_cluster_database() {
+        let with = |source: &str, target: &str, triggers: &str| {
+            format!(
+                "{}    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:123456789012:{target}\n      approval: required\n      triggers: {{ {triggers} }}\n",
+                DB.replace(":db:orders", source)
+            )
+        };
+        let e = err_of(&with(":cluster:orders", "cluster:orders-west", "replica_events: true"));
+        assert!(e.contains("failover.triggers.replica_events"), "{e}");
+        assert!(e.contains("DB instance") && e.contains("RDS-EVENT-0045") && e.contains("probe"), "{e}");
+        assert!(Config::from_yaml(&with(":cluster:orders", "cluster:orders-west", "probe: 5m")).is_ok());
+        assert!(Config::from_yaml(&with(":db:orders", "db:orders-replica", "replica_events: true")).is_ok());
+    }
+
+    /// RDS copies a shared encrypted snapshot only with a KmsKeyId (CopyDBSnapshot): a restore from
+    /// the vault without the DR key of the region it restores in is refused at load, not after the
+    /// approval.
+    #[test]
+    fn a_restore_from_the_vault_needs_the_dr_key_of_its_region() {
+        let restore = |copy_to: &str, region: &str| {
+            format!(
+                "{DB}    copy_to:\n{copy_to}    failover:\n      strategy: restore-latest-copy\n      approval: required\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr, from_vault: \"210987654321\"{region} }}\n"
+            )
+        };
+        let keyed = |r: &str| format!("      - {{ region: {r}, kms_key: \"arn:aws:kms:{r}:123456789012:key/dr\" }}\n");
+        let bare = |r: &str| format!("      - {{ region: {r} }}\n");
+        let e = err_of(&restore(&bare("us-west-2"), ""));
+        assert!(e.contains("failover.restore.from_vault"), "{e}");
+        assert!(e.contains("copy_to[0].kms_key") && e.contains("us-west-2") && e.contains("KmsKeyId"), "{e}");
+        assert!(Config::from_yaml(&restore(&keyed("us-west-2"), "")).is_ok());
+        // The key that counts is the restore region's, not any other copy_to's.
+        let two = format!("{}{}", keyed("eu-west-1"), bare("us-west-2"));
+        let e = err_of(&restore(&two, ", region: us-west-2"));
+        assert!(e.contains("copy_to[1].kms_key") && e.contains("us-west-2"), "{e}");
+        assert!(Config::from_yaml(&restore(&two, ", region: eu-west-1")).is_ok());
+        // A restore from this account's own DR copies needs no key to restore an unencrypted one.
+        let own = restore(&bare("us-west-2"), "").replace(", from_vault: \"210987654321\"", "");
+        assert!(Config::from_yaml(&own).is_ok());
     }
 
     #[test]

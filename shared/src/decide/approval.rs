@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::config::failover::{ApprovalPolicy, Via};
+use crate::incident::{Entry, Incident};
 use crate::text::kebab_names;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -177,6 +179,77 @@ impl Request {
     }
 }
 
+/// How a decision reached Lifeboat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The signed page: whoever holds the link, with a name they typed.
+    Link,
+    /// The operator URL (AWS_IAM): the principal AWS authenticated.
+    AwsIdentity,
+}
+
+/// Who asked for the failover: whoever declared it and whoever joined with a request of their own.
+pub fn requesters(incident: &Incident) -> impl Iterator<Item = &str> {
+    incident.timeline.iter().filter(|e| e.key == "declared" || e.key.starts_with("seen:")).map(|e| e.by.as_str())
+}
+
+/// Whether `approver`, coming by `channel`, may take `decision` on `incident` under the database's
+/// `policy`; why not, when not. Rejecting is open to anyone the channel admits: stopping a
+/// failover needs no second person.
+pub fn may_decide(
+    policy: &ApprovalPolicy,
+    channel: Channel,
+    decision: Decision,
+    approver: &str,
+    incident: &Incident,
+) -> Result<(), String> {
+    match (policy.via, channel) {
+        (Via::AwsIdentity, Channel::Link) => {
+            return Err(format!(
+                "{} takes decisions only from an AWS identity: run `lifeboat approve {}` (or reject)",
+                incident.database, incident.id
+            ))
+        }
+        (Via::Link, Channel::AwsIdentity) => {
+            return Err(format!("{} takes decisions only through the approval message's links", incident.database))
+        }
+        _ => {}
+    }
+    if decision == Decision::Approve && policy.distinct_from_requester && requesters(incident).any(|r| r == approver)
+    {
+        return Err(format!(
+            "{approver} requested this failover: {} needs another person's approval (two-person rule)",
+            incident.database
+        ));
+    }
+    Ok(())
+}
+
+/// The timeline entry that is the decision on the task `task_token`: written once, first one wins.
+pub fn decision_entry(at: DateTime<Utc>, approver: &str, decision: Decision, task_token: &str) -> Entry {
+    let what = match decision {
+        Decision::Approve => format!("approved by {approver}"),
+        Decision::Reject => format!("rejected by {approver}"),
+    };
+    Entry::new(at, approver, &what, &format!("approval:{}", task_ref(task_token)))
+}
+
+/// The decision Lifeboat recorded on the approval `incident` waits on (or waited on last), and
+/// who took it. Only Lifeboat's roles write the incident table, so this is what the act step
+/// trusts, never what an execution's input says.
+pub fn recorded(incident: &Incident) -> Option<(Decision, &str)> {
+    let key = format!("approval:{}", task_ref(incident.approval_task.as_deref()?));
+    let e = incident.timeline.iter().find(|e| e.key == key)?;
+    let decision = if e.what.starts_with("approved by ") {
+        Decision::Approve
+    } else if e.what.starts_with("rejected by ") {
+        Decision::Reject
+    } else {
+        return None;
+    };
+    Some((decision, e.by.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +319,53 @@ mod tests {
         assert!(matches!(Link::parse("i=a&t=b&d=maybe&e=1&s=x"), Err(Refusal::Malformed(_))));
         assert!(matches!(Link::parse(&format!("{}&d=reject", l.query())), Err(Refusal::Malformed(_))));
         assert!(matches!(Link::parse(""), Err(Refusal::Malformed(_))));
+    }
+
+    fn waiting(database: &str, requester: &str) -> Incident {
+        let mut i: Incident = serde_json::from_value(serde_json::json!({
+            "id": format!("{database}-20261125T1942Z-3f2a"), "database": database, "tier": "production",
+            "severity": "P1", "kind": "manual", "status": "awaiting-approval", "started": now(), "ended": null,
+            "execution_arn": null, "recovered_to": null, "approval_task": "token-1", "timeline": []
+        }))
+        .unwrap();
+        i.timeline.push(Entry::new(now(), requester, "declared: primary unreachable", "declared"));
+        i
+    }
+
+    #[test]
+    fn the_two_person_rule_refuses_the_requester_and_each_channel_only_where_the_config_admits_it() {
+        let i = waiting("orders-prod", "arn:aws:sts::123456789012:assumed-role/oncall/alice");
+        let mut joined = i.clone();
+        joined.timeline.push(Entry::new(now(), "arn:aws:sts::123456789012:assumed-role/oncall/carol", "also seen", "seen:x"));
+        let strict = ApprovalPolicy { distinct_from_requester: true, via: Via::AwsIdentity, ..ApprovalPolicy::default() };
+        let alice = "arn:aws:sts::123456789012:assumed-role/oncall/alice";
+        let bob = "arn:aws:sts::123456789012:assumed-role/oncall/bob";
+        let carol = "arn:aws:sts::123456789012:assumed-role/oncall/carol";
+        let e = may_decide(&strict, Channel::AwsIdentity, Decision::Approve, alice, &i).unwrap_err();
+        assert!(e.contains("two-person rule"), "{e}");
+        assert!(may_decide(&strict, Channel::AwsIdentity, Decision::Approve, carol, &joined).is_err(), "joined, so asked");
+        assert_eq!(may_decide(&strict, Channel::AwsIdentity, Decision::Approve, bob, &joined), Ok(()));
+        assert_eq!(may_decide(&strict, Channel::AwsIdentity, Decision::Reject, alice, &i), Ok(()), "may call it off");
+        let e = may_decide(&strict, Channel::Link, Decision::Approve, "Bob", &i).unwrap_err();
+        assert!(e.contains("lifeboat approve orders-prod-20261125T1942Z-3f2a"), "{e}");
+        let links = ApprovalPolicy { via: Via::Link, ..ApprovalPolicy::default() };
+        assert!(may_decide(&links, Channel::AwsIdentity, Decision::Approve, bob, &i).is_err());
+        assert_eq!(may_decide(&ApprovalPolicy::default(), Channel::Link, Decision::Approve, alice, &i), Ok(()));
+    }
+
+    #[test]
+    fn only_the_decision_recorded_for_the_pending_task_counts() {
+        let mut i = waiting("orders-prod", "alarm orders-prod-down");
+        assert_eq!(recorded(&i), None);
+        i.timeline.push(decision_entry(now(), "mallory", Decision::Approve, "an older task"));
+        assert_eq!(recorded(&i), None, "another task's decision");
+        i.timeline.push(decision_entry(now(), "arn:aws:iam::123456789012:user/bob", Decision::Approve, "token-1"));
+        assert_eq!(recorded(&i), Some((Decision::Approve, "arn:aws:iam::123456789012:user/bob")));
+        let mut rejected = waiting("orders-prod", "x");
+        rejected.timeline.push(decision_entry(now(), "carol", Decision::Reject, "token-1"));
+        assert_eq!(recorded(&rejected), Some((Decision::Reject, "carol")));
+        rejected.approval_task = None;
+        assert_eq!(recorded(&rejected), None, "no task waited: nothing was decided");
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub enum Status {
     Declared,
     AwaitingApproval,
     Recovering,
+    /// The database is recovered and verified, but its DNS record was left for people (Route
+    /// 53's control plane down): still open, the impact not over, until a verify confirms the
+    /// record names the new primary.
+    DnsPending,
     Resolved,
     Aborted,
     Failed,
@@ -61,14 +65,16 @@ pub enum MessageKind {
     Declared,
     ApprovalRequested,
     Progress,
+    /// Recovered, DNS pending: what "resolved" becomes while the record still names the old primary.
+    DnsPending,
     Resolved,
     Aborted,
     Failed,
 }
 
-kebab_names!(MessageKind, "declared, approval-requested, progress, resolved, aborted, failed",
+kebab_names!(MessageKind, "declared, approval-requested, progress, dns-pending, resolved, aborted, failed",
     Declared => "declared", ApprovalRequested => "approval-requested", Progress => "progress",
-    Resolved => "resolved", Aborted => "aborted", Failed => "failed");
+    DnsPending => "dns-pending", Resolved => "resolved", Aborted => "aborted", Failed => "failed");
 
 impl MessageKind {
     /// Whether the incident's status lets this message be sent: "resolved" for an incident still
@@ -77,9 +83,19 @@ impl MessageKind {
         match self {
             MessageKind::Declared | MessageKind::Progress => status.is_open(),
             MessageKind::ApprovalRequested => status == Status::AwaitingApproval,
+            MessageKind::DnsPending => status == Status::DnsPending,
             MessageKind::Resolved => status == Status::Resolved,
             MessageKind::Aborted => status == Status::Aborted,
             MessageKind::Failed => status == Status::Failed,
+        }
+    }
+
+    /// The message to send when `self` is asked for an incident in `status`: the state machine
+    /// asks for "resolved" after every verify, which is "recovered, DNS pending" while DNS is.
+    pub fn as_of(self, status: Status) -> MessageKind {
+        match (self, status) {
+            (MessageKind::Resolved, Status::DnsPending) => MessageKind::DnsPending,
+            _ => self,
         }
     }
 }
@@ -87,17 +103,20 @@ impl MessageKind {
 kebab_names!(Severity, "P1, P2, P3", P1 => "P1", P2 => "P2", P3 => "P3");
 kebab_names!(Kind, "outage, region, data, drill, manual",
     Outage => "outage", Region => "region", Data => "data", Drill => "drill", Manual => "manual");
-kebab_names!(Status, "declared, awaiting-approval, recovering, resolved, aborted, failed",
+kebab_names!(Status, "declared, awaiting-approval, recovering, dns-pending, resolved, aborted, failed",
     Declared => "declared", AwaitingApproval => "awaiting-approval", Recovering => "recovering",
-    Resolved => "resolved", Aborted => "aborted", Failed => "failed");
+    DnsPending => "dns-pending", Resolved => "resolved", Aborted => "aborted", Failed => "failed");
 
 impl Status {
     pub fn is_open(self) -> bool {
-        matches!(self, Status::Declared | Status::AwaitingApproval | Status::Recovering)
+        matches!(self, Status::Declared | Status::AwaitingApproval | Status::Recovering | Status::DnsPending)
     }
 
     /// declared → awaiting-approval → recovering → resolved; declared → recovering when no
-    /// approval is needed; any open status → aborted or failed. Closed is final.
+    /// approval is needed; recovering → dns-pending → resolved when DNS was left for people and a
+    /// later verify confirms it (the resolution's moment is that confirmation, so the RTO is
+    /// measured to it), or failed when a later verify finds the database itself gone; any other
+    /// open status → aborted or failed. Closed is final.
     pub fn can_become(self, to: Status) -> bool {
         use Status::*;
         matches!(
@@ -106,6 +125,8 @@ impl Status {
                 | (Declared, Recovering)
                 | (AwaitingApproval, Recovering)
                 | (Recovering, Resolved)
+                | (Recovering, DnsPending)
+                | (DnsPending, Resolved | Failed)
                 | (Declared | AwaitingApproval | Recovering, Aborted | Failed)
         )
     }
@@ -320,6 +341,26 @@ mod tests {
     }
 
     #[test]
+    fn dns_left_for_people_keeps_the_incident_open_until_a_verify_confirms_it() {
+        let mut i = Incident::declare(&db(), Kind::Outage, at(0), "failover-trigger", "alarm", "a");
+        let e = i.transition(Status::Recovering, at(1), "alice", "approved").unwrap();
+        i.apply(e, Some(Status::Recovering));
+        let e = i.transition(Status::DnsPending, at(10), "failover", "recovered, DNS pending").unwrap();
+        i.apply(e, Some(Status::DnsPending));
+        assert!(i.status.is_open() && i.ended.is_none() && i.duration().is_none(), "the impact is not over");
+        assert!(i.progress_due(at(25)), "people keep hearing about it");
+        assert_eq!(MessageKind::Resolved.as_of(i.status), MessageKind::DnsPending);
+        assert!(!MessageKind::Resolved.fits(i.status) && MessageKind::DnsPending.fits(i.status));
+        for to in [Status::Aborted, Status::Recovering, Status::Declared] {
+            assert!(i.transition(to, at(11), "x", "y").is_err(), "{to}");
+        }
+        let e = i.transition(Status::Resolved, at(40), "failover", "DNS confirmed").unwrap();
+        i.apply(e, Some(Status::Resolved));
+        assert_eq!(i.duration(), Some(chrono::Duration::minutes(40)), "measured to the DNS confirmation");
+        assert_eq!(MessageKind::Resolved.as_of(i.status), MessageKind::Resolved);
+    }
+
+    #[test]
     fn progress_is_due_fifteen_minutes_after_people_were_last_told_and_reports_what_changed() {
         let mut i = Incident::declare(&db(), Kind::Region, at(0), "AWS Health", "region impaired", "h");
         assert!(!i.progress_due(at(14)));
@@ -347,7 +388,7 @@ mod tests {
 
     #[test]
     fn names_parse_and_print_alike() {
-        for s in ["declared", "awaiting-approval", "recovering", "resolved", "aborted", "failed"] {
+        for s in ["declared", "awaiting-approval", "recovering", "dns-pending", "resolved", "aborted", "failed"] {
             assert_eq!(s.parse::<Status>().unwrap().to_string(), s);
         }
         assert!("open".parse::<Status>().unwrap_err().to_string().contains("awaiting-approval"));

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::config::failover::{short_control, Restore};
 use crate::config::Database;
 use crate::drill::DrillResult;
-use crate::failover::steps::{hopeless, restore_region, DbState};
+use crate::failover::steps::{hopeless, restore_region, DbState, Replication};
 use crate::failover::Strategy;
 use crate::snapshot::{Snapshot, MANUAL_SNAPSHOT_QUOTA};
 use crate::text::human;
@@ -51,8 +51,8 @@ pub struct Facts {
     pub endpoint_parameter: Option<bool>,
     /// The approval links' signing key: its length, or None when it is missing.
     pub approval_key_length: Option<Option<usize>>,
-    /// Manual snapshots per region Lifeboat writes to.
-    pub manual_snapshots: Vec<(String, usize)>,
+    /// The manual snapshot quota of the database's kind in each region Lifeboat copies it to.
+    pub snapshot_quotas: Vec<Quota>,
     /// Lifeboat's copies in flight per DR region: (region, instance copies, cluster copies).
     pub copies_in_flight: Vec<(String, usize, usize)>,
     /// The last drill (Some(None): never drilled); None: no drill section.
@@ -68,6 +68,18 @@ pub struct Facts {
     /// The steps' role simulated on `needs`: how many calls, and those it may not make
     /// (action, resource); Err when the simulation could not run.
     pub permissions: Option<Result<(usize, Vec<(String, String)>), String>>,
+}
+
+/// One region's manual snapshot quota of one kind (`DescribeAccountAttributes`: `ManualSnapshots`
+/// for instance snapshots, `ManualClusterSnapshots` for cluster snapshots).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    pub region: String,
+    /// `instance` or `cluster`.
+    pub kind: &'static str,
+    pub used: usize,
+    /// The quota's maximum; None when RDS reported none (judged against the default).
+    pub max: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,9 +236,19 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
             Some(s) if !s.available() => check("target", Warning, format!("{} is {}, not available", s.id, s.status)),
             Some(s) => check("target", Ok, format!("{} is available", s.id)),
         });
+        if let Some((s, r)) = seen.as_ref().and_then(|s| s.replication.as_ref().map(|r| (s, r))) {
+            out.push(replication(&s.id, r));
+        }
         if fo.strategy == Strategy::PromoteReplica {
             let rpo = db.rpo.as_secs() as f64;
             out.push(match f.replica_lag_seconds {
+                // RDS reports -1 when replication is not active: not a small lag.
+                Some(l) if l < 0.0 => check(
+                    "replica-lag",
+                    Blocked,
+                    "ReplicaLag is -1: RDS says replication is not active, so the replica holds data only until it \
+                     stopped; read its events (aws rds describe-events), then restart replication or recreate the replica",
+                ),
                 Some(l) if l > rpo => check(
                     "replica-lag",
                     Warning,
@@ -419,21 +441,7 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
             None => check("dr-key", Blocked, format!("{key} not found in {r}: set copy_to[].kms_key to a key that exists")),
         });
     }
-    for (r, used) in &f.manual_snapshots {
-        let left = MANUAL_SNAPSHOT_QUOTA.saturating_sub(*used);
-        let level = match left {
-            0..=4 => Blocked,
-            5..=19 => Warning,
-            _ => Ok,
-        };
-        out.push(check(
-            "snapshot-quota",
-            level,
-            format!(
-                "{used} of {MANUAL_SNAPSHOT_QUOTA} manual snapshots used in {r}: {left} left for copies and restores"
-            ),
-        ));
-    }
+    out.extend(f.snapshot_quotas.iter().map(snapshot_quota));
     for (r, instances, clusters) in &f.copies_in_flight {
         use crate::copy::{CLUSTER_COPIES_IN_FLIGHT, INSTANCE_COPIES_IN_FLIGHT};
         let full = *instances >= INSTANCE_COPIES_IN_FLIGHT || *clusters >= CLUSTER_COPIES_IN_FLIGHT;
@@ -469,6 +477,70 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
     out
 }
 
+/// A replica's replication as RDS reports it: broken (`error`, `stopped`, `terminated`, or not
+/// operating normally) blocks, as a promotion would take only the data it had when it broke.
+pub fn replication(id: &str, r: &Replication) -> Check {
+    if !r.broken() {
+        return check("replication", Level::Ok, format!("{id}: {}", r.status));
+    }
+    let said = r.message.as_deref().map_or_else(String::new, |m| format!(" ({m})"));
+    check(
+        "replication",
+        Level::Blocked,
+        format!(
+            "RDS says {id}'s read replication is {}{said}: it holds data only until replication broke; read its \
+             events (aws rds describe-events --source-identifier {id}), then fix the cause or recreate the replica",
+            r.status
+        ),
+    )
+}
+
+/// A manual snapshot quota, judged against its own maximum: blocked with fewer than 5 (or 5 %)
+/// left, a warning under 20 % left. RDS refuses every copy into a region whose quota is full.
+pub fn snapshot_quota(q: &Quota) -> Check {
+    let (max, whose) = match q.max {
+        Some(m) => (m, String::new()),
+        None => (MANUAL_SNAPSHOT_QUOTA, " (RDS reported no quota: the default)".to_owned()),
+    };
+    let left = max.saturating_sub(q.used);
+    let level = if left < 5 || left * 20 < max {
+        Level::Blocked
+    } else if left * 5 < max {
+        Level::Warning
+    } else {
+        Level::Ok
+    };
+    let fix = if level == Level::Ok { "" } else { ": delete old manual snapshots there or ask AWS for a higher quota" };
+    check(
+        "snapshot-quota",
+        level,
+        format!(
+            "{} of {max}{whose} manual {} snapshots used in {}: {left} left for copies and restores{fix}",
+            q.used, q.kind, q.region
+        ),
+    )
+}
+
+/// A database whose facts could not all be read (AccessDenied, a throttled or failed call): one
+/// blocked check saying what failed and what to do, never a verdict from half the facts.
+pub fn unreadable(error: &str, retryable: bool) -> Vec<Check> {
+    let denied = ["AccessDenied", "not authorized", "UnauthorizedOperation", "AuthorizationError"]
+        .iter()
+        .any(|d| error.contains(d));
+    let fix = if denied {
+        "grant that read to rpo-monitor's role (template.yaml, RpoMonitorFunction)"
+    } else if retryable {
+        "the next run (every 30 minutes) tries again; if it keeps failing, look at that service in that region"
+    } else {
+        "check that what the config names exists and that rpo-monitor's role may read it"
+    };
+    vec![check(
+        "readable",
+        Level::Blocked,
+        format!("readiness could not read what a failover needs, so it is unknown: {error}; {fix}"),
+    )]
+}
+
 pub fn ready(checks: &[Check]) -> bool {
     checks.iter().all(|c| c.level != Level::Blocked)
 }
@@ -495,6 +567,121 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 25, 20, 0, 0).unwrap()
     }
 
+    fn quota(kind: &'static str, used: usize, max: Option<usize>) -> Quota {
+        Quota { region: "us-west-2".into(), kind, used, max }
+    }
+
+    #[test]
+    fn each_kind_of_snapshot_is_judged_against_its_own_quota() {
+        let level = |kind, used, max| snapshot_quota(&quota(kind, used, max)).level;
+        // The same 96 snapshots: nearly full under a quota of 100, nothing under one of 1000.
+        assert_eq!(level("instance", 96, Some(100)), Level::Blocked);
+        assert_eq!(level("cluster", 96, Some(1000)), Level::Ok);
+        assert_eq!(level("instance", 85, Some(100)), Level::Warning);
+        assert_eq!(level("instance", 80, Some(100)), Level::Ok);
+        // Under a large quota, 5 % left is too little for a burst of copies.
+        assert_eq!(level("cluster", 960, Some(1000)), Level::Blocked);
+        assert_eq!(level("cluster", 850, Some(1000)), Level::Warning);
+        // A small quota: fewer than 5 left blocks whatever the share.
+        assert_eq!(level("cluster", 16, Some(20)), Level::Blocked);
+        assert_eq!(level("cluster", 4, Some(20)), Level::Ok);
+        assert_eq!(level("instance", 120, Some(100)), Level::Blocked, "over a lowered quota");
+        // Not reported: judged against the default of 100, and said so.
+        let c = snapshot_quota(&quota("cluster", 97, None));
+        assert_eq!(c.level, Level::Blocked);
+        assert!(
+            c.reason.starts_with("97 of 100 (RDS reported no quota: the default) manual cluster snapshots"),
+            "{c:?}"
+        );
+        assert_eq!(
+            snapshot_quota(&quota("cluster", 960, Some(1000))).reason,
+            "960 of 1000 manual cluster snapshots used in us-west-2: 40 left for copies and restores: delete old \
+             manual snapshots there or ask AWS for a higher quota"
+        );
+
+        let c = Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap();
+        let db = c.database_named("orders-prod").unwrap();
+        let f = Facts {
+            snapshot_quotas: vec![
+                quota("instance", 30, Some(100)),
+                Quota { region: "eu-west-1".into(), ..quota("instance", 99, Some(100)) },
+            ],
+            ..Facts::default()
+        };
+        let checks = evaluate(db, &f, now());
+        let levels: Vec<(&str, Level)> = checks.iter().map(|c| (c.check, c.level)).collect();
+        assert_eq!(levels, [("snapshot-quota", Level::Ok), ("snapshot-quota", Level::Blocked)]);
+        assert!(checks[1].reason.contains("in eu-west-1: 1 left"), "{checks:?}");
+    }
+
+    #[test]
+    fn a_replica_whose_replication_broke_or_is_not_active_is_not_ok() {
+        let c = Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap();
+        let db = c.database_named("orders-prod").unwrap();
+        let replica = DbState {
+            id: "orders-replica".into(),
+            status: "available".into(),
+            replica_of: Some(db.source.to_string()),
+            replication: Some(Replication { status: "replicating".into(), normal: Some(true), message: None }),
+            ..DbState::default()
+        };
+        let facts = |target: DbState, lag: f64| Facts {
+            target: Some(Some(target)),
+            replica_lag_seconds: Some(lag),
+            ..Facts::default()
+        };
+        let verdict = |f: &Facts| -> Vec<(&'static str, Level)> {
+            evaluate(db, f, now()).iter().map(|c| (c.check, c.level)).collect()
+        };
+        let healthy = facts(replica.clone(), 3.0);
+        assert_eq!(verdict(&healthy), [("target", Level::Ok), ("replication", Level::Ok), ("replica-lag", Level::Ok)]);
+
+        // RDS says the replication broke: the instance itself is still "available".
+        let broken = Replication {
+            status: "error".into(),
+            normal: Some(false),
+            message: Some("Error 1062: duplicate entry".into()),
+        };
+        let f = facts(DbState { replication: Some(broken), ..replica.clone() }, 3.0);
+        let checks = evaluate(db, &f, now());
+        assert_eq!(verdict(&f), [("target", Level::Ok), ("replication", Level::Blocked), ("replica-lag", Level::Ok)]);
+        assert!(!ready(&checks));
+        assert!(
+            checks[1].reason.starts_with(
+                "RDS says orders-replica's read replication is error (Error 1062: duplicate entry): it holds data only"
+            ),
+            "{checks:?}"
+        );
+        assert!(checks[1].reason.contains("recreate the replica"), "says what to do: {checks:?}");
+        // Not normal, whatever the status word.
+        let odd = Replication { status: "replication stop point reached".into(), normal: Some(false), message: None };
+        assert_eq!(replication("r", &odd).level, Level::Blocked);
+        let stopped = Replication { status: "stopped".into(), normal: None, message: None };
+        assert_eq!(replication("r", &stopped).level, Level::Blocked);
+
+        // ReplicaLag -1: RDS says replication is not active, which is no lag of -1 s.
+        let f = facts(replica, -1.0);
+        let checks = evaluate(db, &f, now());
+        let lag = checks.iter().find(|c| c.check == "replica-lag").expect("the lag check");
+        assert_eq!(lag.level, Level::Blocked, "{checks:?}");
+        assert!(lag.reason.starts_with("ReplicaLag is -1: RDS says replication is not active"), "{lag:?}");
+        assert!(!ready(&checks));
+    }
+
+    #[test]
+    fn a_database_that_could_not_be_read_is_blocked_with_what_failed_and_what_to_do() {
+        let denied = unreadable("rds:DescribeGlobalClusters: service error: AccessDenied: not authorized", false);
+        assert!(!ready(&denied));
+        assert_eq!(denied[0].check, "readable");
+        assert!(denied[0].reason.contains("rds:DescribeGlobalClusters"), "{denied:?}");
+        assert!(denied[0]
+            .reason
+            .ends_with("grant that read to rpo-monitor's role (template.yaml, RpoMonitorFunction)"));
+        let throttled = unreadable("rds:DescribeDBInstances: Throttling", true);
+        assert!(throttled[0].reason.contains("the next run (every 30 minutes) tries again"), "{throttled:?}");
+        assert!(summary(&throttled).starts_with("ready: NO — readiness could not read what a failover needs"));
+    }
+
     #[test]
     fn each_broken_thing_is_its_own_check_with_what_to_do() {
         let c = Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap();
@@ -510,7 +697,7 @@ mod tests {
             replica_lag_seconds: Some(3.0),
             dns: Some(Ok(None)),
             approval_key_length: Some(Some(48)),
-            manual_snapshots: vec![("us-west-2".into(), 12)],
+            snapshot_quotas: vec![quota("instance", 12, Some(100))],
             ..Facts::default()
         };
         let checks = evaluate(db, &fine, now());
@@ -521,7 +708,7 @@ mod tests {
         let broken = Facts {
             target: Some(Some(promoted)),
             dns: Some(Ok(Some("db.orders.internal is an alias A record".into()))),
-            manual_snapshots: vec![("us-west-2".into(), 98)],
+            snapshot_quotas: vec![quota("instance", 98, Some(100))],
             approval_key_length: Some(Some(8)),
             ..fine
         };

@@ -45,6 +45,36 @@ pub fn replica_in<'a>(db: &'a Database, region: &str) -> Option<&'a str> {
         .then_some(t.id.as_str())
 }
 
+/// The regions whose recovery point `db` is assessed in: its DR copies' regions, and its
+/// `promote-replica` target's region (a database protected by a replica alone is assessed too).
+pub fn assessed_regions(db: &Database) -> Vec<&str> {
+    let mut regions: Vec<&str> = db.copy_to.iter().map(|t| t.region.as_str()).collect();
+    if let Some(t) = db.failover.as_ref().and_then(|f| f.target.as_ref()) {
+        if replica_in(db, &t.region).is_some() && !regions.contains(&t.region.as_str()) {
+            regions.push(&t.region);
+        }
+    }
+    regions
+}
+
+/// Every replica whose `ReplicaLag` counts for a recovery point: `(region, instance)`, each once.
+/// rpo-monitor, the recoverability report and `lifeboat status` read these, and pass what they
+/// read to `assess`.
+pub fn replicas(config: &Config) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = config
+        .databases
+        .iter()
+        .flat_map(|db| {
+            assessed_regions(db)
+                .into_iter()
+                .filter_map(move |r| replica_in(db, r).map(|id| (r.to_owned(), id.to_owned())))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 fn ours_in<'a>(db: &'a Database, listing: &'a [Snapshot]) -> impl Iterator<Item = &'a Snapshot> + 'a {
     listing.iter().filter(move |s| {
         s.arn.resource == db.snapshot_resource() && s.is_lifeboat_copy() && s.tags.get(TAG_DATABASE) == Some(&db.name)
@@ -59,8 +89,10 @@ pub fn newest_copy<'a>(db: &'a Database, listing: &'a [Snapshot]) -> Option<&'a 
         .max_by_key(|s| s.restore_point())
 }
 
-/// Every database with DR regions, each region: listings as the sweep lists them, `lag` the
-/// replica lag read for `replica_in` targets (seconds, None when unknown).
+/// Every database with DR regions (`assessed_regions`), each region: listings as the sweep lists
+/// them, `lag` the replica lag read for `replicas` (seconds, None when unknown). The recovery
+/// point is the newer of the newest copy and the replica (now minus its lag); a negative lag
+/// (RDS's -1: replication not active) is no recovery point.
 pub fn assess(
     config: &Config,
     listings: &RegionListings,
@@ -70,11 +102,11 @@ pub fn assess(
     let empty = Vec::new();
     let mut out = Vec::new();
     for db in &config.databases {
-        for target in &db.copy_to {
-            let listing = listings.get(&target.region).unwrap_or(&empty);
+        for region in assessed_regions(db) {
+            let listing = listings.get(region).unwrap_or(&empty);
             let newest = newest_copy(db, listing).and_then(Snapshot::restore_point);
             let copy_age = newest.map(|t| (now - t).num_seconds().max(0));
-            let replica_lag = replica_in(db, &target.region).and_then(|id| lag(&target.region, id));
+            let replica_lag = replica_in(db, region).and_then(|id| lag(region, id)).filter(|l| *l >= 0);
             let best = match (copy_age, replica_lag) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -83,11 +115,11 @@ pub fn assess(
             let stuck = ours_in(db, listing)
                 .filter(|s| matches!(s.status.as_str(), "copying" | "pending" | "creating"))
                 .filter(|s| s.created.is_some_and(|c| (now - c).to_std().is_ok_and(|age| age > STUCK_AFTER)))
-                .map(|s| format!("{}:{}", target.region, s.arn.id))
+                .map(|s| format!("{region}:{}", s.arn.id))
                 .collect();
             out.push(Assessment {
                 database: db.name.clone(),
-                region: target.region.clone(),
+                region: region.to_owned(),
                 tier: db.tier.as_str(),
                 rpo_seconds: rpo,
                 copy_age_seconds: copy_age,
@@ -223,6 +255,29 @@ mod tests {
 
         let no_lag = |_: &str, _: &str| None;
         assert!(only(&assess(&c, &listings, &no_lag, now()), "orders-prod", "us-west-2").breached);
+    }
+
+    #[test]
+    fn a_database_protected_by_a_replica_alone_gets_its_recovery_point_from_the_replica_lag() {
+        let c = Config::from_yaml(
+            "databases:\n  - name: ledger\n    source: arn:aws:rds:us-east-1:123456789012:db:ledger\n    tier: \
+             production\n    rpo: 15m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      \
+             target: arn:aws:rds:us-west-2:123456789012:db:ledger-replica\n      approval: required\n",
+        )
+        .unwrap();
+        assert_eq!(replicas(&c), [("us-west-2".to_owned(), "ledger-replica".to_owned())]);
+        let lag = |region: &str, id: &str| (region == "us-west-2" && id == "ledger-replica").then_some(42);
+        let a = assess(&c, &RegionListings::new(), &lag, now());
+        let ledger = only(&a, "ledger", "us-west-2");
+        assert_eq!((ledger.copy_age_seconds, ledger.recovery_point_age_seconds), (None, Some(42)));
+        assert!(!ledger.breached, "42 s behind is within 15m");
+        // RDS's -1: replication not active. No recovery point, and so a breach.
+        let broken = assess(&c, &RegionListings::new(), &|_: &str, _: &str| Some(-1), now());
+        let ledger = only(&broken, "ledger", "us-west-2");
+        assert_eq!((ledger.replica_lag_seconds, ledger.recovery_point_age_seconds), (None, None));
+        assert!(ledger.breached);
+        // The example's orders-prod has both: its replica is assessed in its DR copies' region, once.
+        assert_eq!(replicas(&config()), [("us-west-2".to_owned(), "orders-replica".to_owned())]);
     }
 
     #[test]

@@ -519,6 +519,91 @@ pub fn newest_vaulted(db: &Database, source_listing: &[Snapshot]) -> Option<Date
         .max()
 }
 
+/// What Organizations says of the vault account (read by vault-keeper with a delegated read).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuardrailFacts {
+    /// The organization's management account: SCPs don't apply there.
+    pub management_account: String,
+    /// Every SCP attached to the vault account and to each OU and root above it.
+    pub attached: BTreeSet<String>,
+    /// The guardrail's policy document as it is now (DescribePolicy), if it exists.
+    pub content: Option<String>,
+}
+
+/// The actions the guardrail must deny for it to be the vault's lock (infra/vault-guardrail.yaml).
+pub const GUARDRAIL_DENIES: [&str; 2] = ["rds:DeleteDBSnapshot", "rds:DeleteDBClusterSnapshot"];
+
+/// Whether the guardrail SCP binds the vault account, in the words of the vault's RPO report:
+/// `in place`, `NOT in place` or `not known`, each with why.
+pub fn guardrail(policy_id: Option<&str>, account: &str, facts: Result<GuardrailFacts, String>) -> String {
+    let Some(id) = policy_id.filter(|p| !p.is_empty()) else {
+        return "not known: the vault stack names no GuardrailPolicyId (docs/vault.md, the guardrail)".into();
+    };
+    let facts = match facts {
+        Ok(f) => f,
+        Err(why) => return format!("not known: {why}"),
+    };
+    if facts.management_account == account {
+        return format!(
+            "NOT in place: account {account} is its organization's management account, where SCPs don't apply"
+        );
+    }
+    if !facts.attached.contains(id) {
+        return format!(
+            "NOT in place: SCP {id} is attached neither to account {account} nor to an OU or root above it"
+        );
+    }
+    let denied = facts.content.as_deref().map(denied_actions).unwrap_or_default();
+    let missing: Vec<&str> =
+        GUARDRAIL_DENIES.iter().copied().filter(|a| !denied.iter().any(|d| action_matches(d, a))).collect();
+    if missing.is_empty() {
+        format!("in place: SCP {id} binds account {account}; snapshot deletes only by the vault pruner")
+    } else {
+        format!("NOT in place: SCP {id} is attached but no longer denies {}", missing.join(", "))
+    }
+}
+
+/// An IAM action pattern (`rds:Delete*`, `*`) against an action, case-insensitively as IAM does.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    let (pattern, action) = (pattern.to_ascii_lowercase(), action.to_ascii_lowercase());
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == action;
+    }
+    let mut rest = action.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else { return false };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            let Some(at) = rest.find(part) else { return false };
+            rest = &rest[at + part.len()..];
+        }
+    }
+    true
+}
+
+/// The actions a policy document's `Deny` statements name (case kept; wildcards as written).
+fn denied_actions(document: &str) -> Vec<String> {
+    let Ok(doc) = serde_json::from_str::<Value>(document) else { return Vec::new() };
+    let statements = match &doc["Statement"] {
+        Value::Array(list) => list.clone(),
+        one @ Value::Object(_) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    statements
+        .iter()
+        .filter(|s| s["Effect"] == "Deny")
+        .flat_map(|s| match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(l) => l.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,6 +613,25 @@ mod tests {
 
     const SOURCE: &str = "111111111111";
     const VAULT: &str = "222222222222";
+
+    #[test]
+    fn the_guardrail_is_in_place_only_attached_above_a_member_and_denying_deletes() {
+        let scp = r#"{"Statement": [{"Effect": "Deny", "Action": ["rds:DeleteDB*Snapshot"], "Resource": "*"}]}"#;
+        let facts = |attached: &[&str], content: &str| GuardrailFacts {
+            management_account: "999999999999".into(),
+            attached: attached.iter().map(|s| (*s).to_owned()).collect(),
+            content: Some(content.to_owned()),
+        };
+        let id = Some("p-guardrail1");
+        assert!(guardrail(None, VAULT, Ok(facts(&[], scp))).starts_with("not known: "));
+        assert!(guardrail(id, VAULT, Err("AccessDeniedException".into())).starts_with("not known: AccessDenied"));
+        assert!(guardrail(id, VAULT, Ok(facts(&["p-FullAWSAccess"], scp))).starts_with("NOT in place: "));
+        assert!(guardrail(id, VAULT, Ok(facts(&["p-guardrail1"], scp))).starts_with("in place: "));
+        let emptied = facts(&["p-guardrail1"], r#"{"Statement": {"Effect": "Allow", "Action": "*"}}"#);
+        assert!(guardrail(id, VAULT, Ok(emptied)).contains("no longer denies rds:DeleteDBSnapshot"));
+        let management = GuardrailFacts { management_account: VAULT.into(), ..facts(&["p-guardrail1"], scp) };
+        assert!(guardrail(id, VAULT, Ok(management)).contains("management account"));
+    }
 
     fn config(frequency: &str) -> Config {
         Config::from_yaml(&format!(

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::config::failover::Via;
 use crate::config::Database;
 use crate::drill::DrillResult;
 use crate::health::HealthEvent;
@@ -112,15 +113,34 @@ fn headline(kind: MessageKind, i: &Incident) -> String {
     match kind {
         MessageKind::Declared => format!("{} incident declared", i.kind),
         MessageKind::ApprovalRequested => "failover awaits your approval".to_owned(),
-        MessageKind::Progress => format!("update, {}", i.status.as_str().replace('-', " ")),
+        MessageKind::Progress => format!("update, {}", status_words(i.status)),
+        MessageKind::DnsPending => "recovered, DNS pending (impact not over)".to_owned(),
         MessageKind::Resolved => "resolved".to_owned(),
         MessageKind::Aborted => "recovery aborted".to_owned(),
         MessageKind::Failed => "recovery FAILED".to_owned(),
     }
 }
 
+/// A status as the first line of a message says it.
+fn status_words(s: Status) -> String {
+    match s {
+        Status::DnsPending => "recovered, DNS pending".to_owned(),
+        _ => s.as_str().replace('-', " "),
+    }
+}
+
+/// The `left:` entries of the timeline that a later verify confirmed done (`confirmed:<what>`).
+fn confirmed<'a>(i: &'a Incident, left: &Entry) -> Option<&'a Entry> {
+    let what = left.key.strip_prefix("left:")?;
+    i.timeline.iter().find(|e| e.key == format!("confirmed:{what}"))
+}
+
 fn doing(kind: MessageKind, i: &Incident) -> &'static str {
     match (kind, i.status) {
+        (MessageKind::DnsPending, _) | (MessageKind::Progress, Status::DnsPending) => {
+            "The database is back and verified; DNS is not. The incident resolves, and its RTO is measured, when a \
+             verify finds the record naming the new primary (Lifeboat re-verifies for 30 minutes)."
+        }
         (MessageKind::Resolved, _) => "Nothing more: the database is back and verified.",
         (MessageKind::Aborted, _) => "Nothing: recovery was stopped before it changed the database.",
         (MessageKind::Failed, _) => "Nothing automatic any more: a recovery step failed and Lifeboat stopped there.",
@@ -137,7 +157,12 @@ fn must_do(kind: MessageKind, i: &Incident) -> &'static str {
             "Approve or reject the failover on the approval page; nothing changes until someone does."
         }
         (MessageKind::Failed, ..) => "Take over by hand: follow the runbook from the failed step in the timeline below.",
-        (MessageKind::Resolved, ..) if i.timeline.iter().any(|e| e.key.starts_with("left:")) => {
+        (MessageKind::DnsPending, ..) | (MessageKind::Progress, Status::DnsPending, _) => {
+            "Move DNS now (left for people, below): until it moves, clients that connect by name reach the old primary."
+        }
+        (MessageKind::Resolved, ..)
+            if i.timeline.iter().any(|e| e.key.starts_with("left:") && confirmed(i, e).is_none()) =>
+        {
             "Finish what Lifeboat could not (left for people, below), check the applications, then write the post-mortem."
         }
         (MessageKind::Resolved, ..) => "Check the applications, then write the post-mortem (timeline below).",
@@ -159,7 +184,7 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
         i.kind,
         i.database,
         i.tier.as_str(),
-        i.status.as_str().replace('-', " ")
+        status_words(i.status)
     );
     if let Some(e) = i.timeline.first() {
         body.push_str(&format!("What happened: {} ({}, {}).\n", e.what, e.by, when(e.at)));
@@ -179,11 +204,19 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
         (_, Some(end)) => {
             format!("Impact: {} may still be unavailable: recovery stopped at {}{targets}.\n", i.database, when(end))
         }
+        (Status::DnsPending, None) => format!(
+            "Impact: not over: {} is back, but its DNS name still leads clients to the old primary{targets}.\n",
+            i.database
+        ),
         (_, None) => format!("Impact: {} may be unavailable or at risk{targets}.\n", i.database),
     });
     body.push_str(&format!("What Lifeboat is doing: {}\n", doing(kind, i)));
     body.push_str(&format!("What you must do: {}\n", must_do(kind, i)));
     for left in i.timeline.iter().filter(|e| e.key.starts_with("left:")) {
+        if let Some(done) = confirmed(i, left) {
+            body.push_str(&format!("Left for people, since done: {} ({})\n", done.what, when(done.at)));
+            continue;
+        }
         let how = left.details.as_deref().map(|d| format!("\n  {d}")).unwrap_or_default();
         body.push_str(&format!("Left for people: {}{how}\n", left.what));
     }
@@ -213,16 +246,22 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
             }
             facts["changes"] = json!(changes);
         }
-        MessageKind::Resolved | MessageKind::Aborted | MessageKind::Failed => {
+        MessageKind::DnsPending | MessageKind::Resolved | MessageKind::Aborted | MessageKind::Failed => {
             let duration = i.duration().unwrap_or_else(|| now - i.started);
-            // An RTO is met by a recovery, not by giving up quickly.
-            let rto = db.map(|d| d.rto).filter(|_| kind == MessageKind::Resolved);
-            let rto_met = rto.map(|r| duration.to_std().is_ok_and(|d| d <= r));
+            let pending = kind == MessageKind::DnsPending;
+            // An RTO is met by a recovery, not by giving up quickly; with DNS pending the
+            // recovery isn't over, so it is not met yet (only missed, once the RTO has passed).
+            let rto = db.map(|d| d.rto).filter(|_| matches!(kind, MessageKind::Resolved | MessageKind::DnsPending));
+            let rto_met = rto
+                .map(|r| duration.to_std().is_ok_and(|d| d <= r))
+                .filter(|met| !(pending && *met));
             body.push_str(&format!(
-                "Duration: {}{}.\n",
+                "Duration: {}{}{}.\n",
                 human(duration),
+                if pending { " so far, not over" } else { "" },
                 match (rto, rto_met) {
                     (Some(r), Some(true)) => format!(" (RTO {}: met)", human_std(r)),
+                    (Some(r), None) if pending => format!(" (RTO {}: not met yet, DNS pending)", human_std(r)),
                     (Some(r), _) => format!(" (RTO {}: MISSED)", human_std(r)),
                     _ => String::new(),
                 }
@@ -244,6 +283,7 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
             body.push_str(&format!("\nTimeline:\n{}", timeline_table(&i.timeline)));
             facts["duration_seconds"] = json!(duration.num_seconds());
             facts["rto_met"] = json!(rto_met);
+            facts["dns_pending"] = json!(pending);
             facts["data_loss_seconds"] = json!(loss.map(|l| l.num_seconds()));
             facts["rpo_met"] = json!(rpo_met);
             let skip = i.timeline.len().saturating_sub(TIMELINE_ROWS);
@@ -352,6 +392,19 @@ pub fn approval_request(i: &Incident, db: Option<&Database>, links: &ApprovalLin
         links.reject,
         when(links.expires),
     ));
+    let policy = db.and_then(|d| d.failover.as_ref()).map(|f| f.approval).unwrap_or_default();
+    let terminal = format!("`lifeboat approve {id}` (or `lifeboat reject {id}`)", id = i.id);
+    match policy.via {
+        Via::AwsIdentity => ask.push_str(&format!(
+            "{} takes decisions only from an AWS identity, not from these links: run {terminal}.\n",
+            i.database
+        )),
+        Via::Both => ask.push_str(&format!("Or, as your AWS identity: {terminal}.\n")),
+        Via::Link => {}
+    }
+    if policy.distinct_from_requester {
+        ask.push_str("Two-person rule: whoever asked for this failover may not approve it.\n");
+    }
     let at = m.body.rfind("\nIncident: ").unwrap_or(m.body.len());
     m.body.insert_str(at, &format!("\n{ask}"));
     m.facts["text"] = json!(m.body);

@@ -95,6 +95,51 @@ fn resolved_measures_data_loss_and_recovery_time_against_rpo_and_rto() {
     assert!(incident(MessageKind::Resolved, &i, db, at(30)).body.contains("Data loss: not measured"));
 }
 
+/// The story's failover with Route 53's control plane down: DNS left for people at 27m, moved
+/// by them and confirmed by a later verify at 41m.
+#[test]
+fn dns_left_for_people_is_recovered_dns_pending_and_the_rto_runs_to_its_confirmation() {
+    let c = config();
+    let db = c.database_named("orders-prod");
+    let (_, done) = story().pop().unwrap();
+    let mut i = done.clone();
+    i.timeline.retain(|e| e.key != "status:resolved" && e.key != "dns");
+    (i.status, i.ended) = (Status::Recovering, None);
+    i.apply(
+        Entry::new(at(26), "failover", "DNS db.orders.internal still names the old primary: the DNS step failed", "left:dns")
+            .with_details("aws route53 change-resource-record-sets --hosted-zone-id Z1 --change-batch '...'"),
+        None,
+    );
+    let e = i.transition(Status::DnsPending, at(27), "failover", "recovered, DNS pending").unwrap();
+    i.apply(e, Some(Status::DnsPending));
+    let kind = MessageKind::Resolved.as_of(i.status);
+    assert!(kind.fits(i.status));
+    let m = incident(kind, &i, db, at(28));
+    assert!(m.subject.contains("recovered, DNS pending"), "{}", m.subject);
+    for never in ["RTO 30m: met", "back and verified.", "was affected from"] {
+        assert!(!m.body.contains(never), "says more than was verified ({never}): {}", m.body);
+    }
+    assert!(m.body.contains("Impact: not over") && m.body.contains("RTO 30m: not met yet"), "{}", m.body);
+    assert!(m.body.contains("Left for people: DNS db.orders.internal") && m.body.contains("Move DNS now"), "{}", m.body);
+    assert_eq!((m.facts["dns_pending"].clone(), m.facts["rto_met"].clone()), (json!(true), Value::Null));
+    insta::assert_snapshot!("dns-pending", shown(&m));
+    // Still pending past the RTO: that much is known, and said.
+    let late = incident(kind, &i, db, at(35));
+    assert!(late.body.contains("RTO 30m: MISSED") && late.facts["rto_met"] == false, "{}", late.body);
+    // Progress updates keep saying it.
+    let p = incident(MessageKind::Progress, &i, db, at(45));
+    assert!(p.subject.contains("update, recovered, DNS pending") && p.body.contains("Move DNS now"), "{}", p.body);
+
+    i.apply(Entry::new(at(41), "failover", "DNS db.orders.internal names x: confirmed by a later verify", "confirmed:dns"), None);
+    let e = i.transition(Status::Resolved, at(41), "failover", "resolved: x, DNS db.orders.internal confirmed").unwrap();
+    i.apply(e, Some(Status::Resolved));
+    let m = incident(MessageKind::Resolved.as_of(i.status), &i, db, at(42));
+    assert!(m.body.contains("Duration: 41m (RTO 30m: MISSED)"), "measured to the confirmation: {}", m.body);
+    assert!(m.body.contains("Left for people, since done: DNS db.orders.internal names x"), "{}", m.body);
+    assert!(!m.body.contains("Finish what Lifeboat could not"), "{}", m.body);
+    assert_eq!((m.facts["dns_pending"].clone(), m.facts["rto_met"].clone()), (json!(false), json!(false)));
+}
+
 #[test]
 fn aborted_and_failed_say_what_the_reader_must_do() {
     let c = config();

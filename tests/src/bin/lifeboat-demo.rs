@@ -200,18 +200,24 @@ async fn main() {
     let dr_table = incidents_table(&moto, DR).await;
     let (dr_topic, dr_inbox) = topic_with_queue(&moto, DR).await;
     let mut bed = RecoveryBed::start_in(&moto, DR, &port, &dr_table, &dr_topic, Some(&yaml)).await;
+    bed.warm_operator();
     println!("cargo lambda watch serves the functions on port {port} (it builds each on first use: a minute or two when cold)");
     println!("incident table {dr_table}, topic {dr_topic}, approval page {}", bed.approval_url);
     let config_file = bed.dir.join("lifeboat.yaml").to_string_lossy().into_owned();
     // `lifeboat`, the operator's CLI, pointed at the stack in us-west-2 (in AWS the stack's
-    // outputs name these; here the variables do).
-    let cli_env = [
+    // outputs name these; here the variables do), run by the on-call engineer: a session of a
+    // role holding the stack's read-only and approver policies. What they ask goes to the
+    // operator URL, which AWS authenticates; Lifeboat records the principal AWS verified.
+    let oncall =
+        person_in(&moto, DR, "oncall", &["OperatorReadOnlyPolicy", "ApproverPolicy"], "sam@example.com").await;
+    println!("the on-call engineer: a session of role oncall named sam@example.com");
+    let mut cli_env = vec![
         ("LIFEBOAT_INCIDENTS_TABLE", dr_table.clone()),
-        ("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN", bed.machine.clone()),
-        ("LIFEBOAT_DRILL_STATE_MACHINE_ARN", bed.drill_machine.clone()),
+        ("LIFEBOAT_OPERATOR_URL", operator_url(&moto)),
         ("LIFEBOAT_CONFIG_FILE", config_file),
         ("LIFEBOAT_RECOVERS", "all".to_owned()),
     ];
+    cli_env.extend(oncall);
     let cli_env: Vec<(&str, &str)> = cli_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cli = |args: &[&str]| {
         let mut all = vec!["--region", DR];
@@ -411,8 +417,7 @@ async fn vault(moto: &Moto) {
     println!("preflight: {}", exec.preflight.as_ref().map(|p| p.plan.clone()).unwrap_or_default());
     let refused = step("act", &exec).await.expect_err("no approval");
     println!("act before the approval: refused ({refused})");
-    exec.approval =
-        Some(lifeboat_core::failover::steps::Decision { decision: "approve".into(), approver: "sre-lead".into() });
+    lifeboat_tests::approval_recorded(&steps.store, &exec.incident_id, "sre-lead").await;
     println!("approved by sre-lead");
     exec = step("act", &exec).await.expect("act");
     show(&recovery, &format!("account {RECOVERY} in {DR} (the vault copy, copied under its own key)")).await;

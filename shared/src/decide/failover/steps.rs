@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Approval, Dns, DnsMode, Request, Strategy};
+use super::{Dns, DnsMode, Request, Strategy};
 use crate::config::{Database, Tier};
 use crate::event::EventError;
 use crate::incident::Entry;
@@ -23,7 +23,9 @@ pub use crate::config::failover::{recovery_wait, MACHINE_TIMEOUT, STEPS_BUDGET};
 pub const DNS_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// The state machine's input, and the state every step receives: steps add their results under
-/// `preflight`, `approval`, `recovery`, `status`, `dns` (the ASL's `ResultPath`s).
+/// `preflight`, `recovery`, `status`, `dns` (the ASL's `ResultPath`s). It says *which* incident
+/// and database; whether an approval is needed and what was decided are never taken from it: the
+/// steps re-derive the one from the stack's config and read the other from the incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
     pub incident_id: String,
@@ -38,8 +40,6 @@ pub struct Execution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preflight: Option<Preflight>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval: Option<Decision>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Resource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Availability>,
@@ -52,13 +52,18 @@ pub struct Execution {
     /// plane (us-east-1 only) may be what failed. The record is left for people, with the command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_error: Option<Value>,
+    /// Set by verify while DNS is left for people and `DNS_TIMEOUT` since has not passed: the
+    /// state machine verifies again after `poll_seconds`, and the pass that finds the record naming
+    /// the new primary resolves the incident (always written: the machine's Choice reads it).
+    #[serde(default)]
+    pub dns_recheck: bool,
 }
 
 /// Production always waits for a person. So does a request that overrides the configured
 /// strategy, or a database with no failover section: nobody agreed to that plan beforehand.
 pub fn approval_required(db: &Database, strategy: Strategy) -> bool {
     db.tier == Tier::Production
-        || db.failover.as_ref().is_none_or(|f| f.approval == Approval::Required || f.strategy != strategy)
+        || db.failover.as_ref().is_none_or(|f| f.approval.required() || f.strategy != strategy)
 }
 
 impl Execution {
@@ -75,12 +80,12 @@ impl Execution {
             poll_seconds: poll.as_secs().max(1),
             recovery_timeout_seconds: recovery_wait(db.rto).as_secs(),
             preflight: None,
-            approval: None,
             recovery: None,
             status: None,
             dns: None,
             error: None,
             dns_error: None,
+            dns_recheck: false,
         }
     }
 }
@@ -156,6 +161,25 @@ pub struct DbState {
     pub tags: std::collections::BTreeMap<String, String>,
     /// What a restore of this database must carry over (its network, groups, class, Multi-AZ).
     pub settings: Settings,
+    /// A read replica's replication as RDS reports it (`StatusInfos`, type `read replication`).
+    pub replication: Option<Replication>,
+}
+
+/// `DescribeDBInstances` `StatusInfos` of type `read replication`: the status (`replicating`,
+/// `replication stop point set`, `replication stop point reached`, `error`, `stopped`,
+/// `terminated`), whether the instance is operating normally, and the error's details.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replication {
+    pub status: String,
+    pub normal: Option<bool>,
+    pub message: Option<String>,
+}
+
+impl Replication {
+    /// Broken: RDS says `error`, `stopped` or `terminated`, or not operating normally.
+    pub fn broken(&self) -> bool {
+        self.normal == Some(false) || matches!(self.status.as_str(), "error" | "stopped" | "terminated")
+    }
 }
 
 impl DbState {
@@ -422,13 +446,6 @@ pub fn recovered_from(db: &Database, strategy: Strategy) -> &str {
         RestoreLatestCopy => restore_region(db).unwrap_or(&db.source.region),
         AuroraFailover | RebootMultiAz | PointInTime => &db.source.region,
     }
-}
-
-/// An approver's answer, as the approval handler sends it with `SendTaskSuccess`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Decision {
-    pub decision: String,
-    pub approver: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

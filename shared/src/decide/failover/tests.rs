@@ -49,6 +49,27 @@ fn auto_approval_is_refused_for_production() {
 }
 
 #[test]
+fn approval_takes_a_word_or_who_may_decide_how() {
+    use crate::config::failover::{ApprovalPolicy, Via};
+    let f = |approval: &str| {
+        let yaml = format!("{DB}      strategy: reboot-multi-az\n      approval: {approval}\n");
+        Config::from_yaml(&yaml).map(|c| c.databases[0].failover.as_ref().unwrap().approval)
+    };
+    assert_eq!(f("required").unwrap(), ApprovalPolicy::default());
+    let strict = f("{ via: aws-identity, distinct_from_requester: true }").unwrap();
+    assert!(strict.required() && strict.via == Via::AwsIdentity && strict.distinct_from_requester);
+    assert_eq!(f("{ via: link }").unwrap().via, Via::Link);
+    let e = f("{ via: link, distinct_from_requester: true }").unwrap_err().to_string();
+    assert!(e.contains("distinct_from_requester") && e.contains("aws-identity"), "{e}");
+    assert!(f("{ via: both, distinct_from_requester: true }").is_err(), "a typed name can't be compared");
+    let e = f("{ required: false }").unwrap_err().to_string();
+    assert!(e.contains("production"), "{e}");
+    for bad in ["{ via: email }", "{ approvers: [alice] }", "sometimes"] {
+        assert!(f(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn each_strategy_names_the_target_it_needs() {
     for (yaml, says) in [
         ("      strategy: promote-replica\n      approval: required\n", "read replica instance"),
