@@ -347,4 +347,16 @@ async fn the_dr_regions_probe_tells_a_primary_gone_from_lifeboat_blind_and_signa
     moto.post("/_lifeboat/outage", &json!({}));
     let back = probe(t0 + chrono::Duration::minutes(6)).await;
     assert!(back["probes"][0].as_str().unwrap_or("").contains("the primary answers"), "{back}");
+
+    // us-east-1 answering, but throttling every look at the primary, past the probe's 2 minutes:
+    // it answered, so it is no evidence the primary is gone; nothing remembered, nothing started.
+    moto.set_faults(&[("DescribeDBInstances", "orders-prod", "Throttling")]);
+    for minute in [7, 8, 10] {
+        let throttled = probe(t0 + chrono::Duration::minutes(minute)).await;
+        let said = throttled["probes"][0].as_str().unwrap_or("");
+        assert!(said.contains("no signal either way"), "minute {minute}: {throttled}");
+        assert!(throttled["also"].as_array().is_none_or(Vec::is_empty), "{throttled}");
+    }
+    moto.set_faults(&[]);
+    assert_eq!(executions().await, 1, "throttling started nothing");
 }

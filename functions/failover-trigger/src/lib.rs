@@ -30,6 +30,10 @@ pub struct Deps {
     pub state_machine: String,
     /// Only to read which instances belong to a protected Aurora cluster (Health names those).
     pub rds: Rds,
+    /// The probe's looks: one attempt each, no SDK retry. A throttled look answers at once (the
+    /// region is up: no signal) instead of backing off past the look's deadline and passing for
+    /// a region that doesn't answer; the probe looks again next minute.
+    pub probe_rds: Rds,
     /// How often the execution looks at a database coming up (tests: 1 s).
     pub poll: Duration,
     /// Where this stack runs, and whether it runs every database's recovery (`all`: one stack)
@@ -58,6 +62,7 @@ impl Deps {
             store: IncidentStore::new(sdk, table),
             sfn: StepFunctions::new(sdk),
             rds: Rds::new(sdk),
+            probe_rds: Rds::new(&lifeboat_core::aws::without_retries(sdk)),
             bus: Bus::new(sdk),
             state_machine: state_machine.to_owned(),
             poll,
@@ -168,10 +173,23 @@ async fn cluster_members(deps: &Deps, config: &Config, payload: &Value) -> Clust
 /// (`lifeboat_core::probe`), remember since when one has been failing, and start its failover once
 /// it has failed for `triggers.probe`. One database's failure never stops the others' looks.
 async fn probe_all(deps: &Deps, config: &Config, now: DateTime<Utc>) -> Result<Report, LifeboatError> {
+    use futures_util::StreamExt;
     let mut report = Report::default();
     let mut failed = None;
-    for (db, after) in probe::probed(&config.databases, &deps.region) {
-        match probe_one(deps, config, db, after, now).await {
+    // Concurrently, PROBES_AT_ONCE at a time, and all within one deadline for the whole run (the
+    // function has 30 s): a database not looked at in time is no signal this minute, never a
+    // verdict on its primary.
+    let deadline = tokio::time::Instant::now() + PROBE_RUN_WITHIN;
+    let looks = futures_util::stream::iter(probe::probed(&config.databases, &deps.region))
+        .map(|(db, after)| async move {
+            let one = tokio::time::timeout_at(deadline, probe_one(deps, config, db, after, now)).await;
+            (db, one.unwrap_or_else(|_| Ok((format!("{}: not looked at within this run's {}s", db.name, PROBE_RUN_WITHIN.as_secs()), None))))
+        })
+        .buffer_unordered(PROBES_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await;
+    for (db, one) in looks {
+        match one {
             Ok((said, started)) => {
                 info!(database = %db.name, %said, "probe");
                 report.probes.push(said);
@@ -241,10 +259,10 @@ async fn look(deps: &Deps, db: &Database) -> Look {
     let target = db.failover.as_ref().and_then(|f| f.target.as_ref()).filter(|t| t.region == deps.region);
     let ours = match target {
         Some(t) if t.resource == RdsResource::Cluster => {
-            tokio::time::timeout(MEMBERS_WITHIN, deps.rds.cluster(&deps.region, &t.id)).await
+            tokio::time::timeout(MEMBERS_WITHIN, deps.probe_rds.cluster(&deps.region, &t.id)).await
         }
-        Some(t) => tokio::time::timeout(MEMBERS_WITHIN, deps.rds.instance(&deps.region, &t.id)).await,
-        None => tokio::time::timeout(MEMBERS_WITHIN, deps.rds.instance(&deps.region, &db.source.id)).await,
+        Some(t) => tokio::time::timeout(MEMBERS_WITHIN, deps.probe_rds.instance(&deps.region, &t.id)).await,
+        None => tokio::time::timeout(MEMBERS_WITHIN, deps.probe_rds.instance(&deps.region, &db.source.id)).await,
     };
     match ours {
         Ok(Ok(_)) => {}
@@ -253,12 +271,15 @@ async fn look(deps: &Deps, db: &Database) -> Look {
     }
     let (region, id) = (&db.source.region, &db.source.id);
     let theirs = if db.is_cluster() {
-        tokio::time::timeout(MEMBERS_WITHIN, deps.rds.cluster(region, id)).await
+        tokio::time::timeout(MEMBERS_WITHIN, deps.probe_rds.cluster(region, id)).await
     } else {
-        tokio::time::timeout(MEMBERS_WITHIN, deps.rds.instance(region, id)).await
+        tokio::time::timeout(MEMBERS_WITHIN, deps.probe_rds.instance(region, id)).await
     };
     match theirs {
         Ok(Ok(state)) => Look::Answered(state.map(|s| s.status)),
+        // The SDK's "service error": the region answered, throttling or failing (5xx). Only a
+        // call that got no answer at all (dispatch failure, timeout, a broken response) counts.
+        Ok(Err(e)) if e.is_retryable() && e.to_string().contains(": service error") => Look::Unsure(e.to_string()),
         Ok(Err(e)) if e.is_retryable() => Look::Unreachable(e.to_string()),
         // Refused (no permission, say): not evidence of an outage.
         Ok(Err(e)) => Look::Blind(e.to_string()),
@@ -268,6 +289,9 @@ async fn look(deps: &Deps, db: &Database) -> Look {
 
 /// How long the trigger waits for one protected cluster's members.
 const MEMBERS_WITHIN: Duration = Duration::from_secs(5);
+/// The probe's looks in flight at once, and the whole run's deadline.
+const PROBES_AT_ONCE: usize = 16;
+const PROBE_RUN_WITHIN: Duration = Duration::from_secs(20);
 
 /// Open one database's incident and start its execution, once.
 async fn start(deps: &Deps, config: &Config, request: &Request, at: DateTime<Utc>) -> Result<Report, LifeboatError> {

@@ -109,6 +109,12 @@ pub async fn start() -> SdkConfig {
     sdk_loader().load().await
 }
 
+/// `sdk` making one attempt per call: for a look that is repeated on its own schedule, where the
+/// SDK's backoff would only hide the answer (a throttled region answered).
+pub fn without_retries(sdk: &SdkConfig) -> SdkConfig {
+    sdk.to_builder().retry_config(RetryConfig::disabled()).build()
+}
+
 /// Serve events of type `A` with `handle` until the sandbox ends; its errors reach Lambda as
 /// `Retryable` / `NonRetryable` (`diagnostic`). Every function's `main` ends with it.
 pub async fn serve<A, T, F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>

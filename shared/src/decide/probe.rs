@@ -24,6 +24,9 @@ pub enum Look {
     Answered(Option<String>),
     /// The primary's region didn't answer; this one did.
     Unreachable(String),
+    /// The primary's region answered, but not with the primary's state (throttling, a 5xx): it is
+    /// up enough to refuse, so this is evidence neither way.
+    Unsure(String),
 }
 
 /// What to do about it.
@@ -71,6 +74,12 @@ pub fn judge(
                 db.name
             ))
         }
+        Look::Unsure(e) => {
+            return Verdict::NoSignal(format!(
+                "RDS in {} answered without {}'s state ({e}): no signal either way",
+                db.source.region, db.source.id
+            ))
+        }
         Look::Answered(Some(status)) if !hopeless(status) => return Verdict::Healthy,
         Look::Answered(Some(status)) => format!("the primary {} is {status}", db.source.id),
         Look::Answered(None) => format!("the primary {} no longer exists", db.source.id),
@@ -112,6 +121,17 @@ mod tests {
 
     fn t(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 19, minute, 0).unwrap()
+    }
+
+    #[test]
+    fn a_throttled_or_failing_answer_from_the_primarys_region_is_no_signal_and_forgets_nothing() {
+        let c = config();
+        let (db, after) = probed(&c.databases, "us-west-2")[0];
+        let look = Look::Unsure("rds:DescribeDBInstances: service error: Throttling".into());
+        let v = judge(db, after, "us-west-2", &look, Some(t(0)), t(30));
+        assert!(matches!(&v, Verdict::NoSignal(why) if why.contains("no signal either way")), "{v:?}");
+        let gone = judge(db, after, "us-west-2", &Look::Unreachable("dispatch failure".into()), Some(t(0)), t(30));
+        assert!(matches!(gone, Verdict::Down(_)), "{gone:?}");
     }
 
     #[test]
