@@ -110,7 +110,8 @@ pub struct Target {
     /// Another strategy than the configured one (a failover then always waits for approval).
     #[arg(long)]
     pub strategy: Option<String>,
-    /// For `--strategy point-in-time`: the time to restore to (RFC 3339).
+    /// For `--strategy point-in-time`: the time to restore to; for `restore-latest-copy`: the
+    /// newest copy taken at or before it (after ransomware, a time before the attack). RFC 3339.
     #[arg(long)]
     pub restore_time: Option<String>,
 }

@@ -132,6 +132,20 @@ async fn restore_latest_copy_restores_the_newest_dr_copy_once_into_a_private_tag
     let (id, tags, _) = &restored[0];
     assert_eq!(id, &exec.recovery.as_ref().unwrap().id);
     assert!(tags.contains(&("lifeboat:incident".into(), exec.incident_id.clone())), "{tags:?}");
+
+    // After ransomware the newest copy may hold the attacker's work: a person names a time, and
+    // the plan takes the newest copy at or before it (a time before every copy finds none).
+    let before = (now - chrono::Duration::hours(36)).to_rfc3339();
+    let request = json!({"database": "reports", "reason": "encrypted by ransomware at 02:00", "requested_by": "t", "restore_time": before});
+    let exec = requested(&b, request).await;
+    let planned = step(&b, "preflight", &exec).await.expect("preflight");
+    let p = planned.preflight.as_ref().unwrap();
+    assert!(p.snapshot.as_deref().unwrap().ends_with(":lifeboat-reports-old"), "{p:?}");
+    assert!(p.loss_basis.contains("chosen: the newest DR copy at or before"), "{p:?}");
+    let mut too_early = exec.clone();
+    too_early.restore_time = Some(now - chrono::Duration::days(3));
+    let err = step(&b, "preflight", &too_early).await.unwrap_err();
+    assert!(err.to_string().contains("no available Lifeboat DR copy taken at or before"), "{err}");
 }
 
 #[tokio::test]

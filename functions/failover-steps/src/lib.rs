@@ -225,7 +225,7 @@ pub async fn plan(
                 Some(vault_account) => {
                     // The trigger asked the vault to share; it answers within seconds: retried.
                     let shared = deps.rds.list_shared(region, kinds).await?;
-                    ev.copy = vault::newest_share(db, vault_account, &shared);
+                    ev.copy = vault::newest_share(db, vault_account, &shared, exec.restore_time);
                     if ev.copy.is_none() {
                         return Err(LifeboatError::Transient(format!(
                             "vault account {vault_account} shares no copy of {} with this account in {region} yet",
@@ -234,7 +234,9 @@ pub async fn plan(
                     }
                 }
                 None => {
-                    let listing = deps.rds.list(region, kinds).await?;
+                    let mut listing = deps.rds.list(region, kinds).await?;
+                    // A person chose a time: the newest copy taken at or before it.
+                    listing.retain(|s| exec.restore_time.is_none_or(|t| s.restore_point().is_some_and(|p| p <= t)));
                     ev.copy = newest_copy(db, &listing).cloned();
                 }
             }

@@ -347,7 +347,9 @@ async fn ask_and_start(
     {
         // The vault shares with this account only if its stack lists it (RestoreAccountIds), and
         // nothing is restored before the approval: asking again on a replay changes nothing.
-        let detail = serde_json::json!({ "database": lifeboat_core::vault::key_of(db), "incident": open.id });
+        let detail = serde_json::json!({
+            "database": lifeboat_core::vault::key_of(db), "incident": open.id, "not_after": request.restore_time,
+        });
         deps.bus.put(lifeboat_core::vault::RECOVERY_EVENTS, lifeboat_core::vault::RESTORE_REQUESTED, &detail).await?;
         info!(vault = %vault_account, database = %db.name, "asked the vault for its newest copy");
     }

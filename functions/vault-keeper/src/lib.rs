@@ -230,17 +230,20 @@ async fn on_message(deps: &Deps, message: VaultMessage, report: &mut Report) -> 
                 }
             }
         }
-        (Role::Copier, VaultMessage::RestoreRequested { from, database }) => {
+        (Role::Copier, VaultMessage::RestoreRequested { from, database, not_after }) => {
             report.trigger = format!("restore requested by {from}");
             if !deps.settings.restore_accounts.contains(&from) {
                 return Err(LifeboatError::Rejected(format!(
                     "account {from} may not restore from this vault (the vault stack's RestoreAccountIds)"
                 )));
             }
-            let own = deps.rds.list(&deps.settings.region, BOTH).await?;
+            let mut own = deps.rds.list(&deps.settings.region, BOTH).await?;
+            // A person chose a time before an attack: only copies taken at or before it.
+            own.retain(|s| not_after.is_none_or(|t| s.restore_point().is_some_and(|p| p <= t)));
             let newest = vault::newest_copies(&own, &deps.settings);
             let Some(copy) = newest.get(&database) else {
-                return Err(LifeboatError::Rejected(format!("the vault holds no available copy of {database}")));
+                let when = not_after.map(|t| format!(" taken at or before {t}")).unwrap_or_default();
+                return Err(LifeboatError::Rejected(format!("the vault holds no available copy of {database}{when}")));
             };
             deps.rds.share(&copy.arn, &from, true).await?;
             report.shared_for_restore.push(format!("{} -> account {from}", copy.arn));

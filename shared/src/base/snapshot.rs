@@ -137,7 +137,10 @@ impl Snapshot {
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc))
         };
-        self.original_created.or_else(tagged).or(self.created).map(|t| t.trunc_subsecs(0))
+        // No snapshot holds data from after it was made: a restore point claimed later than
+        // RDS's own creation time (a tag or an identifier another account chose) is cut to it.
+        let claimed = self.original_created.or_else(tagged).or(self.created)?;
+        Some(self.created.map_or(claimed, |made| claimed.min(made)).trunc_subsecs(0))
     }
 
     /// The user's own tags, without Lifeboat's and AWS's reserved ones.

@@ -208,7 +208,14 @@ pub fn classify_with(
             return Err(EventError(format!("restore_time {t} is not in the past")));
         }
         (Strategy::PointInTime, Some(_)) => {}
-        (_, Some(_)) => return Err(EventError("restore_time is only for the point-in-time strategy".into())),
+        // The newest copy taken at or before it: after ransomware, the newest may be the attacker's.
+        (Strategy::RestoreLatestCopy, Some(t)) if t >= now => {
+            return Err(EventError(format!("restore_time {t} is not in the past")));
+        }
+        (Strategy::RestoreLatestCopy, Some(_)) => {}
+        (_, Some(_)) => {
+            return Err(EventError("restore_time is only for the point-in-time and restore-latest-copy strategies".into()))
+        }
         (_, None) => {}
     }
     Ok(Start::Failover(vec![Request {

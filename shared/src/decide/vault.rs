@@ -46,7 +46,8 @@ pub enum VaultMessage {
     /// From the vault: it holds `copy` of the share `shared`.
     Vaulted { from: String, shared: RdsArn, copy: RdsArn },
     /// From a recovery account: share the newest vault copy of `database` (`<account>/<id>`).
-    RestoreRequested { from: String, database: String },
+    /// `not_after`: the newest copy taken at or before it, not simply the newest.
+    RestoreRequested { from: String, database: String, not_after: Option<DateTime<Utc>> },
 }
 
 /// The vault message in an EventBridge event; None when it is none of Lifeboat's vault events.
@@ -94,7 +95,16 @@ fn parse_message(source: &str, kind: &str, payload: &Value) -> Result<VaultMessa
                 .as_str()
                 .filter(|d| d.split_once('/').is_some_and(|(a, id)| a.len() == 12 && !id.is_empty()))
                 .ok_or_else(|| bad("detail.database must be <account>/<database identifier>".into()))?;
-            Ok(VaultMessage::RestoreRequested { from, database: database.to_owned() })
+            let not_after = match detail.get("not_after").filter(|v| !v.is_null()) {
+                None => None,
+                Some(v) => Some(
+                    v.as_str()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&Utc))
+                        .ok_or_else(|| bad("detail.not_after must be an RFC 3339 time".into()))?,
+                ),
+            };
+            Ok(VaultMessage::RestoreRequested { from, database: database.to_owned(), not_after })
         }
         _ => Err(bad("not a vault event Lifeboat knows".into())),
     }
@@ -460,9 +470,11 @@ pub fn newest_copies<'a>(own: &'a [Snapshot], settings: &VaultSettings) -> BTree
 }
 
 /// The newest copy `vault` shares with this account of `db` (matched by the source database's
-/// identifier, which a copy keeps), dated by the restore point its identifier carries: what a
-/// restore from the vault uses.
-pub fn newest_share(db: &Database, vault: &str, shared: &[Snapshot]) -> Option<Snapshot> {
+/// identifier, which a copy keeps), dated by the restore point its identifier carries but never
+/// later than RDS made the vault's copy (the identifier is the source account's to choose, RDS's
+/// creation time is not): what a restore from the vault uses. With `not_after`, the newest taken
+/// at or before it (after ransomware, the newest copy may hold the attacker's work).
+pub fn newest_share(db: &Database, vault: &str, shared: &[Snapshot], not_after: Option<DateTime<Utc>>) -> Option<Snapshot> {
     let mut best: Option<(DateTime<Utc>, &Snapshot)> = None;
     for s in shared.iter().filter(|s| {
         s.arn.account == vault
@@ -470,7 +482,11 @@ pub fn newest_share(db: &Database, vault: &str, shared: &[Snapshot]) -> Option<S
             && s.database_id == db.source.id
             && s.is_available()
     }) {
-        let Some(at) = transit_restore_point(&s.arn.id) else { continue };
+        let Some(claimed) = transit_restore_point(&s.arn.id) else { continue };
+        let at = s.created.map_or(claimed, |made| claimed.min(made));
+        if not_after.is_some_and(|t| at > t) {
+            continue;
+        }
         if best.as_ref().is_none_or(|(b, n)| (at, &s.arn.id) > (*b, &n.arn.id)) {
             best = Some((at, s));
         }
@@ -920,12 +936,29 @@ mod tests {
             )
         };
         let shares = [shared_by(VAULT, 1), shared_by(VAULT, 5), shared_by("333333333333", 9)];
-        let newest = newest_share(db, VAULT, &shares).unwrap();
+        let newest = newest_share(db, VAULT, &shares, None).unwrap();
         assert_eq!(newest.arn, shares[1].arn);
         assert_eq!(newest.restore_point(), Some(at(5)), "dated by its identifier, not when it was copied");
         let local = local_copy(db, &newest.arn, Some("k".into()));
         assert_eq!((local.target.id.as_str(), local.target.region.as_str()), (newest.arn.id.as_str(), "us-west-2"));
         assert!(local.tags.contains(&(TAG_DATABASE.to_owned(), "orders".to_owned())));
+
+        // A person picks a time before the attack: the newest taken at or before it.
+        assert_eq!(newest_share(db, VAULT, &shares, Some(at(4))).map(|s| s.arn), Some(shares[0].arn.clone()));
+        assert_eq!(newest_share(db, VAULT, &shares, Some(at(0))), None);
+        // The identifier is the source account's to choose: one claiming a restore point in 2099,
+        // copied into the vault at hour 6, is dated hour 6, and loses to a copy made after it.
+        let source: RdsArn = format!("arn:aws:rds:us-east-1:{SOURCE}:snapshot:rds:orders-x").parse().unwrap();
+        let forged = snap(
+            &format!("arn:aws:rds:us-west-2:{VAULT}:snapshot:{}", transit_identifier(&source, at(24 * 365 * 73))),
+            "orders",
+            6,
+            &[],
+        );
+        let later = shared_by(VAULT, 7);
+        let both = [forged.clone(), later.clone()];
+        assert_eq!(newest_share(db, VAULT, &both, None).map(|s| s.arn), Some(later.arn));
+        assert_eq!(newest_share(db, VAULT, &[forged], None).and_then(|s| s.restore_point()), Some(at(6)));
     }
 
     #[test]

@@ -329,7 +329,10 @@ pub fn preflight(db: &Database, exec: &Execution, ev: &Evidence, now: DateTime<U
         }
         RestoreLatestCopy => {
             let Some(copy) = &ev.copy else {
-                return Err("no available Lifeboat DR copy to restore".into());
+                return Err(match exec.restore_time {
+                    Some(t) => format!("no available Lifeboat DR copy taken at or before {t}"),
+                    None => "no available Lifeboat DR copy to restore".into(),
+                });
             };
             let point = copy.restore_point().unwrap_or(now);
             snapshot = Some(copy.arn.to_string());
@@ -354,7 +357,14 @@ pub fn preflight(db: &Database, exec: &Execution, ev: &Evidence, now: DateTime<U
                     db,
                     now,
                     Some(secs),
-                    format!("the newest DR copy holds data until {}", point.format("%Y-%m-%d %H:%M:%S UTC")),
+                    match exec.restore_time {
+                        Some(t) => format!(
+                            "chosen: the newest DR copy at or before {}, which holds data until {}",
+                            t.format("%Y-%m-%d %H:%M:%S UTC"),
+                            point.format("%Y-%m-%d %H:%M:%S UTC")
+                        ),
+                        None => format!("the newest DR copy holds data until {}", point.format("%Y-%m-%d %H:%M:%S UTC")),
+                    },
                 ),
             )
         }

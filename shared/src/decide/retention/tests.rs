@@ -249,10 +249,11 @@ proptest! {
         let mut eligible: Vec<&Snapshot> = snaps.iter()
             .filter(|s| s.is_owned() && s.is_available() && s.restore_point().is_some())
             .collect();
-        eligible.sort_by_key(|s| std::cmp::Reverse(s.restore_point()));
+        // Two snapshots can hold the same restore point: the newest is the first of them by
+        // identifier, as the plan ranks ties, and that one is kept (the other may go).
+        eligible.sort_by(|a, b| b.restore_point().cmp(&a.restore_point()).then_with(|| a.arn.id.cmp(&b.arn.id)));
         if let Some(newest) = eligible.first() {
-            let newest_time = newest.restore_point();
-            prop_assert!(!deleted.iter().any(|s| s.restore_point() == newest_time), "deleted the newest available snapshot");
+            prop_assert!(!deleted.iter().any(|s| s.arn == newest.arn), "deleted the newest available snapshot");
         }
         let floor = (p.min_keep as usize).max(1).min(eligible.len());
         prop_assert!(eligible.len() - deleted.len() >= floor, "kept fewer than min_keep");
