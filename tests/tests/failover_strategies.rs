@@ -37,19 +37,25 @@ async fn bed(yaml: &str) -> Bed {
     Bed { moto, deps, store, table, config }
 }
 
-/// A person's request opens the incident; the execution's input as the trigger would start it.
+/// A person's request opens the incident; the execution's input as the trigger would start it,
+/// and, where the config demands one, an approval recorded as Lifeboat records it.
 async fn requested(b: &Bed, request: Value) -> Execution {
+    let exec = opened(b, request).await;
+    if exec.approval_required {
+        approval_recorded(&b.store, &exec.incident_id, "tester").await;
+    }
+    exec
+}
+
+/// The incident the request opens and the execution's input, nothing decided yet.
+async fn opened(b: &Bed, request: Value) -> Execution {
     let config = b.config.get().await.unwrap();
     let Start::Failover(mut reqs) = classify(&config, &request, Utc::now()).unwrap() else { panic!("ignored") };
     let req = reqs.remove(0);
     let db = config.database_named(&req.database).unwrap();
     let incident = Incident::declare(db, req.kind, Utc::now(), &req.by, &req.reason, &req.seed);
-    b.store.open(&incident, &Entry::new(Utc::now(), "t", "seen", "seen:t")).await.unwrap();
-    let exec = Execution::new(db, &req, &incident.id, Duration::from_secs(1));
-    if exec.approval_required {
-        approval_recorded(&b.store, &incident.id, "tester").await;
-    }
-    exec
+    b.store.open(&incident, &Entry::new(Utc::now(), &req.by, "seen", "seen:t")).await.unwrap();
+    Execution::new(db, &req, &incident.id, Duration::from_secs(1))
 }
 
 async fn step(b: &Bed, action: &str, exec: &Execution) -> Result<Execution, LifeboatError> {
@@ -494,21 +500,16 @@ async fn a_hand_made_execution_saying_no_approval_is_needed_moves_nothing_in_pro
     let b = bed(&yaml).await;
     create_instance(&b.moto, "us-east-1", "orders").await;
     read_replica(&b.moto, "us-west-2", "orders-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders")).await;
-    let config = b.config.get().await.unwrap();
-    let request = json!({"database": "orders", "reason": "trust me", "requested_by": "mallory"});
-    let Start::Failover(mut reqs) = classify(&config, &request, Utc::now()).unwrap() else { panic!("ignored") };
-    let req = reqs.remove(0);
-    let db = config.database_named("orders").unwrap();
-    let incident = Incident::declare(db, req.kind, Utc::now(), &req.by, &req.reason, &req.seed);
-    b.store.open(&incident, &Entry::new(Utc::now(), "mallory", "seen", "seen:t")).await.unwrap();
-    let mut forged = serde_json::to_value(Execution::new(db, &req, &incident.id, Duration::from_secs(1))).unwrap();
+    let exec = opened(&b, json!({"database": "orders", "reason": "trust me", "requested_by": "mallory"})).await;
+    let incident = exec.incident_id.clone();
+    let mut forged = serde_json::to_value(&exec).unwrap();
     forged["approval_required"] = json!(false);
     forged["approval"] = json!({"decision": "approve", "approver": "mallory"});
     let run = |action: &str, exec: &Value| handle(&b.deps, json!({"action": action, "execution": exec}), Utc::now());
 
     let planned = run("preflight", &forged).await.expect("preflight");
     assert!(planned.approval_required, "the config's answer, not the input's");
-    let status = || async { b.store.get(&incident.id).await.unwrap().unwrap().status.to_string() };
+    let status = || async { b.store.get(&incident).await.unwrap().unwrap().status.to_string() };
     assert_eq!(status().await, "awaiting-approval");
     let mut acting = serde_json::to_value(&planned).unwrap();
     acting["approval_required"] = json!(false);
@@ -516,7 +517,7 @@ async fn a_hand_made_execution_saying_no_approval_is_needed_moves_nothing_in_pro
     let err = run("act", &acting).await.unwrap_err();
     assert!(!err.is_retryable() && err.to_string().contains("Lifeboat recorded none"), "{err}");
     // Recorded, but by the requester: the two-person rule holds in the act step too.
-    approval_recorded(&b.store, &incident.id, "mallory").await;
+    approval_recorded(&b.store, &incident, "mallory").await;
     let err = run("act", &acting).await.unwrap_err();
     assert!(err.to_string().contains("mallory requested this failover"), "{err}");
 

@@ -618,6 +618,8 @@ const READINESS_CALLS: &[(&str, &str)] = &[
     ("ec2:DescribeSecurityGroups", "*"),
     ("cloudwatch:GetMetricStatistics", "*"),
     ("kms:DescribeKey", "arn:aws:kms:us-west-2:123456789012:key/dr"),
+    // The DR key's policy, which decides whether the failover's role may use the key at all.
+    ("kms:GetKeyPolicy", "arn:aws:kms:us-west-2:123456789012:key/dr"),
     ("route53:ListResourceRecordSets", "arn:aws:route53:::hostedzone/Z1"),
     (
         "route53-recovery-cluster:GetRoutingControlState",
@@ -802,35 +804,14 @@ async fn an_evidence_overwrite_is_refused_and_the_locked_original_survives() {
     let key = original.key().expect("key").to_owned();
     let gone = s3.delete_object().bucket(&bucket).key(&key).version_id(&version).send().await;
     assert!(gone.is_err(), "a locked version can't be deleted: {gone:?}");
-    let shorter = s3
-        .put_object_retention()
-        .bucket(&bucket)
-        .key(&key)
-        .version_id(&version)
-        .retention(
-            aws_sdk_s3::types::ObjectLockRetention::builder()
-                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Compliance)
-                .retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(chrono::Utc::now().timestamp() + 60))
-                .build(),
-        )
-        .send()
-        .await;
+    let retain = |mode: aws_sdk_s3::types::ObjectLockRetentionMode, seconds: i64| {
+        let until = aws_sdk_s3::primitives::DateTime::from_secs(chrono::Utc::now().timestamp() + seconds);
+        let retention = aws_sdk_s3::types::ObjectLockRetention::builder().mode(mode).retain_until_date(until).build();
+        s3.put_object_retention().bucket(&bucket).key(&key).version_id(&version).retention(retention).send()
+    };
+    let shorter = retain(aws_sdk_s3::types::ObjectLockRetentionMode::Compliance, 60).await;
     assert!(shorter.is_err(), "compliance retention can't be shortened: {shorter:?}");
-    let governance = s3
-        .put_object_retention()
-        .bucket(&bucket)
-        .key(&key)
-        .version_id(&version)
-        .retention(
-            aws_sdk_s3::types::ObjectLockRetention::builder()
-                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Governance)
-                .retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
-                    chrono::Utc::now().timestamp() + 30 * 86_400,
-                ))
-                .build(),
-        )
-        .send()
-        .await;
+    let governance = retain(aws_sdk_s3::types::ObjectLockRetentionMode::Governance, 30 * 86_400).await;
     assert!(governance.is_err(), "nor its mode changed: {governance:?}");
     let gone = s3.delete_object().bucket(&bucket).key(&key).version_id(&version).send().await;
     assert!(gone.is_err(), "still locked: {gone:?}");

@@ -68,6 +68,178 @@ pub struct Facts {
     /// The steps' role simulated on `needs`: how many calls, and those it may not make
     /// (action, resource); Err when the simulation could not run.
     pub permissions: Option<Result<(usize, Vec<(String, String)>), String>>,
+    /// Each key `needs` uses, as its key policy answers for the steps' role.
+    pub key_policies: Vec<KeyAccess>,
+}
+
+/// What one KMS key's policy says of the uses of it a recovery needs, by the steps' role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAccess {
+    pub key: String,
+    pub role: String,
+    pub says: Vec<(&'static str, KeyPolicy)>,
+}
+
+/// A key policy's answer for one use of the key by one role. KMS developer guide, "Key policies
+/// in AWS KMS": "Unless the key policy explicitly allows it, you cannot use IAM policies to allow
+/// access to a KMS key. Without permission from the key policy, IAM policies that allow
+/// permissions have no effect." The statement that lets them is the default key policy's, whose
+/// Principal is the account (`arn:aws:iam::<account>:root`).
+///
+/// Not IAM's policy simulator with the key policy as `ResourcePolicy`: it evaluates one "for IAM
+/// users only" (SimulatePrincipalPolicy: `CallerArn`, "required if you include a ResourcePolicy
+/// and the PolicySourceArn is not the ARN for an IAM user", takes "only the ARN of an IAM user"),
+/// and the steps' principal is a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPolicy {
+    /// A statement allows the role itself (or every principal): the key policy alone allows it.
+    AllowsRole,
+    /// A statement allows the account: the role's IAM policies decide (the `permissions` check).
+    EnablesIam,
+    /// A statement denies it.
+    Denies,
+    /// None of these: no IAM policy can allow it.
+    Silent,
+}
+
+/// What `policy` (a key policy document) says of `n` (a use of `key`) by `role`. A statement's
+/// Condition is tested against the use's context (`kms:ViaService`, `kms:CallerAccount`,
+/// `aws:PrincipalArn`, and `kms:GrantIsForAWSResource` for a grant made through a service); one
+/// this can't evaluate never applies, so an Allow under it is not counted.
+pub fn key_policy_says(policy: &str, key: &str, role: &str, n: &Need) -> KeyPolicy {
+    let account = role.split(':').nth(4).unwrap_or_default();
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(policy) else { return KeyPolicy::Silent };
+    let list = |v: Option<&serde_json::Value>| -> Vec<String> {
+        match v {
+            Some(serde_json::Value::Array(l)) => l.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+            Some(serde_json::Value::String(x)) => vec![x.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let mut context: Vec<(String, Vec<String>)> =
+        n.context.iter().map(|(k, v, _)| (k.to_lowercase(), v.clone())).collect();
+    context.push(("kms:calleraccount".into(), vec![account.to_owned()]));
+    context.push(("aws:principalarn".into(), vec![role.to_owned()]));
+    context.push(("aws:principalaccount".into(), vec![account.to_owned()]));
+    if n.action == "kms:CreateGrant" && n.context.iter().any(|(k, _, _)| *k == "kms:ViaService") {
+        context.push(("kms:grantisforawsresource".into(), vec!["true".into()]));
+    }
+    let statements = match &doc["Statement"] {
+        serde_json::Value::Array(l) => l.clone(),
+        st @ serde_json::Value::Object(_) => vec![st.clone()],
+        _ => Vec::new(),
+    };
+    let (mut role_allowed, mut iam_enabled) = (false, false);
+    for st in &statements {
+        // Who: the role (or everyone), the account (delegation to IAM), or someone else.
+        let principal = &st["Principal"];
+        let named = if principal.as_str() == Some("*") { vec!["*".to_owned()] } else { list(principal.get("AWS")) };
+        let root = format!("arn:aws:iam::{account}:root");
+        let for_role = named.iter().any(|p| p == "*" || p == role);
+        let for_account = named.iter().any(|p| *p == root || p == account);
+        if !for_role && !for_account {
+            continue;
+        }
+        let actions = list(st.get("Action"));
+        let not_actions = list(st.get("NotAction"));
+        let acts = if st.get("NotAction").is_some() {
+            !not_actions.iter().any(|a| glob(&a.to_lowercase(), &n.action.to_lowercase()))
+        } else {
+            actions.iter().any(|a| glob(&a.to_lowercase(), &n.action.to_lowercase()))
+        };
+        // In a key policy, "*" is this key.
+        let on_key = list(st.get("Resource")).iter().any(|r| glob(r, key)) || st.get("Resource").is_none();
+        if !acts || !on_key || conditions_hold(st.get("Condition"), &context) != Some(true) {
+            continue;
+        }
+        match st["Effect"].as_str() {
+            Some("Deny") => return KeyPolicy::Denies,
+            Some("Allow") if for_role => role_allowed = true,
+            Some("Allow") => iam_enabled = true,
+            _ => {}
+        }
+    }
+    if role_allowed {
+        KeyPolicy::AllowsRole
+    } else if iam_enabled {
+        KeyPolicy::EnablesIam
+    } else {
+        KeyPolicy::Silent
+    }
+}
+
+/// IAM's wildcards: `*` any run of characters, `?` one.
+fn glob(pattern: &str, value: &str) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    fn go(p: &[char], v: &[char]) -> bool {
+        match p.first() {
+            None => v.is_empty(),
+            Some('*') => (0..=v.len()).any(|i| go(&p[1..], &v[i..])),
+            Some('?') => !v.is_empty() && go(&p[1..], &v[1..]),
+            Some(c) => v.first() == Some(c) && go(&p[1..], &v[1..]),
+        }
+    }
+    go(&p, &v)
+}
+
+/// Whether a statement's Condition holds for `context` (lower-cased keys); None when it names an
+/// operator this doesn't evaluate.
+fn conditions_hold(condition: Option<&serde_json::Value>, context: &[(String, Vec<String>)]) -> Option<bool> {
+    let Some(serde_json::Value::Object(ops)) = condition else { return Some(true) };
+    for (operator, keys) in ops {
+        let op = operator.rsplit(':').next().unwrap_or(operator);
+        let (op, if_exists) = op.strip_suffix("IfExists").map_or((op, false), |o| (o, true));
+        let serde_json::Value::Object(keys) = keys else { return None };
+        for (key, wanted) in keys {
+            let wanted: Vec<String> = match wanted {
+                serde_json::Value::Array(l) => {
+                    l.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned)).collect()
+                }
+                x => vec![x.as_str().map_or_else(|| x.to_string(), str::to_owned)],
+            };
+            let have = context.iter().find(|(k, _)| *k == key.to_lowercase()).map(|(_, v)| v);
+            let test = |w: &str, h: &str| -> Option<bool> {
+                Some(match op {
+                    "StringEquals" | "ArnEquals" | "StringNotEquals" | "ArnNotEquals" => w == h,
+                    "StringEqualsIgnoreCase" => w.eq_ignore_ascii_case(h),
+                    "StringLike" | "ArnLike" | "StringNotLike" | "ArnNotLike" => glob(w, h),
+                    "Bool" => w.eq_ignore_ascii_case(h),
+                    _ => return None,
+                })
+            };
+            let negated = op.contains("Not");
+            let null_wanted = wanted.iter().any(|w| w == "true");
+            let Some(have) = have else {
+                // A key the use lacks: Null "true" holds, IfExists and ForAllValues pass, the rest fail.
+                let passes = if op == "Null" {
+                    null_wanted
+                } else {
+                    test("", "")?;
+                    if_exists || operator.starts_with("ForAllValues:")
+                };
+                if !passes {
+                    return Some(false);
+                }
+                continue;
+            };
+            if op == "Null" {
+                if null_wanted {
+                    return Some(false);
+                }
+                continue;
+            }
+            let mut any = false;
+            for h in have {
+                for w in &wanted {
+                    any |= test(w, h)?;
+                }
+            }
+            if any == negated {
+                return Some(false);
+            }
+        }
+    }
+    Some(true)
 }
 
 /// One region's manual snapshot quota of one kind (`DescribeAccountAttributes`: `ManualSnapshots`
@@ -156,12 +328,15 @@ pub fn needs(db: &Database, stack_region: &str, global: Option<&str>) -> Vec<Nee
             if f.strategy == PointInTime {
                 out.push(tagged(need(action, db.source.to_string())));
             }
-            // A DR copy under a customer managed key: RDS needs a grant on it, made through RDS.
+            // A DR copy under a customer managed key: RDS describes it and makes a grant on it,
+            // through RDS; the key's own policy must allow both too (`key_policy_says`).
             let key = db.copy_to.iter().find(|t| t.region == region).and_then(|t| t.kms_key.as_ref());
             if let (Some(key), RestoreLatestCopy) = (key, f.strategy) {
-                let mut n = need("kms:CreateGrant", key.clone());
-                n.context.push(("kms:ViaService", vec![format!("rds.{region}.amazonaws.com")], false));
-                out.push(n);
+                for action in ["kms:CreateGrant", "kms:DescribeKey"] {
+                    let mut n = need(action, key.clone());
+                    n.context.push(("kms:ViaService", vec![format!("rds.{region}.amazonaws.com")], false));
+                    out.push(n);
+                }
             }
             if let Some(r) = restore_of(db) {
                 out.push(need(action, rds(&format!("subgrp:{}", r.subnet_group))));
@@ -429,6 +604,39 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
             Err(e) => check("permissions", Warning, format!("not simulated: {e}")),
         });
     }
+    for k in &f.key_policies {
+        let with =
+            |p: KeyPolicy| k.says.iter().filter(|(_, s)| *s == p).map(|(a, _)| *a).collect::<Vec<_>>().join(", ");
+        let account = k.role.split(':').nth(4).unwrap_or_default();
+        let (denied, silent) = (with(KeyPolicy::Denies), with(KeyPolicy::Silent));
+        out.push(if !denied.is_empty() {
+            check(
+                "key-policy",
+                Blocked,
+                format!(
+                    "the key policy of {} denies the failover's role {denied}: remove that Deny for {} (aws kms get-key-policy / put-key-policy --policy-name default)",
+                    k.key, k.role
+                ),
+            )
+        } else if !silent.is_empty() {
+            check(
+                "key-policy",
+                Blocked,
+                format!(
+                    "the key policy of {} neither allows the failover's role {silent} nor lets the account's IAM policies allow it, and without the key policy's leave IAM policies have no effect on a KMS key: add the default key policy's statement for arn:aws:iam::{account}:root, or one allowing {} {silent} (aws kms put-key-policy --policy-name default)",
+                    k.key, k.role
+                ),
+            )
+        } else if with(KeyPolicy::EnablesIam).is_empty() {
+            check("key-policy", Ok, format!("the key policy of {} allows the failover's role what a restore needs", k.key))
+        } else {
+            check(
+                "key-policy",
+                Ok,
+                format!("the key policy of {} lets the account's IAM policies allow a restore's use of it", k.key),
+            )
+        });
+    }
     for (r, key, state) in &f.dr_keys {
         out.push(match state.as_deref() {
             Some("Enabled") => check("dr-key", Ok, format!("{key} is enabled in {r}")),
@@ -614,16 +822,23 @@ mod tests {
         assert!(checks[1].reason.contains("in eu-west-1: 1 left"), "{checks:?}");
     }
 
+    /// orders-replica, available, replicating from `db`.
+    fn replica_of(db: &Database) -> DbState {
+        DbState {
+            id: "orders-replica".into(),
+            status: "available".into(),
+            replica_of: Some(db.source.to_string()),
+            ..DbState::default()
+        }
+    }
+
     #[test]
     fn a_replica_whose_replication_broke_or_is_not_active_is_not_ok() {
         let c = Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap();
         let db = c.database_named("orders-prod").unwrap();
         let replica = DbState {
-            id: "orders-replica".into(),
-            status: "available".into(),
-            replica_of: Some(db.source.to_string()),
             replication: Some(Replication { status: "replicating".into(), normal: Some(true), message: None }),
-            ..DbState::default()
+            ..replica_of(db)
         };
         let facts = |target: DbState, lag: f64| Facts {
             target: Some(Some(target)),
@@ -686,12 +901,7 @@ mod tests {
     fn each_broken_thing_is_its_own_check_with_what_to_do() {
         let c = Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap();
         let db = c.database_named("orders-prod").unwrap();
-        let replica = DbState {
-            id: "orders-replica".into(),
-            status: "available".into(),
-            replica_of: Some(db.source.to_string()),
-            ..DbState::default()
-        };
+        let replica = replica_of(db);
         let fine = Facts {
             target: Some(Some(replica.clone())),
             replica_lag_seconds: Some(3.0),
@@ -804,5 +1014,61 @@ mod tests {
                 "{got:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_dr_keys_policy_must_let_iam_policies_or_the_role_use_it() {
+        let yaml = "databases:\n  - name: audit\n    source: arn:aws:rds:us-east-1:123456789012:db:audit\n    tier: non-production\n    rpo: 1h\n    rto: 4h\n    copy_to:\n      - { region: us-west-2, kms_key: \"arn:aws:kms:us-west-2:123456789012:key/dr\" }\n    failover:\n      strategy: restore-latest-copy\n      approval: auto\n      restore: { instance_class: db.t3.micro, subnet_group: dr-db }\n";
+        let c = Config::from_yaml(yaml).unwrap();
+        let db = c.database_named("audit").unwrap();
+        let key = "arn:aws:kms:us-west-2:123456789012:key/dr";
+        let role = "arn:aws:iam::123456789012:role/lifeboat-failover-steps";
+        let kms: Vec<Need> = needs(db, "us-west-2", None).into_iter().filter(|n| n.resource == key).collect();
+        assert_eq!(kms.iter().map(|n| n.action).collect::<Vec<_>>(), ["kms:CreateGrant", "kms:DescribeKey"]);
+        let says = |statements: &str| {
+            let policy = format!(r#"{{"Version": "2012-10-17", "Statement": [{statements}]}}"#);
+            kms.iter().map(|n| key_policy_says(&policy, key, role, n)).collect::<Vec<_>>()
+        };
+        let root = r#"{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}"#;
+        assert_eq!(says(root), [KeyPolicy::EnablesIam; 2], "the default key policy");
+        let admin = r#"{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/key-admin"}, "Action": "kms:*", "Resource": "*"}"#;
+        assert_eq!(says(admin), [KeyPolicy::Silent; 2]);
+        let other_account = r#"{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:root"}, "Action": "kms:*", "Resource": "*"}"#;
+        assert_eq!(says(other_account), [KeyPolicy::Silent; 2]);
+        let via_rds = format!(
+            r#"{{"Effect": "Allow", "Principal": {{"AWS": ["{role}"]}}, "Action": ["kms:CreateGrant", "kms:Describe*"], "Resource": "*", "Condition": {{"StringLike": {{"kms:ViaService": "rds.*.amazonaws.com"}}}}}}"#
+        );
+        assert_eq!(says(&via_rds), [KeyPolicy::AllowsRole; 2]);
+        let via_ec2 = via_rds.replace("rds.*", "ec2.*");
+        assert_eq!(says(&via_ec2), [KeyPolicy::Silent; 2], "a condition the restore's call doesn't meet");
+        // The default policy's statement for grants to AWS resources: CreateGrant carries the key.
+        let grants = format!(
+            r#"{{"Effect": "Allow", "Principal": {{"AWS": "{role}"}}, "Action": "kms:CreateGrant", "Resource": "*", "Condition": {{"Bool": {{"kms:GrantIsForAWSResource": true}}}}}}"#
+        );
+        assert_eq!(says(&grants), [KeyPolicy::AllowsRole, KeyPolicy::Silent]);
+        let unknown = grants.replace("\"Bool\"", "\"NumericLessThan\"");
+        assert_eq!(says(&unknown), [KeyPolicy::Silent; 2], "an operator not evaluated allows nothing");
+        let deny = r#"{"Effect": "Deny", "Principal": "*", "Action": "kms:CreateGrant", "Resource": "*"}"#;
+        assert_eq!(says(&format!("{root}, {deny}")), [KeyPolicy::Denies, KeyPolicy::EnablesIam]);
+
+        let access = |says: Vec<(&'static str, KeyPolicy)>| {
+            let f = Facts {
+                key_policies: vec![KeyAccess { key: key.into(), role: role.into(), says }],
+                ..Facts::default()
+            };
+            let c = evaluate(db, &f, now()).into_iter().find(|c| c.check == "key-policy").expect("the check");
+            (c.level, c.reason)
+        };
+        let (level, why) =
+            access(vec![("kms:CreateGrant", KeyPolicy::EnablesIam), ("kms:DescribeKey", KeyPolicy::AllowsRole)]);
+        assert_eq!(level, Level::Ok, "{why}");
+        let (level, why) = access(vec![("kms:CreateGrant", KeyPolicy::Silent), ("kms:DescribeKey", KeyPolicy::Silent)]);
+        assert_eq!(level, Level::Blocked);
+        assert!(why.contains("neither allows the failover's role kms:CreateGrant, kms:DescribeKey"), "{why}");
+        assert!(why.contains("statement for arn:aws:iam::123456789012:root"), "{why}");
+        let (level, why) =
+            access(vec![("kms:CreateGrant", KeyPolicy::Denies), ("kms:DescribeKey", KeyPolicy::EnablesIam)]);
+        assert_eq!(level, Level::Blocked);
+        assert!(why.contains("denies the failover's role kms:CreateGrant"), "{why}");
     }
 }
