@@ -193,7 +193,8 @@ async fn with_route_53s_control_plane_down_the_rest_is_done_and_dns_is_left_with
     let (item, keys) = timeline(&moto, "us-east-1", &table, &id).await;
     assert_eq!(item["status"], "resolved", "{item}");
     assert!(keys.iter().any(|k| k == "confirmed:dns"), "{keys:?}");
-    let started: chrono::DateTime<chrono::Utc> = item["started"].as_str().and_then(|t| t.parse().ok()).expect("started");
+    let started: chrono::DateTime<chrono::Utc> =
+        item["started"].as_str().and_then(|t| t.parse().ok()).expect("started");
     let ended: chrono::DateTime<chrono::Utc> = item["ended"].as_str().and_then(|t| t.parse().ok()).expect("ended");
     assert!(ended >= moved_at, "ended at the DNS confirmation ({ended}), not before it ({moved_at})");
     assert_eq!(facts["duration_seconds"], json!((ended - started).num_seconds()), "{facts}");

@@ -22,8 +22,14 @@ async fn a_replica_42_seconds_behind_is_a_met_rpo_and_a_replica_alone_gets_a_fig
     let key = kms_key(&moto, "us-west-2").await;
     let now = Utc::now();
     // orders-prod: a DR copy two hours old (RPO 15m), and a replica 42 s behind.
-    dr_copies(&moto, "us-west-2", "orders-prod", false, &[("lifeboat-orders-prod-1", now - chrono::Duration::hours(2))])
-        .await;
+    dr_copies(
+        &moto,
+        "us-west-2",
+        "orders-prod",
+        false,
+        &[("lifeboat-orders-prod-1", now - chrono::Duration::hours(2))],
+    )
+    .await;
     for db in ["orders-prod", "ledger", "billing"] {
         create_instance(&moto, "us-east-1", db).await;
         let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:{db}");

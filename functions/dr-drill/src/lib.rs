@@ -3,6 +3,7 @@
 //! the recoverability report. What a drill is and when it passes is `lifeboat_core::drill`'s.
 
 use chrono::{DateTime, Utc};
+use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::evidence::EvidenceBucket;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
@@ -27,6 +28,8 @@ pub struct Deps {
     pub config: ConfigCache,
     pub store: IncidentStore,
     pub rds: Rds,
+    /// Replica lag, for the report's recovery points (as rpo-monitor reads it).
+    pub metrics: Metrics,
     pub sfn: StepFunctions,
     pub topic: Notifier,
     /// The drill state machine (to start drills); steps and reports don't need it.
@@ -63,6 +66,7 @@ impl Deps {
             config,
             store: IncidentStore::new(sdk, table),
             rds: Rds::new(sdk),
+            metrics: Metrics::new(sdk),
             sfn: StepFunctions::new(sdk),
             topic: Notifier::new(sdk, topic_arn),
             state_machine: None,
@@ -419,7 +423,18 @@ pub async fn rows(
             Err(e) => return Err(e),
         }
     }
-    let assessments = rpo::assess(config, &listings, &|_, _| None, now);
+    // The same recovery points rpo-monitor measures: the newest copy, or the replica's lag (a
+    // lag that can't be read is unknown, as there).
+    let mut lags = std::collections::BTreeMap::new();
+    for (region, id) in rpo::replicas(config) {
+        let lag = deps.metrics.replica_lag(&region, &id, now).await.unwrap_or_else(|e| {
+            warn!(error = %e, replica = %id, "replica lag not read");
+            None
+        });
+        lags.insert((region, id), lag);
+    }
+    let lag = |region: &str, id: &str| lags.get(&(region.to_owned(), id.to_owned())).copied().flatten();
+    let assessments = rpo::assess(config, &listings, &lag, now);
     let mut rows = Vec::new();
     for db in &config.databases {
         let mine: Vec<_> = assessments.iter().filter(|a| a.database == db.name).collect();

@@ -252,9 +252,7 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
             // An RTO is met by a recovery, not by giving up quickly; with DNS pending the
             // recovery isn't over, so it is not met yet (only missed, once the RTO has passed).
             let rto = db.map(|d| d.rto).filter(|_| matches!(kind, MessageKind::Resolved | MessageKind::DnsPending));
-            let rto_met = rto
-                .map(|r| duration.to_std().is_ok_and(|d| d <= r))
-                .filter(|met| !(pending && *met));
+            let rto_met = rto.map(|r| duration.to_std().is_ok_and(|d| d <= r)).filter(|met| !(pending && *met));
             body.push_str(&format!(
                 "Duration: {}{}{}.\n",
                 human(duration),

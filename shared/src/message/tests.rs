@@ -106,8 +106,13 @@ fn dns_left_for_people_is_recovered_dns_pending_and_the_rto_runs_to_its_confirma
     i.timeline.retain(|e| e.key != "status:resolved" && e.key != "dns");
     (i.status, i.ended) = (Status::Recovering, None);
     i.apply(
-        Entry::new(at(26), "failover", "DNS db.orders.internal still names the old primary: the DNS step failed", "left:dns")
-            .with_details("aws route53 change-resource-record-sets --hosted-zone-id Z1 --change-batch '...'"),
+        Entry::new(
+            at(26),
+            "failover",
+            "DNS db.orders.internal still names the old primary: the DNS step failed",
+            "left:dns",
+        )
+        .with_details("aws route53 change-resource-record-sets --hosted-zone-id Z1 --change-batch '...'"),
         None,
     );
     let e = i.transition(Status::DnsPending, at(27), "failover", "recovered, DNS pending").unwrap();
@@ -120,7 +125,11 @@ fn dns_left_for_people_is_recovered_dns_pending_and_the_rto_runs_to_its_confirma
         assert!(!m.body.contains(never), "says more than was verified ({never}): {}", m.body);
     }
     assert!(m.body.contains("Impact: not over") && m.body.contains("RTO 30m: not met yet"), "{}", m.body);
-    assert!(m.body.contains("Left for people: DNS db.orders.internal") && m.body.contains("Move DNS now"), "{}", m.body);
+    assert!(
+        m.body.contains("Left for people: DNS db.orders.internal") && m.body.contains("Move DNS now"),
+        "{}",
+        m.body
+    );
     assert_eq!((m.facts["dns_pending"].clone(), m.facts["rto_met"].clone()), (json!(true), Value::Null));
     insta::assert_snapshot!("dns-pending", shown(&m));
     // Still pending past the RTO: that much is known, and said.
@@ -130,8 +139,12 @@ fn dns_left_for_people_is_recovered_dns_pending_and_the_rto_runs_to_its_confirma
     let p = incident(MessageKind::Progress, &i, db, at(45));
     assert!(p.subject.contains("update, recovered, DNS pending") && p.body.contains("Move DNS now"), "{}", p.body);
 
-    i.apply(Entry::new(at(41), "failover", "DNS db.orders.internal names x: confirmed by a later verify", "confirmed:dns"), None);
-    let e = i.transition(Status::Resolved, at(41), "failover", "resolved: x, DNS db.orders.internal confirmed").unwrap();
+    i.apply(
+        Entry::new(at(41), "failover", "DNS db.orders.internal names x: confirmed by a later verify", "confirmed:dns"),
+        None,
+    );
+    let e =
+        i.transition(Status::Resolved, at(41), "failover", "resolved: x, DNS db.orders.internal confirmed").unwrap();
     i.apply(e, Some(Status::Resolved));
     let m = incident(MessageKind::Resolved.as_of(i.status), &i, db, at(42));
     assert!(m.body.contains("Duration: 41m (RTO 30m: MISSED)"), "measured to the confirmation: {}", m.body);

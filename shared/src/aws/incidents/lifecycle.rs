@@ -174,7 +174,9 @@ impl IncidentStore {
             .expression_attribute_values(":k", s(&entry.key));
         update = if only_if_open {
             update
-                .condition_expression("attribute_exists(pk) AND NOT contains(entry_keys, :k) AND #s IN (:o1, :o2, :o3, :o4)")
+                .condition_expression(
+                    "attribute_exists(pk) AND NOT contains(entry_keys, :k) AND #s IN (:o1, :o2, :o3, :o4)",
+                )
                 .expression_attribute_names("#s", "status")
                 .expression_attribute_values(":o1", s(Status::Declared.as_str()))
                 .expression_attribute_values(":o2", s(Status::AwaitingApproval.as_str()))
