@@ -911,18 +911,53 @@ def resource_policy_statements(form, source: str):
     return [st for st in as_list(doc.get("Statement", [])) if names_principal(st.get("Principal", {}), source)]
 
 
+def kms_decision(identity, key_policy, source: str, action: str, resource: str, context) -> str:
+    """A KMS action with a key policy as the ResourcePolicy. KMS developer guide, "Key policies in
+    AWS KMS": "Unless the key policy explicitly allows it, you cannot use IAM policies to allow
+    access to a KMS key. Without permission from the key policy, IAM policies that allow permissions
+    have no effect." A key policy Allow for the principal itself (or "*") allows; one for the
+    account (its id or `arn:aws:iam::<account>:root`, the default key policy's) only lets the
+    identity policies decide; a Deny in either, for the principal or its account, wins."""
+    account = source.split(":")[4] if source.count(":") >= 5 else ""
+
+    def who(st) -> str | None:
+        principal = st.get("Principal", {})
+        named = ["*"] if principal == "*" else as_list(principal.get("AWS", [])) if isinstance(principal, dict) else []
+        if any(p in ("*", source) for p in named):
+            return "principal"
+        if any(p in (account, f"arn:aws:iam::{account}:root") for p in named):
+            return "account"
+        return None
+
+    applying = [(who(st), st) for st in key_policy if who(st) and statement_applies(st, action, resource, context)]
+    identity_says = iam_decision(identity, action, resource, context)
+    if identity_says == "explicitDeny" or any(st.get("Effect") == "Deny" for _, st in applying):
+        return "explicitDeny"
+    allows = {w for w, st in applying if st.get("Effect") == "Allow"}
+    if "principal" in allows or ("account" in allows and identity_says == "allowed"):
+        return "allowed"
+    return "implicitDeny"
+
+
 def simulate_principal_policy(form, start_response):
     source, actions = form.get("PolicySourceArn"), members(form, "ActionNames")
     if not source or not actions:
         return error_response(start_response, "InvalidInput", "PolicySourceArn and ActionNames are required")
-    statements = role_statements(source)
-    if statements is None:
+    identity = role_statements(source)
+    if identity is None:
         return error_response(start_response, "NoSuchEntity", f"The role with ARN {source} cannot be found.", 404)
-    statements = statements + resource_policy_statements(form, source)
+    statements = identity + resource_policy_statements(form, source)
     context = simulation_context(form)
+    key_policy = as_list(json.loads(form["ResourcePolicy"]).get("Statement", [])) if form.get("ResourcePolicy") else None
+
+    def decide(a: str, r: str) -> str:
+        if key_policy is not None and a.lower().startswith("kms:"):
+            return kms_decision(identity, key_policy, source, a, r, context)
+        return iam_decision(statements, a, r, context)
+
     results = "".join(
         f"<member><EvalActionName>{a}</EvalActionName><EvalResourceName>{r}</EvalResourceName>"
-        f"<EvalDecision>{iam_decision(statements, a, r, context)}</EvalDecision>"
+        f"<EvalDecision>{decide(a, r)}</EvalDecision>"
         "<MatchedStatements/><MissingContextValues/></member>"
         for a in actions
         for r in (members(form, "ResourceArns") or ["*"])

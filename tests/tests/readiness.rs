@@ -545,3 +545,137 @@ async fn one_database_that_cannot_be_read_is_blocked_and_the_others_are_still_ch
         "one notice each way per database"
     );
 }
+
+/// A restore from a DR copy under a customer managed key needs the key's own policy to let the
+/// failover's role use it: KMS gives an IAM policy effect only where the key policy allows it.
+/// The default key policy (the account's root statement) leaves it to the role's IAM policy: ok.
+/// A key policy that names neither the account nor the role blocks, saying what to add; one that
+/// names the role itself is ok again. rpo-monitor's role allows each call it made (GetKeyPolicy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dr_key_whose_policy_ignores_iam_policies_blocks_the_restore() {
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, _inbox) = topic_with_queue(&moto, "us-east-1").await;
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
+    let dr_key = kms_key(&moto, DR).await;
+    dr_copies(&moto, DR, "orders-prod", false, &[("lifeboat-orders-prod-1", chrono::Utc::now())]).await;
+    let yaml = format!(
+        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod\n    tier: non-production\n    \
+         rpo: 1h\n    rto: 4h\n    copy_to:\n      - {{ region: {DR}, kms_key: \"{dr_key}\" }}\n    failover:\n      \
+         strategy: restore-latest-copy\n      approval: auto\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n"
+    );
+    let sdk = moto.sdk("us-east-1").await;
+    let mut deps = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
+    let statements = template_statements("FailoverStepsFunction", "us-east-1");
+    let role = role_with(&moto, "lifeboat-failover-steps", &statements).await;
+    deps.steps_role = Some(role.clone());
+
+    moto.set_faults(&[]); // counts calls from here: rpo-monitor's alone
+    let (r, _) = run(&deps).await;
+    assert_eq!(
+        level(&r, "key-policy"),
+        (
+            "ok",
+            format!("the key policy of {dr_key} lets the account's IAM policies allow a restore's use of it").as_str()
+        ),
+        "{r}"
+    );
+    assert_eq!(level(&r, "permissions").0, "ok", "{r}");
+    assert!(calls_allowed_by_rpo_monitors_role(&moto).contains(&"kms:GetKeyPolicy".to_owned()));
+
+    // Someone replaces the key policy with one for a key administrator alone.
+    let kms = aws_sdk_kms::Client::new(&moto.sdk(DR).await);
+    let put = |statements: Value| {
+        let kms = kms.clone();
+        let key = dr_key.clone();
+        async move {
+            let doc = json!({"Version": "2012-10-17", "Statement": statements});
+            kms.put_key_policy()
+                .key_id(key)
+                .policy_name("default")
+                .policy(doc.to_string())
+                .bypass_policy_lockout_safety_check(true)
+                .send()
+                .await
+                .expect("put key policy");
+        }
+    };
+    let admin = json!({"Sid": "KeyAdministration", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:role/key-admin")}, "Action": "kms:*", "Resource": "*"});
+    put(json!([admin])).await;
+    let (r, told) = run(&deps).await;
+    assert_eq!(r["ready"], false, "{r}");
+    assert_eq!(told.len(), 1, "{told:?}");
+    let (l, why) = level(&r, "key-policy");
+    assert_eq!(l, "blocked", "{r}");
+    assert!(
+        why.starts_with(&format!(
+            "the key policy of {dr_key} neither allows the failover's role kms:CreateGrant, kms:DescribeKey nor lets the account's IAM policies allow it"
+        )),
+        "{why}"
+    );
+    assert!(
+        why.ends_with(&format!(
+            "add the default key policy's statement for arn:aws:iam::{ACCOUNT}:root, or one allowing {role} kms:CreateGrant, kms:DescribeKey (aws kms put-key-policy --policy-name default)"
+        )),
+        "{why}"
+    );
+
+    // A statement for the failover's role itself, through RDS only, as a key administrator writes it.
+    let for_role = json!({"Sid": "RestoresThroughRds", "Effect": "Allow", "Principal": {"AWS": role},
+        "Action": ["kms:CreateGrant", "kms:DescribeKey"], "Resource": "*",
+        "Condition": {"StringLike": {"kms:ViaService": "rds.*.amazonaws.com"}}});
+    put(json!([admin, for_role])).await;
+    let (r, told) = run(&deps).await;
+    assert_eq!((r["ready"].clone(), told.len()), (json!(true), 1), "ready again, told once: {r}");
+    assert_eq!(
+        level(&r, "key-policy"),
+        ("ok", format!("the key policy of {dr_key} allows the failover's role what a restore needs").as_str())
+    );
+}
+
+/// The emulator's simulator with a key policy as `ResourcePolicy` follows KMS's rule: the
+/// account's statement lets the role's IAM policy decide; without it (or one for the role) an IAM
+/// Allow has no effect; a statement for the role allows without one. (Readiness itself evaluates
+/// key policies in `readiness::key_policy_says`: on AWS the simulator takes a resource policy only
+/// with an IAM user as `CallerArn`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulators_simulator_gives_an_iam_allow_effect_only_where_the_key_policy_does() {
+    use aws_sdk_iam::types::PolicyEvaluationDecisionType as D;
+    let moto = Moto::start();
+    let key = format!("arn:aws:kms:{DR}:{ACCOUNT}:key/dr");
+    let allow = json!({"Effect": "Allow", "Action": ["kms:CreateGrant"], "Resource": key});
+    let granted = role_with(&moto, "granted", &[allow]).await;
+    let bare =
+        role_with(&moto, "bare", &[json!({"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"})]).await;
+    let iam = aws_sdk_iam::Client::new(&moto.sdk("us-east-1").await);
+    let decide = |role: String, statement: Value| {
+        let (iam, key) = (iam.clone(), key.clone());
+        async move {
+            let policy = json!({"Version": "2012-10-17", "Statement": [statement]}).to_string();
+            let out = iam
+                .simulate_principal_policy()
+                .policy_source_arn(role)
+                .action_names("kms:CreateGrant")
+                .resource_arns(key)
+                .resource_policy(policy)
+                .send()
+                .await
+                .expect("simulate");
+            out.evaluation_results()[0].eval_decision().clone()
+        }
+    };
+    let stmt = |principal: &str| json!({"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "kms:*", "Resource": "*"});
+    let root = format!("arn:aws:iam::{ACCOUNT}:root");
+    assert_eq!(decide(granted.clone(), stmt(&root)).await, D::Allowed, "the default key policy: IAM decides");
+    assert_eq!(decide(bare.clone(), stmt(&root)).await, D::ImplicitDeny, "no IAM Allow");
+    let admin = format!("arn:aws:iam::{ACCOUNT}:role/key-admin");
+    assert_eq!(
+        decide(granted.clone(), stmt(&admin)).await,
+        D::ImplicitDeny,
+        "an IAM Allow without the key policy's leave"
+    );
+    assert_eq!(decide(bare.clone(), stmt(&bare)).await, D::Allowed, "the key policy names the role");
+    let deny = json!({"Effect": "Deny", "Principal": "*", "Action": "kms:CreateGrant", "Resource": "*"});
+    assert_eq!(decide(granted, deny).await, D::ExplicitDeny);
+}

@@ -184,7 +184,23 @@ async fn facts(
     }
     if let Some(role) = deps.steps_role.as_deref().filter(|_| failover.is_some()) {
         let global = f.global.as_ref().and_then(|g| g.as_ref()).map(|(id, _, _)| id.as_str());
-        let needs = readiness::needs(db, &deps.region, global);
+        let account = role.split(':').nth(4).unwrap_or(&db.source.account);
+        let needs = readiness::needs(db, &deps.region, account, global);
+        // Each key a restore uses, its policy read once: KMS lets the role's IAM policy count
+        // only where the key's own policy says so.
+        for n in needs.iter().filter(|n| n.action.starts_with("kms:")) {
+            if !f.key_policies.iter().any(|k| k.key == n.resource) {
+                let region = n.resource.split(':').nth(3).unwrap_or(&deps.region);
+                // A key that is gone has no policy: the dr-key check says so.
+                let Some(policy) = deps.keys.policy(region, &n.resource).await? else { continue };
+                let says = needs
+                    .iter()
+                    .filter(|m| m.resource == n.resource)
+                    .map(|m| (m.action, readiness::key_policy_says(&policy, &m.resource, role, m)))
+                    .collect();
+                f.key_policies.push(readiness::KeyAccess { key: n.resource.clone(), role: role.to_owned(), says });
+            }
+        }
         // IAM's control plane may be what is down: that is a warning, not a verdict.
         f.permissions = Some(match deps.policies.denied(role, &needs).await {
             Ok(denied) => Ok((needs.len(), denied)),

@@ -276,14 +276,16 @@ fn need(action: &'static str, resource: impl Into<String>) -> Need {
     Need { action, resource: resource.into(), context: Vec::new() }
 }
 
-/// The calls that move the database in a failover of `db`, run from `stack_region`'s stack, each
-/// with the resource IAM checks it on: what an IAM policy simulation of the steps' role must allow.
-/// A global database's own name is not in the config: its switchover is among them when the
+/// The calls that move the database in a failover of `db`, run from `stack_region`'s stack in
+/// `stack_account` (the steps' role's account), each with the resource IAM checks it on: what an
+/// IAM policy simulation of the steps' role must allow. What the recovery creates or writes is the
+/// stack's account's, which is not the source's in a recovery account (`restore.from_vault`). A
+/// global database's own name is not in the config: its switchover is among them when the
 /// `global` cluster the target belongs to was read.
-pub fn needs(db: &Database, stack_region: &str, global: Option<&str>) -> Vec<Need> {
+pub fn needs(db: &Database, stack_region: &str, stack_account: &str, global: Option<&str>) -> Vec<Need> {
     use Strategy::*;
     let Some(f) = db.failover.as_ref() else { return Vec::new() };
-    let (partition, account) = (db.source.partition.as_str(), db.source.account.as_str());
+    let (partition, account) = (db.source.partition.as_str(), stack_account);
     let mut out = Vec::new();
     let tagged = |mut n: Need| {
         n.context.push(("aws:RequestTag/lifeboat:incident", vec!["readiness".to_owned()], false));
@@ -965,9 +967,9 @@ mod tests {
         assert_eq!(level(Some(("ledger".into(), false, "modifying".into()))), Some(Level::Warning));
         assert_eq!(level(Some(("ledger".into(), true, "available".into()))), Some(Level::Warning));
         assert_eq!(level(None), Some(Level::Blocked));
-        let got = needs(db, "us-west-2", Some("ledger"));
+        let got = needs(db, "us-west-2", &db.source.account, Some("ledger"));
         assert_eq!(got, [need("rds:SwitchoverGlobalCluster", "arn:aws:rds::123456789012:global-cluster:ledger")]);
-        assert!(needs(db, "us-west-2", None).is_empty(), "not read: not simulated");
+        assert!(needs(db, "us-west-2", &db.source.account, None).is_empty(), "not read: not simulated");
     }
 
     #[test]
@@ -996,7 +998,7 @@ mod tests {
         let c = Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap();
         let db = c.database_named("orders-prod").unwrap();
         let f = db.failover.as_ref().unwrap();
-        let got = needs(db, "us-west-2", None);
+        let got = needs(db, "us-west-2", &db.source.account, None);
         let target = f.target.as_ref().unwrap().to_string();
         assert_eq!(got[0], Need { action: "rds:PromoteReadReplica", resource: target, context: vec![] });
         if let Some(d) = &f.dns {
@@ -1023,7 +1025,7 @@ mod tests {
         let db = c.database_named("audit").unwrap();
         let key = "arn:aws:kms:us-west-2:123456789012:key/dr";
         let role = "arn:aws:iam::123456789012:role/lifeboat-failover-steps";
-        let kms: Vec<Need> = needs(db, "us-west-2", None).into_iter().filter(|n| n.resource == key).collect();
+        let kms: Vec<Need> = needs(db, "us-west-2", &db.source.account, None).into_iter().filter(|n| n.resource == key).collect();
         assert_eq!(kms.iter().map(|n| n.action).collect::<Vec<_>>(), ["kms:CreateGrant", "kms:DescribeKey"]);
         let says = |statements: &str| {
             let policy = format!(r#"{{"Version": "2012-10-17", "Statement": [{statements}]}}"#);
