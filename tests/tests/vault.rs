@@ -403,6 +403,14 @@ async fn with_the_source_account_gone_a_fresh_account_restores_from_the_vault_af
         .expect("machine")
         .state_machine_arn()
         .to_owned();
+    // The recovery account's own copier, pruner and RPO monitor leave the lost account's
+    // database alone (LIFEBOAT_ACCOUNT_ID): its copies, retention and RPO are not theirs.
+    let jobs = config_in_ssm(&w.moto, &yaml, Duration::ZERO).await.sources_only_of(RECOVERY);
+    assert!(jobs.get().await.expect("config").databases.is_empty(), "no snapshot job for another account's source");
+    assert_eq!(jobs.get_all().await.expect("config").databases.len(), 1, "the recovery itself still sees it");
+    let copier = snapshot_copier::Deps::new(jobs, &recovery);
+    let swept = snapshot_copier::handle(&copier, event("scheduled-sweep.json", None), Utc::now()).await.expect("sweep");
+    assert!(swept.started.is_empty() && swept.failed.is_empty() && swept.unprotected.is_empty(), "{swept:?}");
     let config = config_in_ssm(&w.moto, &yaml, Duration::ZERO).await;
     let trigger = failover_trigger::Deps::new(config, &recovery, &table, &machine, Duration::from_secs(1));
     let recovery_queue = bus_queue(&recovery, "to-vault", vault::RECOVERY_EVENTS).await;

@@ -187,6 +187,8 @@ pub struct ConfigCache {
     current: tokio::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Config>)>>,
     /// Only the databases whose source is in this region (`snapshot_jobs_from_env`).
     sources_in: Option<String>,
+    /// Only the databases whose source is in this account (`snapshot_jobs_from_env`).
+    sources_of: Option<String>,
 }
 
 #[cfg(feature = "ssm")]
@@ -198,6 +200,7 @@ impl ConfigCache {
             ttl,
             current: tokio::sync::Mutex::new(None),
             sources_in: None,
+            sources_of: None,
         }
     }
 
@@ -205,10 +208,16 @@ impl ConfigCache {
     /// (`LIFEBOAT_RECOVERS=own`) a database's copies, retention and RPO are looked after by the
     /// stack of its source region alone, so each copy is started and each notice sent once; the
     /// other stacks see a config without it.
+    /// In a recovery account (`restore.from_vault`) the config names databases of another,
+    /// perhaps lost, account: their copies, retention and RPO are not this stack's
+    /// (`LIFEBOAT_ACCOUNT_ID`, the template's `AWS::AccountId`).
     pub async fn snapshot_jobs_from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
         let mut cache = ConfigCache::new(ConfigSource::from_env(), sdk, CONFIG_TTL);
         if own_only_from_env()? {
             cache = cache.sources_only_in(sdk.region().map(|r| r.to_string()).unwrap_or_default());
+        }
+        if let Some(account) = optional_env("LIFEBOAT_ACCOUNT_ID") {
+            cache = cache.sources_only_of(account);
         }
         cache.get().await?;
         Ok(cache)
@@ -216,6 +225,11 @@ impl ConfigCache {
 
     pub fn sources_only_in(mut self, region: impl Into<String>) -> Self {
         self.sources_in = Some(region.into());
+        self
+    }
+
+    pub fn sources_only_of(mut self, account: impl Into<String>) -> Self {
+        self.sources_of = Some(account.into());
         self
     }
 
@@ -230,9 +244,14 @@ impl ConfigCache {
     /// The config, narrowed to this stack's source region when `sources_only_in` says so.
     pub async fn get(&self) -> Result<std::sync::Arc<Config>, LifeboatError> {
         let all = self.get_all().await?;
-        let Some(region) = &self.sources_in else { return Ok(all) };
+        if self.sources_in.is_none() && self.sources_of.is_none() {
+            return Ok(all);
+        }
         let mut config = (*all).clone();
-        config.databases.retain(|db| &db.source.region == region);
+        config.databases.retain(|db| {
+            self.sources_in.as_ref().is_none_or(|r| &db.source.region == r)
+                && self.sources_of.as_ref().is_none_or(|a| &db.source.account == a)
+        });
         Ok(std::sync::Arc::new(config))
     }
 
