@@ -230,7 +230,13 @@ impl EventWorld {
             drill,
             approval: approval_handler::Deps::new(config().await, &sdk, &table, APPROVAL_KEY_PARAM),
             operator: operator::Deps {
-                trigger: failover_trigger::Deps::new(config().await, &sdk, &table, &machines[0].1, Duration::from_secs(1)),
+                trigger: failover_trigger::Deps::new(
+                    config().await,
+                    &sdk,
+                    &table,
+                    &machines[0].1,
+                    Duration::from_secs(1),
+                ),
                 approval: approval_handler::Deps::new(config().await, &sdk, &table, ""),
                 drill: {
                     let mut d = dr_drill::Deps::new(config().await, &sdk, &table, &topic);
@@ -335,23 +341,28 @@ impl EventWorld {
                 Err(_) => "non-retryable".into(),
             }
         }
-        match route {
-            "copier" => class(snapshot_copier::handle(&self.copier, payload, now).await),
-            "pruner" => class(snapshot_pruner::handle(&self.pruner, payload, now).await),
-            "notifier" => class(notifier::handle(&self.notifier, payload, now).await),
-            "trigger" => class(failover_trigger::handle(&self.trigger, payload, now).await),
-            "drill" => class(dr_drill::handle(&self.drill, payload, now).await),
-            "vault" => class(vault_keeper::handle(&self.vault, payload, now).await),
-            "approval" => {
-                let req = serde_json::from_value(payload).expect("a Function URL request");
-                format!("HTTP {}", approval_handler::handle(&self.approval, req, now).await.status_code)
+        // Boxed: the functions' futures are large and this test's whole future lives on the test
+        // thread's stack (tokio::test), which a debug build outgrows.
+        Box::pin(async move {
+            match route {
+                "copier" => class(snapshot_copier::handle(&self.copier, payload, now).await),
+                "pruner" => class(snapshot_pruner::handle(&self.pruner, payload, now).await),
+                "notifier" => class(notifier::handle(&self.notifier, payload, now).await),
+                "trigger" => class(failover_trigger::handle(&self.trigger, payload, now).await),
+                "drill" => class(dr_drill::handle(&self.drill, payload, now).await),
+                "vault" => class(vault_keeper::handle(&self.vault, payload, now).await),
+                "approval" => {
+                    let req = serde_json::from_value(payload).expect("a Function URL request");
+                    format!("HTTP {}", approval_handler::handle(&self.approval, req, now).await.status_code)
+                }
+                "operator" => {
+                    let req = serde_json::from_value(payload).expect("a Function URL request");
+                    format!("HTTP {}", operator::handle(&self.operator, req, now).await.status_code)
+                }
+                other => unreachable!("{other}"),
             }
-            "operator" => {
-                let req = serde_json::from_value(payload).expect("a Function URL request");
-                format!("HTTP {}", operator::handle(&self.operator, req, now).await.status_code)
-            }
-            other => unreachable!("{other}"),
-        }
+        })
+        .await
     }
 
     /// What the deliveries left: snapshots, incident-table items, notices, executions. A copy's

@@ -524,8 +524,20 @@ async fn verify(
             deps.store.transition(&exec.incident_id, Status::DnsPending, now, BY, &why).await?;
         }
         let since = incident.timeline.iter().find(|e| e.key == "left:dns").map_or(now, |e| e.at);
-        let recheck = (now - since).to_std().is_ok_and(|waited| waited < DNS_TIMEOUT);
-        return Ok((json!({"verified": checked, "dns_pending": true}), recheck));
+        if !steps::dns_still_awaited(since, now) {
+            // Not left open for ever with nobody looking: the failover failed to move traffic,
+            // and the failed message says what was done and what is left (the command).
+            return Err(rejected(
+                step,
+                format!(
+                    "DNS {} still does not name {endpoint} {} after it was left for people: the database is \
+                     recovered, its traffic is not; run the command on the timeline",
+                    d.record,
+                    human(chrono::Duration::from_std(DNS_TIMEOUT).unwrap_or_default())
+                ),
+            ));
+        }
+        return Ok((json!({"verified": checked, "dns_pending": true}), true));
     }
     let mut how = format!("resolved: {endpoint}");
     if let Some(d) = dns.filter(|_| incident.timeline.iter().any(|e| e.key == "left:dns")) {

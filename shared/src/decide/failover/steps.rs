@@ -474,6 +474,13 @@ pub struct DnsChange {
     pub insync: bool,
 }
 
+/// Whether a DNS move left for people at `left` is still worth looking for at `now`: for
+/// `DNS_TIMEOUT`; after that the failover fails (traffic never moved) rather than staying open
+/// with nobody looking.
+pub fn dns_still_awaited(left: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    (now - left).to_std().is_ok_and(|waited| waited < DNS_TIMEOUT) || now < left
+}
+
 /// The status step's verdict: still coming up (wait and look again), up, or never coming up.
 pub fn judge(
     state: Option<&DbState>,
@@ -546,6 +553,15 @@ pub fn done_and_left(timeline: &[Entry], approval_required: bool) -> (Vec<&'stat
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_dns_move_left_for_people_is_awaited_for_half_an_hour_then_given_up() {
+        let left = chrono::DateTime::from_timestamp(1_795_549_500, 0).unwrap();
+        assert!(super::dns_still_awaited(left, left));
+        assert!(super::dns_still_awaited(left, left + chrono::Duration::minutes(29)));
+        assert!(!super::dns_still_awaited(left, left + chrono::Duration::minutes(30)));
+        assert!(!super::dns_still_awaited(left, left + chrono::Duration::hours(5)));
+    }
+
     use super::*;
     use crate::config::Config;
     use crate::failover::{classify, Start};
