@@ -189,13 +189,11 @@ mod tests {
 
     #[test]
     fn the_principal_is_only_what_aws_put_in_the_request_context() {
-        let mut req: LambdaFunctionUrlRequest = serde_json::from_value(json!({
-            "requestContext": {"http": {"method": "POST"}, "authorizer": {"iam": {
-                "userArn": "arn:aws:sts::123456789012:assumed-role/oncall/alice", "accountId": "123456789012"}}},
-            "headers": {"x-lifeboat-approver": "arn:aws:iam::123456789012:user/mallory"},
-            "body": "{}", "isBase64Encoded": false
-        }))
-        .unwrap();
+        let path = format!("{}/../../events/operator-failover-request.json", env!("CARGO_MANIFEST_DIR"));
+        let mut sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        // A header, or the body, naming someone else counts for nothing.
+        sample["headers"]["x-lifeboat-approver"] = json!("arn:aws:iam::123456789012:user/mallory");
+        let mut req: LambdaFunctionUrlRequest = serde_json::from_value(sample).unwrap();
         assert_eq!(principal(&req), Some("arn:aws:sts::123456789012:assumed-role/oncall/alice"));
         req.request_context.authorizer = None;
         assert_eq!(principal(&req), None, "no IAM authorizer (AuthType NONE): nobody");
