@@ -46,7 +46,9 @@ impl std::fmt::Display for CliError {
 pub fn one_line(text: &str) -> String {
     let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
     let lower = text.to_ascii_lowercase();
-    if lower.contains("credential") && (lower.contains("no credentials") || lower.contains("not loaded") || lower.contains("provider")) {
+    if lower.contains("credential")
+        && (lower.contains("no credentials") || lower.contains("not loaded") || lower.contains("provider"))
+    {
         return "no AWS credentials found: run `aws sso login` or `aws configure`, pass --profile, or set \
                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
             .to_owned();
@@ -498,7 +500,8 @@ fn entry_json(e: &Entry) -> Value {
 /// `lifeboat drill`: dr-drill's on-demand path, through the operator URL; `--follow` waits for
 /// the execution to end.
 async fn drill(aws: &Aws, database: &str, follow: bool, json_out: bool) -> Done {
-    let out = operator::ask(&aws.sdk, &aws.names.operator_url, &json!({"action": "drill", "database": database})).await?;
+    let out =
+        operator::ask(&aws.sdk, &aws.names.operator_url, &json!({"action": "drill", "database": database})).await?;
     if json_out {
         print_json(&out);
     }

@@ -32,9 +32,13 @@ pub async fn ask(sdk: &SdkConfig, url: &str, body: &Value) -> Result<Value, CliE
         ));
     }
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let provider = sdk.credentials_provider().ok_or_else(|| aws("no AWS credentials: set a profile or AWS_* variables"))?;
+    let provider =
+        sdk.credentials_provider().ok_or_else(|| aws("no AWS credentials: set a profile or AWS_* variables"))?;
     let creds = provider.provide_credentials().await.map_err(|e| {
-        aws(format!("no AWS credentials ({}): run `aws sso login`, pass --profile, or set AWS_* variables", first_line(&e.to_string())))
+        aws(format!(
+            "no AWS credentials ({}): run `aws sso login`, pass --profile, or set AWS_* variables",
+            first_line(&e.to_string())
+        ))
     })?;
     let payload = body.to_string();
     let mut request = http::Request::builder()

@@ -50,7 +50,9 @@ fn with_no_credentials_or_no_aws_the_error_is_one_line_that_says_what_to_do() {
     std::fs::create_dir_all(&home).unwrap();
     let run = |env: &[(&str, &str)], args: &[&str]| {
         let mut c = Command::new(lifeboat_cli());
-        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"] {
+        for var in
+            ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"]
+        {
             c.env_remove(var);
         }
         let out = c
@@ -66,7 +68,9 @@ fn with_no_credentials_or_no_aws_the_error_is_one_line_that_says_what_to_do() {
             .unwrap();
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
     };
-    for args in [&["--region", "us-east-1", "incidents"][..], &["--region", "us-east-1", "approve", "x", "--confirm", "x"]] {
+    for args in
+        [&["--region", "us-east-1", "incidents"][..], &["--region", "us-east-1", "approve", "x", "--confirm", "x"]]
+    {
         let (code, stderr) = run(&[], args);
         assert_eq!(code, 3, "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
@@ -101,8 +105,9 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
     let zone = orders_with_replica(&moto).await;
     // The two-person rule, which only an identity AWS verified can keep.
-    let yaml = orders_failover_yaml(&format!("      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n"))
-        .replace("approval: required", "approval: { via: aws-identity, distinct_from_requester: true }");
+    let yaml =
+        orders_failover_yaml(&format!("      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n"))
+            .replace("approval: required", "approval: { via: aws-identity, distinct_from_requester: true }");
     let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
     bed.warm_operator();
     let config_file = bed.dir.join("lifeboat.yaml");
@@ -226,7 +231,9 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     let approved = run_as(&bob, &["approve", &id, "--confirm", "orders-prod"]);
     assert_eq!(approved.code, 0, "{approved:?}");
     assert!(approved.stdout.contains(&format!("approved by {BOB}")), "the principal AWS verified: {approved:?}");
-    for again in [run_as(&bob, &["approve", &id, "--confirm", "orders-prod"]), cli(&["reject", &id, "--reason", "late"])] {
+    for again in
+        [run_as(&bob, &["approve", &id, "--confirm", "orders-prod"]), cli(&["reject", &id, "--reason", "late"])]
+    {
         assert_eq!(again.code, 1, "{again:?}");
         assert!(
             again.stderr.contains("is waiting for approval") && again.stderr.contains(&format!("approved by {BOB}")),

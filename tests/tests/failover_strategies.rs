@@ -535,7 +535,12 @@ async fn a_hand_made_execution_saying_no_approval_is_needed_moves_nothing_in_pro
 async fn an_incident_whose_failover_cannot_start_is_not_left_open() {
     let yaml = format!(
         "databases:\n{}",
-        db("orders", &format!("us-east-1:{ACCOUNT}:db:orders"), "non-production", "      strategy: reboot-multi-az\n      approval: auto\n"),
+        db(
+            "orders",
+            &format!("us-east-1:{ACCOUNT}:db:orders"),
+            "non-production",
+            "      strategy: reboot-multi-az\n      approval: auto\n"
+        ),
     );
     let b = bed(&yaml).await;
     let sdk = b.moto.sdk("us-east-1").await;
@@ -548,5 +553,9 @@ async fn an_incident_whose_failover_cannot_start_is_not_left_open() {
     let all = b.store.list_all().await.unwrap();
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0].status.to_string(), "failed");
-    assert!(all[0].timeline.iter().any(|e| e.what.starts_with("could not start the failover")), "{:?}", all[0].timeline);
+    assert!(
+        all[0].timeline.iter().any(|e| e.what.starts_with("could not start the failover")),
+        "{:?}",
+        all[0].timeline
+    );
 }

@@ -443,8 +443,10 @@ fn the_operators_read_only_policy_only_reads_and_the_approvers_writes_only_lifeb
     assert_eq!(condition(approver[0], "StringEquals", "lambda:FunctionUrlAuthType"), ["AWS_IAM"]);
     for (o, s) in all.iter().filter(|(o, _)| o == "ApproverPolicy" || o == "OperatorReadOnlyPolicy") {
         for a in list(s.get("Action")) {
-            let forbidden = a.starts_with("states:Start") || a.starts_with("states:SendTask") || a.starts_with("states:Stop");
-            let writes_table = a.starts_with("dynamodb:") && !matches!(a.as_str(), "dynamodb:GetItem" | "dynamodb:Scan");
+            let forbidden =
+                a.starts_with("states:Start") || a.starts_with("states:SendTask") || a.starts_with("states:Stop");
+            let writes_table =
+                a.starts_with("dynamodb:") && !matches!(a.as_str(), "dynamodb:GetItem" | "dynamodb:Scan");
             assert!(!forbidden && !writes_table, "{o} grants {a}");
         }
     }
@@ -471,7 +473,8 @@ async fn a_person_with_the_approver_policy_can_only_ask_lifeboat() {
         let iam = iam.clone();
         let role = role.clone();
         async move {
-            let mut sim = iam.simulate_principal_policy().policy_source_arn(role).action_names(action).resource_arns(resource);
+            let mut sim =
+                iam.simulate_principal_policy().policy_source_arn(role).action_names(action).resource_arns(resource);
             if let Some(a) = auth {
                 let entry = aws_sdk_iam::types::ContextEntry::builder()
                     .context_key_name("lambda:FunctionUrlAuthType")

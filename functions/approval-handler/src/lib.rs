@@ -200,10 +200,8 @@ pub async fn decide_pending(
         // There already: this very decision (a retry whose answer was lost) goes on to answer
         // the task; anyone else's came first.
         let now_there = deps.store.get(&incident.id).await?;
-        let ours = now_there
-            .as_ref()
-            .and_then(approval::recorded)
-            .is_some_and(|(d, who)| d == decision && who == approver);
+        let ours =
+            now_there.as_ref().and_then(approval::recorded).is_some_and(|(d, who)| d == decision && who == approver);
         if !ours {
             return Ok(Outcome::AlreadyDecided);
         }
@@ -217,7 +215,11 @@ pub async fn decide_pending(
         Decision::Reject => deps.sfn.fail(token, "Rejected", &format!("rejected by {approver}")).await?,
     };
     if answered == Answered::Closed
-        && deps.store.get(&incident.id).await?.is_some_and(|i| i.status != Status::AwaitingApproval && i.status != Status::Recovering)
+        && deps
+            .store
+            .get(&incident.id)
+            .await?
+            .is_some_and(|i| i.status != Status::AwaitingApproval && i.status != Status::Recovering)
     {
         // The wait ended (timed out) before this decision reached it: nothing goes ahead.
         return Ok(Outcome::AlreadyDecided);

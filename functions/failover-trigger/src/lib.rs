@@ -183,7 +183,12 @@ async fn probe_all(deps: &Deps, config: &Config, now: DateTime<Utc>) -> Result<R
     let looks = futures_util::stream::iter(probe::probed(&config.databases, &deps.region))
         .map(|(db, after)| async move {
             let one = tokio::time::timeout_at(deadline, probe_one(deps, config, db, after, now)).await;
-            (db, one.unwrap_or_else(|_| Ok((format!("{}: not looked at within this run's {}s", db.name, PROBE_RUN_WITHIN.as_secs()), None))))
+            (
+                db,
+                one.unwrap_or_else(|_| {
+                    Ok((format!("{}: not looked at within this run's {}s", db.name, PROBE_RUN_WITHIN.as_secs()), None))
+                }),
+            )
         })
         .buffer_unordered(PROBES_AT_ONCE)
         .collect::<Vec<_>>()
@@ -326,7 +331,9 @@ async fn start(deps: &Deps, config: &Config, request: &Request, at: DateTime<Utc
         // Refused for good (not a retry's to mend): no incident stays open that nothing runs.
         Err(e) if !e.is_retryable() && open.execution_arn.is_none() => {
             let what = format!("could not start the failover, nothing was changed: {e}");
-            if let Err(closing) = deps.store.transition(&open.id, Status::Failed, Utc::now(), "failover-trigger", &what).await {
+            if let Err(closing) =
+                deps.store.transition(&open.id, Status::Failed, Utc::now(), "failover-trigger", &what).await
+            {
                 warn!(incident = %open.id, error = %closing, "not closed");
             }
             Err(e)

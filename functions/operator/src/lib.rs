@@ -164,23 +164,43 @@ async fn decide(
             if decided { format!("already decided: {why}") } else { format!("incident {why}: nothing to decide") },
         ));
     }
-    if decision == Decision::Approve && pages::must_type_database(&incident) && confirm.as_deref() != Some(&incident.database) {
+    if decision == Decision::Approve
+        && pages::must_type_database(&incident)
+        && confirm.as_deref() != Some(&incident.database)
+    {
         return Ok(refused(
             400,
-            format!("{} is production: confirm with its name (`--confirm {}`); nothing was decided", incident.database, incident.database),
+            format!(
+                "{} is production: confirm with its name (`--confirm {}`); nothing was decided",
+                incident.database, incident.database
+            ),
         ));
     }
     use approval_handler::Outcome;
-    Ok(match approval_handler::decide_pending(&deps.approval, &incident, decision, &approver, Channel::AwsIdentity, now).await? {
-        Outcome::Decided(what) => answer(200, json!({"incident": id, "decided": what})),
-        Outcome::Refused(why) => refused(403, format!("{why}; nothing was decided")),
-        Outcome::AlreadyDecided => {
-            let again = deps.approval.store.get(id).await?;
-            let said = again.and_then(|i| approval_handler::not_pending_reason(&i, None)).map(|(_, w)| w).unwrap_or_default();
-            refused(409, format!("already decided: {said}"))
-        }
-        Outcome::NothingPending => refused(409, format!("incident {id} waits on no approval: nothing to decide")),
-    })
+    Ok(
+        match approval_handler::decide_pending(
+            &deps.approval,
+            &incident,
+            decision,
+            &approver,
+            Channel::AwsIdentity,
+            now,
+        )
+        .await?
+        {
+            Outcome::Decided(what) => answer(200, json!({"incident": id, "decided": what})),
+            Outcome::Refused(why) => refused(403, format!("{why}; nothing was decided")),
+            Outcome::AlreadyDecided => {
+                let again = deps.approval.store.get(id).await?;
+                let said = again
+                    .and_then(|i| approval_handler::not_pending_reason(&i, None))
+                    .map(|(_, w)| w)
+                    .unwrap_or_default();
+                refused(409, format!("already decided: {said}"))
+            }
+            Outcome::NothingPending => refused(409, format!("incident {id} waits on no approval: nothing to decide")),
+        },
+    )
 }
 
 #[cfg(test)]

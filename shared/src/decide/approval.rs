@@ -215,8 +215,7 @@ pub fn may_decide(
         }
         _ => {}
     }
-    if decision == Decision::Approve && policy.distinct_from_requester && requesters(incident).any(|r| r == approver)
-    {
+    if decision == Decision::Approve && policy.distinct_from_requester && requesters(incident).any(|r| r == approver) {
         return Err(format!(
             "{approver} requested this failover: {} needs another person's approval (two-person rule)",
             incident.database
@@ -336,14 +335,23 @@ mod tests {
     fn the_two_person_rule_refuses_the_requester_and_each_channel_only_where_the_config_admits_it() {
         let i = waiting("orders-prod", "arn:aws:sts::123456789012:assumed-role/oncall/alice");
         let mut joined = i.clone();
-        joined.timeline.push(Entry::new(now(), "arn:aws:sts::123456789012:assumed-role/oncall/carol", "also seen", "seen:x"));
-        let strict = ApprovalPolicy { distinct_from_requester: true, via: Via::AwsIdentity, ..ApprovalPolicy::default() };
+        joined.timeline.push(Entry::new(
+            now(),
+            "arn:aws:sts::123456789012:assumed-role/oncall/carol",
+            "also seen",
+            "seen:x",
+        ));
+        let strict =
+            ApprovalPolicy { distinct_from_requester: true, via: Via::AwsIdentity, ..ApprovalPolicy::default() };
         let alice = "arn:aws:sts::123456789012:assumed-role/oncall/alice";
         let bob = "arn:aws:sts::123456789012:assumed-role/oncall/bob";
         let carol = "arn:aws:sts::123456789012:assumed-role/oncall/carol";
         let e = may_decide(&strict, Channel::AwsIdentity, Decision::Approve, alice, &i).unwrap_err();
         assert!(e.contains("two-person rule"), "{e}");
-        assert!(may_decide(&strict, Channel::AwsIdentity, Decision::Approve, carol, &joined).is_err(), "joined, so asked");
+        assert!(
+            may_decide(&strict, Channel::AwsIdentity, Decision::Approve, carol, &joined).is_err(),
+            "joined, so asked"
+        );
         assert_eq!(may_decide(&strict, Channel::AwsIdentity, Decision::Approve, bob, &joined), Ok(()));
         assert_eq!(may_decide(&strict, Channel::AwsIdentity, Decision::Reject, alice, &i), Ok(()), "may call it off");
         let e = may_decide(&strict, Channel::Link, Decision::Approve, "Bob", &i).unwrap_err();

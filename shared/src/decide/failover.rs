@@ -214,7 +214,9 @@ pub fn classify_with(
         }
         (Strategy::RestoreLatestCopy, Some(_)) => {}
         (_, Some(_)) => {
-            return Err(EventError("restore_time is only for the point-in-time and restore-latest-copy strategies".into()))
+            return Err(EventError(
+                "restore_time is only for the point-in-time and restore-latest-copy strategies".into(),
+            ))
         }
         (_, None) => {}
     }

@@ -152,8 +152,7 @@ impl HealthEvent {
 
 /// Whether a failover of `db` waits for a person (production always does).
 fn approved_by_a_person(db: &Database) -> bool {
-    db.tier == crate::config::Tier::Production
-        || db.failover.as_ref().is_none_or(|f| f.approval.required())
+    db.tier == crate::config::Tier::Production || db.failover.as_ref().is_none_or(|f| f.approval.required())
 }
 
 /// Whether a Health entity names `db` itself (its ARN or identifier).

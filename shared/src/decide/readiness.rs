@@ -1025,7 +1025,8 @@ mod tests {
         let db = c.database_named("audit").unwrap();
         let key = "arn:aws:kms:us-west-2:123456789012:key/dr";
         let role = "arn:aws:iam::123456789012:role/lifeboat-failover-steps";
-        let kms: Vec<Need> = needs(db, "us-west-2", &db.source.account, None).into_iter().filter(|n| n.resource == key).collect();
+        let kms: Vec<Need> =
+            needs(db, "us-west-2", &db.source.account, None).into_iter().filter(|n| n.resource == key).collect();
         assert_eq!(kms.iter().map(|n| n.action).collect::<Vec<_>>(), ["kms:CreateGrant", "kms:DescribeKey"]);
         let says = |statements: &str| {
             let policy = format!(r#"{{"Version": "2012-10-17", "Statement": [{statements}]}}"#);

@@ -474,7 +474,12 @@ pub fn newest_copies<'a>(own: &'a [Snapshot], settings: &VaultSettings) -> BTree
 /// later than RDS made the vault's copy (the identifier is the source account's to choose, RDS's
 /// creation time is not): what a restore from the vault uses. With `not_after`, the newest taken
 /// at or before it (after ransomware, the newest copy may hold the attacker's work).
-pub fn newest_share(db: &Database, vault: &str, shared: &[Snapshot], not_after: Option<DateTime<Utc>>) -> Option<Snapshot> {
+pub fn newest_share(
+    db: &Database,
+    vault: &str,
+    shared: &[Snapshot],
+    not_after: Option<DateTime<Utc>>,
+) -> Option<Snapshot> {
     let mut best: Option<(DateTime<Utc>, &Snapshot)> = None;
     for s in shared.iter().filter(|s| {
         s.arn.account == vault

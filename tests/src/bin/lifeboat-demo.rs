@@ -208,8 +208,7 @@ async fn main() {
     // outputs name these; here the variables do), run by the on-call engineer: a session of a
     // role holding the stack's read-only and approver policies. What they ask goes to the
     // operator URL, which AWS authenticates; Lifeboat records the principal AWS verified.
-    let oncall =
-        person_in(&moto, DR, "oncall", &["OperatorReadOnlyPolicy", "ApproverPolicy"], "sam@example.com").await;
+    let oncall = person_in(&moto, DR, "oncall", &["OperatorReadOnlyPolicy", "ApproverPolicy"], "sam@example.com").await;
     println!("the on-call engineer: a session of role oncall named sam@example.com");
     let mut cli_env = vec![
         ("LIFEBOAT_INCIDENTS_TABLE", dr_table.clone()),

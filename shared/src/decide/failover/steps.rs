@@ -62,8 +62,7 @@ pub struct Execution {
 /// Production always waits for a person. So does a request that overrides the configured
 /// strategy, or a database with no failover section: nobody agreed to that plan beforehand.
 pub fn approval_required(db: &Database, strategy: Strategy) -> bool {
-    db.tier == Tier::Production
-        || db.failover.as_ref().is_none_or(|f| f.approval.required() || f.strategy != strategy)
+    db.tier == Tier::Production || db.failover.as_ref().is_none_or(|f| f.approval.required() || f.strategy != strategy)
 }
 
 impl Execution {
@@ -363,7 +362,9 @@ pub fn preflight(db: &Database, exec: &Execution, ev: &Evidence, now: DateTime<U
                             t.format("%Y-%m-%d %H:%M:%S UTC"),
                             point.format("%Y-%m-%d %H:%M:%S UTC")
                         ),
-                        None => format!("the newest DR copy holds data until {}", point.format("%Y-%m-%d %H:%M:%S UTC")),
+                        None => {
+                            format!("the newest DR copy holds data until {}", point.format("%Y-%m-%d %H:%M:%S UTC"))
+                        }
                     },
                 ),
             )
