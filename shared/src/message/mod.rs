@@ -154,7 +154,7 @@ fn doing(kind: MessageKind, i: &Incident) -> &'static str {
 fn must_do(kind: MessageKind, i: &Incident) -> &'static str {
     match (kind, i.status, i.severity) {
         (MessageKind::ApprovalRequested, ..) | (MessageKind::Progress, Status::AwaitingApproval, _) => {
-            "Approve or reject the failover on the approval page; nothing changes until someone does."
+            "Approve or reject the failover (how: below); nothing changes until someone does."
         }
         (MessageKind::Failed, ..) => "Take over by hand: follow the runbook from the failed step in the timeline below.",
         (MessageKind::DnsPending, ..) | (MessageKind::Progress, Status::DnsPending, _) => {
