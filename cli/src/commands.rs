@@ -296,9 +296,10 @@ async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
     Ok(if problem { 1 } else { 0 })
 }
 
-/// A person's request, as the trigger takes it (`events/failover-manual-request.json`).
-fn request(t: &Target, reason: &str, by: &str) -> Value {
-    let mut r = json!({"database": t.database, "reason": reason, "requested_by": by});
+/// A person's request: what the trigger takes (`events/failover-manual-request.json`) less who
+/// asks, which the operator URL takes from AWS and `plan` from sts:GetCallerIdentity.
+fn request(t: &Target, reason: &str) -> Value {
+    let mut r = json!({"database": t.database, "reason": reason});
     if let Some(s) = &t.strategy {
         r["strategy"] = json!(s);
     }
@@ -310,12 +311,12 @@ fn request(t: &Target, reason: &str, by: &str) -> Value {
 
 /// `lifeboat plan`: failover-steps' preflight (its reads and verdict), nothing written.
 async fn plan(aws: &Aws, t: &Target, json_out: bool) -> Done {
-    let by = aws.identity().await?;
+    let mut asked = request(t, "plan");
+    asked["requested_by"] = json!(aws.identity().await?);
     let config = aws.config();
     let now = Utc::now();
     let snapshot = config.get().await?;
-    let classified =
-        failover::classify(&snapshot, &request(t, "plan", &by), now).map_err(|e| CliError::Problem(e.to_string()))?;
+    let classified = failover::classify(&snapshot, &asked, now).map_err(|e| CliError::Problem(e.to_string()))?;
     let Start::Failover(requests) = classified else {
         return Err(CliError::Problem("not a failover request".into()));
     };
@@ -345,13 +346,8 @@ async fn plan(aws: &Aws, t: &Target, json_out: bool) -> Done {
 /// `lifeboat failover`: a request to the operator URL, which opens the incident with the trigger's
 /// own code and role; the requester is the identity AWS verified for the request.
 async fn start_failover(aws: &Aws, t: &Target, reason: &str, follow: bool, json_out: bool) -> Done {
-    let mut ask = json!({"action": "failover", "database": t.database, "reason": reason});
-    if let Some(s) = &t.strategy {
-        ask["strategy"] = json!(s);
-    }
-    if let Some(at) = &t.restore_time {
-        ask["restore_time"] = json!(at);
-    }
+    let mut ask = request(t, reason);
+    ask["action"] = json!("failover");
     let report = operator::ask(&aws.sdk, &aws.names.operator_url, &ask).await?;
     if json_out {
         print_json(&report);

@@ -11,6 +11,7 @@ use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::sfn::{Answered, StepFunctions};
 use lifeboat_core::aws::ssm::ApprovalKey;
 use lifeboat_core::aws::{required_env, ConfigCache, SdkConfig};
+use lifeboat_core::config::failover::ApprovalPolicy;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::incident::{Incident, Status};
 use lifeboat_core::message::pages;
@@ -120,9 +121,8 @@ async fn answer(
         return Ok(r);
     }
     // A database that takes decisions only from an AWS identity: the page says how, and decides nothing.
-    let config = deps.config.get_all().await?;
-    let policy = config.database_named(&incident.database).and_then(|d| d.failover.as_ref()).map(|f| f.approval);
-    if let Err(why) = approval::may_decide(&policy.unwrap_or_default(), Channel::Link, link.decision, "", &incident) {
+    if let Err(why) = approval::may_decide(&policy(deps, &incident).await?, Channel::Link, link.decision, "", &incident)
+    {
         return Ok(page(403, "Decide from a terminal", &format!("{why}. Nothing was changed.")));
     }
     if !post {
@@ -146,6 +146,13 @@ pub fn not_pending_reason(incident: &Incident, task: Option<&str>) -> Option<(bo
         return Some((false, format!("{} is {}", incident.id, incident.status)));
     }
     None
+}
+
+/// Who may decide `incident`'s approval, and how: its database's in the stack's config (a
+/// database no longer there gets the default, a person by either way).
+async fn policy(deps: &Deps, incident: &Incident) -> Result<ApprovalPolicy, LifeboatError> {
+    let config = deps.config.get_all().await?;
+    Ok(config.database_named(&incident.database).map(|d| d.approval()).unwrap_or_default())
 }
 
 /// The page to show instead of the form when this link's task is no longer waiting.
@@ -186,9 +193,7 @@ pub async fn decide_pending(
     now: DateTime<Utc>,
 ) -> Result<Outcome, LifeboatError> {
     let Some(token) = incident.approval_task.as_deref() else { return Ok(Outcome::NothingPending) };
-    let config = deps.config.get_all().await?;
-    let policy = config.database_named(&incident.database).and_then(|d| d.failover.as_ref()).map(|f| f.approval);
-    if let Err(why) = approval::may_decide(&policy.unwrap_or_default(), channel, decision, approver, incident) {
+    if let Err(why) = approval::may_decide(&policy(deps, incident).await?, channel, decision, approver, incident) {
         info!(incident = %incident.id, %approver, %why, "decision refused");
         return Ok(Outcome::Refused(why));
     }

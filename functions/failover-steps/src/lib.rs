@@ -323,10 +323,9 @@ async fn act(
     // recorded on the incident (only Lifeboat's roles write the table), by someone the config
     // admits: whatever the execution's input says.
     let by = if steps::approval_required(db, exec.strategy) {
-        let policy = db.failover.as_ref().map(|f| f.approval).unwrap_or_default();
         match approval::recorded(incident) {
             Some((Decision::Approve, who))
-                if policy.distinct_from_requester && approval::requesters(incident).any(|r| r == who) =>
+                if db.approval().distinct_from_requester && approval::requesters(incident).any(|r| r == who) =>
             {
                 return Err(rejected(step, format!("{who} requested this failover and may not approve it")))
             }

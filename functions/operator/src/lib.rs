@@ -106,7 +106,7 @@ pub async fn handle(deps: &Deps, req: LambdaFunctionUrlRequest, now: DateTime<Ut
         Err(e) => return refused(400, format!("not a Lifeboat request: {e}")),
     };
     info!(principal = %who, ?ask, "operator request");
-    match Box::pin(act(deps, ask, who, now)).await {
+    match act(deps, ask, who, now).await {
         Ok(r) => r,
         Err(e) => {
             warn!(error = %e, "operator request failed");
@@ -126,22 +126,21 @@ async fn act(deps: &Deps, ask: Ask, who: &str, now: DateTime<Utc>) -> Result<Lam
             if let Some(t) = restore_time {
                 r["restore_time"] = json!(t);
             }
-            // Boxed: each path's future is large, and a debug build's stack is small (tests).
-            let report = Box::pin(failover_trigger::handle(&deps.trigger, r, now)).await?;
+            let report = failover_trigger::handle(&deps.trigger, r, now).await?;
             Ok(answer(200, serde_json::to_value(&report).unwrap_or_default()))
         }
         Ask::Approve { incident, confirm } => {
-            Box::pin(decide(deps, &incident, Decision::Approve, who.to_owned(), confirm, now)).await
+            decide(deps, &incident, Decision::Approve, who.to_owned(), confirm, now).await
         }
         Ask::Reject { incident, reason } => {
             let by = match reason.filter(|r| !r.trim().is_empty()) {
                 Some(r) => format!("{who} ({})", r.trim()),
                 None => who.to_owned(),
             };
-            Box::pin(decide(deps, &incident, Decision::Reject, by, None, now)).await
+            decide(deps, &incident, Decision::Reject, by, None, now).await
         }
         Ask::Drill { database } => {
-            let out = Box::pin(dr_drill::handle(&deps.drill, json!({"database": database}), now)).await?;
+            let out = dr_drill::handle(&deps.drill, json!({"database": database}), now).await?;
             Ok(answer(200, out))
         }
     }

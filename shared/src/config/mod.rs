@@ -370,6 +370,12 @@ impl Tier {
 }
 
 impl Database {
+    /// Who decides a failover, and how: `failover.approval`, or a person by either way when the
+    /// database has no failover section.
+    pub fn approval(&self) -> failover::ApprovalPolicy {
+        self.failover.as_ref().map(|f| f.approval).unwrap_or_default()
+    }
+
     pub fn is_cluster(&self) -> bool {
         self.source.resource == RdsResource::Cluster
     }

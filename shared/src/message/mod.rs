@@ -390,7 +390,7 @@ pub fn approval_request(i: &Incident, db: Option<&Database>, links: &ApprovalLin
         links.reject,
         when(links.expires),
     ));
-    let policy = db.and_then(|d| d.failover.as_ref()).map(|f| f.approval).unwrap_or_default();
+    let policy = db.map(Database::approval).unwrap_or_default();
     let terminal = format!("`lifeboat approve {id}` (or `lifeboat reject {id}`)", id = i.id);
     match policy.via {
         Via::AwsIdentity => ask.push_str(&format!(
