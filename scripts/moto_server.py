@@ -66,6 +66,16 @@ principal in requestContext.authorizer.iam, to cargo lambda watch (see `function
 
 Route 53: moto says INSYNC at once. Here the first GetChange after each ChangeResourceRecordSets
 answers PENDING, as Route 53 does until its name servers have the change, so waiting is exercised.
+
+Sizes moto doesn't check: an SSM parameter's value past its tier's limit (4 KB Standard, the
+default; 8 KB Advanced; Intelligent-Tiering picks, see `ssm_value_refused`), and an SNS message
+past 256 KiB with its attributes (`sns_message_fits`).
+
+At fleet size: POST /_lifeboat/throttle turns on RDS's request throttling, a token bucket per
+account, region, service and API family, answered as RDS answers (see `Throttle`); GET counts
+every call and every throttled one since. POST /_lifeboat/rds/fleet builds instances, clusters,
+replicas and snapshots by moto's own backend methods in seconds where the API takes minutes (see
+`rds_fleet`).
 """
 
 import base64
@@ -535,6 +545,39 @@ def sns_subject_is_one_short_line(action, form, region):
             raise Refused("InvalidParameter", "Invalid parameter: Subject")
 
 
+def binary_size(text: str) -> int:
+    """The size of a base64 Binary value as SNS counts it (decoded); its text's when it isn't base64."""
+    try:
+        return len(base64.b64decode(text, validate=True))
+    except ValueError:  # binascii.Error
+        return len(text)
+
+
+SNS_ATTRIBUTE_PART = re.compile(r"^MessageAttributes\.entry\.\d+\.(Name|Value\.DataType|Value\.StringValue|Value\.BinaryValue)$")
+
+
+def sns_message_fits(action, form, region):
+    """SNS Publish, Message: "messages must be UTF-8 encoded strings. By default, a message can be
+    at most 256 KiB in size (262,144 bytes, not 262,144 characters)."; MessageAttributeValue: "All
+    parts of the message attribute, including name, type, and value, are included in the message
+    size restriction, which is 256 KiB (262,144 bytes) by default and is determined by the topic's
+    MaximumMessageSize attribute." AWS answers InvalidParameter "Invalid parameter: Message too
+    long". moto counts the message's characters and no attributes."""
+    if action != "Publish" or "Message" not in form:
+        return
+    from moto.sns.models import sns_backends
+
+    size = len(form["Message"].encode("utf-8"))
+    for field, text in form.items():
+        m = SNS_ATTRIBUTE_PART.match(field)
+        if m:
+            size += binary_size(text) if m.group(1).endswith("BinaryValue") else len(text.encode("utf-8"))
+    topic = sns_backends[caller()][region].topics.get(form.get("TopicArn") or form.get("TargetArn") or "")
+    limit = int(getattr(topic, "MaximumMessageSize", None) or 262144)
+    if size > limit:
+        raise Refused("InvalidParameter", "Invalid parameter: Message too long")
+
+
 def rds_backend(region: str, account: str | None = None):
     return rds_backends[account or caller()][region]
 
@@ -758,6 +801,7 @@ STRICT_RULES = [
     only_available_manual_snapshots_can_be_deleted,
     rds_tags_follow_the_tag_rules,
     sns_subject_is_one_short_line,
+    sns_message_fits,
     promote_needs_a_read_replica,
     point_in_time_is_before_the_latest_restorable_time,
     forced_failover_needs_multi_az,
@@ -1197,6 +1241,67 @@ def execution_name_refused(environ):
     return None
 
 
+# SSM PutParameter, Value: "Standard parameters have a value limit of 4 KB. Advanced parameters
+# have a value limit of 8 KB." Tier: "if you don't specify a tier in a request, Parameter Store
+# assigns the tier based on the current Parameter Store default tier configuration" ("The default
+# tier when you begin using Parameter Store is the standard-parameter tier"); "Intelligent-Tiering:
+# With this option, Parameter Store evaluates each request to determine if the parameter is
+# standard or advanced", advanced when "The content size of the parameter is more than 4 KB" or
+# "The parameter uses a parameter policy"; and "you can't revert an advanced parameter to a
+# standard parameter". AWS refuses with ValidationException "Standard tier parameters support a
+# maximum parameter value of 4096 characters. To create a larger parameter value, upgrade the
+# parameter to use the advanced-parameter tier. ..." (terraform-aws-github-runner#3815), and past
+# 8 KB "The specified parameter value is too large. Advanced-tier parameters support a maximum
+# parameter value of 8192 characters." moto stores any size, and keeps "Intelligent-Tiering" as
+# the tier where AWS answers the one it chose. Not encoded: an explicit Standard over an Advanced
+# parameter (refused by AWS, with an error no reference names).
+# Bytes or characters: the reference says KB, AWS's message says characters, and nothing public
+# settles it for text beyond ASCII (reports measure ASCII: 4096 accepted, 4097 refused). Here UTF-8
+# bytes, the stricter reading: what fits here fits on AWS either way.
+SSM_TIER_LIMITS = {"Standard": 4096, "Advanced": 8192}
+SSM_TOO_LARGE = {
+    "Standard": "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger "
+    "parameter value, upgrade the parameter to use the advanced-parameter tier. For more information, see "
+    "https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html",
+    "Advanced": "The specified parameter value is too large. Advanced-tier parameters support a maximum parameter value of 8192 characters.",
+}
+
+
+def ssm_value_refused(environ) -> str | None:
+    """Why PutParameter's value is too large for its tier, or None; an Intelligent-Tiering request
+    is handed to moto with the tier AWS would pick. Leaves the body readable for moto."""
+    from moto.ssm.models import ssm_backends
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        request = json.loads(raw or b"{}")
+    except ValueError:
+        return None
+    if not isinstance(request, dict) or not isinstance(request.get("Value"), str) or not request.get("Name"):
+        return None
+    region = (CREDENTIAL_REGION.search(environ.get("HTTP_AUTHORIZATION", "")) or [None, "us-east-1"])[1]
+    backend = ssm_backends[caller_account(environ)][region]
+    # Not backend._parameters[name]: that would create the entry (a defaultdict) or load AWS's public ones.
+    versions = dict.get(backend._parameters, backend._parameters.normalize_name(request["Name"])) or []
+    if versions and not request.get("Overwrite"):
+        return None  # moto answers ParameterAlreadyExists
+    previous = versions[-1].tier if versions else None
+    size = len(request["Value"].encode("utf-8"))
+    tier = request.get("Tier") or previous or getattr(backend, "default_parameter_tier", "Standard")
+    if tier == "Intelligent-Tiering":
+        needs_advanced = size > SSM_TIER_LIMITS["Standard"] or previous == "Advanced" or request.get("Policies") not in (None, "", "[]")
+        tier = "Advanced" if needs_advanced else "Standard"
+        request["Tier"] = tier
+        raw = json.dumps(request).encode()
+        environ["CONTENT_LENGTH"] = str(len(raw))
+        environ["wsgi.input"] = io.BytesIO(raw)
+    if tier in SSM_TIER_LIMITS and size > SSM_TIER_LIMITS[tier]:
+        return SSM_TOO_LARGE[tier]
+    return None
+
+
 KEY_ID_OR_ARN = {f"TrentService.{op}" for op in ("ScheduleKeyDeletion", "CancelKeyDeletion", "EnableKey", "DisableKey")}
 
 
@@ -1389,6 +1494,73 @@ class Outage:
                 per = self.refused.setdefault(region, {})
                 per[caller] = per.get(caller, 0) + 1
             return down
+
+
+class Throttle:
+    """RDS's request throttling, which moto lacks, switched on by the test. "Amazon RDS throttles API
+    requests for each AWS account in each AWS Region", with "a token bucket"; "By default, you can
+    make up to 300 requests in a burst and a sustained 12 requests per second", beyond which "the
+    Amazon RDS API issues an error like the following one. ClientError: An error occurred
+    (ThrottlingException) when calling the API_name operation: Rate exceeded." (RDS User Guide,
+    Request throttling for the Amazon RDS API); on the wire the query-protocol code is `Throttling`
+    ("An error occurred (Throttling) when calling the DescribeDBInstances operation ... Rate
+    exceeded", aws-cli#8604), HTTP 400, and JSON-protocol services send ThrottlingException.
+
+    POST /_lifeboat/throttle {"rate"? (tokens/s, 12), "burst"? (bucket size, 300), "services"?
+    (signing names as in the credential scope: ["rds"]), "caller"? (an access key id: only calls
+    signed with it)} gives each (account, signing region, service, API family) a full bucket; {}
+    or {"rate": 0} turns it off. The families are ours: the guide names one limit and doesn't say
+    whether reads and writes share it, so reads (Describe*, List*, Get*, Download*) and the rest
+    each get a bucket of that size, and a run's listings don't starve its deletes, nor the
+    reverse. GET answers {"throttled": {"<region>:<service>:<Operation>": n}, "calls": {...}}
+    since the last POST: every AWS call no injected fault answered (`Faults` comes first), throttled
+    or not, whoever signed it. Real time: the emulator's clock is moved by tests, a bucket's refill
+    is not."""
+
+    READS = ("Describe", "List", "Get", "Download")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.set({})
+
+    def set(self, body):
+        with self.lock:
+            self.rate = float(body.get("rate", 12)) if body else 0.0
+            self.burst = float(body.get("burst", 300))
+            self.services = set(body.get("services", ["rds"]))
+            self.caller = body.get("caller")
+            self.buckets, self.calls, self.throttled = {}, {}, {}
+
+    def stats(self):
+        with self.lock:
+            return {"throttled": dict(self.throttled), "calls": dict(self.calls)}
+
+    def refuse(self, environ, operation: str) -> bool:
+        """Count the call; True when its bucket is empty."""
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        scope = CREDENTIAL_SCOPE.search(auth)
+        if not scope:
+            return False
+        region, service = scope.groups()
+        key = f"{region}:{service}:{operation}"
+        signer = ACCESS_KEY.search(auth)
+        with self.lock:
+            self.calls[key] = self.calls.get(key, 0) + 1
+            if self.rate <= 0 or service not in self.services:
+                return False
+            if self.caller is not None and not (signer and signer.group(1) == self.caller):
+                return False
+            family = "read" if operation.startswith(self.READS) else "write"
+            bucket = (caller_account(environ), region, service, family)
+            now = freezegun.api.real_monotonic()
+            tokens, then = self.buckets.get(bucket, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate)
+            if tokens >= 1:
+                self.buckets[bucket] = (tokens - 1, now)
+                return False
+            self.buckets[bucket] = (tokens, now)
+            self.throttled[key] = self.throttled.get(key, 0) + 1
+            return True
 
 
 class Arc:
@@ -1704,6 +1876,70 @@ def subnet_group(port: int, region: str, name: str, account: str | None = None) 
     return name
 
 
+def rds_fleet(body) -> dict:
+    """POST /_lifeboat/rds/fleet: a fleet of RDS resources at once, for tests at fleet size (11,000
+    API calls take minutes). {"account"?, "instances": [{"region", "id", "engine"? (postgres),
+    "kms_key"?, "replica_of"? (a source instance's ARN)}], "clusters": [{"region", "id",
+    "engine"? (aurora-postgresql), "kms_key"?}], "snapshots": [{"region", "kind": "db" | "cluster",
+    "source" (an instance or cluster id there), "id", "created" (ISO-8601), "tags"? {k: v}}]}.
+    Made by moto's own backend methods with the arguments its API handlers pass them for the
+    calls tests/src/lib.rs makes (create_instance, create_cluster, read_replica, and a manual
+    snapshot taken with the clock moved to `created`, as `taken_at` does), so what the API
+    answers afterwards can't tell them apart: each instance and cluster with its automated
+    snapshot, quotas as moto enforces them, clusters `available` (moto's first read of a new
+    cluster says `creating`; a test seeding a fleet has no use for that read)."""
+    account = body.get("account", DEFAULT_ACCOUNT_ID)
+    counts = {"instances": 0, "clusters": 0, "snapshots": 0}
+    # Replicas last: their sources may be in the same list.
+    for spec in sorted(body.get("instances", []), key=lambda i: "replica_of" in i):
+        backend = rds_backend(spec["region"], account)
+        if spec.get("replica_of"):
+            backend.create_db_instance_read_replica(
+                {"db_instance_identifier": spec["id"], "source_db_instance_identifier": spec["replica_of"], "db_instance_class": "db.t3.micro"}
+            )
+        else:
+            backend.create_db_instance(
+                {
+                    "db_instance_identifier": spec["id"],
+                    "engine": spec.get("engine", "postgres"),
+                    "db_instance_class": "db.t3.micro",
+                    "master_username": "lifeboat",
+                    "master_user_password": "correct-horse-battery",
+                    "allocated_storage": 20,
+                    "storage_encrypted": bool(spec.get("kms_key")),
+                    **({"kms_key_id": spec["kms_key"]} if spec.get("kms_key") else {}),
+                }
+            )
+        counts["instances"] += 1
+    for spec in body.get("clusters", []):
+        cluster = rds_backend(spec["region"], account).create_db_cluster(
+            {
+                "db_cluster_identifier": spec["id"],
+                "storage_encrypted": bool(spec.get("kms_key")),
+                "engine": spec.get("engine", "aurora-postgresql"),
+                "master_username": "lifeboat",
+                "master_user_password": "correct-horse-battery",
+                **({"kms_key_id": spec["kms_key"]} if spec.get("kms_key") else {}),
+            }
+        )
+        cluster.status = "available"
+        counts["clusters"] += 1
+    for spec in body.get("snapshots", []):
+        backend = rds_backend(spec["region"], account)
+        tags = [{"Key": k, "Value": v} for k, v in spec.get("tags", {}).items()]
+        # moto's clock (freezegun) gives naive UTC times; so does this.
+        created = datetime.fromisoformat(spec["created"].replace("Z", "+00:00")).astimezone(timezone.utc).replace(tzinfo=None)
+        if spec["kind"] == "cluster":
+            snap = backend.create_db_cluster_snapshot(spec["source"], spec["id"], tags=tags)
+        else:
+            backend.validate_db_snapshot_identifier(spec["id"], parameter_name="DBSnapshotIdentifier")
+            snap = backend.create_db_snapshot(spec["source"], spec["id"], tags=tags)
+            snap.original_snapshot_create_time = created
+        snap.created = created
+        counts["snapshots"] += 1
+    return counts
+
+
 def register_functions(port: int, region: str, names: list) -> dict:
     import zipfile
 
@@ -1740,6 +1976,7 @@ def main() -> None:
     app = DomainDispatcherApplication(create_backend_app)
     faults = Faults()
     outage = Outage()
+    throttle = Throttle()
     arc = Arc()
     # moto gives every Route 53 change the same id, so "a change is pending" is one flag.
     pending_route53 = set()
@@ -1794,6 +2031,17 @@ def main() -> None:
                 return json_answer(start_response, outage.stats())
             outage.set(json_body(environ))
             return json_answer(start_response, outage.stats())
+        if path == "/_lifeboat/throttle":
+            if environ.get("REQUEST_METHOD") != "GET":
+                throttle.set(json_body(environ))
+            return json_answer(start_response, throttle.stats())
+        if path == "/_lifeboat/rds/fleet":
+            from moto.core.exceptions import ServiceException
+
+            try:
+                return json_answer(start_response, rds_fleet(json_body(environ)))
+            except (ServiceException, KeyError, ValueError) as e:  # a spec RDS would refuse, or one missing a field
+                return json_error(start_response, "InvalidFleet", f"{type(e).__name__}: {e}")
         if path == "/_lifeboat/arc":
             return json_answer(start_response, arc.seed(json_body(environ)))
         if path == "/_lifeboat/route53/resolve":
@@ -1817,6 +2065,11 @@ def main() -> None:
                 injected = faults.answer(picked[0], picked[1], call[2], environ, start_response)
                 if injected is not None:
                     return injected
+            # After the faults, so their counts include throttled attempts.
+            if not lost and throttle.refuse(environ, call[1]):
+                if call[2] == "json":
+                    return json_error(start_response, Faults.THROTTLE["json"], "Rate exceeded")
+                return error_response(start_response, Faults.THROTTLE[call[2]], "Rate exceeded")
         if lost:
             # The service acts; its answer never reaches the client.
             list(served(environ, lambda status, headers, exc_info=None: lambda data: None))
@@ -1890,6 +2143,10 @@ def main() -> None:
             return [body]
         if environ.get("HTTP_X_AMZ_TARGET") == "DynamoDB_20120810.TransactWriteItems":
             return transact_idempotently(environ, start_response)
+        if target == "AmazonSSM.PutParameter":
+            refused = ssm_value_refused(environ)
+            if refused:
+                return json_error(start_response, "ValidationException", refused)
         if environ.get("HTTP_X_AMZ_TARGET") == "AWSStepFunctions.StartExecution":
             refused = execution_name_refused(environ)
             if refused:
