@@ -10,7 +10,7 @@ use clap::CommandFactory;
 use lifeboat_core::approval::Decision;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::{ConfigCache, ConfigSource};
-use lifeboat_core::config::Config;
+use lifeboat_core::config::{store_limit, thousands, Config, Store};
 use lifeboat_core::drill::ReportRow;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{Execution, POLL_SECONDS};
@@ -134,16 +134,38 @@ fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-/// `lifeboat check`: the functions' parser and rules, offline.
+/// `lifeboat check`: the functions' parser and rules, offline; and whether the document fits
+/// where the deploy stores it: the S3 object LIFEBOAT_CONFIG_OBJECT names, else an SSM parameter,
+/// which scripts/deploy.sh writes Intelligent-Tiering (Advanced once past Standard's limit).
 fn check(file: &str, json_out: bool) -> Done {
     let text = std::fs::read_to_string(file).map_err(|e| CliError::Problem(format!("{file}: {e}")))?;
-    let problems = Config::problems(&text);
-    let (warnings, databases) = match Config::from_yaml(&text) {
+    let bytes = text.len();
+    let store = if std::env::var("LIFEBOAT_CONFIG_OBJECT").is_ok_and(|v| !v.is_empty()) {
+        Store::Object
+    } else if store_limit(bytes, Store::SsmStandard).is_ok() {
+        Store::SsmStandard
+    } else {
+        Store::SsmAdvanced
+    };
+    let mut problems = Config::problems(&text);
+    problems.extend(store_limit(bytes, store).err());
+    let (mut warnings, databases) = match Config::from_yaml(&text) {
         Ok(c) => (c.warnings(), c.databases.len()),
         Err(_) => (Vec::new(), 0),
     };
+    if store == Store::SsmAdvanced && problems.is_empty() {
+        warnings.push(format!(
+            "{} bytes is past the SSM Standard tier's {}: the parameter must be Advanced, which AWS charges for \
+             (or store it in S3: LIFEBOAT_CONFIG_OBJECT)",
+            thousands(bytes),
+            thousands(Store::SsmStandard.limit())
+        ));
+    }
     if json_out {
-        print_json(&json!({"file": file, "ok": problems.is_empty(), "problems": problems, "warnings": warnings}));
+        print_json(&json!({
+            "file": file, "ok": problems.is_empty(), "problems": problems, "warnings": warnings,
+            "bytes": bytes, "store": store.as_str(), "store_limit": store.limit(),
+        }));
     } else {
         for p in &problems {
             println!("{file}: {p}");
@@ -152,7 +174,7 @@ fn check(file: &str, json_out: bool) -> Done {
             println!("{file}: warning: {w}");
         }
         if problems.is_empty() {
-            println!("{file}: ok, {databases} databases");
+            println!("{file}: ok, {databases} databases, {} bytes: fits {store}", thousands(bytes));
         }
     }
     Ok(if problems.is_empty() { 0 } else { 1 })
@@ -185,16 +207,16 @@ impl Aws {
         self.sdk.region().map(|r| r.to_string()).unwrap_or_default()
     }
 
-    fn config(&self) -> ConfigCache {
-        let source = match std::env::var("LIFEBOAT_CONFIG_FILE") {
-            Ok(path) if !path.is_empty() => ConfigSource::File(path),
-            _ => ConfigSource::Parameter(if self.names.config_param.is_empty() {
-                "/lifeboat/config".to_owned()
-            } else {
-                self.names.config_param.clone()
-            }),
-        };
-        ConfigCache::new(source, &self.sdk, Duration::from_secs(3600))
+    /// What the stack's functions read, in their order (`ConfigSource::first_of`).
+    fn config(&self) -> Result<ConfigCache, CliError> {
+        let named = |v: &str| Some(v.to_owned()).filter(|v| !v.is_empty());
+        let source = ConfigSource::first_of(
+            std::env::var("LIFEBOAT_CONFIG_FILE").ok().filter(|v| !v.is_empty()),
+            named(&self.names.config_object),
+            named(&self.names.config_param),
+        )
+        .map_err(|e| CliError::Problem(e.to_string()))?;
+        Ok(ConfigCache::new(source, &self.sdk, Duration::from_secs(3600)))
     }
 
     fn store(&self) -> IncidentStore {
@@ -224,7 +246,7 @@ impl Aws {
 
 /// `lifeboat status`: dr-drill's recoverability report, with each database's open incident.
 async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
-    let config = aws.config();
+    let config = aws.config()?;
     let databases: Vec<String> = config
         .get()
         .await?
@@ -313,7 +335,7 @@ fn request(t: &Target, reason: &str) -> Value {
 async fn plan(aws: &Aws, t: &Target, json_out: bool) -> Done {
     let mut asked = request(t, "plan");
     asked["requested_by"] = json!(aws.identity().await?);
-    let config = aws.config();
+    let config = aws.config()?;
     let now = Utc::now();
     let snapshot = config.get().await?;
     let classified = failover::classify(&snapshot, &asked, now).map_err(|e| CliError::Problem(e.to_string()))?;

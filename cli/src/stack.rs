@@ -14,23 +14,32 @@ pub struct Names {
     pub operator_url: String,
     /// The config's SSM parameter; LIFEBOAT_CONFIG_FILE, when set, is read instead.
     pub config_param: String,
+    /// The config's S3 object (`s3://bucket/key`), read instead of the parameter when there is one.
+    pub config_object: String,
     pub recovers_own: bool,
 }
 
 /// (environment variable, stack output)
-const NAMES: [(&str, &str); 4] = [
+const NAMES: [(&str, &str); 5] = [
     ("LIFEBOAT_INCIDENTS_TABLE", "IncidentsTableName"),
     ("LIFEBOAT_OPERATOR_URL", "OperatorUrl"),
     ("LIFEBOAT_CONFIG_PARAM", "ConfigParameterName"),
     ("LIFEBOAT_RECOVERS", "Recovers"),
+    ("LIFEBOAT_CONFIG_OBJECT", "ConfigObject"),
 ];
 
 pub async fn resolve(sdk: &SdkConfig, stack: &str) -> Result<Names, CliError> {
     let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
     let mut values: Vec<Option<String>> = NAMES.iter().map(|(var, _)| env(var)).collect();
+    // What is read comes first (ConfigSource::first_of): a file, else an object, else the
+    // parameter; a named one leaves the others unasked.
     if env("LIFEBOAT_CONFIG_FILE").is_some() {
-        // The file is read instead of the parameter.
         values[2] = Some(String::new());
+        values[4] = Some(String::new());
+    } else if values[4].is_some() {
+        values[2] = Some(String::new());
+    } else if values[2].is_some() {
+        values[4] = Some(String::new());
     }
     if values.iter().any(Option::is_none) {
         let cf = aws_sdk_cloudformation::Client::new(sdk);
@@ -71,5 +80,7 @@ pub async fn resolve(sdk: &SdkConfig, stack: &str) -> Result<Names, CliError> {
         operator_url: next(true)?,
         config_param: next(true)?,
         recovers_own: next(true)? == "own",
+        // A stack deployed before ConfigObject has no such output: its config is the parameter.
+        config_object: next(true)?,
     })
 }

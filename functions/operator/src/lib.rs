@@ -29,7 +29,7 @@ impl Deps {
         let drill = dr_drill::Deps::from_env(sdk).await?;
         let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
         // Decisions come with an AWS identity here, never a link: no approval key.
-        let config = ConfigCache::new(ConfigSource::from_env(), sdk, CONFIG_TTL);
+        let config = ConfigCache::new(ConfigSource::from_env()?, sdk, CONFIG_TTL);
         let approval = approval_handler::Deps::new(config, sdk, &table, "");
         Ok(Deps { trigger, approval, drill })
     }

@@ -389,6 +389,92 @@ impl Database {
     }
 }
 
+/// Where the document is kept, for how much of it the store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// An SSM parameter in the Standard tier (SSM's default).
+    SsmStandard,
+    /// An SSM parameter in the Advanced tier, which `scripts/deploy.sh` gets by writing
+    /// `Intelligent-Tiering`: Standard while the document fits it, Advanced (charged) once not.
+    SsmAdvanced,
+    /// An S3 object (`LIFEBOAT_CONFIG_OBJECT`, the stack's `ConfigObject`).
+    Object,
+}
+
+impl Store {
+    /// The most bytes of document the store holds. "Standard parameters have a value limit of
+    /// 4 KB. Advanced parameters have a value limit of 8 KB." (SSM API reference, PutParameter.)
+    /// SSM's own refusal counts "4096 characters"; bytes are never fewer than characters, so
+    /// counting UTF-8 bytes never lets through what either reading refuses (the same for the
+    /// ASCII YAML people write). S3 takes objects up to 5 TB; `OBJECT_MAX_BYTES` is Lifeboat's.
+    pub const fn limit(self) -> usize {
+        match self {
+            Store::SsmStandard => 4096,
+            Store::SsmAdvanced => 8192,
+            Store::Object => OBJECT_MAX_BYTES,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Store::SsmStandard => "ssm-standard",
+            Store::SsmAdvanced => "ssm-advanced",
+            Store::Object => "s3",
+        }
+    }
+}
+
+impl std::fmt::Display for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limit = thousands(self.limit());
+        match self {
+            Store::SsmStandard => write!(f, "an SSM parameter, Standard tier ({limit} bytes)"),
+            Store::SsmAdvanced => write!(f, "an SSM parameter, Advanced tier ({limit} bytes)"),
+            Store::Object => write!(f, "an S3 object (Lifeboat reads up to {limit} bytes)"),
+        }
+    }
+}
+
+/// Lifeboat's own bound on a document: each function holds the text and its parse in its 256 MB
+/// and parses it again after every edit. About 8,300 databases like the example's (505 bytes
+/// each), past the 1,000 one stack's scheduled runs are built to serve (issue 30).
+pub const OBJECT_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// Whether a document of `bytes` fits `store`; if not, the one line that says so, names the limit
+/// and the way out.
+pub fn store_limit(bytes: usize, store: Store) -> Result<(), String> {
+    if bytes <= store.limit() {
+        return Ok(());
+    }
+    let limit = thousands(store.limit());
+    let to_s3 = "store it in S3 (LIFEBOAT_CONFIG_OBJECT / the stack's ConfigObject)";
+    let (holds, way_out) = match store {
+        Store::SsmStandard => (
+            format!("an SSM parameter holds {limit} (Standard)"),
+            format!("use the Advanced tier ({}) or {to_s3}", thousands(Store::SsmAdvanced.limit())),
+        ),
+        Store::SsmAdvanced => (format!("an SSM parameter holds {limit} (Advanced)"), to_s3.to_owned()),
+        Store::Object => (
+            format!("Lifeboat reads at most {limit}"),
+            "split the fleet between stacks, each with its own document".to_owned(),
+        ),
+    };
+    Err(format!("the document is {} bytes; {holds}: {way_out}", thousands(bytes)))
+}
+
+/// `37412` as people read it: `37,412`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,5 +723,36 @@ mod tests {
     fn snapshot_arn_as_source_is_rejected() {
         let e = err_of(&DB.replace(":db:orders", ":snapshot:orders"));
         assert!(e.contains("source"), "{e}");
+    }
+
+    #[test]
+    fn each_store_holds_up_to_its_limit_and_past_it_says_the_limit_and_the_way_out() {
+        for (store, limit) in [(Store::SsmStandard, 4096), (Store::SsmAdvanced, 8192), (Store::Object, 4 << 20)] {
+            assert_eq!(store_limit(limit, store), Ok(()), "{store:?}");
+            assert!(store_limit(limit + 1, store).is_err(), "{store:?}");
+        }
+        assert_eq!(
+            store_limit(37_412, Store::SsmAdvanced).unwrap_err(),
+            "the document is 37,412 bytes; an SSM parameter holds 8,192 (Advanced): store it in S3 \
+             (LIFEBOAT_CONFIG_OBJECT / the stack's ConfigObject)"
+        );
+        let standard = store_limit(4097, Store::SsmStandard).unwrap_err();
+        assert!(standard.contains("4,097 bytes") && standard.contains("4,096 (Standard)"), "{standard}");
+        assert!(
+            standard.contains("Advanced tier (8,192)") && standard.contains("LIFEBOAT_CONFIG_OBJECT"),
+            "{standard}"
+        );
+        let object = store_limit(5_000_000, Store::Object).unwrap_err();
+        assert!(object.contains("5,000,000 bytes") && object.contains("4,194,304"), "{object}");
+    }
+
+    /// The example, three databases, fits the free tier; 1,000 of its entries need S3.
+    #[test]
+    fn the_example_fits_ssm_standard_and_a_thousand_of_its_databases_only_s3() {
+        assert_eq!(store_limit(EXAMPLE.len(), Store::SsmStandard), Ok(()));
+        let body = &EXAMPLE[EXAMPLE.find("  - name:").unwrap()..];
+        let fleet = format!("databases:\n{}", body.repeat(334));
+        assert!(store_limit(fleet.len(), Store::SsmAdvanced).is_err());
+        assert_eq!(store_limit(fleet.len(), Store::Object), Ok(()));
     }
 }
