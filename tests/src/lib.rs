@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::aws::{ConfigCache, ConfigSource};
 use serde_json::{json, Value};
 
+pub mod fleet;
+
 pub const ACCOUNT: &str = "123456789012";
 
 fn test_credentials() -> aws_sdk_rds::config::Credentials {
@@ -74,6 +76,13 @@ impl Moto {
             .credentials_provider(creds)
             .load()
             .await
+    }
+
+    /// An SDK config signing as the functions in `cargo lambda watch` do (`FUNCTIONS_ACCESS_KEY`):
+    /// for functions run in-process whose calls alone the emulator should throttle or fault.
+    pub async fn functions_sdk(&self, region: &str) -> SdkConfig {
+        let creds = aws_sdk_rds::config::Credentials::new(FUNCTIONS_ACCESS_KEY, "testing", None, None, "functions");
+        self.sdk_with(region, creds).await
     }
 
     /// From now on every helper (and `sdk`) acts in `account`: a fresh account's whole stack.

@@ -331,8 +331,9 @@ async fn without_a_copies_policy_the_sweep_copies_each_databases_newest_snapshot
     want.sort();
     assert_eq!(started, want, "{report:?}");
     assert!(!report.started.iter().any(|s| s.contains(&target_of(&old))));
-    // Three regions listed once each (two kinds), then four copies: no per-snapshot calls.
-    assert_eq!(report.api_calls, 3 * 2 + 4, "{report:?}");
+    // Three regions listed once each (two kinds) and their snapshot quotas read once each, then
+    // four copies: no per-snapshot calls.
+    assert_eq!(report.api_calls, 3 * 2 + 3 + 4, "{report:?}");
     assert!(report.unprotected.is_empty() && report.failed.is_empty(), "{report:?}");
 
     let again = handle(&w.deps, sweep_at(Utc::now())).await.unwrap();
@@ -390,6 +391,35 @@ async fn the_sweep_copies_every_snapshot_the_copies_policy_keeps_and_reports_dat
     let report = snapshot_copier::handle(&w.deps, sweep_at(later), later).await.unwrap();
     assert!(!report.started.iter().any(|s| s.contains("billing")), "{report:?}");
     assert!(report.already_copied.contains(&format!("{DR}:billing")), "{report:?}");
+}
+
+/// The sweep judges a region's manual snapshots against the account's own quota there
+/// (DescribeAccountAttributes, once a region a run), not RDS's default 100; when that can't be
+/// read, it counts the listing against the default instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_warnings_name_the_accounts_own_maximum_and_fall_back_to_counting() {
+    // The emulator's quota is its snapshot limit: 10 here, where 9 manual snapshots are 90 %.
+    let w = world_with(Moto::start_with(&[("MOTO_RDS_SNAPSHOT_LIMIT", "10")])).await;
+    create_instance(&w.moto, DR, "filler").await;
+    for n in 0..9 {
+        snapshot(&w.moto, DR, "filler", &format!("filler-{n}"), &[]).await;
+    }
+    let report = handle(&w.deps, sweep_at(Utc::now())).await.unwrap();
+    assert_eq!(
+        report.quota_warnings,
+        [format!("{DR} holds 9 of 10 manual DB snapshots allowed by the account's quota there")],
+        "{report:?}"
+    );
+    assert!(report.metrics(Utc::now()).contains(r#""QuotaWarnings":1"#));
+
+    // Denied the read, the sweep goes on: 9 counted against the default 100 is no warning.
+    w.moto.post(
+        "/_lifeboat/faults",
+        &serde_json::json!({"faults": [{"operation": "DescribeAccountAttributes", "code": "AccessDenied"}]}),
+    );
+    let report = handle(&w.deps, sweep_at(Utc::now())).await.unwrap();
+    assert!(report.quota_warnings.is_empty(), "{report:?}");
+    assert_eq!(w.moto.fault_counts()["injected"].as_object().map(|m| m.values().count()), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

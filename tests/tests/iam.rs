@@ -432,7 +432,7 @@ fn the_operators_read_only_policy_only_reads_and_the_approvers_writes_only_lifeb
             && read_only.contains(&"cloudformation:DescribeStacks".to_owned())
     );
     for a in &read_only {
-        assert!(is_read(a) || a == "dynamodb:Scan", "read-only policy grants {a}");
+        assert!(is_read(a) || a == "dynamodb:Scan" || a == "dynamodb:BatchGetItem", "read-only policy grants {a}");
     }
     // The approver may only reach the operator URL, as an identity AWS authenticated: no
     // execution started, no task answered, no incident written by a person's own policy.
@@ -445,8 +445,8 @@ fn the_operators_read_only_policy_only_reads_and_the_approvers_writes_only_lifeb
         for a in list(s.get("Action")) {
             let forbidden =
                 a.starts_with("states:Start") || a.starts_with("states:SendTask") || a.starts_with("states:Stop");
-            let writes_table =
-                a.starts_with("dynamodb:") && !matches!(a.as_str(), "dynamodb:GetItem" | "dynamodb:Scan");
+            let writes_table = a.starts_with("dynamodb:")
+                && !matches!(a.as_str(), "dynamodb:GetItem" | "dynamodb:BatchGetItem" | "dynamodb:Scan");
             assert!(!forbidden && !writes_table, "{o} grants {a}");
         }
     }
@@ -567,7 +567,11 @@ fn readiness_only_reads_and_simulates_only_the_failovers_role() {
                         "{owner} simulates {r:?}"
                     );
                 }
-                "dynamodb:PutItem" | "dynamodb:UpdateItem" | "dynamodb:DeleteItem" => {
+                "dynamodb:PutItem"
+                | "dynamodb:UpdateItem"
+                | "dynamodb:DeleteItem"
+                | "dynamodb:BatchGetItem"
+                | "dynamodb:BatchWriteItem" => {
                     assert_eq!(resources, ["IncidentsTable.Arn"], "{a}")
                 }
                 "sns:Publish" => assert!(is_ref(s.get("Resource"), "NotificationTopicArn"), "{a}"),
@@ -632,12 +636,15 @@ const READINESS_CALLS: &[(&str, &str)] = &[
     ("ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/lifeboat/orders-prod/endpoint"),
     ("ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/lifeboat/approval-key"),
     ("dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:123456789012:table/IncidentsTable.Arn"),
+    // What it remembers of every database, in batches.
+    ("dynamodb:BatchGetItem", "arn:aws:dynamodb:us-east-1:123456789012:table/IncidentsTable.Arn"),
+    ("dynamodb:BatchWriteItem", "arn:aws:dynamodb:us-east-1:123456789012:table/IncidentsTable.Arn"),
 ];
 
 /// Readiness is never blind for want of a permission: rpo-monitor's role allows every read it
 /// makes (DescribeGlobalClusters and the snapshot quotas included); those reads, which once sat on
 /// the copier's role, are gone from it, as is its `ssm:GetParameter` on every parameter — the
-/// copier keeps the reads it makes itself.
+/// copier keeps the reads it makes itself, its sweep's snapshot quotas among them.
 #[test]
 fn rpo_monitors_role_holds_every_read_readiness_makes_and_the_copiers_none() {
     let monitor = lifeboat_tests::template_statements("RpoMonitorFunction", "us-east-1");
@@ -649,12 +656,26 @@ fn rpo_monitors_role_holds_every_read_readiness_makes_and_the_copiers_none() {
     let any_parameter = "arn:aws:ssm:us-east-1:123456789012:parameter/lifeboat/orders-prod/endpoint";
     assert!(!role_allows(&copier, "ssm:GetParameter", any_parameter), "the copier reads only the config parameter");
     assert!(role_allows(&copier, "ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/lifeboat/config"));
-    let copier_reads = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"];
+    let copier_reads = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots", "rds:DescribeAccountAttributes"];
     for (action, resource) in
         READINESS_CALLS.iter().filter(|(a, _)| a.starts_with("rds:Describe") || a.starts_with("route53:"))
     {
         let mine = copier_reads.contains(action);
         assert_eq!(role_allows(&copier, action, resource), mine, "the copier's role and {action}");
+    }
+}
+
+/// The recoverability report reads last drills and readiness verdicts 100 keys a BatchGetItem, in
+/// dr-drill and in `lifeboat status` (which runs it with the operator's read-only policy); the
+/// schedule reads last drills so too.
+#[test]
+fn the_reports_batched_reads_are_allowed_to_dr_drill_and_the_operators_read_only_policy() {
+    let table = "arn:aws:dynamodb:us-east-1:123456789012:table/IncidentsTable.Arn";
+    let drill = lifeboat_tests::template_statements("DrDrillFunction", "us-east-1");
+    let operator = lifeboat_tests::managed_policy_statements("OperatorReadOnlyPolicy", "us-east-1");
+    for (who, statements) in [("dr-drill's role", &drill), ("the read-only policy", &operator)] {
+        assert!(role_allows(statements, "dynamodb:BatchGetItem", table), "{who} may not BatchGetItem");
+        assert!(!role_allows(statements, "dynamodb:BatchWriteItem", table), "{who} need not BatchWriteItem");
     }
 }
 

@@ -4,7 +4,7 @@
 //! blocked, with what to do: one notice when it breaks, none on the next run, one when it is
 //! mended; the last verdict is kept for the approval request.
 
-use lifeboat_core::aws::CONFIG_TTL;
+use lifeboat_core::aws::{ConfigCache, ConfigSource, CONFIG_TTL};
 use lifeboat_tests::*;
 use serde_json::{json, Value};
 
@@ -537,12 +537,11 @@ async fn one_database_that_cannot_be_read_is_blocked_and_the_others_are_still_ch
         subjects,
         [
             "[P2] ledger: NOT ready to fail over",
-            // One run: orders-prod (first in the config) stops being ready, ledger is again.
-            "[P2] orders-prod: NOT ready to fail over",
-            "[P3] ledger: ready to fail over again",
+            // One run: orders-prod stops being ready, ledger is again: one notice says both.
+            "[P2] orders-prod NOT ready to fail over, ledger ready again",
             "[P3] orders-prod: ready to fail over again"
         ],
-        "one notice each way per database"
+        "one notice per run that changed something"
     );
 }
 
@@ -678,4 +677,125 @@ async fn the_emulators_simulator_gives_an_iam_allow_effect_only_where_the_key_po
     assert_eq!(decide(bare.clone(), stmt(&bare)).await, D::Allowed, "the key policy names the role");
     let deny = json!({"Effect": "Deny", "Principal": "*", "Action": "kms:CreateGrant", "Resource": "*"});
     assert_eq!(decide(granted, deny).await, D::ExplicitDeny);
+}
+
+/// The emulator's calls since its counts were last reset, by IAM's name for them.
+fn calls_by_api(moto: &Moto) -> std::collections::BTreeMap<String, u64> {
+    let counts = moto.fault_counts();
+    let calls = counts["calls"].as_object().expect("calls counted");
+    calls
+        .iter()
+        .map(|(k, n)| {
+            let (service, op) = k.split_once(':').expect("service:operation");
+            let prefix = match service {
+                "monitoring" => "cloudwatch",
+                "trentservice" => "kms",
+                other => other,
+            };
+            (format!("{prefix}:{op}"), n.as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+/// Thirty databases sharing one DR key, one subnet group and the approval key: a run reads each
+/// shared thing once, not once per database (the key's state, the group, the parameter, the
+/// region's snapshots and the offering; one simulation of the failover role for all thirty; the
+/// table in one batch). Breaking the shared subnet group is one notice that counts them, not
+/// thirty; mending it one more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_sharing_resources_reads_each_once_and_one_cause_is_one_notice() {
+    const FLEET: usize = 30;
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
+    approval_key(&moto, "us-east-1", "local-approval-key-0123456789abcdef-0123456789").await;
+    let dr_key = kms_key(&moto, DR).await;
+    let names: Vec<String> = (1..=FLEET).map(|i| format!("fleet-{i:02}")).collect();
+    let mut yaml = String::from("databases:\n");
+    for name in &names {
+        dr_copies(&moto, DR, name, false, &[(&format!("lifeboat-{name}-1"), chrono::Utc::now())]).await;
+        yaml.push_str(&format!(
+            "  - name: {name}\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:{name}\n    tier: production\n    rpo: 1h\n    \
+             rto: 30m\n    copy_to: [{{ region: {DR}, kms_key: \"{dr_key}\" }}]\n    failover:\n      \
+             strategy: reboot-multi-az\n      approval: required\n    \
+             drill:\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n"
+        ));
+    }
+    let sdk = moto.sdk("us-east-1").await;
+    // Thirty databases are past what an SSM parameter holds: the document is an S3 object.
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    s3.create_bucket().bucket("lifeboat-config").send().await.expect("bucket");
+    let body = aws_sdk_s3::primitives::ByteStream::from(yaml.into_bytes());
+    s3.put_object().bucket("lifeboat-config").key("lifeboat.yaml").body(body).send().await.expect("config");
+    let object = ConfigSource::Object { bucket: "lifeboat-config".into(), key: "lifeboat.yaml".into() };
+    let mut deps = rpo_monitor::Deps::new(ConfigCache::new(object, &sdk, CONFIG_TTL), &sdk, &table, &topic);
+    deps.approval_key_param = Some(APPROVAL_KEY_PARAM.to_owned());
+    let statements = template_statements("FailoverStepsFunction", "us-east-1");
+    deps.steps_role = Some(role_with(&moto, "lifeboat-failover-steps", &statements).await);
+
+    let (verdicts, _) = run_all(&deps).await;
+    assert_eq!(verdicts.len(), FLEET);
+    for (name, r) in &verdicts {
+        assert_eq!(r["ready"], true, "{name}: {r}");
+        assert_eq!(level(r, "permissions").0, "ok", "{r}");
+        assert_eq!(level(r, "restore-instance-class").0, "ok", "the engine from the listing: {r}");
+    }
+    assert!(notices(&moto, "us-east-1", &inbox).await.is_empty(), "ready is the quiet default");
+
+    // A steady run: each shared thing read once, the table in one batch and no GetItem.
+    moto.set_faults(&[]);
+    let (verdicts, _) = run_all(&deps).await;
+    assert!(verdicts.iter().all(|(_, r)| r["ready"] == true));
+    let calls = calls_by_api(&moto);
+    let once = [
+        "kms:DescribeKey",
+        "ssm:GetParameter",
+        "rds:DescribeDBSubnetGroups",
+        "iam:SimulatePrincipalPolicy",
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+        "rds:DescribeAccountAttributes",
+        "rds:DescribeOrderableDBInstanceOptions",
+        "dynamodb:BatchGetItem",
+    ];
+    for api in once {
+        assert_eq!(calls.get(api), Some(&1), "{api} once for {FLEET} databases: {calls:?}");
+    }
+    assert_eq!(calls.get("dynamodb:GetItem"), None, "no table read per database: {calls:?}");
+    // Nothing changed: only the run's own checked-at is written.
+    assert_eq!(calls.get("dynamodb:BatchWriteItem"), Some(&1), "{calls:?}");
+    assert_eq!(calls.values().sum::<u64>(), 10, "10 calls for {FLEET} databases: {calls:?}");
+
+    // The shared subnet group goes: thirty databases stop being ready, for one reason, in one notice.
+    moto.rds(DR).await.delete_db_subnet_group().db_subnet_group_name("dr-db").send().await.expect("delete group");
+    moto.set_faults(&[]);
+    let r = rpo_monitor::handle(&deps, json!({"readiness": true}), chrono::Utc::now()).await.expect("the run");
+    assert!(r.readiness.iter().all(|v| !v.ready), "{:?}", r.readiness);
+    assert_eq!(r.published, ["[P2] 30 databases NOT ready to fail over: restore-subnet-group"]);
+    let calls = calls_by_api(&moto);
+    assert_eq!(calls.get("rds:DescribeDBSubnetGroups"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("sns:Publish"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("dynamodb:GetItem"), None, "{calls:?}");
+    let said = notices(&moto, "us-east-1", &inbox).await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].text.contains(
+            "\n30 databases stopped being ready: restore-subnet-group: subnet group dr-db not found in us-west-2: \
+             create it or set drill.restore.subnet_group\n  fleet-01, fleet-02,"
+        ),
+        "{}",
+        said[0].text
+    );
+    assert!(said[0].text.contains("fleet-10, and 20 more\n"), "{}", said[0].text);
+
+    // Told once: the next run has nothing new to say; mended, one notice says so.
+    let again = rpo_monitor::handle(&deps, json!({"readiness": true}), chrono::Utc::now()).await.expect("the run");
+    assert!(again.published.is_empty(), "{:?}", again.published);
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
+    let mended = rpo_monitor::handle(&deps, json!({"readiness": true}), chrono::Utc::now()).await.expect("the run");
+    assert_eq!(mended.published, ["[P3] 30 databases ready to fail over again"]);
+    assert_eq!(notices(&moto, "us-east-1", &inbox).await.len(), 1);
+    let kept = lifeboat_core::aws::incidents::IncidentStore::new(&sdk, &table).readiness("fleet-07").await.unwrap();
+    assert!(kept.is_some_and(|(s, _)| s.starts_with("ready: yes")), "the verdict kept for preflight");
 }

@@ -2,6 +2,8 @@
 //! demand for one), runs each step of `infra/drill.asl.json`, and answers `{"report": true}` with
 //! the recoverability report. What a drill is and when it passes is `lifeboat_core::drill`'s.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::evidence::EvidenceBucket;
@@ -20,7 +22,7 @@ use lifeboat_core::event;
 use lifeboat_core::failover::steps::{hopeless, DbState};
 use lifeboat_core::message::{self, evidence, Message};
 use lifeboat_core::restore::{Origin, RestoreSpec, Settings, Shape};
-use lifeboat_core::rpo;
+use lifeboat_core::{rpo, text};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
@@ -85,7 +87,10 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<V
         DrillRequest::Report => report(deps, now).await?,
         DrillRequest::Start { database, at } => start(deps, database.as_deref(), event::as_of(at, now)).await?,
     };
-    info!(result = %out, "dr-drill");
+    // A report or a start names every database: what grows with the fleet is logged on lines of
+    // its own (`drill started`, the report's summary text), the answer cut to one bounded line.
+    let line = text::fit(&out.to_string(), text::LOG_LINE_BUDGET, " [cut: the rest is in the answer]");
+    info!(result = %line, "dr-drill");
     Ok(out)
 }
 
@@ -106,6 +111,7 @@ async fn start(deps: &Deps, only: Option<&str>, now: DateTime<Utc>) -> Result<Va
     let mut started = Vec::new();
     let mut not_due = Vec::new();
     let mut failed = None;
+    let mut mine = Vec::new();
     for db in &config.databases {
         let Some(d) = &db.drill else { continue };
         if only.is_some_and(|n| n != db.name) {
@@ -118,10 +124,32 @@ async fn start(deps: &Deps, only: Option<&str>, now: DateTime<Utc>) -> Result<Va
             }
             continue;
         }
+        mine.push((db, d));
+    }
+    // The schedule asks when each drill last ran, all at once (100 keys a BatchGetItem); a drill
+    // on demand starts whenever it last ran.
+    let mut remembered = if only.is_none() {
+        let asked: Vec<(&str, bool)> = mine.iter().map(|(db, _)| (db.name.as_str(), true)).collect();
+        deps.store.remembered(&asked).await?
+    } else {
+        BTreeMap::new()
+    };
+    for (db, d) in mine {
+        let last = match remembered.remove(&db.name).and_then(|r| r.last_drill).transpose() {
+            Ok(last) => last.map(|r| r.started),
+            Err(e) => {
+                warn!(database = %db.name, error = %e, "drill not started: its last drill is unreadable");
+                failed.get_or_insert(e);
+                continue;
+            }
+        };
         // One database's trouble never leaves the others undrilled: the schedule's retry (a
         // start is idempotent per drill id) picks up what failed.
-        match start_one(deps, machine, db, d, now, only.is_none()).await {
-            Ok(Some(s)) => started.push(s),
+        match start_one(deps, machine, db, d, now, only.is_none().then_some(last)).await {
+            Ok(Some(s)) => {
+                info!(database = %db.name, drill = %s, "drill started");
+                started.push(s)
+            }
             Ok(None) => not_due.push(db.name.clone()),
             Err(e) => {
                 warn!(database = %db.name, error = %e, "drill not started");
@@ -135,17 +163,17 @@ async fn start(deps: &Deps, only: Option<&str>, now: DateTime<Utc>) -> Result<Va
     Ok(json!({"started": started, "not_due": not_due}))
 }
 
-/// Start `db`'s drill if it is due (or `scheduled` is false: on demand); None when not due.
+/// Start `db`'s drill: on its schedule (`scheduled` holds when it last ran) if it is due, else on
+/// demand; None when not due.
 async fn start_one(
     deps: &Deps,
     machine: &str,
     db: &lifeboat_core::config::Database,
     d: &drill::Drill,
     now: DateTime<Utc>,
-    scheduled: bool,
+    scheduled: Option<Option<DateTime<Utc>>>,
 ) -> Result<Option<Value>, LifeboatError> {
-    let last = deps.store.last_drill(&db.name).await?.map(|r| r.started);
-    if scheduled && !drill::due(d, last, now) {
+    if scheduled.is_some_and(|last| !drill::due(d, last, now)) {
         return Ok(None);
     }
     let region = drill::region(db, d).ok_or_else(|| LifeboatError::Rejected(format!("{}: no DR region", db.name)))?;
@@ -383,15 +411,7 @@ async fn tell_once(deps: &Deps, r: &DrillResult, m: Message, now: DateTime<Utc>)
 async fn report(deps: &Deps, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
     let config = deps.config.get().await?;
     let (rows, unreachable) = rows(deps, &config, now).await?;
-    let mut text = drill::report_text(&rows);
-    for r in &rows {
-        if let Some(ready) = &r.readiness {
-            text.push_str(&format!("{}: {ready}\n", r.database));
-        }
-        if let Some(page) = &r.last_drill_evidence {
-            text.push_str(&format!("{}: evidence of the last drill: {page}\n", r.database));
-        }
-    }
+    let mut text = drill::report_summary(&rows);
     for region in &unreachable {
         text.push_str(&format!("RDS in {region} did not answer: its snapshots are not counted.\n"));
     }
@@ -435,21 +455,31 @@ pub async fn rows(
     }
     let lag = |region: &str, id: &str| lags.get(&(region.to_owned(), id.to_owned())).copied().flatten();
     let assessments = rpo::assess(config, &listings, &lag, now);
+    let mut by_database: BTreeMap<&str, Vec<&rpo::Assessment>> = BTreeMap::new();
+    for a in &assessments {
+        by_database.entry(a.database.as_str()).or_default().push(a);
+    }
+    let reported: Vec<_> =
+        config.databases.iter().filter(|db| by_database.contains_key(db.name.as_str()) || db.drill.is_some()).collect();
+    // Last drills and readiness verdicts in batches (100 keys a BatchGetItem), not two reads a
+    // database; unreadable, the report still says what RDS does.
+    let asked: Vec<(&str, bool)> = reported.iter().map(|db| (db.name.as_str(), true)).collect();
+    let mut remembered = deps.store.remembered(&asked).await.unwrap_or_else(|e| {
+        warn!(error = %e, "last drills and readiness verdicts unreadable");
+        BTreeMap::new()
+    });
     let mut rows = Vec::new();
-    for db in &config.databases {
-        let mine: Vec<_> = assessments.iter().filter(|a| a.database == db.name).collect();
-        if mine.is_empty() && db.drill.is_none() {
-            continue;
-        }
+    for db in reported {
+        let mine = by_database.remove(db.name.as_str()).unwrap_or_default();
+        let kept = remembered.remove(&db.name).unwrap_or_default();
         let worst = if mine.iter().any(|a| a.recovery_point_age_seconds.is_none()) {
             None
         } else {
             mine.iter().filter_map(|a| a.recovery_point_age_seconds).max()
         };
-        let last = deps.store.last_drill(&db.name).await.unwrap_or_else(|e| {
-            warn!(error = %e, database = %db.name, "last drill unreadable");
-            None
-        });
+        let last = kept
+            .last_drill
+            .and_then(|r| r.map_err(|e| warn!(error = %e, database = %db.name, "last drill unreadable")).ok());
         rows.push(ReportRow {
             database: db.name.clone(),
             rpo_seconds: db.rpo.as_secs(),
@@ -459,13 +489,7 @@ pub async fn rows(
             last_drill: last.as_ref().map(|r| r.started),
             measured_rto_seconds: last.as_ref().and_then(|r| r.measured_rto_seconds),
             last_drill_passed: last.as_ref().map(|r| r.passed),
-            readiness: match deps.store.readiness(&db.name).await {
-                Ok(r) => r.map(|(summary, at)| format!("{summary} (checked {})", at.format("%Y-%m-%d %H:%M UTC"))),
-                Err(e) => {
-                    warn!(error = %e, database = %db.name, "readiness unreadable");
-                    None
-                }
-            },
+            readiness: kept.summary,
             last_drill_evidence: deps
                 .evidence
                 .as_ref()

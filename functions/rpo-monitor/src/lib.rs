@@ -22,6 +22,7 @@ use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event::{self, EventError, Trigger};
 use lifeboat_core::message;
 use lifeboat_core::rpo::{self, Assessment};
+use lifeboat_core::text::{lines_of, LOG_LINE_BUDGET};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -91,6 +92,31 @@ pub struct Report {
     pub datapoints: Vec<String>,
 }
 
+/// What a run answers Lambda: the whole report for a few databases (someone invoking it by hand
+/// reads the checks), else counts and the first names. Lambda's response stops at 6 MB, and a
+/// readiness verdict with its checks is 2-3 KB: the whole report would not fit 3,000 databases.
+pub const WHOLE_ANSWER_UP_TO: usize = 50;
+
+impl Report {
+    pub fn answer(&self) -> Value {
+        if self.readiness.len().max(self.assessments.len()) <= WHOLE_ANSWER_UP_TO {
+            return serde_json::to_value(self).unwrap_or_default();
+        }
+        let first = |names: Vec<&str>| -> Value {
+            serde_json::json!({"count": names.len(), "first": names.iter().take(WHOLE_ANSWER_UP_TO).collect::<Vec<_>>()})
+        };
+        serde_json::json!({
+            "checked": self.readiness.len(),
+            "not_ready": first(self.readiness.iter().filter(|r| !r.ready).map(|r| r.database.as_str()).collect()),
+            "assessed": self.assessments.len(),
+            "breached": first(self.assessments.iter().filter(|a| a.breached).map(|a| a.database.as_str()).collect()),
+            "unprotected": first(self.unprotected.iter().map(String::as_str).collect()),
+            "published": self.published,
+            "full_report": "the function's log: one line per database",
+        })
+    }
+}
+
 /// A scheduled run, or a manual `{}`.
 pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> Result<Report, LifeboatError> {
     if payload.get("readiness").and_then(Value::as_bool) == Some(true) {
@@ -99,7 +125,7 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
         let mut report = Report::default();
         report.readiness =
             readiness::run(deps, &config, only, wall_clock, &mut report.published, &mut report.datapoints).await?;
-        info!(report = %serde_json::to_string(&report).unwrap_or_default(), "readiness run");
+        readiness::log_summary(&report.readiness, &report.published);
         return Ok(report);
     }
     let now = match &payload {
@@ -136,37 +162,80 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
         readiness: Vec::new(),
         datapoints: Vec::new(),
     };
-    let mut errors = Vec::new();
     for a in &report.assessments {
         println!("{}", a.metrics(wall_clock));
-        if let Err(e) = tell_if_changed(deps, a, now, &mut report.published).await {
-            errors.push(e);
-        }
     }
-    info!(report = %serde_json::to_string(&report).unwrap_or_default(), "rpo run");
-    match errors.into_iter().next() {
-        None => Ok(report),
-        Some(e) => Err(e),
+    let told = tell_if_changed(deps, &report.assessments, now, &mut report.published).await;
+    log_summary(&report);
+    told.map(|()| report)
+}
+
+/// The run's log line: counts, and the breached and unprotected by name in lines of at most
+/// `LOG_LINE_BUDGET` (each assessment's figures are its EMF line).
+fn log_summary(report: &Report) {
+    let breached: Vec<String> =
+        report.assessments.iter().filter(|a| a.breached).map(|a| format!("{} in {}", a.database, a.region)).collect();
+    let breached = lines_of(&breached, LOG_LINE_BUDGET);
+    let unprotected = lines_of(&report.unprotected, LOG_LINE_BUDGET);
+    info!(
+        assessed = report.assessments.len(),
+        breached = report.assessments.iter().filter(|a| a.breached).count(),
+        breached_names = %breached.first().map_or("", String::as_str),
+        unprotected = report.unprotected.len(),
+        unprotected_names = %unprotected.first().map_or("", String::as_str),
+        published = ?report.published,
+        "rpo run"
+    );
+    for more in breached.iter().skip(1) {
+        info!(breached_names = %more, "rpo run, breached (continued)");
+    }
+    for more in unprotected.iter().skip(1) {
+        info!(unprotected_names = %more, "rpo run, unprotected (continued)");
     }
 }
 
-/// One notice when a breach starts and one when it ends, never on every run: the state is kept
-/// in the incident table, and the notice is claimed once per change.
+/// One notice when breaches start or end, never on every run: the states are kept in the
+/// incident table (read and written in batches), and the run's crossings are told in one notice,
+/// claimed once for that set of crossings; the states are written after it, so a retried run
+/// finds the same crossings and does not tell them twice.
 async fn tell_if_changed(
     deps: &Deps,
-    a: &Assessment,
+    assessments: &[Assessment],
     now: DateTime<Utc>,
     published: &mut Vec<String>,
 ) -> Result<(), LifeboatError> {
-    let key = a.state_key();
-    let (was, since) = deps.store.state(&key).await?.unwrap_or((false, DateTime::<Utc>::MIN_UTC));
-    if was == a.breached {
+    let keys: Vec<String> = assessments.iter().map(Assessment::state_key).collect();
+    let was = deps.store.states(&keys).await?;
+    let mut changed = Vec::new();
+    let mut lines = Vec::new();
+    for (a, key) in assessments.iter().zip(&keys) {
+        let (breached, since) = was.get(key).copied().unwrap_or((false, DateTime::<Utc>::MIN_UTC));
+        if breached != a.breached {
+            lines.push(format!("{key}#{}#{}", a.breached, since.timestamp()));
+            changed.push(a);
+        }
+    }
+    if lines.is_empty() {
         return Ok(());
     }
-    let m = message::rpo_change(a);
-    let claim_key = format!("{key}#{}#{}", a.breached, since.timestamp());
-    if deps.store.send_once(None, &claim_key, now, deps.topic.publish(&m)).await? {
-        published.push(m.subject.clone());
+    // Each crossing is marked told before the states are written: a run retried in between tells
+    // only the crossings not told yet, whatever else crossed meanwhile.
+    let already = deps.store.told(&lines).await?;
+    let (untold, lines): (Vec<&Assessment>, Vec<String>) =
+        changed.iter().zip(lines).filter(|(_, line)| !already.contains(line)).map(|(a, l)| (*a, l)).unzip();
+    let claim = match lines.as_slice() {
+        [] => None,
+        // One crossing keeps the key it always had.
+        [one] => Some(one.clone()),
+        _ => Some(lifeboat_core::readiness::claim_for("rpo", lines.clone())),
+    };
+    if let Some(claim) = claim {
+        let m = message::rpo_changes(&untold);
+        if deps.store.send_once(None, &claim, now, deps.topic.publish(&m)).await? {
+            published.push(m.subject.clone());
+        }
+        deps.store.mark_told(&lines, now).await?;
     }
-    deps.store.set_state(&key, a.breached, now).await
+    let states: Vec<(String, bool, DateTime<Utc>)> = changed.iter().map(|a| (a.state_key(), a.breached, now)).collect();
+    deps.store.set_states(&states).await
 }

@@ -1,6 +1,8 @@
 //! snapshot-copier: every snapshot of a protected database that should have a DR copy gets one.
 //! The decisions are `lifeboat_core::copy`'s; this crate reads RDS, asks, and writes.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use lifeboat_core::arn::{RdsArn, RdsResource};
 use lifeboat_core::aws::events::Bus;
@@ -12,9 +14,9 @@ use lifeboat_core::error::LifeboatError;
 use lifeboat_core::event::{self, Trigger};
 use lifeboat_core::snapshot::{TAG_VAULTED, TAG_VAULT_SOURCE, TAG_VAULT_TRANSIT};
 use lifeboat_core::vault::{self, VaultMessage};
-use lifeboat_core::{metrics, retention};
+use lifeboat_core::{metrics, retention, text};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tracing::{info, warn};
 
 pub struct Deps {
@@ -81,6 +83,68 @@ impl Report {
         }
         metrics::emf_line(at, &[("Function", "snapshot-copier")], &counts)
     }
+
+    fn lists(&self) -> [(&'static str, &Vec<String>); 10] {
+        [
+            ("failed", &self.failed),
+            ("deferred", &self.deferred),
+            ("unprotected", &self.unprotected),
+            ("quota_warnings", &self.quota_warnings),
+            ("vault_warnings", &self.vault_warnings),
+            ("started", &self.started),
+            ("vault_started", &self.vault_started),
+            ("vault_shared", &self.vault_shared),
+            ("vaulted", &self.vaulted),
+            ("already_copied", &self.already_copied),
+        ]
+    }
+
+    /// The run in one line whatever the fleet's size: how many of each, per region (the part of
+    /// an entry before its first `:`), and the first ten of what needs people (failures,
+    /// deferrals, unprotected databases, warnings); every entry is on the `copier list` lines.
+    pub fn digest(&self) -> Value {
+        const FIRST: usize = 10;
+        let mut counts = serde_json::Map::new();
+        let mut first = serde_json::Map::new();
+        for (name, list) in self.lists() {
+            counts.insert(name.into(), json!(list.len()));
+            if matches!(name, "failed" | "deferred" | "unprotected" | "quota_warnings" | "vault_warnings")
+                && !list.is_empty()
+            {
+                let shown: Vec<&String> = list.iter().take(FIRST).collect();
+                first.insert(name.into(), json!({"first": shown, "more": list.len().saturating_sub(FIRST)}));
+            }
+        }
+        let mut by_region: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+        for (name, list) in [("started", &self.started), ("deferred", &self.deferred), ("failed", &self.failed)] {
+            for entry in list {
+                let region = entry.split(':').next().unwrap_or_default();
+                *by_region.entry(region).or_default().entry(name).or_default() += 1;
+            }
+        }
+        json!({
+            "trigger": self.trigger,
+            "ignored": self.ignored,
+            "api_calls": self.api_calls,
+            "counts": counts,
+            "by_region": by_region,
+            "needs_people": first,
+        })
+    }
+
+    /// Into the log, no line growing with the fleet: each list as `copier list` lines (split
+    /// when long), then the digest as the one `copier run` line.
+    pub fn log(&self) {
+        for (list, entries) in self.lists() {
+            let lines = text::lines_of(entries, text::LOG_LINE_BUDGET);
+            let parts = lines.len();
+            for (n, line) in lines.iter().enumerate() {
+                info!(trigger = %self.trigger, list, part = n + 1, parts, entries = %line, "copier list");
+            }
+        }
+        let digest = text::fit(&self.digest().to_string(), text::LOG_LINE_BUDGET, " [cut]");
+        info!(report = %digest, "copier run");
+    }
 }
 
 pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> Result<Report, LifeboatError> {
@@ -101,7 +165,7 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
             (_, Err(e)) => Err(e),
         };
         report.api_calls = deps.rds.calls() - calls_before;
-        info!(report = %serde_json::to_string(&report).unwrap_or_default(), "copier run");
+        report.log();
         return result.map(|()| report);
     }
     let trigger = event::classify(&payload)?;
@@ -127,7 +191,7 @@ pub async fn handle(deps: &Deps, payload: Value, wall_clock: DateTime<Utc>) -> R
         }
     };
     report.api_calls = deps.rds.calls() - calls_before;
-    info!(report = %serde_json::to_string(&report).unwrap_or_default(), "copier run");
+    report.log();
     if deps.emit_metrics {
         println!("{}", report.metrics(wall_clock));
     }
@@ -208,13 +272,32 @@ async fn sweep(deps: &Deps, config: &Config, now: DateTime<Utc>, report: &mut Re
         clusters: config.databases.iter().any(|d| d.is_cluster()),
     };
     let mut listings = RegionListings::new();
+    let mut quotas = BTreeMap::new();
     for region in copy::regions_to_list(config) {
         let snapshots = deps.rds.list(&region, kinds).await?;
-        listings.insert(region, snapshots);
+        listings.insert(region.clone(), snapshots);
+        // The account's own maximum, once per region and run ("The description for a quota
+        // includes the quota name, current usage toward that quota, and the quota's maximum
+        // value": DescribeAccountAttributes, RDS API reference). Without it (a throttled or denied
+        // call) the listing is counted against the default: a warning can wait for the next sweep.
+        match deps.rds.snapshot_quotas(&region).await {
+            Ok(q) => {
+                quotas.insert(region, q);
+            }
+            Err(e) => warn!(%region, error = %e, "snapshot quotas not read: counting against the default"),
+        }
     }
     let plan = copy::plan_sweep(config, &listings, now);
-    // Every region Lifeboat writes to is listed here, so this is where the quota is watched.
-    report.quota_warnings = retention::quota_warnings(&listings);
+    // Every region Lifeboat writes to is listed here, so this is where the quota is watched: of
+    // the kinds the fleet has, as the account's other snapshots are no warning about Lifeboat's.
+    report.quota_warnings = retention::quota_warnings(&listings, |region, kind| {
+        let q = quotas.get(region)?;
+        match kind {
+            RdsResource::ClusterSnapshot if kinds.clusters => q.clusters,
+            RdsResource::InstanceSnapshot if kinds.instances => q.instances,
+            _ => None,
+        }
+    });
     for name in &plan.unprotected {
         warn!(database = %name, "no available snapshot in the source region: nothing to copy or restore");
     }
@@ -386,4 +469,35 @@ async fn on_vaulted(
     deps.rds.delete(shared).await?;
     report.vaulted.push(format!("{} ({}) -> {copy}", shared, db.name));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ten_thousand_database_sweeps_log_lines_stay_bounded_and_hold_every_entry() {
+        let n = 10_000;
+        let report = Report {
+            trigger: "sweep".into(),
+            started: (0..n).map(|i| format!("us-west-2:lifeboat-fleet-{i:05}-snap-0-0a1b2c3d")).collect(),
+            already_copied: (0..n).map(|i| format!("us-west-2:fleet-{i:05}")).collect(),
+            deferred: (0..n).map(|i| format!("eu-west-1:lifeboat-fleet-{i:05}-snap-0: snapshot quota full")).collect(),
+            failed: vec!["us-west-2: fleet-00042 has no kms_key for an encrypted snapshot".into()],
+            api_calls: 2 * n,
+            ..Report::default()
+        };
+        let digest = report.digest();
+        assert!(digest.to_string().len() <= text::LOG_LINE_BUDGET / 4, "{} bytes", digest.to_string().len());
+        assert_eq!(digest["counts"]["already_copied"], n);
+        assert_eq!(digest["by_region"]["eu-west-1"]["deferred"], n);
+        assert_eq!(digest["by_region"]["us-west-2"], json!({"started": n, "failed": 1}));
+        assert_eq!(digest["needs_people"]["deferred"]["more"], n - 10);
+        assert_eq!(digest["needs_people"]["failed"]["first"][0], report.failed[0]);
+        for (_, list) in report.lists() {
+            let lines = text::lines_of(list, text::LOG_LINE_BUDGET);
+            assert!(lines.iter().all(|l| l.len() <= text::LOG_LINE_BUDGET));
+            assert_eq!(lines.iter().map(|l| l.split(", ").count()).sum::<usize>(), list.len());
+        }
+    }
 }

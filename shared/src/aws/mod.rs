@@ -12,14 +12,14 @@ use lambda_runtime::Diagnostic;
 
 pub use aws_config::SdkConfig;
 
-#[cfg(feature = "ssm")]
-use crate::config::Config;
 use crate::error::{retryable_code, LifeboatError};
 
 #[cfg(feature = "arc")]
 pub mod arc;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
+#[cfg(feature = "config")]
+pub mod config_store;
 #[cfg(feature = "ec2")]
 pub mod ec2;
 #[cfg(feature = "events")]
@@ -46,6 +46,9 @@ pub mod sfn;
 pub mod sns;
 #[cfg(feature = "ssm")]
 pub mod ssm;
+
+#[cfg(feature = "config")]
+pub use config_store::{ConfigCache, ConfigSource, CONFIG_TTL, DEFAULT_CONFIG_PARAM};
 
 /// SDK settings every Lifeboat function shares. Standard retry: 5 attempts, exponential backoff
 /// with jitter (longer for throttling). Not adaptive: under 20% injected faults its client-side
@@ -131,6 +134,35 @@ where
     .await
 }
 
+/// `serve` for a run that may outgrow one invocation: `handle` also gets the moment to stop
+/// starting work, `STOP_BEFORE_DEADLINE` (at most a quarter of the invocation) ahead of Lambda's
+/// deadline (room to report, and to hand what is left to a continuation, before Lambda ends the
+/// sandbox).
+pub async fn serve_until<A, T, F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+where
+    A: for<'de> serde::Deserialize<'de>,
+    T: serde::Serialize,
+    F: Fn(A, chrono::DateTime<chrono::Utc>, Option<std::time::Instant>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, LifeboatError>>,
+{
+    lambda_runtime::run(lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<A>| {
+        let now = chrono::Utc::now();
+        // `deadline` is Lambda's, in milliseconds since the epoch.
+        let left = Duration::from_millis(event.context.deadline.saturating_sub(now.timestamp_millis().max(0) as u64));
+        // A short invocation (a lowered timeout) keeps a quarter of its time; a deadline already
+        // past is no deadline Lambda gave (a local runtime's), so there is none.
+        let until = (!left.is_zero())
+            .then(|| std::time::Instant::now() + left.saturating_sub(STOP_BEFORE_DEADLINE.min(left / 4)));
+        let answer = handle(event.payload, now, until);
+        async move { answer.await.map_err(diagnostic) }
+    }))
+    .await
+}
+
+/// What a run keeps of its invocation's time after it stops starting work: the calls in flight,
+/// then the continuation and the summary, each up to the SDK's 40 s operation timeout.
+pub const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(150);
+
 /// `LIFEBOAT_RECOVERS` (the template's `Recovers`): `all` (one stack runs every recovery and
 /// drill) or `own` (a stack in each region runs only those its region owns).
 pub fn own_only_from_env() -> Result<bool, LifeboatError> {
@@ -149,139 +181,6 @@ pub fn optional_env(name: &str) -> Option<String> {
 /// Lambda reports `errorType` Retryable / NonRetryable, for Step Functions `ErrorEquals` and alarms.
 pub fn diagnostic(err: LifeboatError) -> Diagnostic {
     Diagnostic { error_type: err.error_type().to_owned(), error_message: err.to_string() }
-}
-
-/// Where the policy document comes from: `LIFEBOAT_CONFIG_FILE` for local runs, else the SSM
-/// parameter `LIFEBOAT_CONFIG_PARAM` (default `/lifeboat/config`; String or SecureString).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigSource {
-    File(String),
-    Parameter(String),
-}
-
-pub const DEFAULT_CONFIG_PARAM: &str = "/lifeboat/config";
-
-/// How long a function trusts the document it read: long enough to cost one SSM call a minute
-/// under load, short enough that an emergency `dry_run: true` takes effect without a cold start.
-pub const CONFIG_TTL: Duration = Duration::from_secs(60);
-
-impl ConfigSource {
-    pub fn from_env() -> Self {
-        match std::env::var("LIFEBOAT_CONFIG_FILE") {
-            Ok(path) if !path.is_empty() => ConfigSource::File(path),
-            _ => ConfigSource::Parameter(
-                std::env::var("LIFEBOAT_CONFIG_PARAM").unwrap_or_else(|_| DEFAULT_CONFIG_PARAM.to_owned()),
-            ),
-        }
-    }
-}
-
-/// The policy document, re-read when older than its TTL. A document that no longer parses fails
-/// the invocation (NonRetryable, before any AWS write) rather than acting on the stale one: the
-/// edit may have been the emergency brake.
-#[cfg(feature = "ssm")]
-pub struct ConfigCache {
-    source: ConfigSource,
-    ssm: aws_sdk_ssm::Client,
-    ttl: Duration,
-    current: tokio::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Config>)>>,
-    /// Only the databases whose source is in this region (`snapshot_jobs_from_env`).
-    sources_in: Option<String>,
-    /// Only the databases whose source is in this account (`snapshot_jobs_from_env`).
-    sources_of: Option<String>,
-}
-
-#[cfg(feature = "ssm")]
-impl ConfigCache {
-    pub fn new(source: ConfigSource, sdk: &SdkConfig, ttl: Duration) -> Self {
-        ConfigCache {
-            source,
-            ssm: aws_sdk_ssm::Client::new(sdk),
-            ttl,
-            current: tokio::sync::Mutex::new(None),
-            sources_in: None,
-            sources_of: None,
-        }
-    }
-
-    /// For the copier, the pruner and rpo-monitor: with a stack in each region
-    /// (`LIFEBOAT_RECOVERS=own`) a database's copies, retention and RPO are looked after by the
-    /// stack of its source region alone, so each copy is started and each notice sent once; the
-    /// other stacks see a config without it.
-    /// In a recovery account (`restore.from_vault`) the config names databases of another,
-    /// perhaps lost, account: their copies, retention and RPO are not this stack's
-    /// (`LIFEBOAT_ACCOUNT_ID`, the template's `AWS::AccountId`).
-    pub async fn snapshot_jobs_from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
-        let mut cache = ConfigCache::new(ConfigSource::from_env(), sdk, CONFIG_TTL);
-        if own_only_from_env()? {
-            cache = cache.sources_only_in(sdk.region().map(|r| r.to_string()).unwrap_or_default());
-        }
-        if let Some(account) = optional_env("LIFEBOAT_ACCOUNT_ID") {
-            cache = cache.sources_only_of(account);
-        }
-        cache.get().await?;
-        Ok(cache)
-    }
-
-    pub fn sources_only_in(mut self, region: impl Into<String>) -> Self {
-        self.sources_in = Some(region.into());
-        self
-    }
-
-    pub fn sources_only_of(mut self, account: impl Into<String>) -> Self {
-        self.sources_of = Some(account.into());
-        self
-    }
-
-    /// As every function's init builds it: the source the environment names, read once now so a
-    /// broken document fails the init, loudly, before any event is touched.
-    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
-        let cache = ConfigCache::new(ConfigSource::from_env(), sdk, CONFIG_TTL);
-        cache.get().await?;
-        Ok(cache)
-    }
-
-    /// The config, narrowed to this stack's source region when `sources_only_in` says so.
-    pub async fn get(&self) -> Result<std::sync::Arc<Config>, LifeboatError> {
-        let all = self.get_all().await?;
-        if self.sources_in.is_none() && self.sources_of.is_none() {
-            return Ok(all);
-        }
-        let mut config = (*all).clone();
-        config.databases.retain(|db| {
-            self.sources_in.as_ref().is_none_or(|r| &db.source.region == r)
-                && self.sources_of.as_ref().is_none_or(|a| &db.source.account == a)
-        });
-        Ok(std::sync::Arc::new(config))
-    }
-
-    /// The region the snapshot jobs are narrowed to, if they are.
-    pub fn sources_in(&self) -> Option<&str> {
-        self.sources_in.as_deref()
-    }
-
-    /// Every database, whatever the narrowing (readiness looks after the recoveries this stack
-    /// runs, which `recovered_from` says, not where their sources are).
-    pub async fn get_all(&self) -> Result<std::sync::Arc<Config>, LifeboatError> {
-        let mut current = self.current.lock().await;
-        if let Some((read_at, config)) = current.as_ref() {
-            if read_at.elapsed() < self.ttl {
-                return Ok(config.clone());
-            }
-        }
-        let text = match &self.source {
-            ConfigSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| LifeboatError::Rejected(format!("cannot read LIFEBOAT_CONFIG_FILE {path}: {e}")))?,
-            ConfigSource::Parameter(name) => ssm::read_parameter(&self.ssm, name).await?,
-        };
-        let config = Config::from_yaml(&text)?;
-        for warning in config.warnings() {
-            tracing::warn!(%warning, "config");
-        }
-        let config = std::sync::Arc::new(config);
-        *current = Some((std::time::Instant::now(), config.clone()));
-        Ok(config)
-    }
 }
 
 #[cfg(feature = "rds")]

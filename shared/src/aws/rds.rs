@@ -48,6 +48,9 @@ pub struct SnapshotQuotas {
     pub clusters: Option<(usize, usize)>,
 }
 
+/// A region's snapshots, and the (engine, version) of each that RDS said.
+pub type Listed = (Vec<Snapshot>, BTreeMap<RdsArn, (String, String)>);
+
 /// Clients are made per region on first use: the regions come from a config that may change
 /// between invocations, and a client is cheap once the shared `SdkConfig` exists.
 pub struct Rds {
@@ -178,18 +181,28 @@ impl Rds {
     /// Every snapshot in a region, page by page. `DescribeDBSnapshots` already returns each
     /// snapshot's tags, so no per-snapshot call is needed.
     pub async fn list(&self, region: &str, kinds: Kinds) -> Result<Vec<Snapshot>, LifeboatError> {
+        Ok(self.listing(region, kinds, false).await?.0)
+    }
+
+    /// `list`, with the engine and version each snapshot restores to, which the same pages carry
+    /// (readiness: no DescribeDBSnapshots per copy to learn what a restore would run).
+    pub async fn list_with_engines(&self, region: &str, kinds: Kinds) -> Result<Listed, LifeboatError> {
         self.listing(region, kinds, false).await
     }
 
     /// Snapshots of other accounts shared with this one in `region` (`IncludeShared` with
     /// `SnapshotType=shared`: without the type RDS lists this account's own as well).
     pub async fn list_shared(&self, region: &str, kinds: Kinds) -> Result<Vec<Snapshot>, LifeboatError> {
-        self.listing(region, kinds, true).await
+        Ok(self.listing(region, kinds, true).await?.0)
     }
 
-    async fn listing(&self, region: &str, kinds: Kinds, shared: bool) -> Result<Vec<Snapshot>, LifeboatError> {
+    async fn listing(&self, region: &str, kinds: Kinds, shared: bool) -> Result<Listed, LifeboatError> {
         let client = self.client(region);
         let mut out = Vec::new();
+        let mut engines = BTreeMap::new();
+        let engine = |arn: Option<&str>, engine: Option<&str>, version: Option<&str>| {
+            Some((arn?.parse::<RdsArn>().ok()?, (engine?.to_owned(), version?.to_owned())))
+        };
         let (include_shared, snapshot_type) =
             if shared { (Some(true), Some("shared".to_owned())) } else { (None, None) };
         // The SDK's paginators follow the markers; every page is one call.
@@ -205,6 +218,9 @@ impl Rds {
                 self.count();
                 let page = page.map_err(|e| sdk_error("rds:DescribeDBSnapshots", e))?;
                 out.extend(page.db_snapshots().iter().filter_map(from_instance_snapshot));
+                engines.extend(page.db_snapshots().iter().filter_map(|s| {
+                    engine(s.db_snapshot_arn.as_deref(), s.engine.as_deref(), s.engine_version.as_deref())
+                }));
             }
         }
         if kinds.clusters {
@@ -219,12 +235,15 @@ impl Rds {
                 self.count();
                 let page = page.map_err(|e| sdk_error("rds:DescribeDBClusterSnapshots", e))?;
                 out.extend(page.db_cluster_snapshots().iter().filter_map(from_cluster_snapshot));
+                engines.extend(page.db_cluster_snapshots().iter().filter_map(|s| {
+                    engine(s.db_cluster_snapshot_arn.as_deref(), s.engine.as_deref(), s.engine_version.as_deref())
+                }));
             }
         }
         // Pages shift while snapshots come and go, so one snapshot can be listed twice.
         let mut seen = BTreeSet::new();
         out.retain(|s| seen.insert(s.arn.clone()));
-        Ok(out)
+        Ok((out, engines))
     }
 
     /// The region's manual snapshot quotas (one call: `DescribeAccountAttributes` takes no

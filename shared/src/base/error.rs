@@ -39,12 +39,14 @@ impl LifeboatError {
     }
 
     /// One run's several failures as one: none is success; retryable if any part of the run may
-    /// succeed later (a retry, or the next schedule, finishes the job), else not.
+    /// succeed later (a retry, or the next schedule, finishes the job), else not. Its message
+    /// names the first ten and counts the rest, as a fleet's run may fail thousands of times.
     pub fn all(errors: Vec<LifeboatError>) -> Result<(), LifeboatError> {
         if errors.is_empty() {
             return Ok(());
         }
-        let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        let first: Vec<String> = errors.iter().take(10).map(ToString::to_string).collect();
+        let message = format!("{}{}", first.join("; "), crate::text::and_more(first.len(), errors.len()));
         if errors.iter().any(LifeboatError::is_retryable) {
             Err(LifeboatError::Transient(message))
         } else {
@@ -115,6 +117,15 @@ mod tests {
         assert!(!retryable_code("PreconditionFailed"), "it is there: not an error to retry");
         assert_eq!(LifeboatError::Transient("x".into()).error_type(), "Retryable");
         assert_eq!(LifeboatError::BadEvent(EventError("x".into())).error_type(), "NonRetryable");
+    }
+
+    #[test]
+    fn ten_thousand_failures_are_one_error_naming_ten() {
+        let errors = (0..10_000).map(|n| LifeboatError::Transient(format!("copy {n}: Throttling"))).collect();
+        let e = LifeboatError::all(errors).unwrap_err();
+        assert!(e.is_retryable());
+        assert!(e.to_string().ends_with("copy 9: Throttling, and 9990 more"), "{e}");
+        assert!(e.to_string().len() < 1024, "{e}");
     }
 
     #[test]

@@ -293,6 +293,70 @@ pub fn report_text(rows: &[ReportRow]) -> String {
     out
 }
 
+/// Databases a report's text shows in full; a larger fleet's gives counts and this many rows.
+pub const REPORT_SHOWN: usize = 10;
+
+/// What a report row asks of people, most first: a failed drill, a breached RPO, not ready to
+/// fail over, recovery never proven.
+fn attention(r: &ReportRow) -> (bool, bool, bool, bool) {
+    (
+        r.last_drill_passed == Some(false),
+        !r.rpo_met,
+        r.readiness.as_deref().is_some_and(|s| s.starts_with("ready: NO")),
+        r.last_drill_passed.is_none(),
+    )
+}
+
+/// The report as people read it: every database's row, verdict and evidence while they're up to
+/// `REPORT_SHOWN`; beyond, the counts and the `REPORT_SHOWN` most in need of attention (in the
+/// config's order), every row staying in the report's `databases` and `lifeboat status`.
+pub fn report_summary(rows: &[ReportRow]) -> String {
+    let shown: Vec<ReportRow> = if rows.len() <= REPORT_SHOWN {
+        rows.to_vec()
+    } else {
+        let mut ranked: Vec<usize> = (0..rows.len()).collect();
+        ranked.sort_by_key(|&i| std::cmp::Reverse(attention(&rows[i])));
+        ranked.truncate(REPORT_SHOWN);
+        ranked.sort_unstable();
+        ranked.into_iter().map(|i| rows[i].clone()).collect()
+    };
+    let mut out = String::new();
+    if rows.len() > shown.len() {
+        let count = |f: &dyn Fn(&ReportRow) -> bool| rows.iter().filter(|r| f(r)).count();
+        out.push_str(&format!(
+            "{} databases: RPO met {}, BREACHED {}; last drill passed {}, FAILED {}, never proven {}; \
+             ready {}, NOT ready {}, not checked {}.\nThe {} most in need of attention:\n",
+            rows.len(),
+            count(&|r| r.rpo_met),
+            count(&|r| !r.rpo_met),
+            count(&|r| r.last_drill_passed == Some(true)),
+            count(&|r| r.last_drill_passed == Some(false)),
+            count(&|r| r.last_drill_passed.is_none()),
+            count(&|r| r.readiness.as_deref().is_some_and(|s| s.starts_with("ready: yes"))),
+            count(&|r| r.readiness.as_deref().is_some_and(|s| s.starts_with("ready: NO"))),
+            count(&|r| r.readiness.is_none()),
+            shown.len(),
+        ));
+    }
+    out.push_str(&report_text(&shown));
+    for r in &shown {
+        if let Some(ready) = &r.readiness {
+            out.push_str(&format!("{}: {ready}\n", r.database));
+        }
+        if let Some(page) = &r.last_drill_evidence {
+            out.push_str(&format!("{}: evidence of the last drill: {page}\n", r.database));
+        }
+    }
+    if rows.len() > shown.len() {
+        out.push_str(&format!(
+            "... and {} more databases: every row is in this report's `databases`, and `lifeboat status` \
+             prints them all.\n",
+            rows.len() - shown.len()
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,5 +487,42 @@ mod tests {
         let text = report_text(&rows);
         assert!(text.contains("| orders-prod | 2m / 5m (met) | 2026-11-26 03:00 UTC | 9m / 30m | passed |"), "{text}");
         assert!(text.contains("| ledger | none / 1h (BREACHED) | never | - / 1h | not proven |"), "{text}");
+    }
+
+    #[test]
+    fn a_fleets_report_gives_counts_and_the_ten_most_in_need_of_attention() {
+        let row = |n: usize| ReportRow {
+            database: format!("fleet-{n:05}"),
+            rpo_seconds: 86_400,
+            recovery_point_age_seconds: Some(3_600),
+            rpo_met: n % 1_000 != 500,
+            rto_seconds: 3_600,
+            last_drill: (n % 10 == 0).then(|| at(0)),
+            measured_rto_seconds: (n % 10 == 0).then_some(600),
+            last_drill_passed: (n % 10 == 0).then_some(n != 7_770),
+            readiness: Some(if n % 100 == 1 { "ready: NO — snapshot quota".into() } else { "ready: yes".into() }),
+            last_drill_evidence: None,
+        };
+        let small: Vec<ReportRow> = (0..3).map(row).collect();
+        assert!(report_summary(&small).starts_with(&report_text(&small)), "a few databases read in full");
+        let rows: Vec<ReportRow> = (0..10_000).map(row).collect();
+        let text = report_summary(&rows);
+        assert!(text.len() < 8 * 1024, "{} bytes", text.len());
+        assert!(
+            text.starts_with(
+                "10000 databases: RPO met 9990, BREACHED 10; last drill passed 999, FAILED 1, never proven 9000; \
+                 ready 9900, NOT ready 100, not checked 0.\nThe 10 most in need of attention:\n"
+            ),
+            "{text}"
+        );
+        let shown: Vec<&str> = text.lines().filter(|l| l.starts_with("| fleet-")).map(|l| &l[2..13]).collect();
+        // The failed drill first in rank, then the ten breaches' first nine, in the config's order.
+        let breaches = ["fleet-00500", "fleet-01500", "fleet-02500", "fleet-03500", "fleet-04500"];
+        assert_eq!(shown.len(), 10, "{text}");
+        assert!(shown.contains(&"fleet-07770") && breaches.iter().all(|b| shown.contains(b)), "{shown:?}");
+        assert!(shown.windows(2).all(|w| w[0] < w[1]), "in the config's order: {shown:?}");
+        let end = "... and 9990 more databases: every row is in this report's `databases`, and `lifeboat status` \
+                   prints them all.\n";
+        assert!(text.ends_with(end), "{text}");
     }
 }

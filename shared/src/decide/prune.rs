@@ -1,7 +1,7 @@
 //! A pruner run: what asked for it, which databases and regions it covers, the plan per database
 //! and region, and the summary people read. The keep/delete decisions are `retention::plan`'s.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use crate::event::{self, EventError, Trigger};
 use crate::retention::{self, Action, DeleteReason, Scope};
 
 /// What a run was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PruneRequest {
     /// Report the plan, delete nothing (on top of each database's own `retention.dry_run`).
     pub dry_run: bool,
@@ -24,7 +24,22 @@ pub struct PruneRequest {
     /// When the schedule fired. The plan is made as of then (never later than the wall clock), so
     /// a replayed or late-retried event makes the same plan, not a newer one.
     pub at: Option<DateTime<Utc>>,
+    /// 1 for a run the schedule or a person started; n for its (n-1)th continuation.
+    pub part: u32,
 }
+
+impl Default for PruneRequest {
+    fn default() -> Self {
+        PruneRequest { dry_run: false, database: None, at: None, part: 1 }
+    }
+}
+
+/// Groups (a database in a region) up to which a run answers its whole summary (`answer`).
+pub const WHOLE_ANSWER_UP_TO: usize = 50;
+
+/// A run that can't finish in one invocation hands on at most this many times: a fleet needing
+/// more is past what one stack's pruner serves (docs/deployment.md), and a bug can't loop forever.
+pub const MAX_PARTS: u32 = 24;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +47,19 @@ struct Manual {
     #[serde(default)]
     dry_run: bool,
     database: Option<String>,
+    /// A continuation's: the first part's plan time and which part this is (`continuation`).
+    as_of: Option<DateTime<Utc>>,
+    part: Option<u32>,
+}
+
+/// What the next part of an unfinished run is asked (the pruner's continuation event's detail):
+/// the first part's plan time, so every part plans as of the same moment.
+pub fn continuation(summary: &Summary, request: &PruneRequest) -> Value {
+    let mut next = serde_json::json!({"as_of": summary.as_of, "part": request.part + 1});
+    if let Some(db) = &request.database {
+        next["database"] = db.clone().into();
+    }
+    next
 }
 
 /// A scheduled EventBridge event, or a manual `{"dry_run": bool, "database": "name"}` (both optional).
@@ -48,7 +76,11 @@ pub fn parse_request(payload: &Value) -> Result<PruneRequest, EventError> {
     let manual: Manual = serde_json::from_value(payload.clone()).map_err(|e| {
         EventError(format!(r#"expected a Scheduled Event or {{"dry_run": true|false, "database": "<name>"}}: {e}"#))
     })?;
-    Ok(PruneRequest { dry_run: manual.dry_run, database: manual.database, at: None })
+    let part = manual.part.unwrap_or(1);
+    if part == 0 || part > MAX_PARTS {
+        return Err(EventError(format!("part {part}: a run has parts 1 to {MAX_PARTS}")));
+    }
+    Ok(PruneRequest { dry_run: manual.dry_run, database: manual.database, at: manual.as_of, part })
 }
 
 /// The moment the plan is made as of (`event::as_of`).
@@ -122,13 +154,31 @@ impl GroupReport {
     }
 }
 
+/// The run's plan and what came of it. The quota is not judged here: the listings are from before
+/// the deletions, and the copier's sweep watches it against the account's own maximum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub as_of: DateTime<Utc>,
     pub dry_run: bool,
     pub groups: Vec<GroupReport>,
-    pub quota_warnings: Vec<String>,
     pub api_calls: usize,
+    /// Which part of the run this was (1 unless an earlier part ran out of time).
+    pub part: u32,
+    /// Deletions planned but not started before the invocation's time ran out: the next part's.
+    pub left: usize,
+}
+
+/// A run's counts in one region and scope, all databases together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegionCounts {
+    pub region: String,
+    pub scope: Scope,
+    pub databases: usize,
+    pub kept: usize,
+    pub deleted: usize,
+    pub would_delete: usize,
+    pub skipped: usize,
+    pub failed: usize,
 }
 
 fn delete_reason(r: &DeleteReason) -> &'static str {
@@ -184,13 +234,7 @@ pub fn plan_run(
             groups.push(report);
         }
     }
-    Summary {
-        as_of: now,
-        dry_run: request.dry_run,
-        groups,
-        quota_warnings: retention::quota_warnings(listings),
-        api_calls: 0,
-    }
+    Summary { as_of: now, dry_run: request.dry_run, groups, api_calls: 0, part: request.part, left: 0 }
 }
 
 impl Summary {
@@ -205,6 +249,92 @@ impl Summary {
     /// People hear about a run that changed something or went wrong; quiet runs only log.
     pub fn worth_telling(&self) -> bool {
         self.deleted() > 0 || self.failed() > 0
+    }
+
+    /// The databases the run covered, each once, in the config's order.
+    pub fn databases(&self) -> Vec<&str> {
+        let mut seen = BTreeSet::new();
+        self.groups.iter().map(|g| g.database.as_str()).filter(|d| seen.insert(*d)).collect()
+    }
+
+    /// Counts per region and scope, in region order.
+    pub fn by_region(&self) -> Vec<RegionCounts> {
+        let mut counts: BTreeMap<(&str, Scope), RegionCounts> = BTreeMap::new();
+        for g in &self.groups {
+            let c = counts.entry((g.region.as_str(), g.scope)).or_insert_with(|| RegionCounts {
+                region: g.region.clone(),
+                scope: g.scope,
+                databases: 0,
+                kept: 0,
+                deleted: 0,
+                would_delete: 0,
+                skipped: 0,
+                failed: 0,
+            });
+            c.databases += 1;
+            c.kept += g.kept.len();
+            c.deleted += g.deleted.len();
+            c.would_delete += g.would_delete.len();
+            c.skipped += g.skipped.len();
+            c.failed += g.failed.len();
+        }
+        counts.into_values().collect()
+    }
+
+    /// The `n` groups people most need to see (most failures, then most deletions done or
+    /// planned), in the run's order.
+    pub fn worst(&self, n: usize) -> Vec<&GroupReport> {
+        let mut ranked: Vec<usize> = (0..self.groups.len()).collect();
+        let weight = |g: &GroupReport| (g.failed.len(), g.deleted.len() + g.would_delete.len());
+        ranked.sort_by_key(|&i| std::cmp::Reverse(weight(&self.groups[i])));
+        ranked.truncate(n);
+        ranked.sort_unstable();
+        ranked.into_iter().map(|i| &self.groups[i]).collect()
+    }
+
+    /// The run in one log line whatever the fleet's size: totals, counts per region, the ten
+    /// groups with most failures and deletions (each group's items are on its own lines).
+    /// What a run answers Lambda: the whole summary for up to `WHOLE_ANSWER_UP_TO` databases and
+    /// regions (someone invoking it by hand reads the lists), else the digest: the whole summary
+    /// grows with the fleet (~6 MB, Lambda's response limit, at 10,000 databases); the log has
+    /// every list.
+    pub fn answer(&self) -> Value {
+        if self.groups.len() <= WHOLE_ANSWER_UP_TO {
+            serde_json::to_value(self).unwrap_or_else(|_| self.digest())
+        } else {
+            self.digest()
+        }
+    }
+
+    pub fn digest(&self) -> Value {
+        let worst: Vec<Value> = self
+            .worst(10)
+            .into_iter()
+            .map(|g| {
+                serde_json::json!({
+                    "database": g.database,
+                    "region": g.region,
+                    "scope": g.scope,
+                    "deleted": g.deleted.len(),
+                    "would_delete": g.would_delete.len(),
+                    "failed": g.failed.len(),
+                    "first_failure": g.failed.first().map(|i| format!("{}: {}", i.id, i.why)),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "as_of": self.as_of,
+            "dry_run": self.dry_run,
+            "part": self.part,
+            "left": self.left,
+            "databases": self.databases().len(),
+            "groups": self.groups.len(),
+            "deleted": self.deleted(),
+            "failed": self.failed(),
+            "api_calls": self.api_calls,
+            "by_region": self.by_region(),
+            "worst": worst,
+        })
     }
 }
 
@@ -240,13 +370,37 @@ mod tests {
     #[test]
     fn manual_requests_parse_and_typos_are_refused() {
         let r = parse_request(&json!({"dry_run": true, "database": "orders"})).unwrap();
-        assert_eq!(r, PruneRequest { dry_run: true, database: Some("orders".into()), at: None });
+        assert_eq!(r, PruneRequest { dry_run: true, database: Some("orders".into()), at: None, part: 1 });
         assert_eq!(parse_request(&json!({})).unwrap(), PruneRequest::default());
         // A typo must not turn a dry run into a real one.
         let e = parse_request(&json!({"dryrun": true})).unwrap_err();
         assert!(e.0.contains("dryrun"), "{e}");
         assert!(parse_request(&json!("prune")).is_err());
         assert!(parse_request(&json!({"dry_run": "yes"})).is_err());
+    }
+
+    #[test]
+    fn a_continuation_asks_for_the_same_plan_and_the_next_part_and_stops_at_the_last() {
+        let first = PruneRequest { database: Some("orders".into()), ..Default::default() };
+        let summary = Summary {
+            as_of: "2026-11-24T04:00:00Z".parse().unwrap(),
+            dry_run: false,
+            groups: Vec::new(),
+            api_calls: 0,
+            part: 1,
+            left: 7,
+        };
+        let next = parse_request(&continuation(&summary, &first)).unwrap();
+        assert_eq!(next, PruneRequest { at: Some(summary.as_of), part: 2, ..first.clone() });
+        assert_eq!(as_of(&next, "2026-11-24T04:14:00Z".parse().unwrap()), summary.as_of);
+        let last = PruneRequest { part: MAX_PARTS, ..first };
+        let refused = parse_request(&continuation(&summary, &last)).unwrap_err();
+        assert!(refused.0.contains(&format!("parts 1 to {MAX_PARTS}")), "{refused}");
+        assert!(parse_request(&json!({"part": 0})).is_err());
+        assert!(parse_request(&json!({"as_of": "yesterday", "part": 2})).is_err());
+        let sample =
+            parse_request(&serde_json::from_str(include_str!("../../../events/pruner-continues.json")).unwrap());
+        assert_eq!(sample.unwrap().part, 2);
     }
 
     #[test]
@@ -263,6 +417,44 @@ mod tests {
         assert_eq!(as_of(&late, wall), wall);
         let early = PruneRequest { at: Some("2026-11-24T04:00:00Z".parse().unwrap()), ..Default::default() };
         assert_eq!(as_of(&early, wall), early.at.unwrap());
+    }
+
+    #[test]
+    fn the_runs_log_line_stays_bounded_at_ten_thousand_databases() {
+        let item = |id: String| Item { id, why: "outside policy".into() };
+        let groups: Vec<GroupReport> = (0..10_000)
+            .map(|d| GroupReport {
+                database: format!("fleet-{d:05}"),
+                region: if d % 2 == 0 { "us-west-2" } else { "us-east-1" }.into(),
+                scope: if d % 2 == 0 { Scope::Copies } else { Scope::Source },
+                dry_run: false,
+                kept: (0..3).map(|k| item(format!("fleet-{d:05}-{k}"))).collect(),
+                deleted: (3..5).map(|k| item(format!("fleet-{d:05}-{k}"))).collect(),
+                would_delete: Vec::new(),
+                skipped: Vec::new(),
+                failed: if d == 4_242 { vec![item("fleet-04242-9".into())] } else { Vec::new() },
+                to_delete: Vec::new(),
+            })
+            .collect();
+        let s = Summary {
+            as_of: "2026-11-24T04:00:00Z".parse().unwrap(),
+            dry_run: false,
+            groups,
+            api_calls: 20_004,
+            part: 1,
+            left: 0,
+        };
+        let line = s.digest().to_string();
+        assert!(line.len() <= crate::text::LOG_LINE_BUDGET / 4, "{} bytes", line.len());
+        let d = s.digest();
+        assert_eq!(
+            (d["databases"].clone(), d["deleted"].clone(), d["failed"].clone()),
+            (json!(10_000), json!(20_000), json!(1))
+        );
+        assert_eq!(d["by_region"].as_array().map(Vec::len), Some(2));
+        let worst = d["worst"].as_array().unwrap();
+        assert_eq!(worst.len(), 10);
+        assert!(worst.iter().any(|w| w["first_failure"] == "fleet-04242-9: outside policy"), "{worst:?}");
     }
 
     #[test]

@@ -755,6 +755,59 @@ pub fn ready(checks: &[Check]) -> bool {
     checks.iter().all(|c| c.level != Level::Blocked)
 }
 
+/// A database whose verdict crossed between ready and not ready since people were last told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub database: String,
+    pub checks: Vec<Check>,
+    /// When the state it leaves began (the epoch when it was never told: ready, the quiet default).
+    pub since: DateTime<Utc>,
+}
+
+impl Change {
+    /// `checks` against what was last told (None: never): the change, if it is one.
+    pub fn of(database: &str, checks: &[Check], told: Option<(bool, DateTime<Utc>)>) -> Option<Change> {
+        let (was_not_ready, since) = told.unwrap_or((false, DateTime::<Utc>::MIN_UTC));
+        (was_not_ready == ready(checks)).then(|| Change {
+            database: database.to_owned(),
+            checks: checks.to_vec(),
+            since,
+        })
+    }
+
+    pub fn ready(&self) -> bool {
+        ready(&self.checks)
+    }
+}
+
+/// The send-once key of one run's notice, from its changes: each is its database, which way it
+/// went and when the state it left began (to the millisecond: runs on demand can come within a
+/// second). A retried run finds the same changes (the states are written after the notice) and
+/// so the same key, and tells nothing twice; any later change makes a new one.
+pub fn changes_claim(changes: &[Change]) -> String {
+    match changes {
+        // One change keeps the key it always had.
+        [one] => change_key(one),
+        _ => claim_for("ready", changes.iter().map(change_key).collect()),
+    }
+}
+
+/// One change's own key: its database, which way it went (not ready: true) and when the state
+/// it left began (to the millisecond: runs on demand can come within a second).
+pub fn change_key(c: &Change) -> String {
+    format!("ready#{}#{}#{}", c.database, !c.ready(), c.since.timestamp_millis())
+}
+
+/// The send-once key of one notice about a set of changes (each a line naming one), whatever
+/// their order: `<prefix>#<how many>#<digest>`, short whatever the fleet (a DynamoDB key).
+pub fn claim_for(prefix: &str, mut lines: Vec<String>) -> String {
+    use sha2::{Digest, Sha256};
+    lines.sort();
+    let digest = Sha256::digest(lines.join("\n").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}#{}#{hex}", lines.len())
+}
+
 /// "ready: yes / 2 warnings", or "ready: NO — subnet group dr-db not found ...".
 pub fn summary(checks: &[Check]) -> String {
     let warnings = checks.iter().filter(|c| c.level == Level::Warning).count();
@@ -883,6 +936,27 @@ mod tests {
         assert_eq!(lag.level, Level::Blocked, "{checks:?}");
         assert!(lag.reason.starts_with("ReplicaLag is -1: RDS says replication is not active"), "{lag:?}");
         assert!(!ready(&checks));
+    }
+
+    #[test]
+    fn a_change_is_a_crossing_of_ready_and_its_claim_is_the_same_for_the_same_changes() {
+        let blocked = vec![check("restore-subnet-group", Level::Blocked, "subnet group dr-db not found")];
+        let warned = vec![check("last-drill", Level::Warning, "never drilled")];
+        let since = now() - chrono::Duration::hours(1);
+        assert_eq!(Change::of("a", &warned, None), None, "ready is the quiet default");
+        assert_eq!(Change::of("a", &blocked, Some((true, since))), None, "still not ready: told already");
+        let stopped = Change::of("a", &blocked, None).expect("a database that starts out blocked is told");
+        assert!(!stopped.ready() && stopped.since == DateTime::<Utc>::MIN_UTC);
+        let again = Change::of("b", &warned, Some((true, since))).expect("ready again");
+        assert!(again.ready() && again.since == since);
+
+        let claim = changes_claim(&[stopped.clone(), again.clone()]);
+        assert_eq!(claim, changes_claim(&[again.clone(), stopped.clone()]), "whatever the order");
+        assert!(claim.starts_with("ready#2#") && claim.len() < 50, "{claim}");
+        assert_eq!(changes_claim(&[again.clone()]), change_key(&again), "one change, its own key");
+        let later = Change { since: since + chrono::Duration::milliseconds(1), ..again.clone() };
+        assert_ne!(claim, changes_claim(&[stopped.clone(), later]), "a later change is another notice");
+        assert_ne!(claim, changes_claim(&[stopped]), "another set of changes too");
     }
 
     #[test]

@@ -276,22 +276,34 @@ pub fn pending_copy_sources(listings: &RegionListings) -> BTreeSet<String> {
         .collect()
 }
 
-/// Regions within 10% of the manual snapshot quota, per snapshot kind.
-pub fn quota_warnings(listings: &RegionListings) -> Vec<String> {
+/// Regions within 10% of their manual snapshot quota, per snapshot kind. `quota(region, kind)` is
+/// the account's (used, max) there as `DescribeAccountAttributes` said; where it is None (the call
+/// failed), the listing's manual snapshots are counted against the default quota.
+pub fn quota_warnings(
+    listings: &RegionListings,
+    quota: impl Fn(&str, RdsResource) -> Option<(usize, usize)>,
+) -> Vec<String> {
     let mut counts: BTreeMap<(&str, RdsResource), usize> = BTreeMap::new();
     for (region, snapshots) in listings {
+        for kind in [RdsResource::InstanceSnapshot, RdsResource::ClusterSnapshot] {
+            if quota(region, kind).is_some() {
+                counts.entry((region.as_str(), kind)).or_default();
+            }
+        }
         for s in snapshots.iter().filter(|s| s.snapshot_type == SnapshotType::Manual) {
             *counts.entry((region.as_str(), s.arn.resource)).or_default() += 1;
         }
     }
     counts
         .into_iter()
-        .filter(|(_, n)| *n * 10 >= MANUAL_SNAPSHOT_QUOTA * 9)
-        .map(|((region, resource), n)| {
+        .filter_map(|((region, resource), counted)| {
             let kind = if resource == RdsResource::ClusterSnapshot { "cluster" } else { "DB" };
-            format!(
-                "{region} holds {n} of {MANUAL_SNAPSHOT_QUOTA} manual {kind} snapshots allowed by the default quota"
-            )
+            let (used, max, whose) = match quota(region, resource) {
+                Some((used, max)) => (used, max, "the account's quota there"),
+                None => (counted, MANUAL_SNAPSHOT_QUOTA, "the default quota"),
+            };
+            (used * 10 >= max * 9)
+                .then(|| format!("{region} holds {used} of {max} manual {kind} snapshots allowed by {whose}"))
         })
         .collect()
 }

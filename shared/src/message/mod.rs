@@ -3,7 +3,7 @@
 //! phone; the same facts as JSON for machines; SNS message attributes subscribers filter on; and
 //! the AWS Chatbot custom-notification shape for Slack / Teams. Pure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -23,8 +23,22 @@ use crate::text::human_std;
 
 /// SNS refuses subjects of 100 characters or more.
 pub const MAX_SUBJECT: usize = 99;
-/// Deletions listed by name per database and region in a pruner summary.
+/// SNS refuses a larger publish: messages "at most 256 KB in size (262,144 bytes, not 262,144
+/// characters)", and "All parts of the message attribute, including name, type, and value, are
+/// included in the message size restriction" (Publish, MessageAttributeValue: SNS API reference).
+pub const SNS_MAX: usize = 262_144;
+/// Kept free of `sns_structured` beside the attributes: the request's own framing.
+const SNS_HEADROOM: usize = 4 * 1024;
+/// A chat card's description at most: the whole card is one SNS message, of which it is most.
+const CHAT_DESCRIPTION_MAX: usize = 64 * 1024;
+const CHAT_CUT: &str = "\n[Cut here: too long for a chat card.]\n";
+/// Failures, and deletions, listed by name per database and region in a pruner summary.
 const LISTED_PER_GROUP: usize = 20;
+/// Databases-and-regions a pruner summary shows in full; the rest as counts.
+const SHOWN_GROUPS: usize = 10;
+/// Databases named in the `database` attribute of a fleet-wide message (which subscribers filter
+/// on): enough for any one team's, bounded for SNS's size limit.
+const ATTRIBUTE_DATABASES: usize = 100;
 /// Timeline rows in a message; the whole timeline stays in the incident's item.
 pub const TIMELINE_ROWS: usize = 50;
 
@@ -51,9 +65,51 @@ impl Message {
     /// The SNS `Message` with `MessageStructure=json`: people (email, SMS, chat, HTTPS) get the
     /// text, queues and functions the facts, which carry the text too. Kept to three copies, and
     /// timelines to `TIMELINE_ROWS`, so a long incident stays far inside SNS's 256 KB.
+    ///
+    /// The last line of defence of that limit, whatever a message says: over
+    /// `SNS_MAX` less the attributes, the text is cut on a char boundary (a quarter of the budget:
+    /// it goes out three times, escaped) and says so and where the rest is (`facts.full_list`, when
+    /// the message names it), and the facts keep only their plain values.
     pub fn sns_structured(&self) -> String {
-        let facts = self.facts.to_string();
-        json!({ "default": self.body, "sqs": facts, "lambda": facts }).to_string()
+        let budget = SNS_MAX.saturating_sub(self.attribute_bytes() + SNS_HEADROOM);
+        let whole = structured(&self.body, &self.facts);
+        if whole.len() <= budget {
+            return whole;
+        }
+        let rest = self.facts["full_list"].as_str().unwrap_or("the record this message summarises");
+        let note = format!(
+            "\n[Cut here: this message was {} bytes, over SNS's 256 KB. The rest is in {rest}.]\n",
+            whole.len()
+        );
+        let body = crate::text::fit(&self.body, budget / 4, &note);
+        let mut facts: serde_json::Map<String, Value> = match &self.facts {
+            Value::Object(m) => {
+                m.iter().filter(|(_, v)| !v.is_array() && !v.is_object()).map(|(k, v)| (k.clone(), v.clone())).collect()
+            }
+            _ => serde_json::Map::new(),
+        };
+        facts.insert("text".into(), json!(body));
+        facts.insert("cut".into(), json!(true));
+        let cut = structured(&body, &Value::Object(facts));
+        if cut.len() <= budget {
+            return cut;
+        }
+        // Only a text of control characters (six bytes each, escaped) gets here: the note alone.
+        structured(&note, &json!({ "message": self.facts["message"], "text": note, "cut": true }))
+    }
+
+    /// What the attributes count toward SNS's limit: names, types and values.
+    pub fn attribute_bytes(&self) -> usize {
+        self.attributes
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    + match v {
+                        Attribute::Text(t) => "String".len() + t.len(),
+                        Attribute::List(l) => "String.Array".len() + serde_json::to_string(l).map_or(0, |j| j.len()),
+                    }
+            })
+            .sum()
     }
 
     /// The message pointing at the evidence record kept for it (`s3://...`).
@@ -67,6 +123,11 @@ impl Message {
         }
         self
     }
+}
+
+fn structured(body: &str, facts: &Value) -> String {
+    let facts = facts.to_string();
+    json!({ "default": body, "sqs": facts, "lambda": facts }).to_string()
 }
 
 fn subject(text: String) -> String {
@@ -420,7 +481,7 @@ fn chat(title: &str, description: &str, next_steps: &[&str], thread: &str) -> Va
         "content": {
             "textType": "client-markdown",
             "title": title,
-            "description": description,
+            "description": crate::text::fit(description, CHAT_DESCRIPTION_MAX, CHAT_CUT),
             "nextSteps": next_steps,
         },
         "metadata": { "threadId": thread, "summary": title },
@@ -543,6 +604,94 @@ pub fn rpo_change(a: &Assessment) -> Message {
     Message { subject: subj, body, facts, attributes, chat }
 }
 
+/// One RPO run's crossings, told in one message: one as `rpo_change` says it; several grouped by
+/// region and way (a DR region whose copies stopped is one line with a count), each naming its
+/// first `NAMED_PER_GROUP` databases with what a recovery there would lose. Bounded at any fleet
+/// size: `SHOWN_REASONS` groups.
+pub fn rpo_changes(changes: &[&Assessment]) -> Message {
+    if let [one] = changes {
+        return rpo_change(one);
+    }
+    let breached = changes.iter().filter(|a| a.breached).count();
+    let severity =
+        if changes.iter().any(|a| a.breached && a.tier == "production") { Severity::P2 } else { Severity::P3 };
+    // (not breached, region) -> its assessments: the breaches first, the most first.
+    let mut by_region: BTreeMap<(bool, &str), Vec<&Assessment>> = BTreeMap::new();
+    for a in changes {
+        by_region.entry((!a.breached, a.region.as_str())).or_default().push(a);
+    }
+    let mut groups: Vec<((bool, &str), Vec<&Assessment>)> = by_region.into_iter().collect();
+    groups.sort_by_key(|((met, _), list)| (*met, std::cmp::Reverse(list.len())));
+    let regions = |breached: bool| {
+        groups.iter().filter(|((met, _), _)| *met != breached).map(|((_, r), _)| *r).collect::<Vec<_>>()
+    };
+    let within = |breached: bool| match regions(breached).as_slice() {
+        [one] => format!("in {one}"),
+        many => format!("in {} regions", many.len()),
+    };
+    let subj = subject(match (breached, changes.len() - breached) {
+        (0, m) => format!("[{severity}] RPO met again: {} {}", databases(m), within(false)),
+        (n, 0) => format!("[{severity}] RPO BREACHED: {} {}", databases(n), within(true)),
+        (n, m) => format!("[{severity}] RPO BREACHED: {} {}; {m} met again", databases(n), within(true)),
+    });
+    let mut body = format!(
+        "Recovery points: {} past their RPO, {} within it again (a database counts once per DR region).\n",
+        databases(breached),
+        databases(changes.len() - breached)
+    );
+    let loses = |a: &Assessment| {
+        a.recovery_point_age_seconds.map_or_else(
+            || "no recovery point".to_owned(),
+            |s| format!("up to {}", human(chrono::Duration::seconds(s))),
+        )
+    };
+    let mut shown = Vec::new();
+    for ((met, region), list) in groups.iter().take(SHOWN_REASONS) {
+        let named: Vec<String> =
+            list.iter().take(NAMED_PER_GROUP).map(|a| format!("{} ({})", a.database, loses(a))).collect();
+        let how = if *met { "RPO met again" } else { "RPO BREACHED" };
+        body.push_str(&format!(
+            "\n{how} in {region}, {} (what a recovery there would lose): {}{}\n",
+            databases(list.len()),
+            named.join(", "),
+            crate::text::and_more(named.len(), list.len())
+        ));
+        shown.push(json!({"region": region, "breached": !met, "databases": list.len(), "named": named}));
+    }
+    if groups.len() > SHOWN_REASONS {
+        let rest: usize = groups[SHOWN_REASONS..].iter().map(|(_, l)| l.len()).sum();
+        body.push_str(&format!("\n... and {} in {} more regions.\n", databases(rest), groups.len() - SHOWN_REASONS));
+    }
+    let must = if breached > 0 {
+        "Find why copies or replication stopped (the copier's report and alarms, the replicas' status) before you need them."
+    } else {
+        "Nothing."
+    };
+    body.push_str(&format!(
+        "\nWhat Lifeboat is doing: measuring every run; it tells you again only when this changes. Each database's \
+         figures: lifeboat status, and the run's log.\nWhat you must do: {must}\n"
+    ));
+    let message = if breached > 0 { "rpo-breached" } else { "rpo-met" };
+    let facts = json!({
+        "message": message, "subject": subj, "text": body, "severity": severity.as_str(),
+        "breached": breached, "met_again": changes.len() - breached, "groups": shown,
+    });
+    let mut listed: Vec<String> = Vec::new();
+    for a in groups.iter().flat_map(|(_, l)| l) {
+        if listed.len() < ATTRIBUTE_DATABASES && !listed.contains(&a.database) {
+            listed.push(a.database.clone());
+        }
+    }
+    let attributes = BTreeMap::from([
+        ("severity", Attribute::Text(severity.as_str().to_owned())),
+        ("database", Attribute::List(listed)),
+        ("kind", Attribute::Text("rpo".to_owned())),
+        ("message", Attribute::Text(message.to_owned())),
+    ]);
+    let chat = chat(&subj, &body, &[must], "rpo");
+    Message { subject: subj, body, facts, attributes, chat }
+}
+
 /// A database stopped being ready to fail over, or is ready again: sent once per change.
 pub fn readiness_change(database: &str, region: &str, checks: &[crate::readiness::Check]) -> Message {
     use crate::readiness::{ready, summary, Level};
@@ -572,15 +721,124 @@ pub fn readiness_change(database: &str, region: &str, checks: &[crate::readiness
     Message { subject: subj, body, facts, attributes, chat }
 }
 
+/// Databases a fleet-wide notice names per group; the rest it counts.
+const NAMED_PER_GROUP: usize = 10;
+/// Reasons a fleet-wide readiness notice gives; the databases of the rest it counts.
+const SHOWN_REASONS: usize = 10;
+/// A check's reason as a fleet-wide readiness notice quotes it at most (an unreadable database's
+/// carries AWS's answer).
+const REASON_MAX: usize = 500;
+
+/// `names`, the first `NAMED_PER_GROUP` of them, and how many more.
+fn some_of(names: &[&str]) -> String {
+    let shown = names.len().min(NAMED_PER_GROUP);
+    format!("{}{}", names[..shown].join(", "), crate::text::and_more(shown, names.len()))
+}
+
+fn databases(n: usize) -> String {
+    if n == 1 {
+        "1 database".to_owned()
+    } else {
+        format!("{n} databases")
+    }
+}
+
+/// One readiness run's changes, told in one message: one database's as `readiness_change` says
+/// it; several grouped by the first thing that blocks each, so one cause many databases share (a
+/// subnet group, a full snapshot quota) is one line with a count, and the ones ready again in
+/// one more. Bounded at any fleet size: `SHOWN_REASONS` reasons, `NAMED_PER_GROUP` names each.
+pub fn readiness_changes(region: &str, changes: &[crate::readiness::Change]) -> Message {
+    use crate::readiness::Level;
+    if let [one] = changes {
+        return readiness_change(&one.database, region, &one.checks);
+    }
+    let (again, stopped): (Vec<_>, Vec<_>) = changes.iter().partition(|c| c.ready());
+    // (check, reason) of the first blocked check -> the databases it stopped, in config order.
+    let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut groups: Vec<((&str, &str), Vec<&str>)> = Vec::new();
+    for c in &stopped {
+        let why = c.checks.iter().find(|x| x.level == Level::Blocked).map_or(("blocked", ""), |x| (x.check, &x.reason));
+        let i = *index.entry(why).or_insert_with(|| {
+            groups.push((why, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(&c.database);
+    }
+    groups.sort_by_key(|(_, names)| std::cmp::Reverse(names.len()));
+    let severity = if stopped.is_empty() { Severity::P3 } else { Severity::P2 };
+    let subj = subject(match (stopped.len(), again.len()) {
+        (0, m) => format!("[{severity}] {} ready to fail over again", databases(m)),
+        (n, 0) if groups.len() == 1 => {
+            format!("[{severity}] {} NOT ready to fail over: {}", databases(n), groups[0].0 .0)
+        }
+        (n, 0) => format!("[{severity}] {} NOT ready to fail over", databases(n)),
+        _ => {
+            // One on a side is named: "orders-prod NOT ready to fail over, ledger ready again".
+            let who = |list: &[&crate::readiness::Change]| match list {
+                [one] => one.database.clone(),
+                _ => databases(list.len()),
+            };
+            format!("[{severity}] {} NOT ready to fail over, {} ready again", who(&stopped), who(&again))
+        }
+    });
+    let mut body = format!(
+        "Readiness, checked from {region}: {} stopped being ready to fail over, {} ready again.\n",
+        databases(stopped.len()),
+        databases(again.len())
+    );
+    for ((check, reason), names) in groups.iter().take(SHOWN_REASONS) {
+        let why = crate::text::fit(reason, REASON_MAX, " [cut]");
+        body.push_str(&format!(
+            "\n{} stopped being ready: {check}: {why}\n  {}\n",
+            databases(names.len()),
+            some_of(names)
+        ));
+    }
+    if groups.len() > SHOWN_REASONS {
+        let rest: usize = groups[SHOWN_REASONS..].iter().map(|(_, n)| n.len()).sum();
+        body.push_str(&format!("\n... and {} for {} other reasons.\n", databases(rest), groups.len() - SHOWN_REASONS));
+    }
+    let again_names: Vec<&str> = again.iter().map(|c| c.database.as_str()).collect();
+    if !again_names.is_empty() {
+        body.push_str(&format!("\nReady to fail over again ({}): {}\n", again_names.len(), some_of(&again_names)));
+    }
+    let must = if stopped.is_empty() { "Nothing." } else { "Mend what is BLOCKED: a failover now would fail there." };
+    body.push_str(&format!(
+        "\nWhat Lifeboat is doing: checking every 30 minutes; it tells you again only when this changes. Each \
+         database's checks: lifeboat status, and the run's log (a line per database).\nWhat you must do: {must}\n"
+    ));
+    let message = if stopped.is_empty() { "ready" } else { "not-ready" };
+    let shown: Vec<Value> = groups
+        .iter()
+        .take(SHOWN_REASONS)
+        .map(|((check, reason), names)| {
+            json!({"check": check, "reason": crate::text::fit(reason, REASON_MAX, " [cut]"), "databases": names.len(),
+                   "named": &names[..names.len().min(NAMED_PER_GROUP)]})
+        })
+        .collect();
+    let facts = json!({
+        "message": message, "subject": subj, "text": body, "severity": severity.as_str(), "region": region,
+        "stopped_being_ready": stopped.len(), "ready_again": again.len(), "groups": shown,
+        "ready_again_named": &again_names[..again_names.len().min(NAMED_PER_GROUP)],
+    });
+    // Filtered on by subscribers: the ones that stopped being ready first.
+    let listed = stopped.iter().chain(&again).map(|c| c.database.clone()).take(ATTRIBUTE_DATABASES).collect();
+    let attributes = BTreeMap::from([
+        ("severity", Attribute::Text(severity.as_str().to_owned())),
+        ("database", Attribute::List(listed)),
+        ("kind", Attribute::Text("readiness".to_owned())),
+        ("message", Attribute::Text(message.to_owned())),
+    ]);
+    let chat = chat(&subj, &body, &[must], &format!("readiness#{region}"));
+    Message { subject: subj, body, facts, attributes, chat }
+}
+
 fn group_line(g: &GroupReport) -> String {
-    let scope = match g.scope {
-        Scope::Source => "source",
-        Scope::Copies => "DR copies",
-    };
     format!(
-        "\n{} in {} ({scope}){}: kept {}, deleted {}, skipped {}{}\n",
+        "\n{} in {} ({}){}: kept {}, deleted {}, skipped {}{}\n",
         g.database,
         g.region,
+        scope_words(g.scope),
         if g.dry_run { ", dry run" } else { "" },
         g.kept.len(),
         g.deleted.len(),
@@ -589,31 +847,79 @@ fn group_line(g: &GroupReport) -> String {
     )
 }
 
-/// The pruner's run summary.
-pub fn pruner_summary(s: &Summary) -> Message {
+fn scope_words(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Source => "source",
+        Scope::Copies => "DR copies",
+    }
+}
+
+/// The pruner's run summary. A few databases' runs read in full; a fleet's gives the totals per
+/// region, the `SHOWN_GROUPS` databases-and-regions with most failures and deletions, and where the
+/// full list is: the pruner's log (`log_group`, its CloudWatch Logs group when it runs in Lambda).
+pub fn pruner_summary(s: &Summary, log_group: Option<&str>) -> Message {
     let severity = if s.failed() > 0 { Severity::P2 } else { Severity::P3 };
-    let databases: Vec<String> = {
-        let mut d: Vec<String> = s.groups.iter().map(|g| g.database.clone()).collect();
-        d.dedup();
-        d
-    };
+    let databases = s.databases();
+    let named = databases.join(", ");
+    let whose = if named.len() <= 40 { named } else { format!("{} databases", databases.len()) };
     let subj = if s.failed() > 0 {
-        format!(
-            "[{severity}] Lifeboat pruner: {} deleted, {} FAILED ({})",
-            s.deleted(),
-            s.failed(),
-            databases.join(", ")
-        )
+        format!("[{severity}] Lifeboat pruner: {} deleted, {} FAILED ({whose})", s.deleted(), s.failed())
     } else {
-        format!("[{severity}] Lifeboat pruner: {} snapshots deleted ({})", s.deleted(), databases.join(", "))
+        format!("[{severity}] Lifeboat pruner: {} snapshots deleted ({whose})", s.deleted())
     };
+    let full_list = format!(
+        "the pruner's log{}, its `pruner list` lines as of {}",
+        log_group.map(|g| format!(" ({g})")).unwrap_or_default(),
+        s.as_of.to_rfc3339()
+    );
     let mut body = format!("Snapshot retention run as of {}.\n", s.as_of.to_rfc3339());
-    for g in &s.groups {
+    if s.part > 1 || s.left > 0 {
+        body.push_str(&format!("Part {} of the run", s.part));
+        if s.left > 0 {
+            body.push_str(&format!(
+                ": its time ran out with {} deletions left, handed to part {} (same plan)",
+                s.left,
+                s.part + 1
+            ));
+        }
+        body.push_str(".\n");
+    }
+    let shown = s.worst(SHOWN_GROUPS);
+    let mut left_out = shown.len() < s.groups.len();
+    if left_out {
+        body.push_str(&format!(
+            "\n{} databases in {} regions: {} deleted, {} failed.\n",
+            databases.len(),
+            s.by_region().iter().map(|c| c.region.as_str()).collect::<BTreeSet<_>>().len(),
+            s.deleted(),
+            s.failed()
+        ));
+        for c in s.by_region() {
+            body.push_str(&format!(
+                "  {} ({}): {} databases, kept {}, deleted {}{}{}\n",
+                c.region,
+                scope_words(c.scope),
+                c.databases,
+                c.kept,
+                c.deleted,
+                if c.would_delete > 0 { format!(", would delete {} (dry run)", c.would_delete) } else { String::new() },
+                if c.failed > 0 { format!(", FAILED {}", c.failed) } else { String::new() },
+            ));
+        }
+        body.push_str(&format!("\nThe {} with the most failures and deletions:\n", shown.len()));
+    }
+    for g in &shown {
         body.push_str(&group_line(g));
-        // Failures first and in full; deletions capped, as SNS messages stop at 256 KB and the
-        // whole list is in the run's JSON log.
-        for i in &g.failed {
-            body.push_str(&format!("  FAILED to delete {}: {}\n", i.id, i.why));
+        // Failures first, then deletions, each capped: SNS messages stop at 256 KB, and every
+        // item is in the run's log.
+        for i in g.failed.iter().take(LISTED_PER_GROUP) {
+            body.push_str(&format!("  FAILED to delete {}: {}\n", i.id, crate::text::fit(&i.why, 200, "...")));
+        }
+        if g.failed.len() > LISTED_PER_GROUP {
+            body.push_str(&format!(
+                "  ... and {} more failures (see the run's log)\n",
+                g.failed.len() - LISTED_PER_GROUP
+            ));
         }
         for i in g.deleted.iter().take(LISTED_PER_GROUP) {
             body.push_str(&format!("  deleted {} ({})\n", i.id, i.why));
@@ -621,9 +927,16 @@ pub fn pruner_summary(s: &Summary) -> Message {
         if g.deleted.len() > LISTED_PER_GROUP {
             body.push_str(&format!("  ... and {} more (see the run's log)\n", g.deleted.len() - LISTED_PER_GROUP));
         }
+        left_out |= g.failed.len() > LISTED_PER_GROUP || g.deleted.len() > LISTED_PER_GROUP;
     }
-    for w in &s.quota_warnings {
-        body.push_str(&format!("\nWarning: {w}\n"));
+    if s.groups.len() > shown.len() {
+        body.push_str(&format!(
+            "\n... and {} more databases and regions, in the counts above.\n",
+            s.groups.len() - shown.len()
+        ));
+    }
+    if left_out {
+        body.push_str(&format!("\nThe full list, every snapshot kept or deleted and why: {full_list}.\n"));
     }
     let subj = subject(subj);
     let facts = json!({
@@ -634,11 +947,22 @@ pub fn pruner_summary(s: &Summary) -> Message {
         "as_of": s.as_of,
         "deleted": s.deleted(),
         "failed": s.failed(),
-        "quota_warnings": s.quota_warnings,
+        "databases": databases.len(),
+        "by_region": s.by_region(),
+        "full_list": full_list,
     });
+    // Filtered on by subscribers: the databases most worth hearing about first, when they're many.
+    let listed = if databases.len() <= ATTRIBUTE_DATABASES {
+        databases.iter().map(|d| (*d).to_owned()).collect()
+    } else {
+        let mut seen = BTreeSet::new();
+        let mut ranked: Vec<&GroupReport> = s.groups.iter().collect();
+        ranked.sort_by_key(|g| std::cmp::Reverse((g.failed.len(), g.deleted.len())));
+        ranked.iter().map(|g| g.database.clone()).filter(|d| seen.insert(d.clone())).take(ATTRIBUTE_DATABASES).collect()
+    };
     let attributes = BTreeMap::from([
         ("severity", Attribute::Text(severity.as_str().to_owned())),
-        ("database", Attribute::List(databases)),
+        ("database", Attribute::List(listed)),
         ("kind", Attribute::Text("retention".to_owned())),
         ("message", Attribute::Text("pruner-summary".to_owned())),
     ]);

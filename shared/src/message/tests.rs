@@ -228,19 +228,101 @@ fn the_pruner_summary_names_failures_and_caps_long_lists() {
         as_of: "2026-11-24T04:00:00Z".parse().unwrap(),
         dry_run: false,
         groups: vec![group],
-        quota_warnings: vec!["us-west-2 holds 95 of 100".into()],
         api_calls: 27,
+        part: 1,
+        left: 0,
     };
     assert!(summary.worth_telling());
-    let m = pruner_summary(&summary);
+    let m = pruner_summary(&summary, Some("/aws/lambda/lifeboat-pruner"));
     assert_eq!(m.subject, "[P2] Lifeboat pruner: 25 deleted, 1 FAILED (orders)");
     assert!(m.body.contains("FAILED to delete s-99: Throttling"), "{}", m.body);
     assert!(m.body.contains("deleted s-20 (outside policy)") && !m.body.contains("deleted s-21 "), "{}", m.body);
     assert!(m.body.contains("... and 5 more"), "{}", m.body);
-    assert!(m.body.contains("Warning: us-west-2 holds 95 of 100"), "{}", m.body);
+    assert!(m.body.contains("the pruner's log (/aws/lambda/lifeboat-pruner)"), "{}", m.body);
+    assert!(!m.body.contains("with the most failures"), "one database reads in full: {}", m.body);
     assert_eq!(m.attributes["severity"], Attribute::Text("P2".into()));
     assert_eq!(m.attributes["database"], Attribute::List(vec!["orders".into()]));
     insta::assert_snapshot!("pruner-summary", shown(&m));
+}
+
+fn fleet_summary(n: usize) -> Summary {
+    let item =
+        |d: usize, k: usize| Item { id: format!("lifeboat-fleet-{d:05}-snap-{k}"), why: "outside policy".into() };
+    let groups = (0..n)
+        .map(|d| GroupReport {
+            database: format!("fleet-{d:05}"),
+            region: if d % 2 == 0 { "us-west-2" } else { "us-east-1" }.into(),
+            scope: if d % 2 == 0 { Scope::Copies } else { Scope::Source },
+            dry_run: false,
+            kept: (0..3).map(|k| item(d, k)).collect(),
+            deleted: (3..5).map(|k| item(d, k)).collect(),
+            would_delete: Vec::new(),
+            skipped: Vec::new(),
+            // Every hundredth fails, with a long AWS error, the worst of them most often.
+            failed: (0..if d % 100 == 7 { 1 + d / 100 } else { 0 })
+                .map(|k| Item { id: format!("lifeboat-fleet-{d:05}-old-{k}"), why: "Throttling: ".repeat(40) })
+                .collect(),
+            to_delete: Vec::new(),
+        })
+        .collect();
+    Summary {
+        as_of: "2026-11-24T04:00:00Z".parse().unwrap(),
+        dry_run: false,
+        groups,
+        api_calls: 2 * n,
+        part: 1,
+        left: 0,
+    }
+}
+
+#[test]
+fn a_fleets_pruner_summary_gives_counts_the_worst_ten_and_where_the_rest_is() {
+    let s = fleet_summary(10_000);
+    let m = pruner_summary(&s, Some("/aws/lambda/lifeboat-pruner"));
+    let size = m.sns_structured().len() + m.attribute_bytes();
+    assert!(size <= SNS_MAX, "{size} bytes");
+    assert_eq!(m.subject, "[P2] Lifeboat pruner: 20000 deleted, 5050 FAILED (10000 databases)");
+    assert!(m.body.contains("10000 databases in 2 regions: 20000 deleted, 5050 failed."), "{}", m.body);
+    assert!(m.body.contains("  us-west-2 (DR copies): 5000 databases, kept 15000, deleted 10000\n"), "{}", m.body);
+    assert!(
+        m.body.contains("  us-east-1 (source): 5000 databases, kept 15000, deleted 10000, FAILED 5050\n"),
+        "{}",
+        m.body
+    );
+    // The ten with most failures, in the run's order: fleet-09907 (100 failures) down to fleet-09007.
+    let shown: Vec<&str> = m.body.lines().filter(|l| l.starts_with("fleet-")).collect();
+    assert_eq!(shown.len(), 10, "{}", m.body);
+    assert!(shown[0].starts_with("fleet-09007 in us-east-1") && shown[9].starts_with("fleet-09907 "), "{shown:?}");
+    assert!(m.body.contains("  ... and 80 more failures (see the run's log)"), "{}", m.body);
+    assert!(m.body.contains("... and 9990 more databases and regions, in the counts above."), "{}", m.body);
+    assert!(m.body.contains("its `pruner list` lines as of 2026-11-24T04:00:00+00:00"), "{}", m.body);
+    assert!(!m.body.contains("[Cut here"), "summarised, not cut: {} bytes", m.body.len());
+    let Attribute::List(named) = &m.attributes["database"] else { panic!("a list") };
+    assert_eq!(named.len(), 100);
+    assert_eq!(named[0], "fleet-09907", "the most failures first");
+}
+
+#[test]
+fn any_message_over_snss_limit_is_cut_on_a_char_boundary_saying_where_the_rest_is() {
+    let mut m = pruner_summary(&fleet_summary(3), None);
+    // 10,000 lines of three-byte characters: past the limit whatever the summary did.
+    m.body = (0..10_000).map(|n| format!("línea {n} ✓ {}\n", "€".repeat(20))).collect();
+    let s = m.sns_structured();
+    assert!(s.len() + m.attribute_bytes() <= SNS_MAX, "{} bytes", s.len());
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    let text = v["default"].as_str().unwrap();
+    let end: String = text.chars().skip(text.chars().count() - 200).collect();
+    assert!(text.starts_with("línea 0 ✓ €€€"), "{end}");
+    assert!(text.contains("[Cut here: this message was ") && text.contains("over SNS's 256 KB"), "{end}");
+    assert!(text.contains("The rest is in the pruner's log, its `pruner list` lines"), "{end}");
+    let facts: serde_json::Value = serde_json::from_str(v["sqs"].as_str().unwrap()).unwrap();
+    assert_eq!((facts["cut"].clone(), facts["text"].as_str()), (json!(true), Some(text)));
+    assert_eq!(facts["deleted"], 6, "plain facts stay");
+    // Small messages are not touched.
+    let small = pruner_summary(&fleet_summary(3), None);
+    let v: serde_json::Value = serde_json::from_str(&small.sns_structured()).unwrap();
+    assert_eq!(v["default"].as_str(), Some(small.body.as_str()));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(v["sqs"].as_str().unwrap()).unwrap(), small.facts);
 }
 
 #[test]
@@ -366,4 +448,123 @@ fn drill_results_say_how_fast_what_was_checked_and_what_was_deleted() {
     let m = drill_result(&failed);
     assert!(m.subject.starts_with("[P2] orders-prod: restore drill FAILED"), "{}", m.subject);
     assert!(m.body.contains("0 rows") && m.body.contains("Cleaned up: lf-drill-"), "{}", m.body);
+}
+
+fn blocked(check: &'static str, reason: &str) -> Vec<crate::readiness::Check> {
+    use crate::readiness::{Check, Level};
+    vec![
+        Check { check: "target", level: Level::Ok, reason: "orders-replica is available".into() },
+        Check { check, level: Level::Blocked, reason: reason.into() },
+    ]
+}
+
+fn change(database: &str, checks: Vec<crate::readiness::Check>) -> crate::readiness::Change {
+    crate::readiness::Change { database: database.into(), checks, since: at(-30) }
+}
+
+#[test]
+fn a_runs_readiness_changes_are_one_notice_grouped_by_what_blocks_them() {
+    let subnet = "subnet group dr-db not found in us-west-2: create it or set drill.restore.subnet_group";
+    // One database: today's notice, word for word.
+    let one = [change("orders-prod", blocked("restore-subnet-group", subnet))];
+    assert_eq!(readiness_changes("us-east-1", &one), readiness_change("orders-prod", "us-east-1", &one[0].checks));
+
+    let mut changes: Vec<_> =
+        (1..=31).map(|i| change(&format!("db-{i:02}"), blocked("restore-subnet-group", subnet))).collect();
+    changes.push(change("ledger", blocked("global-cluster", "ledger-west is in no global cluster")));
+    changes.push(change("billing", vec![]));
+    changes.push(change("audit", vec![]));
+    let m = readiness_changes("us-east-1", &changes);
+    assert_eq!(m.subject, "[P2] 32 databases NOT ready to fail over, 2 databases ready again");
+    assert!(
+        m.body
+            .contains(&format!("\n31 databases stopped being ready: restore-subnet-group: {subnet}\n  db-01, db-02,")),
+        "{}",
+        m.body
+    );
+    assert!(m.body.contains("db-10, and 21 more\n"), "ten names, then a count: {}", m.body);
+    assert!(m
+        .body
+        .contains("1 database stopped being ready: global-cluster: ledger-west is in no global cluster\n  ledger\n"));
+    assert!(m.body.contains("Ready to fail over again (2): billing, audit\n"), "{}", m.body);
+    insta::assert_snapshot!("readiness-changes", shown(&m));
+
+    let quota = "96 of 100 manual instance snapshots used in us-west-2: 4 left for copies and restores";
+    let full: Vec<_> = (1..=31).map(|i| change(&format!("db-{i:02}"), blocked("snapshot-quota", quota))).collect();
+    let m = readiness_changes("us-east-1", &full);
+    assert_eq!(m.subject, "[P2] 31 databases NOT ready to fail over: snapshot-quota");
+    let again: Vec<_> = (1..=3).map(|i| change(&format!("db-{i}"), vec![])).collect();
+    let m = readiness_changes("us-east-1", &again);
+    assert_eq!(
+        (m.subject.as_str(), m.facts["message"].as_str()),
+        ("[P3] 3 databases ready to fail over again", Some("ready"))
+    );
+}
+
+#[test]
+fn a_fleets_notices_stay_within_snss_limits_however_many_change() {
+    // 5,000 databases, each blocked for its own long reason with a long name: the worst case.
+    let changes: Vec<_> = (0..5_000)
+        .map(|i| {
+            let name = format!("{}-{i}", "a-very-long-database-name".repeat(2));
+            change(&name, blocked("readable", &format!("{i}: {}", "AWS said something long. ".repeat(100))))
+        })
+        .collect();
+    let m = readiness_changes("us-east-1", &changes);
+    assert!(m.subject.len() <= MAX_SUBJECT, "{}", m.subject);
+    assert!(m.body.len() < 16 * 1024, "the text is bounded: {} bytes", m.body.len());
+    assert!(m.body.contains("... and 4990 databases for 4990 other reasons."), "{}", m.body);
+    assert!(m.sns_structured().len() + m.attribute_bytes() < 64 * 1024, "far inside 256 KB");
+
+    let assessments: Vec<crate::rpo::Assessment> = (0..5_000)
+        .map(|i| crate::rpo::Assessment {
+            database: format!("db-{i}"),
+            region: format!("region-{}", i % 40),
+            tier: "production",
+            rpo_seconds: 300,
+            copy_age_seconds: None,
+            replica_lag_seconds: None,
+            recovery_point_age_seconds: Some(7200),
+            breached: true,
+            stuck_copies: vec![],
+        })
+        .collect();
+    let m = rpo_changes(&assessments.iter().collect::<Vec<_>>());
+    assert_eq!(m.subject, "[P2] RPO BREACHED: 5000 databases in 40 regions");
+    assert!(m.body.len() < 16 * 1024 && m.body.contains("... and 3750 databases in 30 more regions."), "{}", m.body);
+    assert!(m.sns_structured().len() + m.attribute_bytes() < 64 * 1024);
+}
+
+#[test]
+fn a_runs_rpo_crossings_are_one_notice_by_region_and_way() {
+    let a = |db: &str, region: &str, breached: bool, age: Option<i64>| crate::rpo::Assessment {
+        database: db.into(),
+        region: region.into(),
+        tier: "production",
+        rpo_seconds: 300,
+        copy_age_seconds: age,
+        replica_lag_seconds: None,
+        recovery_point_age_seconds: age,
+        breached,
+        stuck_copies: vec![],
+    };
+    let one = a("orders-prod", "us-west-2", true, Some(7200));
+    assert_eq!(rpo_changes(&[&one]), rpo_change(&one), "one crossing: today's notice");
+    let all = [
+        one,
+        a("billing", "us-west-2", true, None),
+        a("ledger", "eu-west-1", true, Some(900)),
+        a("audit", "us-west-2", false, Some(60)),
+    ];
+    let m = rpo_changes(&all.iter().collect::<Vec<_>>());
+    assert_eq!(m.subject, "[P2] RPO BREACHED: 3 databases in 2 regions; 1 met again");
+    assert!(
+        m.body.contains(
+            "RPO BREACHED in us-west-2, 2 databases (what a recovery there would lose): orders-prod (up to 2h), \
+             billing (no recovery point)\n"
+        ),
+        "{}",
+        m.body
+    );
+    insta::assert_snapshot!("rpo-changes", shown(&m));
 }

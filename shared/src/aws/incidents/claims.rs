@@ -2,6 +2,8 @@
 //! after, given back when publishing failed, taken over when abandoned; and remembered yes/no
 //! states (a breach and since when) that say when a notice is owed.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
@@ -27,6 +29,18 @@ const CLAIM_STALE_SECS: i64 = 90;
 /// Seconds to wait for another invocation's claim to be marked sent.
 const IN_FLIGHT_WAITS: usize = 3;
 
+/// A remembered yes/no item: `on`, and `since` (the epoch when unreadable).
+pub(super) fn state_of(item: &HashMap<String, AttributeValue>) -> (bool, DateTime<Utc>) {
+    let on = item.get("on").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+    let since = item
+        .get("since")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default();
+    (on, since)
+}
+
 fn marker_key(incident_id: Option<&str>, key: &str) -> AttributeValue {
     s(format!("marker#{}#{key}", incident_id.unwrap_or("-")))
 }
@@ -43,15 +57,52 @@ impl IncidentStore {
             .send()
             .await
             .map_err(|e| sdk_error("dynamodb:GetItem", e))?;
-        let Some(item) = out.item else { return Ok(None) };
-        let on = item.get("on").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
-        let since = item
-            .get("since")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_default();
-        Ok(Some((on, since)))
+        Ok(out.item.as_ref().map(state_of))
+    }
+
+    /// `state` of each of `keys` that has one, in as few BatchGetItem calls as 100 keys a call allow.
+    pub async fn states(&self, keys: &[String]) -> Result<HashMap<String, (bool, DateTime<Utc>)>, LifeboatError> {
+        let items = self.batch_get(keys.iter().map(|k| format!("state#{k}"))).await?;
+        Ok(keys.iter().filter_map(|k| Some((k.clone(), state_of(items.get(&format!("state#{k}"))?)))).collect())
+    }
+
+    /// `set_state` of each (key, on, since), 25 a BatchWriteItem call.
+    pub async fn set_states(&self, states: &[(String, bool, DateTime<Utc>)]) -> Result<(), LifeboatError> {
+        let items = states
+            .iter()
+            .map(|(key, on, since)| {
+                HashMap::from([
+                    ("pk".to_owned(), s(format!("state#{key}"))),
+                    ("on".to_owned(), AttributeValue::Bool(*on)),
+                    ("since".to_owned(), ts(*since)),
+                ])
+            })
+            .collect();
+        self.batch_put(items).await
+    }
+
+    /// Which of `changes` (each a change's own key, e.g. `ready#<db>#true#<since>`) were told in
+    /// an earlier notice (`mark_told`): a run that tells several at once under one claim, retried
+    /// after the notice went out but before its states were written, tells only the others.
+    pub async fn told(&self, changes: &[String]) -> Result<std::collections::HashSet<String>, LifeboatError> {
+        let items = self.batch_get(changes.iter().map(|k| format!("told#{k}"))).await?;
+        Ok(changes.iter().filter(|k| items.contains_key(&format!("told#{k}"))).cloned().collect())
+    }
+
+    /// Mark `changes` told, 25 a BatchWriteItem call; kept as long as send-once markers are.
+    pub async fn mark_told(&self, changes: &[String], now: DateTime<Utc>) -> Result<(), LifeboatError> {
+        let expires = AttributeValue::N((now.timestamp() + KEEP_MARKER_DAYS * 86_400).to_string());
+        let items = changes
+            .iter()
+            .map(|k| {
+                HashMap::from([
+                    ("pk".to_owned(), s(format!("told#{k}"))),
+                    ("at".to_owned(), ts(now)),
+                    ("expires_at".to_owned(), expires.clone()),
+                ])
+            })
+            .collect();
+        self.batch_put(items).await
     }
 
     pub async fn set_state(&self, key: &str, on: bool, since: DateTime<Utc>) -> Result<(), LifeboatError> {

@@ -88,11 +88,15 @@ impl IncidentStore {
             .send()
             .await
             .map_err(|e| sdk_error("dynamodb:GetItem", e))?;
-        out.item
-            .as_ref()
-            .and_then(|i| i.get("result"))
-            .and_then(|v| v.as_s().ok())
-            .map(|t| serde_json::from_str(t).map_err(|e| LifeboatError::Rejected(format!("drill#{database}: {e}"))))
-            .transpose()
+        out.item.as_ref().and_then(|i| drill_of(database, i)).transpose()
     }
+}
+
+/// The drill result a `drill#<database>` item holds.
+pub(super) fn drill_of(
+    database: &str,
+    item: &std::collections::HashMap<String, AttributeValue>,
+) -> Option<Result<DrillResult, LifeboatError>> {
+    let text = item.get("result")?.as_s().ok()?;
+    Some(serde_json::from_str(text).map_err(|e| LifeboatError::Rejected(format!("drill#{database}: {e}"))))
 }

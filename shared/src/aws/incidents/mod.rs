@@ -5,10 +5,10 @@
 //! notice states), `drills` (the drill lock and results). Closed incidents and markers expire by
 //! TTL. This file: the table's layout, shared by the three.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
@@ -23,6 +23,7 @@ mod readiness;
 
 pub use claims::Claim;
 pub use lifecycle::Opened;
+pub use readiness::Remembered;
 
 /// How long a closed incident stays for post-mortems and reports before TTL removes it.
 const KEEP_CLOSED_DAYS: i64 = 400;
@@ -30,6 +31,18 @@ const KEEP_CLOSED_DAYS: i64 = 400;
 const KEEP_MARKER_DAYS: i64 = 30;
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
 const TX_CANCELLED: &str = "TransactionCanceledException";
+/// "A single operation can retrieve up to 16 MB of data, which can contain as many as 100 items"
+/// (BatchGetItem, DynamoDB API reference); more keys are a ValidationException.
+const BATCH_GET_MAX: usize = 100;
+/// "A single call to BatchWriteItem can transmit up to 16MB of data over the network, consisting
+/// of up to 25 item put or delete operations" (BatchWriteItem, DynamoDB API reference).
+const BATCH_WRITE_MAX: usize = 25;
+/// Rounds for a batch's unprocessed keys or items before the run gives up (retryable): DynamoDB
+/// leaves them when throughput runs short, and "we strongly recommend that you use an exponential
+/// backoff algorithm" for them (BatchGetItem, BatchWriteItem).
+const BATCH_ROUNDS: u32 = 6;
+
+type Item = HashMap<String, AttributeValue>;
 
 pub struct IncidentStore {
     client: Client,
@@ -171,4 +184,97 @@ impl IncidentStore {
         out.sort_by(|a, b| b.started.cmp(&a.started));
         Ok(out)
     }
+
+    /// The items of `pks` that exist, by pk, strongly consistent like the GetItems they replace:
+    /// 100 keys a call, and the keys DynamoDB left unprocessed asked again after a backoff.
+    async fn batch_get(&self, pks: impl IntoIterator<Item = String>) -> Result<HashMap<String, Item>, LifeboatError> {
+        // A key twice in one request is a ValidationException.
+        let keys: Vec<Item> = pks
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|pk| HashMap::from([("pk".to_owned(), s(pk))]))
+            .collect();
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut pending = chunk.to_vec();
+            for round in 0.. {
+                if pending.is_empty() {
+                    break;
+                }
+                backoff(round, "dynamodb:BatchGetItem", pending.len()).await?;
+                let ask = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+                let answer = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("dynamodb:BatchGetItem", e))?;
+                for item in answer.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
+                        out.insert(pk.clone(), item.clone());
+                    }
+                }
+                pending = answer
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map_or_else(Vec::new, |k| k.keys().to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Put `items` (each whole, by its pk), 25 a call, the unprocessed ones again after a backoff.
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), LifeboatError> {
+        // Two requests for one key in a call are a ValidationException: the last one stands.
+        let by_pk: BTreeMap<String, Item> =
+            items.into_iter().filter_map(|i| Some((i.get("pk")?.as_s().ok()?.clone(), i))).collect();
+        let requests = by_pk
+            .into_values()
+            .map(|item| {
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(|e| LifeboatError::Rejected(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for chunk in requests.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk.to_vec();
+            for round in 0.. {
+                if pending.is_empty() {
+                    break;
+                }
+                backoff(round, "dynamodb:BatchWriteItem", pending.len()).await?;
+                let answer = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("dynamodb:BatchWriteItem", e))?;
+                pending = answer.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Before round `round` of a batch: nothing the first time, then 50 ms doubling; past
+/// `BATCH_ROUNDS` a retryable error, so the run (or its retry) comes back to it.
+async fn backoff(round: u32, call: &str, left: usize) -> Result<(), LifeboatError> {
+    if round >= BATCH_ROUNDS {
+        return Err(LifeboatError::Transient(format!(
+            "{call}: {left} keys still unprocessed after {BATCH_ROUNDS} rounds (throughput exceeded); try again"
+        )));
+    }
+    if round > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+    }
+    Ok(())
 }

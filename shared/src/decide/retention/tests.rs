@@ -162,11 +162,28 @@ fn copies_are_dated_by_the_restore_point_they_hold() {
 fn quota_warning_at_ninety_manual_snapshots() {
     let mut listings = RegionListings::new();
     listings.insert("us-east-1".into(), daily_series(89));
-    assert!(quota_warnings(&listings).is_empty());
+    assert!(quota_warnings(&listings, |_, _| None).is_empty());
     listings.insert("us-east-1".into(), daily_series(90));
-    let w = quota_warnings(&listings);
-    assert_eq!(w.len(), 1);
-    assert!(w[0].contains("us-east-1 holds 90 of 100"), "{w:?}");
+    let w = quota_warnings(&listings, |_, _| None);
+    assert_eq!(w, ["us-east-1 holds 90 of 100 manual DB snapshots allowed by the default quota"]);
+}
+
+#[test]
+fn quota_warnings_judge_each_kind_against_the_accounts_own_maximum() {
+    let mut listings = RegionListings::new();
+    // 95 in the listing: near the default, nowhere near a raised quota of 1,000.
+    listings.insert("us-east-1".into(), daily_series(95));
+    listings.insert("us-west-2".into(), Vec::new());
+    let quota = |region: &str, kind: RdsResource| match (region, kind) {
+        ("us-east-1", RdsResource::InstanceSnapshot) => Some((95, 1_000)),
+        // The account counts what a listing of Lifeboat's kinds may not show.
+        ("us-west-2", RdsResource::ClusterSnapshot) => Some((46, 50)),
+        _ => None,
+    };
+    assert_eq!(
+        quota_warnings(&listings, quota),
+        ["us-west-2 holds 46 of 50 manual cluster snapshots allowed by the account's quota there"]
+    );
 }
 
 // ---- Property tests: the invariants hold for any snapshot set and any policy. ----
