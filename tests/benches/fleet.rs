@@ -17,7 +17,7 @@ fn formula(run: &str) -> &'static str {
     match run {
         "copier sweep" => "one listing page per region and kind",
         "pruner, dry run" => "one listing page per region and kind",
-        "pruner, real run" => "listing + one delete per snapshot past retention (2n)",
+        "pruner, real run" => "listing + one delete per copy past retention",
         "rpo-monitor" => "listing + one lag read per replica (r) + table reads in batches of 100",
         "readiness, first run" | "readiness, steady" => "≤ n + one per distinct resource",
         "drill report" => "table reads in batches of 100",
