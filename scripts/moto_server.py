@@ -1048,9 +1048,7 @@ def compliance_retention_refused(environ) -> str | None:
     until = s3_time(found.lock_until)
     if until <= datetime.now(timezone.utc):
         return None
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length)
-    environ["wsgi.input"] = io.BytesIO(body)
+    body = peek_body(environ)
     text = body.decode("utf-8", "replace")
     mode, wanted = S3_RETENTION_MODE.search(text), S3_RETAIN_UNTIL.search(text)
     if mode is None or mode.group(1) != "COMPLIANCE" or wanted is None or s3_time(wanted.group(1)) < until:
@@ -1225,9 +1223,7 @@ NAME_FORBIDDEN = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
 
 def execution_name_refused(environ):
     """Why StartExecution's name would be refused, or None. Leaves the body readable for moto."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    raw = environ["wsgi.input"].read(length)
-    environ["wsgi.input"] = io.BytesIO(raw)
+    raw = peek_body(environ)
     try:
         name = json.loads(raw or b"{}").get("name")
     except ValueError:
@@ -1272,9 +1268,7 @@ def ssm_value_refused(environ) -> str | None:
     is handed to moto with the tier AWS would pick. Leaves the body readable for moto."""
     from moto.ssm.models import ssm_backends
 
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    raw = environ["wsgi.input"].read(length)
-    environ["wsgi.input"] = io.BytesIO(raw)
+    raw = peek_body(environ)
     try:
         request = json.loads(raw or b"{}")
     except ValueError:
@@ -1676,6 +1670,14 @@ def json_answer(start_response, value):
     return [body]
 
 
+def peek_body(environ) -> bytes:
+    """The request's body, left readable for whoever reads it next (moto, or a later rule)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    return raw
+
+
 def json_body(environ):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     return json.loads(environ["wsgi.input"].read(length) or b"{}")
@@ -1985,9 +1987,7 @@ def main() -> None:
         """The form of a query-protocol POST (RDS, SNS), leaving the body readable for moto."""
         if environ.get("REQUEST_METHOD") != "POST" or "json" in environ.get("CONTENT_TYPE", ""):
             return {}
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(body)
+        body = peek_body(environ)
         return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
     def with_clock(environ, start_response):
@@ -2084,9 +2084,7 @@ def main() -> None:
         form = query_form(environ)
         rrset = RRSET_PATH.match(path or "")
         if rrset and environ.get("REQUEST_METHOD") == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length)
-            environ["wsgi.input"] = io.BytesIO(body)
+            body = peek_body(environ)
             try:
                 route53_change_rules(rrset.group(1), body.decode("utf-8", "replace"))
             except Refused as r:
@@ -2135,9 +2133,7 @@ def main() -> None:
             start_response(f"{status} ARC", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
             return [body]
         if path == "/2013-04-01/healthcheck" and environ.get("REQUEST_METHOD") == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            raw = environ["wsgi.input"].read(length)
-            environ["wsgi.input"] = io.BytesIO(raw)
+            raw = peek_body(environ)
             body = b"".join(app(environ, start_response))
             arc.remember_health_check(raw.decode("utf-8", "replace"), body.decode("utf-8", "replace"))
             return [body]
@@ -2170,9 +2166,7 @@ def main() -> None:
     tokens_lock = threading.Lock()
 
     def transact_idempotently(environ, start_response):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(raw)
+        raw = peek_body(environ)
         try:
             request = json.loads(raw or b"{}")
         except ValueError:
