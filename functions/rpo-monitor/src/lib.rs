@@ -196,8 +196,7 @@ fn log_summary(report: &Report) {
 
 /// One notice when breaches start or end, never on every run: the states are kept in the
 /// incident table (read and written in batches), and the run's crossings are told in one notice,
-/// claimed once for that set of crossings; the states are written after it, so a retried run
-/// finds the same crossings and does not tell them twice.
+/// claimed once for that set of crossings and each marked told before the states are written.
 async fn tell_if_changed(
     deps: &Deps,
     assessments: &[Assessment],
@@ -223,13 +222,8 @@ async fn tell_if_changed(
     let already = deps.store.told(&lines).await?;
     let (untold, lines): (Vec<&Assessment>, Vec<String>) =
         changed.iter().zip(lines).filter(|(_, line)| !already.contains(line)).map(|(a, l)| (*a, l)).unzip();
-    let claim = match lines.as_slice() {
-        [] => None,
-        // One crossing keeps the key it always had.
-        [one] => Some(one.clone()),
-        _ => Some(lifeboat_core::readiness::claim_for("rpo", lines.clone())),
-    };
-    if let Some(claim) = claim {
+    if !lines.is_empty() {
+        let claim = lifeboat_core::readiness::claim_for("rpo", lines.clone());
         let m = message::rpo_changes(&untold);
         if deps.store.send_once(None, &claim, now, deps.topic.publish(&m)).await? {
             published.push(m.subject.clone());

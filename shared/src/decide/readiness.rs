@@ -785,11 +785,7 @@ impl Change {
 /// second). A retried run finds the same changes (the states are written after the notice) and
 /// so the same key, and tells nothing twice; any later change makes a new one.
 pub fn changes_claim(changes: &[Change]) -> String {
-    match changes {
-        // One change keeps the key it always had.
-        [one] => change_key(one),
-        _ => claim_for("ready", changes.iter().map(change_key).collect()),
-    }
+    claim_for("ready", changes.iter().map(change_key).collect())
 }
 
 /// One change's own key: its database, which way it went (not ready: true) and when the state
@@ -799,9 +795,13 @@ pub fn change_key(c: &Change) -> String {
 }
 
 /// The send-once key of one notice about a set of changes (each a line naming one), whatever
-/// their order: `<prefix>#<how many>#<digest>`, short whatever the fleet (a DynamoDB key).
+/// their order: `<prefix>#<how many>#<digest>`, short whatever the fleet (a DynamoDB key). One
+/// change keeps its own line, the key its notice always had.
 pub fn claim_for(prefix: &str, mut lines: Vec<String>) -> String {
     use sha2::{Digest, Sha256};
+    if let [one] = lines.as_mut_slice() {
+        return std::mem::take(one);
+    }
     lines.sort();
     let digest = Sha256::digest(lines.join("\n").as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
