@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need into .venv (git-ignored): the moto AWS emulator,
 # freezegun (its movable clock), cargo-lambda (the Lambda runtime emulator), cfn-lint and aws-sam-cli.
-# Then the Node tools (asl-validator, playwright-core) from scripts/npm's lockfile, and Debian's
-# Chromium for the approval page's browser test.
-# Idempotent: does nothing when .venv and scripts/npm/node_modules already match their pins.
+# Then the Node tools (asl-validator, playwright-core) from scripts/npm's lockfile, Debian's
+# Chromium for the approval page's browser test, and Debian's PostgreSQL and MariaDB, whose
+# programs the emulator runs as the real databases behind its RDS instances (it starts its own
+# servers; the Debian services are not used).
+# Idempotent: does nothing when .venv and scripts/npm/node_modules already match their pins and
+# the Debian packages' programs are there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x /usr/bin/chromium ]; then
-  echo "setup: installing Debian's chromium (the approval page's browser test)" >&2
-  sudo=""
+apt_install() {
+  local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo -n"
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -q chromium >/dev/null \
-    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null; }
+  $sudo apt-get install -y -q "$@" >/dev/null \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "$@" >/dev/null; }
+}
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing Debian's chromium (the approval page's browser test)" >&2
+  apt_install chromium
+fi
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || [ ! -x /usr/bin/pg_dumpall ]; then
+  echo "setup: installing Debian's postgresql (the emulator's real PostgreSQL servers)" >&2
+  apt_install postgresql postgresql-client
+fi
+if [ ! -x /usr/sbin/mariadbd ] || [ ! -x /usr/bin/mariadb-install-db ] || [ ! -x /usr/bin/mariadb-dump ]; then
+  echo "setup: installing Debian's mariadb-server (the emulator's real MariaDB servers)" >&2
+  apt_install mariadb-server mariadb-client
 fi
 npm_stamp=scripts/npm/node_modules/.lock.sha
 npm_want=$(sha256sum scripts/npm/package-lock.json | cut -d' ' -f1)
