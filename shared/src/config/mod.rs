@@ -14,10 +14,12 @@ use crate::snapshot::{tag_value_ok, MANUAL_SNAPSHOT_QUOTA, TAG_DATABASE};
 
 pub mod drill;
 pub mod failover;
+pub mod validate;
 pub mod vault;
 
 use drill::Drill;
 use failover::Failover;
+use validate::Validate;
 use vault::Vault;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +62,9 @@ pub struct Database {
     pub drill: Option<Drill>,
     /// Copies kept in another account (see `vault.rs`); the document's `vault` when absent.
     pub vault: Option<Vault>,
+    /// Checks inside the recovered database and how to read its newest write (see `validate.rs`);
+    /// none: drills and failovers prove the instance, not the data.
+    pub validate: Option<Validate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -262,6 +267,9 @@ impl Config {
             if let Some((field, why)) = db.drill.as_ref().and_then(|d| drill::invalid(db, d)) {
                 return invalid(at(field), why);
             }
+            if let Some((field, why)) = db.validate.as_ref().and_then(validate::invalid) {
+                return invalid(at(&field), why);
+            }
             if let Some((field, why)) = db.vault.as_ref().and_then(|v| vault::invalid(v, &db.source.account)) {
                 return invalid(at(&format!("vault.{field}")), why);
             }
@@ -286,7 +294,8 @@ impl Config {
 
     /// What is valid but will hurt later, for the log at load.
     pub fn warnings(&self) -> Vec<String> {
-        self.databases
+        let piling = self
+            .databases
             .iter()
             .filter(|db| !db.copy_to.is_empty() && db.retention.as_ref().is_none_or(|r| r.copies.is_none()))
             .map(|db| {
@@ -296,8 +305,20 @@ impl Config {
                     db.name,
                     db.copy_to.iter().map(|t| t.region.as_str()).collect::<Vec<_>>().join(", ")
                 )
+            });
+        // The validator runs where the recovery does: a secret kept only in the failed region
+        // can't be read when it is needed most.
+        let secret_at_home = self.databases.iter().filter_map(|db| {
+            let secret = validate::secret_arn(&db.validate.as_ref()?.connect.secret).ok()?;
+            (secret.region == db.source.region).then(|| {
+                format!(
+                    "{}: validate.connect.secret is in {}, the source's region: a recovery from that region's \
+                     outage could not read it; replicate the secret to the recovery regions and name the replica",
+                    db.name, secret.region
+                )
             })
-            .collect()
+        });
+        piling.chain(secret_at_home).collect()
     }
 
     /// The source regions and accounts Lifeboat protects: snapshot events from anywhere else are
@@ -717,6 +738,73 @@ mod tests {
         // A restore from this account's own DR copies needs no key to restore an unencrypted one.
         let own = restore(&bare("us-west-2"), "").replace(", from_vault: \"210987654321\"", "");
         assert!(Config::from_yaml(&own).is_ok());
+    }
+
+    const VALIDATE: &str = "    validate:\n      connect: { secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-validator-Ab12\", database: orders }\n      checks:\n        - { name: users exist, sql: \"select count(*) from users\", expect: \">= 1000\" }\n        - { name: no orphans, sql: \"select count(*) from orders o left join users u on u.id = o.user_id where u.id is null\", expect: \"= 0\" }\n      freshness: \"select max(updated_at) from orders\"\n      heartbeat: { secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-heartbeat-Cd34\" }\n";
+
+    #[test]
+    fn a_validate_section_parses_with_its_defaults() {
+        let c = Config::from_yaml(&format!("{DB}{VALIDATE}")).unwrap();
+        let v = c.databases[0].validate.as_ref().unwrap();
+        assert_eq!(v.connect.database, "orders");
+        assert_eq!(v.timeout, Duration::from_secs(30));
+        assert_eq!(v.checks[0].expect, validate::Expect { op: validate::Op::Ge, value: 1000.0 });
+        assert_eq!(v.checks[1].expect.to_string(), "= 0");
+        assert_eq!(
+            v.statements(),
+            [
+                v.checks[0].sql.as_str(),
+                &v.checks[1].sql,
+                "select max(updated_at) from orders",
+                validate::HEARTBEAT_READ
+            ]
+        );
+        assert!(Config::from_yaml(DB).unwrap().databases[0].validate.is_none());
+    }
+
+    #[test]
+    fn each_mistake_in_validate_names_its_field() {
+        let with = |from: &str, to: &str| err_of(&format!("{DB}{}", VALIDATE.replace(from, to)));
+        let cases = [
+            ("\">= 1000\"", "\"at least 1000\"", "validate.checks[0].expect"),
+            ("\">= 1000\"", "\"== 1000\"", "validate.checks[0].expect"),
+            ("\"= 0\"", "0", "validate.checks[1].expect"),
+            ("name: no orphans", "name: users exist", "validate.checks[1].name"),
+            ("name: no orphans", "name: \" \"", "validate.checks[1].name"),
+            ("sql: \"select count(*) from users\"", "sql: \"\"", "validate.checks[0].sql"),
+            ("lifeboat-validator-Ab12", "", "validate.connect.secret"),
+            ("secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-validator", "secret: \"lifeboat-validator", "validate.connect.secret"),
+            ("database: orders", "database: \"\"", "validate.connect.database"),
+            ("lifeboat-heartbeat-Cd34", "lifeboat-validator-Ab12", "validate.heartbeat.secret"),
+            ("heartbeat: { secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-heartbeat-Cd34\" }", "heartbeat: true", "heartbeat"),
+            ("freshness: \"select max(updated_at) from orders\"", "freshness: \"\"", "validate.freshness"),
+            ("      freshness:", "      timeout: 0.5s\n      freshness:", "validate.timeout"),
+            ("      freshness:", "      timeout: 6m\n      freshness:", "validate.timeout"),
+            ("      freshness:", "      timeout: 4m\n      freshness:", "validate.timeout"),
+            ("      freshness:", "      retries: 3\n      freshness:", "retries"),
+        ];
+        for (from, to, field) in cases {
+            let e = with(from, to);
+            assert!(e.contains(field) && e.contains("databases[0]"), "{to}: {e}");
+        }
+        assert!(with("\">= 1000\"", "\"== 1000\"").contains("=, !=, <, <=, >, >="));
+        assert!(with("\"= 0\"", "0").contains("write \"= 0\""));
+        assert!(with("lifeboat-heartbeat-Cd34", "lifeboat-validator-Ab12").contains("its own user"));
+        assert!(with("      freshness:", "      timeout: 4m\n      freshness:").contains("15 minutes"));
+        let nothing = format!("{DB}    validate:\n      connect: {{ secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-v\", database: orders }}\n");
+        assert!(err_of(&nothing).contains("nothing to check"), "{}", err_of(&nothing));
+    }
+
+    #[test]
+    fn a_validator_secret_only_in_the_source_region_is_a_warning() {
+        let home = VALIDATE.replace(
+            "us-west-2:123456789012:secret:lifeboat-validator",
+            "us-east-1:123456789012:secret:lifeboat-validator",
+        );
+        let w = Config::from_yaml(&format!("{DB}{home}")).unwrap().warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("orders") && w[0].contains("us-east-1") && w[0].contains("replicate"), "{w:?}");
+        assert!(Config::from_yaml(&format!("{DB}{VALIDATE}")).unwrap().warnings().is_empty());
     }
 
     #[test]

@@ -249,6 +249,30 @@ pub fn recorded(incident: &Incident) -> Option<(Decision, &str)> {
     Some((decision, e.by.as_str()))
 }
 
+/// The timeline key of a held cut-over: the data checks inside the new primary failed or could
+/// not run, and a person decides whether traffic moves to it (failover-steps' `hold`).
+pub const HOLD_KEY: &str = "step:hold";
+
+/// Whether `incident` waits for a person: its approval before anything changes, or a cut-over its
+/// data checks held (recovering, the hold's decision not taken yet).
+pub fn awaits_decision(incident: &Incident) -> bool {
+    use crate::incident::Status;
+    match incident.status {
+        Status::AwaitingApproval => true,
+        Status::Recovering => incident.timeline.iter().any(|e| e.key == HOLD_KEY) && recorded(incident).is_none(),
+        _ => false,
+    }
+}
+
+/// Who approved the held cut-over: the approval of the task the incident waits on, recorded after
+/// the hold (the first approval, before anything changed, doesn't count for it).
+pub fn hold_approved(incident: &Incident) -> Option<&str> {
+    let hold = incident.timeline.iter().position(|e| e.key == HOLD_KEY)?;
+    let key = format!("approval:{}", task_ref(incident.approval_task.as_deref()?));
+    let (at, e) = incident.timeline.iter().enumerate().find(|(_, e)| e.key == key)?;
+    (at > hold && e.what.starts_with("approved by ")).then_some(e.by.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::config::drill::{Drill, MACHINE_TIMEOUT, STEPS_BUDGET, VALIDATION_PREFIX};
 use crate::config::Database;
+use crate::decide::validate::{Against, DataReport};
 
 /// Tag on everything a drill creates: its database's name. The drill deletes only what carries it.
 pub const TAG_DRILL: &str = "lifeboat:drill";
@@ -80,6 +81,18 @@ pub struct DrillRun {
     /// There is a validation Lambda to invoke (the state machine's Choice reads a boolean).
     #[serde(default)]
     pub validate: bool,
+    /// The database has a `validate` section: the built-in data checks run on the restore
+    /// (beside the validation Lambda, when there is one too). A Choice reads it.
+    #[serde(default)]
+    pub data_checks: bool,
+    /// The point in time the restored copy holds (its snapshot's), which the restore's newest
+    /// write is measured against. Always present (null until prepare knows it): the data checks'
+    /// Payload names it.
+    #[serde(default)]
+    pub recovery_point: Option<DateTime<Utc>>,
+    /// What the data checks found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataReport>,
     #[serde(default)]
     pub checks: Vec<Check>,
     #[serde(default)]
@@ -117,6 +130,9 @@ impl DrillRun {
             timeout_seconds: crate::failover::steps::recovery_wait(db.rto).as_secs(),
             restore: None,
             validate: d.validation_lambda.is_some(),
+            data_checks: db.validate.is_some(),
+            recovery_point: None,
+            data: None,
             validation_lambda: d.validation_lambda.clone(),
             skipped: false,
             snapshot: None,
@@ -138,6 +154,11 @@ impl DrillRun {
     /// Restore start to available.
     pub fn measured_rto_seconds(&self) -> Option<i64> {
         Some((self.available_at? - self.started?).num_seconds())
+    }
+
+    /// What the data checks measure the restore's newest write against: its recovery point.
+    pub fn against(&self) -> Option<Against> {
+        self.recovery_point.map(Against::RecoveryPoint)
     }
 }
 
@@ -227,6 +248,9 @@ pub struct DrillResult {
     pub failure: Option<String>,
     /// What was deleted afterwards.
     pub cleaned_up: Vec<String>,
+    /// What the data checks found in the restore, when the database has `validate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataReport>,
 }
 
 impl DrillResult {
@@ -242,6 +266,54 @@ pub fn passed(measured_rto_seconds: Option<i64>, rto: Duration, checks: &[Check]
         && !checks.is_empty()
         && checks.iter().all(|c| c.passed)
         && measured_rto_seconds.is_some_and(|m| m >= 0 && m as u64 <= rto.as_secs())
+}
+
+/// Why the data checks fail the drill, if they do: a failed or unanswered check, no connection,
+/// or checks that were configured and never ran.
+pub fn data_failure(run: &DrillRun) -> Option<String> {
+    match &run.data {
+        Some(d) if !d.passed => Some(d.summary()),
+        Some(_) => None,
+        None if run.data_checks => Some("data checks did not run: the data is not proven".into()),
+        None => None,
+    }
+}
+
+/// What the drill proved, from its state: a caught error (a failed validation Lambda among them),
+/// a failed check, failed data checks or a failed cleanup each fail it, the first of them its
+/// failure.
+pub fn result(run: &DrillRun, rto: Duration, now: DateTime<Utc>) -> DrillResult {
+    let said = |e: &serde_json::Value| {
+        let (name, message) = crate::error::caught(e);
+        format!("{}: {message}", name.unwrap_or("error"))
+    };
+    let caught = run.error.as_ref().map(said);
+    let cleanup = run
+        .cleanup_error
+        .as_ref()
+        .map(|e| format!("cleanup failed, the next drill deletes what is left ({})", said(e)));
+    let failed_checks: Vec<&str> = run.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+    let data = data_failure(run);
+    let failure = caught
+        .or_else(|| (!failed_checks.is_empty()).then(|| format!("checks failed: {}", failed_checks.join(", "))))
+        .or_else(|| data.clone())
+        .or(cleanup);
+    let measured = run.measured_rto_seconds();
+    DrillResult {
+        drill_id: run.drill_id.clone(),
+        database: run.database.clone(),
+        region: run.region.clone(),
+        snapshot: run.snapshot.clone(),
+        started: run.started.unwrap_or(now),
+        ended: now,
+        measured_rto_seconds: measured,
+        rto_seconds: rto.as_secs(),
+        passed: passed(measured, rto, &run.checks, failure.as_deref()) && data.is_none(),
+        checks: run.checks.clone(),
+        failure,
+        cleaned_up: run.leftovers.iter().chain(&run.cleaned_up).cloned().collect(),
+        data: run.data.clone(),
+    }
 }
 
 /// One line of the recoverability report.
@@ -436,6 +508,82 @@ mod tests {
         let bad = [Check { name: "engine".into(), passed: false, detail: "14.9 != 15.4".into() }];
         assert!(!passed(Some(600), rto, &bad, None));
         assert!(!passed(Some(600), rto, &ok, Some("validation Lambda failed")));
+    }
+
+    /// orders, with a drill, a validation Lambda and data checks (a check and the heartbeat).
+    fn validated() -> Config {
+        Config::from_yaml(
+            "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:123456789012:db:orders\n    tier: \
+             production\n    rpo: 5m\n    rto: 30m\n    copy_to: [{ region: us-west-2 }]\n    validate:\n      \
+             connect: { secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-v\", database: orders }\n      \
+             checks: [{ name: users exist, sql: \"select count(*) from users\", expect: \">= 1000\" }]\n      \
+             heartbeat: { secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-h\" }\n    drill:\n      \
+             restore: { instance_class: db.t3.micro, subnet_group: dr }\n      validation_lambda: \
+             lifeboat-validate-orders\n",
+        )
+        .unwrap()
+    }
+
+    fn validated_run(data: Option<DataReport>) -> DrillRun {
+        let config = validated();
+        let db = &config.databases[0];
+        let mut run = DrillRun::new(db, db.drill.as_ref().unwrap(), "us-west-2", at(0), 30);
+        run.started = Some(at(0));
+        run.available_at = Some(at(0) + chrono::Duration::minutes(9));
+        run.recovery_point = Some(at(-2));
+        run.checks = vec![Check { name: "status".into(), passed: true, detail: "available".into() }];
+        run.data = data;
+        run
+    }
+
+    /// What the restore answered: `answer` to the check, a heartbeat 30 s before the recovery point.
+    fn report(answer: &str) -> DataReport {
+        use crate::decide::validate::{judge, Reached};
+        let v = validated().databases[0].validate.clone().unwrap();
+        let reached = Reached::Connected {
+            checks: vec![Ok(Some(answer.into()))],
+            freshness: None,
+            heartbeat: Some(Ok(Some("2026-11-26 00:59:30".into()))),
+        };
+        judge(&v, reached, validated_run(None).against(), Duration::from_secs(300), at(0))
+    }
+
+    #[test]
+    fn a_drill_whose_data_checks_fail_or_never_ran_is_a_failed_drill() {
+        let rto = Duration::from_secs(1800);
+        let run = validated_run(None);
+        assert!(run.data_checks && run.validate, "the built-in checks and the Lambda both run");
+        assert_eq!(run.against(), Some(crate::decide::validate::Against::RecoveryPoint(at(-2))));
+        let r = result(&run, rto, at(1));
+        assert!(!r.passed, "configured checks that never ran prove nothing");
+        assert_eq!(r.failure.as_deref(), Some("data checks did not run: the data is not proven"));
+
+        let r = result(&validated_run(Some(report("1000"))), rto, at(1));
+        assert!(r.passed && r.failure.is_none(), "{r:?}");
+        assert_eq!(r.data.as_ref().map(|d| d.checks.len()), Some(1));
+        assert_eq!(r.data.as_ref().and_then(|d| d.loss.as_ref()).map(|l| l.seconds), Some(30), "the copy's gap");
+
+        let r = result(&validated_run(Some(report("12"))), rto, at(1));
+        assert!(!r.passed);
+        assert_eq!(r.failure.as_deref(), Some("data checks failed (users exist: 12 (>= 1000))"));
+
+        // The record keeps the report through the state machine's JSON and the store's.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["data"]["checks"][0]["value"], "12");
+        assert_eq!(serde_json::from_value::<DrillResult>(json).unwrap(), r);
+
+        // A database without `validate`: the drill is what it was.
+        let mut plain = validated_run(None);
+        plain.data_checks = false;
+        let r = result(&plain, rto, at(1));
+        assert!(r.passed && r.data.is_none(), "{r:?}");
+        let old: DrillResult = serde_json::from_value(serde_json::json!({
+            "drill_id": "d", "database": "orders", "region": "us-west-2", "snapshot": null,
+            "started": at(0), "ended": at(1), "measured_rto_seconds": 60, "rto_seconds": 1800,
+            "passed": true, "checks": [], "cleaned_up": []
+        }))
+        .unwrap();
+        assert_eq!(old.data, None, "records written before data checks still read");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::config::{Database, Tier};
+use crate::decide::validate::DataReport;
 use crate::text::kebab_names;
 
 /// Runbooks promise an update every 15 minutes while an incident is open.
@@ -57,6 +58,8 @@ pub enum Status {
 pub enum IncidentError {
     #[error("incident {id} is {from}; it can't become {to}")]
     Transition { id: String, from: Status, to: Status },
+    #[error("incident {id} is {status}: nothing more is recorded on a closed incident")]
+    Closed { id: String, status: Status },
 }
 
 /// Which message an incident's state calls for (the notifier renders it with `message`).
@@ -70,11 +73,15 @@ pub enum MessageKind {
     Resolved,
     Aborted,
     Failed,
+    /// The new primary's data checks failed: the cut-over is halted before DNS moves, and a person
+    /// decides whether it goes on.
+    DataChecksFailed,
 }
 
-kebab_names!(MessageKind, "declared, approval-requested, progress, dns-pending, resolved, aborted, failed",
+kebab_names!(MessageKind, "declared, approval-requested, progress, dns-pending, resolved, aborted, failed, data-checks-failed",
     Declared => "declared", ApprovalRequested => "approval-requested", Progress => "progress",
-    DnsPending => "dns-pending", Resolved => "resolved", Aborted => "aborted", Failed => "failed");
+    DnsPending => "dns-pending", Resolved => "resolved", Aborted => "aborted", Failed => "failed",
+    DataChecksFailed => "data-checks-failed");
 
 impl MessageKind {
     /// Whether the incident's status lets this message be sent: "resolved" for an incident still
@@ -87,6 +94,9 @@ impl MessageKind {
             MessageKind::Resolved => status == Status::Resolved,
             MessageKind::Aborted => status == Status::Aborted,
             MessageKind::Failed => status == Status::Failed,
+            // The checks run on the new primary before DNS moves, and the decision that follows
+            // is asked for while the incident is still open.
+            MessageKind::DataChecksFailed => matches!(status, Status::Recovering | Status::AwaitingApproval),
         }
     }
 
@@ -183,6 +193,10 @@ pub struct Incident {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_task: Option<String>,
     pub timeline: Vec<Entry>,
+    /// What the recovered database's data checks found, the last time they ran (`data_checked`):
+    /// the data loss measured, where `recovered_to` only estimates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataReport>,
 }
 
 /// `orders-prod-20261125T1942Z-3f2a`: readable, sortable by time, and the same for the same
@@ -210,6 +224,7 @@ impl Incident {
             recovered_to: None,
             approval_task: None,
             timeline: vec![Entry::new(at, by, what, "declared")],
+            data: None,
         }
     }
 
@@ -235,6 +250,38 @@ impl Incident {
             }
         }
         self.timeline.push(entry);
+    }
+
+    /// The entry that records `report` (`data checks passed (3 of 3)`, `data checks failed (...)`),
+    /// with the measured loss in its details. Its key is the report's moment: checks run again
+    /// (after a person mended the credentials) are a new entry, the same report again is not.
+    pub fn data_checked(&self, report: &DataReport, by: &str) -> Result<Entry, IncidentError> {
+        if !self.status.is_open() {
+            return Err(IncidentError::Closed { id: self.id.clone(), status: self.status });
+        }
+        let mut details = Vec::new();
+        if let Some(l) = report.measured_loss() {
+            details.push(format!(
+                "{}s of writes lost (newest write {}, primary lost {})",
+                l.seconds,
+                l.newest_write.format("%Y-%m-%d %H:%M:%S UTC"),
+                l.against.time().format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+        } else if let Some(why) = &report.unmeasured {
+            details.push(format!("data loss not measured: {why}"));
+        }
+        if let Some(f) = &report.failure {
+            details.push(format!("what to do: {}", f.what_to_do()));
+        }
+        let key = format!("data:{}", report.at.format("%Y%m%dT%H%M%S%.3fZ"));
+        let entry = Entry::new(report.at, by, &report.summary(), &key);
+        Ok(if details.is_empty() { entry } else { entry.with_details(details.join("; ")) })
+    }
+
+    /// This incident after `data_checked`'s entry: the report is the incident's data.
+    pub fn apply_data(&mut self, entry: Entry, report: DataReport) {
+        self.data = Some(report);
+        self.apply(entry, None);
     }
 
     /// When people were last told about it: the last message sent, or the start.
@@ -281,7 +328,12 @@ impl Incident {
     }
 
     /// Data lost: from the newest point the recovered database holds to the incident's start.
+    /// Measured in the database when its data checks read a newest write, else estimated from the
+    /// recovery point the failover steps reported.
     pub fn data_loss(&self) -> Option<chrono::Duration> {
+        if let Some(l) = self.data.as_ref().and_then(DataReport::measured_loss) {
+            return Some(chrono::Duration::seconds(l.seconds));
+        }
         self.recovered_to.map(|to| (self.started - to).max(chrono::Duration::zero()))
     }
 }
@@ -384,6 +436,57 @@ mod tests {
         assert_eq!(i.data_loss(), None);
         i.recovered_to = Some(at(-3));
         assert_eq!(i.data_loss(), Some(chrono::Duration::minutes(3)));
+    }
+
+    fn report(at_min: i64, answer: &str, newest: &str) -> DataReport {
+        use crate::decide::validate::{judge, Against, Reached};
+        let yaml = "databases:\n  - name: o\n    source: arn:aws:rds:us-east-1:123456789012:db:o\n    tier: production\n    rpo: 5m\n    rto: 30m\n    validate:\n      connect: { secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-v\", database: o }\n      checks: [{ name: no orphans, sql: x, expect: \"= 0\" }]\n      freshness: y\n";
+        let v = Config::from_yaml(yaml).unwrap().databases[0].validate.clone().unwrap();
+        let reached = Reached::Connected {
+            checks: vec![Ok(Some(answer.into()))],
+            freshness: Some(Ok(Some(newest.into()))),
+            heartbeat: None,
+        };
+        judge(&v, reached, Some(Against::FailedAt(at(0))), Duration::from_secs(300), at(at_min))
+    }
+
+    #[test]
+    fn data_checks_go_on_the_timeline_and_measure_the_loss() {
+        let mut i = Incident::declare(&db(), Kind::Outage, at(0), "t", "w", "s");
+        i.recovered_to = Some(at(-10));
+        assert_eq!(i.data_loss(), Some(chrono::Duration::minutes(10)), "estimated until measured");
+        let e = i.transition(Status::Recovering, at(1), "alice", "approved").unwrap();
+        i.apply(e, Some(Status::Recovering));
+
+        let failed = report(8, "3", "2026-11-25 19:41:18+00");
+        let e = i.data_checked(&failed, "data-validator").unwrap();
+        assert_eq!(e.what, "data checks failed (no orphans: 3 (= 0))");
+        assert_eq!(
+            e.details.as_deref(),
+            Some("42s of writes lost (newest write 2026-11-25 19:41:18 UTC, primary lost 2026-11-25 19:42:00 UTC)")
+        );
+        i.apply_data(e.clone(), failed.clone());
+        i.apply_data(e, failed.clone());
+        assert_eq!(i.timeline.iter().filter(|e| e.key.starts_with("data:")).count(), 1, "the same report once");
+        assert_eq!(i.data_loss(), Some(chrono::Duration::seconds(42)), "measured wins over the estimate");
+        assert!(MessageKind::DataChecksFailed.fits(i.status));
+
+        // Run again after someone mended it: a new entry, and the newer report is the incident's.
+        let passed = report(12, "0", "2026-11-25 19:41:18+00");
+        let e = i.data_checked(&passed, "data-validator").unwrap();
+        assert_eq!(e.what, "data checks passed (1 of 1)");
+        i.apply_data(e, passed.clone());
+        assert_eq!(i.timeline.iter().filter(|e| e.key.starts_with("data:")).count(), 2);
+        assert_eq!(i.data.as_ref(), Some(&passed));
+
+        let e = i.transition(Status::Resolved, at(20), "failover", "verified").unwrap();
+        i.apply(e, Some(Status::Resolved));
+        assert!(matches!(i.data_checked(&passed, "x"), Err(IncidentError::Closed { .. })));
+        assert!(!MessageKind::DataChecksFailed.fits(i.status));
+        // Stored incidents from before data checks still read.
+        let mut old = serde_json::to_value(&i).unwrap();
+        old.as_object_mut().unwrap().remove("data");
+        assert_eq!(serde_json::from_value::<Incident>(old).unwrap().data, None);
     }
 
     #[test]

@@ -16,4 +16,5 @@ pub mod readiness;
 pub mod restore;
 pub mod retention;
 pub mod rpo;
+pub mod validate;
 pub mod vault;

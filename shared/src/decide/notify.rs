@@ -65,15 +65,22 @@ pub fn parse(payload: &Value) -> Result<NotifyRequest, EventError> {
         return Err(EventError("incident_id is empty".into()));
     }
     let message = inv.message.parse().map_err(|e| EventError(format!("message: {e}")))?;
-    let approval = match (message, inv.task_token, inv.expires_in_seconds) {
-        (MessageKind::ApprovalRequested, Some(token), Some(secs)) if !token.is_empty() && secs > 0 => {
+    // Both ask a person: the approval before anything changes, and the decision on a cut-over
+    // its data checks held.
+    let asks = matches!(message, MessageKind::ApprovalRequested | MessageKind::DataChecksFailed);
+    let approval = match (asks, inv.task_token, inv.expires_in_seconds) {
+        (true, Some(token), Some(secs)) if !token.is_empty() && secs > 0 => {
             Some(PendingTask { token, expires_in_seconds: secs })
         }
-        (MessageKind::ApprovalRequested, ..) => {
-            return Err(EventError("approval-requested needs task_token ($$.Task.Token) and expires_in_seconds".into()))
+        (true, ..) => {
+            return Err(EventError(format!("{message} needs task_token ($$.Task.Token) and expires_in_seconds")))
         }
-        (_, None, None) => None,
-        _ => return Err(EventError("task_token and expires_in_seconds are for approval-requested only".into())),
+        (false, None, None) => None,
+        _ => {
+            return Err(EventError(
+                "task_token and expires_in_seconds are for approval-requested and data-checks-failed only".into(),
+            ))
+        }
     };
     Ok(NotifyRequest::Incident { incident_id: inv.incident_id, message, approval })
 }

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{cell, when, Message};
+use super::{cell, data_line, when, Message};
+use crate::decide::validate::{CheckOutcome, DataReport};
 use crate::drill::DrillResult;
 use crate::incident::Incident;
 
@@ -60,6 +61,8 @@ pub fn of_incident(i: &Incident, m: &Message, readiness: Readiness, now: DateTim
         "plan": plan.map(|p| json!({"what": p.what, "details": p.details})),
         "decisions": decisions.iter().map(|e| json!({"at": e.at, "by": e.by, "what": e.what})).collect::<Vec<_>>(),
         "readiness_last_check": readiness_json(readiness),
+        "data": i.data,
+        "data_loss_measured": i.data.as_ref().and_then(DataReport::measured_loss),
         "message": m.facts,
         "timeline": i.timeline,
     });
@@ -87,8 +90,14 @@ pub fn of_incident(i: &Incident, m: &Message, readiness: Readiness, now: DateTim
             row(figure.trim_end_matches(':'), line[figure.len()..].trim().trim_end_matches('.').to_owned());
         }
     }
+    if let Some(d) = &i.data {
+        row("Data checks", data_line(d));
+    }
     if let Some(arn) = &i.execution_arn {
         row("Execution", arn.clone());
+    }
+    if let Some(d) = &i.data {
+        md.push_str(&data_section(d));
     }
     if let Some(p) = plan {
         md.push_str(&format!("\n## Plan approved or refused\n\n{}\n", p.what));
@@ -110,6 +119,8 @@ pub fn of_drill(r: &DrillResult, m: &Message, readiness: Readiness, now: DateTim
         "written_at": now,
         "drill": r,
         "rto_met": r.rto_met(),
+        "data_passed": r.data.as_ref().map(|d| d.passed),
+        "recovery_point_gap": r.data.as_ref().and_then(|d| d.loss.as_ref()),
         "readiness_last_check": readiness_json(readiness),
         "message": m.facts,
     });
@@ -146,12 +157,59 @@ pub fn of_drill(r: &DrillResult, m: &Message, readiness: Readiness, now: DateTim
             cell(&c.detail)
         ));
     }
+    if let Some(d) = &r.data {
+        md.push_str(&data_section(d));
+    }
     if let Some(f) = &r.failure {
         md.push_str(&format!("\nFailure: {}\n", f));
     }
     md.push_str(&format!("\n## What people were told\n\n**{}**\n\n{}", m.subject, m.body));
     md.push_str(&format!("\n---\nWritten by Lifeboat at {}; the same record as JSON beside this page.\n", when(now)));
     Evidence { key: drill_key(r), json, markdown: md }
+}
+
+/// The data checks as a table of their own, the newest write and what was measured.
+fn data_section(d: &DataReport) -> String {
+    let mut md = format!("\n## Data checks ({})\n\n{}\n", when(d.at), cell(&data_line(d)));
+    if !d.checks.is_empty() {
+        md.push_str("\n| Check | Result | Answer | Expected |\n|---|---|---|---|\n");
+        for c in &d.checks {
+            let result = match &c.outcome {
+                CheckOutcome::Passed => "ok".to_owned(),
+                CheckOutcome::Failed => "FAILED".to_owned(),
+                CheckOutcome::Error(f) => format!("ERROR {}", f.name()),
+            };
+            let answer = match &c.outcome {
+                CheckOutcome::Error(f) => f.detail().to_owned(),
+                _ => c.value.clone().unwrap_or_else(|| "NULL (or no row)".to_owned()),
+            };
+            md.push_str(&format!("| {} | {result} | {} | {} |\n", cell(&c.name), cell(&answer), cell(&c.expect)));
+        }
+    }
+    if let Some(f) = &d.failure {
+        md.push_str(&format!("\nCould not check: {f}. What to do: {}\n", f.what_to_do()));
+    }
+    if let Some(t) = d.newest_write {
+        md.push_str(&format!("\nNewest write in the recovered database: {}.\n", t.format("%Y-%m-%d %H:%M:%S%.3f UTC")));
+    }
+    if let Some(l) = &d.loss {
+        let what = match l.against {
+            crate::decide::validate::Against::FailedAt(t) => {
+                format!(
+                    "Writes lost: {}s, to the primary's failure at {}",
+                    l.seconds,
+                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                )
+            }
+            crate::decide::validate::Against::RecoveryPoint(t) => format!(
+                "The newest write is {}s before the recovery point {}",
+                l.seconds,
+                t.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        };
+        md.push_str(&format!("{what} (RPO {}s: {}).\n", l.rpo.as_secs(), if l.rpo_met { "met" } else { "MISSED" }));
+    }
+    md
 }
 
 #[cfg(test)]
@@ -179,6 +237,7 @@ mod tests {
             checks: vec![Check { name: "status".into(), passed, detail: "a | b".into() }],
             failure: (!passed).then(|| "checks failed: status".into()),
             cleaned_up: vec![],
+            data: None,
         }
     }
 

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::config::failover::Via;
 use crate::config::Database;
+use crate::decide::validate::{Against, CheckOutcome, CheckResult, DataReport, Loss};
 use crate::drill::DrillResult;
 use crate::health::HealthEvent;
 pub use crate::incident::MessageKind;
@@ -179,6 +180,7 @@ fn headline(kind: MessageKind, i: &Incident) -> String {
         MessageKind::Resolved => "resolved".to_owned(),
         MessageKind::Aborted => "recovery aborted".to_owned(),
         MessageKind::Failed => "recovery FAILED".to_owned(),
+        MessageKind::DataChecksFailed => "data checks FAILED, cut-over halted".to_owned(),
     }
 }
 
@@ -202,6 +204,10 @@ fn doing(kind: MessageKind, i: &Incident) -> &'static str {
             "The database is back and verified; DNS is not. The incident resolves, and its RTO is measured, when a \
              verify finds the record naming the new primary (Lifeboat re-verifies for 30 minutes)."
         }
+        (MessageKind::DataChecksFailed, _) => {
+            "Halted before the cut-over: the new primary is up, but DNS and the endpoint still name the old one, and \
+             nothing more changes until a person decides."
+        }
         (MessageKind::Resolved, _) => "Nothing more: the database is back and verified.",
         (MessageKind::Aborted, _) => "Nothing: recovery was stopped before it changed the database.",
         (MessageKind::Failed, _) => "Nothing automatic any more: a recovery step failed and Lifeboat stopped there.",
@@ -218,6 +224,10 @@ fn must_do(kind: MessageKind, i: &Incident) -> &'static str {
             "Approve or reject the failover (how: below); nothing changes until someone does."
         }
         (MessageKind::Failed, ..) => "Take over by hand: follow the runbook from the failed step in the timeline below.",
+        (MessageKind::DataChecksFailed, ..) => {
+            "Look at what failed (below), then approve to cut over with the data as it is, or reject to stop the \
+             failover here (how: below)."
+        }
         (MessageKind::DnsPending, ..) | (MessageKind::Progress, Status::DnsPending, _) => {
             "Move DNS now (left for people, below): until it moves, clients that connect by name reach the old primary."
         }
@@ -327,18 +337,35 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
             ));
             let loss = i.data_loss();
             let rpo = db.map(|d| d.rpo);
-            let rpo_met = loss.zip(rpo).map(|(l, r)| l.to_std().is_ok_and(|l| l <= r));
-            body.push_str(&match (loss, i.recovered_to, rpo, rpo_met) {
-                (Some(l), Some(to), Some(r), Some(met)) => format!(
+            let measured = i.data.as_ref().and_then(DataReport::measured_loss);
+            let rpo_met = match measured {
+                Some(l) => Some(l.rpo_met),
+                None => loss.zip(rpo).map(|(l, r)| l.to_std().is_ok_and(|l| l <= r)),
+            };
+            body.push_str(&match (measured, loss, i.recovered_to, rpo, rpo_met) {
+                (Some(l), ..) => format!("Data loss: {}.\n", loss_words(l)),
+                (None, Some(l), Some(to), Some(r), Some(met)) => format!(
                     "Data loss: up to {} (the recovered database holds data until {}; RPO {}: {}).\n",
                     human(l),
                     when(to),
                     human_std(r),
                     if met { "met" } else { "MISSED" }
                 ),
-                (Some(l), ..) => format!("Data loss: up to {}.\n", human(l)),
+                (None, Some(l), ..) => format!("Data loss: up to {}.\n", human(l)),
                 _ => "Data loss: not measured (no recovery point was reported).\n".to_owned(),
             });
+            if let Some(r) = i.data.as_ref().filter(|_| measured.is_none()) {
+                body.push_str(&match (&r.loss, &r.unmeasured) {
+                    (Some(l), _) => format!("In the database: {}.\n", loss_words(l)),
+                    (None, Some(why)) => format!("Data loss not measured in the database: {why}.\n"),
+                    (None, None) => String::new(),
+                });
+            }
+            if let Some(r) = &i.data {
+                body.push_str(&format!("Data checks: {}.\n", r.summary().trim_start_matches("data checks ")));
+                facts["data_loss_measured"] = json!(measured.is_some());
+                facts["data"] = json!(r);
+            }
             body.push_str(&format!("\nTimeline:\n{}", timeline_table(&i.timeline)));
             facts["duration_seconds"] = json!(duration.num_seconds());
             facts["rto_met"] = json!(rto_met);
@@ -348,6 +375,13 @@ pub fn incident(kind: MessageKind, i: &Incident, db: Option<&Database>, now: Dat
             let skip = i.timeline.len().saturating_sub(TIMELINE_ROWS);
             facts["timeline"] = json!(&i.timeline[skip..]);
         }
+        MessageKind::DataChecksFailed => match &i.data {
+            Some(r) => {
+                body.push_str(&format!("\nData checks on the new primary ({}):\n{}", when(r.at), data_lines(r)));
+                facts["data"] = json!(r);
+            }
+            None => body.push_str("\nData checks on the new primary: no report was recorded.\n"),
+        },
         MessageKind::Declared | MessageKind::ApprovalRequested => {}
     }
     body.push_str(&format!("\nIncident: {} (started {})\n", i.id, when(i.started)));
@@ -395,6 +429,9 @@ pub fn drill_result(r: &DrillResult) -> Message {
             body.push_str(&format!("- {} {}: {}\n", if c.passed { "ok" } else { "FAILED" }, c.name, c.detail));
         }
     }
+    if let Some(d) = &r.data {
+        body.push_str(&format!("Data checks in the restore ({}):\n{}", when(d.at), data_lines(d)));
+    }
     if let Some(f) = &r.failure {
         body.push_str(&format!("What went wrong: {f}\n"));
     }
@@ -437,7 +474,7 @@ pub struct ApprovalLinks {
 /// The approval request: the incident message, plus what will happen and the data it may lose
 /// (preflight's timeline entry), and the links on lines of their own.
 pub fn approval_request(i: &Incident, db: Option<&Database>, links: &ApprovalLinks, now: DateTime<Utc>) -> Message {
-    let mut m = incident(MessageKind::ApprovalRequested, i, db, now);
+    let m = incident(MessageKind::ApprovalRequested, i, db, now);
     let mut ask = String::new();
     if let Some(p) = i.timeline.iter().rev().find(|e| e.key == "step:preflight") {
         ask.push_str(&format!("What will happen: {}.\n", p.what));
@@ -445,33 +482,178 @@ pub fn approval_request(i: &Incident, db: Option<&Database>, links: &ApprovalLin
             ask.push_str(&format!("{d}\n"));
         }
     }
+    ask.push('\n');
+    ask.push_str(&how_to_decide(i, db, Some(links)));
+    with_decision(m, &ask, Some(links))
+}
+
+/// The new primary's data checks failed, and the cut-over waits for a person: what failed, what
+/// to do about each, the data loss measured, and how to decide (the signed links when the
+/// decision waits on a task, and the terminal's commands).
+pub fn data_checks_failed(
+    i: &Incident,
+    db: Option<&Database>,
+    links: Option<&ApprovalLinks>,
+    now: DateTime<Utc>,
+) -> Message {
+    let m = incident(MessageKind::DataChecksFailed, i, db, now);
+    let mut ask = String::from(
+        "Approve to cut over anyway, with the data as it is; reject to stop the failover here, before DNS and the \
+         endpoint move.\n",
+    );
+    ask.push_str(&how_to_decide(i, db, links));
     ask.push_str(&format!(
-        "\nApprove: {}\nReject: {}\n\nThe links open a page to confirm on; they expire at {}.\n",
-        links.approve,
-        links.reject,
-        when(links.expires),
+        "The checks' report stays on the incident and in its evidence: `lifeboat timeline {}`.\n",
+        i.id
     ));
+    with_decision(m, &ask, links)
+}
+
+/// The links on lines of their own (when there are any), and the commands the database's approval
+/// policy admits.
+fn how_to_decide(i: &Incident, db: Option<&Database>, links: Option<&ApprovalLinks>) -> String {
+    let mut ask = String::new();
+    if let Some(links) = links {
+        ask.push_str(&format!(
+            "Approve: {}\nReject: {}\n\nThe links open a page to confirm on; they expire at {}.\n",
+            links.approve,
+            links.reject,
+            when(links.expires),
+        ));
+    }
     let policy = db.map(Database::approval).unwrap_or_default();
     let terminal = format!("`lifeboat approve {id}` (or `lifeboat reject {id}`)", id = i.id);
-    match policy.via {
-        Via::AwsIdentity => ask.push_str(&format!(
+    match (policy.via, links) {
+        (Via::AwsIdentity, _) => ask.push_str(&format!(
             "{} takes decisions only from an AWS identity, not from these links: run {terminal}.\n",
             i.database
         )),
-        Via::Both => ask.push_str(&format!("Or, as your AWS identity: {terminal}.\n")),
-        Via::Link => {}
+        (Via::Both, Some(_)) => ask.push_str(&format!("Or, as your AWS identity: {terminal}.\n")),
+        (Via::Both, None) => ask.push_str(&format!("As your AWS identity: {terminal}.\n")),
+        (Via::Link, Some(_)) => {}
+        (Via::Link, None) => ask.push_str(&format!(
+            "{} takes decisions only through an approval message's signed links: decide with those.\n",
+            i.database
+        )),
     }
     if policy.distinct_from_requester {
         ask.push_str("Two-person rule: whoever asked for this failover may not approve it.\n");
     }
+    ask
+}
+
+/// `m` with `ask` before its closing `Incident:` line, in the text, the facts and the chat card.
+fn with_decision(mut m: Message, ask: &str, links: Option<&ApprovalLinks>) -> Message {
     let at = m.body.rfind("\nIncident: ").unwrap_or(m.body.len());
     m.body.insert_str(at, &format!("\n{ask}"));
     m.facts["text"] = json!(m.body);
-    m.facts["approve_url"] = json!(links.approve);
-    m.facts["reject_url"] = json!(links.reject);
-    m.facts["expires"] = json!(links.expires);
+    if let Some(links) = links {
+        m.facts["approve_url"] = json!(links.approve);
+        m.facts["reject_url"] = json!(links.reject);
+        m.facts["expires"] = json!(links.expires);
+    }
     m.chat["content"]["description"] = json!(m.body);
     m
+}
+
+/// A moment beside another, as short as reads unambiguously: `14:01:18`, or with its date when
+/// the two are on different days.
+fn clock(t: DateTime<Utc>, beside: DateTime<Utc>) -> String {
+    if t.date_naive() == beside.date_naive() {
+        t.format("%H:%M:%S").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    }
+}
+
+/// A measured loss in words: `42s of writes (measured: newest write 14:01:18, primary lost
+/// 14:02:00); RPO 5m: met`, or against a recovery point how far the newest write is before it.
+fn loss_words(l: &Loss) -> String {
+    let gap = human(chrono::Duration::seconds(l.seconds));
+    let met = if l.rpo_met { "met" } else { "MISSED" };
+    match l.against {
+        Against::FailedAt(t) => format!(
+            "{gap} of writes (measured: newest write {}, primary lost {}); RPO {}: {met}",
+            clock(l.newest_write, t),
+            clock(t, l.newest_write),
+            human_std(l.rpo)
+        ),
+        Against::RecoveryPoint(t) => format!(
+            "newest write {}, {gap} before the recovery point {} ({})",
+            clock(l.newest_write, t),
+            clock(t, l.newest_write),
+            if l.rpo_met {
+                format!("within the RPO of {}", human_std(l.rpo))
+            } else {
+                format!(
+                    "MORE than the RPO of {}: the copy holds older data than its time says (a replica that had \
+                     stopped replicating?) or the database was quiet",
+                    human_std(l.rpo)
+                )
+            }
+        ),
+    }
+}
+
+/// One check as a line: `ok users exist: 1000 (>= 1000)`, `FAILED no orphans: 3 (= 0)`,
+/// `ERROR order totals: timeout: ...`.
+pub fn check_line(c: &CheckResult) -> String {
+    let verdict = match c.outcome {
+        CheckOutcome::Passed => "ok",
+        CheckOutcome::Failed => "FAILED",
+        CheckOutcome::Error(_) => "ERROR",
+    };
+    format!("{verdict} {}: {}", c.name, c.detail())
+}
+
+/// What to do about a check that did not pass.
+fn check_what_to_do(c: &CheckResult) -> Option<&'static str> {
+    match &c.outcome {
+        CheckOutcome::Passed => None,
+        CheckOutcome::Error(f) => Some(f.what_to_do()),
+        CheckOutcome::Failed if c.value.as_deref().and_then(|v| v.trim().parse::<f64>().ok()).is_some() => Some(
+            "the recovered data is not what this check expects: compare with the primary (if it answers) or the last \
+             drill's figures before trusting it",
+        ),
+        CheckOutcome::Failed => Some(
+            "the check's SQL must answer a number in its first column: count(*), or case when ... then 1 else 0 end \
+             (NULL, no row or text fail the check)",
+        ),
+    }
+}
+
+/// A report's lines: each check with what to do about the ones that did not pass, or why nothing
+/// could be checked, and the newest write.
+fn data_lines(r: &DataReport) -> String {
+    let mut out = String::new();
+    if let Some(f) = &r.failure {
+        out.push_str(&format!("- could not check: {f}\n  What to do: {}\n", f.what_to_do()));
+    }
+    for c in &r.checks {
+        out.push_str(&format!("- {}\n", check_line(c)));
+        if let Some(todo) = check_what_to_do(c) {
+            out.push_str(&format!("  What to do: {todo}\n"));
+        }
+    }
+    match (&r.loss, &r.newest_write, &r.unmeasured) {
+        (Some(l), ..) => out.push_str(&format!("Data loss: {}.\n", loss_words(l))),
+        (None, Some(t), _) => out.push_str(&format!("Newest write: {}.\n", when(*t))),
+        (None, None, Some(why)) if r.failure.is_none() => out.push_str(&format!("Data loss not measured: {why}.\n")),
+        _ => {}
+    }
+    out
+}
+
+/// A report in one line, for `lifeboat status` and the recoverability report: `data checks passed
+/// (3 of 3); 42s of writes (measured: ...); RPO 5m: met`.
+pub fn data_line(r: &DataReport) -> String {
+    let mut line = r.summary();
+    match (&r.loss, &r.unmeasured) {
+        (Some(l), _) => line.push_str(&format!("; {}", loss_words(l))),
+        (None, Some(why)) if r.failure.is_none() => line.push_str(&format!("; loss not measured: {why}")),
+        _ => {}
+    }
+    line
 }
 
 fn chat(title: &str, description: &str, next_steps: &[&str], thread: &str) -> Value {

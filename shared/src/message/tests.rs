@@ -434,6 +434,7 @@ fn drill_results_say_how_fast_what_was_checked_and_what_was_deleted() {
         ],
         failure: None,
         cleaned_up: vec!["lf-drill-orders-prod-20261125t1942z".into()],
+        data: None,
     };
     let m = drill_result(&passed);
     assert_eq!(m.subject, "[P3] orders-prod: restore drill passed: available in 9m (RTO 30m)");
@@ -567,4 +568,246 @@ fn a_runs_rpo_crossings_are_one_notice_by_region_and_way() {
         m.body
     );
     insta::assert_snapshot!("rpo-changes", shown(&m));
+}
+
+/// orders-prod's data checks: three checks, freshness and the heartbeat.
+fn checks_config() -> crate::config::validate::Validate {
+    let yaml = format!(
+        "{}    validate:\n      connect: {{ secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-validator\", database: orders }}\n      checks:\n        - {{ name: users exist, sql: \"select count(*) from users\", expect: \">= 1000\" }}\n        - {{ name: no orphans, sql: \"select count(*) from orders o left join users u on u.id = o.user_id where u.id is null\", expect: \"= 0\" }}\n        - {{ name: order totals, sql: \"select sum(total) from orders\", expect: \"> 0\" }}\n      freshness: \"select max(updated_at) from orders\"\n      heartbeat: {{ secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-heartbeat\" }}\n",
+        "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:123456789012:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n"
+    );
+    Config::from_yaml(&yaml).unwrap().databases[0].validate.clone().unwrap()
+}
+
+/// What the checks found at `min` minutes into the story, the newest write 42 s before it began.
+fn data_report(
+    min: i64,
+    answers: [crate::decide::validate::Answer; 3],
+    against: crate::decide::validate::Against,
+) -> crate::decide::validate::DataReport {
+    use crate::decide::validate::{judge, Reached};
+    let reached = Reached::Connected {
+        checks: answers.into(),
+        freshness: Some(Ok(Some("2026-11-25 19:40:02.25+00".into()))),
+        heartbeat: Some(Ok(Some("2026-11-25 19:41:18.000123".into()))),
+    };
+    judge(&checks_config(), reached, Some(against), Duration::from_secs(300), at(min))
+}
+
+fn answers_passing() -> [crate::decide::validate::Answer; 3] {
+    [Ok(Some("1000".into())), Ok(Some("0".into())), Ok(Some("5120.50".into()))]
+}
+
+fn answers_failing() -> [crate::decide::validate::Answer; 3] {
+    use crate::decide::validate::DbFailure;
+    [
+        Ok(Some("1000".into())),
+        Ok(Some("3".into())),
+        Err(DbFailure::Timeout("canceling statement due to statement timeout".into())),
+    ]
+}
+
+#[test]
+fn the_resolved_message_gives_the_data_loss_measured_in_the_database() {
+    use crate::decide::validate::Against;
+    let c = config();
+    let db = c.database_named("orders-prod");
+    let (_, mut i) = story().pop().unwrap();
+    i.data = Some(data_report(25, answers_passing(), Against::FailedAt(i.started)));
+    let m = incident(MessageKind::Resolved, &i, db, at(30));
+    assert!(
+        m.body.contains(
+            "Data loss: 42s of writes (measured: newest write 19:41:18, primary lost 19:42:00); RPO 5m: met.\n"
+        ),
+        "{}",
+        m.body
+    );
+    assert!(!m.body.contains("Data loss: up to"), "the estimate gives way to the measure: {}", m.body);
+    assert!(m.body.contains("Data checks: passed (3 of 3).\n"), "{}", m.body);
+    assert_eq!((m.facts["data_loss_seconds"].clone(), m.facts["data_loss_measured"].clone()), (json!(42), json!(true)));
+    assert_eq!(m.facts["rpo_met"], true);
+    insta::assert_snapshot!("resolved-measured", shown(&m));
+
+    // The newest write read, but measured against nothing: the estimate stays, saying why.
+    let mut unmeasured = i.clone();
+    unmeasured.data.as_mut().unwrap().loss = None;
+    unmeasured.data.as_mut().unwrap().unmeasured = Some("freshness answered NULL (or no row)".into());
+    let m = incident(MessageKind::Resolved, &unmeasured, db, at(30));
+    assert!(m.body.contains("Data loss: up to 2m (the recovered database holds data until"), "{}", m.body);
+    assert!(
+        m.body.contains("Data loss not measured in the database: freshness answered NULL (or no row).\n"),
+        "{}",
+        m.body
+    );
+
+    // Over the RPO, measured.
+    i.data = Some(data_report(25, answers_passing(), Against::FailedAt(at(10))));
+    let m = incident(MessageKind::Resolved, &i, db, at(30));
+    assert!(
+        m.body.contains(
+            "Data loss: 10m of writes (measured: newest write 19:41:18, primary lost 19:52:00); RPO 5m: MISSED.\n"
+        ),
+        "{}",
+        m.body
+    );
+    assert_eq!(m.facts["rpo_met"], false);
+}
+
+#[test]
+fn failed_data_checks_halt_the_cut_over_and_ask_a_person_what_each_failure_needs() {
+    use crate::decide::validate::Against;
+    let c = config();
+    let db = c.database_named("orders-prod");
+    let (_, mut i) = story().into_iter().nth(2).unwrap();
+    assert_eq!(i.status, Status::Recovering);
+    let report = data_report(8, answers_failing(), Against::FailedAt(i.started));
+    let e = i.data_checked(&report, "data-validator").unwrap();
+    i.apply_data(e, report);
+    assert!(MessageKind::DataChecksFailed.fits(i.status));
+    let links = ApprovalLinks {
+        approve: "https://x.lambda-url.us-west-2.on.aws/?i=a&d=approve&s=sig".into(),
+        reject: "https://x.lambda-url.us-west-2.on.aws/?i=a&d=reject&s=sig".into(),
+        expires: at(38),
+    };
+    let m = data_checks_failed(&i, db, Some(&links), at(8));
+    assert_eq!(m.subject, "[P1] orders-prod: data checks FAILED, cut-over halted");
+    let lines: Vec<&str> = m.body.lines().collect();
+    for line in [
+        "- ok users exist: 1000 (>= 1000)",
+        "- FAILED no orphans: 3 (= 0)",
+        "- ERROR order totals: timeout: canceling statement due to statement timeout",
+        format!("Approve: {}", links.approve).as_str(),
+        format!("Reject: {}", links.reject).as_str(),
+        format!("Or, as your AWS identity: `lifeboat approve {id}` (or `lifeboat reject {id}`).", id = i.id).as_str(),
+        "Data loss: 42s of writes (measured: newest write 19:41:18, primary lost 19:42:00); RPO 5m: met.",
+    ] {
+        assert!(lines.contains(&line), "{line}\n{}", m.body);
+    }
+    assert!(m.body.contains("  What to do: a statement ran past validate.timeout"), "{}", m.body);
+    assert!(m.body.contains("  What to do: the recovered data is not what this check expects"), "{}", m.body);
+    assert_eq!(m.facts["message"], "data-checks-failed");
+    assert_eq!(m.facts["approve_url"], links.approve.as_str());
+    assert_eq!(m.attributes["message"], Attribute::Text("data-checks-failed".into()));
+    insta::assert_snapshot!("data-checks-failed", shown(&m));
+
+    // No task to answer yet (or links not configured): the terminal alone.
+    let m = data_checks_failed(&i, db, None, at(8));
+    assert!(!m.body.contains("Approve: ") && m.facts.get("approve_url").is_none(), "{}", m.body);
+    assert!(m.body.contains(&format!("As your AWS identity: `lifeboat approve {}`", i.id)), "{}", m.body);
+
+    // Could not even log in: the named failure and what to do about it.
+    let mut refused = i.clone();
+    let r = crate::decide::validate::judge(
+        &checks_config(),
+        crate::decide::validate::Reached::Failed(crate::decide::validate::DbFailure::Credentials(
+            "password authentication failed for user \"lifeboat_validator\"".into(),
+        )),
+        Some(Against::FailedAt(i.started)),
+        Duration::from_secs(300),
+        at(9),
+    );
+    refused.data = Some(r);
+    let m = data_checks_failed(&refused, db, None, at(9));
+    assert!(m.body.contains("- could not check: credentials: password authentication failed"), "{}", m.body);
+    assert!(
+        m.body.contains("the user exists in the restored database (a restore keeps the source's users)"),
+        "{}",
+        m.body
+    );
+}
+
+#[test]
+fn a_drill_lists_each_data_check_and_the_gap_to_its_recovery_point() {
+    use crate::decide::validate::Against;
+    use crate::drill::{Check, DrillResult};
+    let data = data_report(12, answers_failing(), Against::RecoveryPoint(at(-0) - chrono::Duration::seconds(30)));
+    let r = DrillResult {
+        drill_id: "drill-orders-prod-20261125T1942Z".into(),
+        database: "orders-prod".into(),
+        region: "us-west-2".into(),
+        snapshot: Some("arn:aws:rds:us-west-2:123456789012:snapshot:lifeboat-orders-prod-1".into()),
+        started: at(0),
+        ended: at(14),
+        measured_rto_seconds: Some(9 * 60 + 5),
+        rto_seconds: 1800,
+        passed: false,
+        checks: vec![Check { name: "status".into(), passed: true, detail: "available".into() }],
+        failure: Some(data.summary()),
+        cleaned_up: vec!["lf-drill-orders-prod-20261125t1942z".into()],
+        data: Some(data),
+    };
+    let m = drill_result(&r);
+    assert!(m.subject.starts_with("[P2] orders-prod: restore drill FAILED"), "{}", m.subject);
+    for line in [
+        "- ok users exist: 1000 (>= 1000)",
+        "- FAILED no orphans: 3 (= 0)",
+        "- ERROR order totals: timeout: canceling statement due to statement timeout",
+        "Data loss: newest write 19:41:18, 12s before the recovery point 19:41:30 (within the RPO of 5m).",
+    ] {
+        assert!(m.body.lines().any(|l| l == line), "{line}\n{}", m.body);
+    }
+    insta::assert_snapshot!("drill-data-failed", shown(&m));
+
+    let e = evidence::of_drill(&r, &m, None, at(15));
+    assert_eq!(e.json["data_passed"], false);
+    assert_eq!(e.json["recovery_point_gap"]["seconds"], 12);
+    assert_eq!(e.json["drill"]["data"]["checks"][1]["value"], "3");
+    assert!(e.markdown.contains("| no orphans | FAILED | 3 | = 0 |"), "{}", e.markdown);
+    assert!(
+        e.markdown.contains("| order totals | ERROR timeout | canceling statement due to statement timeout | > 0 |"),
+        "{}",
+        e.markdown
+    );
+    assert!(e.markdown.contains("The newest write is 12s before the recovery point"), "{}", e.markdown);
+}
+
+#[test]
+fn a_failovers_evidence_keeps_the_data_checks_and_the_measured_loss() {
+    use crate::decide::validate::Against;
+    let c = config();
+    let db = c.database_named("orders-prod");
+    let (_, mut i) = story().pop().unwrap();
+    i.data = Some(data_report(25, answers_passing(), Against::FailedAt(i.started)));
+    let m = incident(MessageKind::Resolved, &i, db, at(30));
+    let e = evidence::of_incident(&i, &m, None, at(31));
+    assert_eq!(e.json["data_loss_measured"]["seconds"], 42);
+    assert_eq!(e.json["data"]["passed"], true);
+    assert!(
+        e.markdown.contains(
+            "| Data loss | 42s of writes (measured: newest write 19:41:18, primary lost 19:42:00); RPO 5m: met |"
+        ),
+        "{}",
+        e.markdown
+    );
+    assert!(e.markdown.contains("## Data checks (2026-11-25 20:07 UTC)"), "{}", e.markdown);
+    assert!(e.markdown.contains("| users exist | ok | 1000 | >= 1000 |"), "{}", e.markdown);
+    assert!(
+        e.markdown.contains("Writes lost: 42s, to the primary's failure at 2026-11-25 19:42:00 UTC (RPO 300s: met)."),
+        "{}",
+        e.markdown
+    );
+}
+
+#[test]
+fn a_data_report_reads_in_one_line_for_status_and_the_report() {
+    use crate::decide::validate::{Against, DbFailure, Reached};
+    let passed = data_report(25, answers_passing(), Against::FailedAt(at(0)));
+    assert_eq!(
+        data_line(&passed),
+        "data checks passed (3 of 3); 42s of writes (measured: newest write 19:41:18, primary lost 19:42:00); RPO 5m: met"
+    );
+    let failed = data_report(25, answers_failing(), Against::RecoveryPoint(at(0)));
+    assert_eq!(
+        data_line(&failed),
+        "data checks failed (no orphans: 3 (= 0); order totals: timeout: canceling statement due to statement timeout); \
+         newest write 19:41:18, 42s before the recovery point 19:42:00 (within the RPO of 5m)"
+    );
+    let gone = crate::decide::validate::judge(
+        &checks_config(),
+        Reached::Failed(DbFailure::Unreachable("connection refused".into())),
+        None,
+        Duration::from_secs(300),
+        at(0),
+    );
+    assert_eq!(data_line(&gone), "data checks failed (could not check: unreachable: connection refused)");
 }

@@ -57,6 +57,17 @@ pub struct Execution {
     /// the new primary resolves the incident (always written: the machine's Choice reads it).
     #[serde(default)]
     pub dns_recheck: bool,
+    /// The database's config has `validate`: the machine checks the data inside the new primary
+    /// before DNS moves (its Choice reads this; the DNS and endpoint steps re-derive it).
+    #[serde(default)]
+    pub data_checks: bool,
+    /// The data checks' verdict, for the machine's Choice only: the DNS and endpoint steps read
+    /// the report the validator recorded on the incident, never this.
+    #[serde(default)]
+    pub data_passed: bool,
+    /// What a `Catch` caught from the data checks (they could not run: a person decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_error: Option<Value>,
 }
 
 /// Production always waits for a person. So does a request that overrides the configured
@@ -85,6 +96,9 @@ impl Execution {
             error: None,
             dns_error: None,
             dns_recheck: false,
+            data_checks: db.validate.is_some(),
+            data_passed: false,
+            data_error: None,
         }
     }
 }
@@ -99,6 +113,8 @@ pub enum Action {
     DnsStatus,
     Endpoint,
     Verify,
+    /// The data checks failed or could not run: the incident awaits a person again.
+    Hold,
     /// Approval refused or timed out: nothing was changed.
     Abort,
     /// A step failed for good: say what was done and what was not.
