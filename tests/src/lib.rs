@@ -13,6 +13,7 @@ use lifeboat_core::aws::{ConfigCache, ConfigSource};
 use serde_json::{json, Value};
 
 pub mod fleet;
+pub mod real_db;
 
 pub const ACCOUNT: &str = "123456789012";
 
@@ -153,6 +154,12 @@ impl Moto {
     pub fn fault_counts(&self) -> Value {
         serde_json::from_str(&http("GET", &format!("{}/_lifeboat/faults", self.endpoint), None).body)
             .expect("the emulator's fault counts")
+    }
+
+    /// GET the emulator's own API's JSON (`/_lifeboat/...`).
+    pub fn get(&self, path: &str) -> Value {
+        let answer = http("GET", &format!("{}{path}", self.endpoint), None);
+        serde_json::from_str(&answer.body).unwrap_or_else(|e| panic!("GET {path}: {e}: {}", answer.body))
     }
 
     /// POST JSON to the emulator's own API (`/moto-api/...`, `/_lifeboat/...`); the answer's JSON.
@@ -1227,12 +1234,23 @@ impl RecoveryBed {
             region,
             "lifeboat-failover",
             "infra/failover.asl.json",
-            &[("FailoverStepsArn", "failover-steps"), ("NotifierArn", "notifier")],
+            &[
+                ("FailoverStepsArn", "failover-steps"),
+                ("NotifierArn", "notifier"),
+                ("DataValidatorArn", "data-validator"),
+            ],
         )
         .await;
-        let drill_machine =
-            state_machine_in(moto, region, "lifeboat-drill", "infra/drill.asl.json", &[("DrDrillArn", "dr-drill")])
-                .await;
+        let drill_machine = state_machine_in(
+            moto,
+            region,
+            "lifeboat-drill",
+            "infra/drill.asl.json",
+            &[("DrDrillArn", "dr-drill"), ("DataValidatorArn", "data-validator")],
+        )
+        .await;
+        // The data validator trusts the emulator's CA, as it trusts RDS's bundle in AWS.
+        let ca = moto.get("/_lifeboat/db/servers")["ca"].as_str().unwrap_or_default().to_owned();
         let dir = std::env::temp_dir().join(format!("lifeboat-failover-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let approval_url = format!("http://127.0.0.1:{port}/lambda-url/approval-handler/");
@@ -1247,6 +1265,7 @@ impl RecoveryBed {
             ("LIFEBOAT_DRILL_STATE_MACHINE_ARN", drill_machine.clone()),
             ("LIFEBOAT_DRILL_POLL_SECONDS", "1".to_owned()),
             ("LIFEBOAT_EVIDENCE_BUCKET", evidence.clone()),
+            ("LIFEBOAT_DB_CA_BUNDLE", ca),
             // moto's endpoints are not in DNS.
             ("LIFEBOAT_EMULATED_ENDPOINTS", "true".to_owned()),
             ("AWS_REGION", region.to_owned()),

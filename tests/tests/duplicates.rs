@@ -172,6 +172,7 @@ struct EventWorld {
     notifier: notifier::Deps,
     trigger: failover_trigger::Deps,
     drill: dr_drill::Deps,
+    validator: data_validator::Deps,
     approval: approval_handler::Deps,
     operator: operator::Deps,
     vault: vault_keeper::Deps,
@@ -223,6 +224,7 @@ impl EventWorld {
         let mut drill = dr_drill::Deps::new(config().await, &sdk, &table, &topic);
         drill.state_machine = Some(machines[1].1.clone());
         EventWorld {
+            validator: data_validator::Deps::new(config().await, &sdk, None, Some(&table)),
             copier: snapshot_copier::Deps::new(config().await, &sdk),
             pruner: snapshot_pruner::Deps::new(config().await, &sdk, Some(&topic)),
             notifier: notifier::Deps::new(config().await, &sdk, &table, &topic, None),
@@ -304,6 +306,7 @@ impl EventWorld {
             f if f.starts_with("notifier-") => &["notifier"],
             f if f.starts_with("pruner-") => &["pruner"],
             f if f.starts_with("dr-drill-") => &["drill"],
+            f if f.starts_with("data-validator-") => &["validator"],
             f if f.starts_with("approval-") => &["approval"],
             f if f.starts_with("operator-") => &["operator"],
             // The vault's answer goes to the source's copier; shares and restore requests to the
@@ -350,6 +353,7 @@ impl EventWorld {
                 "notifier" => class(notifier::handle(&self.notifier, payload, now).await),
                 "trigger" => class(failover_trigger::handle(&self.trigger, payload, now).await),
                 "drill" => class(dr_drill::handle(&self.drill, payload, now).await),
+                "validator" => class(data_validator::handle(&self.validator, payload, now, None).await),
                 "vault" => class(vault_keeper::handle(&self.vault, payload, now).await),
                 "approval" => {
                     let req = serde_json::from_value(payload).expect("a Function URL request");

@@ -100,6 +100,7 @@ async fn one_drill_per_database_at_a_time_and_the_last_result_kept() {
         checks: vec![],
         failure: None,
         cleaned_up: vec![],
+        data: None,
     };
     store.put_drill_result(&result("drill-a", false)).await.unwrap();
     store.put_drill_result(&result("drill-b", true)).await.unwrap();

@@ -142,7 +142,7 @@ pub fn not_pending_reason(incident: &Incident, task: Option<&str>) -> Option<(bo
     if let Some(done) = decided {
         return Some((true, format!("{} ({})", done.what, done.at.format("%Y-%m-%d %H:%M UTC"))));
     }
-    if incident.status != Status::AwaitingApproval || pending.is_none() || pending.as_deref() != task {
+    if !approval::awaits_decision(incident) || pending.is_none() || pending.as_deref() != task {
         return Some((false, format!("{} is {}", incident.id, incident.status)));
     }
     None

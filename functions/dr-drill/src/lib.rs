@@ -225,6 +225,8 @@ async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>
                 )));
             };
             let arn = copy.arn.to_string();
+            // What the data checks' freshness is held against: the moment the copy's data is from.
+            run.recovery_point = copy.restore_point();
             let shape = match deps.rds.snapshot_engine(&arn).await? {
                 _ if !db.is_cluster() => Shape::Instance,
                 Some((engine, _)) => Shape::of_cluster(&engine),
@@ -290,7 +292,7 @@ async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>
             deps.store.unlock_drill(&db.name, &run.drill_id).await?;
         }
         Action::Record => {
-            let result = result(&run, db.rto, now);
+            let result = drill::result(&run, db.rto, now);
             deps.store.put_drill_result(&result).await?;
             let m = message::drill_result(&result);
             // The record first, so the message can point at it.
@@ -364,39 +366,6 @@ async fn resolves(endpoint: Option<&str>, port: Option<i32>, emulated: bool) -> 
             None => Check { name, passed: false, detail: format!("{host}: no address") },
         },
         Err(e) => Check { name, passed: false, detail: format!("{host}: {e}") },
-    }
-}
-
-/// What the drill proved, from its state: a caught error, a failed check or a failed validation
-/// each fail it.
-fn result(run: &DrillRun, rto: std::time::Duration, now: DateTime<Utc>) -> DrillResult {
-    let said = |e: &Value| {
-        let (name, message) = lifeboat_core::error::caught(e);
-        format!("{}: {message}", name.unwrap_or("error"))
-    };
-    let caught = run.error.as_ref().map(said);
-    let cleanup = run
-        .cleanup_error
-        .as_ref()
-        .map(|e| format!("cleanup failed, the next drill deletes what is left ({})", said(e)));
-    let failed_checks: Vec<&str> = run.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
-    let failure = caught
-        .or_else(|| (!failed_checks.is_empty()).then(|| format!("checks failed: {}", failed_checks.join(", "))))
-        .or(cleanup);
-    let measured = run.measured_rto_seconds();
-    DrillResult {
-        drill_id: run.drill_id.clone(),
-        database: run.database.clone(),
-        region: run.region.clone(),
-        snapshot: run.snapshot.clone(),
-        started: run.started.unwrap_or(now),
-        ended: now,
-        measured_rto_seconds: measured,
-        rto_seconds: rto.as_secs(),
-        passed: drill::passed(measured, rto, &run.checks, failure.as_deref()),
-        checks: run.checks.clone(),
-        failure,
-        cleaned_up: run.leftovers.iter().chain(&run.cleaned_up).cloned().collect(),
     }
 }
 

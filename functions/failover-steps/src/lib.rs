@@ -95,7 +95,10 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
         Action::Preflight => json!(next.preflight.insert(preflight(deps, db, exec, &incident, now).await?)),
         Action::Act => json!(next.recovery.insert(act(deps, db, exec, &incident, now).await?)),
         Action::Status => json!(next.status.insert(status(deps, db, exec, &incident, now).await?)),
-        Action::Dns => json!(next.dns.insert(dns(deps, db, exec, now).await?)),
+        Action::Dns => {
+            data_gate(db, &incident, req.action)?;
+            json!(next.dns.insert(dns(deps, db, exec, now).await?))
+        }
         Action::DnsStatus => {
             let change = exec.dns.as_ref().and_then(|d| d.change_id.clone());
             let insync = match &change {
@@ -114,7 +117,11 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
             }
             json!(next.dns.insert(DnsChange { change_id: change, insync }))
         }
-        Action::Endpoint => endpoint(deps, db, exec, now).await?,
+        Action::Endpoint => {
+            data_gate(db, &incident, req.action)?;
+            endpoint(deps, db, exec, now).await?
+        }
+        Action::Hold => hold(deps, exec, &incident, now).await?,
         Action::Verify => {
             let (said, recheck) = verify(deps, db, exec, &incident, now).await?;
             next.dns_recheck = recheck;
@@ -413,6 +420,37 @@ async fn status(
         deps.store.record(&incident.id, &e).await?;
     }
     Ok(a)
+}
+
+/// Traffic moves to the new primary only when its data checks passed or a person approved the
+/// held cut-over: both read from the incident (the validator's report, the approval's record),
+/// which only Lifeboat's roles write, never from the execution's state.
+fn data_gate(db: &Database, incident: &Incident, step: Action) -> Result<(), LifeboatError> {
+    if db.validate.is_none()
+        || incident.data.as_ref().is_some_and(|r| r.passed)
+        || approval::hold_approved(incident).is_some()
+    {
+        return Ok(());
+    }
+    let why = incident.data.as_ref().map_or_else(|| "the data checks have not reported".to_owned(), |r| r.summary());
+    Err(rejected(step, format!("{why}, and no person approved moving traffic to the new primary")))
+}
+
+/// The data checks failed or could not run: the cut-over waits for a person, whom the notifier's
+/// data-checks-failed message asks (with the task's links); the timeline says why.
+async fn hold(deps: &Deps, exec: &Execution, incident: &Incident, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
+    let why = match (&incident.data, &exec.data_error) {
+        (Some(r), _) if !r.passed => r.summary(),
+        (_, Some(e)) => {
+            let (name, message) = lifeboat_core::error::caught(e);
+            format!("the data checks could not run ({}: {message})", name.unwrap_or("error"))
+        }
+        (Some(r), None) => r.summary(),
+        (None, None) => "the data checks did not report".to_owned(),
+    };
+    let what = format!("{why}: the cut-over waits for a person (approve to move traffic anyway, reject to stop)");
+    deps.store.record(&incident.id, &Entry::new(now, BY, &what, approval::HOLD_KEY)).await?;
+    Ok(json!({ "held": what }))
 }
 
 fn endpoint_of(exec: &Execution, step: Action) -> Result<&str, LifeboatError> {

@@ -148,7 +148,11 @@ async fn on_incident(
             let link = |d| Link::new(key, id, &task_ref, d, expires).url(url);
             let links = ApprovalLinks { approve: link(Decision::Approve), reject: link(Decision::Reject), expires };
             // One request per pending task: a new execution's approval is a new message.
-            (message::approval_request(&incident, db, &links, now), format!("approval-requested@{task_ref}"))
+            if kind == MessageKind::DataChecksFailed {
+                (message::data_checks_failed(&incident, db, Some(&links), now), format!("{kind}@{task_ref}"))
+            } else {
+                (message::approval_request(&incident, db, &links, now), format!("approval-requested@{task_ref}"))
+            }
         }
         None => (message::incident(kind, &incident, db, now), incident.publish_key(kind.as_str())),
     };

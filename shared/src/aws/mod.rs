@@ -20,6 +20,8 @@ pub mod arc;
 pub mod cloudwatch;
 #[cfg(feature = "config")]
 pub mod config_store;
+#[cfg(feature = "db")]
+pub mod db;
 #[cfg(feature = "ec2")]
 pub mod ec2;
 #[cfg(feature = "events")]
@@ -40,6 +42,8 @@ pub mod rds;
 pub mod recovery;
 #[cfg(feature = "route53")]
 pub mod route53;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 #[cfg(feature = "sfn")]
 pub mod sfn;
 #[cfg(feature = "sns")]
@@ -186,4 +190,18 @@ pub fn diagnostic(err: LifeboatError) -> Diagnostic {
 #[cfg(feature = "rds")]
 pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// A small S3 object whole (a CA bundle, a key list), refused before its body is read when it
+/// is bigger than `limit` bytes: a wrong key (a backup, a log) must not fill the function's memory.
+#[cfg(feature = "s3")]
+pub async fn small_object(sdk: &SdkConfig, bucket: &str, key: &str, limit: u64) -> Result<Vec<u8>, LifeboatError> {
+    let what = format!("s3:GetObject s3://{bucket}/{key}");
+    let out = aws_sdk_s3::Client::new(sdk).get_object().bucket(bucket).key(key).send().await;
+    let out = out.map_err(|e| sdk_error(&what, e))?;
+    if out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0) > limit {
+        return Err(LifeboatError::Rejected(format!("{what}: bigger than {limit} bytes")));
+    }
+    let body = out.body.collect().await.map_err(|e| LifeboatError::Transient(format!("{what}: {e}")))?;
+    Ok(body.into_bytes().to_vec())
 }

@@ -8,12 +8,14 @@
 //! state machine of the stack in us-west-2 (run by moto's own Step Functions interpreter, its steps
 //! the real binaries in `cargo lambda watch`), the on-call looks with `lifeboat status` and
 //! `lifeboat plan` and approves with `lifeboat approve` (the page's form, after it, says already
-//! decided), the replica is promoted, DNS follows through Route 53 ARC routing controls (the data
+//! decided), the replica is promoted, its data checked (the writes it never got measured as the
+//! failover's data loss), DNS follows through Route 53 ARC routing controls (the data
 //! plane) and the endpoint parameter too, the incident resolves with its timeline, and not one
 //! call went to us-east-1, and the failover's evidence record is in the bucket; then us-east-1
 //! comes back;
 //! then `lifeboat drill --follow` runs a restore drill (infra/drill.asl.json, the real `dr-drill`)
-//! that restores the newest DR copy, measures it and cleans up, and `lifeboat status`; last, the
+//! that restores the newest DR copy, measures it, checks the data inside it (a real PostgreSQL
+//! server behind the emulated instance) and cleans up, and `lifeboat status`; last, the
 //! vault: a snapshot under aws/rds reaches a vault account, then the primary account is gone and a
 //! fresh account restores from the vault after the approval.
 //! Copier, pruner, notifier and rpo-monitor run in-process with the clients their `main` builds.
@@ -21,6 +23,7 @@
 use chrono::{Duration, Utc};
 use lifeboat_core::aws::CONFIG_TTL;
 use lifeboat_core::message::human;
+use lifeboat_tests::real_db::{login_secret, order_written, orders_schema, RealDb, VALIDATOR};
 use lifeboat_tests::*;
 use serde_json::json;
 
@@ -38,6 +41,8 @@ async fn main() {
 
     let key = kms_key(&moto, DR).await;
     let (topic, inbox) = topic_with_queue(&moto, SRC).await;
+    // The validator's read-only login, kept where the recovery runs.
+    let secret = login_secret(&moto, DR, "lifeboat-validator-orders", VALIDATOR).await;
     let yaml = format!(
         r#"databases:
   - name: orders-prod
@@ -67,6 +72,12 @@ async fn main() {
       endpoint_parameter: /orders/prod/db-endpoint
     drill:
       restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}
+    validate:
+      connect: {{ secret: "{secret}", database: orders }}
+      checks:
+        - {{ name: users exist, sql: "select count(*) from users", expect: ">= 1000" }}
+        - {{ name: no orphan orders, sql: "select count(*) from orders o left join users u on u.id = o.user_id where u.id is null", expect: "= 0" }}
+      freshness: "select max(updated_at) from orders"
 "#,
         west = routing_control("west"),
         east = routing_control("east"),
@@ -89,6 +100,10 @@ async fn main() {
     let start = Utc::now() - Duration::days(HISTORY_DAYS);
     moto.set_clock(start - Duration::hours(1));
     create_instance(&moto, SRC, "orders").await;
+    // A real PostgreSQL server behind it: its snapshots, copies, restores and replica hold data.
+    let db = RealDb::attach(&moto, SRC, "orders");
+    orders_schema(&db, 1000);
+    println!("orders is a real PostgreSQL server on 127.0.0.1:{} with 1,000 users", db.port);
     println!("\n== {HISTORY_DAYS} days of history: a Lifeboat-managed snapshot a day, each copied on its event ==");
     for d in 0..HISTORY_DAYS {
         let at = start + Duration::days(d);
@@ -229,7 +244,7 @@ async fn main() {
     };
     moto.post("/_lifeboat/rds/subnet-group", &json!({"region": DR, "name": "dr-db"}));
     let stack = DrStack { table: &dr_table, topic: &dr_topic, key: &key };
-    failover(&moto, &mut bed, &dr_inbox, &zone, &stack, &cli).await;
+    failover(&moto, &mut bed, &dr_inbox, &zone, &stack, &cli, &db).await;
 
     println!("\n== Recoverability now (rpo-monitor) ==");
     let monitor = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
@@ -441,10 +456,22 @@ async fn failover(
     zone: &str,
     stack: &DrStack<'_>,
     cli: &dyn Fn(&[&str]) -> Ran,
+    db: &RealDb,
 ) {
     let primary = "orders.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
+    order_written(db, 75);
     read_replica(moto, DR, "orders-replica", &format!("arn:aws:rds:{SRC}:{ACCOUNT}:db:orders")).await;
-    failover_pair(moto, zone, "db.orders.internal", primary, ORDERS_REPLICA).await;
+    // The replica stops replicating here: the primary's next orders never reach it.
+    order_written(db, 1);
+    order_written(db, 0);
+    println!("orders: an order written 75 s ago reached the replica; the two written since did not");
+    // Its endpoint is the real server's (127.0.0.1 here): DNS's secondary names it.
+    let described = moto.rds(DR).await.describe_db_instances().db_instance_identifier("orders-replica").send().await;
+    let replica = described
+        .ok()
+        .and_then(|d| d.db_instances().first().and_then(|i| i.endpoint()).and_then(|e| e.address()).map(str::to_owned))
+        .unwrap_or_else(|| ORDERS_REPLICA.to_owned());
+    failover_pair(moto, zone, "db.orders.internal", primary, &replica).await;
     let dr = moto.sdk(DR).await;
     let ssm = aws_sdk_ssm::Client::new(&dr);
     ssm.put_parameter()
@@ -457,7 +484,7 @@ async fn failover(
         .expect("endpoint parameter");
     println!(
         "db.orders.internal answers {} (a Route 53 failover pair: PRIMARY guarded by ARC routing control east, On; \
-         SECONDARY {ORDERS_REPLICA} by west, Off); SSM /orders/prod/db-endpoint in {DR} = {primary}; replica \
+         SECONDARY {replica} by west, Off); SSM /orders/prod/db-endpoint in {DR} = {primary}; replica \
          orders-replica in {DR}",
         resolve(moto, "db.orders.internal").unwrap_or_default()
     );

@@ -131,6 +131,19 @@ impl IncidentStore {
         self.set(id, "approval_task", s(token)).await
     }
 
+    /// The data checks' report on the incident and its timeline entry (`Incident::data_checked`):
+    /// the report first, so whoever reads the entry finds it. Only the validator's role writes it;
+    /// the DNS and endpoint steps read it from here. A repeat writes the same entry once.
+    pub async fn record_data(
+        &self,
+        id: &str,
+        entry: &Entry,
+        report: &crate::decide::validate::DataReport,
+    ) -> Result<(), LifeboatError> {
+        self.set(id, "data", s(serde_json::to_string(report).unwrap_or_default())).await?;
+        self.record(id, entry).await.map(|_| ())
+    }
+
     /// The newest point the recovered database holds (the failover steps measure it).
     pub async fn set_recovered_to(&self, id: &str, at: DateTime<Utc>) -> Result<(), LifeboatError> {
         self.set(id, "recovered_to", ts(at)).await

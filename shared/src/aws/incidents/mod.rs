@@ -93,6 +93,9 @@ fn to_item(i: &Incident) -> HashMap<String, AttributeValue> {
     if let Some(token) = &i.approval_task {
         item.insert("approval_task".to_owned(), s(token));
     }
+    if let Some(data) = &i.data {
+        item.insert("data".to_owned(), s(serde_json::to_string(data).unwrap_or_default()));
+    }
     item
 }
 
@@ -136,6 +139,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Incident, Lifeboa
         execution_arn: text("execution_arn").map(str::to_owned),
         recovered_to: time("recovered_to")?,
         approval_task: text("approval_task").map(str::to_owned),
+        data: text("data").map(serde_json::from_str).transpose().map_err(|e| bad(&format!("data: {e}")))?,
         timeline,
     })
 }

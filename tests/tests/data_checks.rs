@@ -1,0 +1,376 @@
+//! Data checks inside recovered databases, and the data loss measured there, against real
+//! PostgreSQL and MariaDB servers the emulator runs behind its RDS instances
+//! (scripts/emulator/databases.py): a restore holds its snapshot's data, a promoted replica what it
+//! had replicated. The machines run in moto's interpreter, their steps (the data validator's
+//! included) in `cargo lambda watch`; the named results and the heartbeat call the validator
+//! in-process.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use data_validator::{Deps, Target};
+use lifeboat_core::aws::db::Roots;
+use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::aws::{ConfigCache, ConfigSource, CONFIG_TTL};
+use lifeboat_core::decide::validate::Against;
+use lifeboat_tests::real_db::{login_secret, order_written, orders_schema, RealDb, HEARTBEAT, VALIDATOR};
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+
+/// The checks a DBA would write for `orders`: enough users, no order without its user, and the
+/// newest order's time as the newest write.
+fn validate_yaml(secret: &str, users_at_least: u32, extra: &str) -> String {
+    format!(
+        "    validate:\n      connect: {{ secret: \"{secret}\", database: orders }}\n      checks:\n        - {{ name: users exist, sql: \"select count(*) from users\", expect: \">= {users_at_least}\" }}\n        - {{ name: no orphan orders, sql: \"select count(*) from orders o left join users u on u.id = o.user_id where u.id is null\", expect: \"= 0\" }}\n      freshness: \"select max(updated_at) from orders\"\n      timeout: 5s\n{extra}"
+    )
+}
+
+/// An instance in `region` of `engine` whose server is real, with the `orders` schema.
+async fn real_instance(moto: &Moto, region: &str, id: &str, engine: &str, users: u32) -> RealDb {
+    let mut create = moto
+        .rds(region)
+        .await
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine(engine)
+        .db_instance_class("db.t3.micro")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .allocated_storage(20);
+    if engine == "mariadb" {
+        // moto knows no default version for MariaDB.
+        create = create.engine_version("10.11.8");
+    }
+    create.send().await.expect("create instance");
+    let db = RealDb::attach(moto, region, id);
+    orders_schema(&db, users);
+    db
+}
+
+/// A DR copy of `database` in us-west-2 taken now from `seed` (as the copier tags one).
+async fn copy_now(moto: &Moto, seed: &str, database: &str, id: &str) {
+    let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:snapshot:{}", id.trim_start_matches("lifeboat-"));
+    let tags =
+        [("lifeboat:managed", "true"), ("lifeboat:database", database), ("lifeboat:source-arn", source.as_str())];
+    taken_at(moto, "us-west-2", seed, false, &[(id.to_owned(), Utc::now())], &tags).await;
+}
+
+fn drill_db(name: &str, key: &str, validate: &str) -> String {
+    format!(
+        "  - name: {name}\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:{name}\n    tier: production\n    rpo: 5m\n    rto: 30m\n    copy_to:\n      - {{ region: us-west-2, kms_key: \"{key}\" }}\n    retention:\n      copies: {{ daily: 3, min_keep: 1 }}\n    drill:\n      restore: {{ instance_class: db.t3.micro, subnet_group: dr-db }}\n{validate}"
+    )
+}
+
+async fn drill(bed: &mut RecoveryBed, moto: &Moto, database: &str) -> (String, Value) {
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
+    let started = bed.invoke("dr-drill", database, &json!({"database": database}));
+    let execution = started["started"][0]["execution_arn"].as_str().unwrap_or_else(|| panic!("{started}")).to_owned();
+    execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(420)).await
+}
+
+fn check<'a>(data: &'a Value, name: &str) -> &'a Value {
+    data["checks"].as_array().and_then(|c| c.iter().find(|c| c["name"] == name)).unwrap_or_else(|| panic!("{data}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_and_mariadb() {
+    let port = free_port().to_string();
+    let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let key = kms_key(&moto, "us-west-2").await;
+    moto.post("/_lifeboat/rds/subnet-group", &json!({"region": "us-west-2", "name": "dr-db"}));
+    let secret = login_secret(&moto, "us-west-2", "lifeboat-validator-orders", VALIDATOR).await;
+
+    // PostgreSQL: 1,000 users and an order written 90 s before the copy of orders-prod; then the
+    // tables are emptied, AFTER that copy and BEFORE billing-prod's.
+    let pg = real_instance(&moto, "us-west-2", "seed-pg", "postgres", 1000).await;
+    order_written(&pg, 90);
+    copy_now(&moto, "seed-pg", "orders-prod", "lifeboat-orders-prod-1").await;
+    pg.admin("orders", "delete from orders; delete from users");
+    copy_now(&moto, "seed-pg", "billing-prod", "lifeboat-billing-prod-1").await;
+    // MariaDB: the same schema, an order written 30 s before its copy.
+    let maria = real_instance(&moto, "us-west-2", "seed-maria", "mariadb", 1000).await;
+    order_written(&maria, 30);
+    copy_now(&moto, "seed-maria", "ledger-prod", "lifeboat-ledger-prod-1").await;
+
+    let checks = validate_yaml(&secret, 1000, "");
+    let yaml = format!(
+        "databases:\n{}{}{}",
+        drill_db("orders-prod", &key, &checks),
+        drill_db("billing-prod", &key, &checks),
+        drill_db("ledger-prod", &key, &checks)
+    );
+    let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
+
+    // Emptied after the snapshot: the restore still has them, and the drill passes, its
+    // achieved RPO measured from the newest order to the copy's time.
+    for (database, written_ago) in [("orders-prod", 90), ("ledger-prod", 30)] {
+        let (status, output) = drill(&mut bed, &moto, database).await;
+        assert_eq!(status, "SUCCEEDED", "{database}: {output}\n{}", bed.watch.log());
+        let data = &output["data"];
+        assert_eq!(data["passed"], true, "{data}");
+        assert_eq!(check(data, "users exist")["value"], "1000", "{data}");
+        assert_eq!(check(data, "no orphan orders")["outcome"], "passed", "{data}");
+        let seconds = data["loss"]["seconds"].as_i64().unwrap_or_else(|| panic!("measured: {data}"));
+        assert!((written_ago..written_ago + 60).contains(&seconds), "{database}: {seconds}s\n{data}");
+        assert_eq!(data["loss"]["rpo_met"], true, "{data}");
+        assert_eq!(output["result"]["passed"], true, "{output}");
+    }
+
+    // Emptied before the snapshot: the drill fails, naming the check.
+    let (status, _) = drill(&mut bed, &moto, "billing-prod").await;
+    assert_eq!(status, "FAILED");
+    let store = IncidentStore::new(&moto.sdk("us-east-1").await, &table);
+    let failed = store.last_drill("billing-prod").await.unwrap().expect("a stored result");
+    assert!(!failed.passed);
+    let why = failed.failure.clone().unwrap_or_default();
+    assert!(why.contains("users exist"), "{why}");
+    let data = failed.data.clone().expect("the data report kept");
+    assert_eq!(data.checks[0].value.as_deref(), Some("0"), "{data:?}");
+    assert!(data.unmeasured.is_some() && data.loss.is_none(), "no order, no newest write: {data:?}");
+
+    // Told once each; the failed drill's message names the check and what it answered.
+    let said = notices(&moto, "us-east-1", &inbox).await;
+    let failed_told: Vec<&Notice> = said.iter().filter(|n| n.subject.contains("billing-prod")).collect();
+    assert_eq!(failed_told.len(), 1, "{said:?}");
+    assert!(failed_told[0].subject.contains("FAILED"), "{}", failed_told[0].subject);
+    assert!(
+        failed_told[0].text.contains("users exist") && failed_told[0].text.contains("0 (>= 1000)"),
+        "{}",
+        failed_told[0].text
+    );
+    let passed_told = said.iter().find(|n| n.subject.contains("orders-prod")).expect("orders' message");
+    assert!(passed_told.text.contains("users exist"), "{}", passed_told.text);
+    // The restores were cleaned up, and their servers stopped with them.
+    let servers = moto.get("/_lifeboat/db/servers");
+    let left: Vec<&str> = servers["servers"].as_array().unwrap().iter().filter_map(|s| s["id"].as_str()).collect();
+    assert!(left.iter().all(|id| !id.starts_with("lf-drill")), "{left:?}");
+}
+
+async fn wait_for(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, seen: &mut Vec<Notice>, has: &str) -> Notice {
+    let deadline = Instant::now() + Duration::from_secs(420);
+    loop {
+        seen.extend(notices(moto, "us-east-1", inbox).await);
+        if let Some(n) = seen.iter().find(|n| n.subject.contains(has)) {
+            return n.clone();
+        }
+        bed.watch.check_alive();
+        let subjects: Vec<&str> = seen.iter().map(|n| n.subject.as_str()).collect();
+        assert!(Instant::now() < deadline, "no `{has}`: {subjects:?}\n{}", bed.watch.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn decide(link: &str, database: &str) -> Http {
+    let form = format!("{}&approver=Alice%20Ops&database={database}", link.split_once('?').unwrap().1);
+    http("POST", link, Some(&form))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failover_measures_the_writes_it_lost_and_a_failed_check_halts_the_cut_over() {
+    let port = free_port().to_string();
+    let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let secret = login_secret(&moto, "us-west-2", "lifeboat-validator-orders", VALIDATOR).await;
+    let zone = hosted_zone(&moto, "orders.internal").await;
+
+    // orders-prod: the replica stopped replicating after an order written 90 s ago; the primary
+    // took two more orders it never got.
+    let primary = real_instance(&moto, "us-east-1", "orders-prod", "postgres", 1000).await;
+    order_written(&primary, 90);
+    let world = Replicated {
+        source: None,
+        primary: "orders-prod",
+        replica: "orders-replica",
+        zone: &zone,
+        record: "db.orders.internal",
+        primary_endpoint: ORDERS_PRIMARY,
+        parameter: ORDERS_ENDPOINT_PARAM,
+    };
+    with_replica(&moto, world).await;
+    order_written(&primary, 1);
+    order_written(&primary, 0);
+    // billing-prod: its replica is whole, but its check expects more users than it holds.
+    let billing = real_instance(&moto, "us-east-1", "billing-prod", "postgres", 10).await;
+    order_written(&billing, 5);
+    read_replica(&moto, "us-west-2", "billing-replica", &format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:billing-prod"))
+        .await;
+    set_cname(&moto, &zone, "billing.orders.internal", "billing-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com").await;
+
+    let orders = orders_failover_yaml(&format!(
+        "      dns: {{ zone_id: {zone}, record: db.orders.internal, ttl: 60 }}\n{}",
+        validate_yaml(&secret, 1000, "")
+    ));
+    let yaml = format!(
+        "{orders}  - name: billing-prod\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:billing-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:{ACCOUNT}:db:billing-replica\n      approval: required\n      dns: {{ zone_id: {zone}, record: billing.orders.internal, ttl: 60 }}\n{}",
+        validate_yaml(&secret, 1000, "")
+    );
+    let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
+    let mut seen = Vec::new();
+    let request = |db: &str| json!({"database": db, "reason": "us-east-1 is down", "requested_by": "oncall"});
+
+    // orders-prod: approved; the checks pass on the promoted replica, DNS moves, and the resolved
+    // message says what was lost, measured.
+    let report = bed.trigger("orders", &request("orders-prod"));
+    let id = report["incident_id"].as_str().unwrap_or_else(|| panic!("{report}")).to_owned();
+    let ask = wait_for(&moto, &mut bed, &inbox, &mut seen, "orders-prod: failover awaits your approval").await;
+    let decided = decide(&line_after(&ask.text, "Approve: ").to_owned(), "orders-prod");
+    assert_eq!(decided.status, 200, "{}", decided.body);
+    let resolved = wait_for(&moto, &mut bed, &inbox, &mut seen, "orders-prod: resolved").await;
+    let item = raw_item(&moto, "us-east-1", &table, &format!("incident#{id}")).await;
+    let data = &item["data"];
+    assert_eq!(data["passed"], true, "{data}");
+    let lost = data["loss"]["seconds"].as_i64().unwrap_or_else(|| panic!("{data}"));
+    assert!((90..90 + 120).contains(&lost), "the replica's last 90 s and the failover's own start: {lost}s\n{data}");
+    let line =
+        resolved.text.lines().find(|l| l.starts_with("Data loss:")).unwrap_or_else(|| panic!("{}", resolved.text));
+    assert!(line.contains(&format!("{}s of writes (measured", lost)) || line.contains("of writes (measured"), "{line}");
+    assert!(line.contains("RPO 5m: met"), "{line}");
+    let promoted = primary.behind(&moto, "us-west-2", "orders-replica").expect("the promoted replica's server");
+    assert_eq!(promoted.admin("orders", "select count(*) from orders"), "1", "the two later orders were lost");
+    let replica_endpoint = moto
+        .rds("us-west-2")
+        .await
+        .describe_db_instances()
+        .db_instance_identifier("orders-replica")
+        .send()
+        .await
+        .unwrap()
+        .db_instances()[0]
+        .endpoint()
+        .and_then(|e| e.address())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(replica_endpoint.as_str()));
+
+    // billing-prod: approved, promoted, but its check fails: the cut-over halts and asks. DNS
+    // stays; a rejection ends the failover there.
+    let report = bed.trigger("billing", &request("billing-prod"));
+    let id = report["incident_id"].as_str().unwrap_or_else(|| panic!("{report}")).to_owned();
+    let ask = wait_for(&moto, &mut bed, &inbox, &mut seen, "billing-prod: failover awaits your approval").await;
+    assert_eq!(decide(&line_after(&ask.text, "Approve: ").to_owned(), "billing-prod").status, 200);
+    let halted = wait_for(&moto, &mut bed, &inbox, &mut seen, "billing-prod: data checks FAILED").await;
+    assert!(halted.text.contains("FAILED users exist: 10 (>= 1000)"), "{}", halted.text);
+    let before = "billing-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
+    assert_eq!(cname(&moto, &zone, "billing.orders.internal").await.as_deref(), Some(before), "DNS waits for a person");
+    let rejected = decide(&line_after(&halted.text, "Reject: ").to_owned(), "billing-prod");
+    assert_eq!(rejected.status, 200, "{}", rejected.body);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let item = raw_item(&moto, "us-east-1", &table, &format!("incident#{id}")).await;
+        if item["status"] == "failed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{item}\n{}", bed.watch.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(cname(&moto, &zone, "billing.orders.internal").await.as_deref(), Some(before), "never moved");
+}
+
+/// The validator in-process, against the emulator's Secrets Manager and a real server.
+async fn validator(moto: &Moto, yaml: &str, ca: &std::path::Path) -> (Deps, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("lifeboat-data-checks-{}-{}.yaml", std::process::id(), free_port()));
+    std::fs::write(&path, yaml).unwrap();
+    let sdk = moto.functions_sdk("us-west-2").await;
+    let config = ConfigCache::new(ConfigSource::File(path.to_string_lossy().into_owned()), &sdk, CONFIG_TTL);
+    let roots = Roots::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    (Deps::new(config, &sdk, Some(roots), None), path)
+}
+
+fn plain_db(name: &str, source: &str, validate: &str) -> String {
+    format!("  - name: {name}\n    source: arn:aws:rds:us-west-2:{ACCOUNT}:db:{source}\n    tier: production\n    rpo: 5m\n    rto: 30m\n{validate}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_an_unreachable_database_a_slow_query_and_bad_sql_are_named_results() {
+    let moto = Moto::start();
+    let db = real_instance(&moto, "us-west-2", "orders", "postgres", 3).await;
+    let good = login_secret(&moto, "us-west-2", "lifeboat-validator-good", VALIDATOR).await;
+    let wrong = login_secret(&moto, "us-west-2", "lifeboat-validator-wrong", (VALIDATOR.0, "not-the-password")).await;
+    let slow = format!(
+        "    validate:\n      connect: {{ secret: \"{good}\", database: orders }}\n      checks:\n        - {{ name: users exist, sql: \"select count(*) from users\", expect: \">= 1\" }}\n        - {{ name: slow, sql: \"select count(*) from pg_sleep(5)\", expect: \">= 0\" }}\n        - {{ name: no such table, sql: \"select count(*) from invoices\", expect: \"= 0\" }}\n      timeout: 1s\n"
+    );
+    let yaml = format!(
+        "databases:\n{}{}",
+        plain_db("orders", "orders", &slow),
+        plain_db("wrong", "orders-wrong-login", &validate_yaml(&wrong, 1, ""))
+    );
+    let (deps, path) = validator(&moto, &yaml, &db.ca).await;
+    let target = Target { address: db.host.clone(), port: db.port, engine: "postgres".into() };
+
+    let started = Instant::now();
+    let r = data_validator::validate(&deps, "orders", &target, None, Utc::now()).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "the server's own timeout ended the slow one");
+    assert!(!r.passed && r.failure.is_none(), "{r:?}");
+    let outcome = |n: &str| serde_json::to_value(&r.checks.iter().find(|c| c.name == n).unwrap().outcome).unwrap();
+    assert_eq!(outcome("users exist"), json!("passed"));
+    assert_eq!(outcome("slow")["error"]["kind"], "timeout", "{r:?}");
+    assert_eq!(outcome("no such table")["error"]["kind"], "sql", "{r:?}");
+    assert!(outcome("no such table")["error"]["detail"].as_str().unwrap().contains("invoices"), "{r:?}");
+
+    let r = data_validator::validate(&deps, "wrong", &target, None, Utc::now()).await.unwrap();
+    let failure = r.failure.clone().expect("nothing could be asked");
+    assert_eq!(failure.name(), "credentials", "{r:?}");
+    assert!(failure.what_to_do().contains("secret"), "{}", failure.what_to_do());
+
+    let closed = Target { port: free_port(), ..target.clone() };
+    let r = data_validator::validate(&deps, "orders", &closed, None, Utc::now()).await.unwrap();
+    assert_eq!(r.failure.as_ref().map(|f| f.name()), Some("unreachable"), "{r:?}");
+    assert!(!r.passed && r.checks.iter().all(|c| !c.passed()), "{r:?}");
+
+    // A failover's report names the moment the primary failed; nothing here was written, so the
+    // loss is not measured, and says why.
+    let r = data_validator::validate(&deps, "wrong", &target, Some(Against::FailedAt(Utc::now())), Utc::now()).await;
+    assert!(r.unwrap().loss.is_none());
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_writes_one_row_and_its_user_can_write_nothing_else() {
+    let moto = Moto::start();
+    let db = real_instance(&moto, "us-west-2", "orders", "mariadb", 3).await;
+    let pg = real_instance(&moto, "us-west-2", "ledger", "postgres", 3).await;
+    let reader = login_secret(&moto, "us-west-2", "lifeboat-validator", VALIDATOR).await;
+    let writer = login_secret(&moto, "us-west-2", "lifeboat-heartbeat", HEARTBEAT).await;
+    let beat = |_: ()| format!("      heartbeat: {{ secret: \"{writer}\" }}\n");
+    let yaml = format!(
+        "databases:\n{}{}",
+        plain_db("orders", "orders", &validate_yaml(&reader, 1, &beat(()))),
+        plain_db("ledger", "ledger", &validate_yaml(&reader, 1, &beat(())))
+    );
+    let (deps, path) = validator(&moto, &yaml, &db.ca).await;
+
+    for round in 1..=2 {
+        let before = Utc::now();
+        let beats = data_validator::heartbeat(&deps, None).await.unwrap();
+        assert_eq!((beats.written, beats.failed.len()), (2, 0), "{beats:?}");
+        for (server, stamp) in [
+            (&db, "date_format(at, '%Y-%m-%dT%H:%i:%s.%fZ')"),
+            (&pg, "to_char(at at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"),
+        ] {
+            let rows = server.admin("orders", &format!("select count(*), max({stamp}) from lifeboat_heartbeat"));
+            let (count, at) = rows.split_once(['\t', '|']).unwrap_or_else(|| panic!("{rows}"));
+            assert_eq!(count, "1", "one row, round {round}");
+            let at = lifeboat_core::decide::validate::parse_timestamp(at).unwrap_or_else(|| panic!("{at}"));
+            assert!(at >= before - chrono::Duration::seconds(2), "the row says when: {at} vs {before}");
+        }
+    }
+    // The writer's grants: the heartbeat row, nothing else.
+    for server in [&db, &pg] {
+        let (user, password) = HEARTBEAT;
+        let read = server.run_as(user, password, "orders", "select count(*) from users");
+        assert!(read.is_err(), "the heartbeat user reads no application table: {read:?}");
+        let write =
+            server.run_as(user, password, "orders", "insert into orders (user_id, updated_at) values (1, now())");
+        assert!(write.is_err(), "nor writes one: {write:?}");
+    }
+    // The validator reads the row it wrote: every database has a recovery point to measure.
+    let target = Target { address: db.host.clone(), port: db.port, engine: "mariadb".into() };
+    let r = data_validator::validate(&deps, "orders", &target, Some(Against::FailedAt(Utc::now())), Utc::now())
+        .await
+        .unwrap();
+    assert!(r.passed && r.newest_write.is_some() && r.loss.is_some(), "{r:?}");
+    let _ = std::fs::remove_file(path);
+}
