@@ -799,3 +799,31 @@ async fn a_fleet_sharing_resources_reads_each_once_and_one_cause_is_one_notice()
     let kept = lifeboat_core::aws::incidents::IncidentStore::new(&sdk, &table).readiness("fleet-07").await.unwrap();
     assert!(kept.is_some_and(|(s, _)| s.starts_with("ready: yes")), "the verdict kept for preflight");
 }
+
+/// A database with data checks: readiness simulates the data validator's role on its logins, ok
+/// while it may read them, a warning (the recovery still works; its checks would hold the
+/// cut-over) naming the secret when it may not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validate_secret_the_data_validator_cannot_read_is_a_warning() {
+    let moto = Moto::start();
+    let table = incidents_table(&moto, "us-east-1").await;
+    let (topic, _inbox) = topic_with_queue(&moto, "us-east-1").await;
+    let secret = format!("arn:aws:secretsmanager:{DR}:{ACCOUNT}:secret:lifeboat-validator-orders-AbCdEf");
+    let yaml = format!(
+        "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:{ACCOUNT}:db:orders\n    tier: production\n    rpo: 5m\n    rto: 30m\n    validate:\n      connect: {{ secret: \"{secret}\", database: orders }}\n      checks:\n        - {{ name: users exist, sql: \"select count(*) from users\", expect: \">= 1\" }}\n"
+    );
+    let sdk = moto.sdk("us-east-1").await;
+    let mut deps = rpo_monitor::Deps::new(config_in_ssm(&moto, &yaml, CONFIG_TTL).await, &sdk, &table, &topic);
+    let statements = template_statements("DataValidatorFunction", "us-east-1");
+    deps.validator_role = Some(role_with(&moto, "lifeboat-data-validator", &statements).await);
+    let (r, _) = run(&deps).await;
+    assert_eq!(level(&r, "data-checks"), ("ok", "the data validator may read the logins its checks use"), "{r}");
+
+    // Its policy loses the logins: a warning naming the secret and what to allow.
+    let trimmed: Vec<_> = statements.iter().filter(|s| s["Sid"] != "ReadLogins").cloned().collect();
+    role_with(&moto, "lifeboat-data-validator", &trimmed).await;
+    let (r, _) = run(&deps).await;
+    let (level_now, why) = level(&r, "data-checks");
+    assert_eq!(level_now, "warning", "{r}");
+    assert!(why.contains(&secret) && why.contains("secretsmanager:GetSecretValue"), "{why}");
+}

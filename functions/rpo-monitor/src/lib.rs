@@ -40,6 +40,9 @@ pub struct Deps {
     pub approval_key_param: Option<String>,
     /// The failover-steps function's role, whose permissions readiness simulates.
     pub steps_role: Option<String>,
+    /// The data validator's role (LIFEBOAT_VALIDATOR_ROLE_ARN): readiness simulates whether it may
+    /// read each database's validate logins.
+    pub validator_role: Option<String>,
     pub policies: Policies,
     pub network: Network,
     pub arc: RoutingControls,
@@ -54,6 +57,7 @@ impl Deps {
         let mut deps = Deps::new(config, sdk, &table, &required_env("LIFEBOAT_TOPIC_ARN")?);
         deps.approval_key_param = optional_env("LIFEBOAT_APPROVAL_SECRET_PARAM");
         deps.steps_role = optional_env("LIFEBOAT_STEPS_ROLE_ARN");
+        deps.validator_role = optional_env("LIFEBOAT_VALIDATOR_ROLE_ARN");
         Ok(deps)
     }
 
@@ -69,6 +73,7 @@ impl Deps {
             ssm: aws_sdk_ssm::Client::new(sdk),
             approval_key_param: None,
             steps_role: None,
+            validator_role: None,
             policies: Policies::new(sdk),
             network: Network::new(sdk),
             arc: RoutingControls::new(sdk),

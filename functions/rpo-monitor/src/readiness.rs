@@ -186,6 +186,7 @@ pub async fn run(
     let mut gathered: Vec<Result<(Facts, Option<Vec<Need>>), LifeboatError>> =
         stream::iter(work).buffered(CONCURRENCY).collect().await;
     simulate(deps, &mut gathered).await;
+    simulate_validator(deps, &dbs, &mut gathered).await;
 
     let mut out = Vec::new();
     let mut changes = Vec::new();
@@ -314,6 +315,35 @@ async fn simulate(deps: &Deps, gathered: &mut [Result<(Facts, Option<Vec<Need>>)
                 .map(|(n, _)| (n.action.to_owned(), n.resource.clone()))
                 .collect();
             (needs.len(), denied)
+        }));
+        at += needs.len();
+    }
+}
+
+/// The data validator's role simulated on every database's logins at once, as `simulate` does
+/// the steps' role; a database whose facts were not read is left out.
+async fn simulate_validator(
+    deps: &Deps,
+    dbs: &[&Database],
+    gathered: &mut [Result<(Facts, Option<Vec<Need>>), LifeboatError>],
+) {
+    let Some(role) = deps.validator_role.as_deref() else { return };
+    let wanted: Vec<Vec<Need>> = dbs.iter().map(|db| readiness::validator_needs(db)).collect();
+    let all: Vec<Need> =
+        wanted.iter().zip(gathered.iter()).filter(|(_, g)| g.is_ok()).flat_map(|(w, _)| w.iter().cloned()).collect();
+    if all.is_empty() {
+        return;
+    }
+    let answer = deps.policies.allowed(role, &all).await.map_err(|e| e.to_string());
+    let mut at = 0;
+    for (needs, got) in wanted.iter().zip(gathered.iter_mut()) {
+        let Ok((f, _)) = got else { continue };
+        if needs.is_empty() {
+            continue;
+        }
+        f.validator = Some(answer.as_ref().map_err(Clone::clone).map(|allowed| {
+            let mine = &allowed[at..at + needs.len()];
+            needs.iter().zip(mine).filter(|(_, ok)| !**ok).map(|(n, _)| n.resource.clone()).collect()
         }));
         at += needs.len();
     }

@@ -70,6 +70,9 @@ pub struct Facts {
     pub permissions: Option<Result<(usize, Vec<(String, String)>), String>>,
     /// Each key `needs` uses, as its key policy answers for the steps' role.
     pub key_policies: Vec<KeyAccess>,
+    /// The data validator's role simulated on `validator_needs`: the secrets it may not read;
+    /// Err when the simulation could not run; None: no `validate`, or no role to simulate.
+    pub validator: Option<Result<Vec<String>, String>>,
 }
 
 /// What one KMS key's policy says of the uses of it a recovery needs, by the steps' role.
@@ -274,6 +277,15 @@ pub struct Need {
 
 fn need(action: &'static str, resource: impl Into<String>) -> Need {
     Need { action, resource: resource.into(), context: Vec::new() }
+}
+
+/// What the data validator reads for `db`'s checks and heartbeat: the logins' secrets. A secret
+/// it can't read makes every check of a recovery `secret-unreadable`.
+pub fn validator_needs(db: &Database) -> Vec<Need> {
+    let Some(v) = &db.validate else { return Vec::new() };
+    let mut out = vec![need("secretsmanager:GetSecretValue", v.connect.secret.clone())];
+    out.extend(v.heartbeat.as_ref().map(|h| need("secretsmanager:GetSecretValue", h.secret.clone())));
+    out
 }
 
 /// The calls that move the database in a failover of `db`, run from `stack_region`'s stack in
@@ -604,6 +616,25 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
                 ),
             ),
             Err(e) => check("permissions", Warning, format!("not simulated: {e}")),
+        });
+    }
+    if let Some(v) = &f.validator {
+        out.push(match v {
+            Result::Ok(denied) if denied.is_empty() => {
+                check("data-checks", Ok, "the data validator may read the logins its checks use")
+            }
+            // A warning, not blocked: the recovery itself works; its data checks would fail and
+            // hold the cut-over for a person.
+            Result::Ok(denied) => check(
+                "data-checks",
+                Warning,
+                format!(
+                    "the data validator may not read {}: its checks would fail (secret-unreadable) and hold the \
+                     cut-over for a person; allow it secretsmanager:GetSecretValue (template.yaml: secret:lifeboat-*)",
+                    denied.join(", ")
+                ),
+            ),
+            Err(e) => check("data-checks", Warning, format!("the data validator's access not simulated: {e}")),
         });
     }
     for k in &f.key_policies {
