@@ -464,6 +464,7 @@ pub async fn rows(
                 .as_ref()
                 .zip(last.as_ref())
                 .map(|(b, r)| b.page(&evidence::drill_key(r))),
+            last_drill_data: last.as_ref().and_then(|r| r.data.as_ref()).map(lifeboat_core::message::data_line),
         });
     }
     Ok((rows, unreachable))

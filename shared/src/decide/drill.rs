@@ -334,6 +334,9 @@ pub struct ReportRow {
     /// The last drill's evidence page, when the stack keeps evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drill_evidence: Option<String>,
+    /// The last drill's data checks in one line (`message::data_line`), when it ran them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill_data: Option<String>,
 }
 
 /// The runbooks' question, answered per database: can we recover, how much would we lose now, and
@@ -361,6 +364,11 @@ pub fn report_text(rows: &[ReportRow]) -> String {
             None => "not proven",
         };
         out.push_str(&format!("| {} | {rpo} | {when} | {rto} | {result} |\n", r.database));
+    }
+    for r in rows {
+        if let Some(data) = &r.last_drill_data {
+            out.push_str(&format!("{}: the last drill's {data}\n", r.database));
+        }
     }
     out
 }
@@ -618,6 +626,7 @@ mod tests {
                 last_drill_passed: Some(true),
                 readiness: None,
                 last_drill_evidence: None,
+                last_drill_data: Some("data checks passed (2 of 2); newest write 02:59:00, 1m before".into()),
             },
             ReportRow {
                 database: "ledger".into(),
@@ -630,11 +639,14 @@ mod tests {
                 last_drill_passed: None,
                 readiness: None,
                 last_drill_evidence: None,
+                last_drill_data: None,
             },
         ];
         let text = report_text(&rows);
         assert!(text.contains("| orders-prod | 2m / 5m (met) | 2026-11-26 03:00 UTC | 9m / 30m | passed |"), "{text}");
         assert!(text.contains("| ledger | none / 1h (BREACHED) | never | - / 1h | not proven |"), "{text}");
+        assert!(text.contains("\norders-prod: the last drill's data checks passed (2 of 2); newest write"), "{text}");
+        assert!(!text.contains("ledger: the last drill"), "{text}");
     }
 
     #[test]
@@ -650,6 +662,7 @@ mod tests {
             last_drill_passed: (n % 10 == 0).then_some(n != 7_770),
             readiness: Some(if n % 100 == 1 { "ready: NO — snapshot quota".into() } else { "ready: yes".into() }),
             last_drill_evidence: None,
+            last_drill_data: None,
         };
         let small: Vec<ReportRow> = (0..3).map(row).collect();
         assert!(report_summary(&small).starts_with(&report_text(&small)), "a few databases read in full");

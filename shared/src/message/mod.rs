@@ -569,7 +569,7 @@ fn clock(t: DateTime<Utc>, beside: DateTime<Utc>) -> String {
 /// A measured loss in words: `42s of writes (measured: newest write 14:01:18, primary lost
 /// 14:02:00); RPO 5m: met`, or against a recovery point how far the newest write is before it.
 fn loss_words(l: &Loss) -> String {
-    let gap = human(chrono::Duration::seconds(l.seconds));
+    let gap = to_the_second(l.seconds);
     let met = if l.rpo_met { "met" } else { "MISSED" };
     match l.against {
         Against::FailedAt(t) => format!(
@@ -592,6 +592,19 @@ fn loss_words(l: &Loss) -> String {
                 )
             }
         ),
+    }
+}
+
+/// A measured gap to the second (`1m 26s`, `42s`, `2h 05m 10s`): `human`'s minutes would round a
+/// measured loss down.
+fn to_the_second(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    match (h, m, s) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m {s:02}s"),
+        (h, m, s) => format!("{h}h {m:02}m {s:02}s"),
     }
 }
 

@@ -811,3 +811,11 @@ fn a_data_report_reads_in_one_line_for_status_and_the_report() {
     );
     assert_eq!(data_line(&gone), "data checks failed (could not check: unreachable: connection refused)");
 }
+
+#[test]
+fn a_measured_loss_is_shown_to_the_second_never_rounded_down() {
+    assert_eq!(super::to_the_second(42), "42s");
+    assert_eq!(super::to_the_second(86), "1m 26s");
+    assert_eq!(super::to_the_second(120), "2m");
+    assert_eq!(super::to_the_second(7510), "2h 05m 10s");
+}
