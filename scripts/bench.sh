@@ -3,6 +3,7 @@
 # of the workspace (5-7 min cold here), and timing belongs in benchmarks, not in tests.
 #   scripts/bench.sh                 # the retention planner, the failover's own share, init + memory
 #   RUNS=5 BENCH_ONLY=init scripts/bench.sh
+#   BENCH_ONLY=data scripts/bench.sh    # what the data checks add (real PostgreSQL and MariaDB)
 #   BENCH_ONLY=fleet FLEET_SIZES=10,100,1000 scripts/bench.sh   # every scheduled run at fleet size
 set -euo pipefail
 cd "$(dirname "$0")/.."

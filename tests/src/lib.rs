@@ -593,7 +593,17 @@ fn resolved_at(path: &[&str], region: &str) -> Value {
     fn resolve(v: &Y, region: &str) -> Value {
         match v {
             Y::Tagged(t) if t.tag == "Sub" => {
-                let text = t.value.as_str().unwrap_or_default();
+                // `!Sub [text, {Var: ...}]`: a variable of its own stands for any value.
+                let (text, vars) = match &t.value {
+                    Y::Sequence(l) => {
+                        (l.first().and_then(Y::as_str).unwrap_or_default(), l.get(1).and_then(Y::as_mapping))
+                    }
+                    v => (v.as_str().unwrap_or_default(), None),
+                };
+                let mut text = text.to_owned();
+                for (k, _) in vars.into_iter().flatten() {
+                    text = text.replace(&format!("${{{}}}", k.as_str().unwrap_or_default()), "*");
+                }
                 json!(text
                     .replace("${AWS::Partition}", "aws")
                     .replace("${AWS::Region}", region)
@@ -1301,6 +1311,35 @@ impl RecoveryBed {
         let out = self.watch.invoke(function, &file);
         serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
     }
+}
+
+/// Notices in us-east-1's `inbox` until one's subject has `has` (all seen so far are kept in
+/// `seen`), for up to 10 minutes; panics with the subjects and the functions' log.
+pub async fn notice_until(
+    moto: &Moto,
+    bed: &mut RecoveryBed,
+    inbox: &str,
+    seen: &mut Vec<Notice>,
+    has: &str,
+) -> Notice {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        seen.extend(notices(moto, "us-east-1", inbox).await);
+        if let Some(n) = seen.iter().find(|n| n.subject.contains(has)) {
+            return n.clone();
+        }
+        bed.watch.check_alive();
+        let subjects: Vec<&str> = seen.iter().map(|n| n.subject.as_str()).collect();
+        assert!(std::time::Instant::now() < deadline, "no `{has}` notice; got {subjects:?}\n{}", bed.watch.log());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// The endpoint address RDS describes for instance `id` in `region` (the real server's, once the
+/// emulator made it real).
+pub async fn instance_endpoint(moto: &Moto, region: &str, id: &str) -> Option<String> {
+    let out = moto.rds(region).await.describe_db_instances().db_instance_identifier(id).send().await.ok()?;
+    out.db_instances().first()?.endpoint()?.address().map(str::to_owned)
 }
 
 impl Drop for RecoveryBed {

@@ -169,6 +169,29 @@ pub fn orders_schema(db: &RealDb, users: u32) {
     }
 }
 
+/// An instance in `region` of `engine` (`postgres`, `mariadb`, `mysql`) whose server is real, with
+/// the `orders` schema and `users` users.
+pub async fn real_instance(moto: &Moto, region: &str, id: &str, engine: &str, users: u32) -> RealDb {
+    let mut create = moto
+        .rds(region)
+        .await
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine(engine)
+        .db_instance_class("db.t3.micro")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .allocated_storage(20);
+    if engine == "mariadb" {
+        // moto knows no default version for MariaDB.
+        create = create.engine_version("10.11.8");
+    }
+    create.send().await.expect("create instance");
+    let db = RealDb::attach(moto, region, id);
+    orders_schema(&db, users);
+    db
+}
+
 /// An order written `ago_seconds` before now by the database's own clock (UTC).
 pub fn order_written(db: &RealDb, ago_seconds: u32) {
     let sql = if db.postgres() {

@@ -34,21 +34,6 @@ fn chaos(seed: u64) -> Value {
     })).collect::<Vec<_>>()})
 }
 
-/// Notices in the inbox until one's subject has `has` (all seen so far are kept in `seen`).
-async fn notice(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, seen: &mut Vec<Notice>, has: &str) -> Notice {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        seen.extend(notices(moto, "us-east-1", inbox).await);
-        if let Some(n) = seen.iter().find(|n| n.subject.contains(has)) {
-            return n.clone();
-        }
-        bed.watch.check_alive();
-        let subjects: Vec<&str> = seen.iter().map(|n| n.subject.as_str()).collect();
-        assert!(Instant::now() < deadline, "no `{has}` notice; got {subjects:?}\n{}", bed.watch.log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
     let mut figures = Vec::new();
@@ -80,7 +65,7 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
         let report = bed.trigger("alarm", &event("cloudwatch-alarm-into-alarm.json", None));
         let id = report["incident_id"].as_str().unwrap_or_else(|| panic!("{report}")).to_owned();
         let execution = report["execution_arn"].as_str().unwrap().to_owned();
-        let ask = notice(&moto, &mut bed, &inbox, &mut seen, "awaits your approval").await;
+        let ask = notice_until(&moto, &mut bed, &inbox, &mut seen, "awaits your approval").await;
         let approve = line_after(&ask.text, "Approve: ").to_owned();
         let mut clicks = 0;
         let decided = loop {
@@ -96,14 +81,14 @@ async fn under_20_percent_faults_a_failover_and_a_drill_end_as_without_them() {
         assert!([200, 409].contains(&decided.status), "seed {seed}: {} {}", decided.status, decided.body);
         let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(600)).await;
         assert_eq!(status, "SUCCEEDED", "seed {seed}: {output}\n{}", bed.watch.log());
-        notice(&moto, &mut bed, &inbox, &mut seen, "resolved").await;
+        notice_until(&moto, &mut bed, &inbox, &mut seen, "resolved").await;
 
         // The drill.
         let drill = bed.invoke("dr-drill", "drill", &json!({"database": "orders-prod"}));
         let drill_execution = drill["started"][0]["execution_arn"].as_str().unwrap_or_else(|| panic!("{drill}"));
         let (drill_status, drill_output) =
             execution_ends(&sfn, drill_execution, &bed.watch, Duration::from_secs(600)).await;
-        notice(&moto, &mut bed, &inbox, &mut seen, "restore drill").await;
+        notice_until(&moto, &mut bed, &inbox, &mut seen, "restore drill").await;
         // Calls counted are everyone's (the checks' too); faults went to the functions' only.
         let counts = moto.fault_counts();
         moto.post("/_lifeboat/faults", &json!({"faults": []}));

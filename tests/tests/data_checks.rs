@@ -13,7 +13,9 @@ use lifeboat_core::aws::db::Roots;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::{ConfigCache, ConfigSource, CONFIG_TTL};
 use lifeboat_core::decide::validate::Against;
-use lifeboat_tests::real_db::{login_secret, order_written, orders_schema, RealDb, HEARTBEAT, VALIDATOR};
+use lifeboat_tests::real_db::{
+    login_secret, order_written, orders_schema, real_instance, RealDb, HEARTBEAT, VALIDATOR,
+};
 use lifeboat_tests::*;
 use serde_json::{json, Value};
 
@@ -23,28 +25,6 @@ fn validate_yaml(secret: &str, users_at_least: u32, extra: &str) -> String {
     format!(
         "    validate:\n      connect: {{ secret: \"{secret}\", database: orders }}\n      checks:\n        - {{ name: users exist, sql: \"select count(*) from users\", expect: \">= {users_at_least}\" }}\n        - {{ name: no orphan orders, sql: \"select count(*) from orders o left join users u on u.id = o.user_id where u.id is null\", expect: \"= 0\" }}\n      freshness: \"select max(updated_at) from orders\"\n      timeout: 5s\n{extra}"
     )
-}
-
-/// An instance in `region` of `engine` whose server is real, with the `orders` schema.
-async fn real_instance(moto: &Moto, region: &str, id: &str, engine: &str, users: u32) -> RealDb {
-    let mut create = moto
-        .rds(region)
-        .await
-        .create_db_instance()
-        .db_instance_identifier(id)
-        .engine(engine)
-        .db_instance_class("db.t3.micro")
-        .master_username("lifeboat")
-        .master_user_password("correct-horse-battery")
-        .allocated_storage(20);
-    if engine == "mariadb" {
-        // moto knows no default version for MariaDB.
-        create = create.engine_version("10.11.8");
-    }
-    create.send().await.expect("create instance");
-    let db = RealDb::attach(moto, region, id);
-    orders_schema(&db, users);
-    db
 }
 
 /// A DR copy of `database` in us-west-2 taken now from `seed` (as the copier tags one).
@@ -73,7 +53,7 @@ fn check<'a>(data: &'a Value, name: &str) -> &'a Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_and_mariadb() {
+async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_mariadb_and_aurora() {
     let port = free_port().to_string();
     let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
     let table = incidents_table(&moto, "us-east-1").await;
@@ -94,18 +74,31 @@ async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_and_m
     order_written(&maria, 30);
     copy_now(&moto, "seed-maria", "ledger-prod", "lifeboat-ledger-prod-1").await;
 
+    // Aurora PostgreSQL: a cluster, its copy a cluster snapshot; the drill restores a cluster and
+    // its writer, and the checks ask the cluster's writer endpoint.
+    create_cluster(&moto, "us-west-2", "seed-aurora").await;
+    let aurora = RealDb::attach_cluster(&moto, "us-west-2", "seed-aurora");
+    orders_schema(&aurora, 1000);
+    order_written(&aurora, 45);
+    let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:cluster-snapshot:catalog-aurora-1");
+    let tags =
+        [("lifeboat:managed", "true"), ("lifeboat:database", "catalog-aurora"), ("lifeboat:source-arn", &source)];
+    taken_at(&moto, "us-west-2", "seed-aurora", true, &[("lifeboat-catalog-aurora-1".to_owned(), Utc::now())], &tags)
+        .await;
+
     let checks = validate_yaml(&secret, 1000, "");
     let yaml = format!(
-        "databases:\n{}{}{}",
+        "databases:\n{}{}{}{}",
         drill_db("orders-prod", &key, &checks),
         drill_db("billing-prod", &key, &checks),
-        drill_db("ledger-prod", &key, &checks)
+        drill_db("ledger-prod", &key, &checks),
+        drill_db("catalog-aurora", &key, &checks).replace(":db:catalog-aurora", ":cluster:catalog-aurora")
     );
     let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
 
     // Emptied after the snapshot: the restore still has them, and the drill passes, its
     // achieved RPO measured from the newest order to the copy's time.
-    for (database, written_ago) in [("orders-prod", 90), ("ledger-prod", 30)] {
+    for (database, written_ago) in [("orders-prod", 90), ("ledger-prod", 30), ("catalog-aurora", 45)] {
         let (status, output) = drill(&mut bed, &moto, database).await;
         assert_eq!(status, "SUCCEEDED", "{database}: {output}\n{}", bed.watch.log());
         let data = &output["data"];
@@ -142,24 +135,15 @@ async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_and_m
     );
     let passed_told = said.iter().find(|n| n.subject.contains("orders-prod")).expect("orders' message");
     assert!(passed_told.text.contains("users exist"), "{}", passed_told.text);
+    // The report (and `lifeboat status`, which prints it) says what each last drill's data showed.
+    let report = bed.invoke("dr-drill", "report", &json!({"report": true}));
+    let text = report["text"].as_str().unwrap_or_default();
+    assert!(text.contains("orders-prod: the last drill's data checks passed (2 of 2); newest write"), "{text}");
+    assert!(text.contains("billing-prod: the last drill's data checks failed (users exist: 0 (>= 1000))"), "{text}");
     // The restores were cleaned up, and their servers stopped with them.
     let servers = moto.get("/_lifeboat/db/servers");
     let left: Vec<&str> = servers["servers"].as_array().unwrap().iter().filter_map(|s| s["id"].as_str()).collect();
     assert!(left.iter().all(|id| !id.starts_with("lf-drill")), "{left:?}");
-}
-
-async fn wait_for(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, seen: &mut Vec<Notice>, has: &str) -> Notice {
-    let deadline = Instant::now() + Duration::from_secs(420);
-    loop {
-        seen.extend(notices(moto, "us-east-1", inbox).await);
-        if let Some(n) = seen.iter().find(|n| n.subject.contains(has)) {
-            return n.clone();
-        }
-        bed.watch.check_alive();
-        let subjects: Vec<&str> = seen.iter().map(|n| n.subject.as_str()).collect();
-        assert!(Instant::now() < deadline, "no `{has}`: {subjects:?}\n{}", bed.watch.log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 fn decide(link: &str, database: &str) -> Http {
@@ -215,10 +199,10 @@ async fn a_failover_measures_the_writes_it_lost_and_a_failed_check_halts_the_cut
     // message says what was lost, measured.
     let report = bed.trigger("orders", &request("orders-prod"));
     let id = report["incident_id"].as_str().unwrap_or_else(|| panic!("{report}")).to_owned();
-    let ask = wait_for(&moto, &mut bed, &inbox, &mut seen, "orders-prod: failover awaits your approval").await;
+    let ask = notice_until(&moto, &mut bed, &inbox, &mut seen, "orders-prod: failover awaits your approval").await;
     let decided = decide(&line_after(&ask.text, "Approve: ").to_owned(), "orders-prod");
     assert_eq!(decided.status, 200, "{}", decided.body);
-    let resolved = wait_for(&moto, &mut bed, &inbox, &mut seen, "orders-prod: resolved").await;
+    let resolved = notice_until(&moto, &mut bed, &inbox, &mut seen, "orders-prod: resolved").await;
     let item = raw_item(&moto, "us-east-1", &table, &format!("incident#{id}")).await;
     let data = &item["data"];
     assert_eq!(data["passed"], true, "{data}");
@@ -226,32 +210,24 @@ async fn a_failover_measures_the_writes_it_lost_and_a_failed_check_halts_the_cut
     assert!((90..90 + 120).contains(&lost), "the replica's last 90 s and the failover's own start: {lost}s\n{data}");
     let line =
         resolved.text.lines().find(|l| l.starts_with("Data loss:")).unwrap_or_else(|| panic!("{}", resolved.text));
-    assert!(line.contains(&format!("{}s of writes (measured", lost)) || line.contains("of writes (measured"), "{line}");
+    let shown = match lost % 60 {
+        0 => format!("{}m", lost / 60),
+        s => format!("{}m {s:02}s", lost / 60),
+    };
+    assert!(line.starts_with(&format!("Data loss: {shown} of writes (measured: newest write ")), "{line}");
     assert!(line.contains("RPO 5m: met"), "{line}");
     let promoted = primary.behind(&moto, "us-west-2", "orders-replica").expect("the promoted replica's server");
     assert_eq!(promoted.admin("orders", "select count(*) from orders"), "1", "the two later orders were lost");
-    let replica_endpoint = moto
-        .rds("us-west-2")
-        .await
-        .describe_db_instances()
-        .db_instance_identifier("orders-replica")
-        .send()
-        .await
-        .unwrap()
-        .db_instances()[0]
-        .endpoint()
-        .and_then(|e| e.address())
-        .unwrap_or_default()
-        .to_owned();
+    let replica_endpoint = instance_endpoint(&moto, "us-west-2", "orders-replica").await.expect("its endpoint");
     assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(replica_endpoint.as_str()));
 
     // billing-prod: approved, promoted, but its check fails: the cut-over halts and asks. DNS
     // stays; a rejection ends the failover there.
     let report = bed.trigger("billing", &request("billing-prod"));
     let id = report["incident_id"].as_str().unwrap_or_else(|| panic!("{report}")).to_owned();
-    let ask = wait_for(&moto, &mut bed, &inbox, &mut seen, "billing-prod: failover awaits your approval").await;
+    let ask = notice_until(&moto, &mut bed, &inbox, &mut seen, "billing-prod: failover awaits your approval").await;
     assert_eq!(decide(&line_after(&ask.text, "Approve: ").to_owned(), "billing-prod").status, 200);
-    let halted = wait_for(&moto, &mut bed, &inbox, &mut seen, "billing-prod: data checks FAILED").await;
+    let halted = notice_until(&moto, &mut bed, &inbox, &mut seen, "billing-prod: data checks FAILED").await;
     assert!(halted.text.contains("FAILED users exist: 10 (>= 1000)"), "{}", halted.text);
     let before = "billing-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
     assert_eq!(cname(&moto, &zone, "billing.orders.internal").await.as_deref(), Some(before), "DNS waits for a person");

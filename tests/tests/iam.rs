@@ -503,6 +503,55 @@ async fn a_person_with_the_approver_policy_can_only_ask_lifeboat() {
     assert_eq!(decide("lambda:InvokeFunction", operator, None).await, "implicitDeny");
 }
 
+/// The data validator reads the logins Lifeboat's config may name (secrets `lifeboat-*`, through
+/// Secrets Manager's use of their keys) and writes only the incident its report goes on: it
+/// moves nothing, and can't be pointed at the account's other secrets.
+#[tokio::test]
+async fn the_data_validator_reads_only_lifeboats_logins_and_moves_nothing() {
+    let moto = lifeboat_tests::Moto::start();
+    let statements = lifeboat_tests::template_statements("DataValidatorFunction", "us-west-2");
+    let role = lifeboat_tests::role_with(&moto, "data-validator", &statements).await;
+    let iam = aws_sdk_iam::Client::new(&moto.sdk("us-east-1").await);
+    let table = "arn:aws:dynamodb:us-west-2:123456789012:table/IncidentsTable.Arn";
+    let secret = |name: &str| format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}");
+    let decide = |action: &'static str, resource: String, via: Option<&'static str>| {
+        let (iam, role) = (iam.clone(), role.clone());
+        async move {
+            let mut sim =
+                iam.simulate_principal_policy().policy_source_arn(role).action_names(action).resource_arns(resource);
+            if let Some(v) = via {
+                let entry = aws_sdk_iam::types::ContextEntry::builder()
+                    .context_key_name("kms:ViaService")
+                    .context_key_values(v)
+                    .context_key_type(aws_sdk_iam::types::ContextKeyTypeEnum::String)
+                    .build();
+                sim = sim.context_entries(entry);
+            }
+            let out = sim.send().await.expect("simulate");
+            out.evaluation_results()[0].eval_decision().as_str().to_owned()
+        }
+    };
+    assert_eq!(decide("secretsmanager:GetSecretValue", secret("lifeboat-validator-AbCdEf"), None).await, "allowed");
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab".to_owned();
+    assert_eq!(decide("kms:Decrypt", key.clone(), Some("secretsmanager.us-east-1.amazonaws.com")).await, "allowed");
+    assert_eq!(decide("kms:Decrypt", key, Some("rds.us-east-1.amazonaws.com")).await, "implicitDeny");
+    assert_eq!(decide("dynamodb:UpdateItem", table.to_owned(), None).await, "allowed");
+    for (action, resource) in [
+        ("secretsmanager:GetSecretValue", secret("rds!db-0123-master")),
+        ("secretsmanager:GetSecretValue", secret("prod/orders/admin")),
+        ("secretsmanager:PutSecretValue", secret("lifeboat-validator-AbCdEf")),
+        ("dynamodb:PutItem", table.to_owned()),
+        ("dynamodb:DeleteItem", table.to_owned()),
+        ("rds:PromoteReadReplica", "arn:aws:rds:us-west-2:123456789012:db:orders-replica".to_owned()),
+        ("rds:ModifyDBInstance", "arn:aws:rds:us-west-2:123456789012:db:orders-replica".to_owned()),
+        ("route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/Z1".to_owned()),
+        ("ssm:PutParameter", "arn:aws:ssm:us-west-2:123456789012:parameter/orders/prod/db-endpoint".to_owned()),
+        ("states:SendTaskSuccess", "*".to_owned()),
+    ] {
+        assert_eq!(decide(action, resource.clone(), None).await, "implicitDeny", "{action} on {resource}");
+    }
+}
+
 /// Evidence: only the notifier (failovers) and dr-drill (drills) may write it, each under its own
 /// prefix; no Lifeboat role may delete it, and the bucket denies deletes and other writers to
 /// everyone; it is versioned, encrypted, never public, and its retention is its lifecycle.
@@ -552,7 +601,8 @@ fn evidence_is_written_only_by_lifeboat_under_its_prefix_and_deleted_by_nobody()
 }
 
 /// Readiness reads: rpo-monitor writes only its own state (the incident table) and notices (the
-/// topic), and simulates only the failover-steps role's policies, never another principal's.
+/// topic), and simulates only the failover-steps and data validator roles' policies, never another
+/// principal's.
 #[test]
 fn readiness_only_reads_and_simulates_only_the_failovers_role() {
     let t = template();
@@ -562,8 +612,19 @@ fn readiness_only_reads_and_simulates_only_the_failovers_role() {
             match a.as_str() {
                 "iam:SimulatePrincipalPolicy" => {
                     let r = s.get("Resource").expect("a resource");
-                    assert!(
-                        matches!(r, Value::Tagged(t) if t.tag == "GetAtt" && text(&t.value) == Some("FailoverStepsFunctionRole.Arn")),
+                    let roles: Vec<Option<&str>> = match r {
+                        Value::Sequence(all) => all
+                            .iter()
+                            .map(|r| match r {
+                                Value::Tagged(t) if t.tag == "GetAtt" => text(&t.value),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => vec![None],
+                    };
+                    assert_eq!(
+                        roles,
+                        [Some("FailoverStepsFunctionRole.Arn"), Some("DataValidatorFunctionRole.Arn")],
                         "{owner} simulates {r:?}"
                     );
                 }

@@ -103,7 +103,8 @@ async fn main() {
     // A real PostgreSQL server behind it: its snapshots, copies, restores and replica hold data.
     let db = RealDb::attach(&moto, SRC, "orders");
     orders_schema(&db, 1000);
-    println!("orders is a real PostgreSQL server on 127.0.0.1:{} with 1,000 users", db.port);
+    order_written(&db, 0);
+    println!("orders is a real PostgreSQL server on 127.0.0.1:{} with 1,000 users and an order", db.port);
     println!("\n== {HISTORY_DAYS} days of history: a Lifeboat-managed snapshot a day, each copied on its event ==");
     for d in 0..HISTORY_DAYS {
         let at = start + Duration::days(d);
@@ -466,11 +467,7 @@ async fn failover(
     order_written(db, 0);
     println!("orders: an order written 75 s ago reached the replica; the two written since did not");
     // Its endpoint is the real server's (127.0.0.1 here): DNS's secondary names it.
-    let described = moto.rds(DR).await.describe_db_instances().db_instance_identifier("orders-replica").send().await;
-    let replica = described
-        .ok()
-        .and_then(|d| d.db_instances().first().and_then(|i| i.endpoint()).and_then(|e| e.address()).map(str::to_owned))
-        .unwrap_or_else(|| ORDERS_REPLICA.to_owned());
+    let replica = instance_endpoint(moto, DR, "orders-replica").await.unwrap_or_else(|| ORDERS_REPLICA.to_owned());
     failover_pair(moto, zone, "db.orders.internal", primary, &replica).await;
     let dr = moto.sdk(DR).await;
     let ssm = aws_sdk_ssm::Client::new(&dr);
