@@ -645,7 +645,7 @@ fn the_resolved_message_gives_the_data_loss_measured_in_the_database() {
     let m = incident(MessageKind::Resolved, &i, db, at(30));
     assert!(
         m.body.contains(
-            "Data loss: 10m of writes (measured: newest write 19:41:18, primary lost 19:52:00); RPO 5m: MISSED.\n"
+            "Data loss: 10m 42s of writes (measured: newest write 19:41:18, primary lost 19:52:00); RPO 5m: MISSED.\n"
         ),
         "{}",
         m.body
