@@ -91,13 +91,15 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
     // `approval_required: false` takes the state machine's Approval branch all the same.
     next.approval_required = steps::approval_required(db, exec.strategy);
     let exec = &next.clone();
+    // Each step's future on the heap: inline, the largest (with the incident and the execution
+    // held across its awaits) made this one outgrow a 2 MB thread stack.
     let said = match req.action {
-        Action::Preflight => json!(next.preflight.insert(preflight(deps, db, exec, &incident, now).await?)),
-        Action::Act => json!(next.recovery.insert(act(deps, db, exec, &incident, now).await?)),
-        Action::Status => json!(next.status.insert(status(deps, db, exec, &incident, now).await?)),
+        Action::Preflight => json!(next.preflight.insert(Box::pin(preflight(deps, db, exec, &incident, now)).await?)),
+        Action::Act => json!(next.recovery.insert(Box::pin(act(deps, db, exec, &incident, now)).await?)),
+        Action::Status => json!(next.status.insert(Box::pin(status(deps, db, exec, &incident, now)).await?)),
         Action::Dns => {
             data_gate(db, &incident, req.action)?;
-            json!(next.dns.insert(dns(deps, db, exec, now).await?))
+            json!(next.dns.insert(Box::pin(dns(deps, db, exec, now)).await?))
         }
         Action::DnsStatus => {
             let change = exec.dns.as_ref().and_then(|d| d.change_id.clone());
@@ -119,16 +121,16 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
         }
         Action::Endpoint => {
             data_gate(db, &incident, req.action)?;
-            endpoint(deps, db, exec, now).await?
+            Box::pin(endpoint(deps, db, exec, now)).await?
         }
-        Action::Hold => hold(deps, exec, &incident, now).await?,
+        Action::Hold => Box::pin(hold(deps, exec, &incident, now)).await?,
         Action::Verify => {
-            let (said, recheck) = verify(deps, db, exec, &incident, now).await?;
+            let (said, recheck) = Box::pin(verify(deps, db, exec, &incident, now)).await?;
             next.dns_recheck = recheck;
             said
         }
-        Action::Abort => abort(deps, exec, &incident, now).await?,
-        Action::Fail => fail(deps, exec, &incident, now).await?,
+        Action::Abort => Box::pin(abort(deps, exec, &incident, now)).await?,
+        Action::Fail => Box::pin(fail(deps, exec, &incident, now)).await?,
     };
     info!(action = ?req.action, incident = %exec.incident_id, result = %said, "step");
     Ok(next)
