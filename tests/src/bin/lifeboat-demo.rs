@@ -103,7 +103,8 @@ async fn main() {
     // A real PostgreSQL server behind it: its snapshots, copies, restores and replica hold data.
     let db = RealDb::attach(&moto, SRC, "orders");
     orders_schema(&db, 1000);
-    order_written(&db, 0);
+    // Its first order, ten minutes old: every snapshot from here on has a newest write to measure.
+    order_written(&db, 600);
     println!("orders is a real PostgreSQL server on 127.0.0.1:{} with 1,000 users and an order", db.port);
     println!("\n== {HISTORY_DAYS} days of history: a Lifeboat-managed snapshot a day, each copied on its event ==");
     for d in 0..HISTORY_DAYS {
