@@ -296,27 +296,18 @@ async fn tell(
     deps.store.set_ready(&told, now).await
 }
 
-/// The failover role's simulation for every database at once (`Policies::allowed` asks per
-/// distinct context, not per database), each database's answer put in its facts. IAM's control
-/// plane may be what is down: that is each one's warning, not a verdict.
+/// The failover role's simulation for every database at once, each database's answer put in its
+/// facts. IAM's control plane may be what is down: that is each one's warning, not a verdict.
 async fn simulate(deps: &Deps, gathered: &mut [Result<(Facts, Option<Vec<Need>>), LifeboatError>]) {
     let Some(role) = deps.steps_role.as_deref() else { return };
-    let all: Vec<Need> = gathered.iter().flatten().flat_map(|(_, needs)| needs.iter().flatten().cloned()).collect();
-    let answer = deps.policies.allowed(role, &all).await.map_err(|e| e.to_string());
-    let mut at = 0;
-    for (f, needs) in gathered.iter_mut().flatten() {
-        let Some(needs) = needs else { continue };
-        f.permissions = Some(answer.as_ref().map_err(Clone::clone).map(|allowed| {
-            let mine = &allowed[at..at + needs.len()];
-            let denied = needs
-                .iter()
-                .zip(mine)
-                .filter(|(_, ok)| !**ok)
-                .map(|(n, _)| (n.action.to_owned(), n.resource.clone()))
-                .collect();
-            (needs.len(), denied)
-        }));
-        at += needs.len();
+    let needs: Vec<Option<Vec<Need>>> = gathered.iter().map(|g| g.as_ref().ok().and_then(|(_, n)| n.clone())).collect();
+    let answers = simulated(deps, role, &needs).await;
+    for ((got, needs), answer) in gathered.iter_mut().zip(&needs).zip(answers) {
+        let (Ok((f, _)), Some(needs), Some(answer)) = (got, needs, answer) else { continue };
+        f.permissions =
+            Some(answer.map(|denied| {
+                (needs.len(), denied.iter().map(|n| (n.action.to_owned(), n.resource.clone())).collect())
+            }));
     }
 }
 
@@ -328,25 +319,40 @@ async fn simulate_validator(
     gathered: &mut [Result<(Facts, Option<Vec<Need>>), LifeboatError>],
 ) {
     let Some(role) = deps.validator_role.as_deref() else { return };
-    let wanted: Vec<Vec<Need>> = dbs.iter().map(|db| readiness::validator_needs(db)).collect();
-    let all: Vec<Need> =
-        wanted.iter().zip(gathered.iter()).filter(|(_, g)| g.is_ok()).flat_map(|(w, _)| w.iter().cloned()).collect();
-    if all.is_empty() {
-        return;
+    let needs: Vec<Option<Vec<Need>>> = dbs
+        .iter()
+        .zip(gathered.iter())
+        .map(|(db, g)| Some(readiness::validator_needs(db)).filter(|n| g.is_ok() && !n.is_empty()))
+        .collect();
+    let answers = simulated(deps, role, &needs).await;
+    for (got, answer) in gathered.iter_mut().zip(answers) {
+        let (Ok((f, _)), Some(answer)) = (got, answer) else { continue };
+        f.validator = Some(answer.map(|denied| denied.iter().map(|n| n.resource.clone()).collect()));
     }
+}
+
+/// `role` simulated once on every database's needs (`Policies::allowed` asks per distinct
+/// context, not per database): for each database with needs, those it may not make, or why the
+/// simulation could not run.
+async fn simulated<'a>(
+    deps: &Deps,
+    role: &str,
+    needs: &'a [Option<Vec<Need>>],
+) -> Vec<Option<Result<Vec<&'a Need>, String>>> {
+    let all: Vec<Need> = needs.iter().flatten().flatten().cloned().collect();
     let answer = deps.policies.allowed(role, &all).await.map_err(|e| e.to_string());
     let mut at = 0;
-    for (needs, got) in wanted.iter().zip(gathered.iter_mut()) {
-        let Ok((f, _)) = got else { continue };
-        if needs.is_empty() {
-            continue;
-        }
-        f.validator = Some(answer.as_ref().map_err(Clone::clone).map(|allowed| {
-            let mine = &allowed[at..at + needs.len()];
-            needs.iter().zip(mine).filter(|(_, ok)| !**ok).map(|(n, _)| n.resource.clone()).collect()
-        }));
-        at += needs.len();
-    }
+    needs
+        .iter()
+        .map(|mine| {
+            let mine = mine.as_ref()?;
+            let denied = answer.as_ref().map_err(Clone::clone).map(|allowed| {
+                mine.iter().zip(&allowed[at..at + mine.len()]).filter(|(_, ok)| !**ok).map(|(n, _)| n).collect()
+            });
+            at += mine.len();
+            Some(denied)
+        })
+        .collect()
 }
 
 /// What a failed read said, for the person who reads the notice: the call, AWS's error code and
