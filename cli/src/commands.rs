@@ -246,15 +246,10 @@ impl Aws {
 
 /// `lifeboat status`: dr-drill's recoverability report, with each database's open incident.
 async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
-    let config = aws.config()?;
-    let databases: Vec<String> = config
-        .get()
-        .await?
-        .databases
-        .iter()
-        .map(|d| d.name.clone())
-        .filter(|n| database.is_none_or(|d| d == n))
-        .collect();
+    let config = aws.config()?.following_active();
+    let (followed, actives) = config.get_with_actives().await?;
+    let databases: Vec<String> =
+        followed.databases.iter().map(|d| d.name.clone()).filter(|n| database.is_none_or(|d| d == n)).collect();
     if let Some(d) = database.filter(|_| databases.is_empty()) {
         return Err(CliError::Problem(format!("no database named {d} in Lifeboat's config")));
     }
@@ -283,6 +278,14 @@ async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
                     .find(|r| &r.database == name)
                     .map_or_else(|| json!({"database": name}), |r| serde_json::to_value(r).unwrap_or_default());
                 v["incident"] = i.as_ref().map_or(Value::Null, |i| json!({"id": i.id, "status": i.status}));
+                if let (Some(a), Some(db)) =
+                    (actives.iter().find(|a| &a.database == name), followed.database_named(name))
+                {
+                    v["active"] = json!({
+                        "arn": a.arn, "region": db.source.region, "since": a.since, "incident": a.incident,
+                        "previous": a.previous, "protected": lifeboat_core::active::protected(db).as_str(),
+                    });
+                }
                 v
             })
             .zip(&ready)
@@ -298,6 +301,11 @@ async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
         }
         for region in &unreachable {
             println!("RDS in {region} did not answer: its snapshots are not counted");
+        }
+        for a in actives.iter().filter(|a| databases.contains(&a.database)) {
+            if let Some(db) = followed.database_named(&a.database) {
+                println!("{}", lifeboat_core::message::active_line(a, db));
+            }
         }
         for (name, i) in databases.iter().zip(&open) {
             if !rows.iter().any(|r| &r.database == name) {

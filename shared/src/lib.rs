@@ -27,5 +27,6 @@ pub mod aws;
 
 pub use base::{arn, error, event, metrics, snapshot, text};
 pub use decide::{
-    approval, copy, drill, failover, health, incident, notify, probe, prune, readiness, restore, retention, rpo, vault,
+    active, approval, copy, drill, failover, health, incident, notify, probe, prune, readiness, restore, retention,
+    rpo, vault,
 };

@@ -272,6 +272,11 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     let v: Value = serde_json::from_str(&status.stdout).unwrap_or_else(|e| panic!("{e}: {status:?}"));
     assert_eq!(v["databases"][0]["database"], "orders-prod", "{v}");
     assert!(v["databases"][0]["incident"].is_null(), "resolved, so none open: {v}");
+    // It serves from the replica's region now, and nothing copies it anywhere (no copy_to).
+    let active = &v["databases"][0]["active"];
+    assert_eq!(active["region"], "us-west-2", "{v}");
+    assert_eq!(active["incident"], id.as_str(), "{v}");
+    assert_eq!(active["protected"], "no", "{v}");
     let all = cli(&["incidents"]);
     assert!(all.stdout.contains(&id) && all.stdout.contains("resolved"), "{all:?}");
     let missing = cli(&["timeline", "orders-prod-19700101T0000Z-0000"]);

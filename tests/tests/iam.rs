@@ -174,8 +174,52 @@ fn the_failover_may_never_overwrite_lifeboats_own_parameters() {
         .collect();
     assert_eq!(
         granted,
-        ["arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${EndpointParameterPattern}"]
+        [
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${EndpointParameterPattern}",
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/lifeboat/active/*"
+        ]
     );
+}
+
+/// Where a moved database serves decides what the copier copies and the pruner prunes: only the
+/// failover steps write it (when a failover resolves); every other role and person's policy may
+/// at most read it.
+#[test]
+fn only_the_failover_steps_record_where_a_database_serves() {
+    let t = template();
+    let writers: Vec<(String, Vec<String>)> = statements(&t)
+        .into_iter()
+        .filter(|(_, s)| allows(s))
+        .filter(|(_, s)| list(s.get("Action")).iter().any(|a| a == "ssm:PutParameter" || a == "ssm:*" || a == "*"))
+        .map(|(o, s)| (o, list(s.get("Resource"))))
+        .collect();
+    for (owner, resources) in &writers {
+        for r in resources {
+            let active = r.ends_with("parameter/lifeboat/active/*");
+            assert!(!active || owner == "FailoverStepsFunction", "{owner} may write the active sides: {r}");
+            assert!(!r.ends_with("parameter/*") && r != "*", "{owner} may write every parameter: {r}");
+        }
+    }
+    assert!(writers
+        .iter()
+        .any(|(o, r)| o == "FailoverStepsFunction" && r.iter().any(|r| r.ends_with("/lifeboat/active/*"))));
+    let readers: Vec<String> = statements(&t)
+        .into_iter()
+        .filter(|(_, s)| allows(s) && list(s.get("Action")).iter().any(|a| a == "ssm:GetParametersByPath"))
+        .map(|(o, _)| o)
+        .collect();
+    for follows in [
+        "SnapshotCopierFunction",
+        "SnapshotPrunerFunction",
+        "RpoMonitorFunction",
+        "FailoverTriggerFunction",
+        "DrDrillFunction",
+        "OperatorFunction",
+        "DataValidatorFunction",
+        "OperatorReadOnlyPolicy",
+    ] {
+        assert!(readers.iter().any(|r| r == follows), "{follows} follows the active sides, so reads them: {readers:?}");
+    }
 }
 
 /// failover-steps changes DNS only by UPSERTs of CNAME records whose names the stack admits

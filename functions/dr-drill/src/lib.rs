@@ -52,7 +52,7 @@ pub struct Deps {
 impl Deps {
     /// As the template configures it; the config read once now, so a broken one fails the init.
     pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
-        let config = ConfigCache::from_env(sdk).await?;
+        let config = ConfigCache::following_from_env(sdk).await?;
         let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
         let mut deps = Deps::new(config, sdk, &table, &required_env("LIFEBOAT_TOPIC_ARN")?);
         deps.state_machine = optional_env("LIFEBOAT_DRILL_STATE_MACHINE_ARN");

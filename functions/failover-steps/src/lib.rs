@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use lifeboat_core::approval::{self, Decision};
 use lifeboat_core::arn::{RdsArn, RdsResource};
+use lifeboat_core::aws::active;
 use lifeboat_core::aws::arc::{RoutingControls, States};
 use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::incidents::IncidentStore;
@@ -586,6 +587,13 @@ async fn verify(
         let what = format!("DNS {} names {endpoint}: confirmed by a later verify", d.record);
         deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "confirmed:dns")).await?;
         how = format!("resolved: {endpoint}, DNS {} confirmed", d.record);
+    }
+    // Where it serves now, before the incident says resolved: from then on the copier, pruner,
+    // RPO monitor and readiness look after the new primary, with no edit of the config.
+    if let Some(a) = lifeboat_core::active::moved(db, exec.strategy, r, Some(endpoint), &exec.incident_id, now) {
+        active::record(&deps.ssm, &a).await?;
+        let what = format!("active side: {} (was {}, left as it is)", a.arn, a.previous);
+        deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "active")).await?;
     }
     deps.store.transition(&exec.incident_id, Status::Resolved, now, BY, &how).await?;
     Ok((json!({"verified": checked}), false))

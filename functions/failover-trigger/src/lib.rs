@@ -47,7 +47,7 @@ pub struct Deps {
 impl Deps {
     /// As the template configures it; the config read once now, so a broken one fails the init.
     pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
-        let config = ConfigCache::from_env(sdk).await?;
+        let config = ConfigCache::following_from_env(sdk).await?;
         let table = required_env("LIFEBOAT_INCIDENTS_TABLE")?;
         let machine = required_env("LIFEBOAT_FAILOVER_STATE_MACHINE_ARN")?;
         let poll = optional_env("LIFEBOAT_FAILOVER_POLL_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(POLL_SECONDS);

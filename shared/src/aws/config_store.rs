@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{optional_env, own_only_from_env, sdk_error, ssm, SdkConfig};
+use crate::active::Active;
 use crate::config::{store_limit, Config, Store};
 use crate::error::LifeboatError;
 
@@ -95,6 +96,16 @@ pub struct ConfigCache {
     sources_in: Option<String>,
     /// Only the databases whose source is in this account (`snapshot_jobs_from_env`).
     sources_of: Option<String>,
+    /// Each moved database as it serves now (`following_active`), read with the same TTL.
+    followed: Option<tokio::sync::Mutex<Option<Followed>>>,
+}
+
+struct Followed {
+    at: Instant,
+    /// The document it was derived from: a newer one derives again.
+    from: Arc<Config>,
+    config: Arc<Config>,
+    actives: Arc<Vec<Active>>,
 }
 
 impl ConfigCache {
@@ -107,10 +118,21 @@ impl ConfigCache {
             current: tokio::sync::Mutex::new(None),
             sources_in: None,
             sources_of: None,
+            followed: None,
         }
     }
 
-    /// For the copier, the pruner and rpo-monitor: with a stack in each region
+    /// For the jobs that look after a database where it serves now (copier, pruner, rpo-monitor,
+    /// drills, the trigger, the operator): each moved database follows its active side
+    /// (`decide::active::follow`). The failover's own steps and the approvals keep the document
+    /// as written: they carry out the plan it states.
+    pub fn following_active(mut self) -> Self {
+        self.followed = Some(tokio::sync::Mutex::new(None));
+        self
+    }
+
+    /// For the copier, the pruner, rpo-monitor and the validator, each moved database where it
+    /// serves now (`following_active`). With a stack in each region
     /// (`LIFEBOAT_RECOVERS=own`) a database's copies, retention and RPO are looked after by the
     /// stack of its source region alone, so each copy is started and each notice sent once; the
     /// other stacks see a config without it.
@@ -118,7 +140,7 @@ impl ConfigCache {
     /// perhaps lost, account: their copies, retention and RPO are not this stack's
     /// (`LIFEBOAT_ACCOUNT_ID`, the template's `AWS::AccountId`).
     pub async fn snapshot_jobs_from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
-        let mut cache = ConfigCache::new(ConfigSource::from_env()?, sdk, CONFIG_TTL);
+        let mut cache = ConfigCache::new(ConfigSource::from_env()?, sdk, CONFIG_TTL).following_active();
         if own_only_from_env()? {
             cache = cache.sources_only_in(sdk.region().map(|r| r.to_string()).unwrap_or_default());
         }
@@ -147,6 +169,13 @@ impl ConfigCache {
         Ok(cache)
     }
 
+    /// `from_env`, following each moved database's active side (`following_active`).
+    pub async fn following_from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let cache = ConfigCache::new(ConfigSource::from_env()?, sdk, CONFIG_TTL).following_active();
+        cache.get().await?;
+        Ok(cache)
+    }
+
     /// The config, narrowed to this stack's source region when `sources_only_in` says so.
     pub async fn get(&self) -> Result<Arc<Config>, LifeboatError> {
         let all = self.get_all().await?;
@@ -167,8 +196,35 @@ impl ConfigCache {
     }
 
     /// Every database, whatever the narrowing (readiness looks after the recoveries this stack
-    /// runs, which `recovered_from` says, not where their sources are).
+    /// runs, which `recovered_from` says, not where their sources are); moved ones where they
+    /// serve now when the cache follows them.
     pub async fn get_all(&self) -> Result<Arc<Config>, LifeboatError> {
+        Ok(self.get_with_actives().await?.0)
+    }
+
+    /// `get_all` and the active sides it followed (none when the cache doesn't follow them).
+    pub async fn get_with_actives(&self) -> Result<(Arc<Config>, Arc<Vec<Active>>), LifeboatError> {
+        let written = self.written().await?;
+        let Some(followed) = &self.followed else { return Ok((written, Arc::default())) };
+        let mut followed = followed.lock().await;
+        if let Some(f) = followed.as_ref().filter(|f| f.at.elapsed() < self.ttl && Arc::ptr_eq(&f.from, &written)) {
+            return Ok((f.config.clone(), f.actives.clone()));
+        }
+        // A failed read fails the run (retryable): acting on the written source of a database
+        // that moved would copy, prune and judge the old primary.
+        let actives = super::active::read_all(&self.ssm).await?;
+        for a in crate::active::unusable(&written, &actives) {
+            tracing::warn!(database = %a.database, arn = %a.arn, "active side matches no database of the config: ignored");
+        }
+        let config = Arc::new(crate::active::follow(&written, &actives));
+        let actives = Arc::new(actives);
+        *followed =
+            Some(Followed { at: Instant::now(), from: written, config: config.clone(), actives: actives.clone() });
+        Ok((config, actives))
+    }
+
+    /// The document as written, whatever moved.
+    pub async fn written(&self) -> Result<Arc<Config>, LifeboatError> {
         let mut current = self.current.lock().await;
         if let Some(read) = current.as_ref().filter(|r| r.at.elapsed() < self.ttl) {
             return Ok(read.config.clone());

@@ -14,6 +14,8 @@ pub use aws_config::SdkConfig;
 
 use crate::error::{retryable_code, LifeboatError};
 
+#[cfg(feature = "ssm")]
+pub mod active;
 #[cfg(feature = "arc")]
 pub mod arc;
 #[cfg(feature = "cloudwatch")]

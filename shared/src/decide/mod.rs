@@ -3,6 +3,7 @@
 //! databases an event touches. Uses the config and the ground floor; never a message or an
 //! adapter.
 
+pub mod active;
 pub mod approval;
 pub mod copy;
 pub mod drill;

@@ -669,6 +669,25 @@ pub fn data_line(r: &DataReport) -> String {
     line
 }
 
+/// Where a moved database serves, for `lifeboat status` and the report: `orders-prod: active in
+/// us-west-2 since 2026-12-07 14:02 UTC (incident i-1), protected: copies only (eu-west-1); the old
+/// primary arn:… is left as it is`. `followed` is the database as `active::follow` left it.
+pub fn active_line(a: &crate::active::Active, followed: &Database) -> String {
+    let protected = crate::active::protected(followed);
+    let regions = crate::active::copy_regions(followed);
+    let copies = if regions.is_empty() { String::new() } else { format!(" ({})", regions.join(", ")) };
+    format!(
+        "{}: active in {} since {} (incident {}), protected: {}{copies}; the old primary {} is left as it is: \
+         delete it when you no longer need it",
+        a.database,
+        followed.source.region,
+        a.since.format("%Y-%m-%d %H:%M UTC"),
+        a.incident,
+        protected.as_str(),
+        a.previous
+    )
+}
+
 fn chat(title: &str, description: &str, next_steps: &[&str], thread: &str) -> Value {
     json!({
         "version": "1.0",

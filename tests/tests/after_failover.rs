@@ -1,0 +1,158 @@
+//! After the failover (issue 29): where a database serves is state the failover records, and the
+//! scheduled jobs follow it without a config edit. With the stack deployed in us-west-2, a
+//! promote-replica failover of orders-prod resolves; then the copier copies the new primary's
+//! snapshots (to the DR region it doesn't run in) and not the old primary's, the RPO monitor
+//! judges the new primary, the trigger starts no failover of a failover, and `lifeboat status`
+//! says where it runs and how it is protected.
+
+use std::time::{Duration, Instant};
+
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+
+const DR: &str = "us-west-2";
+const ACTIVE_PARAM: &str = "/lifeboat/active/orders-prod";
+
+async fn notice(moto: &Moto, queue: &str, bed: &mut RecoveryBed, has: &str) -> Notice {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Some(n) = notices(moto, DR, queue).await.into_iter().find(|n| n.subject.contains(has)) {
+            return n;
+        }
+        bed.watch.check_alive();
+        assert!(Instant::now() < deadline, "no `{has}` notice\n{}", bed.watch.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn active_param(ssm: &aws_sdk_ssm::Client) -> (Value, i64) {
+    let p = ssm.get_parameter().name(ACTIVE_PARAM).send().await.expect("active side recorded");
+    let p = p.parameter().expect("parameter");
+    (serde_json::from_str(p.value().unwrap_or_default()).expect("JSON"), p.version())
+}
+
+/// Lifeboat's copies of orders-prod in `region`: (identifier, the source snapshot it copies).
+async fn copies_in(moto: &Moto, region: &str) -> Vec<(String, String)> {
+    let rds = moto.rds(region).await;
+    let out = rds.describe_db_snapshots().send().await.expect("describe snapshots");
+    let mut found = Vec::new();
+    for s in out.db_snapshots() {
+        let arn = s.db_snapshot_arn().unwrap_or_default();
+        let tags = rds.list_tags_for_resource().resource_name(arn).send().await.expect("tags");
+        let tag =
+            |k: &str| tags.tag_list().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_owned);
+        if tag("lifeboat:database").as_deref() == Some("orders-prod") {
+            found.push((
+                s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+                tag("lifeboat:source-arn").unwrap_or_default(),
+            ));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_failover_the_copier_rpo_monitor_trigger_and_status_follow_the_new_primary() {
+    let port = free_port().to_string();
+    let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
+    let table = incidents_table(&moto, DR).await;
+    let (topic, inbox) = topic_with_queue(&moto, DR).await;
+    create_instance(&moto, "us-east-1", "orders-prod").await;
+    let primary = format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod");
+    let replica = format!("arn:aws:rds:{DR}:{ACCOUNT}:db:orders-replica");
+    read_replica(&moto, DR, "orders-replica", &primary).await;
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk(DR).await);
+    ssm.put_parameter()
+        .name(ORDERS_ENDPOINT_PARAM)
+        .value(ORDERS_PRIMARY)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("endpoint parameter");
+    let yaml = orders_failover_yaml("      triggers: { replica_events: true }\n")
+        .replace("    failover:\n", "    copy_to: [{ region: us-west-2 }, { region: eu-west-1 }]\n    failover:\n");
+    let mut bed = RecoveryBed::start_in(&moto, DR, &port, &table, &topic, Some(&yaml)).await;
+
+    let report = bed.trigger("replica", &event("failover-replica-replication-error.json", None));
+    assert_eq!(report["started"], true, "{report}");
+    let id = report["incident_id"].as_str().unwrap().to_owned();
+    let execution = report["execution_arn"].as_str().unwrap().to_owned();
+    let ask = notice(&moto, &inbox, &mut bed, "awaits your approval").await;
+    let decided = post_form(line_after(&ask.text, "Approve: "), "approver=Alice%20Ops&database=orders-prod");
+    assert_eq!(decided.status, 200, "{}", decided.body);
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk(DR).await);
+    let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
+    assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
+
+    // The failover recorded where orders-prod serves now, by its own role, before it resolved.
+    let (active, version) = active_param(&ssm).await;
+    assert_eq!(active["arn"], replica.as_str(), "{active}");
+    assert_eq!(active["previous"], primary.as_str(), "{active}");
+    assert_eq!(active["incident"], id.as_str(), "{active}");
+    assert_eq!(active["endpoint"], ORDERS_REPLICA, "{active}");
+    let item = raw_item(&moto, DR, &table, &format!("incident#{id}")).await;
+    assert_eq!(item["status"], "resolved", "{item}");
+    let keys = |item: &Value| -> Vec<String> {
+        item["timeline"].as_array().into_iter().flatten().filter_map(|e| e["key"].as_str().map(str::to_owned)).collect()
+    };
+    assert_eq!(keys(&item).iter().filter(|k| *k == "active").count(), 1, "{item}");
+    // Verify again, as Step Functions retries a step whose answer was lost: nothing new written.
+    let again = bed.invoke("failover-steps", "verify-again", &json!({"action": "verify", "execution": output}));
+    assert!(again.get("errorType").is_none(), "{again}");
+    assert_eq!(active_param(&ssm).await.1, version, "a replay writes no new version");
+    let item = raw_item(&moto, DR, &table, &format!("incident#{id}")).await;
+    assert_eq!(keys(&item).iter().filter(|k| *k == "active").count(), 1, "{item}");
+
+    // Both go on taking snapshots: the new primary, and the old one (diverged, left as it is).
+    let new_snapshot = snapshot(&moto, DR, "orders-replica", "orders-replica-after", &[]).await;
+    let old_snapshot = snapshot(&moto, "us-east-1", "orders-prod", "orders-prod-after", &[]).await;
+    let swept = bed.invoke("snapshot-copier", "sweep", &event("scheduled-sweep.json", None));
+    assert!(swept.get("errorType").is_none(), "{swept}\n{}", bed.watch.log());
+    let eu = copies_in(&moto, "eu-west-1").await;
+    assert_eq!(eu.len(), 1, "the new primary's snapshot, copied to the DR region: {eu:?}\n{swept}");
+    assert_eq!(eu[0].1, new_snapshot, "{eu:?}");
+    assert!(copies_in(&moto, DR).await.is_empty(), "never a copy into the region it runs in");
+    for region in ["us-east-1", "us-west-2", "eu-west-1"] {
+        let copied = copies_in(&moto, region).await;
+        assert!(copied.iter().all(|(_, source)| source != &old_snapshot), "the old primary copied: {copied:?}");
+    }
+
+    // The RPO monitor judges the new primary's copies, where they go now.
+    let rpo = bed.invoke("rpo-monitor", "rpo", &json!({}));
+    let regions: Vec<&str> = rpo["assessments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["database"] == "orders-prod")
+        .filter_map(|a| a["region"].as_str())
+        .collect();
+    assert!(regions.contains(&"eu-west-1") && !regions.contains(&DR), "{rpo}");
+    assert!(rpo["unprotected"].as_array().is_some_and(|u| u.is_empty()), "{rpo}");
+
+    // The signal that started it, again: the replica serves now, nothing fails it over.
+    let later = bed.trigger("replica-again", &event("failover-replica-replication-error.json", None));
+    assert_ne!(later["started"], true, "{later}");
+    assert!(later.get("incident_id").is_none_or(|i| i.as_str() == Some(id.as_str())), "{later}");
+
+    // What a person reads: where it serves, since when, and how it is protected.
+    let config_file = bed.dir.join("lifeboat.yaml").to_string_lossy().into_owned();
+    let env = [
+        ("AWS_REGION", DR),
+        ("LIFEBOAT_INCIDENTS_TABLE", table.as_str()),
+        ("LIFEBOAT_CONFIG_FILE", config_file.as_str()),
+        ("LIFEBOAT_RECOVERS", "all"),
+        // status reads; it sends nothing to the operator URL.
+        ("LIFEBOAT_OPERATOR_URL", "http://127.0.0.1:9/"),
+    ];
+    let shown = lifeboat(&moto, &env, &["status", "orders-prod"]);
+    assert!(
+        shown.stdout.contains(&format!(
+            "orders-prod: active in us-west-2 since {} (incident {id}), protected: copies only (eu-west-1)",
+            chrono::DateTime::parse_from_rfc3339(active["since"].as_str().unwrap())
+                .unwrap()
+                .format("%Y-%m-%d %H:%M UTC")
+        )),
+        "{shown:?}"
+    );
+    assert!(shown.stdout.contains(&format!("the old primary {primary} is left as it is")), "{shown:?}");
+}
