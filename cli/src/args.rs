@@ -100,6 +100,14 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// After a failover moved a database: build the way back, a replica of the new primary in
+    /// the old primary's region with its settings. The old primary is left as it is.
+    Reprotect {
+        database: String,
+        /// Only say what it would build.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Shell completions, for your shell's completion directory.
     Completions { shell: clap_complete::Shell },
 }

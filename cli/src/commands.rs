@@ -124,6 +124,7 @@ pub async fn run(cli: Cli) -> Done {
                 Command::Incidents { open } => incidents(&aws, open, g.json).await,
                 Command::Timeline { incident, format } => timeline(&aws, &incident, format).await,
                 Command::Drill { database, follow } => drill(&aws, &database, follow, g.json).await,
+                Command::Reprotect { database, dry_run } => reprotect(&aws, &database, dry_run, g.json).await,
                 Command::Check { .. } | Command::Completions { .. } => Ok(0),
             }
         }
@@ -283,7 +284,7 @@ async fn status(aws: &Aws, database: Option<&str>, json_out: bool) -> Done {
                 {
                     v["active"] = json!({
                         "arn": a.arn, "region": db.source.region, "since": a.since, "incident": a.incident,
-                        "previous": a.previous, "protected": lifeboat_core::active::protected(db).as_str(),
+                        "previous": a.previous, "replica": a.replica, "protected": lifeboat_core::active::protected(a, db).as_str(),
                     });
                 }
                 v
@@ -521,6 +522,22 @@ async fn timeline(aws: &Aws, id: &str, format: Format) -> Done {
 
 fn entry_json(e: &Entry) -> Value {
     json!({"at": e.at, "by": e.by, "what": e.what, "key": e.key, "details": e.details})
+}
+
+/// `lifeboat reprotect`: the reprotect function's on-demand path, through the operator URL.
+async fn reprotect(aws: &Aws, database: &str, dry_run: bool, json_out: bool) -> Done {
+    let ask = json!({"action": "reprotect", "database": database, "dry_run": dry_run});
+    let out = operator::ask(&aws.sdk, &aws.names.operator_url, &ask).await?;
+    if json_out {
+        print_json(&out);
+    } else if dry_run {
+        println!("would build: {}", out["would"].as_str().unwrap_or_default());
+    } else {
+        let how = if out["built"] == true { "building" } else { "already there" };
+        println!("{database}: way back {how}: {}", out["replica"].as_str().unwrap_or_default());
+        println!("`lifeboat status {database}` says when it is available and inside the RPO");
+    }
+    Ok(0)
 }
 
 /// `lifeboat drill`: dr-drill's on-demand path, through the operator URL; `--follow` waits for

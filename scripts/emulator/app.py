@@ -36,6 +36,7 @@ from .rds import (
     real_databases,
     restored_clusters_take_a_while,
     restores_take_rds_defaults,
+    cross_region_replicas_take_the_default_parameter_group,
     snapshots,
     subnet_group,
 )
@@ -198,6 +199,9 @@ def main() -> None:
                 return orderable_options(form, region, start_response)
             if action == "DescribeAccountAttributes" and "/rds/" in environ.get("HTTP_AUTHORIZATION", ""):
                 return account_attributes(region, start_response)
+            if action == "CreateDBInstanceReadReplica":
+                with cross_region_replicas_take_the_default_parameter_group(form, region):
+                    return [b"".join(app(environ, start_response))]
             if action in RESTORES:
                 answered = {}
 

@@ -4,6 +4,7 @@ lacks (DescribeOrderableDBInstanceOptions, DescribeAccountAttributes), restores 
 defaults and time, the test bed's set-up (`subnet_group`, `rds_fleet`), and the real databases
 behind real-backed resources (`real_databases`, `database_control`; the servers: `databases`)."""
 
+import contextlib
 import contextvars
 import json
 import os
@@ -445,6 +446,55 @@ def replicas_need_a_source_with_backups(action, form, region):
         raise Refused("InvalidDBInstanceState", f"DB instance {source_id} has automated backups disabled (BackupRetentionPeriod 0): it can't have read replicas.")
 
 
+def cross_region_replicas_name_their_source_and_key(action, form, region):
+    """CreateDBInstanceReadReplica, SourceDBInstanceIdentifier: "If the source DB instance is in a
+    different AWS Region from the read replica, specify a valid DB instance ARN." KmsKeyId: "If you
+    create an encrypted read replica in a different AWS Region, then you must specify a KMS key
+    identifier for the destination AWS Region" and "You can't create an encrypted read replica from
+    an unencrypted DB instance". The reference names no error codes: InvalidParameterValue and
+    InvalidParameterCombination are our stand-ins. moto replicates across regions without either."""
+    if action != "CreateDBInstanceReadReplica":
+        return
+    source = form.get("SourceDBInstanceIdentifier", "")
+    parts = source.split(":")
+    if not (source.startswith("arn:") and len(parts) >= 7):
+        return  # a same-region source by name; a cross-region one by name is not found, as in RDS
+    home, source_id = parts[3], parts[-1]
+    db = rds_backend(home).databases.get(source_id.lower())
+    if db is None:
+        return
+    encrypted = bool(getattr(db, "storage_encrypted", False))
+    if form.get("KmsKeyId") and not encrypted:
+        raise Refused("InvalidParameterCombination", f"{source_id} is not encrypted: its read replica can't be.")
+    if home != region and encrypted and not form.get("KmsKeyId"):
+        raise Refused(
+            "InvalidParameterCombination",
+            f"{source_id} is encrypted and in {home}: a read replica in {region} needs a KmsKeyId of {region}.",
+        )
+
+
+@contextlib.contextmanager
+def cross_region_replicas_take_the_default_parameter_group(form, region):
+    """CreateDBInstanceReadReplica, DBParameterGroupName: "If you do not specify a value for
+    DBParameterGroupName, then Amazon RDS uses the DBParameterGroup of source DB instance for a
+    same region read replica, or the default DBParameterGroup for the specified DB engine for a
+    cross region read replica." moto carries the source's group into the other region, where it
+    does not exist, and fails (500): the source's group is set aside while moto creates it."""
+    source = form.get("SourceDBInstanceIdentifier", "")
+    parts = source.split(":")
+    db = None
+    if "DBParameterGroupName" not in form and source.startswith("arn:") and len(parts) >= 7 and parts[3] != region:
+        db = rds_backend(parts[3]).databases.get(parts[-1].lower())
+    saved = db.db_parameter_group_name if db is not None else None
+    if db is not None:
+        db.db_parameter_group_name = None
+    try:
+        yield
+    finally:
+        if db is not None:
+            db.db_parameter_group_name = saved
+
+
 def point_in_time_is_before_the_latest_restorable_time(action, form, region):
     """RestoreDBInstanceToPointInTime, RestoreTime: "Must be before the latest restorable time for
     the DB instance." and "Can't be specified if the UseLatestRestorableTime parameter is enabled."
@@ -609,6 +659,7 @@ STRICT_RULES = [
     rds_tags_follow_the_tag_rules,
     promote_needs_a_read_replica,
     replicas_need_a_source_with_backups,
+    cross_region_replicas_name_their_source_and_key,
     point_in_time_is_before_the_latest_restorable_time,
     forced_failover_needs_multi_az,
     promotion_makes_a_standalone_instance,

@@ -57,10 +57,52 @@ async fn after_a_failover_the_copier_rpo_monitor_trigger_and_status_follow_the_n
     let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
     let table = incidents_table(&moto, DR).await;
     let (topic, inbox) = topic_with_queue(&moto, DR).await;
-    create_instance(&moto, "us-east-1", "orders-prod").await;
+    // The primary with settings of its own (encrypted, its parameter group and security group),
+    // which the way back must carry over; its replica in us-west-2 under that region's key.
+    let east = moto.rds("us-east-1").await;
+    let (east_key, west_key) = (kms_key(&moto, "us-east-1").await, kms_key(&moto, DR).await);
+    east.create_db_parameter_group()
+        .db_parameter_group_name("orders-pg15")
+        .db_parameter_group_family("postgres15")
+        .description("orders")
+        .send()
+        .await
+        .expect("parameter group");
+    east.create_db_instance()
+        .db_instance_identifier("orders-prod")
+        .engine("postgres")
+        .db_instance_class("db.t3.small")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .allocated_storage(20)
+        .storage_encrypted(true)
+        .kms_key_id(&east_key)
+        .db_parameter_group_name("orders-pg15")
+        .vpc_security_group_ids("sg-0orders")
+        .send()
+        .await
+        .expect("primary");
     let primary = format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-prod");
     let replica = format!("arn:aws:rds:{DR}:{ACCOUNT}:db:orders-replica");
-    read_replica(&moto, DR, "orders-replica", &primary).await;
+    let refused = moto
+        .rds(DR)
+        .await
+        .create_db_instance_read_replica()
+        .db_instance_identifier("orders-replica")
+        .source_db_instance_identifier(&primary)
+        .send()
+        .await;
+    assert!(refused.is_err(), "RDS: an encrypted cross-region replica names a key of its region");
+    moto.rds(DR)
+        .await
+        .create_db_instance_read_replica()
+        .db_instance_identifier("orders-replica")
+        .source_db_instance_identifier(&primary)
+        .db_instance_class("db.t3.micro")
+        .kms_key_id(&west_key)
+        .send()
+        .await
+        .expect("cross-region replica");
     let ssm = aws_sdk_ssm::Client::new(&moto.sdk(DR).await);
     ssm.put_parameter()
         .name(ORDERS_ENDPOINT_PARAM)
@@ -69,8 +111,14 @@ async fn after_a_failover_the_copier_rpo_monitor_trigger_and_status_follow_the_n
         .send()
         .await
         .expect("endpoint parameter");
-    let yaml = orders_failover_yaml("      triggers: { replica_events: true }\n")
-        .replace("    failover:\n", "    copy_to: [{ region: us-west-2 }, { region: eu-west-1 }]\n    failover:\n");
+    let yaml = orders_failover_yaml("      triggers: { replica_events: true }\n      reprotect: auto\n")
+        .replace(
+            "    failover:\n",
+            &format!(
+                "    copy_to: [{{ region: us-west-2, kms_key: \"{west_key}\" }}, {{ region: eu-west-1, kms_key: \"{}\" }}]\n    failover:\n",
+                kms_key(&moto, "eu-west-1").await
+            ),
+        );
     let mut bed = RecoveryBed::start_in(&moto, DR, &port, &table, &topic, Some(&yaml)).await;
 
     let report = bed.trigger("replica", &event("failover-replica-replication-error.json", None));
@@ -155,4 +203,60 @@ async fn after_a_failover_the_copier_rpo_monitor_trigger_and_status_follow_the_n
         "{shown:?}"
     );
     assert!(shown.stdout.contains(&format!("the old primary {primary} is left as it is")), "{shown:?}");
+
+    // Re-protect (`reprotect: auto`) waits while us-east-1 does not answer, and builds nothing.
+    moto.post("/_lifeboat/outage", &json!({"regions": ["us-east-1"]}));
+    let waits = bed.invoke("reprotect", "reprotect-down", &event("scheduled-sweep.json", None));
+    moto.post("/_lifeboat/outage", &json!({"regions": []}));
+    assert_eq!(waits["reprotected"], json!([]), "{waits}");
+    assert!(waits["waiting"][0]["why"].as_str().unwrap_or_default().contains("us-east-1 does not answer"), "{waits}");
+    assert_eq!(waits["waiting"][0]["retryable"], true, "{waits}");
+
+    // Once it answers: a replica of the new primary there, with the old primary's settings.
+    let built = bed.invoke("reprotect", "reprotect", &event("scheduled-sweep.json", None));
+    let back_arn = built["reprotected"][0]["replica"].as_str().unwrap_or_else(|| panic!("{built}")).to_owned();
+    assert_eq!(built["reprotected"][0]["built"], true, "{built}");
+    let back_id = back_arn.rsplit(':').next().unwrap().to_owned();
+    assert!(back_arn.starts_with(&format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:lf-orders-prod-r")), "{back_arn}");
+    let described = east.describe_db_instances().db_instance_identifier(&back_id).send().await.expect("way back");
+    let back = &described.db_instances()[0];
+    let of = back.read_replica_source_db_instance_identifier().unwrap_or_default();
+    assert!(of == replica || of == "orders-replica", "a replica of what serves now: {of}");
+    assert_eq!(back.db_instance_class(), Some("db.t3.small"), "the old primary's class");
+    assert_eq!(back.db_parameter_groups()[0].db_parameter_group_name(), Some("orders-pg15"));
+    assert_eq!(back.vpc_security_groups()[0].vpc_security_group_id(), Some("sg-0orders"));
+    assert_eq!(back.kms_key_id(), Some(east_key.as_str()), "the old region's key");
+    // The old primary: still there, unchanged, tagged with the incident that left it.
+    let old = east.describe_db_instances().db_instance_identifier("orders-prod").send().await.expect("old primary");
+    let old = &old.db_instances()[0];
+    assert_eq!(old.db_instance_status(), Some("available"));
+    let tagged = old.tag_list().iter().any(|t| t.key() == Some("lifeboat:old-primary-of") && t.value() == Some(&id));
+    assert!(tagged, "{:?}", old.tag_list());
+    // Where it serves and its way back, here and in the old region (whose stack follows it too).
+    let (active, _) = active_param(&ssm).await;
+    assert_eq!(active["replica"], back_arn.as_str(), "{active}");
+    let home = aws_sdk_ssm::Client::new(&moto.sdk("us-east-1").await);
+    assert_eq!(active_param(&home).await.0, active, "told home");
+
+    // Again, as a schedule runs: nothing new.
+    let again = bed.invoke("reprotect", "reprotect-again", &event("scheduled-sweep.json", None));
+    assert_eq!(again, json!({"reprotected": [], "waiting": []}), "the way back exists: {again}");
+    let on_demand = bed.invoke("reprotect", "reprotect-asked", &json!({"database": "orders-prod"}));
+    assert_eq!(on_demand["built"], false, "{on_demand}");
+    let count = east.describe_db_instances().send().await.expect("instances").db_instances().len();
+    assert_eq!(count, 2, "the old primary and one way back");
+    let item = raw_item(&moto, DR, &table, &format!("incident#{id}")).await;
+    assert_eq!(keys(&item).iter().filter(|k| *k == "reprotect").count(), 1, "{item}");
+
+    let shown = lifeboat(&moto, &env, &["status", "orders-prod"]);
+    assert!(shown.stdout.contains(&format!("protected: replica ({back_arn})")), "{shown:?}");
+    // Readiness judges the way back now: the replica in us-east-1 is the failover's target. (In
+    // process, as the stack's next run: the running function keeps what it read for a minute.)
+    let source = lifeboat_core::aws::ConfigSource::File(config_file.clone());
+    let cache = lifeboat_core::aws::ConfigCache::new(source, &moto.sdk(DR).await, lifeboat_core::aws::CONFIG_TTL)
+        .following_active();
+    let deps = rpo_monitor::Deps::new(cache, &moto.sdk(DR).await, &table, &topic);
+    let ready = rpo_monitor::handle(&deps, json!({"readiness": true}), chrono::Utc::now()).await.expect("readiness");
+    let text = serde_json::to_string(&ready).unwrap();
+    assert!(text.contains(&format!("{back_id} is available")), "the way back is the target it checks: {text}");
 }

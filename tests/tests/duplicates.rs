@@ -123,7 +123,8 @@ async fn three_concurrent_deliveries_end_as_one() {
 /// takes fails the test until it is routed here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_sample_event_delivered_three_times_concurrently_ends_as_delivered_once() {
-    let (once, thrice) = tokio::join!(EventWorld::new(), EventWorld::new());
+    // Boxed: two worlds of every function's clients, built at once, outgrow a test thread's stack.
+    let (once, thrice) = tokio::join!(Box::pin(EventWorld::new()), Box::pin(EventWorld::new()));
     let mut files: Vec<String> = std::fs::read_dir(repo_root().join("events"))
         .expect("events/")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -175,6 +176,7 @@ struct EventWorld {
     validator: data_validator::Deps,
     approval: approval_handler::Deps,
     operator: operator::Deps,
+    reprotect: reprotect::Deps,
     vault: vault_keeper::Deps,
 }
 
@@ -245,7 +247,9 @@ impl EventWorld {
                     d.state_machine = Some(machines[1].1.clone());
                     d
                 },
+                reprotect: reprotect::Deps::new(config().await, &sdk, &table),
             },
+            reprotect: reprotect::Deps::new(config().await, &sdk, &table),
             vault: {
                 let settings = lifeboat_core::vault::VaultSettings {
                     account: "210987654321".into(),
@@ -300,7 +304,9 @@ impl EventWorld {
             .and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok())
             .map_or(arrival, |t| t + chrono::Duration::minutes(1));
         let routes: &[&str] = match file {
-            f if f.starts_with("rds-") || f.starts_with("malformed-") || f == "scheduled-sweep.json" => &["copier"],
+            // Every schedule's event has this shape: the copier's sweep, and re-protect's.
+            "scheduled-sweep.json" => &["copier", "reprotect"],
+            f if f.starts_with("rds-") || f.starts_with("malformed-") => &["copier"],
             f if f.starts_with("health-") => &["notifier", "trigger"],
             f if f.starts_with("cloudwatch-alarm-") || f.starts_with("failover-") => &["trigger"],
             f if f.starts_with("notifier-") => &["notifier"],
@@ -309,6 +315,7 @@ impl EventWorld {
             f if f.starts_with("data-validator-") => &["validator"],
             f if f.starts_with("approval-") => &["approval"],
             f if f.starts_with("operator-") => &["operator"],
+            f if f.starts_with("reprotect-") => &["reprotect"],
             // The vault's answer goes to the source's copier; shares and restore requests to the
             // vault's copier (here, a vault that serves this account and lists no restore account).
             "vault-copy-made.json" => &["copier"],
@@ -355,6 +362,7 @@ impl EventWorld {
                 "drill" => class(dr_drill::handle(&self.drill, payload, now).await),
                 "validator" => class(data_validator::handle(&self.validator, payload, now, None).await),
                 "vault" => class(vault_keeper::handle(&self.vault, payload, now).await),
+                "reprotect" => class(Box::pin(reprotect::handle(&self.reprotect, payload, now)).await),
                 "approval" => {
                     let req = serde_json::from_value(payload).expect("a Function URL request");
                     format!("HTTP {}", approval_handler::handle(&self.approval, req, now).await.status_code)

@@ -69,7 +69,8 @@ fn is_lf_database(arn: &str) -> bool {
 }
 
 /// The actions that create a database.
-const CREATES: [&str; 5] = [
+const CREATES: [&str; 6] = [
+    "rds:CreateDBInstanceReadReplica",
     "rds:RestoreDBInstanceFromDBSnapshot",
     "rds:RestoreDBClusterFromSnapshot",
     "rds:RestoreDBInstanceToPointInTime",
@@ -132,7 +133,11 @@ fn rds_deletes_and_restores_need_lifeboats_tags() {
             // A restore creates a database: only with the incident's or the drill's tag. (The
             // statements that grant the source side name snapshots and groups, not databases.)
             let resources = list(s.get("Resource")).join(" ");
-            if a.starts_with("rds:Restore") && !resources.contains(":snapshot:") && !resources.contains("subgrp") {
+            let creates = a.starts_with("rds:Restore") || a == "rds:CreateDBInstanceReadReplica";
+            if creates
+                && !resources.contains(":snapshot:")
+                && !(a.starts_with("rds:Restore") && resources.contains("subgrp"))
+            {
                 assert!(condition.contains("RequestTag/lifeboat:"), "{owner}: {a} without Lifeboat's tag: {condition}");
             }
         }
@@ -182,8 +187,8 @@ fn the_failover_may_never_overwrite_lifeboats_own_parameters() {
 }
 
 /// Where a moved database serves decides what the copier copies and the pruner prunes: only the
-/// failover steps write it (when a failover resolves); every other role and person's policy may
-/// at most read it.
+/// failover steps (when a failover resolves) and re-protect (adding the way back) write it; every
+/// other role and person's policy may at most read it.
 #[test]
 fn only_the_failover_steps_record_where_a_database_serves() {
     let t = template();
@@ -196,7 +201,8 @@ fn only_the_failover_steps_record_where_a_database_serves() {
     for (owner, resources) in &writers {
         for r in resources {
             let active = r.ends_with("parameter/lifeboat/active/*");
-            assert!(!active || owner == "FailoverStepsFunction", "{owner} may write the active sides: {r}");
+            let lifeboats = owner == "FailoverStepsFunction" || owner == "ReprotectPolicy";
+            assert!(!active || lifeboats, "{owner} may write the active sides: {r}");
             assert!(!r.ends_with("parameter/*") && r != "*", "{owner} may write every parameter: {r}");
         }
     }
@@ -296,6 +302,9 @@ fn rds_tags_go_only_on_lf_databases_and_the_copiers_own_copies() {
         // With a vault, the copier marks a source snapshot the vault holds: that one tag only,
         // which makes nothing deletable.
         let only_vaulted = condition(&s, "ForAllValues:StringEquals", "aws:TagKeys") == ["lifeboat:vaulted"];
+        // Re-protect marks the old primary it leaves as it is: that one tag, on any database.
+        let only_old_primary = owner == "ReprotectPolicy"
+            && condition(&s, "ForAllValues:StringEquals", "aws:TagKeys") == ["lifeboat:old-primary-of"];
         for r in list(s.get("Resource")) {
             // The copier tags the copies it makes, lifeboat:managed included: those and no other.
             let own = if owner == "SnapshotCopierFunction" {
@@ -303,6 +312,7 @@ fn rds_tags_go_only_on_lf_databases_and_the_copiers_own_copies() {
             } else {
                 // A recovery account's copy of a vault copy is named as the vault named it.
                 is_lf_database(&r)
+                    || only_old_primary
                     || r.contains(":snapshot:lifeboat-vault-")
                     || r.contains(":cluster-snapshot:lifeboat-vault-")
             };
@@ -346,6 +356,14 @@ fn restores_create_only_lf_databases_and_read_from_no_database_but_a_point_in_ti
         let resources = list(s.get("Resource"));
         let tagged = !condition(&s, "Null", "aws:RequestTag/lifeboat:incident").is_empty()
             || !condition(&s, "Null", "aws:RequestTag/lifeboat:drill").is_empty();
+        // Re-protect's replica of the active side, which may have any name (its source is
+        // authorized on the same call): only with the way back's tag.
+        let way_back = owner == "ReprotectPolicy"
+            && actions == ["rds:CreateDBInstanceReadReplica"]
+            && !condition(&s, "Null", "aws:RequestTag/lifeboat:way-back-of").is_empty();
+        if way_back {
+            continue;
+        }
         // A point-in-time restore names its source database, which the config picks: any of this
         // account's, still only with the incident's tag.
         let point_in_time_source = owner == "FailoverStepsFunction"

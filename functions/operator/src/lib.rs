@@ -1,5 +1,5 @@
 //! operator: the Lambda Function URL (AuthType AWS_IAM) behind `lifeboat failover`, `approve`,
-//! `reject` and `drill`. AWS authenticates every request (SigV4) and allows it only to a principal
+//! `reject`, `drill` and `reprotect`. AWS authenticates every request (SigV4) and allows it only to a principal
 //! whose policy grants `lambda:InvokeFunctionUrl` here (the stack's ApproverPolicy); the request
 //! context then carries that principal's ARN, which is who Lifeboat records: people's own
 //! policies start no execution, answer no task and write no incident. What each request does is
@@ -21,6 +21,7 @@ pub struct Deps {
     pub trigger: failover_trigger::Deps,
     pub approval: approval_handler::Deps,
     pub drill: dr_drill::Deps,
+    pub reprotect: reprotect::Deps,
 }
 
 impl Deps {
@@ -31,7 +32,8 @@ impl Deps {
         // Decisions come with an AWS identity here, never a link: no approval key.
         let config = ConfigCache::new(ConfigSource::from_env()?, sdk, CONFIG_TTL);
         let approval = approval_handler::Deps::new(config, sdk, &table, "");
-        Ok(Deps { trigger, approval, drill })
+        let reprotect = reprotect::Deps::from_env(sdk).await?;
+        Ok(Deps { trigger, approval, drill, reprotect })
     }
 }
 
@@ -60,6 +62,12 @@ pub enum Ask {
     },
     Drill {
         database: String,
+    },
+    /// After a failover: build the way back (`reprotect`), or only say what it would build.
+    Reprotect {
+        database: String,
+        #[serde(default)]
+        dry_run: bool,
     },
 }
 
@@ -141,6 +149,12 @@ async fn act(deps: &Deps, ask: Ask, who: &str, now: DateTime<Utc>) -> Result<Lam
         }
         Ask::Drill { database } => {
             let out = dr_drill::handle(&deps.drill, json!({"database": database}), now).await?;
+            Ok(answer(200, out))
+        }
+        Ask::Reprotect { database, dry_run } => {
+            // Boxed: inline, its future made every request's outgrow a small thread stack.
+            let ask = json!({"database": database, "dry_run": dry_run});
+            let out = Box::pin(reprotect::handle(&deps.reprotect, ask, now)).await?;
             Ok(answer(200, out))
         }
     }

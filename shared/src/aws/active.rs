@@ -6,7 +6,7 @@
 
 use aws_sdk_ssm::types::ParameterType;
 
-use super::{error_code, sdk_error};
+use super::sdk_error;
 use crate::active::Active;
 use crate::error::LifeboatError;
 
@@ -54,11 +54,7 @@ pub async fn read_all(ssm: &aws_sdk_ssm::Client) -> Result<Vec<Active>, Lifeboat
 /// A record of another incident (an older move) is replaced: the newest move is where it serves.
 pub async fn record(ssm: &aws_sdk_ssm::Client, a: &Active) -> Result<bool, LifeboatError> {
     let name = parameter_name(&a.database);
-    let current = match ssm.get_parameter().name(&name).send().await {
-        Ok(out) => out.parameter.and_then(|p| p.value),
-        Err(e) if error_code(&e) == Some("ParameterNotFound") => None,
-        Err(e) => return Err(sdk_error(&format!("ssm:GetParameter {name}"), e)),
-    };
+    let current = super::ssm::parameter(ssm, &name).await?;
     let same = current
         .as_deref()
         .and_then(|v| serde_json::from_str::<Active>(v).ok())
@@ -66,12 +62,26 @@ pub async fn record(ssm: &aws_sdk_ssm::Client, a: &Active) -> Result<bool, Lifeb
     if same {
         return Ok(false);
     }
+    write(ssm, &name, a, current.is_some()).await
+}
+
+/// Write `a` as it is now (re-protect adding the way back), unless it is recorded so already.
+pub async fn put(ssm: &aws_sdk_ssm::Client, a: &Active) -> Result<bool, LifeboatError> {
+    let name = parameter_name(&a.database);
+    let current = super::ssm::parameter(ssm, &name).await?;
+    if current.as_deref().and_then(|v| serde_json::from_str::<Active>(v).ok()).as_ref() == Some(a) {
+        return Ok(false);
+    }
+    write(ssm, &name, a, current.is_some()).await
+}
+
+async fn write(ssm: &aws_sdk_ssm::Client, name: &str, a: &Active, exists: bool) -> Result<bool, LifeboatError> {
     let value = serde_json::to_string(a).map_err(|e| LifeboatError::Rejected(format!("active side: {e}")))?;
     ssm.put_parameter()
-        .name(&name)
+        .name(name)
         .value(value)
         .r#type(ParameterType::String)
-        .overwrite(current.is_some())
+        .overwrite(exists)
         .send()
         .await
         .map_err(|e| sdk_error(&format!("ssm:PutParameter {name}"), e))?;

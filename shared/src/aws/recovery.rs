@@ -97,6 +97,7 @@ fn from_instance(i: &DbInstance) -> DbState {
         engine: i.engine.clone(),
         port: i.endpoint.as_ref().and_then(|e| e.port),
         tags: tag_map(i.tag_list()),
+        kms_key: i.kms_key_id.clone().filter(|_| i.storage_encrypted == Some(true)),
         settings: Settings {
             instance_class: i.db_instance_class.clone(),
             subnet_group: i.db_subnet_group.as_ref().and_then(|g| g.db_subnet_group_name.clone()),
@@ -139,6 +140,7 @@ fn from_cluster(c: &DbCluster) -> DbState {
         engine: c.engine.clone(),
         port: c.port,
         tags: tag_map(c.tag_list()),
+        kms_key: c.kms_key_id.clone().filter(|_| c.storage_encrypted == Some(true)),
         // An Aurora writer's class and parameter group are its instance's: `Rds::database` adds them.
         settings: Settings {
             instance_class: c.db_cluster_instance_class.clone(),
@@ -240,6 +242,42 @@ impl Rds {
             }
         };
         promoted(id, requested, result)
+    }
+
+    /// `CreateDBInstanceReadReplica` in the old primary's region, of the active side (by ARN: "If
+    /// the source DB instance is in a different AWS Region from the read replica, specify a valid
+    /// DB instance ARN"). An identifier that exists already is done when it is a replica of that
+    /// source (a repeat); anything else under that name is refused, never taken over.
+    pub async fn create_replica(&self, back: &crate::active::WayBack) -> Result<Acted, LifeboatError> {
+        if let Some(there) = self.instance(&back.region, &back.id).await? {
+            let of = there.replica_of.as_deref();
+            let source_id = back.source.rsplit(':').next().unwrap_or_default();
+            if of.is_some_and(|o| o == back.source || o == source_id) {
+                return Ok(Acted::AlreadyDone);
+            }
+            return Err(LifeboatError::Rejected(format!(
+                "{} exists in {} and is not a replica of {} ({of:?}): not taking it over",
+                back.id, back.region, back.source
+            )));
+        }
+        let s = &back.settings;
+        self.count();
+        let sent = self
+            .client(&back.region)
+            .create_db_instance_read_replica()
+            .db_instance_identifier(&back.id)
+            .source_db_instance_identifier(&back.source)
+            .set_db_instance_class(s.instance_class.clone())
+            .set_db_subnet_group_name(s.subnet_group.clone())
+            .set_vpc_security_group_ids(Some(s.security_groups.clone()).filter(|g| !g.is_empty()))
+            .set_db_parameter_group_name(s.parameter_group.clone())
+            .set_option_group_name(s.option_group.clone())
+            .multi_az(s.multi_az)
+            .set_kms_key_id(back.kms_key.clone())
+            .set_tags(Some(tags(&back.tags)))
+            .send()
+            .await;
+        outcome("rds:CreateDBInstanceReadReplica", sent, &INSTANCE_EXISTS)
     }
 
     /// `FailoverDBCluster`, unless the writer already moved away from `writer_before`: a second

@@ -154,6 +154,19 @@ pub struct Failover {
     /// SSM parameter the applications read the endpoint from.
     pub endpoint_parameter: Option<String>,
     pub restore: Option<Restore>,
+    /// After a failover that moved the database: `auto` builds the way back (a replica of the new
+    /// primary in the old primary's region) as soon as that region answers; `manual` (the
+    /// default) waits for `lifeboat reprotect`.
+    #[serde(default)]
+    pub reprotect: Reprotect,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reprotect {
+    #[default]
+    Manual,
+    Auto,
 }
 
 pub(crate) fn default_approval_timeout() -> Duration {

@@ -8,9 +8,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::arn::{RdsArn, RdsResource};
-use crate::config::failover::Strategy;
+use crate::config::failover::{Failover, Strategy, Triggers};
 use crate::config::{Config, CopyTarget, Database};
-use crate::failover::steps::{Resource, ResourceKind};
+use crate::failover::steps::{DbState, Resource, ResourceKind};
+use crate::restore::Settings;
+use crate::snapshot::TAG_DATABASE;
+
+/// On the replica re-protect builds: the database whose way back it is.
+pub const TAG_WAY_BACK: &str = "lifeboat:way-back-of";
+/// On the old primary, left as it was: the incident that moved its database away.
+pub const TAG_OLD_PRIMARY: &str = "lifeboat:old-primary-of";
+/// RDS: a DB instance identifier has "1 to 63 letters, numbers, or hyphens".
+const IDENTIFIER_MAX: usize = 63;
 
 /// The active side of one database, as the failover that moved it recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +35,84 @@ pub struct Active {
     /// What served before (the configured source, or the previous active side). Lifeboat never
     /// deletes or overwrites it: it is the diverged old primary people decide about.
     pub previous: String,
+    /// The way back, once re-protect built it: a read replica of `arn` in `previous`'s region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+}
+
+/// The way back re-protect builds: a cross-region read replica of the active side, in the old
+/// primary's region, with the old primary's network, groups, class and key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WayBack {
+    pub region: String,
+    pub id: String,
+    pub arn: String,
+    /// The active side's ARN: RDS needs the ARN of a source in another region.
+    pub source: String,
+    pub settings: Settings,
+    /// The old primary's key, a key of the replica's region: "If you create an encrypted read
+    /// replica in a different AWS Region, then you must specify a KMS key identifier for the
+    /// destination AWS Region" (CreateDBInstanceReadReplica, KmsKeyId).
+    pub kms_key: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+impl WayBack {
+    /// One line for the plan, the timeline and `lifeboat reprotect`.
+    pub fn describe(&self) -> String {
+        format!(
+            "read replica {} in {} of {}, {}{}",
+            self.id,
+            self.region,
+            self.source,
+            self.settings.describe(crate::restore::Shape::Instance),
+            self.kms_key.as_ref().map_or_else(String::new, |k| format!(", encrypted with {k}"))
+        )
+    }
+}
+
+/// What re-protect builds for `written` (the database as the config says it) that moved to `a`,
+/// given what RDS says of the old primary now (None: it is gone). Refused, with what to do:
+/// Aurora (not built yet), a move within one region, an old primary whose settings are gone.
+pub fn way_back(written: &Database, a: &Active, old: Option<&DbState>) -> Result<WayBack, String> {
+    let name = &a.database;
+    if written.is_cluster() {
+        return Err(format!(
+            "{name} is an Aurora cluster: re-protect builds instance replicas only so far; add a replica cluster or a \
+             global secondary in the old region by hand"
+        ));
+    }
+    let previous: RdsArn = a.previous.parse().map_err(|e| format!("{name}'s old primary: {e}"))?;
+    let source: RdsArn = a.arn.parse().map_err(|e| format!("{name}'s active side: {e}"))?;
+    if previous.region == source.region {
+        return Err(format!(
+            "{name} serves in {}, the region it was in: the way back is its configured replica and copies, not \
+             a replica in another region",
+            source.region
+        ));
+    }
+    let Some(old) = old else {
+        return Err(format!(
+            "the old primary {} is gone, so the network, groups and key a replica there needs are unknown: create \
+             the replica by hand",
+            a.previous
+        ));
+    };
+    // `lf-` as every database Lifeboat creates (IAM scopes its tags by it); the time tells two
+    // round trips' apart and keeps a repeat on the same name.
+    let suffix = format!("-r{}", a.since.format("%Y%m%d%H%M"));
+    let stem: String = previous.id.chars().take(IDENTIFIER_MAX - suffix.len() - 3).collect();
+    let id = format!("lf-{}{suffix}", stem.trim_end_matches('-'));
+    let arn = RdsArn::new(&previous.partition, &previous.region, &previous.account, RdsResource::Instance, &id);
+    Ok(WayBack {
+        region: previous.region.clone(),
+        arn: arn.to_string(),
+        id,
+        source: a.arn.clone(),
+        settings: old.settings.clone(),
+        kms_key: old.kms_key.clone(),
+        tags: vec![(TAG_DATABASE.to_owned(), name.clone()), (TAG_WAY_BACK.to_owned(), name.clone())],
+    })
 }
 
 /// What a failover that resolved by `strategy` onto `recovered` leaves as `db`'s active side:
@@ -53,6 +140,7 @@ pub fn moved(
         since,
         incident: incident.to_owned(),
         previous: db.source.to_string(),
+        replica: None,
     })
 }
 
@@ -63,6 +151,9 @@ pub enum Protected {
     No,
     /// Its snapshots are copied to another region; no replica waits there.
     CopiesOnly,
+    /// Re-protect built the way back: a replica in the old primary's region (readiness says
+    /// whether it is available and inside the RPO).
+    Replica,
 }
 
 impl Protected {
@@ -70,16 +161,18 @@ impl Protected {
         match self {
             Protected::No => "no",
             Protected::CopiesOnly => "copies only",
+            Protected::Replica => "replica",
         }
     }
 }
 
 /// The config as it serves now: each moved database's source is its active side; its copies go
 /// to the configured DR regions but the one it now runs in; and its failover plan, written for
-/// the old primary (its target now serves, its alarms watch the old one), is set aside until a
-/// way back is built, so no signal starts a failover that already happened. Records that no
-/// longer match a database (renamed, removed) or are unreadable change nothing: `unusable` says
-/// which, for the jobs to log.
+/// the old primary (its target now serves, its alarms watch the old one), is set aside, so no
+/// signal starts a failover that already happened. Once re-protect built the way back, the plan
+/// is promote-replica onto it, with the configured approval, DNS and endpoint parameter (which
+/// readiness then judges, and a failback runs). Records that no longer match a database
+/// (renamed, removed) or are unreadable change nothing: `unusable` says which, for the jobs to log.
 pub fn follow(config: &Config, actives: &[Active]) -> Config {
     let mut out = config.clone();
     for db in &mut out.databases {
@@ -90,7 +183,18 @@ pub fn follow(config: &Config, actives: &[Active]) -> Config {
         }
         db.copy_to.retain(|t| t.region != arn.region);
         db.source = arn;
-        db.failover = None;
+        let back = a.replica.as_deref().and_then(|r| r.parse::<RdsArn>().ok());
+        db.failover = match (db.failover.take(), back) {
+            (Some(f), Some(back)) => Some(Failover {
+                strategy: Strategy::PromoteReplica,
+                target: Some(back),
+                // The alarms watch the old primary; RDS events and Health still speak of the pair.
+                triggers: Triggers { alarms: Vec::new(), ..f.triggers },
+                restore: None,
+                ..f
+            }),
+            _ => None,
+        };
     }
     out
 }
@@ -109,8 +213,10 @@ pub fn unusable<'a>(config: &Config, actives: &'a [Active]) -> Vec<&'a Active> {
 }
 
 /// How `followed` (a database as `follow` left it) is protected.
-pub fn protected(followed: &Database) -> Protected {
-    if followed.copy_to.is_empty() {
+pub fn protected(a: &Active, followed: &Database) -> Protected {
+    if a.replica.is_some() {
+        Protected::Replica
+    } else if followed.copy_to.is_empty() {
         Protected::No
     } else {
         Protected::CopiesOnly
@@ -169,14 +275,73 @@ mod tests {
         assert_eq!(orders.source.to_string(), a.arn);
         assert_eq!(copy_regions(orders), ["eu-west-1"], "never a copy into the region it runs in");
         assert!(orders.failover.is_none(), "its target serves now: no failover of a failover");
-        assert_eq!(protected(orders), Protected::CopiesOnly);
+        assert_eq!(protected(&a, orders), Protected::CopiesOnly);
         let ledger = followed.database_named("ledger").unwrap();
         assert_eq!(ledger.source, config.database_named("ledger").unwrap().source, "others untouched");
         assert!(unusable(&config, std::slice::from_ref(&a)).is_empty());
 
         let only_west = Config::from_yaml(&YAML.replace(", { region: eu-west-1 }", "")).unwrap();
         let alone = follow(&only_west, std::slice::from_ref(&a));
-        assert_eq!(protected(alone.database_named("orders-prod").unwrap()), Protected::No);
+        assert_eq!(protected(&a, alone.database_named("orders-prod").unwrap()), Protected::No);
+    }
+
+    fn old_primary() -> DbState {
+        DbState {
+            id: "orders-prod".into(),
+            status: "available".into(),
+            kms_key: Some("arn:aws:kms:us-east-1:123456789012:key/old".into()),
+            settings: Settings {
+                instance_class: Some("db.r6g.large".into()),
+                subnet_group: Some("orders-private".into()),
+                security_groups: vec!["sg-orders".into()],
+                parameter_group: Some("orders-pg15".into()),
+                ..Settings::default()
+            },
+            ..DbState::default()
+        }
+    }
+
+    #[test]
+    fn the_way_back_is_a_replica_in_the_old_region_with_the_old_primarys_settings() {
+        let config = Config::from_yaml(YAML).unwrap();
+        let db = config.database_named("orders-prod").unwrap();
+        let a = moved(db, Strategy::PromoteReplica, &replica(), None, "i-1", at()).unwrap();
+        let back = way_back(db, &a, Some(&old_primary())).unwrap();
+        assert_eq!((back.region.as_str(), back.id.as_str()), ("us-east-1", "lf-orders-prod-r202612071402"));
+        assert_eq!(back.arn, "arn:aws:rds:us-east-1:123456789012:db:lf-orders-prod-r202612071402");
+        assert_eq!(back.source, a.arn, "a replica of what serves now, by ARN (another region)");
+        assert_eq!(back.settings, old_primary().settings);
+        assert_eq!(back.kms_key.as_deref(), Some("arn:aws:kms:us-east-1:123456789012:key/old"), "a key of its region");
+        assert!(back.tags.contains(&(TAG_WAY_BACK.to_owned(), "orders-prod".to_owned())));
+        assert_ne!(back.id, "orders-prod", "never the old primary's name: it is left as it is");
+        let long =
+            Active { previous: format!("arn:aws:rds:us-east-1:123456789012:db:{}", "a".repeat(63)), ..a.clone() };
+        assert!(way_back(db, &long, Some(&old_primary())).unwrap().id.len() <= 63);
+
+        let gone = way_back(db, &a, None).unwrap_err();
+        assert!(gone.contains("is gone") && gone.contains("by hand"), "{gone}");
+        let here = Active { arn: "arn:aws:rds:us-east-1:123456789012:db:orders-pitr".into(), ..a.clone() };
+        assert!(way_back(db, &here, Some(&old_primary())).unwrap_err().contains("the region it was in"));
+        let ledger = config.database_named("ledger").unwrap();
+        let cluster = Active { database: "ledger".into(), ..a.clone() };
+        assert!(way_back(ledger, &cluster, Some(&old_primary())).unwrap_err().contains("Aurora"));
+    }
+
+    #[test]
+    fn once_the_way_back_exists_the_plan_is_to_promote_it_with_the_configured_approval() {
+        let config = Config::from_yaml(YAML).unwrap();
+        let db = config.database_named("orders-prod").unwrap();
+        let mut a = moved(db, Strategy::PromoteReplica, &replica(), None, "i-1", at()).unwrap();
+        let back = way_back(db, &a, Some(&old_primary())).unwrap();
+        a.replica = Some(back.arn.clone());
+        let followed = follow(&config, std::slice::from_ref(&a));
+        let orders = followed.database_named("orders-prod").unwrap();
+        let f = orders.failover.as_ref().expect("a plan again");
+        assert_eq!(f.strategy, Strategy::PromoteReplica);
+        assert_eq!(f.target.as_ref().map(ToString::to_string).as_deref(), Some(back.arn.as_str()));
+        assert_eq!(f.approval, db.failover.as_ref().unwrap().approval, "the same approval as the way out");
+        assert_eq!(protected(&a, orders), Protected::Replica);
+        assert_eq!(crate::failover::steps::recovered_from(orders, f.strategy), "us-east-1");
     }
 
     #[test]

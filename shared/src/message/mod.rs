@@ -673,9 +673,13 @@ pub fn data_line(r: &DataReport) -> String {
 /// us-west-2 since 2026-12-07 14:02 UTC (incident i-1), protected: copies only (eu-west-1); the old
 /// primary arn:… is left as it is`. `followed` is the database as `active::follow` left it.
 pub fn active_line(a: &crate::active::Active, followed: &Database) -> String {
-    let protected = crate::active::protected(followed);
+    let protected = crate::active::protected(a, followed);
     let regions = crate::active::copy_regions(followed);
-    let copies = if regions.is_empty() { String::new() } else { format!(" ({})", regions.join(", ")) };
+    let copies = match (&a.replica, regions.is_empty()) {
+        (Some(r), _) => format!(" ({r})"),
+        (None, false) => format!(" ({})", regions.join(", ")),
+        (None, true) => String::new(),
+    };
     format!(
         "{}: active in {} since {} (incident {}), protected: {}{copies}; the old primary {} is left as it is: \
          delete it when you no longer need it",

@@ -174,6 +174,8 @@ pub struct DbState {
     pub engine: Option<String>,
     pub port: Option<i32>,
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Its KMS key when its storage is encrypted (a key of its own region).
+    pub kms_key: Option<String>,
     /// What a restore of this database must carry over (its network, groups, class, Multi-AZ).
     pub settings: Settings,
     /// A read replica's replication as RDS reports it (`StatusInfos`, type `read replication`).

@@ -1,0 +1,154 @@
+//! reprotect: after a failover that moved a database, build the way back — a read replica of the
+//! new primary in the old primary's region, with the old primary's network, groups, class and
+//! key (`lifeboat_core::active::way_back`). On demand (`lifeboat reprotect`, through the operator
+//! URL) for one database, or on a schedule for those whose config says `reprotect: auto`, each
+//! as soon as the old region answers. The old primary is never deleted or changed: it is tagged
+//! and reported. Every step is safe to run twice.
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::active::{self, Active, TAG_OLD_PRIMARY};
+use lifeboat_core::arn::RdsArn;
+use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::aws::rds::Rds;
+use lifeboat_core::aws::recovery::Acted;
+use lifeboat_core::aws::{active as store, required_env, ConfigCache, SdkConfig};
+use lifeboat_core::config::failover::Reprotect;
+use lifeboat_core::config::Database;
+use lifeboat_core::error::LifeboatError;
+use lifeboat_core::incident::Entry;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+pub struct Deps {
+    pub config: ConfigCache,
+    pub rds: Rds,
+    pub store: IncidentStore,
+    ssm: aws_sdk_ssm::Client,
+    sdk: SdkConfig,
+}
+
+impl Deps {
+    pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
+        let config = ConfigCache::from_env(sdk).await?;
+        Ok(Deps::new(config, sdk, &required_env("LIFEBOAT_INCIDENTS_TABLE")?))
+    }
+
+    pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str) -> Self {
+        Deps {
+            config,
+            rds: Rds::new(sdk),
+            store: IncidentStore::new(sdk, table),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            sdk: sdk.clone(),
+        }
+    }
+
+    /// SSM in `region`: the old primary's region is told where the database serves, so its
+    /// stack's jobs follow the new primary too once it answers.
+    fn ssm_in(&self, region: &str) -> aws_sdk_ssm::Client {
+        let conf = aws_sdk_ssm::config::Builder::from(&self.sdk)
+            .region(aws_sdk_ssm::config::Region::new(region.to_owned()))
+            .build();
+        aws_sdk_ssm::Client::from_conf(conf)
+    }
+}
+
+const BY: &str = "reprotect";
+
+/// A person's request: one database, or its plan only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ask {
+    pub database: String,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `{"database": …, "dry_run": …}` for one database (refused, with why, when it can't be done);
+/// anything else (the schedule) for every moved database whose config says `reprotect: auto`,
+/// each one's outcome reported without failing the others.
+pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
+    let written = deps.config.written().await?;
+    // Read fresh, not through the config's cache: what the last run built must not be built again.
+    let actives = store::read_all(&deps.ssm).await?;
+    if payload.get("database").is_some() {
+        let ask: Ask = serde_json::from_value(payload)
+            .map_err(|e| LifeboatError::Rejected(format!("not a re-protect request: {e}")))?;
+        let Some(db) = written.database_named(&ask.database) else {
+            return Err(LifeboatError::Rejected(format!("no database named {} in the config", ask.database)));
+        };
+        let Some(a) = actives.iter().find(|a| a.database == db.name) else {
+            return Err(LifeboatError::Rejected(format!(
+                "{} has not moved: it serves where the config says, and its configured failover is its protection",
+                db.name
+            )));
+        };
+        return one(deps, db, a, ask.dry_run, now).await;
+    }
+    let mut done = Vec::new();
+    let mut waiting = Vec::new();
+    for a in actives.iter().filter(|a| a.replica.is_none()) {
+        let Some(db) = written.database_named(&a.database) else { continue };
+        if db.failover.as_ref().map(|f| f.reprotect) != Some(Reprotect::Auto) {
+            continue;
+        }
+        match one(deps, db, a, false, now).await {
+            Ok(v) => done.push(v),
+            Err(e) => {
+                warn!(database = %db.name, error = %e, "not re-protected yet");
+                waiting.push(json!({"database": db.name, "why": e.to_string(), "retryable": e.is_retryable()}));
+            }
+        }
+    }
+    Ok(json!({"reprotected": done, "waiting": waiting}))
+}
+
+async fn one(
+    deps: &Deps,
+    db: &Database,
+    a: &Active,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Value, LifeboatError> {
+    let previous: RdsArn =
+        a.previous.parse().map_err(|e| LifeboatError::Rejected(format!("{}'s old primary: {e}", db.name)))?;
+    if let Some(replica) = &a.replica {
+        let arn: RdsArn =
+            replica.parse().map_err(|e| LifeboatError::Rejected(format!("{}'s way back: {e}", db.name)))?;
+        let state = deps.rds.instance(&arn.region, &arn.id).await?;
+        if !dry_run {
+            store::put(&deps.ssm_in(&previous.region), a).await?;
+        }
+        return Ok(json!({
+            "database": db.name, "replica": replica, "built": false,
+            "status": state.map_or_else(|| "gone".to_owned(), |s| s.status),
+        }));
+    }
+    // The old region answering is what re-protect waits for: an error here is retryable.
+    let old = deps.rds.instance(&previous.region, &previous.id).await.map_err(|e| match e {
+        LifeboatError::Transient(why) => LifeboatError::Transient(format!(
+            "{} does not answer yet ({why}): re-protect waits for it",
+            previous.region
+        )),
+        other => other,
+    })?;
+    let back = active::way_back(db, a, old.as_ref()).map_err(LifeboatError::Rejected)?;
+    if dry_run {
+        return Ok(json!({"database": db.name, "dry_run": true, "would": back.describe(), "replica": back.arn}));
+    }
+    let acted = deps.rds.create_replica(&back).await?;
+    deps.rds.tag(&previous, TAG_OLD_PRIMARY, &a.incident).await?;
+    let now_active = Active { replica: Some(back.arn.clone()), ..a.clone() };
+    store::put(&deps.ssm, &now_active).await?;
+    store::put(&deps.ssm_in(&previous.region), &now_active).await?;
+    let what = format!(
+        "re-protect: {}; the old primary {} is left as it is, tagged {TAG_OLD_PRIMARY}={}",
+        back.describe(),
+        a.previous,
+        a.incident
+    );
+    deps.store.record(&a.incident, &Entry::new(now, BY, &what, "reprotect")).await?;
+    info!(database = %db.name, replica = %back.arn, ?acted, "re-protect");
+    Ok(json!({"database": db.name, "replica": back.arn, "built": acted == Acted::Started, "plan": back.describe()}))
+}
