@@ -100,6 +100,16 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// After re-protect: move the database home along the way back, planned, with the same
+    /// approval as a failover. Refused unless the way back is available and caught up.
+    Failback {
+        database: String,
+        #[arg(long)]
+        reason: String,
+        /// Follow it step by step until it ends (Ctrl-C leaves it running).
+        #[arg(long)]
+        follow: bool,
+    },
     /// After a failover moved a database: build the way back, a replica of the new primary in
     /// the old primary's region with its settings. The old primary is left as it is.
     Reprotect {

@@ -124,6 +124,9 @@ pub async fn run(cli: Cli) -> Done {
                 Command::Incidents { open } => incidents(&aws, open, g.json).await,
                 Command::Timeline { incident, format } => timeline(&aws, &incident, format).await,
                 Command::Drill { database, follow } => drill(&aws, &database, follow, g.json).await,
+                Command::Failback { database, reason, follow } => {
+                    failback(&aws, &database, &reason, follow, g.json).await
+                }
                 Command::Reprotect { database, dry_run } => reprotect(&aws, &database, dry_run, g.json).await,
                 Command::Check { .. } | Command::Completions { .. } => Ok(0),
             }
@@ -379,7 +382,19 @@ async fn plan(aws: &Aws, t: &Target, json_out: bool) -> Done {
 async fn start_failover(aws: &Aws, t: &Target, reason: &str, follow: bool, json_out: bool) -> Done {
     let mut ask = request(t, reason);
     ask["action"] = json!("failover");
-    let report = operator::ask(&aws.sdk, &aws.names.operator_url, &ask).await?;
+    start(aws, &ask, &t.database, follow, json_out).await
+}
+
+/// `lifeboat failback`: the operator URL's failback, which the trigger refuses unless the way
+/// back exists; the rest is a failover's.
+async fn failback(aws: &Aws, database: &str, reason: &str, follow: bool, json_out: bool) -> Done {
+    let ask = json!({"action": "failback", "database": database, "reason": reason});
+    start(aws, &ask, database, follow, json_out).await
+}
+
+async fn start(aws: &Aws, ask: &Value, database: &str, follow: bool, json_out: bool) -> Done {
+    let kind = ask["action"].as_str().unwrap_or("failover");
+    let report = operator::ask(&aws.sdk, &aws.names.operator_url, ask).await?;
     if json_out {
         print_json(&report);
     }
@@ -391,10 +406,10 @@ async fn start_failover(aws: &Aws, t: &Target, reason: &str, follow: bool, json_
     if !json_out {
         match (text("joined"), report["started"] == true) {
             (Some(other), _) => {
-                println!("{} already has an open incident, {other}: your request is on its timeline", t.database)
+                println!("{database} already has an open incident, {other}: your request is on its timeline")
             }
-            (None, true) => println!("incident {id} opened; failover {}", text("execution_arn").unwrap_or_default()),
-            (None, false) => println!("incident {id} was open already; its failover runs"),
+            (None, true) => println!("incident {id} opened; {kind} {}", text("execution_arn").unwrap_or_default()),
+            (None, false) => println!("incident {id} was open already; its {kind} runs"),
         }
     }
     if follow && !id.is_empty() {

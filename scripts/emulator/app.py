@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.server import DomainDispatcherApplication, create_backend_app
 
-from . import rds, sns
+from . import cloudwatch, rds, sns
 from .arc import Arc
 from .awslambda import FUNCTION_URL, STUB_FUNCTIONS, forward_lambda_invokes, function_url_iam, register_functions
 from .common import CALLER, CREDENTIAL_REGION, Refused, caller_account, error_response, json_answer, json_body, json_error, peek_body
@@ -167,6 +167,10 @@ def main() -> None:
     def served(environ, start_response):
         """What moto (behind the strict rules) answers."""
         path = environ.get("PATH_INFO")
+        if (path or "").startswith(cloudwatch.PREFIX):
+            m = CREDENTIAL_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
+            region = m.group(1) if m else "us-east-1"
+            return cloudwatch.answer(path, peek_body(environ), region, caller_account(environ), start_response)
         form = query_form(environ)
         rrset = RRSET_PATH.match(path or "")
         if rrset and environ.get("REQUEST_METHOD") == "POST":

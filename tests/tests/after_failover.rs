@@ -31,6 +31,20 @@ async fn active_param(ssm: &aws_sdk_ssm::Client) -> (Value, i64) {
     (serde_json::from_str(p.value().unwrap_or_default()).expect("JSON"), p.version())
 }
 
+/// Waits (2 minutes at most) for incident `id` to await its approval; its item if it ended instead.
+async fn awaits_approval(moto: &Moto, table: &str, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let item = raw_item(moto, DR, table, &format!("incident#{id}")).await;
+        match item["status"].as_str() {
+            Some("awaiting-approval") => return,
+            Some("failed" | "aborted" | "resolved") => panic!("incident {id} ended: {item}"),
+            _ => assert!(Instant::now() < deadline, "incident {id} never asked: {item}"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Lifeboat's copies of orders-prod in `region`: (identifier, the source snapshot it copies).
 async fn copies_in(moto: &Moto, region: &str) -> Vec<(String, String)> {
     let rds = moto.rds(region).await;
@@ -51,8 +65,23 @@ async fn copies_in(moto: &Moto, region: &str) -> Vec<(String, String)> {
     found
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn after_a_failover_the_copier_rpo_monitor_trigger_and_status_follow_the_new_primary() {
+#[test]
+fn a_round_trip_failover_reprotect_failback_with_the_jobs_following_where_it_serves() {
+    // The round trip's future holds the whole world across its awaits: more than a test thread's
+    // 2 MB in a debug build, so it runs on a thread of its own with room.
+    let run = std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build();
+            rt.expect("runtime").block_on(round_trip())
+        })
+        .expect("thread");
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn round_trip() {
     let port = free_port().to_string();
     let moto = Moto::start_with(&[("LIFEBOAT_LAMBDA_FORWARD", &format!("http://127.0.0.1:{port}"))]);
     let table = incidents_table(&moto, DR).await;
@@ -259,4 +288,62 @@ async fn after_a_failover_the_copier_rpo_monitor_trigger_and_status_follow_the_n
     let ready = rpo_monitor::handle(&deps, json!({"readiness": true}), chrono::Utc::now()).await.expect("readiness");
     let text = serde_json::to_string(&ready).unwrap();
     assert!(text.contains(&format!("{back_id} is available")), "the way back is the target it checks: {text}");
+
+    // Going home, planned: refused while the way back lags, and nothing moves.
+    // RDS reports ReplicaLag each minute; the failover reads the newest minute's.
+    let lag = |seconds: f64, ago: i64| {
+        let (moto, back_id) = (&moto, back_id.clone());
+        async move {
+            let cw = aws_sdk_cloudwatch::Client::new(&moto.sdk("us-east-1").await);
+            let point = aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("ReplicaLag")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder().name("DBInstanceIdentifier").value(back_id).build(),
+                )
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(chrono::Utc::now().timestamp() - ago))
+                .value(seconds)
+                .build();
+            cw.put_metric_data().namespace("AWS/RDS").metric_data(point).send().await.expect("ReplicaLag");
+        }
+    };
+    lag(120.0, 240).await;
+    let home =
+        |reason: &str| json!({"database": "orders-prod", "reason": reason, "requested_by": "alice", "failback": true});
+    let early = bed.trigger("failback-early", &home("us-east-1 is back"));
+    let early_id = early["incident_id"].as_str().unwrap_or_else(|| panic!("{early}")).to_owned();
+    let refused = notice(&moto, &inbox, &mut bed, "recovery FAILED").await;
+    assert!(refused.text.contains("failback refused") && refused.text.contains("120 s behind"), "{}", refused.text);
+    let item = raw_item(&moto, DR, &table, &format!("incident#{early_id}")).await;
+    assert_eq!((item["kind"].as_str(), item["status"].as_str()), (Some("failback"), Some("failed")), "{item}");
+    assert_eq!(active_param(&ssm).await.0["arn"], replica.as_str(), "nothing moved");
+
+    // Caught up: the same machine and approval take it home.
+    lag(0.0, 5).await;
+    let going = bed.trigger("failback", &home("us-east-1 is back and the way back caught up"));
+    assert_eq!(going["started"], true, "{going}");
+    let back_id_incident = going["incident_id"].as_str().unwrap().to_owned();
+    awaits_approval(&moto, &table, &back_id_incident).await;
+    let ask = notice(&moto, &inbox, &mut bed, "failback awaits your approval").await;
+    let decided = post_form(line_after(&ask.text, "Approve: "), "approver=Alice%20Ops&database=orders-prod");
+    assert_eq!(decided.status, 200, "{}", decided.body);
+    let execution = going["execution_arn"].as_str().unwrap().to_owned();
+    let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
+    assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
+    let done = notice(&moto, &inbox, &mut bed, "failback done").await;
+    assert!(done.subject.contains("[P3]"), "planned: {}", done.subject);
+    let (home_side, _) = active_param(&ssm).await;
+    assert_eq!(home_side["arn"], back_arn.as_str(), "{home_side}");
+    assert_eq!(home_side["previous"], replica.as_str(), "{home_side}");
+    assert_eq!(home_side["incident"], back_id_incident.as_str(), "{home_side}");
+    let endpoint = ssm.get_parameter().name(ORDERS_ENDPOINT_PARAM).send().await.expect("parameter");
+    let endpoint = endpoint.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned();
+    assert!(endpoint.starts_with(&back_id), "the applications point home: {endpoint}");
+
+    // And the DR direction is the original again: copies of what serves in us-east-1 go west.
+    let home_snapshot = snapshot(&moto, "us-east-1", &back_id, "orders-home-1", &[]).await;
+    let swept = bed.invoke("snapshot-copier", "sweep-home", &event("scheduled-sweep.json", None));
+    assert!(swept.get("errorType").is_none(), "{swept}");
+    let west: Vec<String> = copies_in(&moto, DR).await.into_iter().map(|(_, source)| source).collect();
+    assert_eq!(west, [home_snapshot.clone()], "{swept}");
+    assert!(copies_in(&moto, "eu-west-1").await.iter().any(|(_, source)| source == &home_snapshot), "{swept}");
 }

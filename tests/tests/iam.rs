@@ -195,7 +195,11 @@ fn only_the_failover_steps_record_where_a_database_serves() {
     let writers: Vec<(String, Vec<String>)> = statements(&t)
         .into_iter()
         .filter(|(_, s)| allows(s))
-        .filter(|(_, s)| list(s.get("Action")).iter().any(|a| a == "ssm:PutParameter" || a == "ssm:*" || a == "*"))
+        .filter(|(_, s)| {
+            list(s.get("Action"))
+                .iter()
+                .any(|a| ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:*", "*"].contains(&a.as_str()))
+        })
         .map(|(o, s)| (o, list(s.get("Resource"))))
         .collect();
     for (owner, resources) in &writers {

@@ -22,7 +22,7 @@ use lifeboat_core::failover::steps::{
     ResourceKind, DNS_TIMEOUT,
 };
 use lifeboat_core::failover::{Dns as DnsConfig, DnsMode, Failover, Strategy};
-use lifeboat_core::incident::{Entry, Incident, Status};
+use lifeboat_core::incident::{Entry, Incident, Kind, Status};
 use lifeboat_core::message::human;
 use lifeboat_core::restore::{Origin, RestoreSpec};
 use lifeboat_core::rpo::newest_copy;
@@ -44,7 +44,7 @@ pub struct Deps {
 impl Deps {
     /// As the template configures it; the config read once now, so a broken one fails the init.
     pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
-        let config = ConfigCache::from_env(sdk).await?;
+        let config = ConfigCache::following_from_env(sdk).await?;
         Ok(Deps::new(config, sdk, &required_env("LIFEBOAT_INCIDENTS_TABLE")?))
     }
 
@@ -77,7 +77,12 @@ fn rejected(step: Action, why: impl std::fmt::Display) -> LifeboatError {
 pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Execution, LifeboatError> {
     let req = steps::parse(&payload)?;
     let exec = &req.execution;
-    let config = deps.config.get().await?;
+    // Where each database served when this execution started: the moves of other incidents
+    // (a failback starts where a failover left it), never its own, which its verify records.
+    let written = deps.config.written().await?;
+    let (_, actives) = deps.config.get_with_actives().await?;
+    let before: Vec<_> = actives.iter().filter(|a| a.incident != exec.incident_id).cloned().collect();
+    let config = lifeboat_core::active::follow(&written, &before);
     let Some(db) = config.database_named(&exec.database) else {
         return Err(rejected(req.action, format!("no database named {} in the config", exec.database)));
     };
@@ -91,6 +96,7 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
     // The config decides, not the input: an execution started by hand with
     // `approval_required: false` takes the state machine's Approval branch all the same.
     next.approval_required = steps::approval_required(db, exec.strategy);
+    next.failback = incident.kind == Kind::Failback;
     let exec = &next.clone();
     // Each step's future on the heap: inline, the largest (with the incident and the execution
     // held across its awaits) made this one outgrow a 2 MB thread stack.
@@ -259,6 +265,10 @@ pub async fn plan(
         Some(d) => format!(" {}.{}", d.plan(), dns_preflight(deps, db, exec, d).await?),
         None => String::new(),
     };
+    if exec.failback {
+        // Planned: refused before any approval is asked for when the way back isn't ready.
+        steps::failback_ready(&ev).map_err(|why| rejected(Action::Preflight, why))?;
+    }
     let p = steps::preflight(db, exec, &ev, now).map_err(|why| rejected(Action::Preflight, why))?;
     let loss = match p.expected_loss_seconds {
         Some(s) => format!("up to {}", human(chrono::Duration::seconds(s))),
@@ -591,8 +601,16 @@ async fn verify(
     // Where it serves now, before the incident says resolved: from then on the copier, pruner,
     // RPO monitor and readiness look after the new primary, with no edit of the config.
     if let Some(a) = lifeboat_core::active::moved(db, exec.strategy, r, Some(endpoint), &exec.incident_id, now) {
-        active::record(&deps.ssm, &a).await?;
-        let what = format!("active side: {} (was {}, left as it is)", a.arn, a.previous);
+        let home = deps.config.written().await?.database_named(&db.name).is_some_and(|w| w.source.to_string() == a.arn);
+        let what = if home {
+            // Back on the configured source (a global database switched back): the config as
+            // written holds again.
+            active::clear(&deps.ssm, &db.name).await?;
+            format!("home: {} serves as the config says", a.arn)
+        } else {
+            active::record(&deps.ssm, &a).await?;
+            format!("active side: {} (was {}, left as it is)", a.arn, a.previous)
+        };
         deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "active")).await?;
     }
     deps.store.transition(&exec.incident_id, Status::Resolved, now, BY, &how).await?;

@@ -1,5 +1,5 @@
 //! operator: the Lambda Function URL (AuthType AWS_IAM) behind `lifeboat failover`, `approve`,
-//! `reject`, `drill` and `reprotect`. AWS authenticates every request (SigV4) and allows it only to a principal
+//! `reject`, `drill`, `reprotect` and `failback`. AWS authenticates every request (SigV4) and allows it only to a principal
 //! whose policy grants `lambda:InvokeFunctionUrl` here (the stack's ApproverPolicy); the request
 //! context then carries that principal's ARN, which is who Lifeboat records: people's own
 //! policies start no execution, answer no task and write no incident. What each request does is
@@ -62,6 +62,11 @@ pub enum Ask {
     },
     Drill {
         database: String,
+    },
+    /// After a failover and re-protect: the planned move home, with the same approval.
+    Failback {
+        database: String,
+        reason: String,
     },
     /// After a failover: build the way back (`reprotect`), or only say what it would build.
     Reprotect {
@@ -134,6 +139,11 @@ async fn act(deps: &Deps, ask: Ask, who: &str, now: DateTime<Utc>) -> Result<Lam
             if let Some(t) = restore_time {
                 r["restore_time"] = json!(t);
             }
+            let report = failover_trigger::handle(&deps.trigger, r, now).await?;
+            Ok(answer(200, serde_json::to_value(&report).unwrap_or_default()))
+        }
+        Ask::Failback { database, reason } => {
+            let r = json!({"database": database, "reason": reason, "requested_by": who, "failback": true});
             let report = failover_trigger::handle(&deps.trigger, r, now).await?;
             Ok(answer(200, serde_json::to_value(&report).unwrap_or_default()))
         }

@@ -75,6 +75,16 @@ pub async fn put(ssm: &aws_sdk_ssm::Client, a: &Active) -> Result<bool, Lifeboat
     write(ssm, &name, a, current.is_some()).await
 }
 
+/// Forget where `database` serves (it is back where the config says); gone already is done.
+pub async fn clear(ssm: &aws_sdk_ssm::Client, database: &str) -> Result<(), LifeboatError> {
+    let name = parameter_name(database);
+    match ssm.delete_parameter().name(&name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if super::error_code(&e) == Some("ParameterNotFound") => Ok(()),
+        Err(e) => Err(sdk_error(&format!("ssm:DeleteParameter {name}"), e)),
+    }
+}
+
 async fn write(ssm: &aws_sdk_ssm::Client, name: &str, a: &Active, exists: bool) -> Result<bool, LifeboatError> {
     let value = serde_json::to_string(a).map_err(|e| LifeboatError::Rejected(format!("active side: {e}")))?;
     ssm.put_parameter()

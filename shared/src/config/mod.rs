@@ -65,6 +65,10 @@ pub struct Database {
     /// Checks inside the recovered database and how to read its newest write (see `validate.rs`);
     /// none: drills and failovers prove the instance, not the data.
     pub validate: Option<Validate>,
+    /// Not the user's: set when the database serves elsewhere after a failover (the jobs'
+    /// `active::follow`), to the source it moved from, which a failback returns to.
+    #[serde(skip)]
+    pub moved_from: Option<RdsArn>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

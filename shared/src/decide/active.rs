@@ -182,6 +182,7 @@ pub fn follow(config: &Config, actives: &[Active]) -> Config {
             continue;
         }
         db.copy_to.retain(|t| t.region != arn.region);
+        db.moved_from = a.previous.parse().ok();
         db.source = arn;
         let back = a.replica.as_deref().and_then(|r| r.parse::<RdsArn>().ok());
         db.failover = match (db.failover.take(), back) {

@@ -51,6 +51,9 @@ struct Manual {
     requested_by: String,
     strategy: Option<String>,
     restore_time: Option<DateTime<Utc>>,
+    /// A planned move back along the way back re-protect built (`lifeboat failback`).
+    #[serde(default)]
+    failback: bool,
 }
 
 #[derive(Deserialize)]
@@ -195,6 +198,9 @@ pub fn classify_with(
     if m.reason.trim().is_empty() || m.requested_by.trim().is_empty() {
         return Err(EventError("reason and requested_by must say why and who".into()));
     }
+    if m.failback {
+        return failback(db, m, payload);
+    }
     let strategy = match (&m.strategy, db.failover.as_ref()) {
         (Some(s), _) => s.parse().map_err(|e| EventError(format!("strategy: {e}")))?,
         (None, Some(f)) => f.strategy,
@@ -259,6 +265,36 @@ pub fn fitted_name(name: &str, keep_tail: usize) -> String {
     let hash: String = Sha256::digest(name.as_bytes()).iter().take(2).map(|b| format!("{b:02x}")).collect();
     let room = EXECUTION_NAME_MAX - tail.len() - hash.len() - 1;
     format!("{}-{hash}{tail}", &head[..room])
+}
+
+/// A failback: the database moved (a failover resolved elsewhere) and re-protect built the way
+/// back, which is now its plan (`active::follow`); refused, saying what is missing, otherwise.
+fn failback(db: &crate::config::Database, m: Manual, payload: &Value) -> Result<Start, EventError> {
+    let Some(home) = &db.moved_from else {
+        return Err(EventError(format!(
+            "{} has not failed over: it serves where the config says; nothing to fail back",
+            db.name
+        )));
+    };
+    let Some(f) = db.failover.as_ref().filter(|f| f.target.is_some()) else {
+        return Err(EventError(format!(
+            "{} serves in {} and has no way back to {} yet: `lifeboat reprotect {}` builds it",
+            db.name, db.source.region, home.region, db.name
+        )));
+    };
+    if m.strategy.is_some() || m.restore_time.is_some() {
+        return Err(EventError("a failback takes the way back re-protect built: no strategy or restore_time".into()));
+    }
+    Ok(Start::Failover(vec![Request {
+        database: db.name.clone(),
+        kind: Kind::Failback,
+        strategy: f.strategy,
+        reason: m.reason,
+        by: m.requested_by,
+        seed: format!("failback:{payload}"),
+        restore_time: None,
+        began: None,
+    }]))
 }
 
 #[cfg(test)]

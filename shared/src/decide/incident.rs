@@ -37,6 +37,8 @@ pub enum Kind {
     Data,
     Drill,
     Manual,
+    /// A planned move back home after a failover, asked for by a person (`lifeboat failback`).
+    Failback,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,8 +113,9 @@ impl MessageKind {
 }
 
 kebab_names!(Severity, "P1, P2, P3", P1 => "P1", P2 => "P2", P3 => "P3");
-kebab_names!(Kind, "outage, region, data, drill, manual",
-    Outage => "outage", Region => "region", Data => "data", Drill => "drill", Manual => "manual");
+kebab_names!(Kind, "outage, region, data, drill, manual, failback",
+    Outage => "outage", Region => "region", Data => "data", Drill => "drill", Manual => "manual",
+    Failback => "failback");
 kebab_names!(Status, "declared, awaiting-approval, recovering, dns-pending, resolved, aborted, failed",
     Declared => "declared", AwaitingApproval => "awaiting-approval", Recovering => "recovering",
     DnsPending => "dns-pending", Resolved => "resolved", Aborted => "aborted", Failed => "failed");
@@ -142,10 +145,11 @@ impl Status {
     }
 }
 
-/// P1 for a production database unless it is a drill; P2 for non-production; P3 for drills.
+/// P1 for a production database unless it is a drill or a planned failback; P2 for
+/// non-production; P3 for drills and failbacks (planned, with the way back ready).
 pub fn severity_for(tier: Tier, kind: Kind) -> Severity {
     match (tier, kind) {
-        (_, Kind::Drill) => Severity::P3,
+        (_, Kind::Drill | Kind::Failback) => Severity::P3,
         (Tier::Production, _) => Severity::P1,
         (Tier::NonProduction, _) => Severity::P2,
     }

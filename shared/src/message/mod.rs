@@ -174,9 +174,13 @@ pub fn timeline_table(timeline: &[Entry]) -> String {
 fn headline(kind: MessageKind, i: &Incident) -> String {
     match kind {
         MessageKind::Declared => format!("{} incident declared", i.kind),
+        MessageKind::ApprovalRequested if i.kind == crate::incident::Kind::Failback => {
+            "failback awaits your approval".to_owned()
+        }
         MessageKind::ApprovalRequested => "failover awaits your approval".to_owned(),
         MessageKind::Progress => format!("update, {}", status_words(i.status)),
         MessageKind::DnsPending => "recovered, DNS pending (impact not over)".to_owned(),
+        MessageKind::Resolved if i.kind == crate::incident::Kind::Failback => "failback done".to_owned(),
         MessageKind::Resolved => "resolved".to_owned(),
         MessageKind::Aborted => "recovery aborted".to_owned(),
         MessageKind::Failed => "recovery FAILED".to_owned(),

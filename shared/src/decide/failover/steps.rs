@@ -65,6 +65,10 @@ pub struct Execution {
     /// the report the validator recorded on the incident, never this.
     #[serde(default)]
     pub data_passed: bool,
+    /// A planned failback (the incident's kind, re-derived by every step from the store):
+    /// preflight refuses it unless the way back is ready (`failback_ready`).
+    #[serde(default)]
+    pub failback: bool,
     /// What a `Catch` caught from the data checks (they could not run: a person decides).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_error: Option<Value>,
@@ -99,6 +103,7 @@ impl Execution {
             data_checks: db.validate.is_some(),
             data_passed: false,
             data_error: None,
+            failback: req.kind == crate::incident::Kind::Failback,
         }
     }
 }
@@ -279,6 +284,33 @@ fn loss(
 ) -> (Option<i64>, String, Option<bool>, Option<DateTime<Utc>>) {
     let within = secs.map(|s| s <= db.rpo.as_secs() as i64);
     (secs, basis, within, secs.map(|s| now - chrono::Duration::seconds(s)))
+}
+
+/// How far behind the way back may be when a failback starts: it is planned, so it waits for a
+/// replica that has (almost) caught up rather than losing what the primary has and it hasn't.
+pub const FAILBACK_LAG_MAX: Duration = Duration::from_secs(30);
+
+/// A failback goes only when the way back is available and its lag is known and small; else it
+/// is refused before anything is asked or changed, saying what to wait for.
+pub fn failback_ready(ev: &Evidence) -> Result<(), String> {
+    let Some(t) = &ev.target else { return Err("failback refused: the way back is gone".into()) };
+    if !t.available() {
+        return Err(format!("failback refused: the way back {} is {}, not available", t.id, t.status));
+    }
+    let bound = FAILBACK_LAG_MAX.as_secs() as f64;
+    match ev.replica_lag_seconds {
+        Some(l) if (0.0..=bound).contains(&l) => Ok(()),
+        Some(l) if l < 0.0 => Err(format!("failback refused: {}'s replication is broken (ReplicaLag {l})", t.id)),
+        Some(l) => Err(format!(
+            "failback refused: the way back {} is {l:.0} s behind (at most {bound:.0} s for a planned move): wait \
+             for it to catch up",
+            t.id
+        )),
+        None => Err(format!(
+            "failback refused: {}'s ReplicaLag is unknown, so what the move would lose is too: wait for a datapoint",
+            t.id
+        )),
+    }
 }
 
 /// Preflight's verdict: the plan and the expected data loss, or why acting can't work.
