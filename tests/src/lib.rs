@@ -882,6 +882,25 @@ pub async fn read_replica(moto: &Moto, region: &str, id: &str, source_arn: &str)
         .expect("cross-region replica");
 }
 
+/// What RDS reports each minute for a read replica: `ReplicaLag` of `seconds`, `ago` seconds ago
+/// (the emulator answers CloudWatch's CBOR calls on moto's backend).
+pub async fn replica_lag(moto: &Moto, region: &str, instance: &str, seconds: f64, ago: i64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let point = MetricDatum::builder()
+        .metric_name("ReplicaLag")
+        .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(instance).build())
+        .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(Utc::now().timestamp() - ago))
+        .value(seconds)
+        .build();
+    aws_sdk_cloudwatch::Client::new(&moto.sdk(region).await)
+        .put_metric_data()
+        .namespace("AWS/RDS")
+        .metric_data(point)
+        .send()
+        .await
+        .expect("ReplicaLag");
+}
+
 /// A private hosted zone's id (without `/hostedzone/`).
 pub async fn hosted_zone(moto: &Moto, name: &str) -> String {
     let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1").await);

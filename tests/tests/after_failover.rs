@@ -291,22 +291,7 @@ async fn round_trip() {
 
     // Going home, planned: refused while the way back lags, and nothing moves.
     // RDS reports ReplicaLag each minute; the failover reads the newest minute's.
-    let lag = |seconds: f64, ago: i64| {
-        let (moto, back_id) = (&moto, back_id.clone());
-        async move {
-            let cw = aws_sdk_cloudwatch::Client::new(&moto.sdk("us-east-1").await);
-            let point = aws_sdk_cloudwatch::types::MetricDatum::builder()
-                .metric_name("ReplicaLag")
-                .dimensions(
-                    aws_sdk_cloudwatch::types::Dimension::builder().name("DBInstanceIdentifier").value(back_id).build(),
-                )
-                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(chrono::Utc::now().timestamp() - ago))
-                .value(seconds)
-                .build();
-            cw.put_metric_data().namespace("AWS/RDS").metric_data(point).send().await.expect("ReplicaLag");
-        }
-    };
-    lag(120.0, 240).await;
+    replica_lag(&moto, "us-east-1", &back_id, 120.0, 240).await;
     let home =
         |reason: &str| json!({"database": "orders-prod", "reason": reason, "requested_by": "alice", "failback": true});
     let early = bed.trigger("failback-early", &home("us-east-1 is back"));
@@ -318,7 +303,7 @@ async fn round_trip() {
     assert_eq!(active_param(&ssm).await.0["arn"], replica.as_str(), "nothing moved");
 
     // Caught up: the same machine and approval take it home.
-    lag(0.0, 5).await;
+    replica_lag(&moto, "us-east-1", &back_id, 0.0, 5).await;
     let going = bed.trigger("failback", &home("us-east-1 is back and the way back caught up"));
     assert_eq!(going["started"], true, "{going}");
     let back_id_incident = going["incident_id"].as_str().unwrap().to_owned();
@@ -335,15 +320,28 @@ async fn round_trip() {
     assert_eq!(home_side["arn"], back_arn.as_str(), "{home_side}");
     assert_eq!(home_side["previous"], replica.as_str(), "{home_side}");
     assert_eq!(home_side["incident"], back_id_incident.as_str(), "{home_side}");
+    // One story: the failback's timeline names the failover it undid.
+    let item = raw_item(&moto, DR, &table, &format!("incident#{back_id_incident}")).await;
+    assert_eq!(item["kind"], "failback", "{item}");
+    let said = item["timeline"].to_string();
+    assert!(said.contains(&format!("back from where incident {id} moved it")), "{said}");
     let endpoint = ssm.get_parameter().name(ORDERS_ENDPOINT_PARAM).send().await.expect("parameter");
     let endpoint = endpoint.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned();
     assert!(endpoint.starts_with(&back_id), "the applications point home: {endpoint}");
 
     // And the DR direction is the original again: copies of what serves in us-east-1 go west.
     let home_snapshot = snapshot(&moto, "us-east-1", &back_id, "orders-home-1", &[]).await;
-    let swept = bed.invoke("snapshot-copier", "sweep-home", &event("scheduled-sweep.json", None));
-    assert!(swept.get("errorType").is_none(), "{swept}");
-    let west: Vec<String> = copies_in(&moto, DR).await.into_iter().map(|(_, source)| source).collect();
-    assert_eq!(west, [home_snapshot.clone()], "{swept}");
-    assert!(copies_in(&moto, "eu-west-1").await.iter().any(|(_, source)| source == &home_snapshot), "{swept}");
+    // The running copier trusts what it read for a minute (CONFIG_TTL): the sweep after that.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let west = loop {
+        let swept = bed.invoke("snapshot-copier", "sweep-home", &event("scheduled-sweep.json", None));
+        assert!(swept.get("errorType").is_none(), "{swept}");
+        let west: Vec<String> = copies_in(&moto, DR).await.into_iter().map(|(_, source)| source).collect();
+        if !west.is_empty() || Instant::now() > deadline {
+            break west;
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    };
+    assert_eq!(west, [home_snapshot.clone()]);
+    assert!(copies_in(&moto, "eu-west-1").await.iter().any(|(_, source)| source == &home_snapshot));
 }

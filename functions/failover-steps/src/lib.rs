@@ -608,8 +608,15 @@ async fn verify(
             active::clear(&deps.ssm, &db.name).await?;
             format!("home: {} serves as the config says", a.arn)
         } else {
+            // A round trip is one story: the move this one undoes is named on its timeline.
+            let undone = active::read_all(&deps.ssm)
+                .await?
+                .into_iter()
+                .find(|o| o.database == db.name && o.incident != a.incident);
             active::record(&deps.ssm, &a).await?;
-            format!("active side: {} (was {}, left as it is)", a.arn, a.previous)
+            let after =
+                undone.map_or_else(String::new, |o| format!("; back from where incident {} moved it", o.incident));
+            format!("active side: {} (was {}, left as it is{after})", a.arn, a.previous)
         };
         deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "active")).await?;
     }

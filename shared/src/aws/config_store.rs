@@ -96,8 +96,10 @@ pub struct ConfigCache {
     sources_in: Option<String>,
     /// Only the databases whose source is in this account (`snapshot_jobs_from_env`).
     sources_of: Option<String>,
-    /// Each moved database as it serves now (`following_active`), read with the same TTL.
+    /// Each moved database as it serves now (`following_active`), and how long a read of the
+    /// active sides is trusted.
     followed: Option<tokio::sync::Mutex<Option<Followed>>>,
+    actives_ttl: Duration,
 }
 
 struct Followed {
@@ -119,6 +121,7 @@ impl ConfigCache {
             sources_in: None,
             sources_of: None,
             followed: None,
+            actives_ttl: ttl,
         }
     }
 
@@ -129,6 +132,14 @@ impl ConfigCache {
     pub fn following_active(mut self) -> Self {
         self.followed = Some(tokio::sync::Mutex::new(None));
         self
+    }
+
+    /// `following_active`, reading the active sides on every call: for what acts on one
+    /// database at a person's or a machine's request (the trigger, the failover's steps), where
+    /// a minute-old view could miss the way back just built, or a move just made.
+    pub fn following_active_fresh(mut self) -> Self {
+        self.actives_ttl = Duration::ZERO;
+        self.following_active()
     }
 
     /// For the copier, the pruner, rpo-monitor and the validator, each moved database where it
@@ -169,9 +180,10 @@ impl ConfigCache {
         Ok(cache)
     }
 
-    /// `from_env`, following each moved database's active side (`following_active`).
+    /// `from_env`, following each moved database's active side, read afresh on every call
+    /// (`following_active_fresh`).
     pub async fn following_from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
-        let cache = ConfigCache::new(ConfigSource::from_env()?, sdk, CONFIG_TTL).following_active();
+        let cache = ConfigCache::new(ConfigSource::from_env()?, sdk, CONFIG_TTL).following_active_fresh();
         cache.get().await?;
         Ok(cache)
     }
@@ -207,7 +219,9 @@ impl ConfigCache {
         let written = self.written().await?;
         let Some(followed) = &self.followed else { return Ok((written, Arc::default())) };
         let mut followed = followed.lock().await;
-        if let Some(f) = followed.as_ref().filter(|f| f.at.elapsed() < self.ttl && Arc::ptr_eq(&f.from, &written)) {
+        if let Some(f) =
+            followed.as_ref().filter(|f| f.at.elapsed() < self.actives_ttl && Arc::ptr_eq(&f.from, &written))
+        {
             return Ok((f.config.clone(), f.actives.clone()));
         }
         // A failed read fails the run (retryable): acting on the written source of a database

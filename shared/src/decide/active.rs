@@ -192,6 +192,14 @@ pub fn follow(config: &Config, actives: &[Active]) -> Config {
                 // The alarms watch the old primary; RDS events and Health still speak of the pair.
                 triggers: Triggers { alarms: Vec::new(), ..f.triggers },
                 restore: None,
+                // A failover pair's controls, the other way round: the record naming the way
+                // back (the old primary's region) On, the one naming what serves now Off.
+                dns: f.dns.map(|mut d| {
+                    if let Some(c) = d.routing_controls.as_mut() {
+                        std::mem::swap(&mut c.on, &mut c.off);
+                    }
+                    d
+                }),
                 ..f
             }),
             _ => None,
@@ -343,6 +351,20 @@ mod tests {
         assert_eq!(f.approval, db.failover.as_ref().unwrap().approval, "the same approval as the way out");
         assert_eq!(protected(&a, orders), Protected::Replica);
         assert_eq!(crate::failover::steps::recovered_from(orders, f.strategy), "us-east-1");
+
+        let paired = YAML.replace(
+            "      approval: required\n  - name: ledger",
+            "      approval: required\n      dns:\n        zone_id: Z1\n        record: db.orders.internal\n        mode: \
+             routing-control\n        routing_controls:\n          on: arn:aws:route53-recovery-control::123456789012:\
+             controlpanel/p/routingcontrol/west\n          off: arn:aws:route53-recovery-control::123456789012:\
+             controlpanel/p/routingcontrol/east\n          cluster_endpoints: [{ region: eu-west-1, url: \"https://e\" }]\n  \
+             - name: ledger",
+        );
+        let paired = Config::from_yaml(&paired).unwrap();
+        let followed = follow(&paired, std::slice::from_ref(&a));
+        let dns = followed.database_named("orders-prod").unwrap().failover.as_ref().unwrap().dns.clone().unwrap();
+        let c = dns.routing_controls.unwrap();
+        assert!(c.on.ends_with("/east") && c.off.ends_with("/west"), "home's record On, the away one Off: {c:?}");
     }
 
     #[test]

@@ -268,6 +268,7 @@ async fn main() {
     }
     println!("\n== Can we recover, and how fast? ==");
     cli(&["status"]);
+    round_trip(&moto, &mut bed, &dr_inbox, &cli).await;
     vault(&moto).await;
     println!("\n== done: the emulator stops with this program ==");
 }
@@ -560,6 +561,49 @@ async fn failover(
     println!("Lifeboat's calls during the outage: {west} to {DR}, {east} to {SRC}");
     moto.post("/_lifeboat/outage", &json!({}));
     println!("\n== {SRC} is back ==");
+}
+
+/// After the failover: re-protect builds the way back in us-east-1 (a replica of the new
+/// primary, with the old primary's settings), and a planned failback takes orders-prod home
+/// along it, through the same machine and approval.
+async fn round_trip(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, cli: &dyn Fn(&[&str]) -> Ran) {
+    println!("\n== After the failover: protected again ==");
+    cli(&["reprotect", "orders-prod", "--dry-run"]);
+    let built = cli(&["reprotect", "orders-prod", "--json"]);
+    let built: serde_json::Value = serde_json::from_str(&built.stdout).unwrap_or_default();
+    let back = built["replica"].as_str().and_then(|a| a.rsplit(':').next()).unwrap_or_default().to_owned();
+    cli(&["status", "orders-prod"]);
+
+    println!("\n== Going home: a planned failback, with the same approval ==");
+    // In AWS RDS reports the way back's lag each minute; in the emulator the demo says it.
+    replica_lag(moto, SRC, &back, 0.0, 5).await;
+    println!("RDS reports ReplicaLag 0 s for {back} in {SRC}");
+    let asked = cli(&["failback", "orders-prod", "--reason", "us-east-1 is healthy again", "--json"]);
+    let asked: serde_json::Value = serde_json::from_str(&asked.stdout).unwrap_or_default();
+    let (Some(id), Some(execution)) = (asked["incident_id"].as_str(), asked["execution_arn"].as_str()) else {
+        println!("no failback started: {asked}");
+        return;
+    };
+    loop {
+        let told = notices(moto, DR, inbox).await;
+        for n in &told {
+            println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
+        }
+        if told.iter().any(|n| n.subject.contains("approval") || n.subject.contains("FAILED")) {
+            break;
+        }
+        bed.watch.check_alive();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    cli(&["approve", id, "--confirm", "orders-prod"]);
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk(DR).await);
+    let (status, _) = execution_ends(&sfn, execution, &bed.watch, std::time::Duration::from_secs(300)).await;
+    println!("\nThe failback ended {status}");
+    for n in notices(moto, DR, inbox).await {
+        println!("\nWhat a person receives:\n  Subject: {}\n{}", n.subject, indent(&n.text));
+    }
+    println!("\ndb.orders.internal answers {}", resolve(moto, "db.orders.internal").unwrap_or_default());
+    cli(&["status", "orders-prod"]);
 }
 
 /// The stack in us-west-2's own table and topic, and the DR key its copies use.
