@@ -40,7 +40,7 @@ from .rds import (
     snapshots,
     subnet_group,
 )
-from .route53 import CHANGE_PATH, RRSET_PATH, pending_change_xml, route53_change_rules
+from .route53 import CHANGE_PATH, HEALTH_CHECK_PATH, RRSET_PATH, pending_change_xml, route53_change_rules
 from .s3 import compliance_retention_refused, s3_error
 from .sfn import execution_name_refused
 from .ssm import ssm_value_refused
@@ -224,6 +224,19 @@ def main() -> None:
             status, answer = arc.answer(target.split(".", 1)[1], json_body(environ))
             body = json.dumps(answer).encode()
             start_response(f"{status} ARC", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
+            return [body]
+        check = HEALTH_CHECK_PATH.match(path or "")
+        if check and environ.get("REQUEST_METHOD") == "GET":
+            answered = {}
+
+            def held(status, headers, exc_info=None):
+                answered["status"], answered["headers"] = status, headers
+                return lambda data: None
+
+            body = b"".join(app(environ, held))
+            body = arc.with_routing_control(check.group(1), body.decode("utf-8", "replace")).encode()
+            headers = [(k, v) for k, v in answered["headers"] if k.lower() != "content-length"]
+            start_response(answered["status"], headers + [("Content-Length", str(len(body)))])
             return [body]
         if path == "/2013-04-01/healthcheck" and environ.get("REQUEST_METHOD") == "POST":
             raw = peek_body(environ)

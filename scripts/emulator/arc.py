@@ -76,6 +76,18 @@ class Arc:
             with self.lock:
                 self.health_checks[hc.group(1)] = arn.group(1)
 
+    def with_routing_control(self, health_check_id: str, response_body: str) -> str:
+        """GetHealthCheck: a RECOVERY_CONTROL check's HealthCheckConfig carries its
+        RoutingControlArn (Route 53 API reference, HealthCheckConfig: "RoutingControlArn: The
+        Amazon Resource Name (ARN) for the Route 53 Application Recovery Controller routing
+        control"); moto forgets it. The response is moto's, with the ARN it was created with put
+        back."""
+        with self.lock:
+            arn = self.health_checks.get(health_check_id)
+        if not arn or "<RoutingControlArn>" in response_body:
+            return response_body
+        return response_body.replace("</HealthCheckConfig>", f"<RoutingControlArn>{arn}</RoutingControlArn></HealthCheckConfig>", 1)
+
     def healthy(self, health_check_id) -> bool:
         with self.lock:
             arn = self.health_checks.get(health_check_id)

@@ -12,6 +12,7 @@ RRSET_PATH = re.compile(r"^/2013-04-01/hostedzone/([^/]+)/rrset/?$")
 
 
 CHANGE_PATH = re.compile(r"^/2013-04-01/change/([^/]+)$")
+HEALTH_CHECK_PATH = re.compile(r"^/2013-04-01/healthcheck/([^/]+)$")
 
 
 def route53_change_rules(zone_id: str, body: str):

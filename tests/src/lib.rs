@@ -1040,6 +1040,25 @@ pub async fn failover_pair(moto: &Moto, zone: &str, record: &str, primary: &str,
     r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await.expect("failover pair");
 }
 
+/// What a person does before a failback by routing controls: point the pair's PRIMARY record
+/// (the home region's) at `target`, keeping its set identifier, role and health check.
+pub async fn repoint_primary(moto: &Moto, zone: &str, record: &str, target: &str) {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSetFailover};
+    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1").await);
+    let sets = r53.list_resource_record_sets().hosted_zone_id(zone).send().await.expect("record sets");
+    let primary = sets
+        .resource_record_sets()
+        .iter()
+        .find(|s| s.name().trim_end_matches('.') == record && s.failover() == Some(&ResourceRecordSetFailover::Primary))
+        .expect("the pair's PRIMARY record")
+        .clone();
+    let mut set = primary;
+    set.resource_records = Some(vec![ResourceRecord::builder().value(target).build().expect("record")]);
+    let change = Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().expect("change");
+    let batch = ChangeBatch::builder().changes(change).build().expect("batch");
+    r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await.expect("UPSERT PRIMARY");
+}
+
 /// What Route 53's name servers answer for `name` now (our moto's `/_lifeboat/route53/resolve`).
 pub fn resolve(moto: &Moto, name: &str) -> Option<String> {
     let answer = http("GET", &format!("{}/_lifeboat/route53/resolve?name={name}", moto.endpoint), None);

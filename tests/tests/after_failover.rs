@@ -140,7 +140,18 @@ async fn round_trip() {
         .send()
         .await
         .expect("endpoint parameter");
-    let yaml = orders_failover_yaml("      triggers: { replica_events: true }\n      reprotect: auto\n")
+    // DNS by Route 53 ARC routing controls over a failover pair set up beforehand.
+    let zone = hosted_zone(&moto, "orders.internal").await;
+    failover_pair(&moto, &zone, "db.orders.internal", ORDERS_PRIMARY, ORDERS_REPLICA).await;
+    let dns = format!(
+        "      dns:\n        zone_id: {zone}\n        record: db.orders.internal\n        mode: routing-control\n        \
+         routing_controls:\n          on: {}\n          off: {}\n          cluster_endpoints: [{{ region: eu-west-1, url: \
+         \"{}\" }}]\n",
+        routing_control("west"),
+        routing_control("east"),
+        moto.endpoint
+    );
+    let yaml = orders_failover_yaml(&format!("      triggers: {{ replica_events: true }}\n      reprotect: auto\n{dns}"))
         .replace(
             "    failover:\n",
             &format!(
@@ -302,9 +313,27 @@ async fn round_trip() {
     assert_eq!((item["kind"].as_str(), item["status"].as_str()), (Some("failback"), Some("failed")), "{item}");
     assert_eq!(active_param(&ssm).await.0["arn"], replica.as_str(), "nothing moved");
 
-    // Caught up: the same machine and approval take it home.
+    // Caught up, but the pair's home record still names the old primary: flipping the controls
+    // would send the applications to the diverged database. Refused, with what to do.
     replica_lag(&moto, "us-east-1", &back_id, 0.0, 5).await;
-    let going = bed.trigger("failback", &home("us-east-1 is back and the way back caught up"));
+    assert_eq!(resolve(&moto, "db.orders.internal").as_deref(), Some(ORDERS_REPLICA));
+    let unready = bed.trigger("failback-record", &home("us-east-1 is back and the way back caught up"));
+    let unready_id = unready["incident_id"].as_str().unwrap_or_else(|| panic!("{unready}")).to_owned();
+    let said = loop {
+        let item = raw_item(&moto, DR, &table, &format!("incident#{unready_id}")).await;
+        if item["status"] == "failed" {
+            break item["timeline"].to_string();
+        }
+        assert_ne!(item["status"], "awaiting-approval", "asked with the record naming the old primary: {item}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(said.contains(&format!("names {ORDERS_PRIMARY}, not the way back")), "{said}");
+    assert_eq!(resolve(&moto, "db.orders.internal").as_deref(), Some(ORDERS_REPLICA), "nothing moved");
+
+    // People point it at the way back; the same machine and approval take it home.
+    let way_back = instance_endpoint(&moto, "us-east-1", &back_id).await.expect("the way back's endpoint");
+    repoint_primary(&moto, &zone, "db.orders.internal", &way_back).await;
+    let going = bed.trigger("failback", &home("us-east-1 is back, the way back caught up, the record ready"));
     assert_eq!(going["started"], true, "{going}");
     let back_id_incident = going["incident_id"].as_str().unwrap().to_owned();
     awaits_approval(&moto, &table, &back_id_incident).await;
@@ -325,6 +354,7 @@ async fn round_trip() {
     assert_eq!(item["kind"], "failback", "{item}");
     let said = item["timeline"].to_string();
     assert!(said.contains(&format!("back from where incident {id} moved it")), "{said}");
+    assert_eq!(resolve(&moto, "db.orders.internal").as_deref(), Some(way_back.as_str()), "DNS names home");
     let endpoint = ssm.get_parameter().name(ORDERS_ENDPOINT_PARAM).send().await.expect("parameter");
     let endpoint = endpoint.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned();
     assert!(endpoint.starts_with(&back_id), "the applications point home: {endpoint}");

@@ -268,6 +268,9 @@ pub async fn plan(
     if exec.failback {
         // Planned: refused before any approval is asked for when the way back isn't ready.
         steps::failback_ready(&ev).map_err(|why| rejected(Action::Preflight, why))?;
+        if let Some(d) = f.and_then(|f| f.dns.as_ref()).filter(|d| d.mode == DnsMode::RoutingControl) {
+            failback_record(deps, d, &ev).await?;
+        }
     }
     let p = steps::preflight(db, exec, &ev, now).map_err(|why| rejected(Action::Preflight, why))?;
     let loss = match p.expected_loss_seconds {
@@ -319,6 +322,30 @@ async fn dns_preflight(deps: &Deps, db: &Database, exec: &Execution, d: &DnsConf
                 Err(e) => Err(rejected(Action::Preflight, e)),
             }
         }
+    }
+}
+
+/// Routing controls move traffic between the records of a failover pair set up beforehand: the
+/// home record still names the old primary, so flipping back would send the applications to
+/// the diverged database. A failback goes only once that record names the way back (people
+/// point it there: the command is in the refusal).
+async fn failback_record(deps: &Deps, d: &DnsConfig, ev: &Evidence) -> Result<(), LifeboatError> {
+    let Some(rc) = &d.routing_controls else { return Ok(()) };
+    let endpoint = ev.target.as_ref().and_then(|t| t.endpoint.clone()).unwrap_or_default();
+    let names = deps.dns.guarded_by(&d.zone_id, &d.record, &rc.on).await?;
+    match names {
+        Some(v) if v == endpoint => Ok(()),
+        other => Err(rejected(
+            Action::Preflight,
+            format!(
+                "failback refused: {}'s record guarded by routing control {} names {}, not the way back {endpoint}: \
+                 flipping the controls would send the applications there. Point that record at {endpoint} (route53 \
+                 change-resource-record-sets, UPSERT, same SetIdentifier, Failover and HealthCheckId), then ask again",
+                d.record,
+                short_control(&rc.on),
+                other.as_deref().unwrap_or("nothing")
+            ),
+        )),
     }
 }
 

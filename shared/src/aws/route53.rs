@@ -101,6 +101,38 @@ impl Dns {
         }))
     }
 
+    /// In a failover pair: the CNAME target of `record`'s set whose health check is the Route 53
+    /// ARC routing control `control` (a `RECOVERY_CONTROL` check), if there is one.
+    pub async fn guarded_by(&self, zone: &str, record: &str, control: &str) -> Result<Option<String>, LifeboatError> {
+        let out = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .start_record_name(record)
+            .start_record_type(RrType::Cname)
+            .send()
+            .await
+            .map_err(|e| sdk_error("route53:ListResourceRecordSets", e))?;
+        for set in
+            out.resource_record_sets().iter().filter(|s| same_name(s.name(), record) && s.r#type() == &RrType::Cname)
+        {
+            let Some(id) = set.health_check_id() else { continue };
+            let check = self
+                .client
+                .get_health_check()
+                .health_check_id(id)
+                .send()
+                .await
+                .map_err(|e| sdk_error("route53:GetHealthCheck", e))?;
+            let guards =
+                check.health_check().and_then(|c| c.health_check_config()).and_then(|c| c.routing_control_arn());
+            if guards == Some(control) {
+                return Ok(set.resource_records().first().map(|r| r.value().trim_end_matches('.').to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
     /// The CNAME target `record` has now, if it is a CNAME.
     pub async fn cname(&self, zone: &str, record: &str) -> Result<Option<String>, LifeboatError> {
         let out = self

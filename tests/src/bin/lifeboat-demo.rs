@@ -268,7 +268,7 @@ async fn main() {
     }
     println!("\n== Can we recover, and how fast? ==");
     cli(&["status"]);
-    round_trip(&moto, &mut bed, &dr_inbox, &cli).await;
+    round_trip(&moto, &mut bed, &dr_inbox, &zone, &cli).await;
     vault(&moto).await;
     println!("\n== done: the emulator stops with this program ==");
 }
@@ -566,7 +566,7 @@ async fn failover(
 /// After the failover: re-protect builds the way back in us-east-1 (a replica of the new
 /// primary, with the old primary's settings), and a planned failback takes orders-prod home
 /// along it, through the same machine and approval.
-async fn round_trip(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, cli: &dyn Fn(&[&str]) -> Ran) {
+async fn round_trip(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, zone: &str, cli: &dyn Fn(&[&str]) -> Ran) {
     println!("\n== After the failover: protected again ==");
     cli(&["reprotect", "orders-prod", "--dry-run"]);
     let built = cli(&["reprotect", "orders-prod", "--json"]);
@@ -578,7 +578,23 @@ async fn round_trip(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, cli: &dyn F
     // In AWS RDS reports the way back's lag each minute; in the emulator the demo says it.
     replica_lag(moto, SRC, &back, 0.0, 5).await;
     println!("RDS reports ReplicaLag 0 s for {back} in {SRC}");
-    let asked = cli(&["failback", "orders-prod", "--reason", "us-east-1 is healthy again", "--json"]);
+    let first = cli(&["failback", "orders-prod", "--reason", "us-east-1 is healthy again", "--json"]);
+    let first: serde_json::Value = serde_json::from_str(&first.stdout).unwrap_or_default();
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk(DR).await);
+    if let Some(execution) = first["execution_arn"].as_str() {
+        let (status, _) = execution_ends(&sfn, execution, &bed.watch, std::time::Duration::from_secs(300)).await;
+        println!("\nThat failback ended {status}:");
+        for n in notices(moto, DR, inbox).await.into_iter().filter(|n| n.subject.contains("FAILED")) {
+            println!("{}", indent(n.text.lines().find(|l| l.starts_with("Why:")).unwrap_or_default()));
+        }
+    }
+    // The pair's home record still names the old primary: the on-call points it at the way back
+    // (Route 53's control plane is up again), and asks again.
+    let way_back = instance_endpoint(moto, SRC, &back).await.unwrap_or_default();
+    repoint_primary(moto, zone, "db.orders.internal", &way_back).await;
+    println!("\nThe on-call points db.orders.internal's PRIMARY record at {way_back} (UPSERT, same health check)");
+    let asked =
+        cli(&["failback", "orders-prod", "--reason", "us-east-1 is healthy again, home record ready", "--json"]);
     let asked: serde_json::Value = serde_json::from_str(&asked.stdout).unwrap_or_default();
     let (Some(id), Some(execution)) = (asked["incident_id"].as_str(), asked["execution_arn"].as_str()) else {
         println!("no failback started: {asked}");
@@ -596,7 +612,6 @@ async fn round_trip(moto: &Moto, bed: &mut RecoveryBed, inbox: &str, cli: &dyn F
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     cli(&["approve", id, "--confirm", "orders-prod"]);
-    let sfn = aws_sdk_sfn::Client::new(&moto.sdk(DR).await);
     let (status, _) = execution_ends(&sfn, execution, &bed.watch, std::time::Duration::from_secs(300)).await;
     println!("\nThe failback ended {status}");
     for n in notices(moto, DR, inbox).await {
