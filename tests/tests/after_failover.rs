@@ -249,6 +249,7 @@ async fn round_trip() {
     let waits = bed.invoke("reprotect", "reprotect-down", &event("scheduled-sweep.json", None));
     moto.post("/_lifeboat/outage", &json!({"regions": []}));
     assert_eq!(waits["reprotected"], json!([]), "{waits}");
+    assert_eq!(waits["told"], json!([]), "us-east-1 down: not told yet");
     assert!(waits["waiting"][0]["why"].as_str().unwrap_or_default().contains("us-east-1 does not answer"), "{waits}");
     assert_eq!(waits["waiting"][0]["retryable"], true, "{waits}");
 
@@ -280,7 +281,7 @@ async fn round_trip() {
 
     // Again, as a schedule runs: nothing new.
     let again = bed.invoke("reprotect", "reprotect-again", &event("scheduled-sweep.json", None));
-    assert_eq!(again, json!({"reprotected": [], "waiting": []}), "the way back exists: {again}");
+    assert_eq!(again, json!({"reprotected": [], "waiting": [], "told": []}), "the way back exists: {again}");
     let on_demand = bed.invoke("reprotect", "reprotect-asked", &json!({"database": "orders-prod"}));
     assert_eq!(on_demand["built"], false, "{on_demand}");
     let count = east.describe_db_instances().send().await.expect("instances").db_instances().len();
@@ -319,12 +320,14 @@ async fn round_trip() {
     assert_eq!(resolve(&moto, "db.orders.internal").as_deref(), Some(ORDERS_REPLICA));
     let unready = bed.trigger("failback-record", &home("us-east-1 is back and the way back caught up"));
     let unready_id = unready["incident_id"].as_str().unwrap_or_else(|| panic!("{unready}")).to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
     let said = loop {
         let item = raw_item(&moto, DR, &table, &format!("incident#{unready_id}")).await;
         if item["status"] == "failed" {
             break item["timeline"].to_string();
         }
         assert_ne!(item["status"], "awaiting-approval", "asked with the record naming the old primary: {item}");
+        assert!(Instant::now() < deadline, "never refused: {item}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert!(said.contains(&format!("names {ORDERS_PRIMARY}, not the way back")), "{said}");

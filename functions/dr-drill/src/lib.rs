@@ -176,7 +176,15 @@ async fn start_one(
     if scheduled.is_some_and(|last| !drill::due(d, last, now)) {
         return Ok(None);
     }
-    let region = drill::region(db, d).ok_or_else(|| LifeboatError::Rejected(format!("{}: no DR region", db.name)))?;
+    let region = drill::region(db, d).ok_or_else(|| match &db.moved_from {
+        // Its copies go to the DR regions but the one it now runs in: none is left here.
+        Some(_) => LifeboatError::Rejected(format!(
+            "{}: serves in {} since a failover, and no other DR region is configured: no DR copy of it to drill \
+             until `lifeboat failback`",
+            db.name, db.source.region
+        )),
+        None => LifeboatError::Rejected(format!("{}: no DR region", db.name)),
+    })?;
     let run = DrillRun::new(db, d, &region, now, deps.poll_seconds);
     let input = serde_json::to_string(&run).map_err(|e| LifeboatError::Rejected(e.to_string()))?;
     let arn = match deps.sfn.start(machine, &run.drill_id, &input).await? {

@@ -102,7 +102,13 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
     // held across its awaits) made this one outgrow a 2 MB thread stack.
     let said = match req.action {
         Action::Preflight => json!(next.preflight.insert(Box::pin(preflight(deps, db, exec, &incident, now)).await?)),
-        Action::Act => json!(next.recovery.insert(Box::pin(act(deps, db, exec, &incident, now)).await?)),
+        Action::Act => {
+            if exec.failback && !incident.timeline.iter().any(|e| e.key == REQUESTED) {
+                // The approval may have waited: the way back must still be ready when it moves.
+                Box::pin(plan(deps, db, exec, now)).await?;
+            }
+            json!(next.recovery.insert(Box::pin(act(deps, db, exec, &incident, now)).await?))
+        }
         Action::Status => json!(next.status.insert(Box::pin(status(deps, db, exec, &incident, now)).await?)),
         Action::Dns => {
             data_gate(db, &incident, req.action)?;
@@ -217,10 +223,15 @@ pub async fn plan(
             if exec.strategy == PromoteReplica && target.kind == ResourceKind::Instance {
                 // The lag only informs the approver: CloudWatch impaired in an outage must not
                 // stop the failover, so an unreadable lag is an unknown one (as in rpo-monitor).
-                let lag = deps.metrics.replica_lag(&target.region, &target.id, now).await.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "replica lag not read; expected data loss unknown");
-                    None
-                });
+                let lag = match deps.metrics.replica_lag(&target.region, &target.id, now).await {
+                    Ok(lag) => lag,
+                    // A planned failback waits for a lag it can read (retried), never guesses.
+                    Err(e) if exec.failback => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "replica lag not read; expected data loss unknown");
+                        None
+                    }
+                };
                 ev.replica_lag_seconds = lag.map(|l| l as f64);
             }
         }
@@ -597,6 +608,18 @@ async fn verify(
     }
     let what = format!("verified: {}", checked.join(", "));
     deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "step:verified")).await?;
+    // Where it serves now, once it is verified there (its DNS may still be left for people: the
+    // endpoint parameter names it already): from then on the copier, pruner, RPO monitor and
+    // readiness look after the new primary, with no edit of the config.
+    if let Some(a) = lifeboat_core::active::moved(db, exec.strategy, r, Some(endpoint), &exec.incident_id, now) {
+        // A round trip is one story: the move this one undoes is named on its timeline.
+        let undone =
+            active::read_all(&deps.ssm).await?.into_iter().find(|o| o.database == db.name && o.incident != a.incident);
+        active::record(&deps.ssm, &a).await?;
+        let after = undone.map_or_else(String::new, |o| format!("; back from where incident {} moved it", o.incident));
+        let what = format!("active side: {} (was {}, left as it is{after})", a.arn, a.previous);
+        deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "active")).await?;
+    }
     if let Some(d) = left {
         if incident.status != Status::DnsPending {
             let why = format!("recovered, DNS pending: {endpoint} is verified; DNS {} is left for people", d.record);
@@ -624,28 +647,6 @@ async fn verify(
         let what = format!("DNS {} names {endpoint}: confirmed by a later verify", d.record);
         deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "confirmed:dns")).await?;
         how = format!("resolved: {endpoint}, DNS {} confirmed", d.record);
-    }
-    // Where it serves now, before the incident says resolved: from then on the copier, pruner,
-    // RPO monitor and readiness look after the new primary, with no edit of the config.
-    if let Some(a) = lifeboat_core::active::moved(db, exec.strategy, r, Some(endpoint), &exec.incident_id, now) {
-        let home = deps.config.written().await?.database_named(&db.name).is_some_and(|w| w.source.to_string() == a.arn);
-        let what = if home {
-            // Back on the configured source (a global database switched back): the config as
-            // written holds again.
-            active::clear(&deps.ssm, &db.name).await?;
-            format!("home: {} serves as the config says", a.arn)
-        } else {
-            // A round trip is one story: the move this one undoes is named on its timeline.
-            let undone = active::read_all(&deps.ssm)
-                .await?
-                .into_iter()
-                .find(|o| o.database == db.name && o.incident != a.incident);
-            active::record(&deps.ssm, &a).await?;
-            let after =
-                undone.map_or_else(String::new, |o| format!("; back from where incident {} moved it", o.incident));
-            format!("active side: {} (was {}, left as it is{after})", a.arn, a.previous)
-        };
-        deps.store.record(&exec.incident_id, &Entry::new(now, BY, &what, "active")).await?;
     }
     deps.store.transition(&exec.incident_id, Status::Resolved, now, BY, &how).await?;
     Ok((json!({"verified": checked}), false))

@@ -55,6 +55,8 @@ impl Deps {
 }
 
 const BY: &str = "reprotect";
+/// How long the schedule waits for another region's SSM: one that is down must not use up the run.
+const TELL_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A person's request: one database, or its plan only.
 #[derive(Debug, Deserialize)]
@@ -86,6 +88,19 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<V
         };
         return one(deps, db, a, ask.dry_run, now).await;
     }
+    // Every record told to the region its database moved from, once that region answers: its
+    // stack then follows the move too (a failover can't tell a region that is down).
+    let mut told = Vec::new();
+    for a in actives.iter() {
+        let Ok(previous) = a.previous.parse::<RdsArn>() else { continue };
+        let home = deps.ssm_in(&previous.region);
+        match tokio::time::timeout(TELL_WITHIN, store::put(&home, a)).await {
+            Ok(Ok(true)) => told.push(json!({"database": a.database, "region": previous.region})),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => warn!(database = %a.database, region = %previous.region, error = %e, "not told yet"),
+            Err(_) => warn!(database = %a.database, region = %previous.region, "not told yet: no answer"),
+        }
+    }
     let mut done = Vec::new();
     let mut waiting = Vec::new();
     for a in actives.iter().filter(|a| a.replica.is_none()) {
@@ -101,7 +116,7 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<V
             }
         }
     }
-    Ok(json!({"reprotected": done, "waiting": waiting}))
+    Ok(json!({"reprotected": done, "waiting": waiting, "told": told}))
 }
 
 async fn one(

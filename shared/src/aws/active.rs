@@ -51,47 +51,41 @@ pub async fn read_all(ssm: &aws_sdk_ssm::Client) -> Result<Vec<Active>, Lifeboat
 }
 
 /// Record `a`; false when the same incident recorded it already (a replayed step writes nothing).
-/// A record of another incident (an older move) is replaced: the newest move is where it serves.
+/// A record of an older move is replaced: the newest move is where it serves.
 pub async fn record(ssm: &aws_sdk_ssm::Client, a: &Active) -> Result<bool, LifeboatError> {
     let name = parameter_name(&a.database);
-    let current = super::ssm::parameter(ssm, &name).await?;
-    let same = current
-        .as_deref()
-        .and_then(|v| serde_json::from_str::<Active>(v).ok())
-        .is_some_and(|c| c.incident == a.incident);
-    if same {
+    let current_side = recorded(ssm, &name).await?;
+    // The same incident's (a replayed step), or a newer move's (never undone by an older one).
+    if current_side.is_some_and(|c| c.incident == a.incident || c.since > a.since) {
         return Ok(false);
     }
-    write(ssm, &name, a, current.is_some()).await
+    write(ssm, &name, a).await
 }
 
 /// Write `a` as it is now (re-protect adding the way back), unless it is recorded so already.
 pub async fn put(ssm: &aws_sdk_ssm::Client, a: &Active) -> Result<bool, LifeboatError> {
     let name = parameter_name(&a.database);
-    let current = super::ssm::parameter(ssm, &name).await?;
-    if current.as_deref().and_then(|v| serde_json::from_str::<Active>(v).ok()).as_ref() == Some(a) {
+    let current_side = recorded(ssm, &name).await?;
+    // Already so, or a newer move's record (a stale copy told to another region must not undo it).
+    if current_side.is_some_and(|c| &c == a || c.since > a.since) {
         return Ok(false);
     }
-    write(ssm, &name, a, current.is_some()).await
+    write(ssm, &name, a).await
 }
 
-/// Forget where `database` serves (it is back where the config says); gone already is done.
-pub async fn clear(ssm: &aws_sdk_ssm::Client, database: &str) -> Result<(), LifeboatError> {
-    let name = parameter_name(database);
-    match ssm.delete_parameter().name(&name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if super::error_code(&e) == Some("ParameterNotFound") => Ok(()),
-        Err(e) => Err(sdk_error(&format!("ssm:DeleteParameter {name}"), e)),
-    }
+/// What `name` holds now; None when absent or unreadable (then written over).
+async fn recorded(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Option<Active>, LifeboatError> {
+    Ok(super::ssm::parameter(ssm, name).await?.and_then(|v| serde_json::from_str::<Active>(&v).ok()))
 }
 
-async fn write(ssm: &aws_sdk_ssm::Client, name: &str, a: &Active, exists: bool) -> Result<bool, LifeboatError> {
+async fn write(ssm: &aws_sdk_ssm::Client, name: &str, a: &Active) -> Result<bool, LifeboatError> {
     let value = serde_json::to_string(a).map_err(|e| LifeboatError::Rejected(format!("active side: {e}")))?;
     ssm.put_parameter()
         .name(name)
         .value(value)
         .r#type(ParameterType::String)
-        .overwrite(exists)
+        // Always: two deliveries creating it at once must not fail one with ParameterAlreadyExists.
+        .overwrite(true)
         .send()
         .await
         .map_err(|e| sdk_error(&format!("ssm:PutParameter {name}"), e))?;

@@ -340,3 +340,52 @@ fn a_health_issue_starts_one_failover_per_database_it_touches_named_from_the_iss
         assert_eq!(a.began.map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-25T19:30:00+00:00"));
     }
 }
+
+#[test]
+fn a_failback_is_asked_for_only_after_a_move_and_a_way_back() {
+    use crate::active::{follow, Active};
+    let written = config();
+    let ask = json!({"database": "orders-prod", "reason": "home", "requested_by": "alice", "failback": true});
+    let refused = |c: &Config| classify(c, &ask, now()).unwrap_err().to_string();
+    assert!(refused(&written).contains("has not failed over"), "{}", refused(&written));
+    let moved = Active {
+        database: "orders-prod".into(),
+        arn: "arn:aws:rds:us-west-2:123456789012:db:orders-replica".into(),
+        endpoint: None,
+        since: now(),
+        incident: "i-1".into(),
+        previous: "arn:aws:rds:us-east-1:123456789012:db:orders-prod".into(),
+        replica: None,
+    };
+    let away = follow(&written, std::slice::from_ref(&moved));
+    assert!(refused(&away).contains("lifeboat reprotect orders-prod"), "{}", refused(&away));
+    let back = "arn:aws:rds:us-east-1:123456789012:db:lf-orders-prod-r202611252000";
+    let ready = follow(&written, &[Active { replica: Some(back.into()), ..moved }]);
+    let Start::Failover(requests) = classify(&ready, &ask, now()).unwrap() else { panic!("a failback") };
+    assert_eq!((requests[0].kind, requests[0].strategy), (Kind::Failback, Strategy::PromoteReplica));
+    let with_strategy = json!({"database": "orders-prod", "reason": "r", "requested_by": "a", "failback": true, "strategy": "point-in-time"});
+    assert!(classify(&ready, &with_strategy, now()).unwrap_err().to_string().contains("no strategy"));
+}
+
+#[test]
+fn a_failback_waits_for_a_way_back_that_is_available_and_caught_up() {
+    use super::steps::{failback_ready, DbState, Evidence};
+    let way_back = DbState { id: "lf-orders".into(), status: "available".into(), ..DbState::default() };
+    let ev = |status: &str, lag: Option<f64>| Evidence {
+        target: Some(DbState { status: status.into(), ..way_back.clone() }),
+        replica_lag_seconds: lag,
+        ..Evidence::default()
+    };
+    assert_eq!(failback_ready(&ev("available", Some(0.0))), Ok(()));
+    assert_eq!(failback_ready(&ev("available", Some(30.0))), Ok(()), "the bound itself");
+    for (status, lag, why) in [
+        ("available", Some(31.0), "31 s behind"),
+        ("available", None, "unknown"),
+        ("available", Some(-1.0), "broken"),
+        ("modifying", Some(0.0), "not available"),
+    ] {
+        let refused = failback_ready(&ev(status, lag)).unwrap_err();
+        assert!(refused.starts_with("failback refused") && refused.contains(why), "{status} {lag:?}: {refused}");
+    }
+    assert!(failback_ready(&Evidence::default()).unwrap_err().contains("gone"));
+}
