@@ -226,22 +226,20 @@ impl Rds {
         if requested && now.as_ref().is_some_and(|s| !s.available()) {
             return Ok(Acted::AlreadyDone);
         }
-        let result = if now.is_some_and(|s| s.replica_of.is_none()) {
-            Ok(Acted::AlreadyDone)
+        if now.as_ref().is_some_and(|s| s.replica_of.is_none()) {
+            // Promoted before this step asked: someone else's doing, unless an earlier attempt asked.
+            return promoted(id, requested, Ok(Acted::AlreadyDone));
+        }
+        // It was a replica when this call went out: "not a read replica" to it is this call's own
+        // first attempt, gone through with its answer lost (the SDK retried), not someone else's.
+        self.count();
+        let client = self.client(region);
+        if cluster {
+            let sent = client.promote_read_replica_db_cluster().db_cluster_identifier(id).send().await;
+            promotion("rds:PromoteReadReplicaDBCluster", sent)
         } else {
-            self.count();
-            let client = self.client(region);
-            if cluster {
-                let sent = client.promote_read_replica_db_cluster().db_cluster_identifier(id).send().await;
-                promotion("rds:PromoteReadReplicaDBCluster", sent)
-            } else {
-                promotion(
-                    "rds:PromoteReadReplica",
-                    client.promote_read_replica().db_instance_identifier(id).send().await,
-                )
-            }
-        };
-        promoted(id, requested, result)
+            promotion("rds:PromoteReadReplica", client.promote_read_replica().db_instance_identifier(id).send().await)
+        }
     }
 
     /// `CreateDBInstanceReadReplica` in the old primary's region, of the active side (by ARN: "If
@@ -751,6 +749,43 @@ mod tests {
         let err = rds.switch_global("us-west-2", SECONDARY, true, true).await.unwrap_err();
         assert!(!err.is_retryable() && err.to_string().contains("already switching or failing over"), "{err}");
         assert_eq!(never.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_promotion_whose_answer_was_lost_is_this_calls_own_not_someone_elses() {
+        use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+        use aws_sdk_rds::operation::promote_read_replica::PromoteReadReplicaError;
+        use aws_sdk_rds::types::error::InvalidDbInstanceStateFault;
+        let replica = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    DbInstance::builder()
+                        .db_instance_identifier("orders-replica")
+                        .db_instance_status("available")
+                        .read_replica_source_db_instance_identifier("arn:aws:rds:us-east-1:123456789012:db:orders")
+                        .build(),
+                )
+                .build()
+        });
+        // What the SDK's retry hears after the first attempt went through: RDS's refusal.
+        let refused = mock!(aws_sdk_rds::Client::promote_read_replica).then_error(|| {
+            PromoteReadReplicaError::InvalidDbInstanceStateFault(
+                InvalidDbInstanceStateFault::builder()
+                    .message("DB Instance is not a read replica.")
+                    .meta(
+                        aws_sdk_rds::error::ErrorMetadata::builder()
+                            .code("InvalidDBInstanceState")
+                            .message("DB Instance is not a read replica.")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let rds = Rds::with_client("us-west-2", mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&replica, &refused]));
+        // The first act (nothing asked before): still a replica when asked, so the refusal is the
+        // promotion this call made.
+        assert_eq!(rds.promote("us-west-2", "orders-replica", false, false).await.unwrap(), Acted::AlreadyDone);
+        assert_eq!(refused.num_calls(), 1);
     }
 
     #[tokio::test]

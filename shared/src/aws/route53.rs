@@ -104,18 +104,8 @@ impl Dns {
     /// In a failover pair: the CNAME target of `record`'s set whose health check is the Route 53
     /// ARC routing control `control` (a `RECOVERY_CONTROL` check), if there is one.
     pub async fn guarded_by(&self, zone: &str, record: &str, control: &str) -> Result<Option<String>, LifeboatError> {
-        let out = self
-            .client
-            .list_resource_record_sets()
-            .hosted_zone_id(zone)
-            .start_record_name(record)
-            .start_record_type(RrType::Cname)
-            .send()
-            .await
-            .map_err(|e| sdk_error("route53:ListResourceRecordSets", e))?;
-        for set in
-            out.resource_record_sets().iter().filter(|s| same_name(s.name(), record) && s.r#type() == &RrType::Cname)
-        {
+        // A failover pair is two sets of one name: both come in the first page.
+        for set in self.cnames(zone, record, None).await? {
             let Some(id) = set.health_check_id() else { continue };
             let check = self
                 .client
@@ -135,21 +125,29 @@ impl Dns {
 
     /// The CNAME target `record` has now, if it is a CNAME.
     pub async fn cname(&self, zone: &str, record: &str) -> Result<Option<String>, LifeboatError> {
+        let sets = self.cnames(zone, record, Some(1)).await?;
+        Ok(sets.first().and_then(|s| s.resource_records().first()).map(|r| r.value().trim_end_matches('.').to_owned()))
+    }
+
+    /// `record`'s CNAME record sets, from the first page of the zone's listing starting there.
+    async fn cnames(
+        &self,
+        zone: &str,
+        record: &str,
+        max: Option<i32>,
+    ) -> Result<Vec<ResourceRecordSet>, LifeboatError> {
         let out = self
             .client
             .list_resource_record_sets()
             .hosted_zone_id(zone)
             .start_record_name(record)
             .start_record_type(RrType::Cname)
-            .max_items(1)
+            .set_max_items(max)
             .send()
             .await
             .map_err(|e| sdk_error("route53:ListResourceRecordSets", e))?;
-        Ok(out
-            .resource_record_sets()
-            .iter()
-            .find(|s| same_name(s.name(), record) && s.r#type() == &RrType::Cname)
-            .and_then(|s| s.resource_records().first())
-            .map(|r| r.value().trim_end_matches('.').to_owned()))
+        let mut sets = out.resource_record_sets;
+        sets.retain(|s| same_name(s.name(), record) && s.r#type() == &RrType::Cname);
+        Ok(sets)
     }
 }
