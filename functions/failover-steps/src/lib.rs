@@ -13,7 +13,7 @@ use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::recovery::Acted;
 use lifeboat_core::aws::route53::Dns;
 use lifeboat_core::aws::ssm::{parameter, write_parameter};
-use lifeboat_core::aws::{required_env, ConfigCache, SdkConfig};
+use lifeboat_core::aws::{optional_env, required_env, ConfigCache, SdkConfig};
 use lifeboat_core::config::failover::short_control;
 use lifeboat_core::config::Database;
 use lifeboat_core::error::LifeboatError;
@@ -39,13 +39,18 @@ pub struct Deps {
     pub dns: Dns,
     pub arc: RoutingControls,
     pub ssm: aws_sdk_ssm::Client,
+    /// The stack's account (`LIFEBOAT_ACCOUNT_ID`), where what it recovers lives; the source's
+    /// when unset.
+    pub account: Option<String>,
 }
 
 impl Deps {
     /// As the template configures it; the config read once now, so a broken one fails the init.
     pub async fn from_env(sdk: &SdkConfig) -> Result<Self, LifeboatError> {
         let config = ConfigCache::following_from_env(sdk).await?;
-        Ok(Deps::new(config, sdk, &required_env("LIFEBOAT_INCIDENTS_TABLE")?))
+        let mut deps = Deps::new(config, sdk, &required_env("LIFEBOAT_INCIDENTS_TABLE")?);
+        deps.account = optional_env("LIFEBOAT_ACCOUNT_ID");
+        Ok(deps)
     }
 
     pub fn new(config: ConfigCache, sdk: &SdkConfig, table: &str) -> Self {
@@ -57,6 +62,7 @@ impl Deps {
             dns: Dns::new(sdk),
             arc: RoutingControls::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
+            account: None,
         }
     }
 }
@@ -611,7 +617,9 @@ async fn verify(
     // Where it serves now, once it is verified there (its DNS may still be left for people: the
     // endpoint parameter names it already): from then on the copier, pruner, RPO monitor and
     // readiness look after the new primary, with no edit of the config.
-    if let Some(a) = lifeboat_core::active::moved(db, exec.strategy, r, Some(endpoint), &exec.incident_id, now) {
+    let account = deps.account.as_deref().unwrap_or(&db.source.account);
+    let recorded = (exec.incident_id.as_str(), account);
+    if let Some(a) = lifeboat_core::active::moved(db, exec.strategy, r, Some(endpoint), recorded, now) {
         // A round trip is one story: the move this one undoes is named on its timeline.
         let undone =
             active::read_all(&deps.ssm).await?.into_iter().find(|o| o.database == db.name && o.incident != a.incident);

@@ -117,12 +117,13 @@ pub fn way_back(written: &Database, a: &Active, old: Option<&DbState>) -> Result
 
 /// What a failover that resolved by `strategy` onto `recovered` leaves as `db`'s active side:
 /// None when the same database serves (a failover inside its cluster, a Multi-AZ reboot).
+/// `account` is the recovering stack's: a recovery account restores a vault copy into its own.
 pub fn moved(
     db: &Database,
     strategy: Strategy,
     recovered: &Resource,
     endpoint: Option<&str>,
-    incident: &str,
+    (incident, account): (&str, &str),
     since: DateTime<Utc>,
 ) -> Option<Active> {
     if matches!(strategy, Strategy::AuroraFailover | Strategy::RebootMultiAz) {
@@ -132,7 +133,7 @@ pub fn moved(
         ResourceKind::Cluster => RdsResource::Cluster,
         ResourceKind::Instance => RdsResource::Instance,
     };
-    let arn = RdsArn::new(&db.source.partition, &recovered.region, &db.source.account, resource, &recovered.id);
+    let arn = RdsArn::new(&db.source.partition, &recovered.region, account, resource, &recovered.id);
     (arn != db.source).then(|| Active {
         database: db.name.clone(),
         arn: arn.to_string(),
@@ -243,6 +244,8 @@ mod tests {
 
     const YAML: &str = "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:123456789012:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n    copy_to: [{ region: us-west-2 }, { region: eu-west-1 }]\n    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:123456789012:db:orders-replica\n      approval: required\n  - name: ledger\n    source: arn:aws:rds:us-east-1:123456789012:cluster:ledger\n    tier: production\n    rpo: 5m\n    rto: 30m\n    copy_to: [{ region: us-west-2 }]\n";
 
+    const ACCOUNT: &str = "123456789012";
+
     fn replica() -> Resource {
         Resource {
             region: "us-west-2".into(),
@@ -261,24 +264,31 @@ mod tests {
     fn a_promoted_replica_is_the_active_side_and_the_old_primary_is_what_served_before() {
         let config = Config::from_yaml(YAML).unwrap();
         let db = config.database_named("orders-prod").unwrap();
-        let a = moved(db, Strategy::PromoteReplica, &replica(), Some("orders-replica.w2"), "i-1", at()).unwrap();
+        let a =
+            moved(db, Strategy::PromoteReplica, &replica(), Some("orders-replica.w2"), ("i-1", ACCOUNT), at()).unwrap();
         assert_eq!(a.arn, "arn:aws:rds:us-west-2:123456789012:db:orders-replica");
         assert_eq!(a.previous, "arn:aws:rds:us-east-1:123456789012:db:orders-prod");
         assert_eq!((a.incident.as_str(), a.since), ("i-1", at()));
         let same = Resource { region: "us-east-1".into(), id: "orders-prod".into(), ..replica() };
         for s in [Strategy::AuroraFailover, Strategy::RebootMultiAz, Strategy::PointInTime] {
-            assert_eq!(moved(db, s, &same, None, "i-1", at()), None, "{s:?}: the same database serves");
+            assert_eq!(moved(db, s, &same, None, ("i-1", ACCOUNT), at()), None, "{s:?}: the same database serves");
         }
         let restored = Resource { region: "us-east-1".into(), id: "orders-prod-pitr".into(), ..replica() };
-        let pitr = moved(db, Strategy::PointInTime, &restored, None, "i-1", at()).unwrap();
+        let pitr = moved(db, Strategy::PointInTime, &restored, None, ("i-1", ACCOUNT), at()).unwrap();
         assert_eq!(pitr.arn, "arn:aws:rds:us-east-1:123456789012:db:orders-prod-pitr", "a restore serves now");
+        let vault = Resource { id: "lf-orders-prod-i-1".into(), ..replica() };
+        let elsewhere = moved(db, Strategy::RestoreLatestCopy, &vault, None, ("i-1", "444455556666"), at()).unwrap();
+        assert_eq!(
+            elsewhere.arn, "arn:aws:rds:us-west-2:444455556666:db:lf-orders-prod-i-1",
+            "the recovering account's"
+        );
     }
 
     #[test]
     fn following_a_moved_database_copies_what_serves_elsewhere_and_sets_its_old_plan_aside() {
         let config = Config::from_yaml(YAML).unwrap();
         let db = config.database_named("orders-prod").unwrap();
-        let a = moved(db, Strategy::PromoteReplica, &replica(), None, "i-1", at()).unwrap();
+        let a = moved(db, Strategy::PromoteReplica, &replica(), None, ("i-1", ACCOUNT), at()).unwrap();
         let followed = follow(&config, std::slice::from_ref(&a));
         let orders = followed.database_named("orders-prod").unwrap();
         assert_eq!(orders.source.to_string(), a.arn);
@@ -314,7 +324,7 @@ mod tests {
     fn the_way_back_is_a_replica_in_the_old_region_with_the_old_primarys_settings() {
         let config = Config::from_yaml(YAML).unwrap();
         let db = config.database_named("orders-prod").unwrap();
-        let a = moved(db, Strategy::PromoteReplica, &replica(), None, "i-1", at()).unwrap();
+        let a = moved(db, Strategy::PromoteReplica, &replica(), None, ("i-1", ACCOUNT), at()).unwrap();
         let back = way_back(db, &a, Some(&old_primary())).unwrap();
         assert_eq!((back.region.as_str(), back.id.as_str()), ("us-east-1", "lf-orders-prod-r202612071402"));
         assert_eq!(back.arn, "arn:aws:rds:us-east-1:123456789012:db:lf-orders-prod-r202612071402");
@@ -340,7 +350,7 @@ mod tests {
     fn once_the_way_back_exists_the_plan_is_to_promote_it_with_the_configured_approval() {
         let config = Config::from_yaml(YAML).unwrap();
         let db = config.database_named("orders-prod").unwrap();
-        let mut a = moved(db, Strategy::PromoteReplica, &replica(), None, "i-1", at()).unwrap();
+        let mut a = moved(db, Strategy::PromoteReplica, &replica(), None, ("i-1", ACCOUNT), at()).unwrap();
         let back = way_back(db, &a, Some(&old_primary())).unwrap();
         a.replica = Some(back.arn.clone());
         let followed = follow(&config, std::slice::from_ref(&a));
@@ -371,7 +381,7 @@ mod tests {
     fn a_record_that_matches_no_database_changes_nothing_and_is_named() {
         let config = Config::from_yaml(YAML).unwrap();
         let db = config.database_named("orders-prod").unwrap();
-        let a = moved(db, Strategy::PromoteReplica, &replica(), None, "i-1", at()).unwrap();
+        let a = moved(db, Strategy::PromoteReplica, &replica(), None, ("i-1", ACCOUNT), at()).unwrap();
         let gone = Active { database: "orders-old".into(), ..a.clone() };
         let garbled = Active { arn: "not an arn".into(), ..a.clone() };
         let other_kind = Active { database: "ledger".into(), ..a.clone() };
