@@ -1351,6 +1351,20 @@ impl RecoveryBed {
     }
 }
 
+/// The first notice in `region`'s `queue` whose subject has `has`, waiting up to 10 minutes;
+/// panics with the functions' log.
+pub async fn notice_in(moto: &Moto, region: &str, queue: &str, bed: &mut RecoveryBed, has: &str) -> Notice {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        if let Some(n) = notices(moto, region, queue).await.into_iter().find(|n| n.subject.contains(has)) {
+            return n;
+        }
+        bed.watch.check_alive();
+        assert!(std::time::Instant::now() < deadline, "no `{has}` notice\n{}", bed.watch.log());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// Notices in us-east-1's `inbox` until one's subject has `has` (all seen so far are kept in
 /// `seen`), for up to 10 minutes; panics with the subjects and the functions' log.
 pub async fn notice_until(

@@ -13,18 +13,6 @@ use serde_json::{json, Value};
 const DR: &str = "us-west-2";
 const ACTIVE_PARAM: &str = "/lifeboat/active/orders-prod";
 
-async fn notice(moto: &Moto, queue: &str, bed: &mut RecoveryBed, has: &str) -> Notice {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        if let Some(n) = notices(moto, DR, queue).await.into_iter().find(|n| n.subject.contains(has)) {
-            return n;
-        }
-        bed.watch.check_alive();
-        assert!(Instant::now() < deadline, "no `{has}` notice\n{}", bed.watch.log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 async fn active_param(ssm: &aws_sdk_ssm::Client) -> (Value, i64) {
     let p = ssm.get_parameter().name(ACTIVE_PARAM).send().await.expect("active side recorded");
     let p = p.parameter().expect("parameter");
@@ -165,7 +153,7 @@ async fn round_trip() {
     assert_eq!(report["started"], true, "{report}");
     let id = report["incident_id"].as_str().unwrap().to_owned();
     let execution = report["execution_arn"].as_str().unwrap().to_owned();
-    let ask = notice(&moto, &inbox, &mut bed, "awaits your approval").await;
+    let ask = notice_in(&moto, DR, &inbox, &mut bed, "awaits your approval").await;
     let decided = post_form(line_after(&ask.text, "Approve: "), "approver=Alice%20Ops&database=orders-prod");
     assert_eq!(decided.status, 200, "{}", decided.body);
     let sfn = aws_sdk_sfn::Client::new(&moto.sdk(DR).await);
@@ -308,7 +296,7 @@ async fn round_trip() {
         |reason: &str| json!({"database": "orders-prod", "reason": reason, "requested_by": "alice", "failback": true});
     let early = bed.trigger("failback-early", &home("us-east-1 is back"));
     let early_id = early["incident_id"].as_str().unwrap_or_else(|| panic!("{early}")).to_owned();
-    let refused = notice(&moto, &inbox, &mut bed, "recovery FAILED").await;
+    let refused = notice_in(&moto, DR, &inbox, &mut bed, "recovery FAILED").await;
     assert!(refused.text.contains("failback refused") && refused.text.contains("120 s behind"), "{}", refused.text);
     let item = raw_item(&moto, DR, &table, &format!("incident#{early_id}")).await;
     assert_eq!((item["kind"].as_str(), item["status"].as_str()), (Some("failback"), Some("failed")), "{item}");
@@ -340,13 +328,13 @@ async fn round_trip() {
     assert_eq!(going["started"], true, "{going}");
     let back_id_incident = going["incident_id"].as_str().unwrap().to_owned();
     awaits_approval(&moto, &table, &back_id_incident).await;
-    let ask = notice(&moto, &inbox, &mut bed, "failback awaits your approval").await;
+    let ask = notice_in(&moto, DR, &inbox, &mut bed, "failback awaits your approval").await;
     let decided = post_form(line_after(&ask.text, "Approve: "), "approver=Alice%20Ops&database=orders-prod");
     assert_eq!(decided.status, 200, "{}", decided.body);
     let execution = going["execution_arn"].as_str().unwrap().to_owned();
     let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
     assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
-    let done = notice(&moto, &inbox, &mut bed, "failback done").await;
+    let done = notice_in(&moto, DR, &inbox, &mut bed, "failback done").await;
     assert!(done.subject.contains("[P3]"), "planned: {}", done.subject);
     let (home_side, _) = active_param(&ssm).await;
     assert_eq!(home_side["arn"], back_arn.as_str(), "{home_side}");

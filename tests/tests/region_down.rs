@@ -10,22 +10,10 @@
 //!   verify after people move the record resolves it, the RTO measured to that moment;
 //! - with a stack in each region, each database's recovery runs in one region only.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lifeboat_tests::*;
 use serde_json::{json, Value};
-
-async fn notice(moto: &Moto, region: &str, queue: &str, bed: &mut RecoveryBed, has: &str) -> Notice {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        if let Some(n) = notices(moto, region, queue).await.into_iter().find(|n| n.subject.contains(has)) {
-            return n;
-        }
-        bed.watch.check_alive();
-        assert!(Instant::now() < deadline, "no `{has}` notice\n{}", bed.watch.log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
 
 fn approve(ask: &Notice, database: &str) -> Http {
     post_form(line_after(&ask.text, "Approve: "), &format!("approver=Alice%20Ops&database={database}"))
@@ -88,7 +76,7 @@ async fn with_us_east_1_down_the_dr_regions_stack_fails_over_and_calls_nothing_t
     // The second, AWS Health's RDS issue about us-east-1, joins the same incident.
     let again = bed.trigger("health", &event("health-rds-issue-open.json", None));
     assert_eq!(again["joined"].as_str(), Some(id.as_str()), "{again}");
-    let ask = notice(&moto, DR, &inbox, &mut bed, "awaits your approval").await;
+    let ask = notice_in(&moto, DR, &inbox, &mut bed, "awaits your approval").await;
     assert!(line_after(&ask.text, "Approve: ").starts_with(&bed.approval_url), "{}", ask.text);
     assert!(ask.text.contains("moves through Route 53 ARC (data plane)"), "the plan names the DNS mode: {}", ask.text);
     assert!(ask.text.contains("Routing controls now: west Off, east On, read in eu-west-1"), "{}", ask.text);
@@ -98,7 +86,7 @@ async fn with_us_east_1_down_the_dr_regions_stack_fails_over_and_calls_nothing_t
     let sfn = aws_sdk_sfn::Client::new(&moto.sdk(DR).await);
     let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
     assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
-    let resolved = notice(&moto, DR, &inbox, &mut bed, "resolved").await;
+    let resolved = notice_in(&moto, DR, &inbox, &mut bed, "resolved").await;
     assert!(resolved.text.contains("Alice Ops"), "{}", resolved.text);
     assert!(!resolved.text.contains("Left for people"), "{}", resolved.text);
     let param = ssm.get_parameter().name(ORDERS_ENDPOINT_PARAM).send().await.expect("parameter");
@@ -144,12 +132,12 @@ async fn with_route_53s_control_plane_down_the_rest_is_done_and_dns_is_left_with
     );
     let id = report["incident_id"].as_str().unwrap_or_else(|| panic!("{report}")).to_owned();
     let execution = report["execution_arn"].as_str().unwrap().to_owned();
-    let ask = notice(&moto, "us-east-1", &inbox, &mut bed, "awaits your approval").await;
+    let ask = notice_in(&moto, "us-east-1", &inbox, &mut bed, "awaits your approval").await;
     assert!(ask.text.contains("not checked: Route 53 did not answer"), "preflight went on: {}", ask.text);
     assert_eq!(approve(&ask, "orders-prod").status, 200);
 
     // Everything but DNS is done and verified: "recovered, DNS pending", never "resolved".
-    let pending = notice(&moto, "us-east-1", &inbox, &mut bed, "recovered, DNS pending").await;
+    let pending = notice_in(&moto, "us-east-1", &inbox, &mut bed, "recovered, DNS pending").await;
     let command = format!("aws route53 change-resource-record-sets --hosted-zone-id {zone} --change-batch");
     assert!(
         pending.text.contains("Left for people: DNS db.orders.internal still names the old primary"),
@@ -186,7 +174,7 @@ async fn with_route_53s_control_plane_down_the_rest_is_done_and_dns_is_left_with
     // The next verify finds it: resolved then, and the RTO is measured to that moment.
     let (status, output) = execution_ends(&sfn, &execution, &bed.watch, Duration::from_secs(300)).await;
     assert_eq!(status, "SUCCEEDED", "{output}\n{}", bed.watch.log());
-    let resolved = notice(&moto, "us-east-1", &inbox, &mut bed, "resolved").await;
+    let resolved = notice_in(&moto, "us-east-1", &inbox, &mut bed, "resolved").await;
     assert!(resolved.text.contains("Left for people, since done: DNS db.orders.internal names"), "{}", resolved.text);
     assert!(!resolved.text.contains("Finish what Lifeboat could not"), "{}", resolved.text);
     let facts: Value = serde_json::from_str(&resolved.raw).expect("facts");
