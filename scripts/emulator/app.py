@@ -30,12 +30,14 @@ from .rds import (
     WITHDRAWN_CLASSES,
     account_attributes,
     database_control,
+    global_clusters_know_their_writer,
     orderable_options,
     rds_across_accounts,
     rds_fleet,
     real_databases,
     restored_clusters_take_a_while,
     restores_take_rds_defaults,
+    switch_global_cluster,
     cross_region_replicas_take_the_default_parameter_group,
     snapshots,
     subnet_group,
@@ -53,6 +55,7 @@ STRICT_RULES = rds.STRICT_RULES + sns.STRICT_RULES
 def main() -> None:
     rds_across_accounts()
     real_databases()
+    global_clusters_know_their_writer()
     events_say_whose_they_are()
     if os.environ.get("LIFEBOAT_LAMBDA_FORWARD"):
         forward_lambda_invokes(os.environ["LIFEBOAT_LAMBDA_FORWARD"])
@@ -199,6 +202,8 @@ def main() -> None:
                 return error_response(start_response, r.code, r.message, r.status)
             if action == "SimulatePrincipalPolicy":
                 return simulate_principal_policy(form, start_response)
+            if action in ("SwitchoverGlobalCluster", "FailoverGlobalCluster"):
+                return switch_global_cluster(action, form, set(outage.stats()["regions"]), start_response)
             if action == "DescribeOrderableDBInstanceOptions":
                 return orderable_options(form, region, start_response)
             if action == "DescribeAccountAttributes" and "/rds/" in environ.get("HTTP_AUTHORIZATION", ""):

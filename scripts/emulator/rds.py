@@ -474,6 +474,30 @@ def cross_region_replicas_name_their_source_and_key(action, form, region):
 
 
 @contextlib.contextmanager
+def cross_region_replica_clusters_name_their_source_and_key(action, form, region):
+    """CreateDBCluster, ReplicationSourceIdentifier: "The Amazon Resource Name (ARN) of the source
+    DB instance or DB cluster if this DB cluster is created as a read replica." KmsKeyId: "If you
+    create a read replica of an encrypted DB cluster in another AWS Region, make sure to set
+    KmsKeyId to a KMS key identifier that is valid in the destination AWS Region." The reference
+    names no error codes: InvalidParameterValue and InvalidParameterCombination are our stand-ins.
+    moto creates the replica cluster without either."""
+    if action != "CreateDBCluster" or not form.get("ReplicationSourceIdentifier"):
+        return
+    source = form["ReplicationSourceIdentifier"]
+    parts = source.split(":")
+    if not (source.startswith("arn:") and len(parts) >= 7):
+        raise Refused("InvalidParameterValue", f"ReplicationSourceIdentifier must be an ARN: {source}")
+    home, source_id = parts[3], parts[-1]
+    cluster = rds_backend(home).clusters.get(source_id.lower())
+    if cluster is None:
+        raise Refused("DBClusterNotFoundFault", f"DBCluster {source} not found.", 404)
+    if home != region and str(getattr(cluster, "storage_encrypted", False)).lower() == "true" and not form.get("KmsKeyId"):
+        raise Refused(
+            "InvalidParameterCombination",
+            f"{source_id} is encrypted: a replica cluster in {region} needs a KmsKeyId of {region}",
+        )
+
+
 def cross_region_replicas_take_the_default_parameter_group(form, region):
     """CreateDBInstanceReadReplica, DBParameterGroupName: "If you do not specify a value for
     DBParameterGroupName, then Amazon RDS uses the DBParameterGroup of source DB instance for a
@@ -660,6 +684,7 @@ STRICT_RULES = [
     promote_needs_a_read_replica,
     replicas_need_a_source_with_backups,
     cross_region_replicas_name_their_source_and_key,
+    cross_region_replica_clusters_name_their_source_and_key,
     point_in_time_is_before_the_latest_restorable_time,
     forced_failover_needs_multi_az,
     promotion_makes_a_standalone_instance,
@@ -694,6 +719,65 @@ def orderable_options(form, region, start_response):
         f"<DescribeOrderableDBInstanceOptionsResult><OrderableDBInstanceOptions>{option}</OrderableDBInstanceOptions>"
         "</DescribeOrderableDBInstanceOptionsResult><ResponseMetadata><RequestId>lifeboat-moto</RequestId>"
         "</ResponseMetadata></DescribeOrderableDBInstanceOptionsResponse>"
+    )
+    start_response("200 OK", [("Content-Type", "text/xml")])
+    return [xml.encode()]
+
+
+# SwitchoverGlobalCluster and FailoverGlobalCluster, which moto lacks. RDS API reference:
+# GlobalClusterIdentifier "Must match the identifier of an existing global database cluster"
+# (GlobalClusterNotFoundFault, 404); TargetDbClusterIdentifier is "the secondary Aurora DB cluster
+# that you want to promote ... Use the Amazon Resource Name (ARN) for the identifier so that Aurora
+# can locate the cluster in its AWS Region" (DBClusterNotFoundFault, 404, for anything but a
+# member's ARN). FailoverGlobalCluster: "Failing over - Specify the AllowDataLoss parameter and
+# don't specify the Switchover parameter" (both: InvalidParameterCombination); without
+# AllowDataLoss it switches over. SwitchoverGlobalCluster: "demotes the current primary cluster to
+# a secondary (read-only) cluster"; it is for "healthy Aurora global databases with running Aurora
+# DB clusters and no Region-wide outages", so with a member's region down (POST /_lifeboat/outage)
+# it is refused (InvalidGlobalClusterStateFault). A failover promotes the target with the
+# primary's region down; the old primary stays a member, a secondary, as "the role of the current
+# primary DB cluster and the selected (target) DB cluster are switched". Already the writer:
+# InvalidDBClusterStateFault. Not emulated: FailoverState (the switch is done at once).
+def switch_global_cluster(action, form, down, start_response):
+    wanted = form.get("GlobalClusterIdentifier", "").rsplit(":global-cluster:", 1)[-1].lower()
+    target = form.get("TargetDbClusterIdentifier", "")
+    found = None
+    for backend in rds_backends[caller()].values():
+        found = backend.global_clusters.get(wanted) or found
+    if found is None:
+        return error_response(start_response, "GlobalClusterNotFoundFault", f"Global cluster {wanted} not found", 404)
+    if action == "FailoverGlobalCluster" and form.get("AllowDataLoss") == "true" and form.get("Switchover") == "true":
+        return error_response(
+            start_response, "InvalidParameterCombination", "Specify AllowDataLoss or Switchover, not both"
+        )
+    member = next((c for c in found.members if c.db_cluster_arn == target), None)
+    if member is None:
+        return error_response(
+            start_response, "DBClusterNotFoundFault", f"{target} is not a member of {wanted} (name it by ARN)", 404
+        )
+    if getattr(member, "is_writer", False):
+        return error_response(start_response, "InvalidDBClusterStateFault", f"{target} is already the primary cluster")
+    planned = not (action == "FailoverGlobalCluster" and form.get("AllowDataLoss") == "true")
+    regions = {c.db_cluster_arn.split(":")[3] for c in found.members}
+    if planned and regions & down:
+        return error_response(
+            start_response,
+            "InvalidGlobalClusterStateFault",
+            f"{wanted} has a member in a region that does not answer ({', '.join(sorted(regions & down))}): a "
+            "switchover needs every cluster running; fail over with AllowDataLoss",
+        )
+    for c in found.members:
+        c.is_writer = c is member
+    # The promoted cluster replicates from nothing now: its real database takes writes.
+    server = DATABASES.bound(resource_key(member))
+    if server is not None:
+        server.promoted = True
+    xml = (
+        f'<{action}Response xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><{action}Result><GlobalCluster>'
+        f"<GlobalClusterIdentifier>{found.global_cluster_identifier}</GlobalClusterIdentifier>"
+        f"<GlobalClusterArn>{found.global_cluster_arn}</GlobalClusterArn><Status>available</Status>"
+        f"<Engine>{found.engine}</Engine></GlobalCluster></{action}Result>"
+        f"<ResponseMetadata><RequestId>lifeboat-moto</RequestId></ResponseMetadata></{action}Response>"
     )
     start_response("200 OK", [("Content-Type", "text/xml")])
     return [xml.encode()]
@@ -913,6 +997,21 @@ def hooked(cls, name):
         return hook
 
     return wrap
+
+
+def global_clusters_know_their_writer() -> None:
+    """CreateGlobalCluster, SourceDBClusterIdentifier: "The Amazon Resource Name (ARN) to use as
+    the primary cluster of the global database." moto adds that cluster as the first member but
+    never marks it the writer (IsWriter false on every member until a cluster is created into the
+    global database); RDS reports its primary as the writer."""
+    from moto.rds.models import RDSBackend
+
+    @hooked(RDSBackend, "create_global_cluster")
+    def _(original, self, bound, args, kwargs):
+        found = original(self, *args, **kwargs)
+        if found.members and not any(getattr(m, "is_writer", False) for m in found.members):
+            found.members[0].is_writer = True
+        return found
 
 
 def real_databases() -> None:

@@ -885,12 +885,19 @@ pub async fn read_replica(moto: &Moto, region: &str, id: &str, source_arn: &str)
 /// What RDS reports each minute for a read replica: `ReplicaLag` of `seconds`, `ago` seconds ago
 /// (the emulator answers CloudWatch's CBOR calls on moto's backend).
 pub async fn replica_lag(moto: &Moto, region: &str, instance: &str, seconds: f64, ago: i64) {
+    rds_metric(moto, region, ("ReplicaLag", "DBInstanceIdentifier", instance), seconds, ago).await
+}
+
+/// One datapoint of an `AWS/RDS` metric `(name, dimension, value of the dimension)`, `ago`
+/// seconds before now, as RDS reports them (e.g. a global secondary's
+/// `AuroraGlobalDBReplicationLag` by `DBClusterIdentifier`, in milliseconds).
+pub async fn rds_metric(moto: &Moto, region: &str, (metric, dimension, id): (&str, &str, &str), value: f64, ago: i64) {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
     let point = MetricDatum::builder()
-        .metric_name("ReplicaLag")
-        .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(instance).build())
+        .metric_name(metric)
+        .dimensions(Dimension::builder().name(dimension).value(id).build())
         .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(Utc::now().timestamp() - ago))
-        .value(seconds)
+        .value(value)
         .build();
     aws_sdk_cloudwatch::Client::new(&moto.sdk(region).await)
         .put_metric_data()
@@ -898,7 +905,7 @@ pub async fn replica_lag(moto: &Moto, region: &str, instance: &str, seconds: f64
         .metric_data(point)
         .send()
         .await
-        .expect("ReplicaLag");
+        .expect(metric);
 }
 
 /// A private hosted zone's id (without `/hostedzone/`).

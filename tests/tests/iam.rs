@@ -368,6 +368,18 @@ fn restores_create_only_lf_databases_and_read_from_no_database_but_a_point_in_ti
         if way_back {
             continue;
         }
+        // An Aurora MySQL way back: a replica cluster and its instance, both Lifeboat's (lf-),
+        // only with the way back's tag.
+        let way_back_cluster = owner == "ReprotectPolicy"
+            && actions == ["rds:CreateDBCluster", "rds:CreateDBInstance"]
+            && !condition(&s, "Null", "aws:RequestTag/lifeboat:way-back-of").is_empty();
+        if way_back_cluster {
+            for r in resources.iter().filter(|r| r.contains(":db:") || r.contains(":cluster:")) {
+                assert!(is_lf_database(r), "{owner}: {actions:?} creates {r}");
+            }
+            creating += 1;
+            continue;
+        }
         // A point-in-time restore names its source database, which the config picks: any of this
         // account's, still only with the incident's tag.
         let point_in_time_source = owner == "FailoverStepsFunction"

@@ -7,7 +7,7 @@ use lifeboat_core::approval::{self, Decision};
 use lifeboat_core::arn::{RdsArn, RdsResource};
 use lifeboat_core::aws::active;
 use lifeboat_core::aws::arc::{RoutingControls, States};
-use lifeboat_core::aws::cloudwatch::Metrics;
+use lifeboat_core::aws::cloudwatch::{Lag, Metrics};
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::{Kinds, Rds};
 use lifeboat_core::aws::recovery::Acted;
@@ -226,10 +226,18 @@ pub async fn plan(
         PromoteReplica | GlobalSwitchover | GlobalFailover | AuroraFailover | RebootMultiAz => {
             let target = takes_over(db, exec, f)?;
             ev.target = state(deps, &target).await?;
-            if exec.strategy == PromoteReplica && target.kind == ResourceKind::Instance {
+            // A planned failback onto a cluster reads its lag too: a switchover or promotion
+            // waits for it (writes stop meanwhile), and a promotion loses it.
+            let lag = match (exec.strategy, target.kind) {
+                (PromoteReplica, ResourceKind::Instance) => Some(Lag::Replica),
+                (PromoteReplica, ResourceKind::Cluster) if exec.failback => Some(Lag::BinlogCluster),
+                (GlobalSwitchover | GlobalFailover, _) if exec.failback => Some(Lag::GlobalSecondary),
+                _ => None,
+            };
+            if let Some(metric) = lag {
                 // The lag only informs the approver: CloudWatch impaired in an outage must not
                 // stop the failover, so an unreadable lag is an unknown one (as in rpo-monitor).
-                let lag = match deps.metrics.replica_lag(&target.region, &target.id, now).await {
+                let lag = match deps.metrics.lag(&target.region, metric, &target.id, now).await {
                     Ok(lag) => lag,
                     // A planned failback waits for a lag it can read (retried), never guesses.
                     Err(e) if exec.failback => return Err(e),
@@ -238,7 +246,7 @@ pub async fn plan(
                         None
                     }
                 };
-                ev.replica_lag_seconds = lag.map(|l| l as f64);
+                ev.replica_lag_seconds = lag.map(|l| l.round());
             }
         }
         PointInTime => {

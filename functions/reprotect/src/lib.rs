@@ -6,13 +6,13 @@
 //! and reported. Every step is safe to run twice.
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::active::{self, Active, TAG_OLD_PRIMARY};
-use lifeboat_core::arn::RdsArn;
+use lifeboat_core::active::{self, Active, Way, TAG_OLD_PRIMARY};
+use lifeboat_core::arn::{RdsArn, RdsResource};
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::Rds;
 use lifeboat_core::aws::recovery::Acted;
 use lifeboat_core::aws::{active as store, required_env, ConfigCache, SdkConfig};
-use lifeboat_core::config::failover::Reprotect;
+use lifeboat_core::config::failover::{Reprotect, Strategy};
 use lifeboat_core::config::Database;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::incident::Entry;
@@ -80,7 +80,7 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<V
         let Some(db) = written.database_named(&ask.database) else {
             return Err(LifeboatError::Rejected(format!("no database named {} in the config", ask.database)));
         };
-        let Some(a) = actives.iter().find(|a| a.database == db.name) else {
+        let Some(a) = actives.iter().find(|a| a.database == db.name && !a.home(db)) else {
             return Err(LifeboatError::Rejected(format!(
                 "{} has not moved: it serves where the config says, and its configured failover is its protection",
                 db.name
@@ -104,7 +104,7 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<V
     let mut done = Vec::new();
     let mut waiting = Vec::new();
     for a in actives.iter().filter(|a| a.replica.is_none()) {
-        let Some(db) = written.database_named(&a.database) else { continue };
+        let Some(db) = written.database_named(&a.database).filter(|db| !a.home(db)) else { continue };
         if db.failover.as_ref().map(|f| f.reprotect) != Some(Reprotect::Auto) {
             continue;
         }
@@ -131,7 +131,8 @@ async fn one(
     if let Some(replica) = &a.replica {
         let arn: RdsArn =
             replica.parse().map_err(|e| LifeboatError::Rejected(format!("{}'s way back: {e}", db.name)))?;
-        let state = deps.rds.instance(&arn.region, &arn.id).await?;
+        let cluster = arn.resource == RdsResource::Cluster;
+        let state = deps.rds.database(&arn.region, &arn.id, cluster, None).await?;
         if !dry_run {
             store::put(&deps.ssm_in(&previous.region), a).await?;
         }
@@ -141,28 +142,47 @@ async fn one(
         }));
     }
     // The old region answering is what re-protect waits for: an error here is retryable.
-    let old = deps.rds.instance(&previous.region, &previous.id).await.map_err(|e| match e {
+    let waits = |e: LifeboatError| match e {
         LifeboatError::Transient(why) => LifeboatError::Transient(format!(
             "{} does not answer yet ({why}): re-protect waits for it",
             previous.region
         )),
         other => other,
-    })?;
-    let back = active::way_back(db, a, old.as_ref()).map_err(LifeboatError::Rejected)?;
+    };
+    let cluster = db.is_cluster();
+    let old = deps.rds.database(&previous.region, &previous.id, cluster, None).await.map_err(waits)?;
+    let global = match db.failover.as_ref().map(|f| f.strategy) {
+        Some(Strategy::GlobalSwitchover | Strategy::GlobalFailover) if old.is_some() => {
+            deps.rds.global_membership(&previous.region, &a.previous).await.map_err(waits)?
+        }
+        _ => None,
+    };
+    let back = active::way_back(db, a, old.as_ref(), global.as_ref()).map_err(LifeboatError::Rejected)?;
     if dry_run {
         return Ok(json!({"database": db.name, "dry_run": true, "would": back.describe(), "replica": back.arn}));
     }
-    let acted = deps.rds.create_replica(&back).await?;
-    deps.rds.tag(&previous, TAG_OLD_PRIMARY, &a.incident).await?;
+    let acted = match back.way {
+        Way::Replica => Some(deps.rds.create_replica(&back).await?),
+        Way::ReplicaCluster => deps.rds.create_replica_cluster(&back).await?,
+        // The old primary is the way back: nothing built, nothing written to it.
+        Way::GlobalSecondary => Some(Acted::AlreadyDone),
+    };
+    let Some(acted) = acted else {
+        return Err(LifeboatError::Transient(format!(
+            "{} is being created in {}: its instance is added once it is available, at the next run",
+            back.id, back.region
+        )));
+    };
+    let left = if back.way == Way::GlobalSecondary {
+        format!("the old primary {} is the way back, left as it is", a.previous)
+    } else {
+        deps.rds.tag(&previous, TAG_OLD_PRIMARY, &a.incident).await?;
+        format!("the old primary {} is left as it is, tagged {TAG_OLD_PRIMARY}={}", a.previous, a.incident)
+    };
     let now_active = Active { replica: Some(back.arn.clone()), ..a.clone() };
     store::put(&deps.ssm, &now_active).await?;
     store::put(&deps.ssm_in(&previous.region), &now_active).await?;
-    let what = format!(
-        "re-protect: {}; the old primary {} is left as it is, tagged {TAG_OLD_PRIMARY}={}",
-        back.describe(),
-        a.previous,
-        a.incident
-    );
+    let what = format!("re-protect: {}; {left}", back.describe());
     deps.store.record(&a.incident, &Entry::new(now, BY, &what, "reprotect")).await?;
     info!(database = %db.name, replica = %back.arn, ?acted, "re-protect");
     Ok(json!({"database": db.name, "replica": back.arn, "built": acted == Acted::Started, "plan": back.describe()}))

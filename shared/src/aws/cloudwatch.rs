@@ -1,4 +1,4 @@
-//! CloudWatch, read only: a replica's `ReplicaLag`. One client per region, made on first use.
+//! CloudWatch, read only: a replica's lag (`ReplicaLag`, or an Aurora secondary's). One client per region, made on first use.
 //! The CloudWatch SDK speaks Smithy RPC v2 CBOR, which moto does not (getmoto/moto#9195), so this
 //! adapter is tested against aws-smithy-mocks.
 
@@ -49,12 +49,25 @@ impl Metrics {
         instance: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, LifeboatError> {
+        Ok(self.lag(region, Lag::Replica, instance, now).await?.map(|s| s.round() as i64))
+    }
+
+    /// The newest lag of `id` by `lag`'s metric, in seconds, over the last 10 minutes; None when
+    /// CloudWatch has no datapoint.
+    pub async fn lag(
+        &self,
+        region: &str,
+        lag: Lag,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<f64>, LifeboatError> {
+        let (metric, dimension, per_second) = lag.metric();
         let out = self
             .client(region)
             .get_metric_statistics()
             .namespace("AWS/RDS")
-            .metric_name("ReplicaLag")
-            .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(instance).build())
+            .metric_name(metric)
+            .dimensions(Dimension::builder().name(dimension).value(id).build())
             .start_time(aws_smithy_types::DateTime::from_secs(now.timestamp() - 600))
             .end_time(aws_smithy_types::DateTime::from_secs(now.timestamp()))
             .period(60)
@@ -67,7 +80,29 @@ impl Metrics {
             .iter()
             .filter_map(|d| Some((d.timestamp()?.secs(), d.maximum()?)))
             .max_by_key(|(t, _)| *t)
-            .map(|(_, lag)| lag.round() as i64))
+            .map(|(_, v)| v / per_second))
+    }
+}
+
+/// Which lag a replica reports (Amazon CloudWatch metrics for Amazon RDS / for Amazon Aurora).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    /// `ReplicaLag` of a read replica instance, seconds.
+    Replica,
+    /// `AuroraGlobalDBReplicationLag` of a global database's secondary cluster, milliseconds.
+    GlobalSecondary,
+    /// `AuroraBinlogReplicaLag` of an Aurora MySQL replica cluster, seconds.
+    BinlogCluster,
+}
+
+impl Lag {
+    /// Its metric, dimension, and units per second.
+    pub fn metric(self) -> (&'static str, &'static str, f64) {
+        match self {
+            Lag::Replica => ("ReplicaLag", "DBInstanceIdentifier", 1.0),
+            Lag::GlobalSecondary => ("AuroraGlobalDBReplicationLag", "DBClusterIdentifier", 1000.0),
+            Lag::BinlogCluster => ("AuroraBinlogReplicaLag", "DBClusterIdentifier", 1.0),
+        }
     }
 }
 

@@ -13,16 +13,7 @@ use crate::error::LifeboatError;
 use crate::failover::steps::{DbState, Replication};
 use crate::restore::{Origin, RestoreSpec, Settings, Shape};
 
-/// A cluster's place in its Aurora global database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Membership {
-    pub global: String,
-    pub is_writer: bool,
-    /// The member a switchover or failover under way is moving the writer to.
-    pub moving_to: Option<String>,
-    /// The global cluster's own status (`available`, `modifying`, ...).
-    pub status: Option<String>,
-}
+pub use crate::failover::steps::Membership;
 
 /// What a recovery call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +267,67 @@ impl Rds {
             .send()
             .await;
         outcome("rds:CreateDBInstanceReadReplica", sent, &INSTANCE_EXISTS)
+    }
+
+    /// The way back of an Aurora MySQL database: `CreateDBCluster` in the old primary's region
+    /// as a replica of the active cluster ("ReplicationSourceIdentifier: The Amazon Resource Name
+    /// (ARN) of the source DB instance or DB cluster if this DB cluster is created as a read
+    /// replica"), then its instance once the cluster is available (RDS creates instances only in
+    /// an available cluster). None: the cluster is still being created, run again. A cluster of
+    /// that name replicating from anything else is refused, never taken over.
+    pub async fn create_replica_cluster(&self, back: &crate::active::WayBack) -> Result<Option<Acted>, LifeboatError> {
+        let s = &back.settings;
+        let client = self.client(&back.region);
+        let mut started = false;
+        let cluster = match self.cluster(&back.region, &back.id).await? {
+            Some(c) => c,
+            None => {
+                self.count();
+                let sent = client
+                    .create_db_cluster()
+                    .db_cluster_identifier(&back.id)
+                    .set_engine(back.engine.clone())
+                    .replication_source_identifier(&back.source)
+                    .set_db_subnet_group_name(s.subnet_group.clone())
+                    .set_vpc_security_group_ids(Some(s.security_groups.clone()).filter(|g| !g.is_empty()))
+                    .set_db_cluster_parameter_group_name(s.cluster_parameter_group.clone())
+                    .set_kms_key_id(back.kms_key.clone())
+                    .set_storage_encrypted(back.kms_key.as_ref().map(|_| true))
+                    .set_tags(Some(tags(&back.tags)))
+                    .send()
+                    .await;
+                started = outcome("rds:CreateDBCluster", sent, &CLUSTER_EXISTS)? == Acted::Started;
+                let Some(c) = self.cluster(&back.region, &back.id).await? else { return Ok(None) };
+                c
+            }
+        };
+        let source_id = back.source.rsplit(':').next().unwrap_or_default();
+        if !cluster.replica_of.as_deref().is_some_and(|o| o == back.source || o == source_id) {
+            return Err(LifeboatError::Rejected(format!(
+                "{} exists in {} and is not a replica of {} ({:?}): not taking it over",
+                back.id, back.region, back.source, cluster.replica_of
+            )));
+        }
+        let Some(instance) = back.instance.as_deref() else { return Ok(Some(Acted::AlreadyDone)) };
+        if self.instance(&back.region, instance).await?.is_some() {
+            return Ok(Some(if started { Acted::Started } else { Acted::AlreadyDone }));
+        }
+        if !cluster.available() {
+            return Ok(None);
+        }
+        self.count();
+        let sent = client
+            .create_db_instance()
+            .db_instance_identifier(instance)
+            .db_cluster_identifier(&back.id)
+            .set_engine(back.engine.clone())
+            .set_db_instance_class(s.instance_class.clone())
+            .set_db_parameter_group_name(s.parameter_group.clone())
+            .publicly_accessible(false)
+            .set_tags(Some(tags(&back.tags)))
+            .send()
+            .await;
+        outcome("rds:CreateDBInstance", sent, &INSTANCE_EXISTS).map(|a| Some(if started { Acted::Started } else { a }))
     }
 
     /// `FailoverDBCluster`, unless the writer already moved away from `writer_before`: a second

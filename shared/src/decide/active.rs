@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::arn::{RdsArn, RdsResource};
 use crate::config::failover::{Failover, Strategy, Triggers};
 use crate::config::{Config, CopyTarget, Database};
-use crate::failover::steps::{DbState, Resource, ResourceKind};
+use crate::failover::steps::{DbState, Membership, Resource, ResourceKind};
 use crate::restore::Settings;
 use crate::snapshot::TAG_DATABASE;
 
@@ -40,10 +40,34 @@ pub struct Active {
     pub replica: Option<String>,
 }
 
-/// The way back re-protect builds: a cross-region read replica of the active side, in the old
-/// primary's region, with the old primary's network, groups, class and key.
+impl Active {
+    /// A failback that took `written` back onto its configured source: it serves where the
+    /// config says again, and the config's own failover is its protection.
+    pub fn home(&self, written: &Database) -> bool {
+        self.arn.parse::<RdsArn>().is_ok_and(|arn| arn == written.source)
+    }
+}
+
+/// How the way back takes the database home.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Way {
+    /// A cross-region read replica of the active instance (`CreateDBInstanceReadReplica`).
+    Replica,
+    /// An Aurora MySQL replica cluster of the active cluster (`CreateDBCluster` with
+    /// `ReplicationSourceIdentifier`), and its instance once the cluster is available.
+    ReplicaCluster,
+    /// The old primary itself, a secondary of the global database again: "the role of the
+    /// current primary DB cluster and the selected (target) DB cluster are switched"
+    /// (FailoverGlobalCluster). Nothing to build; a failback switches over to it.
+    GlobalSecondary,
+}
+
+/// The way back: a replica of the active side in the old primary's region, with the old
+/// primary's network, groups, class and key; or, for a global database, the old primary itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WayBack {
+    pub way: Way,
     pub region: String,
     pub id: String,
     pub arn: String,
@@ -52,36 +76,65 @@ pub struct WayBack {
     pub settings: Settings,
     /// The old primary's key, a key of the replica's region: "If you create an encrypted read
     /// replica in a different AWS Region, then you must specify a KMS key identifier for the
-    /// destination AWS Region" (CreateDBInstanceReadReplica, KmsKeyId).
+    /// destination AWS Region" (CreateDBInstanceReadReplica, KmsKeyId; CreateDBCluster says the
+    /// same of a replica cluster).
     pub kms_key: Option<String>,
+    /// A replica cluster's engine (CreateDBCluster requires it) and its instance's identifier.
+    pub engine: Option<String>,
+    pub instance: Option<String>,
     pub tags: Vec<(String, String)>,
 }
 
 impl WayBack {
     /// One line for the plan, the timeline and `lifeboat reprotect`.
     pub fn describe(&self) -> String {
-        format!(
-            "read replica {} in {} of {}, {}{}",
-            self.id,
-            self.region,
-            self.source,
-            self.settings.describe(crate::restore::Shape::Instance),
-            self.kms_key.as_ref().map_or_else(String::new, |k| format!(", encrypted with {k}"))
-        )
+        let key = self.kms_key.as_ref().map_or_else(String::new, |k| format!(", encrypted with {k}"));
+        match self.way {
+            Way::Replica => format!(
+                "read replica {} in {} of {}, {}{key}",
+                self.id,
+                self.region,
+                self.source,
+                self.settings.describe(crate::restore::Shape::Instance)
+            ),
+            Way::ReplicaCluster => format!(
+                "replica cluster {} (instance {}) in {} of {}, {}{key}",
+                self.id,
+                self.instance.as_deref().unwrap_or("?"),
+                self.region,
+                self.source,
+                self.settings.describe(crate::restore::Shape::Aurora)
+            ),
+            Way::GlobalSecondary => format!(
+                "the old primary {} in {}, a secondary of the global database again, replicating from {}: nothing \
+                 to build",
+                self.id, self.region, self.source
+            ),
+        }
     }
 }
 
+/// The identifier of what Lifeboat builds in the old region: `lf-` as every database Lifeboat
+/// creates (IAM scopes its tags by it); the time tells two round trips' apart and keeps a repeat
+/// on the same name. `room` is left for a suffix (a replica cluster's instance).
+fn built_id(old: &str, since: DateTime<Utc>, room: usize) -> String {
+    let suffix = format!("-r{}", since.format("%Y%m%d%H%M"));
+    let stem: String = old.chars().take(IDENTIFIER_MAX - suffix.len() - 3 - room).collect();
+    format!("lf-{}{suffix}", stem.trim_end_matches('-'))
+}
+
 /// What re-protect builds for `written` (the database as the config says it) that moved to `a`,
-/// given what RDS says of the old primary now (None: it is gone). Refused, with what to do:
-/// Aurora (not built yet), a move within one region, an old primary whose settings are gone.
-pub fn way_back(written: &Database, a: &Active, old: Option<&DbState>) -> Result<WayBack, String> {
+/// given what RDS says of the old primary now (None: it is gone) and, for a global database, its
+/// place in it. Refused, with what to do: a move within one region, an old primary whose
+/// settings are gone, an Aurora engine without replica clusters, a global database whose old
+/// primary is not (yet) its secondary.
+pub fn way_back(
+    written: &Database,
+    a: &Active,
+    old: Option<&DbState>,
+    global: Option<&Membership>,
+) -> Result<WayBack, String> {
     let name = &a.database;
-    if written.is_cluster() {
-        return Err(format!(
-            "{name} is an Aurora cluster: re-protect builds instance replicas only so far; add a replica cluster or a \
-             global secondary in the old region by hand"
-        ));
-    }
     let previous: RdsArn = a.previous.parse().map_err(|e| format!("{name}'s old primary: {e}"))?;
     let source: RdsArn = a.arn.parse().map_err(|e| format!("{name}'s active side: {e}"))?;
     if previous.region == source.region {
@@ -98,20 +151,80 @@ pub fn way_back(written: &Database, a: &Active, old: Option<&DbState>) -> Result
             a.previous
         ));
     };
-    // `lf-` as every database Lifeboat creates (IAM scopes its tags by it); the time tells two
-    // round trips' apart and keeps a repeat on the same name.
-    let suffix = format!("-r{}", a.since.format("%Y%m%d%H%M"));
-    let stem: String = previous.id.chars().take(IDENTIFIER_MAX - suffix.len() - 3).collect();
-    let id = format!("lf-{}{suffix}", stem.trim_end_matches('-'));
-    let arn = RdsArn::new(&previous.partition, &previous.region, &previous.account, RdsResource::Instance, &id);
+    let region = previous.region.clone();
+    let tags = vec![(TAG_DATABASE.to_owned(), name.clone()), (TAG_WAY_BACK.to_owned(), name.clone())];
+    if written
+        .failover
+        .as_ref()
+        .is_some_and(|f| matches!(f.strategy, Strategy::GlobalSwitchover | Strategy::GlobalFailover))
+    {
+        return match global {
+            None => Err(format!(
+                "the old primary {} is in no global database now: add it (or a new cluster) in {region} to the \
+                 global database as a secondary, then run re-protect again",
+                a.previous
+            )),
+            Some(m) if m.is_writer => Err(format!(
+                "the old primary {} still says it writes global database {}: the failover has not reached \
+                 {region} yet; re-protect waits",
+                a.previous, m.global
+            )),
+            Some(m) if m.moving_to.is_some() => {
+                Err(format!("global database {} is switching over: re-protect waits until it is done", m.global))
+            }
+            Some(_) => Ok(WayBack {
+                way: Way::GlobalSecondary,
+                id: previous.id.clone(),
+                arn: a.previous.clone(),
+                region,
+                source: a.arn.clone(),
+                settings: old.settings.clone(),
+                kms_key: None,
+                engine: old.engine.clone(),
+                instance: None,
+                tags: Vec::new(),
+            }),
+        };
+    }
+    if written.is_cluster() {
+        let engine = old.engine.clone().unwrap_or_default();
+        // Cross-region replica clusters are binlog replication: Aurora MySQL only.
+        if !(engine == "aurora" || engine.starts_with("aurora-mysql")) {
+            return Err(format!(
+                "{name} runs {}: only Aurora MySQL has cross-region replica clusters; a global database \
+                 (failover.strategy global-failover) gives {} its way back",
+                if engine.is_empty() { "an unknown engine" } else { &engine },
+                name
+            ));
+        }
+        let id = built_id(&previous.id, a.since, 2);
+        let arn = RdsArn::new(&previous.partition, &region, &previous.account, RdsResource::Cluster, &id);
+        return Ok(WayBack {
+            way: Way::ReplicaCluster,
+            arn: arn.to_string(),
+            instance: Some(format!("{id}-1")),
+            id,
+            region,
+            source: a.arn.clone(),
+            settings: old.settings.clone(),
+            kms_key: old.kms_key.clone(),
+            engine: Some(engine),
+            tags,
+        });
+    }
+    let id = built_id(&previous.id, a.since, 0);
+    let arn = RdsArn::new(&previous.partition, &region, &previous.account, RdsResource::Instance, &id);
     Ok(WayBack {
-        region: previous.region.clone(),
+        way: Way::Replica,
+        region,
         arn: arn.to_string(),
         id,
         source: a.arn.clone(),
         settings: old.settings.clone(),
         kms_key: old.kms_key.clone(),
-        tags: vec![(TAG_DATABASE.to_owned(), name.clone()), (TAG_WAY_BACK.to_owned(), name.clone())],
+        engine: None,
+        instance: None,
+        tags,
     })
 }
 
@@ -171,15 +284,17 @@ impl Protected {
 /// to the configured DR regions but the one it now runs in; and its failover plan, written for
 /// the old primary (its target now serves, its alarms watch the old one), is set aside, so no
 /// signal starts a failover that already happened. Once re-protect built the way back, the plan
-/// is promote-replica onto it, with the configured approval, DNS and endpoint parameter (which
-/// readiness then judges, and a failback runs). Records that no longer match a database
+/// is promote-replica onto it (a switchover to it for a global database), with the configured
+/// approval, DNS and endpoint parameter (which readiness then judges, and a failback runs). A
+/// record naming the configured source is a failback home: the config serves as written. Records that no longer match a database
 /// (renamed, removed) or are unreadable change nothing: `unusable` says which, for the jobs to log.
 pub fn follow(config: &Config, actives: &[Active]) -> Config {
     let mut out = config.clone();
     for db in &mut out.databases {
         let Some(a) = actives.iter().find(|a| a.database == db.name) else { continue };
         let Ok(arn) = a.arn.parse::<RdsArn>() else { continue };
-        if arn.resource != db.source.resource {
+        // Home again (a failback onto the configured source): the config as written serves.
+        if arn.resource != db.source.resource || arn == db.source {
             continue;
         }
         db.copy_to.retain(|t| t.region != arn.region);
@@ -188,7 +303,11 @@ pub fn follow(config: &Config, actives: &[Active]) -> Config {
         let back = a.replica.as_deref().and_then(|r| r.parse::<RdsArn>().ok());
         db.failover = match (db.failover.take(), back) {
             (Some(f), Some(back)) => Some(Failover {
-                strategy: Strategy::PromoteReplica,
+                // A global database goes home by a switchover (no data loss); a replica by promotion.
+                strategy: match f.strategy {
+                    Strategy::GlobalSwitchover | Strategy::GlobalFailover => Strategy::GlobalSwitchover,
+                    _ => Strategy::PromoteReplica,
+                },
                 target: Some(back),
                 // The alarms watch the old primary; RDS events and Health still speak of the pair.
                 triggers: Triggers { alarms: Vec::new(), ..f.triggers },
@@ -325,7 +444,7 @@ mod tests {
         let config = Config::from_yaml(YAML).unwrap();
         let db = config.database_named("orders-prod").unwrap();
         let a = moved(db, Strategy::PromoteReplica, &replica(), None, ("i-1", ACCOUNT), at()).unwrap();
-        let back = way_back(db, &a, Some(&old_primary())).unwrap();
+        let back = way_back(db, &a, Some(&old_primary()), None).unwrap();
         assert_eq!((back.region.as_str(), back.id.as_str()), ("us-east-1", "lf-orders-prod-r202612071402"));
         assert_eq!(back.arn, "arn:aws:rds:us-east-1:123456789012:db:lf-orders-prod-r202612071402");
         assert_eq!(back.source, a.arn, "a replica of what serves now, by ARN (another region)");
@@ -335,15 +454,15 @@ mod tests {
         assert_ne!(back.id, "orders-prod", "never the old primary's name: it is left as it is");
         let long =
             Active { previous: format!("arn:aws:rds:us-east-1:123456789012:db:{}", "a".repeat(63)), ..a.clone() };
-        assert!(way_back(db, &long, Some(&old_primary())).unwrap().id.len() <= 63);
+        assert!(way_back(db, &long, Some(&old_primary()), None).unwrap().id.len() <= 63);
 
-        let gone = way_back(db, &a, None).unwrap_err();
+        let gone = way_back(db, &a, None, None).unwrap_err();
         assert!(gone.contains("is gone") && gone.contains("by hand"), "{gone}");
         let here = Active { arn: "arn:aws:rds:us-east-1:123456789012:db:orders-pitr".into(), ..a.clone() };
-        assert!(way_back(db, &here, Some(&old_primary())).unwrap_err().contains("the region it was in"));
+        assert!(way_back(db, &here, Some(&old_primary()), None).unwrap_err().contains("the region it was in"));
         let ledger = config.database_named("ledger").unwrap();
         let cluster = Active { database: "ledger".into(), ..a.clone() };
-        assert!(way_back(ledger, &cluster, Some(&old_primary())).unwrap_err().contains("Aurora"));
+        assert!(way_back(ledger, &cluster, Some(&old_primary()), None).unwrap_err().contains("Aurora"));
     }
 
     #[test]
@@ -351,7 +470,7 @@ mod tests {
         let config = Config::from_yaml(YAML).unwrap();
         let db = config.database_named("orders-prod").unwrap();
         let mut a = moved(db, Strategy::PromoteReplica, &replica(), None, ("i-1", ACCOUNT), at()).unwrap();
-        let back = way_back(db, &a, Some(&old_primary())).unwrap();
+        let back = way_back(db, &a, Some(&old_primary()), None).unwrap();
         a.replica = Some(back.arn.clone());
         let followed = follow(&config, std::slice::from_ref(&a));
         let orders = followed.database_named("orders-prod").unwrap();
@@ -391,5 +510,88 @@ mod tests {
             assert_eq!((&db.source, &db.copy_to), (&was.source, &was.copy_to));
         }
         assert_eq!(unusable(&config, &bad).len(), 3);
+    }
+
+    const GLOBAL: &str = "databases:\n  - name: ledger\n    source: arn:aws:rds:us-east-1:123456789012:cluster:ledger\n    tier: production\n    rpo: 5m\n    rto: 30m\n    copy_to: [{ region: eu-west-1 }]\n    failover:\n      strategy: global-failover\n      target: arn:aws:rds:us-west-2:123456789012:cluster:ledger-west\n      approval: required\n";
+
+    fn west_cluster() -> Resource {
+        Resource { kind: ResourceKind::Cluster, id: "ledger-west".into(), ..replica() }
+    }
+
+    #[test]
+    fn a_global_databases_way_back_is_its_old_primary_once_it_is_a_secondary_again() {
+        let config = Config::from_yaml(GLOBAL).unwrap();
+        let db = config.database_named("ledger").unwrap();
+        let mut a = moved(db, Strategy::GlobalFailover, &west_cluster(), None, ("i-9", ACCOUNT), at()).unwrap();
+        assert_eq!(a.arn, "arn:aws:rds:us-west-2:123456789012:cluster:ledger-west");
+        let old = DbState { id: "ledger".into(), status: "available".into(), ..DbState::default() };
+        let member = |writer: bool, moving: Option<&str>| Membership {
+            global: "ledger-global".into(),
+            is_writer: writer,
+            moving_to: moving.map(str::to_owned),
+            status: Some("available".into()),
+        };
+        let back = way_back(db, &a, Some(&old), Some(&member(false, None))).unwrap();
+        assert_eq!(back.way, Way::GlobalSecondary);
+        assert_eq!(back.arn, a.previous, "the old primary itself: nothing is built");
+        assert!(back.describe().contains("nothing to build"), "{}", back.describe());
+        let waits = way_back(db, &a, Some(&old), Some(&member(true, None))).unwrap_err();
+        assert!(waits.contains("still says it writes"), "{waits}");
+        assert!(way_back(db, &a, Some(&old), Some(&member(false, Some("x")))).unwrap_err().contains("switching"));
+        let detached = way_back(db, &a, Some(&old), None).unwrap_err();
+        assert!(detached.contains("in no global database") && detached.contains("as a secondary"), "{detached}");
+
+        // Going home is a switchover onto it (no data loss), with the configured approval.
+        a.replica = Some(back.arn.clone());
+        let followed = follow(&config, std::slice::from_ref(&a));
+        let f = followed.database_named("ledger").unwrap().failover.clone().expect("a plan home");
+        assert_eq!(f.strategy, Strategy::GlobalSwitchover, "never a data-losing failover home");
+        assert_eq!(f.target.map(|t| t.to_string()).as_deref(), Some(a.previous.as_str()));
+        assert_eq!(f.approval, db.failover.as_ref().unwrap().approval);
+
+        // Home again: the failback records the configured source, and the config serves as written.
+        let followed_db = followed.database_named("ledger").unwrap();
+        let east = Resource { region: "us-east-1".into(), id: "ledger".into(), ..west_cluster() };
+        let home = moved(followed_db, Strategy::GlobalSwitchover, &east, None, ("i-10", ACCOUNT), at()).unwrap();
+        assert_eq!((home.arn.as_str(), home.previous.as_str()), (a.previous.as_str(), a.arn.as_str()));
+        assert!(home.home(db) && !a.home(db));
+        let serves = follow(&config, std::slice::from_ref(&home));
+        let ledger = serves.database_named("ledger").unwrap();
+        assert_eq!((&ledger.source, &ledger.moved_from), (&db.source, &None), "the config as written");
+        assert_eq!((&ledger.copy_to, &ledger.failover), (&db.copy_to, &db.failover));
+    }
+
+    #[test]
+    fn an_aurora_mysql_way_back_is_a_replica_cluster_and_other_engines_are_told_to_go_global() {
+        let yaml = GLOBAL.replace("global-failover", "promote-replica");
+        let config = Config::from_yaml(&yaml).unwrap();
+        let db = config.database_named("ledger").unwrap();
+        let a = moved(db, Strategy::PromoteReplica, &west_cluster(), None, ("i-9", ACCOUNT), at()).unwrap();
+        let old = |engine: &str| DbState {
+            id: "ledger".into(),
+            status: "available".into(),
+            engine: Some(engine.into()),
+            kms_key: Some("arn:aws:kms:us-east-1:123456789012:key/old".into()),
+            settings: Settings {
+                subnet_group: Some("ledger-private".into()),
+                cluster_parameter_group: Some("ledger-cpg".into()),
+                instance_class: Some("db.r6g.large".into()),
+                ..Settings::default()
+            },
+            ..DbState::default()
+        };
+        let back = way_back(db, &a, Some(&old("aurora-mysql")), None).unwrap();
+        assert_eq!(back.way, Way::ReplicaCluster);
+        assert_eq!(back.arn, "arn:aws:rds:us-east-1:123456789012:cluster:lf-ledger-r202612071402");
+        assert_eq!(back.instance.as_deref(), Some("lf-ledger-r202612071402-1"));
+        assert_eq!((back.engine.as_deref(), back.source.as_str()), (Some("aurora-mysql"), a.arn.as_str()));
+        assert_eq!(back.settings, old("aurora-mysql").settings, "the old primary's network, groups and class");
+        assert!(back.kms_key.is_some());
+        let long =
+            Active { previous: format!("arn:aws:rds:us-east-1:123456789012:cluster:{}", "l".repeat(63)), ..a.clone() };
+        let long = way_back(db, &long, Some(&old("aurora-mysql")), None).unwrap();
+        assert!(long.id.len() <= 63 && long.instance.unwrap().len() <= 63);
+        let pg = way_back(db, &a, Some(&old("aurora-postgresql")), None).unwrap_err();
+        assert!(pg.contains("only Aurora MySQL") && pg.contains("global"), "{pg}");
     }
 }

@@ -677,6 +677,18 @@ pub fn data_line(r: &DataReport) -> String {
 /// us-west-2 since 2026-12-07 14:02 UTC (incident i-1), protected: copies only (eu-west-1); the old
 /// primary arn:… is left as it is`. `followed` is the database as `active::follow` left it.
 pub fn active_line(a: &crate::active::Active, followed: &Database) -> String {
+    // `follow` leaves a database that came home as written (no `moved_from`).
+    if followed.moved_from.is_none() && a.home(followed) {
+        return format!(
+            "{}: home in {} again since {} (failback {}), protected by its configured failover; {} is the \
+             other side again",
+            a.database,
+            followed.source.region,
+            a.since.format("%Y-%m-%d %H:%M UTC"),
+            a.incident,
+            a.previous
+        );
+    }
     let protected = crate::active::protected(a, followed);
     let regions = crate::active::copy_regions(followed);
     let copies = match (&a.replica, regions.is_empty()) {

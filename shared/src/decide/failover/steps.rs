@@ -187,6 +187,17 @@ pub struct DbState {
     pub replication: Option<Replication>,
 }
 
+/// A cluster's place in its Aurora global database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub global: String,
+    pub is_writer: bool,
+    /// The member a switchover or failover under way is moving the writer to.
+    pub moving_to: Option<String>,
+    /// The global cluster's own status (`available`, `modifying`, ...).
+    pub status: Option<String>,
+}
+
 /// `DescribeDBInstances` `StatusInfos` of type `read replication`: the status (`replicating`,
 /// `replication stop point set`, `replication stop point reached`, `error`, `stopped`,
 /// `terminated`), whether the instance is operating normally, and the error's details.
@@ -300,14 +311,15 @@ pub fn failback_ready(ev: &Evidence) -> Result<(), String> {
     let bound = FAILBACK_LAG_MAX.as_secs() as f64;
     match ev.replica_lag_seconds {
         Some(l) if (0.0..=bound).contains(&l) => Ok(()),
-        Some(l) if l < 0.0 => Err(format!("failback refused: {}'s replication is broken (ReplicaLag {l})", t.id)),
+        Some(l) if l < 0.0 => Err(format!("failback refused: {}'s replication is broken (lag {l})", t.id)),
         Some(l) => Err(format!(
             "failback refused: the way back {} is {l:.0} s behind (at most {bound:.0} s for a planned move): wait \
              for it to catch up",
             t.id
         )),
         None => Err(format!(
-            "failback refused: {}'s ReplicaLag is unknown, so what the move would lose is too: wait for a datapoint",
+            "failback refused: {}'s replication lag is unknown, so what the move would lose is too: wait for a \
+             datapoint",
             t.id
         )),
     }

@@ -1,0 +1,275 @@
+//! After the failover, Aurora (issue 29): a global database's round trip, in-process against the
+//! emulator (tests/after_failover.rs runs an instance's through the whole state machine). The
+//! stack runs in us-west-2. us-east-1 goes down; `FailoverGlobalCluster` (AllowDataLoss) makes
+//! ledger-west the writer and the failover records it as the active side. Re-protect waits for
+//! us-east-1, then finds the old primary a secondary of the global database again: that is the
+//! way back, built by nobody and left untouched. A failback is refused while the secondary lags,
+//! then goes by `SwitchoverGlobalCluster` (no data loss), with the same approval, and the config
+//! serves as written again. The emulator refuses a switchover with a member's region down, as
+//! the API reference says it is only for healthy global databases.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use failover_steps::{handle, Deps};
+use lifeboat_core::aws::incidents::IncidentStore;
+use lifeboat_core::aws::{ConfigCache, ConfigSource};
+use lifeboat_core::config::failover::Strategy;
+use lifeboat_core::error::LifeboatError;
+use lifeboat_core::failover::steps::Execution;
+use lifeboat_core::failover::{classify, Start};
+use lifeboat_core::incident::{Entry, Incident};
+use lifeboat_tests::*;
+use serde_json::{json, Value};
+
+const DR: &str = "us-west-2";
+const ACTIVE_PARAM: &str = "/lifeboat/active/ledger";
+const ENDPOINT_PARAM: &str = "/ledger/endpoint";
+
+struct Bed {
+    moto: Moto,
+    steps: Deps,
+    reprotect: reprotect::Deps,
+    store: IncidentStore,
+    config: ConfigCache,
+    table: String,
+    ssm: aws_sdk_ssm::Client,
+}
+
+async fn step(b: &Bed, action: &str, exec: &Execution) -> Result<Execution, LifeboatError> {
+    handle(&b.steps, json!({"action": action, "execution": exec}), Utc::now()).await
+}
+
+/// The request opens its incident as the trigger would, on the config as it serves now, and
+/// the approval the config demands is recorded as Lifeboat records it.
+async fn opened(b: &Bed, request: Value) -> Execution {
+    let (config, _) = b.config.get_with_actives().await.expect("config");
+    let Start::Failover(mut reqs) = classify(&config, &request, Utc::now()).expect("a request") else {
+        panic!("ignored: {request}")
+    };
+    let req = reqs.remove(0);
+    let db = config.database_named(&req.database).expect("ledger");
+    let incident = Incident::declare(db, req.kind, Utc::now(), &req.by, &req.reason, &req.seed);
+    b.store.open(&incident, &Entry::new(Utc::now(), &req.by, "seen", "seen:t")).await.expect("open");
+    let exec = Execution::new(db, &req, &incident.id, Duration::from_secs(1));
+    assert!(exec.approval_required, "production: approval required, the way out and the way home");
+    approval_recorded(&b.store, &exec.incident_id, "Alice Ops").await;
+    exec
+}
+
+/// preflight → act (twice, as a Lambda retry) → status until the target writes → the endpoint
+/// parameter → verify (no DNS configured).
+async fn recover(b: &Bed, mut exec: Execution) -> Value {
+    exec = step(b, "preflight", &exec).await.expect("preflight");
+    let acted = step(b, "act", &exec).await.expect("act");
+    let again = step(b, "act", &exec).await.expect("act again: its own switch, not another");
+    assert_eq!(again.recovery, acted.recovery);
+    exec = acted;
+    for _ in 0..40 {
+        exec = step(b, "status", &exec).await.expect("status");
+        if exec.status.as_ref().is_some_and(|s| s.available) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    exec = step(b, "endpoint", &exec).await.expect("endpoint parameter");
+    exec = step(b, "verify", &exec).await.expect("verify");
+    raw_item(&b.moto, DR, &b.table, &format!("incident#{}", exec.incident_id)).await
+}
+
+async fn active(ssm: &aws_sdk_ssm::Client) -> Value {
+    let p = ssm.get_parameter().name(ACTIVE_PARAM).send().await.expect("active side recorded");
+    serde_json::from_str(p.parameter().and_then(|p| p.value()).unwrap_or_default()).expect("JSON")
+}
+
+/// Which member of ledger-global writes, by cluster identifier.
+async fn writer(moto: &Moto) -> String {
+    let out = moto.rds(DR).await.describe_global_clusters().global_cluster_identifier("ledger-global").send().await;
+    let out = out.expect("global cluster");
+    let members = out.global_clusters()[0].global_cluster_members();
+    let w: Vec<&str> =
+        members.iter().filter(|m| m.is_writer() == Some(true)).filter_map(|m| m.db_cluster_arn()).collect();
+    assert_eq!(w.len(), 1, "one writer: {members:?}");
+    w[0].rsplit(':').next().unwrap_or_default().to_owned()
+}
+
+fn timeline(item: &Value) -> String {
+    item["timeline"].to_string()
+}
+
+#[test]
+fn a_global_database_goes_home_by_a_switchover_to_its_old_primary_once_it_is_a_secondary_again() {
+    // The round trip's future holds every function's state across its awaits: more than a test
+    // thread's 2 MB in a debug build, so it runs on a thread of its own with room.
+    let run = std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+            rt.expect("runtime").block_on(global_round_trip())
+        })
+        .expect("thread");
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn global_round_trip() {
+    let moto = Moto::start();
+    let east = moto.rds("us-east-1").await;
+    create_cluster(&moto, "us-east-1", "ledger").await;
+    cluster_instance(&moto, "us-east-1", "ledger", "ledger-1").await;
+    let primary = format!("arn:aws:rds:us-east-1:{ACCOUNT}:cluster:ledger");
+    let secondary = format!("arn:aws:rds:{DR}:{ACCOUNT}:cluster:ledger-west");
+    east.create_global_cluster()
+        .global_cluster_identifier("ledger-global")
+        .source_db_cluster_identifier(&primary)
+        .send()
+        .await
+        .expect("global database");
+    moto.rds(DR)
+        .await
+        .create_db_cluster()
+        .db_cluster_identifier("ledger-west")
+        .engine("aurora-postgresql")
+        .global_cluster_identifier("ledger-global")
+        .send()
+        .await
+        .expect("secondary");
+    cluster_instance(&moto, DR, "ledger-west", "ledger-west-1").await;
+    assert_eq!(writer(&moto).await, "ledger", "the primary it was created from writes");
+
+    let table = incidents_table(&moto, DR).await;
+    let sdk = moto.sdk(DR).await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let yaml = format!(
+        "databases:\n  - name: ledger\n    source: {primary}\n    tier: production\n    rpo: 5m\n    rto: 30m\n    \
+         copy_to: [{{ region: us-west-2, kms_key: \"{}\" }}, {{ region: eu-west-1, kms_key: \"{}\" }}]\n    \
+         failover:\n      strategy: global-failover\n      target: {secondary}\n      approval: required\n      \
+         endpoint_parameter: {ENDPOINT_PARAM}\n      reprotect: auto\n",
+        kms_key(&moto, DR).await,
+        kms_key(&moto, "eu-west-1").await
+    );
+    let dir = std::env::temp_dir().join(format!("lifeboat-global-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("lifeboat.yaml");
+    std::fs::write(&file, &yaml).expect("config");
+    let cache = || {
+        ConfigCache::new(ConfigSource::File(file.to_string_lossy().into_owned()), &sdk, Duration::ZERO)
+            .following_active_fresh()
+    };
+    let b = Bed {
+        steps: Deps::new(cache(), &sdk, &table),
+        reprotect: reprotect::Deps::new(cache(), &sdk, &table),
+        store: IncidentStore::new(&sdk, &table),
+        config: cache(),
+        table,
+        ssm,
+        moto,
+    };
+    let written = b.config.written().await.expect("config");
+    let ledger = written.database_named("ledger").expect("ledger").clone();
+
+    // us-east-1 goes down. A switchover needs every member running: refused, as AWS refuses it.
+    b.moto.post("/_lifeboat/outage", &json!({"regions": ["us-east-1"]}));
+    let switch = b
+        .moto
+        .rds(DR)
+        .await
+        .switchover_global_cluster()
+        .global_cluster_identifier("ledger-global")
+        .target_db_cluster_identifier(&secondary)
+        .send()
+        .await;
+    assert!(switch.is_err(), "a switchover with the primary's region down");
+
+    // The failover: FailoverGlobalCluster with AllowDataLoss, approved, verified, recorded.
+    let out = opened(&b, json!({"database": "ledger", "reason": "us-east-1 is down", "requested_by": "alice"})).await;
+    assert_eq!(out.strategy, Strategy::GlobalFailover);
+    let item = recover(&b, out.clone()).await;
+    assert_eq!(item["status"], "resolved", "{item}");
+    assert_eq!(writer(&b.moto).await, "ledger-west");
+    let moved = active(&b.ssm).await;
+    assert_eq!((moved["arn"].as_str(), moved["previous"].as_str()), (Some(secondary.as_str()), Some(primary.as_str())));
+    assert_eq!(moved["incident"], out.incident_id.as_str());
+    // The jobs follow it: copies to eu-west-1 only, and no failover of a failover.
+    let (serves, _) = b.config.get_with_actives().await.expect("followed");
+    let now = serves.database_named("ledger").expect("ledger");
+    assert_eq!(now.source.to_string(), secondary);
+    assert_eq!(lifeboat_core::active::copy_regions(now), ["eu-west-1"]);
+    assert!(now.failover.is_none(), "{:?}", now.failover);
+
+    // Re-protect waits for us-east-1, and builds nothing meanwhile.
+    let waits = reprotect::handle(&b.reprotect, json!({}), Utc::now()).await.expect("schedule");
+    assert_eq!(waits["reprotected"], json!([]), "{waits}");
+    let why = waits["waiting"][0]["why"].as_str().unwrap_or_default();
+    assert!(why.contains("us-east-1 does not answer"), "{waits}");
+    b.moto.post("/_lifeboat/outage", &json!({"regions": []}));
+
+    // Back: the old primary is a secondary of the global database again (what the failover
+    // made it), so it is the way back. Nothing is created, the old primary is not touched.
+    let clusters_before = east.describe_db_clusters().send().await.expect("clusters").db_clusters().len();
+    let planned = reprotect::handle(&b.reprotect, json!({"database": "ledger", "dry_run": true}), Utc::now()).await;
+    let planned = planned.expect("dry run");
+    assert!(planned["would"].as_str().unwrap_or_default().contains("nothing to build"), "{planned}");
+    let done = reprotect::handle(&b.reprotect, json!({}), Utc::now()).await.expect("schedule");
+    assert_eq!(done["reprotected"][0]["replica"], primary.as_str(), "{done}");
+    assert_eq!(done["reprotected"][0]["built"], false, "{done}");
+    let clusters = east.describe_db_clusters().send().await.expect("clusters");
+    assert_eq!(clusters.db_clusters().len(), clusters_before, "nothing built");
+    let old = clusters.db_clusters().iter().find(|c| c.db_cluster_identifier() == Some("ledger")).expect("old primary");
+    assert!(old.tag_list().is_empty(), "the way back is left as it is: {:?}", old.tag_list());
+    assert_eq!(active(&b.ssm).await["replica"], primary.as_str());
+    let home_ssm = aws_sdk_ssm::Client::new(&b.moto.sdk("us-east-1").await);
+    assert_eq!(active(&home_ssm).await["replica"], primary.as_str(), "told home");
+    let item = raw_item(&b.moto, DR, &b.table, &format!("incident#{}", out.incident_id)).await;
+    assert!(timeline(&item).contains("a secondary of the global database again"), "{item}");
+    let again = reprotect::handle(&b.reprotect, json!({}), Utc::now()).await.expect("schedule");
+    assert_eq!(again["reprotected"], json!([]), "{again}");
+
+    // The plan home is a switchover to the old primary, never a failover that loses data.
+    let (serves, actives) = b.config.get_with_actives().await.expect("followed");
+    let f = serves.database_named("ledger").and_then(|d| d.failover.clone()).expect("a plan home");
+    assert_eq!((f.strategy, f.target.map(|t| t.to_string())), (Strategy::GlobalSwitchover, Some(primary.clone())));
+    let line = lifeboat_core::message::active_line(&actives[0], serves.database_named("ledger").unwrap());
+    assert!(
+        line.contains("active in us-west-2") && line.contains(&format!("protected: replica ({primary})")),
+        "{line}"
+    );
+
+    // Going home, planned: refused while the secondary lags (AuroraGlobalDBReplicationLag, ms).
+    let lag = ("AuroraGlobalDBReplicationLag", "DBClusterIdentifier", "ledger");
+    rds_metric(&b.moto, "us-east-1", lag, 120_000.0, 240).await;
+    let home =
+        |reason: &str| json!({"database": "ledger", "reason": reason, "requested_by": "alice", "failback": true});
+    let early = opened(&b, home("us-east-1 is back")).await;
+    assert!(early.failback && early.strategy == Strategy::GlobalSwitchover, "{early:?}");
+    let refused = step(&b, "preflight", &early).await.expect_err("refused while lagging").to_string();
+    assert!(refused.contains("120 s behind"), "{refused}");
+    // The machine's Catch ends it: the incident fails, told once.
+    step(&b, "fail", &early).await.expect("fail");
+    assert_eq!(writer(&b.moto).await, "ledger-west", "nothing moved");
+
+    // Caught up: the switchover takes it home, verified, and the config serves as written.
+    rds_metric(&b.moto, "us-east-1", lag, 40.0, 5).await;
+    let back = opened(&b, home("us-east-1 is back and caught up")).await;
+    let item = recover(&b, back.clone()).await;
+    assert_eq!((item["status"].as_str(), item["kind"].as_str()), (Some("resolved"), Some("failback")), "{item}");
+    assert!(timeline(&item).contains(&format!("back from where incident {} moved it", out.incident_id)), "{item}");
+    assert_eq!(writer(&b.moto).await, "ledger", "home: the old primary writes again");
+    let homed = active(&b.ssm).await;
+    assert_eq!((homed["arn"].as_str(), homed["previous"].as_str()), (Some(primary.as_str()), Some(secondary.as_str())));
+    let (serves, actives) = b.config.get_with_actives().await.expect("followed");
+    let now = serves.database_named("ledger").expect("ledger");
+    assert_eq!((&now.source, &now.moved_from, &now.failover), (&ledger.source, &None, &ledger.failover));
+    assert_eq!(lifeboat_core::active::copy_regions(now), ["us-west-2", "eu-west-1"], "the DR direction again");
+    let line = lifeboat_core::message::active_line(&actives[0], now);
+    assert!(line.contains("home in us-east-1 again"), "{line}");
+    let endpoint = b.ssm.get_parameter().name(ENDPOINT_PARAM).send().await.expect("endpoint parameter");
+    let endpoint = endpoint.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned();
+    assert!(endpoint.starts_with("ledger."), "the applications point home: {endpoint}");
+    // Home is not a move: re-protect has nothing to do, and a failback from home is refused.
+    let none = reprotect::handle(&b.reprotect, json!({"database": "ledger"}), Utc::now()).await;
+    assert!(none.is_err_and(|e| e.to_string().contains("has not moved")));
+    let (serves, _) = b.config.get_with_actives().await.expect("followed");
+    assert!(classify(&serves, &home("again"), Utc::now()).is_err(), "nothing to go home from");
+}
