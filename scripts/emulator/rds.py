@@ -1000,11 +1000,27 @@ def hooked(cls, name):
 
 
 def global_clusters_know_their_writer() -> None:
-    """CreateGlobalCluster, SourceDBClusterIdentifier: "The Amazon Resource Name (ARN) to use as
+    """Replica clusters and global databases as RDS makes them. CreateGlobalCluster, SourceDBClusterIdentifier: "The Amazon Resource Name (ARN) to use as
     the primary cluster of the global database." moto adds that cluster as the first member but
     never marks it the writer (IsWriter false on every member until a cluster is created into the
     global database); RDS reports its primary as the writer."""
-    from moto.rds.models import RDSBackend
+    from moto.rds.models import RDSBackend, find_cluster
+
+    @hooked(RDSBackend, "create_db_cluster")
+    def _(original, self, bound, args, kwargs):
+        # A cross-region replica cluster replicates its source's users: RDS's own example of one
+        # ("Creating a cross-Region read replica DB cluster") names no MasterUsername; moto
+        # demands one of every cluster but a global database's member.
+        params = bound.arguments.get("kwargs") or {}
+        source = params.get("replication_source_identifier") or ""
+        if source.startswith("arn:") and not params.get("master_username"):
+            try:
+                primary = find_cluster(source)
+                params["master_username"] = primary.master_username
+                params.setdefault("master_user_password", getattr(primary, "_master_user_password", None))
+            except Exception:  # noqa: BLE001 - an unknown source is refused by the rules first
+                pass
+        return original(self, *args, **kwargs)
 
     @hooked(RDSBackend, "create_global_cluster")
     def _(original, self, bound, args, kwargs):

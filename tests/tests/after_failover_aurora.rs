@@ -23,7 +23,6 @@ use lifeboat_tests::*;
 use serde_json::{json, Value};
 
 const DR: &str = "us-west-2";
-const ACTIVE_PARAM: &str = "/lifeboat/active/ledger";
 const ENDPOINT_PARAM: &str = "/ledger/endpoint";
 
 struct Bed {
@@ -34,6 +33,38 @@ struct Bed {
     config: ConfigCache,
     table: String,
     ssm: aws_sdk_ssm::Client,
+    /// The database's active-side parameter.
+    param: String,
+}
+
+/// The stack in us-west-2 with `name` protected by `strategy` from `source` to `target`,
+/// approval required, the endpoint parameter, `reprotect: auto`, copies to us-west-2 and eu-west-1.
+async fn bed(moto: Moto, name: &str, strategy: &str, source: &str, target: &str) -> Bed {
+    let table = incidents_table(&moto, DR).await;
+    let sdk = moto.sdk(DR).await;
+    let yaml = format!(
+        "databases:\n  - name: {name}\n    source: {source}\n    tier: production\n    rpo: 5m\n    rto: 30m\n    \
+         copy_to: [{{ region: us-west-2, kms_key: \"{}\" }}, {{ region: eu-west-1, kms_key: \"{}\" }}]\n    \
+         failover:\n      strategy: {strategy}\n      target: {target}\n      approval: required\n      \
+         endpoint_parameter: {ENDPOINT_PARAM}\n      reprotect: auto\n",
+        kms_key(&moto, DR).await,
+        kms_key(&moto, "eu-west-1").await
+    );
+    let dir = std::env::temp_dir().join(format!("lifeboat-aurora-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("lifeboat.yaml").to_string_lossy().into_owned();
+    std::fs::write(&file, &yaml).expect("config");
+    let cache = || ConfigCache::new(ConfigSource::File(file.clone()), &sdk, Duration::ZERO).following_active_fresh();
+    Bed {
+        steps: Deps::new(cache(), &sdk, &table),
+        reprotect: reprotect::Deps::new(cache(), &sdk, &table),
+        store: IncidentStore::new(&sdk, &table),
+        config: cache(),
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        param: format!("/lifeboat/active/{name}"),
+        table,
+        moto,
+    }
 }
 
 async fn step(b: &Bed, action: &str, exec: &Execution) -> Result<Execution, LifeboatError> {
@@ -77,8 +108,8 @@ async fn recover(b: &Bed, mut exec: Execution) -> Value {
     raw_item(&b.moto, DR, &b.table, &format!("incident#{}", exec.incident_id)).await
 }
 
-async fn active(ssm: &aws_sdk_ssm::Client) -> Value {
-    let p = ssm.get_parameter().name(ACTIVE_PARAM).send().await.expect("active side recorded");
+async fn active(ssm: &aws_sdk_ssm::Client, param: &str) -> Value {
+    let p = ssm.get_parameter().name(param).send().await.expect("active side recorded");
     serde_json::from_str(p.parameter().and_then(|p| p.value()).unwrap_or_default()).expect("JSON")
 }
 
@@ -138,34 +169,7 @@ async fn global_round_trip() {
     cluster_instance(&moto, DR, "ledger-west", "ledger-west-1").await;
     assert_eq!(writer(&moto).await, "ledger", "the primary it was created from writes");
 
-    let table = incidents_table(&moto, DR).await;
-    let sdk = moto.sdk(DR).await;
-    let ssm = aws_sdk_ssm::Client::new(&sdk);
-    let yaml = format!(
-        "databases:\n  - name: ledger\n    source: {primary}\n    tier: production\n    rpo: 5m\n    rto: 30m\n    \
-         copy_to: [{{ region: us-west-2, kms_key: \"{}\" }}, {{ region: eu-west-1, kms_key: \"{}\" }}]\n    \
-         failover:\n      strategy: global-failover\n      target: {secondary}\n      approval: required\n      \
-         endpoint_parameter: {ENDPOINT_PARAM}\n      reprotect: auto\n",
-        kms_key(&moto, DR).await,
-        kms_key(&moto, "eu-west-1").await
-    );
-    let dir = std::env::temp_dir().join(format!("lifeboat-global-{}-{}", std::process::id(), free_port()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("lifeboat.yaml");
-    std::fs::write(&file, &yaml).expect("config");
-    let cache = || {
-        ConfigCache::new(ConfigSource::File(file.to_string_lossy().into_owned()), &sdk, Duration::ZERO)
-            .following_active_fresh()
-    };
-    let b = Bed {
-        steps: Deps::new(cache(), &sdk, &table),
-        reprotect: reprotect::Deps::new(cache(), &sdk, &table),
-        store: IncidentStore::new(&sdk, &table),
-        config: cache(),
-        table,
-        ssm,
-        moto,
-    };
+    let b = bed(moto, "ledger", "global-failover", &primary, &secondary).await;
     let written = b.config.written().await.expect("config");
     let ledger = written.database_named("ledger").expect("ledger").clone();
 
@@ -188,7 +192,7 @@ async fn global_round_trip() {
     let item = recover(&b, out.clone()).await;
     assert_eq!(item["status"], "resolved", "{item}");
     assert_eq!(writer(&b.moto).await, "ledger-west");
-    let moved = active(&b.ssm).await;
+    let moved = active(&b.ssm, &b.param).await;
     assert_eq!((moved["arn"].as_str(), moved["previous"].as_str()), (Some(secondary.as_str()), Some(primary.as_str())));
     assert_eq!(moved["incident"], out.incident_id.as_str());
     // The jobs follow it: copies to eu-west-1 only, and no failover of a failover.
@@ -218,9 +222,9 @@ async fn global_round_trip() {
     assert_eq!(clusters.db_clusters().len(), clusters_before, "nothing built");
     let old = clusters.db_clusters().iter().find(|c| c.db_cluster_identifier() == Some("ledger")).expect("old primary");
     assert!(old.tag_list().is_empty(), "the way back is left as it is: {:?}", old.tag_list());
-    assert_eq!(active(&b.ssm).await["replica"], primary.as_str());
+    assert_eq!(active(&b.ssm, &b.param).await["replica"], primary.as_str());
     let home_ssm = aws_sdk_ssm::Client::new(&b.moto.sdk("us-east-1").await);
-    assert_eq!(active(&home_ssm).await["replica"], primary.as_str(), "told home");
+    assert_eq!(active(&home_ssm, &b.param).await["replica"], primary.as_str(), "told home");
     let item = raw_item(&b.moto, DR, &b.table, &format!("incident#{}", out.incident_id)).await;
     assert!(timeline(&item).contains("a secondary of the global database again"), "{item}");
     let again = reprotect::handle(&b.reprotect, json!({}), Utc::now()).await.expect("schedule");
@@ -256,7 +260,7 @@ async fn global_round_trip() {
     assert_eq!((item["status"].as_str(), item["kind"].as_str()), (Some("resolved"), Some("failback")), "{item}");
     assert!(timeline(&item).contains(&format!("back from where incident {} moved it", out.incident_id)), "{item}");
     assert_eq!(writer(&b.moto).await, "ledger", "home: the old primary writes again");
-    let homed = active(&b.ssm).await;
+    let homed = active(&b.ssm, &b.param).await;
     assert_eq!((homed["arn"].as_str(), homed["previous"].as_str()), (Some(primary.as_str()), Some(secondary.as_str())));
     let (serves, actives) = b.config.get_with_actives().await.expect("followed");
     let now = serves.database_named("ledger").expect("ledger");
@@ -272,4 +276,140 @@ async fn global_round_trip() {
     assert!(none.is_err_and(|e| e.to_string().contains("has not moved")));
     let (serves, _) = b.config.get_with_actives().await.expect("followed");
     assert!(classify(&serves, &home("again"), Utc::now()).is_err(), "nothing to go home from");
+}
+
+#[test]
+fn an_aurora_mysql_database_gets_a_replica_cluster_in_the_old_region_as_its_way_back_and_goes_home_by_it() {
+    let run = std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+            rt.expect("runtime").block_on(replica_cluster_round_trip())
+        })
+        .expect("thread");
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Cluster `id`'s (replication source, tags, kms key, security groups, cluster parameter group).
+async fn cluster_seen(moto: &Moto, region: &str, id: &str) -> Option<aws_sdk_rds::types::DbCluster> {
+    let out = moto.rds(region).await.describe_db_clusters().db_cluster_identifier(id).send().await.ok()?;
+    out.db_clusters().first().cloned()
+}
+
+async fn replica_cluster_round_trip() {
+    let moto = Moto::start();
+    let east = moto.rds("us-east-1").await;
+    let (east_key, west_key) = (kms_key(&moto, "us-east-1").await, kms_key(&moto, DR).await);
+    east.create_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name("shop-cpg")
+        .db_parameter_group_family("aurora-mysql8.0")
+        .description("shop")
+        .send()
+        .await
+        .expect("cluster parameter group");
+    east.create_db_cluster()
+        .db_cluster_identifier("shop")
+        .engine("aurora-mysql")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .storage_encrypted(true)
+        .kms_key_id(&east_key)
+        .db_cluster_parameter_group_name("shop-cpg")
+        .vpc_security_group_ids("sg-0shop")
+        .send()
+        .await
+        .expect("primary cluster");
+    east.create_db_instance()
+        .db_instance_identifier("shop-1")
+        .db_cluster_identifier("shop")
+        .engine("aurora-mysql")
+        .db_instance_class("db.r6g.xlarge")
+        .send()
+        .await
+        .expect("writer");
+    let primary = format!("arn:aws:rds:us-east-1:{ACCOUNT}:cluster:shop");
+    let replica = format!("arn:aws:rds:{DR}:{ACCOUNT}:cluster:shop-west");
+    let west = moto.rds(DR).await;
+    let create = |key: Option<&str>| {
+        west.create_db_cluster()
+            .db_cluster_identifier("shop-west")
+            .engine("aurora-mysql")
+            .replication_source_identifier(&primary)
+            .set_kms_key_id(key.map(str::to_owned))
+            .storage_encrypted(true)
+            .send()
+    };
+    assert!(create(None).await.is_err(), "RDS: an encrypted source's replica cluster elsewhere names a key there");
+    create(Some(&west_key)).await.expect("replica cluster");
+    west.create_db_instance()
+        .db_instance_identifier("shop-west-1")
+        .db_cluster_identifier("shop-west")
+        .engine("aurora-mysql")
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .expect("replica cluster's instance");
+
+    let b = bed(moto, "shop", "promote-replica", &primary, &replica).await;
+    b.moto.post("/_lifeboat/outage", &json!({"regions": ["us-east-1"]}));
+    let out = opened(&b, json!({"database": "shop", "reason": "us-east-1 is down", "requested_by": "alice"})).await;
+    let item = recover(&b, out.clone()).await;
+    assert_eq!(item["status"], "resolved", "{item}");
+    let moved = active(&b.ssm, &b.param).await;
+    assert_eq!((moved["arn"].as_str(), moved["previous"].as_str()), (Some(replica.as_str()), Some(primary.as_str())));
+    b.moto.post("/_lifeboat/outage", &json!({"regions": []}));
+
+    // Re-protect: a replica cluster of what serves, in us-east-1, with the old primary's
+    // network, groups, key and writer class; the old primary only tagged.
+    let built = reprotect::handle(&b.reprotect, json!({}), Utc::now()).await.expect("schedule");
+    let back_arn = built["reprotected"][0]["replica"].as_str().unwrap_or_else(|| panic!("{built}")).to_owned();
+    assert_eq!(built["reprotected"][0]["built"], true, "{built}");
+    assert!(back_arn.starts_with(&format!("arn:aws:rds:us-east-1:{ACCOUNT}:cluster:lf-shop-r")), "{back_arn}");
+    let back_id = back_arn.rsplit(':').next().unwrap_or_default().to_owned();
+    let back = cluster_seen(&b.moto, "us-east-1", &back_id).await.expect("the way back");
+    let of = back.replication_source_identifier().unwrap_or_default();
+    assert!(of == replica || of == "shop-west", "a replica of what serves now: {of}");
+    assert_eq!(back.engine(), Some("aurora-mysql"));
+    assert_eq!(back.kms_key_id(), Some(east_key.as_str()), "the old region's key");
+    assert_eq!(back.db_cluster_parameter_group(), Some("shop-cpg"));
+    assert_eq!(back.vpc_security_groups()[0].vpc_security_group_id(), Some("sg-0shop"));
+    let instance = east.describe_db_instances().db_instance_identifier(format!("{back_id}-1")).send().await;
+    let instance = instance.expect("its instance");
+    assert_eq!(instance.db_instances()[0].db_instance_class(), Some("db.r6g.xlarge"), "the old writer's class");
+    let old = cluster_seen(&b.moto, "us-east-1", "shop").await.expect("old primary");
+    assert_eq!(old.status(), Some("available"));
+    let tagged = old
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == Some("lifeboat:old-primary-of") && t.value() == Some(&out.incident_id));
+    assert!(tagged, "{:?}", old.tag_list());
+    let again = reprotect::handle(&b.reprotect, json!({}), Utc::now()).await.expect("schedule");
+    assert_eq!(again["reprotected"], json!([]), "{again}");
+    assert_eq!(east.describe_db_clusters().send().await.expect("clusters").db_clusters().len(), 2, "one way back");
+
+    // Going home: refused while the replica cluster lags (AuroraBinlogReplicaLag), then its
+    // promotion, with the same approval; the DR direction is the original again.
+    let lag = ("AuroraBinlogReplicaLag", "DBClusterIdentifier", back_id.as_str());
+    rds_metric(&b.moto, "us-east-1", lag, 120.0, 240).await;
+    let home = |reason: &str| json!({"database": "shop", "reason": reason, "requested_by": "alice", "failback": true});
+    let early = opened(&b, home("us-east-1 is back")).await;
+    assert_eq!(early.strategy, Strategy::PromoteReplica);
+    let refused = step(&b, "preflight", &early).await.expect_err("refused while lagging").to_string();
+    assert!(refused.contains("120 s behind"), "{refused}");
+    step(&b, "fail", &early).await.expect("fail");
+    rds_metric(&b.moto, "us-east-1", lag, 0.0, 5).await;
+    let going = opened(&b, home("caught up")).await;
+    let item = recover(&b, going).await;
+    assert_eq!((item["status"].as_str(), item["kind"].as_str()), (Some("resolved"), Some("failback")), "{item}");
+    assert!(timeline(&item).contains(&format!("back from where incident {} moved it", out.incident_id)), "{item}");
+    let promoted = cluster_seen(&b.moto, "us-east-1", &back_id).await.expect("home");
+    assert!(promoted.replication_source_identifier().is_none(), "promoted: {promoted:?}");
+    let homed = active(&b.ssm, &b.param).await;
+    assert_eq!((homed["arn"].as_str(), homed["previous"].as_str()), (Some(back_arn.as_str()), Some(replica.as_str())));
+    let (serves, _) = b.config.get_with_actives().await.expect("followed");
+    let shop = serves.database_named("shop").expect("shop");
+    assert_eq!(shop.source.to_string(), back_arn);
+    assert_eq!(lifeboat_core::active::copy_regions(shop), ["us-west-2", "eu-west-1"], "the DR direction again");
 }
