@@ -35,6 +35,8 @@ struct Bed {
     ssm: aws_sdk_ssm::Client,
     /// The database's active-side parameter.
     param: String,
+    /// The config file.
+    file: String,
 }
 
 /// The stack in us-west-2 with `name` protected by `strategy` from `source` to `target`,
@@ -62,6 +64,7 @@ async fn bed(moto: Moto, name: &str, strategy: &str, source: &str, target: &str)
         config: cache(),
         ssm: aws_sdk_ssm::Client::new(&sdk),
         param: format!("/lifeboat/active/{name}"),
+        file: file.clone(),
         table,
         moto,
     }
@@ -389,9 +392,20 @@ async fn replica_cluster_round_trip() {
     assert_eq!(again["reprotected"], json!([]), "{again}");
     assert_eq!(east.describe_db_clusters().send().await.expect("clusters").db_clusters().len(), 2, "one way back");
 
+    // Readiness judges the way back: available, and its lag (AuroraBinlogReplicaLag) inside the RPO.
+    let lag = ("AuroraBinlogReplicaLag", "DBClusterIdentifier", back_id.as_str());
+    rds_metric(&b.moto, "us-east-1", lag, 3.0, 420).await;
+    let (topic, _) = topic_with_queue(&b.moto, DR).await;
+    let sdk = b.moto.sdk(DR).await;
+    let cache = ConfigCache::new(ConfigSource::File(b.file.clone()), &sdk, Duration::ZERO).following_active_fresh();
+    let deps = rpo_monitor::Deps::new(cache, &sdk, &b.table, &topic);
+    let ready = rpo_monitor::handle(&deps, json!({"readiness": true}), Utc::now()).await.expect("readiness");
+    let text = serde_json::to_string(&ready).unwrap_or_default();
+    assert!(text.contains(&format!("{back_id} is available")), "the way back is the target it checks: {text}");
+    assert!(!text.contains("no replica lag datapoint"), "its lag is read: {text}");
+
     // Going home: refused while the replica cluster lags (AuroraBinlogReplicaLag), then its
     // promotion, with the same approval; the DR direction is the original again.
-    let lag = ("AuroraBinlogReplicaLag", "DBClusterIdentifier", back_id.as_str());
     rds_metric(&b.moto, "us-east-1", lag, 120.0, 240).await;
     let home = |reason: &str| json!({"database": "shop", "reason": reason, "requested_by": "alice", "failback": true});
     let early = opened(&b, home("us-east-1 is back")).await;

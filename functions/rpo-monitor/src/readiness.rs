@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use lifeboat_core::arn::RdsResource;
+use lifeboat_core::aws::cloudwatch::Lag;
 use lifeboat_core::aws::rds::{Kinds, Listed, SnapshotQuotas};
 use lifeboat_core::aws::recovery::Group;
 use lifeboat_core::aws::ssm::parameter;
@@ -400,12 +401,14 @@ async fn facts(
         } else {
             deps.rds.instance(&t.region, &t.id).await?
         };
-        if failover.is_some_and(|f| f.strategy == Strategy::PromoteReplica) && t.resource == RdsResource::Instance {
-            let lag = deps.metrics.replica_lag(&t.region, &t.id, now).await.unwrap_or_else(|e| {
+        if failover.is_some_and(|f| f.strategy == Strategy::PromoteReplica) {
+            // An Aurora MySQL replica cluster reports its lag as AuroraBinlogReplicaLag.
+            let metric = if t.resource == RdsResource::Cluster { Lag::BinlogCluster } else { Lag::Replica };
+            let lag = deps.metrics.lag(&t.region, metric, &t.id, now).await.unwrap_or_else(|e| {
                 warn!(error = %e, "replica lag not read");
                 None
             });
-            f.replica_lag_seconds = lag.map(|l| l as f64);
+            f.replica_lag_seconds = lag.map(f64::round);
         }
         f.target = Some(seen);
     }

@@ -448,7 +448,7 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
                 ),
                 Some(l) => check("replica-lag", Ok, format!("{}s", l as i64)),
                 None => {
-                    check("replica-lag", Warning, "no ReplicaLag datapoint in the last minutes: the loss is unknown")
+                    check("replica-lag", Warning, "no replica lag datapoint in the last minutes: the loss is unknown")
                 }
             });
         }
