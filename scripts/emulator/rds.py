@@ -473,7 +473,6 @@ def cross_region_replicas_name_their_source_and_key(action, form, region):
         )
 
 
-@contextlib.contextmanager
 def cross_region_replica_clusters_name_their_source_and_key(action, form, region):
     """CreateDBCluster, ReplicationSourceIdentifier: "The Amazon Resource Name (ARN) of the source
     DB instance or DB cluster if this DB cluster is created as a read replica." KmsKeyId: "If you
@@ -498,6 +497,7 @@ def cross_region_replica_clusters_name_their_source_and_key(action, form, region
         )
 
 
+@contextlib.contextmanager
 def cross_region_replicas_take_the_default_parameter_group(form, region):
     """CreateDBInstanceReadReplica, DBParameterGroupName: "If you do not specify a value for
     DBParameterGroupName, then Amazon RDS uses the DBParameterGroup of source DB instance for a

@@ -288,6 +288,20 @@ async fn round_trip() {
     let ready = rpo_monitor::handle(&deps, json!({"readiness": true}), chrono::Utc::now()).await.expect("readiness");
     let text = serde_json::to_string(&ready).unwrap();
     assert!(text.contains(&format!("{back_id} is available")), "the way back is the target it checks: {text}");
+    // us-east-1 answers again: copies of what serves go there too, under the old primary's key
+    // (the old primary's own snapshots there stay as they are: no policy reaches them).
+    let later = snapshot(&moto, DR, "orders-replica", "orders-replica-later", &[]).await;
+    let source = lifeboat_core::aws::ConfigSource::File(config_file.clone());
+    let cache = lifeboat_core::aws::ConfigCache::new(source, &moto.sdk(DR).await, lifeboat_core::aws::CONFIG_TTL)
+        .following_active();
+    let copier = snapshot_copier::Deps::new(cache, &moto.sdk(DR).await);
+    let swept = snapshot_copier::handle(&copier, event("scheduled-sweep.json", None), chrono::Utc::now()).await;
+    let swept = swept.expect("sweep");
+    let home_copies = copies_in(&moto, "us-east-1").await;
+    assert!(home_copies.iter().any(|(_, source)| source == &later), "{home_copies:?}\n{swept:?}");
+    let copied = east.describe_db_snapshots().send().await.expect("snapshots");
+    let copy = copied.db_snapshots().iter().find(|s| s.db_instance_identifier() == Some("orders-replica"));
+    assert_eq!(copy.and_then(|c| c.kms_key_id()), Some(east_key.as_str()), "under the old region's key");
 
     // Going home, planned: refused while the way back lags, and nothing moves.
     // RDS reports ReplicaLag each minute; the failover reads the newest minute's.

@@ -235,7 +235,9 @@ async fn global_round_trip() {
 
     // The plan home is a switchover to the old primary, never a failover that loses data.
     let (serves, actives) = b.config.get_with_actives().await.expect("followed");
-    let f = serves.database_named("ledger").and_then(|d| d.failover.clone()).expect("a plan home");
+    let away = serves.database_named("ledger").expect("ledger");
+    assert_eq!(lifeboat_core::active::copy_regions(away), ["eu-west-1", "us-east-1"], "copies go home too now");
+    let f = away.failover.clone().expect("a plan home");
     assert_eq!((f.strategy, f.target.map(|t| t.to_string())), (Strategy::GlobalSwitchover, Some(primary.clone())));
     let line = lifeboat_core::message::active_line(&actives[0], serves.database_named("ledger").unwrap());
     assert!(
@@ -344,7 +346,8 @@ async fn replica_cluster_round_trip() {
             .storage_encrypted(true)
             .send()
     };
-    assert!(create(None).await.is_err(), "RDS: an encrypted source's replica cluster elsewhere names a key there");
+    let refused = format!("{:?}", create(None).await.expect_err("no key"));
+    assert!(refused.contains("needs a KmsKeyId"), "RDS: an encrypted source's replica cluster names a key: {refused}");
     create(Some(&west_key)).await.expect("replica cluster");
     west.create_db_instance()
         .db_instance_identifier("shop-west-1")

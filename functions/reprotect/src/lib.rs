@@ -6,7 +6,7 @@
 //! and reported. Every step is safe to run twice.
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::active::{self, Active, Way, TAG_OLD_PRIMARY};
+use lifeboat_core::active::{self, Active, CopiesHome, Way, TAG_OLD_PRIMARY};
 use lifeboat_core::arn::{RdsArn, RdsResource};
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::Rds;
@@ -179,7 +179,9 @@ async fn one(
         deps.rds.tag(&previous, TAG_OLD_PRIMARY, &a.incident).await?;
         format!("the old primary {} is left as it is, tagged {TAG_OLD_PRIMARY}={}", a.previous, a.incident)
     };
-    let now_active = Active { replica: Some(back.arn.clone()), ..a.clone() };
+    // The old region answers: copies of what serves go there too, under the old primary's key.
+    let copies_home = Some(CopiesHome { kms_key: old.as_ref().and_then(|o| o.kms_key.clone()) });
+    let now_active = Active { replica: Some(back.arn.clone()), copies_home, ..a.clone() };
     store::put(&deps.ssm, &now_active).await?;
     store::put(&deps.ssm_in(&previous.region), &now_active).await?;
     let what = format!("re-protect: {}; {left}", back.describe());

@@ -38,6 +38,17 @@ pub struct Active {
     /// The way back, once re-protect built it: a read replica of `arn` in `previous`'s region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<String>,
+    /// Set by re-protect once `previous`'s region answered: copies of what serves now go there
+    /// too, under the old primary's key (a key of that region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies_home: Option<CopiesHome>,
+}
+
+/// Copies into the old primary's region, once it answers again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopiesHome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
 }
 
 impl Active {
@@ -255,6 +266,7 @@ pub fn moved(
         incident: incident.to_owned(),
         previous: db.source.to_string(),
         replica: None,
+        copies_home: None,
     })
 }
 
@@ -283,7 +295,8 @@ impl Protected {
 /// The config as it serves now: each moved database's source is its active side; its copies go
 /// to the configured DR regions but the one it now runs in; and its failover plan, written for
 /// the old primary (its target now serves, its alarms watch the old one), is set aside, so no
-/// signal starts a failover that already happened. Once re-protect built the way back, the plan
+/// signal starts a failover that already happened. Once the old region answered (re-protect
+/// says so), copies go there too. Once re-protect built the way back, the plan
 /// is promote-replica onto it (a switchover to it for a global database), with the configured
 /// approval, DNS and endpoint parameter (which readiness then judges, and a failback runs). A
 /// record naming the configured source is a failback home: the config serves as written. Records that no longer match a database
@@ -299,6 +312,15 @@ pub fn follow(config: &Config, actives: &[Active]) -> Config {
         }
         db.copy_to.retain(|t| t.region != arn.region);
         db.moved_from = a.previous.parse().ok();
+        if let (Some(home), Some(from)) = (&a.copies_home, &db.moved_from) {
+            if from.region != arn.region && db.copy_to.iter().all(|t| t.region != from.region) {
+                db.copy_to.push(CopyTarget {
+                    region: from.region.clone(),
+                    kms_key: home.kms_key.clone(),
+                    option_group: None,
+                });
+            }
+        }
         db.source = arn;
         let back = a.replica.as_deref().and_then(|r| r.parse::<RdsArn>().ok());
         db.failover = match (db.failover.take(), back) {
@@ -417,6 +439,13 @@ mod tests {
         let ledger = followed.database_named("ledger").unwrap();
         assert_eq!(ledger.source, config.database_named("ledger").unwrap().source, "others untouched");
         assert!(unusable(&config, std::slice::from_ref(&a)).is_empty());
+
+        // Once re-protect heard the old region answer, copies go there too, under its key.
+        let home = Active { copies_home: Some(CopiesHome { kms_key: Some("k-east".into()) }), ..a.clone() };
+        let followed = follow(&config, std::slice::from_ref(&home));
+        let orders = followed.database_named("orders-prod").unwrap();
+        assert_eq!(copy_regions(orders), ["eu-west-1", "us-east-1"]);
+        assert_eq!(orders.copy_to[1].kms_key.as_deref(), Some("k-east"));
 
         let only_west = Config::from_yaml(&YAML.replace(", { region: eu-west-1 }", "")).unwrap();
         let alone = follow(&only_west, std::slice::from_ref(&a));

@@ -356,6 +356,7 @@ fn a_failback_is_asked_for_only_after_a_move_and_a_way_back() {
         incident: "i-1".into(),
         previous: "arn:aws:rds:us-east-1:123456789012:db:orders-prod".into(),
         replica: None,
+        copies_home: None,
     };
     let away = follow(&written, std::slice::from_ref(&moved));
     assert!(refused(&away).contains("lifeboat reprotect orders-prod"), "{}", refused(&away));
