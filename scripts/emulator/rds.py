@@ -486,6 +486,8 @@ def cross_region_replica_clusters_name_their_source_and_key(action, form, region
     parts = source.split(":")
     if not (source.startswith("arn:") and len(parts) >= 7):
         raise Refused("InvalidParameterValue", f"ReplicationSourceIdentifier must be an ARN: {source}")
+    if parts[5] != "cluster":
+        return  # an RDS for MySQL instance as the source: moto's own handling
     home, source_id = parts[3], parts[-1]
     cluster = rds_backend(home).clusters.get(source_id.lower())
     if cluster is None:

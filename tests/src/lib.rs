@@ -885,17 +885,17 @@ pub async fn read_replica(moto: &Moto, region: &str, id: &str, source_arn: &str)
 /// What RDS reports each minute for a read replica: `ReplicaLag` of `seconds`, `ago` seconds ago
 /// (the emulator answers CloudWatch's CBOR calls on moto's backend).
 pub async fn replica_lag(moto: &Moto, region: &str, instance: &str, seconds: f64, ago: i64) {
-    rds_metric(moto, region, ("ReplicaLag", "DBInstanceIdentifier", instance), seconds, ago).await
+    rds_metric(moto, region, "ReplicaLag", &[("DBInstanceIdentifier", instance)], seconds, ago).await
 }
 
-/// One datapoint of an `AWS/RDS` metric `(name, dimension, value of the dimension)`, `ago`
-/// seconds before now, as RDS reports them (e.g. a global secondary's
-/// `AuroraGlobalDBReplicationLag` by `DBClusterIdentifier`, in milliseconds).
-pub async fn rds_metric(moto: &Moto, region: &str, (metric, dimension, id): (&str, &str, &str), value: f64, ago: i64) {
+/// One datapoint of `AWS/RDS` `metric` with `dimensions`, `ago` seconds before now, as RDS
+/// reports them (e.g. a global secondary's `AuroraGlobalDBReplicationLag` by
+/// `DBClusterIdentifier`, in milliseconds).
+pub async fn rds_metric(moto: &Moto, region: &str, metric: &str, dimensions: &[(&str, &str)], value: f64, ago: i64) {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
     let point = MetricDatum::builder()
         .metric_name(metric)
-        .dimensions(Dimension::builder().name(dimension).value(id).build())
+        .set_dimensions(Some(dimensions.iter().map(|(n, v)| Dimension::builder().name(*n).value(*v).build()).collect()))
         .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(Utc::now().timestamp() - ago))
         .value(value)
         .build();

@@ -187,7 +187,8 @@ async fn global_round_trip() {
         .target_db_cluster_identifier(&secondary)
         .send()
         .await;
-    assert!(switch.is_err(), "a switchover with the primary's region down");
+    let refused = format!("{:?}", switch.expect_err("a switchover with the primary's region down"));
+    assert!(refused.contains("InvalidGlobalClusterStateFault"), "{refused}");
 
     // The failover: FailoverGlobalCluster with AllowDataLoss, approved, verified, recorded.
     let out = opened(&b, json!({"database": "ledger", "reason": "us-east-1 is down", "requested_by": "alice"})).await;
@@ -238,7 +239,12 @@ async fn global_round_trip() {
     let away = serves.database_named("ledger").expect("ledger");
     assert_eq!(lifeboat_core::active::copy_regions(away), ["eu-west-1", "us-east-1"], "copies go home too now");
     let f = away.failover.clone().expect("a plan home");
-    assert_eq!((f.strategy, f.target.map(|t| t.to_string())), (Strategy::GlobalSwitchover, Some(primary.clone())));
+    assert_eq!((f.strategy, f.target.map(|t| t.to_string())), (Strategy::GlobalFailover, Some(primary.clone())));
+    // An outage where it serves now fails over towards the old primary (data-losing, as configured);
+    // a planned failback switches over (below).
+    let outage = json!({"database": "ledger", "reason": "us-west-2 is down", "requested_by": "alice"});
+    let Ok(Start::Failover(asked)) = classify(&serves, &outage, Utc::now()) else { panic!("a request") };
+    assert_eq!(asked[0].strategy, Strategy::GlobalFailover);
     let line = lifeboat_core::message::active_line(&actives[0], serves.database_named("ledger").unwrap());
     assert!(
         line.contains("active in us-west-2") && line.contains(&format!("protected: replica ({primary})")),
@@ -246,8 +252,10 @@ async fn global_round_trip() {
     );
 
     // Going home, planned: refused while the secondary lags (AuroraGlobalDBReplicationLag, ms).
-    let lag = ("AuroraGlobalDBReplicationLag", "DBClusterIdentifier", "ledger");
-    rds_metric(&b.moto, "us-east-1", lag, 120_000.0, 240).await;
+    let lag = |ms: f64, ago: i64| {
+        rds_metric(&b.moto, "us-east-1", "AuroraGlobalDBReplicationLag", &[("DBClusterIdentifier", "ledger")], ms, ago)
+    };
+    lag(120_000.0, 240).await;
     let home =
         |reason: &str| json!({"database": "ledger", "reason": reason, "requested_by": "alice", "failback": true});
     let early = opened(&b, home("us-east-1 is back")).await;
@@ -259,7 +267,7 @@ async fn global_round_trip() {
     assert_eq!(writer(&b.moto).await, "ledger-west", "nothing moved");
 
     // Caught up: the switchover takes it home, verified, and the config serves as written.
-    rds_metric(&b.moto, "us-east-1", lag, 40.0, 5).await;
+    lag(40.0, 5).await;
     let back = opened(&b, home("us-east-1 is back and caught up")).await;
     let item = recover(&b, back.clone()).await;
     assert_eq!((item["status"].as_str(), item["kind"].as_str()), (Some("resolved"), Some("failback")), "{item}");
@@ -396,8 +404,10 @@ async fn replica_cluster_round_trip() {
     assert_eq!(east.describe_db_clusters().send().await.expect("clusters").db_clusters().len(), 2, "one way back");
 
     // Readiness judges the way back: available, and its lag (AuroraBinlogReplicaLag) inside the RPO.
-    let lag = ("AuroraBinlogReplicaLag", "DBClusterIdentifier", back_id.as_str());
-    rds_metric(&b.moto, "us-east-1", lag, 3.0, 420).await;
+    let writer = [("DBClusterIdentifier", back_id.as_str()), ("Role", "WRITER")];
+    let lag =
+        |seconds: f64, ago: i64| rds_metric(&b.moto, "us-east-1", "AuroraBinlogReplicaLag", &writer, seconds, ago);
+    lag(3.0, 420).await;
     let (topic, _) = topic_with_queue(&b.moto, DR).await;
     let sdk = b.moto.sdk(DR).await;
     let cache = ConfigCache::new(ConfigSource::File(b.file.clone()), &sdk, Duration::ZERO).following_active_fresh();
@@ -405,18 +415,25 @@ async fn replica_cluster_round_trip() {
     let ready = rpo_monitor::handle(&deps, json!({"readiness": true}), Utc::now()).await.expect("readiness");
     let text = serde_json::to_string(&ready).unwrap_or_default();
     assert!(text.contains(&format!("{back_id} is available")), "the way back is the target it checks: {text}");
-    assert!(!text.contains("no replica lag datapoint"), "its lag is read: {text}");
+    let seen = serde_json::to_value(&ready).unwrap_or_default();
+    let lag_check =
+        seen["readiness"][0]["checks"].as_array().and_then(|c| c.iter().find(|c| c["check"] == "replica-lag"));
+    assert_eq!(
+        lag_check.map(|c| (c["level"].clone(), c["reason"].clone())),
+        Some((json!("ok"), json!("3s"))),
+        "{text}"
+    );
 
     // Going home: refused while the replica cluster lags (AuroraBinlogReplicaLag), then its
     // promotion, with the same approval; the DR direction is the original again.
-    rds_metric(&b.moto, "us-east-1", lag, 120.0, 240).await;
+    lag(120.0, 240).await;
     let home = |reason: &str| json!({"database": "shop", "reason": reason, "requested_by": "alice", "failback": true});
     let early = opened(&b, home("us-east-1 is back")).await;
     assert_eq!(early.strategy, Strategy::PromoteReplica);
     let refused = step(&b, "preflight", &early).await.expect_err("refused while lagging").to_string();
     assert!(refused.contains("120 s behind"), "{refused}");
     step(&b, "fail", &early).await.expect("fail");
-    rds_metric(&b.moto, "us-east-1", lag, 0.0, 5).await;
+    lag(0.0, 5).await;
     let going = opened(&b, home("caught up")).await;
     let item = recover(&b, going).await;
     assert_eq!((item["status"].as_str(), item["kind"].as_str()), (Some("resolved"), Some("failback")), "{item}");

@@ -230,7 +230,7 @@ pub async fn plan(
             // waits for it (writes stop meanwhile), and a promotion loses it.
             let lag = match (exec.strategy, target.kind) {
                 (PromoteReplica, ResourceKind::Instance) => Some(Lag::Replica),
-                (PromoteReplica, ResourceKind::Cluster) if exec.failback => Some(Lag::BinlogCluster),
+                (PromoteReplica, ResourceKind::Cluster) => Some(Lag::BinlogCluster),
                 (GlobalSwitchover | GlobalFailover, _) if exec.failback => Some(Lag::GlobalSecondary),
                 _ => None,
             };
@@ -292,7 +292,8 @@ pub async fn plan(
     };
     if exec.failback {
         // Planned: refused before any approval is asked for when the way back isn't ready.
-        steps::failback_ready(&ev).map_err(|why| rejected(Action::Preflight, why))?;
+        steps::failback_ready(exec.strategy == GlobalSwitchover, &ev)
+            .map_err(|why| rejected(Action::Preflight, why))?;
         if let Some(d) = f.and_then(|f| f.dns.as_ref()).filter(|d| d.mode == DnsMode::RoutingControl) {
             failback_record(deps, d, &ev).await?;
         }

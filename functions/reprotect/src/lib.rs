@@ -151,13 +151,18 @@ async fn one(
     };
     let cluster = db.is_cluster();
     let old = deps.rds.database(&previous.region, &previous.id, cluster, None).await.map_err(waits)?;
-    let global = match db.failover.as_ref().map(|f| f.strategy) {
+    let (global, serving) = match db.failover.as_ref().map(|f| f.strategy) {
         Some(Strategy::GlobalSwitchover | Strategy::GlobalFailover) if old.is_some() => {
-            deps.rds.global_membership(&previous.region, &a.previous).await.map_err(waits)?
+            let serves_in = a.arn.parse::<RdsArn>().map(|arn| arn.region).unwrap_or_default();
+            (
+                deps.rds.global_membership(&previous.region, &a.previous).await.map_err(waits)?,
+                deps.rds.global_membership(&serves_in, &a.arn).await?,
+            )
         }
-        _ => None,
+        _ => (None, None),
     };
-    let back = active::way_back(db, a, old.as_ref(), global.as_ref()).map_err(LifeboatError::Rejected)?;
+    let back =
+        active::way_back(db, a, old.as_ref(), global.as_ref(), serving.as_ref()).map_err(LifeboatError::Rejected)?;
     if dry_run {
         return Ok(json!({"database": db.name, "dry_run": true, "would": back.describe(), "replica": back.arn}));
     }

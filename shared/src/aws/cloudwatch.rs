@@ -62,12 +62,15 @@ impl Metrics {
         now: DateTime<Utc>,
     ) -> Result<Option<f64>, LifeboatError> {
         let (metric, dimension, per_second) = lag.metric();
+        let role = lag.role().map(|(name, value)| Dimension::builder().name(name).value(value).build());
         let out = self
             .client(region)
             .get_metric_statistics()
             .namespace("AWS/RDS")
             .metric_name(metric)
-            .dimensions(Dimension::builder().name(dimension).value(id).build())
+            .set_dimensions(Some(
+                std::iter::once(Dimension::builder().name(dimension).value(id).build()).chain(role).collect(),
+            ))
             .start_time(aws_smithy_types::DateTime::from_secs(now.timestamp() - 600))
             .end_time(aws_smithy_types::DateTime::from_secs(now.timestamp()))
             .period(60)
@@ -103,6 +106,12 @@ impl Lag {
             Lag::GlobalSecondary => ("AuroraGlobalDBReplicationLag", "DBClusterIdentifier", 1000.0),
             Lag::BinlogCluster => ("AuroraBinlogReplicaLag", "DBClusterIdentifier", 1.0),
         }
+    }
+
+    /// A further dimension: a replica cluster's binlog lag is its writer instance's, published
+    /// per cluster with `Role` `WRITER`.
+    pub fn role(self) -> Option<(&'static str, &'static str)> {
+        (self == Lag::BinlogCluster).then_some(("Role", "WRITER"))
     }
 }
 

@@ -287,6 +287,7 @@ impl Rds {
                     .create_db_cluster()
                     .db_cluster_identifier(&back.id)
                     .set_engine(back.engine.clone())
+                    .set_engine_version(back.engine_version.clone())
                     .replication_source_identifier(&back.source)
                     .set_db_subnet_group_name(s.subnet_group.clone())
                     .set_vpc_security_group_ids(Some(s.security_groups.clone()).filter(|g| !g.is_empty()))
@@ -731,6 +732,87 @@ mod tests {
                     .build(),
             )
             .build()
+    }
+
+    fn way_back_cluster() -> crate::active::WayBack {
+        crate::active::WayBack {
+            way: crate::active::Way::ReplicaCluster,
+            region: "us-east-1".into(),
+            id: "lf-shop-r202612071402".into(),
+            arn: "arn:aws:rds:us-east-1:123456789012:cluster:lf-shop-r202612071402".into(),
+            source: "arn:aws:rds:us-west-2:123456789012:cluster:shop-west".into(),
+            settings: Settings { instance_class: Some("db.r6g.large".into()), ..Settings::default() },
+            kms_key: Some("arn:aws:kms:us-east-1:123456789012:key/old".into()),
+            engine: Some("aurora-mysql".into()),
+            engine_version: Some("8.0.mysql_aurora.3.05.2".into()),
+            instance: Some("lf-shop-r202612071402-1".into()),
+            tags: Vec::new(),
+        }
+    }
+
+    fn cluster_is(status: &'static str, source: &'static str) -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(move || {
+            DescribeDbClustersOutput::builder()
+                .db_clusters(
+                    DbCluster::builder()
+                        .db_cluster_identifier("lf-shop-r202612071402")
+                        .status(status)
+                        .replication_source_identifier(source)
+                        .build(),
+                )
+                .build()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_replica_cluster_gets_its_instance_only_once_available_and_a_stranger_is_never_taken_over() {
+        use aws_sdk_rds::operation::create_db_cluster::{CreateDBClusterError, CreateDbClusterOutput};
+        use aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput;
+        use aws_sdk_rds::types::error::DbClusterNotFoundFault;
+        let back = way_back_cluster();
+        let missing = mock!(aws_sdk_rds::Client::describe_db_clusters).then_error(|| {
+            aws_sdk_rds::operation::describe_db_clusters::DescribeDBClustersError::DbClusterNotFoundFault(
+                DbClusterNotFoundFault::builder()
+                    .message("none")
+                    .meta(aws_smithy_types::error::ErrorMetadata::builder().code("DBClusterNotFoundFault").build())
+                    .build(),
+            )
+        });
+        let create = mock!(aws_sdk_rds::Client::create_db_cluster)
+            .match_requests(|r| {
+                r.replication_source_identifier() == Some("arn:aws:rds:us-west-2:123456789012:cluster:shop-west")
+                    && r.engine() == Some("aurora-mysql")
+                    && r.engine_version() == Some("8.0.mysql_aurora.3.05.2")
+                    && r.kms_key_id() == Some("arn:aws:kms:us-east-1:123456789012:key/old")
+                    && r.storage_encrypted() == Some(true)
+            })
+            .then_output(|| CreateDbClusterOutput::builder().build());
+        let creating = cluster_is("creating", "arn:aws:rds:us-west-2:123456789012:cluster:shop-west");
+        let no_instance = mock!(aws_sdk_rds::Client::describe_db_instances).then_error(|| {
+            aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError::DbInstanceNotFoundFault(
+                aws_sdk_rds::types::error::DbInstanceNotFoundFault::builder()
+                    .message("none")
+                    .meta(aws_smithy_types::error::ErrorMetadata::builder().code("DBInstanceNotFound").build())
+                    .build(),
+            )
+        });
+        let instance =
+            mock!(aws_sdk_rds::Client::create_db_instance).then_output(|| CreateDbInstanceOutput::builder().build());
+        let rds = Rds::with_client(
+            "us-east-1",
+            mock_client!(aws_sdk_rds, RuleMode::Sequential, [&missing, &create, &creating, &no_instance, &instance]),
+        );
+        assert_eq!(rds.create_replica_cluster(&back).await.unwrap(), None, "still creating: run again");
+        assert_eq!((create.num_calls(), instance.num_calls()), (1, 0), "no instance in a cluster that is creating");
+
+        // Another source under that name: refused, nothing created.
+        let stranger = cluster_is("available", "arn:aws:rds:eu-west-1:123456789012:cluster:other");
+        let never =
+            mock!(aws_sdk_rds::Client::create_db_cluster).then_error(|| CreateDBClusterError::unhandled("never asked"));
+        let rds = Rds::with_client("us-east-1", mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&stranger, &never]));
+        let refused = rds.create_replica_cluster(&back).await.unwrap_err().to_string();
+        assert!(refused.contains("not taking it over"), "{refused}");
+        assert_eq!(never.num_calls(), 0);
     }
 
     #[tokio::test]

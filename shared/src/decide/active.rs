@@ -90,8 +90,10 @@ pub struct WayBack {
     /// destination AWS Region" (CreateDBInstanceReadReplica, KmsKeyId; CreateDBCluster says the
     /// same of a replica cluster).
     pub kms_key: Option<String>,
-    /// A replica cluster's engine (CreateDBCluster requires it) and its instance's identifier.
+    /// A replica cluster's engine (CreateDBCluster requires it) and version (the old primary's:
+    /// RDS would pick its default), and its instance's identifier.
     pub engine: Option<String>,
+    pub engine_version: Option<String>,
     pub instance: Option<String>,
     pub tags: Vec<(String, String)>,
 }
@@ -135,15 +137,17 @@ fn built_id(old: &str, since: DateTime<Utc>, room: usize) -> String {
 }
 
 /// What re-protect builds for `written` (the database as the config says it) that moved to `a`,
-/// given what RDS says of the old primary now (None: it is gone) and, for a global database, its
-/// place in it. Refused, with what to do: a move within one region, an old primary whose
-/// settings are gone, an Aurora engine without replica clusters, a global database whose old
-/// primary is not (yet) its secondary.
+/// given what RDS says of the old primary now (None: it is gone) and, for a global database, the
+/// old primary's place in it and that of what serves now (`serving`). Refused, with what to do:
+/// a move within one region, an old primary whose settings are gone, an Aurora engine without
+/// replica clusters, a global database whose old primary is not (yet) its secondary or whose
+/// writer is not what serves.
 pub fn way_back(
     written: &Database,
     a: &Active,
     old: Option<&DbState>,
     global: Option<&Membership>,
+    serving: Option<&Membership>,
 ) -> Result<WayBack, String> {
     let name = &a.database;
     let previous: RdsArn = a.previous.parse().map_err(|e| format!("{name}'s old primary: {e}"))?;
@@ -183,6 +187,13 @@ pub fn way_back(
             Some(m) if m.moving_to.is_some() => {
                 Err(format!("global database {} is switching over: re-protect waits until it is done", m.global))
             }
+            // A switchover to the old primary must take it from what serves: that one must be the
+            // same global database's writer (a database that moved by a restore is not).
+            Some(m) if !serving.is_some_and(|s| s.is_writer && s.global == m.global) => Err(format!(
+                "{} serves but is not the writer of global database {}: a switchover there would not bring it \
+                 home; give it a way back by hand",
+                a.arn, m.global
+            )),
             Some(_) => Ok(WayBack {
                 way: Way::GlobalSecondary,
                 id: previous.id.clone(),
@@ -192,6 +203,7 @@ pub fn way_back(
                 settings: old.settings.clone(),
                 kms_key: None,
                 engine: old.engine.clone(),
+                engine_version: old.engine_version.clone(),
                 instance: None,
                 tags: Vec::new(),
             }),
@@ -220,6 +232,7 @@ pub fn way_back(
             settings: old.settings.clone(),
             kms_key: old.kms_key.clone(),
             engine: Some(engine),
+            engine_version: old.engine_version.clone(),
             tags,
         });
     }
@@ -234,6 +247,7 @@ pub fn way_back(
         settings: old.settings.clone(),
         kms_key: old.kms_key.clone(),
         engine: None,
+        engine_version: None,
         instance: None,
         tags,
     })
@@ -280,6 +294,8 @@ pub enum Protected {
     /// Re-protect built the way back: a replica in the old primary's region (readiness says
     /// whether it is available and inside the RPO).
     Replica,
+    /// Home again after a failback: its configured failover protects it.
+    Home,
 }
 
 impl Protected {
@@ -288,6 +304,7 @@ impl Protected {
             Protected::No => "no",
             Protected::CopiesOnly => "copies only",
             Protected::Replica => "replica",
+            Protected::Home => "home: its configured failover",
         }
     }
 }
@@ -297,7 +314,7 @@ impl Protected {
 /// the old primary (its target now serves, its alarms watch the old one), is set aside, so no
 /// signal starts a failover that already happened. Once the old region answered (re-protect
 /// says so), copies go there too. Once re-protect built the way back, the plan
-/// is promote-replica onto it (a switchover to it for a global database), with the configured
+/// is promote-replica onto it (the configured global strategy towards it, for a global database), with the configured
 /// approval, DNS and endpoint parameter (which readiness then judges, and a failback runs). A
 /// record naming the configured source is a failback home: the config serves as written. Records that no longer match a database
 /// (renamed, removed) or are unreadable change nothing: `unusable` says which, for the jobs to log.
@@ -325,9 +342,11 @@ pub fn follow(config: &Config, actives: &[Active]) -> Config {
         let back = a.replica.as_deref().and_then(|r| r.parse::<RdsArn>().ok());
         db.failover = match (db.failover.take(), back) {
             (Some(f), Some(back)) => Some(Failover {
-                // A global database goes home by a switchover (no data loss); a replica by promotion.
+                // A global database keeps its strategy, now towards the old primary (an outage
+                // where it serves needs the data-losing failover: a switchover is refused then;
+                // a planned failback switches over, `failover::failback`); a replica is promoted.
                 strategy: match f.strategy {
-                    Strategy::GlobalSwitchover | Strategy::GlobalFailover => Strategy::GlobalSwitchover,
+                    Strategy::GlobalSwitchover | Strategy::GlobalFailover => f.strategy,
                     _ => Strategy::PromoteReplica,
                 },
                 target: Some(back),
@@ -365,7 +384,9 @@ pub fn unusable<'a>(config: &Config, actives: &'a [Active]) -> Vec<&'a Active> {
 
 /// How `followed` (a database as `follow` left it) is protected.
 pub fn protected(a: &Active, followed: &Database) -> Protected {
-    if a.replica.is_some() {
+    if followed.moved_from.is_none() && a.home(followed) {
+        Protected::Home
+    } else if a.replica.is_some() {
         Protected::Replica
     } else if followed.copy_to.is_empty() {
         Protected::No
@@ -473,7 +494,7 @@ mod tests {
         let config = Config::from_yaml(YAML).unwrap();
         let db = config.database_named("orders-prod").unwrap();
         let a = moved(db, Strategy::PromoteReplica, &replica(), None, ("i-1", ACCOUNT), at()).unwrap();
-        let back = way_back(db, &a, Some(&old_primary()), None).unwrap();
+        let back = way_back(db, &a, Some(&old_primary()), None, None).unwrap();
         assert_eq!((back.region.as_str(), back.id.as_str()), ("us-east-1", "lf-orders-prod-r202612071402"));
         assert_eq!(back.arn, "arn:aws:rds:us-east-1:123456789012:db:lf-orders-prod-r202612071402");
         assert_eq!(back.source, a.arn, "a replica of what serves now, by ARN (another region)");
@@ -483,15 +504,15 @@ mod tests {
         assert_ne!(back.id, "orders-prod", "never the old primary's name: it is left as it is");
         let long =
             Active { previous: format!("arn:aws:rds:us-east-1:123456789012:db:{}", "a".repeat(63)), ..a.clone() };
-        assert!(way_back(db, &long, Some(&old_primary()), None).unwrap().id.len() <= 63);
+        assert!(way_back(db, &long, Some(&old_primary()), None, None).unwrap().id.len() <= 63);
 
-        let gone = way_back(db, &a, None, None).unwrap_err();
+        let gone = way_back(db, &a, None, None, None).unwrap_err();
         assert!(gone.contains("is gone") && gone.contains("by hand"), "{gone}");
         let here = Active { arn: "arn:aws:rds:us-east-1:123456789012:db:orders-pitr".into(), ..a.clone() };
-        assert!(way_back(db, &here, Some(&old_primary()), None).unwrap_err().contains("the region it was in"));
+        assert!(way_back(db, &here, Some(&old_primary()), None, None).unwrap_err().contains("the region it was in"));
         let ledger = config.database_named("ledger").unwrap();
         let cluster = Active { database: "ledger".into(), ..a.clone() };
-        assert!(way_back(ledger, &cluster, Some(&old_primary()), None).unwrap_err().contains("Aurora"));
+        assert!(way_back(ledger, &cluster, Some(&old_primary()), None, None).unwrap_err().contains("Aurora"));
     }
 
     #[test]
@@ -499,7 +520,7 @@ mod tests {
         let config = Config::from_yaml(YAML).unwrap();
         let db = config.database_named("orders-prod").unwrap();
         let mut a = moved(db, Strategy::PromoteReplica, &replica(), None, ("i-1", ACCOUNT), at()).unwrap();
-        let back = way_back(db, &a, Some(&old_primary()), None).unwrap();
+        let back = way_back(db, &a, Some(&old_primary()), None, None).unwrap();
         a.replica = Some(back.arn.clone());
         let followed = follow(&config, std::slice::from_ref(&a));
         let orders = followed.database_named("orders-prod").unwrap();
@@ -560,21 +581,35 @@ mod tests {
             moving_to: moving.map(str::to_owned),
             status: Some("available".into()),
         };
-        let back = way_back(db, &a, Some(&old), Some(&member(false, None))).unwrap();
+        let writer = Membership { is_writer: true, ..member(false, None) };
+        let back = way_back(db, &a, Some(&old), Some(&member(false, None)), Some(&writer)).unwrap();
         assert_eq!(back.way, Way::GlobalSecondary);
         assert_eq!(back.arn, a.previous, "the old primary itself: nothing is built");
         assert!(back.describe().contains("nothing to build"), "{}", back.describe());
-        let waits = way_back(db, &a, Some(&old), Some(&member(true, None))).unwrap_err();
+        let waits = way_back(db, &a, Some(&old), Some(&member(true, None)), Some(&writer)).unwrap_err();
         assert!(waits.contains("still says it writes"), "{waits}");
-        assert!(way_back(db, &a, Some(&old), Some(&member(false, Some("x")))).unwrap_err().contains("switching"));
-        let detached = way_back(db, &a, Some(&old), None).unwrap_err();
+        let switching = way_back(db, &a, Some(&old), Some(&member(false, Some("x"))), Some(&writer));
+        assert!(switching.unwrap_err().contains("switching"));
+        // What serves must be that global database's writer: a database that moved otherwise is not.
+        let elsewhere = Membership { global: "another".into(), ..writer.clone() };
+        for serving in [None, Some(&elsewhere), Some(&member(false, None))] {
+            let refused = way_back(db, &a, Some(&old), Some(&member(false, None)), serving).unwrap_err();
+            assert!(refused.contains("is not the writer of global database ledger-global"), "{refused}");
+        }
+        let detached = way_back(db, &a, Some(&old), None, None).unwrap_err();
         assert!(detached.contains("in no global database") && detached.contains("as a secondary"), "{detached}");
 
-        // Going home is a switchover onto it (no data loss), with the configured approval.
+        // The plan is the configured one towards it (an outage where it serves now needs the
+        // data-losing failover); a planned failback switches over (`failover::failback`).
         a.replica = Some(back.arn.clone());
         let followed = follow(&config, std::slice::from_ref(&a));
         let f = followed.database_named("ledger").unwrap().failover.clone().expect("a plan home");
-        assert_eq!(f.strategy, Strategy::GlobalSwitchover, "never a data-losing failover home");
+        assert_eq!(f.strategy, Strategy::GlobalFailover);
+        let ask = serde_json::json!({"database": "ledger", "reason": "home", "requested_by": "a", "failback": true});
+        let Ok(crate::failover::Start::Failover(asked)) = crate::failover::classify(&followed, &ask, at()) else {
+            panic!("a failback request")
+        };
+        assert_eq!(asked[0].strategy, Strategy::GlobalSwitchover, "planned: a switchover, no data lost");
         assert_eq!(f.target.map(|t| t.to_string()).as_deref(), Some(a.previous.as_str()));
         assert_eq!(f.approval, db.failover.as_ref().unwrap().approval);
 
@@ -609,7 +644,7 @@ mod tests {
             },
             ..DbState::default()
         };
-        let back = way_back(db, &a, Some(&old("aurora-mysql")), None).unwrap();
+        let back = way_back(db, &a, Some(&old("aurora-mysql")), None, None).unwrap();
         assert_eq!(back.way, Way::ReplicaCluster);
         assert_eq!(back.arn, "arn:aws:rds:us-east-1:123456789012:cluster:lf-ledger-r202612071402");
         assert_eq!(back.instance.as_deref(), Some("lf-ledger-r202612071402-1"));
@@ -618,9 +653,9 @@ mod tests {
         assert!(back.kms_key.is_some());
         let long =
             Active { previous: format!("arn:aws:rds:us-east-1:123456789012:cluster:{}", "l".repeat(63)), ..a.clone() };
-        let long = way_back(db, &long, Some(&old("aurora-mysql")), None).unwrap();
+        let long = way_back(db, &long, Some(&old("aurora-mysql")), None, None).unwrap();
         assert!(long.id.len() <= 63 && long.instance.unwrap().len() <= 63);
-        let pg = way_back(db, &a, Some(&old("aurora-postgresql")), None).unwrap_err();
+        let pg = way_back(db, &a, Some(&old("aurora-postgresql")), None, None).unwrap_err();
         assert!(pg.contains("only Aurora MySQL") && pg.contains("global"), "{pg}");
     }
 }

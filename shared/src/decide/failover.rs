@@ -288,7 +288,12 @@ fn failback(db: &crate::config::Database, m: Manual, payload: &Value) -> Result<
     Ok(Start::Failover(vec![Request {
         database: db.name.clone(),
         kind: Kind::Failback,
-        strategy: f.strategy,
+        // Planned, both regions up: a global database switches over ("to fall back to the
+        // original primary after a global database failover", SwitchoverGlobalCluster), no loss.
+        strategy: match f.strategy {
+            crate::config::failover::Strategy::GlobalFailover => crate::config::failover::Strategy::GlobalSwitchover,
+            s => s,
+        },
         reason: m.reason,
         by: m.requested_by,
         seed: format!("failback:{payload}"),

@@ -302,8 +302,10 @@ fn loss(
 pub const FAILBACK_LAG_MAX: Duration = Duration::from_secs(30);
 
 /// A failback goes only when the way back is available and its lag is known and small; else it
-/// is refused before anything is asked or changed, saying what to wait for.
-pub fn failback_ready(ev: &Evidence) -> Result<(), String> {
+/// is refused before anything is asked or changed, saying what to wait for. A `switchover`
+/// ("All secondary clusters are synchronized with the primary at the beginning of the process",
+/// SwitchoverGlobalCluster) loses nothing whatever the lag: an unknown one does not stop it.
+pub fn failback_ready(switchover: bool, ev: &Evidence) -> Result<(), String> {
     let Some(t) = &ev.target else { return Err("failback refused: the way back is gone".into()) };
     if !t.available() {
         return Err(format!("failback refused: the way back {} is {}, not available", t.id, t.status));
@@ -317,6 +319,7 @@ pub fn failback_ready(ev: &Evidence) -> Result<(), String> {
              for it to catch up",
             t.id
         )),
+        None if switchover => Ok(()),
         None => Err(format!(
             "failback refused: {}'s replication lag is unknown, so what the move would lose is too: wait for a \
              datapoint",

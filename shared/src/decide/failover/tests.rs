@@ -377,16 +377,20 @@ fn a_failback_waits_for_a_way_back_that_is_available_and_caught_up() {
         replica_lag_seconds: lag,
         ..Evidence::default()
     };
-    assert_eq!(failback_ready(&ev("available", Some(0.0))), Ok(()));
-    assert_eq!(failback_ready(&ev("available", Some(30.0))), Ok(()), "the bound itself");
+    assert_eq!(failback_ready(false, &ev("available", Some(0.0))), Ok(()));
+    assert_eq!(failback_ready(false, &ev("available", Some(30.0))), Ok(()), "the bound itself");
     for (status, lag, why) in [
         ("available", Some(31.0), "31 s behind"),
         ("available", None, "unknown"),
         ("available", Some(-1.0), "broken"),
         ("modifying", Some(0.0), "not available"),
     ] {
-        let refused = failback_ready(&ev(status, lag)).unwrap_err();
+        let refused = failback_ready(false, &ev(status, lag)).unwrap_err();
         assert!(refused.starts_with("failback refused") && refused.contains(why), "{status} {lag:?}: {refused}");
     }
-    assert!(failback_ready(&Evidence::default()).unwrap_err().contains("gone"));
+    assert!(failback_ready(false, &Evidence::default()).unwrap_err().contains("gone"));
+    // A switchover synchronizes before it moves anything: an unknown lag does not stop it (its
+    // metric may be missing), a known one over the bound does (writes would wait that long).
+    assert_eq!(failback_ready(true, &ev("available", None)), Ok(()));
+    assert!(failback_ready(true, &ev("available", Some(120.0))).unwrap_err().contains("120 s behind"));
 }
