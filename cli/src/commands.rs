@@ -545,10 +545,15 @@ async fn reprotect(aws: &Aws, database: &str, dry_run: bool, json_out: bool) -> 
     let out = operator::ask(&aws.sdk, &aws.names.operator_url, &ask).await?;
     if json_out {
         print_json(&out);
-    } else if dry_run {
-        println!("would build: {}", out["would"].as_str().unwrap_or_default());
+    } else if let Some(would) = out["would"].as_str() {
+        println!("would build: {would}");
     } else {
-        let how = if out["built"] == true { "building" } else { "already there" };
+        let how = match (out["built"] == true, out["recorded"] == true) {
+            (true, _) => "building",
+            // A global database's old primary, a secondary again: nothing to build.
+            (false, true) => "recorded",
+            (false, false) => "already there",
+        };
         println!("{database}: way back {how}: {}", out["replica"].as_str().unwrap_or_default());
         println!("`lifeboat status {database}` says when it is available and inside the RPO");
     }

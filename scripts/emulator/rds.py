@@ -1002,7 +1002,7 @@ def hooked(cls, name):
 
 
 def global_clusters_know_their_writer() -> None:
-    """Replica clusters and global databases as RDS makes them. CreateGlobalCluster, SourceDBClusterIdentifier: "The Amazon Resource Name (ARN) to use as
+    """Replica clusters, global databases and deleted clusters as RDS has them. CreateGlobalCluster, SourceDBClusterIdentifier: "The Amazon Resource Name (ARN) to use as
     the primary cluster of the global database." moto adds that cluster as the first member but
     never marks it the writer (IsWriter false on every member until a cluster is created into the
     global database); RDS reports its primary as the writer."""
@@ -1023,6 +1023,19 @@ def global_clusters_know_their_writer() -> None:
             except Exception:  # noqa: BLE001 - an unknown source is refused by the rules first
                 pass
         return original(self, *args, **kwargs)
+
+    @hooked(RDSBackend, "delete_db_cluster")
+    def _(original, self, bound, args, kwargs):
+        # DeleteDBCluster: "When you delete a DB cluster, all automated backups for that DB
+        # cluster are deleted and can't be recovered." moto keeps them, so a cluster created
+        # again under that name within the minute collides with its own automated snapshot.
+        cluster = original(self, *args, **kwargs)
+        gone = bound.arguments.get("cluster_identifier")
+        for sid, snap in list(self.cluster_snapshots.items()):
+            cid = getattr(getattr(snap, "cluster", None), "db_cluster_identifier", None)
+            if getattr(snap, "snapshot_type", "") == "automated" and cid == gone:
+                del self.cluster_snapshots[sid]
+        return cluster
 
     @hooked(RDSBackend, "create_global_cluster")
     def _(original, self, bound, args, kwargs):

@@ -402,6 +402,23 @@ async fn replica_cluster_round_trip() {
     let again = reprotect::handle(&b.reprotect, json!({}), Utc::now()).await.expect("schedule");
     assert_eq!(again["reprotected"], json!([]), "{again}");
     assert_eq!(east.describe_db_clusters().send().await.expect("clusters").db_clusters().len(), 2, "one way back");
+    // Someone deletes the way back: the next scheduled run builds it again, and says so.
+    east.delete_db_instance()
+        .db_instance_identifier(format!("{back_id}-1"))
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .expect("gone");
+    east.delete_db_cluster().db_cluster_identifier(&back_id).skip_final_snapshot(true).send().await.expect("gone");
+    let rebuilt = reprotect::handle(&b.reprotect, json!({}), Utc::now()).await.expect("schedule");
+    assert_eq!(
+        (rebuilt["reprotected"][0]["replica"].as_str(), rebuilt["reprotected"][0]["built"].as_bool()),
+        (Some(back_arn.as_str()), Some(true)),
+        "{rebuilt}"
+    );
+    assert!(cluster_seen(&b.moto, "us-east-1", &back_id).await.is_some(), "built again");
+    let item = raw_item(&b.moto, DR, &b.table, &format!("incident#{}", out.incident_id)).await;
+    assert!(timeline(&item).contains("the way back was gone"), "{item}");
 
     // Readiness judges the way back: available, and its lag (AuroraBinlogReplicaLag) inside the RPO.
     let writer = [("DBClusterIdentifier", back_id.as_str()), ("Role", "WRITER")];

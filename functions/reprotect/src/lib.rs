@@ -103,13 +103,16 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<V
     }
     let mut done = Vec::new();
     let mut waiting = Vec::new();
-    for a in actives.iter().filter(|a| a.replica.is_none()) {
+    // Each moved database with `auto`, also those with a way back: one that was deleted since is
+    // built again (a describe each run for those that stand).
+    for a in actives.iter() {
         let Some(db) = written.database_named(&a.database).filter(|db| !a.home(db)) else { continue };
         if db.failover.as_ref().map(|f| f.reprotect) != Some(Reprotect::Auto) {
             continue;
         }
         match one(deps, db, a, false, now).await {
-            Ok(v) => done.push(v),
+            Ok(v) if v["recorded"] == true => done.push(v),
+            Ok(_) => {}
             Err(e) => {
                 warn!(database = %db.name, error = %e, "not re-protected yet");
                 waiting.push(json!({"database": db.name, "why": e.to_string(), "retryable": e.is_retryable()}));
@@ -133,13 +136,16 @@ async fn one(
             replica.parse().map_err(|e| LifeboatError::Rejected(format!("{}'s way back: {e}", db.name)))?;
         let cluster = arn.resource == RdsResource::Cluster;
         let state = deps.rds.database(&arn.region, &arn.id, cluster, None).await?;
-        if !dry_run {
-            store::put(&deps.ssm_in(&previous.region), a).await?;
+        if let Some(state) = state {
+            if !dry_run {
+                store::put(&deps.ssm_in(&previous.region), a).await?;
+            }
+            return Ok(json!({
+                "database": db.name, "replica": replica, "built": false, "recorded": false, "status": state.status,
+            }));
         }
-        return Ok(json!({
-            "database": db.name, "replica": replica, "built": false,
-            "status": state.map_or_else(|| "gone".to_owned(), |s| s.status),
-        }));
+        // Gone (deleted since it was built): the database is unprotected again; build it anew.
+        warn!(database = %db.name, replica = %replica, "the recorded way back is gone: building it again");
     }
     // The old region answering is what re-protect waits for: an error here is retryable.
     let waits = |e: LifeboatError| match e {
@@ -166,6 +172,7 @@ async fn one(
     if dry_run {
         return Ok(json!({"database": db.name, "dry_run": true, "would": back.describe(), "replica": back.arn}));
     }
+    let again = a.replica.is_some();
     let acted = match back.way {
         Way::Replica => Some(deps.rds.create_replica(&back).await?),
         Way::ReplicaCluster => deps.rds.create_replica_cluster(&back).await?,
@@ -189,8 +196,15 @@ async fn one(
     let now_active = Active { replica: Some(back.arn.clone()), copies_home, ..a.clone() };
     store::put(&deps.ssm, &now_active).await?;
     store::put(&deps.ssm_in(&previous.region), &now_active).await?;
-    let what = format!("re-protect: {}; {left}", back.describe());
-    deps.store.record(&a.incident, &Entry::new(now, BY, &what, "reprotect")).await?;
+    let what =
+        format!("re-protect{}: {}; {left}", if again { " (the way back was gone)" } else { "" }, back.describe());
+    // The timeline keeps one entry per key: a way back built again has its own (per minute, so a
+    // retried run adds none).
+    let key = if again { format!("reprotect:again:{}", now.format("%Y%m%dT%H%M")) } else { "reprotect".to_owned() };
+    deps.store.record(&a.incident, &Entry::new(now, BY, &what, &key)).await?;
     info!(database = %db.name, replica = %back.arn, ?acted, "re-protect");
-    Ok(json!({"database": db.name, "replica": back.arn, "built": acted == Acted::Started, "plan": back.describe()}))
+    Ok(json!({
+        "database": db.name, "replica": back.arn, "built": acted == Acted::Started, "recorded": true,
+        "plan": back.describe(),
+    }))
 }
