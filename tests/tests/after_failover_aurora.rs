@@ -425,7 +425,7 @@ async fn replica_cluster_round_trip() {
     let lag =
         |seconds: f64, ago: i64| rds_metric(&b.moto, "us-east-1", "AuroraBinlogReplicaLag", &writer, seconds, ago);
     lag(3.0, 420).await;
-    let (topic, _) = topic_with_queue(&b.moto, DR).await;
+    let (topic, inbox) = topic_with_queue(&b.moto, DR).await;
     let sdk = b.moto.sdk(DR).await;
     let cache = ConfigCache::new(ConfigSource::File(b.file.clone()), &sdk, Duration::ZERO).following_active_fresh();
     let deps = rpo_monitor::Deps::new(cache, &sdk, &b.table, &topic);
@@ -439,6 +439,17 @@ async fn replica_cluster_round_trip() {
         lag_check.map(|c| (c["level"].clone(), c["reason"].clone())),
         Some((json!("ok"), json!("3s"))),
         "{text}"
+    );
+    // Protected again, said once: a second run tells nothing new.
+    rpo_monitor::handle(&deps, json!({"readiness": true}), Utc::now()).await.expect("readiness again");
+    let told: Vec<Notice> =
+        notices(&b.moto, DR, &inbox).await.into_iter().filter(|n| n.subject.contains("protected again")).collect();
+    assert_eq!(told.len(), 1, "{:?}", told.iter().map(|n| &n.subject).collect::<Vec<_>>());
+    assert!(told[0].subject.contains("shop: protected again"), "{}", told[0].subject);
+    assert!(
+        told[0].text.contains(&format!("its way back {back_arn} is available, replica lag 3s")),
+        "{}",
+        told[0].text
     );
 
     // Going home: refused while the replica cluster lags (AuroraBinlogReplicaLag), then its

@@ -192,6 +192,7 @@ pub async fn run(
     let mut out = Vec::new();
     let mut changes = Vec::new();
     let mut verdicts = Vec::new();
+    let mut protected = Vec::new();
     for (db, got) in dbs.iter().zip(gathered) {
         // A read that fails (AccessDenied, throttling, an outage) is this database's verdict, not the run's end.
         let checks = match got {
@@ -203,6 +204,9 @@ pub async fn run(
         };
         let ready = readiness::ready(&checks);
         let summary = readiness::summary(&checks);
+        if let Some(key) = readiness::protected_again(db, &checks) {
+            protected.push((key, message::protected_again(db, &deps.region, &checks)));
+        }
         let line = metrics::emf(
             now,
             &[("Database", &db.name), ("Region", &deps.region)],
@@ -239,6 +243,16 @@ pub async fn run(
     if remembered.is_some() {
         if let Err(e) = tell(deps, &changes, now, published).await {
             failed.get_or_insert(e);
+        }
+        // Once per way back: the claim's key names it.
+        for (key, m) in &protected {
+            match deps.store.send_once(None, key, now, deps.topic.publish(m)).await {
+                Ok(true) => published.push(m.subject.clone()),
+                Ok(false) => {}
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
         }
         let verdicts: Vec<(&str, &str)> = verdicts.iter().map(|(d, s)| (*d, s.as_str())).collect();
         if let Err(e) = deps.store.put_verdicts(&verdicts, now, only.is_none() && failed.is_none()).await {

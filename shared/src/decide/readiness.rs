@@ -782,6 +782,19 @@ pub fn unreadable(error: &str, retryable: bool) -> Vec<Check> {
     )]
 }
 
+/// A moved database protected again: its plan is the way back (re-protect built it), and
+/// readiness finds that available and caught up (its lag known and inside the RPO, or for a
+/// global database an available secondary). The key tells it once per way back.
+pub fn protected_again(db: &Database, checks: &[Check]) -> Option<String> {
+    db.moved_from.as_ref()?;
+    let target = db.failover.as_ref()?.target.as_ref()?;
+    let level = |name: &str| checks.iter().find(|c| c.check == name).map(|c| c.level);
+    let fine = level("target") == Some(Level::Ok)
+        && level("replica-lag").is_none_or(|l| l == Level::Ok)
+        && level("global-cluster").is_none_or(|l| l == Level::Ok);
+    fine.then(|| format!("protected#{}#{target}", db.name))
+}
+
 pub fn ready(checks: &[Check]) -> bool {
     checks.iter().all(|c| c.level != Level::Blocked)
 }
@@ -916,6 +929,28 @@ mod tests {
             replica_of: Some(db.source.to_string()),
             ..DbState::default()
         }
+    }
+
+    #[test]
+    fn a_moved_database_is_protected_again_once_its_way_back_is_there_and_caught_up() {
+        let c = Config::from_yaml(include_str!("../../../examples/lifeboat.yaml")).unwrap();
+        let written = c.database_named("orders-prod").unwrap();
+        let ok = |name: &'static str| check(name, Level::Ok, "fine");
+        let caught_up = [ok("target"), ok("replica-lag")];
+        assert_eq!(protected_again(written, &caught_up), None, "not moved: its configured failover, nothing to tell");
+        let mut moved = written.clone();
+        moved.moved_from = Some(written.source.clone());
+        let key = protected_again(&moved, &caught_up).expect("protected again");
+        let target = moved.failover.as_ref().and_then(|f| f.target.as_ref()).unwrap();
+        assert_eq!(key, format!("protected#orders-prod#{target}"), "once per way back");
+        for lagging in [
+            [ok("target"), check("replica-lag", Level::Warning, "no datapoint")],
+            [check("target", Level::Warning, "creating"), ok("replica-lag")],
+        ] {
+            assert_eq!(protected_again(&moved, &lagging), None, "{lagging:?}");
+        }
+        let secondary = [ok("target"), check("global-cluster", Level::Warning, "modifying")];
+        assert_eq!(protected_again(&moved, &secondary), None);
     }
 
     #[test]

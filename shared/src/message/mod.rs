@@ -927,6 +927,34 @@ pub fn rpo_changes(changes: &[&Assessment]) -> Message {
 }
 
 /// A database stopped being ready to fail over, or is ready again: sent once per change.
+/// A moved database protected again (`readiness::protected_again`): told once per way back.
+pub fn protected_again(db: &Database, region: &str, checks: &[crate::readiness::Check]) -> Message {
+    let target = db.failover.as_ref().and_then(|f| f.target.as_ref()).map_or_else(String::new, ToString::to_string);
+    let home = db.moved_from.as_ref().map_or("its old region", |m| m.region.as_str());
+    let lag = checks
+        .iter()
+        .find(|c| c.check == "replica-lag")
+        .map_or_else(String::new, |c| format!(", replica lag {}", c.reason));
+    let subj = subject(format!("[{}] {}: protected again", Severity::P3, db.name));
+    let body = format!(
+        "{name} serves in {here} since it moved from {home}; its way back {target} is available{lag} (checked from \
+         {region}). A failover would take it there with the configured approval.\nWhat Lifeboat is doing: checking \
+         the way back every 30 minutes.\nWhat you must do: nothing now; `lifeboat failback {name} --reason …` takes \
+         it home when you choose.\n",
+        name = db.name,
+        here = db.source.region,
+    );
+    let facts = json!({"message": "protected-again", "subject": subj, "text": body, "severity": Severity::P3.as_str(), "way_back": target});
+    let attributes = BTreeMap::from([
+        ("severity", Attribute::Text(Severity::P3.as_str().to_owned())),
+        ("database", Attribute::List(vec![db.name.clone()])),
+        ("kind", Attribute::Text("readiness".to_owned())),
+        ("message", Attribute::Text("protected-again".to_owned())),
+    ]);
+    let chat = chat(&subj, &body, &["Nothing now"], &format!("ready#{}", db.name));
+    Message { subject: subj, body, facts, attributes, chat }
+}
+
 pub fn readiness_change(database: &str, region: &str, checks: &[crate::readiness::Check]) -> Message {
     use crate::readiness::{ready, summary, Level};
     let is_ready = ready(checks);
