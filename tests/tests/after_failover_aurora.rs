@@ -41,14 +41,14 @@ struct Bed {
 
 /// The stack in us-west-2 with `name` protected by `strategy` from `source` to `target`,
 /// approval required, the endpoint parameter, `reprotect: auto`, copies to us-west-2 and eu-west-1.
-async fn bed(moto: Moto, name: &str, strategy: &str, source: &str, target: &str) -> Bed {
+async fn bed(moto: Moto, name: &str, strategy: &str, source: &str, target: &str, extra: &str) -> Bed {
     let table = incidents_table(&moto, DR).await;
     let sdk = moto.sdk(DR).await;
     let yaml = format!(
         "databases:\n  - name: {name}\n    source: {source}\n    tier: production\n    rpo: 5m\n    rto: 30m\n    \
          copy_to: [{{ region: us-west-2, kms_key: \"{}\" }}, {{ region: eu-west-1, kms_key: \"{}\" }}]\n    \
          failover:\n      strategy: {strategy}\n      target: {target}\n      approval: required\n      \
-         endpoint_parameter: {ENDPOINT_PARAM}\n      reprotect: auto\n",
+         endpoint_parameter: {ENDPOINT_PARAM}\n      reprotect: auto\n{extra}",
         kms_key(&moto, DR).await,
         kms_key(&moto, "eu-west-1").await
     );
@@ -172,7 +172,7 @@ async fn global_round_trip() {
     cluster_instance(&moto, DR, "ledger-west", "ledger-west-1").await;
     assert_eq!(writer(&moto).await, "ledger", "the primary it was created from writes");
 
-    let b = bed(moto, "ledger", "global-failover", &primary, &secondary).await;
+    let b = bed(moto, "ledger", "global-failover", &primary, &secondary, "").await;
     let written = b.config.written().await.expect("config");
     let ledger = written.database_named("ledger").expect("ledger").clone();
 
@@ -366,7 +366,8 @@ async fn replica_cluster_round_trip() {
         .await
         .expect("replica cluster's instance");
 
-    let b = bed(moto, "shop", "promote-replica", &primary, &replica).await;
+    let pause = "      maintenance_endpoint: maintenance.shop.internal\n";
+    let b = bed(moto, "shop", "promote-replica", &primary, &replica, pause).await;
     b.moto.post("/_lifeboat/outage", &json!({"regions": ["us-east-1"]}));
     let out = opened(&b, json!({"database": "shop", "reason": "us-east-1 is down", "requested_by": "alice"})).await;
     let item = recover(&b, out.clone()).await;
@@ -461,9 +462,39 @@ async fn replica_cluster_round_trip() {
     let refused = step(&b, "preflight", &early).await.expect_err("refused while lagging").to_string();
     assert!(refused.contains("120 s behind"), "{refused}");
     step(&b, "fail", &early).await.expect("fail");
+
+    // Inside the bound, with a maintenance endpoint: writes stop first, and the promotion waits
+    // for lag 0; not there within 5 minutes, the parameter is put back and nothing is promoted.
+    let param = || async {
+        let p = b.ssm.get_parameter().name(ENDPOINT_PARAM).send().await.expect("endpoint parameter");
+        p.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned()
+    };
+    let away = param().await;
+    lag(4.0, 130).await;
+    let draining = opened(&b, home("draining")).await;
+    let draining = step(&b, "preflight", &draining).await.expect("4 s behind: inside the bound");
+    let waits = step(&b, "act", &draining).await.expect_err("waits for lag 0");
+    assert!(matches!(&waits, LifeboatError::InProgress(w) if w.contains("now 4 s")), "{waits:?}");
+    assert_eq!(param().await, "maintenance.shop.internal", "writes stopped");
+    let later = Utc::now() + chrono::Duration::minutes(6);
+    let gave_up = handle(&b.steps, json!({"action": "act", "execution": draining}), later).await;
+    let gave_up = gave_up.expect_err("not caught up within 5 minutes").to_string();
+    assert!(gave_up.contains("did not reach lag 0") && gave_up.contains("nothing was promoted"), "{gave_up}");
+    assert_eq!(param().await, away, "writes resumed: the parameter as it was");
+    step(&b, "fail", &draining).await.expect("fail");
+    assert!(
+        cluster_seen(&b.moto, "us-east-1", &back_id)
+            .await
+            .and_then(|c| c.replication_source_identifier().map(str::to_owned))
+            .is_some(),
+        "not promoted"
+    );
+
     lag(0.0, 5).await;
     let going = opened(&b, home("caught up")).await;
     let item = recover(&b, going).await;
+    let said = timeline(&item);
+    assert!(said.contains("writes stopped for the failback") && said.contains("caught up: lag 0"), "{said}");
     assert_eq!((item["status"].as_str(), item["kind"].as_str()), (Some("resolved"), Some("failback")), "{item}");
     assert!(timeline(&item).contains(&format!("back from where incident {} moved it", out.incident_id)), "{item}");
     let promoted = cluster_seen(&b.moto, "us-east-1", &back_id).await.expect("home");

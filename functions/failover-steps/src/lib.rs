@@ -70,6 +70,10 @@ impl Deps {
 const BY: &str = "failover-steps";
 /// The timeline entry written before the recovery action is first asked for.
 const REQUESTED: &str = "request:act";
+/// A failback put the maintenance endpoint in the endpoint parameter (details: what it held).
+const WRITES_STOPPED: &str = "writes:stopped";
+/// How long a failback with writes stopped waits for the way back's lag to reach 0.
+const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 fn rejected(step: Action, why: impl std::fmt::Display) -> LifeboatError {
     LifeboatError::Rejected(format!(
@@ -112,6 +116,9 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<E
             if exec.failback && !incident.timeline.iter().any(|e| e.key == REQUESTED) {
                 // The approval may have waited: the way back must still be ready when it moves.
                 Box::pin(plan(deps, db, exec, now)).await?;
+                if exec.strategy == Strategy::PromoteReplica {
+                    Box::pin(drain(deps, db, exec, &incident, now)).await?;
+                }
             }
             json!(next.recovery.insert(Box::pin(act(deps, db, exec, &incident, now)).await?))
         }
@@ -209,6 +216,76 @@ async fn preflight(
             .await?;
     }
     Ok(p)
+}
+
+/// A planned failback by promotion with `failover.maintenance_endpoint`: the endpoint parameter
+/// takes it first (applications that re-read it stop writing), then the promotion waits for the
+/// way back's lag to read 0 (`InProgress`, which the machine retries each minute), `DRAIN_MAX`
+/// at most: past that the parameter is put back and the failback fails with nothing promoted.
+async fn drain(
+    deps: &Deps,
+    db: &Database,
+    exec: &Execution,
+    incident: &Incident,
+    now: DateTime<Utc>,
+) -> Result<(), LifeboatError> {
+    let Some(f) = db.failover.as_ref() else { return Ok(()) };
+    let (Some(param), Some(pause)) = (f.endpoint_parameter.as_deref(), f.maintenance_endpoint.as_deref()) else {
+        return Ok(());
+    };
+    let since = match incident.timeline.iter().find(|e| e.key == WRITES_STOPPED) {
+        Some(e) => e.at,
+        None => {
+            let was = parameter(&deps.ssm, param).await?;
+            // Recorded before the write: a lost answer still leaves what to put back.
+            let details = json!({"parameter": param, "was": was}).to_string();
+            let what = format!("writes stopped for the failback: {param} = {pause}");
+            deps.store.record(&incident.id, &Entry::new(now, BY, &what, WRITES_STOPPED).with_details(details)).await?;
+            write_parameter(&deps.ssm, param, pause).await?;
+            now
+        }
+    };
+    let target = takes_over(db, exec, Some(f))?;
+    let metric = if target.kind == ResourceKind::Cluster { Lag::BinlogCluster } else { Lag::Replica };
+    let lag = deps.metrics.lag(&target.region, metric, &target.id, now).await?;
+    if lag == Some(0.0) {
+        let what = format!("{} caught up: lag 0 with writes stopped", target.id);
+        deps.store.record(&incident.id, &Entry::new(now, BY, &what, "writes:drained")).await?;
+        return Ok(());
+    }
+    let seen = lag.map_or_else(|| "unknown".to_owned(), |l| format!("{l:.0} s"));
+    if (now - since).to_std().is_ok_and(|waited| waited > DRAIN_MAX) {
+        let back = resume_writes(deps, incident, now).await?;
+        return Err(rejected(
+            Action::Act,
+            format!(
+                "the way back {} did not reach lag 0 within {} of writes stopping (lag {seen}): {back}; nothing was \
+                 promoted",
+                target.id,
+                human(chrono::Duration::from_std(DRAIN_MAX).unwrap_or_default())
+            ),
+        ));
+    }
+    Err(LifeboatError::InProgress(format!("writes stopped; waiting for {}'s lag to reach 0 (now {seen})", target.id)))
+}
+
+/// A failback that stopped writes and promoted nothing puts the endpoint parameter back as it
+/// was (only while it still holds what the failback wrote there); says what it did.
+async fn resume_writes(deps: &Deps, incident: &Incident, now: DateTime<Utc>) -> Result<String, LifeboatError> {
+    let Some(stopped) = incident.timeline.iter().find(|e| e.key == WRITES_STOPPED) else {
+        return Ok("writes were not stopped".into());
+    };
+    let said: Value = stopped.details.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+    let (Some(param), Some(was)) = (said["parameter"].as_str(), said["was"].as_str()) else {
+        return Ok("the endpoint parameter held nothing before: set it by hand".into());
+    };
+    if incident.timeline.iter().any(|e| e.key == REQUESTED) {
+        return Ok(format!("{param} is left as it is: the promotion was asked for"));
+    }
+    write_parameter(&deps.ssm, param, was).await?;
+    let what = format!("writes resumed: {param} = {was} again");
+    deps.store.record(&incident.id, &Entry::new(now, BY, &what, "writes:resumed")).await?;
+    Ok(format!("{param} is put back to {was}"))
 }
 
 /// What the failover would do now and what it would lose, with what the DNS move depends on:
@@ -719,6 +796,10 @@ async fn abort(deps: &Deps, exec: &Execution, incident: &Incident, now: DateTime
 
 async fn fail(deps: &Deps, exec: &Execution, incident: &Incident, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
     let (error, message) = caught(exec);
+    // A failback that stopped writes and promoted nothing lets the applications write again.
+    if incident.status.is_open() && incident.timeline.iter().any(|e| e.key == WRITES_STOPPED) {
+        resume_writes(deps, incident, now).await?;
+    }
     let (done, left) = done_and_left(&incident.timeline, exec.approval_required);
     let details = format!("Done: {}. Not done: {}.", list(&done), list(&left));
     if incident.status.is_open() {

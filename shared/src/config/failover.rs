@@ -159,6 +159,10 @@ pub struct Failover {
     /// default) waits for `lifeboat reprotect`.
     #[serde(default)]
     pub reprotect: Reprotect,
+    /// A planned failback by promotion first puts this value in `endpoint_parameter` (a
+    /// maintenance endpoint: applications that re-read the parameter stop writing), waits for the
+    /// way back's lag to reach 0, then promotes; put back if the lag does not get there.
+    pub maintenance_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -508,6 +512,17 @@ pub fn invalid(db: &Database, f: &Failover) -> Option<(&'static str, String)> {
     if let Some(p) = &f.endpoint_parameter {
         if !p.starts_with('/') {
             return Some(("endpoint_parameter", format!("`{p}` is not an SSM parameter path (starting with /)")));
+        }
+    }
+    if let Some(m) = &f.maintenance_endpoint {
+        if f.endpoint_parameter.is_none() {
+            return Some((
+                "maintenance_endpoint",
+                "needs endpoint_parameter: it is the value the applications read there during a failback".into(),
+            ));
+        }
+        if m.trim().is_empty() {
+            return Some(("maintenance_endpoint", "is empty".into()));
         }
     }
     None
