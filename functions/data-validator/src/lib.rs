@@ -266,7 +266,13 @@ pub async fn on_failover(deps: &Deps, mut exec: Execution, now: DateTime<Utc>) -
     })?;
     let cluster = recovery.kind == ResourceKind::Cluster;
     let target = answering(deps, &recovery.region, &recovery.id, cluster).await?;
-    let report = validate(deps, &exec.database, &target, Some(Against::FailedAt(incident.started)), now).await?;
+    // A failback is planned: what it leaves behind is measured against when it began.
+    let against = if incident.kind == lifeboat_core::incident::Kind::Failback {
+        Against::MoveBegan(incident.started)
+    } else {
+        Against::FailedAt(incident.started)
+    };
+    let report = validate(deps, &exec.database, &target, Some(against), now).await?;
     let entry = incident.data_checked(&report, "data-validator").map_err(|e| LifeboatError::Rejected(e.to_string()))?;
     store.record_data(&incident.id, &entry, &report).await?;
     info!(incident = %incident.id, database = %exec.database, passed = report.passed, summary = %report.summary(), "failover data checks");

@@ -266,9 +266,10 @@ impl Incident {
         let mut details = Vec::new();
         if let Some(l) = report.measured_loss() {
             details.push(format!(
-                "{}s of writes lost (newest write {}, primary lost {})",
+                "{}s of writes lost (newest write {}, {} {})",
                 l.seconds,
                 l.newest_write.format("%Y-%m-%d %H:%M:%S UTC"),
+                l.against.moment(),
                 l.against.time().format("%Y-%m-%d %H:%M:%S UTC")
             ));
         } else if let Some(why) = &report.unmeasured {

@@ -145,12 +145,24 @@ pub enum Against {
     /// The point in time the restore claims to hold (a drill's snapshot, a point-in-time restore's
     /// time): the newest write should be just before it.
     RecoveryPoint(DateTime<Utc>),
+    /// When a planned move (a failback) began: nothing failed; the writes after the newest one
+    /// the way back holds, up to then, did not come along.
+    MoveBegan(DateTime<Utc>),
 }
 
 impl Against {
     pub fn time(&self) -> DateTime<Utc> {
         match self {
-            Against::FailedAt(t) | Against::RecoveryPoint(t) => *t,
+            Against::FailedAt(t) | Against::RecoveryPoint(t) | Against::MoveBegan(t) => *t,
+        }
+    }
+
+    /// How people name the moment: `primary lost`, or `planned move began`.
+    pub fn moment(&self) -> &'static str {
+        match self {
+            Against::FailedAt(_) => "primary lost",
+            Against::RecoveryPoint(_) => "recovery point",
+            Against::MoveBegan(_) => "planned move began",
         }
     }
 }
@@ -272,9 +284,9 @@ impl DataReport {
         self.checks.iter().filter(|c| !c.passed())
     }
 
-    /// The loss measured against the primary's failure, when it was.
+    /// The loss measured against the primary's failure (or a planned move's start), when it was.
     pub fn measured_loss(&self) -> Option<&Loss> {
-        self.loss.as_ref().filter(|l| matches!(l.against, Against::FailedAt(_)))
+        self.loss.as_ref().filter(|l| matches!(l.against, Against::FailedAt(_) | Against::MoveBegan(_)))
     }
 
     /// One line for a timeline entry or a log: `data checks passed (3 of 3)`, `data checks

@@ -201,6 +201,13 @@ fn data_section(d: &DataReport) -> String {
                     t.format("%Y-%m-%d %H:%M:%S UTC")
                 )
             }
+            crate::decide::validate::Against::MoveBegan(t) => {
+                format!(
+                    "Writes left behind: {}s, to the planned move's start at {}",
+                    l.seconds,
+                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                )
+            }
             crate::decide::validate::Against::RecoveryPoint(t) => format!(
                 "The newest write is {}s before the recovery point {}",
                 l.seconds,

@@ -576,9 +576,10 @@ fn loss_words(l: &Loss) -> String {
     let gap = to_the_second(l.seconds);
     let met = if l.rpo_met { "met" } else { "MISSED" };
     match l.against {
-        Against::FailedAt(t) => format!(
-            "{gap} of writes (measured: newest write {}, primary lost {}); RPO {}: {met}",
+        Against::FailedAt(t) | Against::MoveBegan(t) => format!(
+            "{gap} of writes (measured: newest write {}, {} {}); RPO {}: {met}",
             clock(l.newest_write, t),
+            l.against.moment(),
             clock(t, l.newest_write),
             human_std(l.rpo)
         ),

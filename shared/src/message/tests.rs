@@ -627,6 +627,14 @@ fn the_resolved_message_gives_the_data_loss_measured_in_the_database() {
     assert_eq!((m.facts["data_loss_seconds"].clone(), m.facts["data_loss_measured"].clone()), (json!(42), json!(true)));
     assert_eq!(m.facts["rpo_met"], true);
     insta::assert_snapshot!("resolved-measured", shown(&m));
+    // A failback is planned: the same measure, against when the move began, not a lost primary.
+    i.data = Some(data_report(25, answers_passing(), Against::MoveBegan(i.started)));
+    let m = incident(MessageKind::Resolved, &i, db, at(30));
+    assert!(
+        m.body.contains("Data loss: 42s of writes (measured: newest write 19:41:18, planned move began 19:42:00)"),
+        "{}",
+        m.body
+    );
 
     // The newest write read, but measured against nothing: the estimate stays, saying why.
     let mut unmeasured = i.clone();
