@@ -205,6 +205,32 @@ async fn global_round_trip() {
     assert_eq!(now.source.to_string(), secondary);
     assert_eq!(lifeboat_core::active::copy_regions(now), ["eu-west-1"]);
     assert!(now.failover.is_none(), "{:?}", now.failover);
+    // The copier copies the new primary's snapshots, to eu-west-1 only, never the old primary's.
+    let new_snapshot = cluster_snapshot(&b.moto, DR, "ledger-west", "ledger-west-after", &[]).await;
+    let copier = snapshot_copier::Deps::new(
+        ConfigCache::new(ConfigSource::File(b.file.clone()), &b.moto.sdk(DR).await, Duration::ZERO)
+            .following_active_fresh(),
+        &b.moto.sdk(DR).await,
+    );
+    let swept = snapshot_copier::handle(&copier, event("scheduled-sweep.json", None), Utc::now()).await;
+    let swept = swept.expect("sweep");
+    assert_eq!(swept.started.len(), 1, "{swept:?}");
+    assert!(swept.started[0].starts_with("eu-west-1:"), "{swept:?}");
+    let eu = b.moto.rds("eu-west-1").await;
+    let listed = eu.describe_db_cluster_snapshots().send().await.expect("copies");
+    let mut copied = Vec::new();
+    for s in listed.db_cluster_snapshots() {
+        let arn = s.db_cluster_snapshot_arn().unwrap_or_default();
+        let tags = eu.list_tags_for_resource().resource_name(arn).send().await.expect("tags");
+        copied.extend(
+            tags.tag_list()
+                .iter()
+                .filter(|t| t.key() == Some("lifeboat:source-arn"))
+                .filter_map(|t| t.value())
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(copied, [new_snapshot.clone()], "the new primary's snapshot, nothing else");
 
     // Re-protect waits for us-east-1, and builds nothing meanwhile.
     let waits = reprotect::handle(&b.reprotect, json!({}), Utc::now()).await.expect("schedule");
