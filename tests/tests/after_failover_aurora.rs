@@ -231,6 +231,14 @@ async fn global_round_trip() {
         );
     }
     assert_eq!(copied, [new_snapshot.clone()], "the new primary's snapshot, nothing else");
+    // The RPO monitor judges the new primary's copies where they go now.
+    let (topic, _) = topic_with_queue(&b.moto, DR).await;
+    let cache = ConfigCache::new(ConfigSource::File(b.file.clone()), &b.moto.sdk(DR).await, Duration::ZERO)
+        .following_active_fresh();
+    let monitor = rpo_monitor::Deps::new(cache, &b.moto.sdk(DR).await, &b.table, &topic);
+    let rpo = rpo_monitor::handle(&monitor, json!({}), Utc::now()).await.expect("rpo");
+    let regions: Vec<String> = rpo.assessments.iter().map(|a| a.region.clone()).collect();
+    assert_eq!(regions, ["eu-west-1"], "{rpo:?}");
 
     // Re-protect waits for us-east-1, and builds nothing meanwhile.
     let waits = reprotect::handle(&b.reprotect, json!({}), Utc::now()).await.expect("schedule");
