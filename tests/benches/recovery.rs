@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use lifeboat_tests::*;
 use serde_json::{json, Value};
 
-const FUNCTIONS: [&str; 9] = [
+const FUNCTIONS: [&str; 10] = [
     "snapshot-copier",
     "snapshot-pruner",
     "notifier",
@@ -32,6 +32,7 @@ const FUNCTIONS: [&str; 9] = [
     "approval-handler",
     "dr-drill",
     "data-validator",
+    "reprotect",
 ];
 
 fn main() {
@@ -309,6 +310,8 @@ async fn init_and_memory(runs: usize) {
         event("approval-url-get.json", None),
         event("dr-drill-report.json", None),
         event("data-validator-heartbeat.json", None),
+        // The schedule with nothing moved: reads the active sides, builds nothing.
+        event("scheduled-sweep.json", None),
     ];
     println!("\n| Function | invocation | init (median of {runs}) | peak RSS (max) |\n|---|---|---|---|");
     for (function, payload) in FUNCTIONS.iter().zip(payloads) {
