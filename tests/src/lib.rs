@@ -908,6 +908,22 @@ pub async fn rds_metric(moto: &Moto, region: &str, metric: &str, dimensions: &[(
         .expect(metric);
 }
 
+/// Runs a round trip's future to its end on a thread of its own with a 32 MB stack: one that
+/// holds every function's state across its awaits outgrows a test thread's 2 MB in a debug
+/// build. A panic inside is the test's.
+pub fn on_a_big_stack<F: std::future::Future<Output = ()>>(round_trip: impl FnOnce() -> F + Send + 'static) {
+    let run = std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build();
+            rt.expect("runtime").block_on(round_trip())
+        })
+        .expect("thread");
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// A private hosted zone's id (without `/hostedzone/`).
 pub async fn hosted_zone(moto: &Moto, name: &str) -> String {
     let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1").await);

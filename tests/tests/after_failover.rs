@@ -55,18 +55,7 @@ async fn copies_in(moto: &Moto, region: &str) -> Vec<(String, String)> {
 
 #[test]
 fn a_round_trip_failover_reprotect_failback_with_the_jobs_following_where_it_serves() {
-    // The round trip's future holds the whole world across its awaits: more than a test thread's
-    // 2 MB in a debug build, so it runs on a thread of its own with room.
-    let run = std::thread::Builder::new()
-        .stack_size(32 << 20)
-        .spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build();
-            rt.expect("runtime").block_on(round_trip())
-        })
-        .expect("thread");
-    if let Err(panic) = run.join() {
-        std::panic::resume_unwind(panic);
-    }
+    on_a_big_stack(round_trip);
 }
 
 async fn round_trip() {

@@ -133,18 +133,7 @@ fn timeline(item: &Value) -> String {
 
 #[test]
 fn a_global_database_goes_home_by_a_switchover_to_its_old_primary_once_it_is_a_secondary_again() {
-    // The round trip's future holds every function's state across its awaits: more than a test
-    // thread's 2 MB in a debug build, so it runs on a thread of its own with room.
-    let run = std::thread::Builder::new()
-        .stack_size(32 << 20)
-        .spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
-            rt.expect("runtime").block_on(global_round_trip())
-        })
-        .expect("thread");
-    if let Err(panic) = run.join() {
-        std::panic::resume_unwind(panic);
-    }
+    on_a_big_stack(global_round_trip);
 }
 
 async fn global_round_trip() {
@@ -327,16 +316,7 @@ async fn global_round_trip() {
 
 #[test]
 fn an_aurora_mysql_database_gets_a_replica_cluster_in_the_old_region_as_its_way_back_and_goes_home_by_it() {
-    let run = std::thread::Builder::new()
-        .stack_size(32 << 20)
-        .spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
-            rt.expect("runtime").block_on(replica_cluster_round_trip())
-        })
-        .expect("thread");
-    if let Err(panic) = run.join() {
-        std::panic::resume_unwind(panic);
-    }
+    on_a_big_stack(replica_cluster_round_trip);
 }
 
 /// Cluster `id`'s (replication source, tags, kms key, security groups, cluster parameter group).
