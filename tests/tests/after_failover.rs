@@ -366,6 +366,6 @@ async fn round_trip() {
         }
         tokio::time::sleep(Duration::from_secs(10)).await;
     };
-    assert_eq!(west, [home_snapshot.clone()]);
+    assert_eq!(west, std::slice::from_ref(&home_snapshot));
     assert!(copies_in(&moto, "eu-west-1").await.iter().any(|(_, source)| source == &home_snapshot));
 }

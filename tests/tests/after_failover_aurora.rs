@@ -219,7 +219,7 @@ async fn global_round_trip() {
                 .map(str::to_owned),
         );
     }
-    assert_eq!(copied, [new_snapshot.clone()], "the new primary's snapshot, nothing else");
+    assert_eq!(copied, std::slice::from_ref(&new_snapshot), "the new primary's snapshot, nothing else");
     // The RPO monitor judges the new primary's copies where they go now.
     let (topic, _) = topic_with_queue(&b.moto, DR).await;
     let cache = ConfigCache::new(ConfigSource::File(b.file.clone()), &b.moto.sdk(DR).await, Duration::ZERO)
