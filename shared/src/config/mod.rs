@@ -529,6 +529,19 @@ mod tests {
     }
 
     #[test]
+    fn a_maintenance_endpoint_needs_the_endpoint_parameter_it_goes_into() {
+        let failover = "    failover:\n      strategy: promote-replica\n      target: arn:aws:rds:us-west-2:123456789012:db:orders-r\n      approval: required\n";
+        let e = err_of(&format!("{DB}{failover}      maintenance_endpoint: maintenance.orders.internal\n"));
+        assert!(e.contains("maintenance_endpoint") && e.contains("needs endpoint_parameter"), "{e}");
+        let ok = format!(
+            "{DB}{failover}      endpoint_parameter: /orders/endpoint\n      maintenance_endpoint: maintenance.orders.internal\n"
+        );
+        let c = Config::from_yaml(&ok).unwrap();
+        let f = c.databases[0].failover.as_ref().unwrap();
+        assert_eq!(f.maintenance_endpoint.as_deref(), Some("maintenance.orders.internal"));
+    }
+
+    #[test]
     fn bad_duration_is_named() {
         let e = err_of(&DB.replace("rpo: 5m", "rpo: soon"));
         assert!(e.contains("rpo") && e.contains("soon"), "{e}");
