@@ -316,19 +316,37 @@ impl Rds {
         if !cluster.available() {
             return Ok(None);
         }
+        let engine = back.engine.clone().unwrap_or_default();
+        let acted = self.cluster_instance(&back.region, instance, &back.id, engine, s, &back.tags).await?;
+        Ok(Some(if started { Acted::Started } else { acted }))
+    }
+
+    /// `CreateDBInstance` of `id` in Aurora cluster `cluster` (available: RDS refuses one sooner),
+    /// private, with `settings`' class and parameter group: a restore's writer, a way back's
+    /// instance. The identifier existing already is this call's, made before.
+    async fn cluster_instance(
+        &self,
+        region: &str,
+        id: &str,
+        cluster: &str,
+        engine: String,
+        settings: &Settings,
+        tag_pairs: &[(String, String)],
+    ) -> Result<Acted, LifeboatError> {
         self.count();
-        let sent = client
+        let sent = self
+            .client(region)
             .create_db_instance()
-            .db_instance_identifier(instance)
-            .db_cluster_identifier(&back.id)
-            .set_engine(back.engine.clone())
-            .set_db_instance_class(s.instance_class.clone())
-            .set_db_parameter_group_name(s.parameter_group.clone())
+            .db_instance_identifier(id)
+            .db_cluster_identifier(cluster)
+            .engine(engine)
+            .set_db_instance_class(settings.instance_class.clone())
+            .set_db_parameter_group_name(settings.parameter_group.clone())
             .publicly_accessible(false)
-            .set_tags(Some(tags(&back.tags)))
+            .set_tags(Some(tags(tag_pairs)))
             .send()
             .await;
-        outcome("rds:CreateDBInstance", sent, &INSTANCE_EXISTS).map(|a| Some(if started { Acted::Started } else { a }))
+        outcome("rds:CreateDBInstance", sent, &INSTANCE_EXISTS)
     }
 
     /// `FailoverDBCluster`, unless the writer already moved away from `writer_before`: a second
@@ -569,21 +587,7 @@ impl Rds {
         }
         let engine =
             cluster.engine.clone().ok_or_else(|| LifeboatError::Transient(format!("{} has no engine yet", spec.id)))?;
-        let s = &spec.settings;
-        self.count();
-        let result = self
-            .client(&spec.region)
-            .create_db_instance()
-            .db_instance_identifier(writer)
-            .db_cluster_identifier(&spec.id)
-            .engine(engine)
-            .set_db_instance_class(s.instance_class.clone())
-            .set_db_parameter_group_name(s.parameter_group.clone())
-            .publicly_accessible(false)
-            .set_tags(Some(tags(&spec.tags)))
-            .send()
-            .await;
-        outcome("rds:CreateDBInstance", result, &INSTANCE_EXISTS).map(Some)
+        self.cluster_instance(&spec.region, writer, &spec.id, engine, &spec.settings, &spec.tags).await.map(Some)
     }
 
     /// Instances and clusters in `region` carrying tag `key` = `value` (the listing includes
