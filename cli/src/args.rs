@@ -118,6 +118,14 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run a database's data checks now, read-only, through the stack's data validator: on its
+    /// primary, or on an instance or cluster you name (a point-in-time restore, a clone).
+    Validate {
+        database: String,
+        /// An instance or cluster identifier in the stack's region, or its RDS ARN.
+        #[arg(long)]
+        target: Option<String>,
+    },
     /// Shell completions, for your shell's completion directory.
     Completions { shell: clap_complete::Shell },
 }

@@ -11,12 +11,13 @@ use lifeboat_core::approval::Decision;
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::{ConfigCache, ConfigSource};
 use lifeboat_core::config::{store_limit, thousands, Config, Store};
+use lifeboat_core::decide::validate::DataReport;
 use lifeboat_core::drill::ReportRow;
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::failover::steps::{Execution, POLL_SECONDS};
 use lifeboat_core::failover::{self, Start};
 use lifeboat_core::incident::{Entry, Incident};
-use lifeboat_core::message::{pages, timeline_table};
+use lifeboat_core::message::{self, pages, timeline_table};
 use serde_json::{json, Value};
 
 use crate::args::{Cli, Command, Format, Global, Target};
@@ -128,6 +129,7 @@ pub async fn run(cli: Cli) -> Done {
                     failback(&aws, &database, &reason, follow, g.json).await
                 }
                 Command::Reprotect { database, dry_run } => reprotect(&aws, &database, dry_run, g.json).await,
+                Command::Validate { database, target } => validate(&aws, &database, target.as_deref(), g.json).await,
                 Command::Check { .. } | Command::Completions { .. } => Ok(0),
             }
         }
@@ -558,6 +560,28 @@ async fn reprotect(aws: &Aws, database: &str, dry_run: bool, json_out: bool) -> 
         println!("`lifeboat status {database}` says when it is available and inside the RPO");
     }
     Ok(0)
+}
+
+/// `lifeboat validate`: the data validator's on-demand path, through the operator URL (which
+/// invokes it in the stack's VPC). Exit 1 when a check did not pass or nothing could be checked.
+async fn validate(aws: &Aws, database: &str, target: Option<&str>, json_out: bool) -> Done {
+    let mut ask = json!({"action": "validate", "database": database});
+    if let Some(t) = target {
+        ask["target"] = json!(t);
+    }
+    let out = operator::ask(&aws.sdk, &aws.names.operator_url, &ask).await?;
+    let report: DataReport = serde_json::from_value(out.clone())
+        .map_err(|e| CliError::Problem(format!("the validator's answer is not a data report ({e}): {out}")))?;
+    if json_out {
+        print_json(&out);
+    } else {
+        let at = &out["target"];
+        let port = at["port"].as_u64().map(|p| format!(":{p}")).unwrap_or_default();
+        let engine = at["engine"].as_str().unwrap_or_default();
+        println!("{database} at {}{port} ({engine}): {}", at["address"].as_str().unwrap_or("?"), report.summary());
+        print!("{}", message::data_lines(&report));
+    }
+    Ok(if report.passed { 0 } else { 1 })
 }
 
 /// `lifeboat drill`: dr-drill's on-demand path, through the operator URL; `--follow` waits for

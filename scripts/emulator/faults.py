@@ -1,5 +1,6 @@
 """Fault injection between the SDK and moto, and what service and operation a call is."""
 
+import re
 import socket
 import threading
 import time
@@ -7,6 +8,9 @@ import time
 from .common import ACCESS_KEY, CREDENTIAL_SCOPE, error_response, json_error
 from .route53 import CHANGE_PATH, RRSET_PATH
 
+
+# Lambda Invoke: POST /2015-03-31/functions/{FunctionName}/invocations (Lambda API reference).
+LAMBDA_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")
 
 TARGET_SERVICE = {"DynamoDB_20120810": "dynamodb", "AmazonSSM": "ssm", "AWSStepFunctions": "stepfunctions"}
 
@@ -21,6 +25,9 @@ def operation(environ, form):
     if form.get("Action"):
         m = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         return (m.group(2) if m else "unknown"), form["Action"], "query"
+    if LAMBDA_INVOKE_PATH.match(path) and method == "POST":
+        # Lambda's REST-JSON protocol: its errors are JSON, as json_error answers them.
+        return "lambda", "Invoke", "json"
     if path.startswith("/2013-04-01/"):
         if RRSET_PATH.match(path):
             return "route53", "ChangeResourceRecordSets" if method == "POST" else "ListResourceRecordSets", "rest"

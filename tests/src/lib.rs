@@ -1337,6 +1337,8 @@ impl RecoveryBed {
             ("LIFEBOAT_DRILL_POLL_SECONDS", "1".to_owned()),
             ("LIFEBOAT_EVIDENCE_BUCKET", evidence.clone()),
             ("LIFEBOAT_DB_CA_BUNDLE", ca),
+            // The operator's `lifeboat validate` invokes it, as the template names it.
+            ("LIFEBOAT_VALIDATOR_FUNCTION", "data-validator".to_owned()),
             // moto's endpoints are not in DNS.
             ("LIFEBOAT_EMULATED_ENDPOINTS", "true".to_owned()),
             ("AWS_REGION", region.to_owned()),

@@ -94,6 +94,10 @@ async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_maria
         drill_db("ledger-prod", &key, &checks),
         drill_db("catalog-aurora", &key, &checks).replace(":db:catalog-aurora", ":cluster:catalog-aurora")
     );
+    // A database serving from seed-maria itself, for `lifeboat validate` on its primary.
+    let yaml = format!(
+        "{yaml}  - name: ledger-live\n    source: arn:aws:rds:us-west-2:{ACCOUNT}:db:seed-maria\n    tier: production\n    rpo: 5m\n    rto: 30m\n{checks}"
+    );
     let mut bed = RecoveryBed::start(&moto, &port, &table, &topic, Some(&yaml)).await;
 
     // Emptied after the snapshot: the restore still has them, and the drill passes, its
@@ -140,10 +144,67 @@ async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_maria
     let text = report["text"].as_str().unwrap_or_default();
     assert!(text.contains("orders-prod: the last drill's data checks passed (2 of 2); newest write"), "{text}");
     assert!(text.contains("billing-prod: the last drill's data checks failed (users exist: 0 (>= 1000))"), "{text}");
+    on_demand(&moto, &mut bed, &table).await;
+
     // The restores were cleaned up, and their servers stopped with them.
     let servers = moto.get("/_lifeboat/db/servers");
     let left: Vec<&str> = servers["servers"].as_array().unwrap().iter().filter_map(|s| s["id"].as_str()).collect();
     assert!(left.iter().all(|id| !id.starts_with("lf-drill")), "{left:?}");
+}
+
+/// `lifeboat validate`, as a person with the ApproverPolicy runs it: the operator URL invokes the
+/// data validator (its own function, in the VPC in AWS), which checks what RDS describes there.
+/// Read-only: AWS sees descriptions, reads and the invocation, nothing written.
+async fn on_demand(moto: &Moto, bed: &mut RecoveryBed, table: &str) {
+    bed.warm_operator();
+    let config_file = bed.dir.join("lifeboat.yaml");
+    let url = operator_url(moto);
+    let mut env: Vec<(&str, String)> = vec![
+        ("LIFEBOAT_INCIDENTS_TABLE", table.to_owned()),
+        ("LIFEBOAT_OPERATOR_URL", url),
+        ("LIFEBOAT_CONFIG_FILE", config_file.to_string_lossy().into_owned()),
+        ("LIFEBOAT_RECOVERS", "all".to_owned()),
+    ];
+    env.extend(person(moto, "lifeboat-approver", &["ApproverPolicy"], "alice").await);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cli = |args: &[&str]| lifeboat(moto, &env, args);
+    let arn = |kind: &str, id: &str| format!("arn:aws:rds:us-west-2:{ACCOUNT}:{kind}:{id}");
+
+    moto.post("/_lifeboat/faults", &json!({"faults": []}));
+    // ledger-live's primary (no --target): seed-maria, whole.
+    let live = cli(&["validate", "ledger-live"]);
+    assert_eq!(live.code, 0, "{live:?}");
+    assert!(live.stdout.contains("(mariadb): data checks passed (2 of 2)"), "{live:?}");
+    assert!(live.stdout.contains("users exist: 1000"), "{live:?}");
+    let calls = moto.fault_counts()["calls"].clone();
+    let ops: Vec<&String> = calls.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert!(ops.iter().any(|op| op.ends_with("Invoke")), "{calls}");
+    for op in &ops {
+        let name = op.split(':').nth(1).unwrap_or(op);
+        assert!(
+            ["Describe", "Get", "List", "Invoke"].iter().any(|p| name.starts_with(p)),
+            "validate wrote: {op} ({calls})"
+        );
+    }
+    // An instance named by ARN: seed-pg, emptied after orders-prod's copy, fails by name (exit 1).
+    let emptied = cli(&["validate", "orders-prod", "--target", &arn("db", "seed-pg"), "--json"]);
+    assert_eq!(emptied.code, 1, "{emptied:?}");
+    let report: Value = serde_json::from_str(&emptied.stdout).unwrap_or_else(|e| panic!("{e}: {emptied:?}"));
+    assert_eq!(report["passed"], false, "{report}");
+    assert_eq!(check(&report, "users exist")["value"], "0", "{report}");
+    assert!(report["run"].as_str().unwrap_or_default().ends_with("assumed-role/lifeboat-approver/alice"), "{report}");
+    // A cluster by ARN: its writer endpoint.
+    let cluster = cli(&["validate", "catalog-aurora", "--target", &arn("cluster", "seed-aurora")]);
+    assert_eq!(cluster.code, 0, "{cluster:?}");
+    assert!(cluster.stdout.contains("(aurora-postgresql): data checks passed (2 of 2)"), "{cluster:?}");
+    // A bare identifier is looked up in the stack's region (us-east-1 here), where it isn't.
+    let elsewhere = cli(&["validate", "orders-prod", "--target", "seed-pg"]);
+    assert_eq!(elsewhere.code, 1, "{elsewhere:?}");
+    assert!(elsewhere.stderr.contains("no instance or cluster seed-pg in us-east-1"), "{elsewhere:?}");
+    let snapshot = cli(&["validate", "orders-prod", "--target", &arn("snapshot", "x")]);
+    assert!(snapshot.code == 1 && snapshot.stderr.contains("is a snapshot"), "{snapshot:?}");
+    let unknown = cli(&["validate", "no-such-db", "--target", &arn("db", "seed-pg")]);
+    assert!(unknown.code == 1 && unknown.stderr.contains("no database named `no-such-db`"), "{unknown:?}");
 }
 
 fn decide(link: &str, database: &str) -> Http {

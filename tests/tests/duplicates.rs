@@ -248,6 +248,8 @@ impl EventWorld {
                     d
                 },
                 reprotect: reprotect::Deps::new(config().await, &sdk, &table),
+                // `validate` only reads; the operator requests replayed here are the writing ones.
+                validator: None,
             },
             reprotect: reprotect::Deps::new(config().await, &sdk, &table),
             vault: {

@@ -531,6 +531,21 @@ fn the_operators_read_only_policy_only_reads_and_the_approvers_writes_only_lifeb
     let t = template();
     let operator = resource(&t, "OperatorFunction");
     assert_eq!(operator["Properties"]["FunctionUrlConfig"]["AuthType"], "AWS_IAM");
+    // `lifeboat validate`: the operator's role invokes the data validator and no other function
+    // (which would let an approver run any of Lifeboat's roles' code through it).
+    let invokes: Vec<String> = all
+        .iter()
+        .filter(|(o, s)| {
+            o == "OperatorFunction" && allows(s) && list(s.get("Action")).iter().any(|a| a.starts_with("lambda:"))
+        })
+        .flat_map(|(_, s)| {
+            assert_eq!(list(s.get("Action")), ["lambda:InvokeFunction"], "{s:?}");
+            list(s.get("Resource"))
+        })
+        .collect();
+    assert_eq!(invokes, ["DataValidatorFunction.Arn"]);
+    let env = &operator["Properties"]["Environment"]["Variables"];
+    assert!(is_ref(env.get("LIFEBOAT_VALIDATOR_FUNCTION"), "DataValidatorFunction"), "{env:?}");
 }
 
 /// Evaluated as IAM evaluates it (the emulator's simulator): a person holding both managed

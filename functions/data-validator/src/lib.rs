@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::{stream, StreamExt};
+use lifeboat_core::arn::{ArnError, RdsArn, RdsResource};
 use lifeboat_core::aws::db::{self, Endpoint, Engine, Login, Roots};
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::Rds;
@@ -48,6 +49,8 @@ pub struct Deps {
     /// The incidents table (LIFEBOAT_INCIDENTS_TABLE): a failover's data report goes on its
     /// incident, where the DNS and endpoint steps read it.
     pub incidents: Option<IncidentStore>,
+    /// This stack's region: where a bare identifier names an instance or cluster.
+    pub region: String,
     endpoints: Mutex<BTreeMap<String, (Endpoint, Instant)>>,
 }
 
@@ -68,6 +71,7 @@ impl Deps {
             secrets: Secrets::new(sdk),
             roots,
             incidents: incidents.map(|table| IncidentStore::new(sdk, table)),
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoints: Mutex::default(),
         }
     }
@@ -119,12 +123,30 @@ pub struct Target {
     pub engine: String,
 }
 
+/// What a validation is aimed at: where the database answers (`Target`, as a machine found it), or
+/// an instance or cluster for RDS to describe (`{"id": ...}`: an identifier in this stack's region,
+/// or an RDS ARN naming its region and kind; `lifeboat validate --target`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Aim {
+    At(Target),
+    Named(Named),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Named {
+    pub id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Request {
     Validate {
         database: String,
-        target: Target,
+        /// None: the database's primary, where it serves now.
+        #[serde(default)]
+        target: Option<Aim>,
         /// `{"failed_at": ...}` (a failover), `{"recovery_point": ...}` (a drill, a point-in-time
         /// restore), or null (on demand: checks only, no loss measured).
         #[serde(default)]
@@ -151,7 +173,7 @@ pub fn parse(payload: Value) -> Result<Request, EventError> {
     serde_json::from_value(payload).map_err(|e| {
         EventError(format!(
             "data-validator: {e}; expected {{\"action\": \"validate\", \"database\", \"target\": {{\"address\", \
-             \"port\", \"engine\"}}, \"against\", \"run\"}}, {{\"action\": \"drill\", \"drill\"}}, \
+             \"port\", \"engine\"}} or {{\"id\"}} or none, \"against\", \"run\"}}, {{\"action\": \"drill\", \"drill\"}}, \
              {{\"action\": \"failover\", \"execution\"}} or {{\"action\": \"heartbeat\"}}"
         ))
     })
@@ -165,6 +187,7 @@ pub async fn handle(
 ) -> Result<Value, LifeboatError> {
     match parse(payload)? {
         Request::Validate { database, target, against, run } => {
+            let target = aimed(deps, &database, target).await?;
             let report = validate(deps, &database, &target, against, now).await?;
             let (passed, summary) = (report.passed, report.summary());
             info!(%database, run = run.as_deref().unwrap_or_default(), passed, %summary, "data-validator");
@@ -294,6 +317,44 @@ async fn answering(deps: &Deps, region: &str, id: &str, cluster: bool) -> Result
     })?;
     let engine = state.engine.clone().unwrap_or_default();
     Ok(Target { address, port, engine })
+}
+
+/// Where a validation's aim answers: as given, as RDS describes the named instance or cluster
+/// (an ARN's region and kind; a bare identifier in this stack's region, an instance before a
+/// cluster), or, with no aim, the database's primary where it serves now.
+async fn aimed(deps: &Deps, database: &str, aim: Option<Aim>) -> Result<Target, LifeboatError> {
+    let id = match aim {
+        Some(Aim::At(target)) => return Ok(target),
+        Some(Aim::Named(Named { id })) => id,
+        None => {
+            let config = deps.config.get_all().await?;
+            let db = config.database_named(database).ok_or_else(|| {
+                LifeboatError::Rejected(format!("no database named `{database}` in Lifeboat's config"))
+            })?;
+            return answering(deps, &db.source.region, &db.source.id, db.is_cluster()).await;
+        }
+    };
+    if id.starts_with("arn:") {
+        let arn: RdsArn = id.parse().map_err(|e: ArnError| LifeboatError::Rejected(e.to_string()))?;
+        return match arn.resource {
+            RdsResource::Instance | RdsResource::Cluster => {
+                answering(deps, &arn.region, &arn.id, arn.resource == RdsResource::Cluster).await
+            }
+            _ => Err(LifeboatError::Rejected(format!(
+                "{id} is a snapshot: name the instance or cluster restored from it"
+            ))),
+        };
+    }
+    let region = deps.region.clone();
+    match answering(deps, &region, &id, false).await {
+        Err(LifeboatError::Rejected(_)) => answering(deps, &region, &id, true).await.map_err(|e| match e {
+            LifeboatError::Rejected(_) => LifeboatError::Rejected(format!(
+                "RDS has no instance or cluster {id} in {region}: name one in this stack's region, or its ARN"
+            )),
+            other => other,
+        }),
+        found => found,
+    }
 }
 
 /// `act` with the login the secret holds. A kept login the database refuses is read again, and
@@ -440,7 +501,7 @@ mod tests {
             "against": {"failed_at": "2026-12-07T01:02:00Z"}, "run": "orders-prod-20261207T0102Z-3f2a"
         }))
         .unwrap();
-        let Request::Validate { database, target, against, run } = v else { panic!("{v:?}") };
+        let Request::Validate { database, target: Some(Aim::At(target)), against, run } = v else { panic!("{v:?}") };
         assert_eq!(
             (database.as_str(), target.port, target.engine.as_str()),
             ("orders-prod", 5432, "aurora-postgresql")
@@ -452,11 +513,20 @@ mod tests {
         assert!(matches!(parse(drill), Ok(Request::Validate { against: Some(Against::RecoveryPoint(_)), .. })));
         let on_demand = json!({"action": "validate", "database": "d", "target": {"address": "h", "port": 1, "engine": "mysql"}, "against": null});
         assert!(matches!(parse(on_demand), Ok(Request::Validate { against: None, run: None, .. })));
+        // On demand: an instance or cluster named for RDS to describe, or none (the primary).
+        let named = json!({"action": "validate", "database": "d", "target": {"id": "orders-pitr"}});
+        assert!(
+            matches!(parse(named), Ok(Request::Validate { target: Some(Aim::Named(Named { id })), .. }) if id == "orders-pitr")
+        );
+        let primary = json!({"action": "validate", "database": "d"});
+        assert!(matches!(parse(primary), Ok(Request::Validate { target: None, .. })));
         assert_eq!(parse(json!({"action": "heartbeat"})), Ok(Request::Heartbeat {}));
         for bad in [
             json!({}),
             json!({"action": "drop-tables"}),
-            json!({"action": "validate", "database": "d"}),
+            json!({"action": "validate"}),
+            json!({"action": "validate", "database": "d", "target": {"id": "x", "port": 1}}),
+            json!({"action": "validate", "database": "d", "target": "orders-pitr"}),
             json!({"action": "validate", "database": "d", "target": {"address": "h", "port": 70000, "engine": "mysql"}}),
             json!({"action": "validate", "database": "d", "target": {"address": "h", "port": 1, "engine": "mysql", "user": "root"}}),
             json!({"action": "validate", "database": "d", "target": {"address": "h", "port": 1, "engine": "mysql"}, "against": {"yesterday": true}}),

@@ -1,5 +1,5 @@
 //! operator: the Lambda Function URL (AuthType AWS_IAM) behind `lifeboat failover`, `approve`,
-//! `reject`, `drill`, `reprotect` and `failback`. AWS authenticates every request (SigV4) and allows it only to a principal
+//! `reject`, `drill`, `reprotect`, `failback` and `validate`. AWS authenticates every request (SigV4) and allows it only to a principal
 //! whose policy grants `lambda:InvokeFunctionUrl` here (the stack's ApproverPolicy); the request
 //! context then carries that principal's ARN, which is who Lifeboat records: people's own
 //! policies start no execution, answer no task and write no incident. What each request does is
@@ -10,6 +10,7 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use lifeboat_core::approval::{Channel, Decision};
+use lifeboat_core::aws::invoke::Invoker;
 use lifeboat_core::aws::{required_env, ConfigCache, ConfigSource, SdkConfig, CONFIG_TTL};
 use lifeboat_core::error::LifeboatError;
 use lifeboat_core::message::pages;
@@ -22,6 +23,9 @@ pub struct Deps {
     pub approval: approval_handler::Deps,
     pub drill: dr_drill::Deps,
     pub reprotect: reprotect::Deps,
+    /// The data validator's function name (LIFEBOAT_VALIDATOR_FUNCTION) and a client to invoke
+    /// it: it sits in the VPC beside the databases, this function does not.
+    pub validator: Option<(Invoker, String)>,
 }
 
 impl Deps {
@@ -33,7 +37,11 @@ impl Deps {
         let config = ConfigCache::new(ConfigSource::from_env()?, sdk, CONFIG_TTL);
         let approval = approval_handler::Deps::new(config, sdk, &table, "");
         let reprotect = reprotect::Deps::from_env(sdk).await?;
-        Ok(Deps { trigger, approval, drill, reprotect })
+        let validator = std::env::var("LIFEBOAT_VALIDATOR_FUNCTION")
+            .ok()
+            .filter(|f| !f.is_empty())
+            .map(|function| (Invoker::new(sdk), function));
+        Ok(Deps { trigger, approval, drill, reprotect, validator })
     }
 }
 
@@ -73,6 +81,13 @@ pub enum Ask {
         database: String,
         #[serde(default)]
         dry_run: bool,
+    },
+    /// The database's data checks, now, read-only: on its primary, or on an instance or cluster
+    /// named by identifier (this stack's region) or ARN — a point-in-time restore, a clone.
+    Validate {
+        database: String,
+        #[serde(default)]
+        target: Option<String>,
     },
 }
 
@@ -160,6 +175,22 @@ async fn act(deps: &Deps, ask: Ask, who: &str, now: DateTime<Utc>) -> Result<Lam
         Ask::Drill { database } => {
             let out = dr_drill::handle(&deps.drill, json!({"database": database}), now).await?;
             Ok(answer(200, out))
+        }
+        Ask::Validate { database, target } => {
+            let (invoker, function) = deps.validator.as_ref().ok_or_else(|| {
+                LifeboatError::Rejected(
+                    "LIFEBOAT_VALIDATOR_FUNCTION is not set: deploy the current template, whose operator names its data \
+                     validator"
+                        .into(),
+                )
+            })?;
+            // Only a name goes to the validator: where it answers is what RDS describes there.
+            let mut ask = json!({"action": "validate", "database": database, "run": format!("on demand by {who}")});
+            if let Some(id) = target.filter(|t| !t.trim().is_empty()) {
+                ask["target"] = json!({"id": id.trim()});
+            }
+            let report = invoker.call(function, &ask).await?;
+            Ok(answer(200, report))
         }
         Ask::Reprotect { database, dry_run } => {
             // Boxed: inline, its future made every request's outgrow a small thread stack.

@@ -34,6 +34,8 @@ pub mod evidence;
 pub mod iam;
 #[cfg(feature = "dynamodb")]
 pub mod incidents;
+#[cfg(feature = "invoke")]
+pub mod invoke;
 #[cfg(feature = "kms")]
 pub mod kms;
 #[cfg(feature = "organizations")]

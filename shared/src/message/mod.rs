@@ -642,7 +642,7 @@ fn check_what_to_do(c: &CheckResult) -> Option<&'static str> {
 
 /// A report's lines: each check with what to do about the ones that did not pass, or why nothing
 /// could be checked, and the newest write.
-fn data_lines(r: &DataReport) -> String {
+pub fn data_lines(r: &DataReport) -> String {
     let mut out = String::new();
     if let Some(f) = &r.failure {
         out.push_str(&format!("- could not check: {f}\n  What to do: {}\n", f.what_to_do()));
