@@ -292,6 +292,17 @@ async fn a_failover_measures_the_writes_it_lost_and_a_failed_check_halts_the_cut
     assert!(halted.text.contains("FAILED users exist: 10 (>= 1000)"), "{}", halted.text);
     let before = "billing-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
     assert_eq!(cname(&moto, &zone, "billing.orders.internal").await.as_deref(), Some(before), "DNS waits for a person");
+    // The check's step delivered again (a Lambda retry): the same finding, one timeline entry.
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk("us-east-1").await);
+    let arn = report["execution_arn"].as_str().unwrap_or_else(|| panic!("{report}"));
+    let described = sfn.describe_execution().execution_arn(arn).send().await.expect("the execution");
+    let mut execution: Value = serde_json::from_str(described.input().unwrap_or_default()).expect("its input");
+    execution["recovery"] = json!({"region": "us-west-2", "kind": "instance", "id": "billing-replica"});
+    let again = bed.invoke("data-validator", "replayed", &json!({"action": "failover", "execution": execution}));
+    assert_eq!(again["data_passed"], false, "{again}");
+    let item = raw_item(&moto, "us-east-1", &table, &format!("incident#{id}")).await;
+    let timeline = item["timeline"].to_string();
+    assert_eq!(timeline.matches(r#""key":"data:billing-replica:"#).count(), 1, "{timeline}");
     let rejected = decide(&line_after(&halted.text, "Reject: ").to_owned(), "billing-prod");
     assert_eq!(rejected.status, 200, "{}", rejected.body);
     let deadline = Instant::now() + Duration::from_secs(120);

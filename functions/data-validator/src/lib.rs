@@ -296,7 +296,9 @@ pub async fn on_failover(deps: &Deps, mut exec: Execution, now: DateTime<Utc>) -
         Against::FailedAt(incident.started)
     };
     let report = validate(deps, &exec.database, &target, Some(against), now).await?;
-    let entry = incident.data_checked(&report, "data-validator").map_err(|e| LifeboatError::Rejected(e.to_string()))?;
+    let entry = incident
+        .data_checked(&report, &recovery.id, "data-validator")
+        .map_err(|e| LifeboatError::Rejected(e.to_string()))?;
     store.record_data(&incident.id, &entry, &report).await?;
     info!(incident = %incident.id, database = %exec.database, passed = report.passed, summary = %report.summary(), "failover data checks");
     exec.data_passed = report.passed;

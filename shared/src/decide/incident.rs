@@ -256,10 +256,12 @@ impl Incident {
         self.timeline.push(entry);
     }
 
-    /// The entry that records `report` (`data checks passed (3 of 3)`, `data checks failed (...)`),
-    /// with the measured loss in its details. Its key is the report's moment: checks run again
-    /// (after a person mended the credentials) are a new entry, the same report again is not.
-    pub fn data_checked(&self, report: &DataReport, by: &str) -> Result<Entry, IncidentError> {
+    /// The entry that records `report` on the database recovered as `of` (`data checks passed (3
+    /// of 3)`, `data checks failed (...)`), with the measured loss in its details. Its key is the
+    /// recovery and what the entry says, not when it was said: a replayed check (a Lambda retry,
+    /// EventBridge's second delivery) finds the same and adds nothing; checks run again that found
+    /// something else (after a person mended the credentials) are a new entry.
+    pub fn data_checked(&self, report: &DataReport, of: &str, by: &str) -> Result<Entry, IncidentError> {
         if !self.status.is_open() {
             return Err(IncidentError::Closed { id: self.id.clone(), status: self.status });
         }
@@ -278,9 +280,11 @@ impl Incident {
         if let Some(f) = &report.failure {
             details.push(format!("what to do: {}", f.what_to_do()));
         }
-        let key = format!("data:{}", report.at.format("%Y%m%dT%H%M%S%.3fZ"));
-        let entry = Entry::new(report.at, by, &report.summary(), &key);
-        Ok(if details.is_empty() { entry } else { entry.with_details(details.join("; ")) })
+        let (what, details) = (report.summary(), details.join("; "));
+        let digest = Sha256::digest(format!("{what}\n{details}").as_bytes());
+        let said: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let entry = Entry::new(report.at, by, &what, &format!("data:{of}:{said}"));
+        Ok(if details.is_empty() { entry } else { entry.with_details(details) })
     }
 
     /// This incident after `data_checked`'s entry: the report is the incident's data.
@@ -464,21 +468,24 @@ mod tests {
         i.apply(e, Some(Status::Recovering));
 
         let failed = report(8, "3", "2026-11-25 19:41:18+00");
-        let e = i.data_checked(&failed, "data-validator").unwrap();
+        let e = i.data_checked(&failed, "orders-replica", "data-validator").unwrap();
         assert_eq!(e.what, "data checks failed (no orphans: 3 (= 0))");
         assert_eq!(
             e.details.as_deref(),
             Some("42s of writes lost (newest write 2026-11-25 19:41:18 UTC, primary lost 2026-11-25 19:42:00 UTC)")
         );
-        i.apply_data(e.clone(), failed.clone());
         i.apply_data(e, failed.clone());
+        // Replayed a minute later (a Lambda retry of the step): the same finding, not a new entry.
+        let replayed = DataReport { at: at(9), ..failed.clone() };
+        let again = i.data_checked(&replayed, "orders-replica", "data-validator").unwrap();
+        i.apply_data(again, replayed);
         assert_eq!(i.timeline.iter().filter(|e| e.key.starts_with("data:")).count(), 1, "the same report once");
         assert_eq!(i.data_loss(), Some(chrono::Duration::seconds(42)), "measured wins over the estimate");
         assert!(MessageKind::DataChecksFailed.fits(i.status));
 
         // Run again after someone mended it: a new entry, and the newer report is the incident's.
         let passed = report(12, "0", "2026-11-25 19:41:18+00");
-        let e = i.data_checked(&passed, "data-validator").unwrap();
+        let e = i.data_checked(&passed, "orders-replica", "data-validator").unwrap();
         assert_eq!(e.what, "data checks passed (1 of 1)");
         i.apply_data(e, passed.clone());
         assert_eq!(i.timeline.iter().filter(|e| e.key.starts_with("data:")).count(), 2);
@@ -486,7 +493,7 @@ mod tests {
 
         let e = i.transition(Status::Resolved, at(20), "failover", "verified").unwrap();
         i.apply(e, Some(Status::Resolved));
-        assert!(matches!(i.data_checked(&passed, "x"), Err(IncidentError::Closed { .. })));
+        assert!(matches!(i.data_checked(&passed, "orders-replica", "x"), Err(IncidentError::Closed { .. })));
         assert!(!MessageKind::DataChecksFailed.fits(i.status));
         // Stored incidents from before data checks still read.
         let mut old = serde_json::to_value(&i).unwrap();

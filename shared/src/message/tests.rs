@@ -669,7 +669,7 @@ fn failed_data_checks_halt_the_cut_over_and_ask_a_person_what_each_failure_needs
     let (_, mut i) = story().into_iter().nth(2).unwrap();
     assert_eq!(i.status, Status::Recovering);
     let report = data_report(8, answers_failing(), Against::FailedAt(i.started));
-    let e = i.data_checked(&report, "data-validator").unwrap();
+    let e = i.data_checked(&report, "orders-replica", "data-validator").unwrap();
     i.apply_data(e, report);
     assert!(MessageKind::DataChecksFailed.fits(i.status));
     let links = ApprovalLinks {
