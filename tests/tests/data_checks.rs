@@ -281,6 +281,12 @@ async fn a_failover_measures_the_writes_it_lost_and_a_failed_check_halts_the_cut
     assert_eq!(promoted.admin("orders", "select count(*) from orders"), "1", "the two later orders were lost");
     let replica_endpoint = instance_endpoint(&moto, "us-west-2", "orders-replica").await.expect("its endpoint");
     assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(replica_endpoint.as_str()));
+    // The report (and `lifeboat status`) says what the move that left it there measured.
+    let report = bed.invoke("dr-drill", "report", &json!({"report": true}));
+    let text = report["text"].as_str().unwrap_or_default();
+    let said =
+        format!("orders-prod: failover {id}: data checks passed (2 of 2); {shown} of writes (measured: newest write ");
+    assert!(text.contains(&said), "{said}\n{text}");
 
     // billing-prod: approved, promoted, but its check fails: the cut-over halts and asks. DNS
     // stays; a rejection ends the failover there.

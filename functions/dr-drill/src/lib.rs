@@ -436,8 +436,28 @@ pub async fn rows(
     for a in &assessments {
         by_database.entry(a.database.as_str()).or_default().push(a);
     }
-    let reported: Vec<_> =
-        config.databases.iter().filter(|db| by_database.contains_key(db.name.as_str()) || db.drill.is_some()).collect();
+    // The incidents that moved databases where they serve (their active sides): what each found
+    // inside the new primary. A moved database is reported even with nothing protecting it yet
+    // (its RPO breached says so). Unreadable, the report still says the rest.
+    let actives = deps.config.get_with_actives().await.map(|(_, a)| a).unwrap_or_else(|e| {
+        warn!(error = %e, "active sides unreadable");
+        Default::default()
+    });
+    let moved = |name: &str| actives.iter().any(|a| a.database == name);
+    let reported: Vec<_> = config
+        .databases
+        .iter()
+        .filter(|db| by_database.contains_key(db.name.as_str()) || db.drill.is_some() || moved(&db.name))
+        .collect();
+    let ids: Vec<&str> = actives
+        .iter()
+        .filter(|a| reported.iter().any(|db| db.name == a.database))
+        .map(|a| a.incident.as_str())
+        .collect();
+    let moves = deps.store.get_many(&ids).await.unwrap_or_else(|e| {
+        warn!(error = %e, "the moves' incidents unreadable");
+        BTreeMap::new()
+    });
     // Last drills and readiness verdicts in batches (100 keys a BatchGetItem), not two reads a
     // database; unreadable, the report still says what RDS does.
     let asked: Vec<(&str, bool)> = reported.iter().map(|db| (db.name.as_str(), true)).collect();
@@ -447,6 +467,7 @@ pub async fn rows(
     });
     let mut rows = Vec::new();
     for db in reported {
+        let moved = moves.values().find(|i| i.database == db.name).and_then(message::move_data_line);
         let mine = by_database.remove(db.name.as_str()).unwrap_or_default();
         let kept = remembered.remove(&db.name).unwrap_or_default();
         let worst = if mine.iter().any(|a| a.recovery_point_age_seconds.is_none()) {
@@ -473,6 +494,7 @@ pub async fn rows(
                 .zip(last.as_ref())
                 .map(|(b, r)| b.page(&evidence::drill_key(r))),
             last_drill_data: last.as_ref().and_then(|r| r.data.as_ref()).map(lifeboat_core::message::data_line),
+            last_move_data: moved,
         });
     }
     Ok((rows, unreachable))

@@ -162,6 +162,17 @@ impl IncidentStore {
         out.item.as_ref().map(from_item).transpose()
     }
 
+    /// The incidents `ids` name that are there, a hundred a read (BatchGetItem): the report's
+    /// last moves, for a fleet that moved at once. One that can't be read is left out, logged.
+    pub async fn get_many(&self, ids: &[&str]) -> Result<BTreeMap<String, Incident>, LifeboatError> {
+        let items = self.batch_get(ids.iter().map(|id| format!("incident#{id}"))).await?;
+        Ok(items
+            .values()
+            .filter_map(|item| from_item(item).map_err(|e| tracing::warn!(error = %e, "incident unreadable")).ok())
+            .map(|i| (i.id.clone(), i))
+            .collect())
+    }
+
     /// Every incident, open or closed, newest first: a scan, for the operator's listing.
     pub async fn list_all(&self) -> Result<Vec<Incident>, LifeboatError> {
         let mut out = Vec::new();
