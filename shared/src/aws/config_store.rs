@@ -216,17 +216,24 @@ impl ConfigCache {
 
     /// `get_all` and the active sides it followed (none when the cache doesn't follow them).
     pub async fn get_with_actives(&self) -> Result<(Arc<Config>, Arc<Vec<Active>>), LifeboatError> {
-        let written = self.written().await?;
-        let Some(followed) = &self.followed else { return Ok((written, Arc::default())) };
+        let Some(followed) = &self.followed else { return Ok((self.written().await?, Arc::default())) };
         let mut followed = followed.lock().await;
-        if let Some(f) =
-            followed.as_ref().filter(|f| f.at.elapsed() < self.actives_ttl && Arc::ptr_eq(&f.from, &written))
-        {
-            return Ok((f.config.clone(), f.actives.clone()));
-        }
         // A failed read fails the run (retryable): acting on the written source of a database
         // that moved would copy, prune and judge the old primary.
-        let actives = super::active::read_all(&self.ssm).await?;
+        let (written, actives) = if followed.as_ref().is_some_and(|f| f.at.elapsed() < self.actives_ttl) {
+            (self.written().await?, None)
+        } else {
+            // Both at once: a cold start (and every `fresh` read) waits one round trip, not two.
+            let (written, actives) = tokio::join!(self.written(), super::active::read_all(&self.ssm));
+            (written?, Some(actives?))
+        };
+        if let (None, Some(f)) = (&actives, followed.as_ref().filter(|f| Arc::ptr_eq(&f.from, &written))) {
+            return Ok((f.config.clone(), f.actives.clone()));
+        }
+        let actives = match actives {
+            Some(read) => read,
+            None => super::active::read_all(&self.ssm).await?,
+        };
         for a in crate::active::unusable(&written, &actives) {
             tracing::warn!(database = %a.database, arn = %a.arn, "active side matches no database of the config: ignored");
         }
