@@ -32,6 +32,13 @@ macro_rules! kebab_names {
 
 pub(crate) use kebab_names;
 
+/// The first `bytes` bytes of `text`'s SHA-256, in hex: a short, stable name for what a key must
+/// tell apart (an incident's seed, a report's words, a task token) without carrying it.
+pub fn short_digest(text: &str, bytes: usize) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().take(bytes).map(|b| format!("{b:02x}")).collect()
+}
+
 /// A duration as people read it: `45s`, `5m`, `2h`, `1h 05m`.
 pub fn human(d: chrono::Duration) -> String {
     let secs = d.num_seconds().max(0);

@@ -8,7 +8,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use thiserror::Error;
 
 use crate::config::failover::{ApprovalPolicy, Via};
@@ -51,7 +51,7 @@ pub enum Refusal {
 
 /// A short, stable name for a task token: what links carry and what the incident remembers.
 pub fn task_ref(task_token: &str) -> String {
-    Sha256::digest(task_token.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect()
+    crate::text::short_digest(task_token, 12)
 }
 
 fn mac(key: &[u8], incident: &str, task: &str, decision: Decision, expires: i64) -> HmacSha256 {

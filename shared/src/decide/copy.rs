@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::arn::{RdsArn, RdsResource};
 use crate::config::{Config, CopyTarget, Database};
@@ -55,7 +54,7 @@ pub enum NotCopied {
 
 /// Eight hex digits of the ARN's SHA-256: what keeps Lifeboat's identifiers of two sources apart.
 pub(crate) fn short_hash(source: &RdsArn) -> String {
-    Sha256::digest(source.to_string().as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect()
+    crate::text::short_digest(&source.to_string(), 4)
 }
 
 /// The copy's identifier: the same source always gives the same target, so a replayed event finds

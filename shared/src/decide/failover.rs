@@ -254,7 +254,6 @@ pub fn execution_name(incident_id: &str) -> String {
 /// `name` as an execution name: cleaned, and when too long, shortened before its last
 /// `keep_tail` characters (the unique part), with a hash of the whole name where it was cut.
 pub fn fitted_name(name: &str, keep_tail: usize) -> String {
-    use sha2::{Digest, Sha256};
     let clean: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
     if clean.len() <= EXECUTION_NAME_MAX {
@@ -262,7 +261,7 @@ pub fn fitted_name(name: &str, keep_tail: usize) -> String {
     }
     // ASCII now, so byte offsets are characters.
     let (head, tail) = clean.split_at(clean.len() - keep_tail.min(EXECUTION_NAME_MAX - 10));
-    let hash: String = Sha256::digest(name.as_bytes()).iter().take(2).map(|b| format!("{b:02x}")).collect();
+    let hash = crate::text::short_digest(name, 2);
     let room = EXECUTION_NAME_MAX - tail.len() - hash.len() - 1;
     format!("{}-{hash}{tail}", &head[..room])
 }

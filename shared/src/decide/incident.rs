@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::config::{Database, Tier};
@@ -207,8 +206,7 @@ pub struct Incident {
 /// database, minute and `seed` (an alarm's or event's own id), so a redelivered trigger opens
 /// nothing new.
 pub fn incident_id(database: &str, started: DateTime<Utc>, seed: &str) -> String {
-    let digest = Sha256::digest(format!("{database}\n{seed}").as_bytes());
-    let hash: String = digest.iter().take(2).map(|b| format!("{b:02x}")).collect();
+    let hash = crate::text::short_digest(&format!("{database}\n{seed}"), 2);
     format!("{database}-{}-{hash}", started.format("%Y%m%dT%H%MZ"))
 }
 
@@ -259,8 +257,9 @@ impl Incident {
     /// The entry that records `report` on the database recovered as `of` (`data checks passed (3
     /// of 3)`, `data checks failed (...)`), with the measured loss in its details. Its key is the
     /// recovery and what the entry says, not when it was said: a replayed check (a Lambda retry,
-    /// EventBridge's second delivery) finds the same and adds nothing; checks run again that found
-    /// something else (after a person mended the credentials) are a new entry.
+    /// EventBridge's second delivery) says what the last one said and adds nothing; checks run
+    /// again that found something else (after a person mended the credentials, or a failure
+    /// back) are a new entry.
     pub fn data_checked(&self, report: &DataReport, of: &str, by: &str) -> Result<Entry, IncidentError> {
         if !self.status.is_open() {
             return Err(IncidentError::Closed { id: self.id.clone(), status: self.status });
@@ -281,9 +280,16 @@ impl Incident {
             details.push(format!("what to do: {}", f.what_to_do()));
         }
         let (what, details) = (report.summary(), details.join("; "));
-        let digest = Sha256::digest(format!("{what}\n{details}").as_bytes());
-        let said: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        let entry = Entry::new(report.at, by, &what, &format!("data:{of}:{said}"));
+        let said = crate::text::short_digest(&format!("{what}\n{details}"), 4);
+        // The same as the last check of this recovery said: a replay, under that entry's key.
+        // Anything else, a returning failure included, is a new entry (numbered: keys are unique).
+        let prefix = format!("data:{of}:");
+        let earlier: Vec<&Entry> = self.timeline.iter().filter(|e| e.key.starts_with(&prefix)).collect();
+        let key = match earlier.last() {
+            Some(last) if last.key.starts_with(&format!("{prefix}{said}:")) => last.key.clone(),
+            _ => format!("{prefix}{said}:{}", earlier.len()),
+        };
+        let entry = Entry::new(report.at, by, &what, &key);
         Ok(if details.is_empty() { entry } else { entry.with_details(details) })
     }
 
@@ -490,6 +496,20 @@ mod tests {
         i.apply_data(e, passed.clone());
         assert_eq!(i.timeline.iter().filter(|e| e.key.starts_with("data:")).count(), 2);
         assert_eq!(i.data.as_ref(), Some(&passed));
+        // Failing as it first did, later: a new entry, so the timeline's last word is the data's.
+        let again = DataReport { at: at(14), ..failed.clone() };
+        let e = i.data_checked(&again, "orders-replica", "data-validator").unwrap();
+        i.apply_data(e, again.clone());
+        let said: Vec<&str> =
+            i.timeline.iter().filter(|e| e.key.starts_with("data:")).map(|e| e.what.as_str()).collect();
+        assert_eq!(
+            said,
+            [
+                "data checks failed (no orphans: 3 (= 0))",
+                "data checks passed (1 of 1)",
+                "data checks failed (no orphans: 3 (= 0))"
+            ]
+        );
 
         let e = i.transition(Status::Resolved, at(20), "failover", "verified").unwrap();
         i.apply(e, Some(Status::Resolved));

@@ -842,13 +842,11 @@ pub fn change_key(c: &Change) -> String {
 /// their order: `<prefix>#<how many>#<digest>`, short whatever the fleet (a DynamoDB key). One
 /// change keeps its own line, the key its notice always had.
 pub fn claim_for(prefix: &str, mut lines: Vec<String>) -> String {
-    use sha2::{Digest, Sha256};
     if let [one] = lines.as_mut_slice() {
         return std::mem::take(one);
     }
     lines.sort();
-    let digest = Sha256::digest(lines.join("\n").as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = crate::text::short_digest(&lines.join("\n"), 16);
     format!("{prefix}#{}#{hex}", lines.len())
 }
 
