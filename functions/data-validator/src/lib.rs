@@ -51,6 +51,8 @@ pub struct Deps {
     pub incidents: Option<IncidentStore>,
     /// This stack's region: where a bare identifier names an instance or cluster.
     pub region: String,
+    /// This stack's account (LIFEBOAT_ACCOUNT_ID): an ARN of another is refused, not looked up here.
+    pub account: Option<String>,
     endpoints: Mutex<BTreeMap<String, (Endpoint, Instant)>>,
 }
 
@@ -61,7 +63,9 @@ impl Deps {
         let roots = roots_from_env(sdk).await?;
         let config = ConfigCache::snapshot_jobs_from_env(sdk).await?;
         let incidents = std::env::var("LIFEBOAT_INCIDENTS_TABLE").ok().filter(|t| !t.is_empty());
-        Ok(Deps::new(config, sdk, roots, incidents.as_deref()))
+        let mut deps = Deps::new(config, sdk, roots, incidents.as_deref());
+        deps.account = lifeboat_core::aws::optional_env("LIFEBOAT_ACCOUNT_ID");
+        Ok(deps)
     }
 
     pub fn new(config: ConfigCache, sdk: &SdkConfig, roots: Option<Roots>, incidents: Option<&str>) -> Self {
@@ -72,6 +76,7 @@ impl Deps {
             roots,
             incidents: incidents.map(|table| IncidentStore::new(sdk, table)),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+            account: None,
             endpoints: Mutex::default(),
         }
     }
@@ -308,9 +313,18 @@ pub async fn on_failover(deps: &Deps, mut exec: Execution, now: DateTime<Utc>) -
 /// Where an instance (its endpoint) or a cluster (its writer endpoint) answers now, as RDS
 /// describes it in `region`.
 async fn answering(deps: &Deps, region: &str, id: &str, cluster: bool) -> Result<Target, LifeboatError> {
+    let what = if cluster { "cluster" } else { "instance" };
+    described(deps, region, id, cluster)
+        .await?
+        .ok_or_else(|| LifeboatError::Rejected(format!("RDS has no {what} {id} in {region}")))
+}
+
+/// `answering`, None when RDS has no such instance or cluster there (AWS's other refusals stay
+/// errors: an access denied is not "not there").
+async fn described(deps: &Deps, region: &str, id: &str, cluster: bool) -> Result<Option<Target>, LifeboatError> {
     let found = if cluster { deps.rds.cluster(region, id).await? } else { deps.rds.instance(region, id).await? };
     let what = if cluster { "cluster" } else { "instance" };
-    let state = found.ok_or_else(|| LifeboatError::Rejected(format!("RDS has no {what} {id} in {region}")))?;
+    let Some(state) = found else { return Ok(None) };
     let address = state.endpoint.clone().ok_or_else(|| {
         LifeboatError::Transient(format!("{what} {id} in {region} has no endpoint yet (status {})", state.status))
     })?;
@@ -318,44 +332,62 @@ async fn answering(deps: &Deps, region: &str, id: &str, cluster: bool) -> Result
         LifeboatError::Transient(format!("{what} {id} in {region} has no port yet (status {})", state.status))
     })?;
     let engine = state.engine.clone().unwrap_or_default();
-    Ok(Target { address, port, engine })
+    Ok(Some(Target { address, port, engine }))
+}
+
+/// Where to look for a target named on demand: (region, identifier, Some(cluster) when the name
+/// says which, None: an instance, else a cluster). An ARN names its region and kind, and must be
+/// of this stack's account (`account`, when known): the validator's role describes only its own.
+pub fn named(id: &str, region: &str, account: Option<&str>) -> Result<(String, String, Option<bool>), LifeboatError> {
+    let id = id.trim();
+    if !id.starts_with("arn:") {
+        return Ok((region.to_owned(), id.to_owned(), None));
+    }
+    let arn: RdsArn = id.parse().map_err(|e: ArnError| LifeboatError::Rejected(e.to_string()))?;
+    if let Some(own) = account.filter(|own| *own != arn.account) {
+        return Err(LifeboatError::Rejected(format!(
+            "{id} is in account {}; this stack's validator checks account {own}'s databases: ask the stack there",
+            arn.account
+        )));
+    }
+    match arn.resource {
+        RdsResource::Instance | RdsResource::Cluster => {
+            Ok((arn.region, arn.id, Some(arn.resource == RdsResource::Cluster)))
+        }
+        _ => Err(LifeboatError::Rejected(format!("{id} is a snapshot: name the instance or cluster restored from it"))),
+    }
 }
 
 /// Where a validation's aim answers: as given, as RDS describes the named instance or cluster
-/// (an ARN's region and kind; a bare identifier in this stack's region, an instance before a
-/// cluster), or, with no aim, the database's primary where it serves now.
+/// (`named`), or, with no aim, the database's primary where it serves now. The database and its
+/// `validate` section are looked up first: a request for nothing checkable asks RDS nothing.
 async fn aimed(deps: &Deps, database: &str, aim: Option<Aim>) -> Result<Target, LifeboatError> {
+    let config = deps.config.get_all().await?;
+    let db = config
+        .database_named(database)
+        .ok_or_else(|| LifeboatError::Rejected(format!("no database named `{database}` in Lifeboat's config")))?;
+    if db.validate.is_none() {
+        return Err(LifeboatError::Rejected(format!(
+            "{database} has no validate section: nothing to check inside it (give it validate: with connect and \
+             checks, freshness or heartbeat)"
+        )));
+    }
     let id = match aim {
         Some(Aim::At(target)) => return Ok(target),
         Some(Aim::Named(Named { id })) => id,
-        None => {
-            let config = deps.config.get_all().await?;
-            let db = config.database_named(database).ok_or_else(|| {
-                LifeboatError::Rejected(format!("no database named `{database}` in Lifeboat's config"))
-            })?;
-            return answering(deps, &db.source.region, &db.source.id, db.is_cluster()).await;
-        }
+        None => return answering(deps, &db.source.region, &db.source.id, db.is_cluster()).await,
     };
-    if id.starts_with("arn:") {
-        let arn: RdsArn = id.parse().map_err(|e: ArnError| LifeboatError::Rejected(e.to_string()))?;
-        return match arn.resource {
-            RdsResource::Instance | RdsResource::Cluster => {
-                answering(deps, &arn.region, &arn.id, arn.resource == RdsResource::Cluster).await
-            }
-            _ => Err(LifeboatError::Rejected(format!(
-                "{id} is a snapshot: name the instance or cluster restored from it"
-            ))),
-        };
+    let (region, id, cluster) = named(&id, &deps.region, deps.account.as_deref())?;
+    if let Some(cluster) = cluster {
+        return answering(deps, &region, &id, cluster).await;
     }
-    let region = deps.region.clone();
-    match answering(deps, &region, &id, false).await {
-        Err(LifeboatError::Rejected(_)) => answering(deps, &region, &id, true).await.map_err(|e| match e {
-            LifeboatError::Rejected(_) => LifeboatError::Rejected(format!(
+    match described(deps, &region, &id, false).await? {
+        Some(target) => Ok(target),
+        None => described(deps, &region, &id, true).await?.ok_or_else(|| {
+            LifeboatError::Rejected(format!(
                 "RDS has no instance or cluster {id} in {region}: name one in this stack's region, or its ARN"
-            )),
-            other => other,
+            ))
         }),
-        found => found,
     }
 }
 
@@ -537,6 +569,20 @@ mod tests {
             assert_eq!(e.error_type(), "NonRetryable", "{bad}");
             assert!(e.to_string().contains("\"action\": \"heartbeat\""), "says what it expects: {e}");
         }
+    }
+
+    #[test]
+    fn a_target_named_on_demand_is_looked_up_where_its_name_says_and_only_in_this_account() {
+        let own = Some("123456789012");
+        assert_eq!(named(" orders-pitr ", "us-west-2", own).unwrap(), ("us-west-2".into(), "orders-pitr".into(), None));
+        let arn = "arn:aws:rds:eu-west-1:123456789012:cluster:ledger-clone";
+        assert_eq!(named(arn, "us-west-2", own).unwrap(), ("eu-west-1".into(), "ledger-clone".into(), Some(true)));
+        let theirs = named("arn:aws:rds:us-west-2:210987654321:db:orders", "us-west-2", own).unwrap_err();
+        assert!(!theirs.is_retryable() && theirs.to_string().contains("in account 210987654321"), "{theirs}");
+        assert!(named("arn:aws:rds:us-west-2:210987654321:db:orders", "us-west-2", None).is_ok(), "account unknown");
+        let snap = named("arn:aws:rds:us-west-2:123456789012:snapshot:s1", "us-west-2", own).unwrap_err();
+        assert!(snap.to_string().contains("is a snapshot"), "{snap}");
+        assert!(named("arn:aws:s3:::bucket", "us-west-2", own).is_err());
     }
 
     const CONFIG: &str = "databases:\n  - name: orders-prod\n    source: arn:aws:rds:us-east-1:123456789012:db:orders-prod\n    tier: production\n    rpo: 5m\n    rto: 30m\n  - name: billing\n    source: arn:aws:rds:us-east-1:123456789012:db:billing\n    tier: production\n    rpo: 5m\n    rto: 30m\n    validate:\n      connect: { secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-v-Ab12\", database: billing }\n      checks:\n        - { name: invoices exist, sql: \"select count(*) from invoices\", expect: \">= 1\" }\n";

@@ -11,6 +11,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::Client;
+use aws_smithy_runtime_api::client::result::SdkError;
 use serde_json::Value;
 
 use super::{sdk_error, SdkConfig};
@@ -46,14 +47,17 @@ impl Invoker {
 
     /// `function`'s answer to `payload`; its error, as it named it, otherwise.
     pub async fn call(&self, function: &str, payload: &Value) -> Result<Value, LifeboatError> {
-        let out = self
-            .client
-            .invoke()
-            .function_name(function)
-            .payload(Blob::new(payload.to_string()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("lambda:Invoke", e))?;
+        let out =
+            self.client.invoke().function_name(function).payload(Blob::new(payload.to_string())).send().await.map_err(
+                |e| match e {
+                    // Not worth asking again at once: the function may still be at it, and would be again.
+                    SdkError::TimeoutError(_) => LifeboatError::Rejected(format!(
+                        "{function} did not answer within {} s (it may still be running)",
+                        INVOKE_TIMEOUT.as_secs()
+                    )),
+                    e => sdk_error("lambda:Invoke", e),
+                },
+            )?;
         let body = out.payload().map(|b| b.as_ref()).unwrap_or_default();
         let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         match out.function_error() {
@@ -63,13 +67,14 @@ impl Invoker {
     }
 }
 
-/// A function error as the caller's own: `Retryable` / `InProgress` stay worth another try, the
-/// rest (`NonRetryable`, `Unhandled`: a crash or a timeout) are the answer.
+/// A function error as the caller's own: `Retryable` and `InProgress` keep their kinds, the rest
+/// (`NonRetryable`, `Unhandled`: a crash or a timeout) are the answer.
 fn function_error(function: &str, kind: &str, answer: &Value) -> LifeboatError {
     let message = answer["errorMessage"].as_str().unwrap_or(kind);
     let named = answer["errorType"].as_str().unwrap_or(kind);
     match named {
-        "Retryable" | "InProgress" => LifeboatError::Transient(format!("{function}: {message}")),
+        "Retryable" => LifeboatError::Transient(format!("{function}: {message}")),
+        "InProgress" => LifeboatError::InProgress(format!("{function}: {message}")),
         _ => LifeboatError::Rejected(format!("{function}: {message}")),
     }
 }
@@ -85,6 +90,8 @@ mod tests {
         assert!(busy.is_retryable() && busy.to_string() == "v: throttled", "{busy}");
         let no = function_error("v", "Unhandled", &json!({"errorType": "NonRetryable", "errorMessage": "no database"}));
         assert!(!no.is_retryable() && no.to_string() == "v: no database", "{no}");
+        let making = function_error("v", "Unhandled", &json!({"errorType": "InProgress", "errorMessage": "copying"}));
+        assert_eq!(making.error_type(), "InProgress");
         let crashed = function_error("v", "Unhandled", &Value::Null);
         assert_eq!((crashed.is_retryable(), crashed.to_string()), (false, "v: Unhandled".to_owned()));
     }
