@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use lifeboat_core::active::Active;
 use lifeboat_core::aws::cloudwatch::Metrics;
 use lifeboat_core::aws::evidence::EvidenceBucket;
 use lifeboat_core::aws::incidents::IncidentStore;
@@ -386,8 +387,8 @@ async fn tell_once(deps: &Deps, r: &DrillResult, m: Message, now: DateTime<Utc>)
 /// Per database: how much a recovery would lose now (the worst DR region), the last drill and its
 /// measured RTO.
 async fn report(deps: &Deps, now: DateTime<Utc>) -> Result<Value, LifeboatError> {
-    let config = deps.config.get().await?;
-    let (rows, unreachable) = rows(deps, &config, now).await?;
+    let (config, actives) = deps.config.get_followed().await?;
+    let (rows, unreachable) = rows(deps, &config, &actives, now).await?;
     let mut text = drill::report_summary(&rows);
     for region in &unreachable {
         text.push_str(&format!("RDS in {region} did not answer: its snapshots are not counted.\n"));
@@ -400,6 +401,7 @@ async fn report(deps: &Deps, now: DateTime<Utc>) -> Result<Value, LifeboatError>
 pub async fn rows(
     deps: &Deps,
     config: &Config,
+    actives: &[Active],
     now: DateTime<Utc>,
 ) -> Result<(Vec<ReportRow>, Vec<String>), LifeboatError> {
     let kinds = Kinds {
@@ -439,10 +441,6 @@ pub async fn rows(
     // The incidents that moved databases where they serve (their active sides): what each found
     // inside the new primary. A moved database is reported even with nothing protecting it yet
     // (its RPO breached says so). Unreadable, the report still says the rest.
-    let actives = deps.config.get_with_actives().await.map(|(_, a)| a).unwrap_or_else(|e| {
-        warn!(error = %e, "active sides unreadable");
-        Default::default()
-    });
     let moved = |name: &str| actives.iter().any(|a| a.database == name);
     let reported: Vec<_> = config
         .databases

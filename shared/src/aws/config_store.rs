@@ -190,16 +190,25 @@ impl ConfigCache {
 
     /// The config, narrowed to this stack's source region when `sources_only_in` says so.
     pub async fn get(&self) -> Result<Arc<Config>, LifeboatError> {
-        let all = self.get_all().await?;
+        Ok(self.narrowed(self.get_all().await?))
+    }
+
+    /// `get` and the active sides it followed, from one read of each.
+    pub async fn get_followed(&self) -> Result<(Arc<Config>, Arc<Vec<Active>>), LifeboatError> {
+        let (all, actives) = self.get_with_actives().await?;
+        Ok((self.narrowed(all), actives))
+    }
+
+    fn narrowed(&self, all: Arc<Config>) -> Arc<Config> {
         if self.sources_in.is_none() && self.sources_of.is_none() {
-            return Ok(all);
+            return all;
         }
         let mut config = (*all).clone();
         config.databases.retain(|db| {
             self.sources_in.as_ref().is_none_or(|r| &db.source.region == r)
                 && self.sources_of.as_ref().is_none_or(|a| &db.source.account == a)
         });
-        Ok(Arc::new(config))
+        Arc::new(config)
     }
 
     /// The region the snapshot jobs are narrowed to, if they are.
