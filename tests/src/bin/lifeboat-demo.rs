@@ -15,7 +15,8 @@
 //! comes back;
 //! then `lifeboat drill --follow` runs a restore drill (infra/drill.asl.json, the real `dr-drill`)
 //! that restores the newest DR copy, measures it, checks the data inside it (a real PostgreSQL
-//! server behind the emulated instance) and cleans up, and `lifeboat status`; last, the
+//! server behind the emulated instance) and cleans up, `lifeboat status` (with what the failover
+//! measured), and `lifeboat validate` on the primary where it serves now; last, the
 //! vault: a snapshot under aws/rds reaches a vault account, then the primary account is gone and a
 //! fresh account restores from the vault after the approval.
 //! Copier, pruner, notifier and rpo-monitor run in-process with the clients their `main` builds.
@@ -268,6 +269,8 @@ async fn main() {
     }
     println!("\n== Can we recover, and how fast? ==");
     cli(&["status"]);
+    println!("\n== The data inside the primary now, on demand (read-only, through the stack's validator) ==");
+    cli(&["validate", "orders-prod"]);
     round_trip(&moto, &mut bed, &dr_inbox, &zone, &cli).await;
     vault(&moto).await;
     println!("\n== done: the emulator stops with this program ==");
