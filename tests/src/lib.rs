@@ -156,6 +156,21 @@ impl Moto {
             .expect("the emulator's fault counts")
     }
 
+    /// The AWS operations called since the counts were last zeroed (`/_lifeboat/faults` with no
+    /// faults), each `service:Operation`, asserting every one only reads (Describe, Get, List)
+    /// or starts with one of `also`; at least one was called.
+    pub fn only_reads_since_zeroed(&self, also: &[&str]) -> Vec<String> {
+        let calls = self.fault_counts()["calls"].clone();
+        let ops: Vec<String> = calls.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        assert!(!ops.is_empty(), "{calls}");
+        for op in &ops {
+            let name = op.split(':').nth(1).unwrap_or(op);
+            let read = ["Describe", "Get", "List"].iter().chain(also).any(|p| name.starts_with(p));
+            assert!(read, "wrote: {op} ({calls})");
+        }
+        ops
+    }
+
     /// GET the emulator's own API's JSON (`/_lifeboat/...`).
     pub fn get(&self, path: &str) -> Value {
         let answer = http("GET", &format!("{}{path}", self.endpoint), None);
