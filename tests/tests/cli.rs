@@ -203,7 +203,7 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     assert_eq!(left.code(), Some(0), "Ctrl-C leaves the failover running, exit 0");
     let printed = reader.join().expect("reader");
     assert!(printed.contains(&format!("left running: `lifeboat timeline {id}` shows where it is")), "{printed}");
-    assert_eq!(cli(&["incidents", "--open", "--json"]).stdout.contains("awaiting-approval"), true, "still waiting");
+    assert!(cli(&["incidents", "--open", "--json"]).stdout.contains("awaiting-approval"), "still waiting");
 
     // Production: the name typed, or nothing is decided.
     let unconfirmed = cli(&["approve", &id]);
@@ -221,7 +221,7 @@ async fn a_failover_from_the_cli_is_decided_once_with_the_callers_identity() {
     assert!(page.body.contains("lifeboat approve"), "{}", page.body);
     let by_reader = run_as(&read_only, &["approve", &id, "--confirm", "orders-prod"]);
     assert_eq!(by_reader.code, 3, "AWS refuses the read-only identity: {by_reader:?}");
-    assert_eq!(cli(&["incidents", "--open", "--json"]).stdout.contains("awaiting-approval"), true, "still waiting");
+    assert!(cli(&["incidents", "--open", "--json"]).stdout.contains("awaiting-approval"), "still waiting");
     let approved = run_as(&bob, &["approve", &id, "--confirm", "orders-prod"]);
     assert_eq!(approved.code, 0, "{approved:?}");
     assert!(approved.stdout.contains(&format!("approved by {BOB}")), "the principal AWS verified: {approved:?}");

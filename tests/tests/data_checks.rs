@@ -253,7 +253,7 @@ async fn a_failover_measures_the_writes_it_lost_and_a_failed_check_halts_the_cut
     let report = bed.trigger("orders", &request("orders-prod"));
     let id = report["incident_id"].as_str().unwrap_or_else(|| panic!("{report}")).to_owned();
     let ask = notice_until(&moto, &mut bed, &inbox, &mut seen, "orders-prod: failover awaits your approval").await;
-    let decided = decide(&line_after(&ask.text, "Approve: ").to_owned(), "orders-prod");
+    let decided = decide(line_after(&ask.text, "Approve: "), "orders-prod");
     assert_eq!(decided.status, 200, "{}", decided.body);
     let resolved = notice_until(&moto, &mut bed, &inbox, &mut seen, "orders-prod: resolved").await;
     let item = raw_item(&moto, "us-east-1", &table, &format!("incident#{id}")).await;
@@ -285,7 +285,7 @@ async fn a_failover_measures_the_writes_it_lost_and_a_failed_check_halts_the_cut
     let report = bed.trigger("billing", &request("billing-prod"));
     let id = report["incident_id"].as_str().unwrap_or_else(|| panic!("{report}")).to_owned();
     let ask = notice_until(&moto, &mut bed, &inbox, &mut seen, "billing-prod: failover awaits your approval").await;
-    assert_eq!(decide(&line_after(&ask.text, "Approve: ").to_owned(), "billing-prod").status, 200);
+    assert_eq!(decide(line_after(&ask.text, "Approve: "), "billing-prod").status, 200);
     let halted = notice_until(&moto, &mut bed, &inbox, &mut seen, "billing-prod: data checks FAILED").await;
     assert!(halted.text.contains("FAILED users exist: 10 (>= 1000)"), "{}", halted.text);
     let before = "billing-prod.aaaaaaaaaa.us-east-1.rds.amazonaws.com";
@@ -301,7 +301,7 @@ async fn a_failover_measures_the_writes_it_lost_and_a_failed_check_halts_the_cut
     let item = raw_item(&moto, "us-east-1", &table, &format!("incident#{id}")).await;
     let timeline = item["timeline"].to_string();
     assert_eq!(timeline.matches(r#""key":"data:billing-replica:"#).count(), 1, "{timeline}");
-    let rejected = decide(&line_after(&halted.text, "Reject: ").to_owned(), "billing-prod");
+    let rejected = decide(line_after(&halted.text, "Reject: "), "billing-prod");
     assert_eq!(rejected.status, 200, "{}", rejected.body);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -167,7 +167,7 @@ async fn with_route_53s_control_plane_down_the_rest_is_done_and_dns_is_left_with
     // People run the command they were handed (what it changes: this UPSERT).
     moto.post("/_lifeboat/outage", &json!({}));
     assert_eq!(cname(&moto, &zone, "db.orders.internal").await.as_deref(), Some(ORDERS_PRIMARY));
-    assert!(pending.text.contains(&format!("\"Action\":\"UPSERT\"")), "{}", pending.text);
+    assert!(pending.text.contains(&"\"Action\":\"UPSERT\"".to_string()), "{}", pending.text);
     let moved_at = chrono::Utc::now();
     set_cname(&moto, &zone, "db.orders.internal", ORDERS_REPLICA).await;
 

@@ -119,8 +119,11 @@ impl World {
     }
 }
 
+/// Snapshots an account holds: identifier, key, tags.
+type Held = Vec<(String, Option<String>, Vec<(String, String)>)>;
+
 /// (identifier, kms key, tags) of the snapshots an account holds in a region, both kinds.
-async fn held(sdk: &SdkConfig) -> Vec<(String, Option<String>, Vec<(String, String)>)> {
+async fn held(sdk: &SdkConfig) -> Held {
     let rds = aws_sdk_rds::Client::new(sdk);
     let mut out = Vec::new();
     for s in rds.describe_db_snapshots().send().await.expect("describe").db_snapshots() {
@@ -294,7 +297,7 @@ async fn the_source_account_can_t_delete_a_vault_copy_and_the_pruner_keeps_the_l
     w.round().await;
     taken_at(&w.moto, SRC, "orders", false, &[("orders-tuesday".into(), now - chrono::Duration::hours(1))], &[]).await;
     w.round().await;
-    let orders = |held: Vec<(String, Option<String>, Vec<(String, String)>)>| -> Vec<String> {
+    let orders = |held: Held| -> Vec<String> {
         held.into_iter()
             .filter(|(_, _, t)| tag(t, "lifeboat:database") == Some("orders-prod"))
             .map(|(id, _, _)| id)

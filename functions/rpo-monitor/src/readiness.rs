@@ -75,10 +75,17 @@ fn restore_region<'a>(db: &'a Database, r: &'a lifeboat_core::failover::Restore)
     r.region.as_deref().or_else(|| (db.copy_to.len() == 1).then(|| db.copy_to[0].region.as_str()))
 }
 
+/// What was gathered of one database: its facts and what its failover needs (None: no plan), or
+/// why nothing could be.
+type Gathered = Result<(Facts, Option<Vec<Need>>), LifeboatError>;
+
 /// One read per key per run, however many databases ask for it at once: the first asks, the
 /// others wait for its answer. A failure is remembered too (as its text and whether it may pass),
 /// so a throttled or refused read is not asked again by every database that shares it.
-struct Memo<K, V>(Mutex<HashMap<K, Arc<OnceCell<Result<V, String>>>>>);
+struct Memo<K, V>(Mutex<HashMap<K, Memoized<V>>>);
+
+/// One key's answer, once it is in; a failure as its text.
+type Memoized<V> = Arc<OnceCell<Result<V, String>>>;
 
 impl<K, V> Default for Memo<K, V> {
     fn default() -> Self {
@@ -184,8 +191,7 @@ pub async fn run(
         // On the heap: the SDK futures of a dozen services inside are too big for a worker thread's stack.
         Box::pin(facts(deps, &reads, db, last_drill, now))
     });
-    let mut gathered: Vec<Result<(Facts, Option<Vec<Need>>), LifeboatError>> =
-        stream::iter(work).buffered(CONCURRENCY).collect().await;
+    let mut gathered: Vec<Gathered> = stream::iter(work).buffered(CONCURRENCY).collect().await;
     simulate(deps, &mut gathered).await;
     simulate_validator(deps, &dbs, &mut gathered).await;
 
@@ -313,7 +319,7 @@ async fn tell(
 
 /// The failover role's simulation for every database at once, each database's answer put in its
 /// facts. IAM's control plane may be what is down: that is each one's warning, not a verdict.
-async fn simulate(deps: &Deps, gathered: &mut [Result<(Facts, Option<Vec<Need>>), LifeboatError>]) {
+async fn simulate(deps: &Deps, gathered: &mut [Gathered]) {
     let Some(role) = deps.steps_role.as_deref() else { return };
     let needs: Vec<Option<Vec<Need>>> = gathered.iter().map(|g| g.as_ref().ok().and_then(|(_, n)| n.clone())).collect();
     let answers = simulated(deps, role, &needs).await;
@@ -328,11 +334,7 @@ async fn simulate(deps: &Deps, gathered: &mut [Result<(Facts, Option<Vec<Need>>)
 
 /// The data validator's role simulated on every database's logins at once, as `simulate` does
 /// the steps' role; a database whose facts were not read is left out.
-async fn simulate_validator(
-    deps: &Deps,
-    dbs: &[&Database],
-    gathered: &mut [Result<(Facts, Option<Vec<Need>>), LifeboatError>],
-) {
+async fn simulate_validator(deps: &Deps, dbs: &[&Database], gathered: &mut [Gathered]) {
     let Some(role) = deps.validator_role.as_deref() else { return };
     let needs: Vec<Option<Vec<Need>>> = dbs
         .iter()
@@ -406,7 +408,7 @@ async fn facts(
     db: &Database,
     last_drill: Option<Result<Option<DrillResult>, LifeboatError>>,
     now: DateTime<Utc>,
-) -> Result<(Facts, Option<Vec<Need>>), LifeboatError> {
+) -> Gathered {
     let mut f = Facts::default();
     let failover = db.failover.as_ref();
     if let Some(t) = failover.and_then(|f| f.target.as_ref()) {

@@ -28,6 +28,10 @@ pub struct Check {
     pub reason: String,
 }
 
+/// The steps' role simulated on a database's needs: how many calls, and those it may not make
+/// (action, resource); Err when the simulation could not run.
+pub type Simulated = Result<(usize, Vec<(String, String)>), String>;
+
 /// What the read-only calls returned for one database; `None` where a check doesn't apply.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -67,7 +71,7 @@ pub struct Facts {
     pub global: Option<Option<(String, bool, String)>>,
     /// The steps' role simulated on `needs`: how many calls, and those it may not make
     /// (action, resource); Err when the simulation could not run.
-    pub permissions: Option<Result<(usize, Vec<(String, String)>), String>>,
+    pub permissions: Option<Simulated>,
     /// Each key `needs` uses, as its key policy answers for the steps' role.
     pub key_policies: Vec<KeyAccess>,
     /// The data validator's role simulated on `validator_needs`: the secrets it may not read;
@@ -1017,7 +1021,7 @@ mod tests {
         let claim = changes_claim(&[stopped.clone(), again.clone()]);
         assert_eq!(claim, changes_claim(&[again.clone(), stopped.clone()]), "whatever the order");
         assert!(claim.starts_with("ready#2#") && claim.len() < 50, "{claim}");
-        assert_eq!(changes_claim(&[again.clone()]), change_key(&again), "one change, its own key");
+        assert_eq!(changes_claim(std::slice::from_ref(&again)), change_key(&again), "one change, its own key");
         let later = Change { since: since + chrono::Duration::milliseconds(1), ..again.clone() };
         assert_ne!(claim, changes_claim(&[stopped.clone(), later]), "a later change is another notice");
         assert_ne!(claim, changes_claim(&[stopped]), "another set of changes too");

@@ -146,8 +146,7 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// `1h 05m`, `12m`, `40s`: how long, for a person.
-
+/// `text` as one Markdown table cell: its pipes escaped, on one line.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }

@@ -196,7 +196,7 @@ impl IncidentStore {
                 break;
             }
         }
-        out.sort_by(|a, b| b.started.cmp(&a.started));
+        out.sort_by_key(|i| std::cmp::Reverse(i.started));
         Ok(out)
     }
 
