@@ -89,7 +89,7 @@ pub async fn ask(sdk: &SdkConfig, url: &str, body: &Value) -> Result<Value, CliE
     match answer["error"].as_str() {
         Some(why) if answer["retryable"] == true => Err(CliError::Aws(LifeboatError::Transient(why.to_owned()))),
         Some(why) if status < 500 => Err(CliError::from(LifeboatError::Rejected(why.to_owned()))),
-        _ if status == 403 => Err(aws("AWS refused the request to Lifeboat's operator URL (403): your identity needs the stack's ApproverPolicy (lambda:InvokeFunctionUrl)".to_string())),
+        _ if status == 403 => Err(aws("AWS refused the request to Lifeboat's operator URL (403): your identity needs the stack's ApproverPolicy (lambda:InvokeFunctionUrl)")),
         _ => Err(aws(format!("Lifeboat's operator URL answered {status}: {}", first_line(&String::from_utf8_lossy(&bytes))))),
     }
 }

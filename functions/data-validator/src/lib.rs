@@ -18,7 +18,7 @@ use lifeboat_core::aws::rds::Rds;
 use lifeboat_core::aws::secrets::Secrets;
 use lifeboat_core::aws::{ConfigCache, SdkConfig};
 use lifeboat_core::config::validate::{Heartbeat, Validate};
-use lifeboat_core::config::Database;
+use lifeboat_core::config::{Config, Database};
 use lifeboat_core::decide::drill::DrillRun;
 use lifeboat_core::decide::failover::steps::{Execution, ResourceKind};
 use lifeboat_core::decide::validate::{judge, Against, DataReport, DbFailure, Reached};
@@ -234,15 +234,7 @@ pub async fn validate(
     now: DateTime<Utc>,
 ) -> Result<DataReport, LifeboatError> {
     let config = deps.config.get_all().await?;
-    let db = config
-        .database_named(database)
-        .ok_or_else(|| LifeboatError::Rejected(format!("no database named `{database}` in Lifeboat's config")))?;
-    let v = db.validate.as_ref().ok_or_else(|| {
-        LifeboatError::Rejected(format!(
-            "{database} has no validate section: nothing to check inside it (give it validate: with connect and \
-             checks, freshness or heartbeat)"
-        ))
-    })?;
+    let (db, v) = checkable(&config, database)?;
     let engine = Engine::of(&target.engine).ok_or_else(|| {
         LifeboatError::Rejected(format!(
             "{database}: engine `{}` can't be checked inside (PostgreSQL, MySQL and MariaDB can)",
@@ -256,6 +248,20 @@ pub async fn validate(
     })
     .await?;
     Ok(judge(v, Reached::zip(v, asked), against, db.rpo, now))
+}
+
+/// `database` and its `validate` section, or why nothing can be checked inside it.
+fn checkable<'a>(config: &'a Config, database: &str) -> Result<(&'a Database, &'a Validate), LifeboatError> {
+    let db = config
+        .database_named(database)
+        .ok_or_else(|| LifeboatError::Rejected(format!("no database named `{database}` in Lifeboat's config")))?;
+    let v = db.validate.as_ref().ok_or_else(|| {
+        LifeboatError::Rejected(format!(
+            "{database} has no validate section: nothing to check inside it (give it validate: with connect and \
+             checks, freshness or heartbeat)"
+        ))
+    })?;
+    Ok((db, v))
 }
 
 /// The drill's restored copy (its instance, or its cluster's writer endpoint) checked, measured
@@ -363,15 +369,7 @@ pub fn named(id: &str, region: &str, account: Option<&str>) -> Result<(String, S
 /// `validate` section are looked up first: a request for nothing checkable asks RDS nothing.
 async fn aimed(deps: &Deps, database: &str, aim: Option<Aim>) -> Result<Target, LifeboatError> {
     let config = deps.config.get_all().await?;
-    let db = config
-        .database_named(database)
-        .ok_or_else(|| LifeboatError::Rejected(format!("no database named `{database}` in Lifeboat's config")))?;
-    if db.validate.is_none() {
-        return Err(LifeboatError::Rejected(format!(
-            "{database} has no validate section: nothing to check inside it (give it validate: with connect and \
-             checks, freshness or heartbeat)"
-        )));
-    }
+    let (db, _) = checkable(&config, database)?;
     let id = match aim {
         Some(Aim::At(target)) => return Ok(target),
         Some(Aim::Named(Named { id })) => id,

@@ -441,17 +441,15 @@ pub async fn rows(
     // The incidents that moved databases where they serve (their active sides): what each found
     // inside the new primary. A moved database is reported even with nothing protecting it yet
     // (its RPO breached says so). Unreadable, the report still says the rest.
-    let moved = |name: &str| actives.iter().any(|a| a.database == name);
+    let moved_by: BTreeMap<&str, &str> = actives.iter().map(|a| (a.database.as_str(), a.incident.as_str())).collect();
     let reported: Vec<_> = config
         .databases
         .iter()
-        .filter(|db| by_database.contains_key(db.name.as_str()) || db.drill.is_some() || moved(&db.name))
+        .filter(|db| {
+            by_database.contains_key(db.name.as_str()) || db.drill.is_some() || moved_by.contains_key(db.name.as_str())
+        })
         .collect();
-    let ids: Vec<&str> = actives
-        .iter()
-        .filter(|a| reported.iter().any(|db| db.name == a.database))
-        .map(|a| a.incident.as_str())
-        .collect();
+    let ids: Vec<&str> = reported.iter().filter_map(|db| moved_by.get(db.name.as_str()).copied()).collect();
     let moves = deps.store.get_many(&ids).await.unwrap_or_else(|e| {
         warn!(error = %e, "the moves' incidents unreadable");
         BTreeMap::new()
@@ -465,7 +463,11 @@ pub async fn rows(
     });
     let mut rows = Vec::new();
     for db in reported {
-        let moved = moves.values().find(|i| i.database == db.name).and_then(message::move_data_line);
+        let moved = moved_by
+            .get(db.name.as_str())
+            .and_then(|id| moves.get(*id))
+            .filter(|i| i.database == db.name)
+            .and_then(message::move_data_line);
         let mine = by_database.remove(db.name.as_str()).unwrap_or_default();
         let kept = remembered.remove(&db.name).unwrap_or_default();
         let worst = if mine.iter().any(|a| a.recovery_point_age_seconds.is_none()) {
