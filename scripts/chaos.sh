@@ -9,6 +9,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 seeds=${1:-1,2,3,4,5,6,7,8,9,10}
 for t in chaos chaos_recovery; do
-  LIFEBOAT_CHAOS_SEEDS=$seeds cargo test --locked -p lifeboat-tests --test "$t" -- --nocapture 2>&1 |
+  LIFEBOAT_CHAOS_SEEDS=$seeds cargo test --locked -p lifeboat-tests --test e2e "$t::" -- --nocapture 2>&1 |
     grep -E "CHAOS|test result|panicked"
 done
