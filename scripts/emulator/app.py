@@ -15,6 +15,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.server import DomainDispatcherApplication, create_backend_app
 
 from . import cloudwatch, rds, sns
+from .rdsdata import DataApi, is_rds_data
 from .arc import Arc
 from .awslambda import FUNCTION_URL, STUB_FUNCTIONS, forward_lambda_invokes, function_url_iam, register_functions
 from .common import CALLER, CREDENTIAL_REGION, Refused, caller_account, error_response, json_answer, json_body, json_error, peek_body
@@ -29,7 +30,9 @@ from .rds import (
     RESTORES,
     WITHDRAWN_CLASSES,
     account_attributes,
+    data_api_on_aurora,
     database_control,
+    http_endpoint,
     global_clusters_know_their_writer,
     orderable_options,
     rds_across_accounts,
@@ -55,6 +58,7 @@ STRICT_RULES = rds.STRICT_RULES + sns.STRICT_RULES
 def main() -> None:
     rds_across_accounts()
     real_databases()
+    data_api_on_aurora()
     global_clusters_know_their_writer()
     events_say_whose_they_are()
     if os.environ.get("LIFEBOAT_LAMBDA_FORWARD"):
@@ -69,6 +73,7 @@ def main() -> None:
     # moto gives every Route 53 change the same id, so "a change is pending" is one flag.
     pending_route53 = set()
     transact_idempotently = TransactTokens(app)
+    data_api = DataApi()
 
     def query_form(environ):
         """The form of a query-protocol POST (RDS, SNS), leaving the body readable for moto."""
@@ -174,6 +179,8 @@ def main() -> None:
             m = CREDENTIAL_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
             region = m.group(1) if m else "us-east-1"
             return cloudwatch.answer(path, peek_body(environ), region, caller_account(environ), start_response)
+        if is_rds_data(environ):
+            return data_api.answer(environ, json_body(environ), start_response)
         form = query_form(environ)
         rrset = RRSET_PATH.match(path or "")
         if rrset and environ.get("REQUEST_METHOD") == "POST":
@@ -200,6 +207,8 @@ def main() -> None:
                     rule(action, form, region)
             except Refused as r:
                 return error_response(start_response, r.code, r.message, r.status)
+            if action in ("EnableHttpEndpoint", "DisableHttpEndpoint"):
+                return http_endpoint(action, form, region, start_response)
             if action == "SimulatePrincipalPolicy":
                 return simulate_principal_policy(form, start_response)
             if action in ("SwitchoverGlobalCluster", "FailoverGlobalCluster"):

@@ -6,6 +6,7 @@ import threading
 import time
 
 from .common import ACCESS_KEY, CREDENTIAL_SCOPE, error_response, json_error
+from .rdsdata import PATHS as DATA_API_PATHS
 from .route53 import CHANGE_PATH, RRSET_PATH
 
 
@@ -25,6 +26,8 @@ def operation(environ, form):
     if form.get("Action"):
         m = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         return (m.group(2) if m else "unknown"), form["Action"], "query"
+    if path in DATA_API_PATHS and "/rds-data/" in environ.get("HTTP_AUTHORIZATION", ""):
+        return "rds-data", DATA_API_PATHS[path], "json"
     if LAMBDA_INVOKE_PATH.match(path) and method == "POST":
         # Lambda's REST-JSON protocol: its errors are JSON, as json_error answers them.
         return "lambda", "Invoke", "json"

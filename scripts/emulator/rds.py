@@ -662,6 +662,9 @@ def restores_take_rds_defaults(action, form, region):
         cluster.db_subnet_group_name = "default"
     if not given("VpcSecurityGroupIds"):
         cluster.vpc_security_group_ids = []
+    # "created from the source snapshot with a default configuration": the HTTP endpoint (Data
+    # API) is off until EnableHttpEndpoint; moto copies the source's.
+    cluster._enable_http_endpoint = False
     RESTORING_CLUSTERS[(caller(), region, cluster.db_cluster_identifier)] = REAL_CLOCK() + CLUSTER_RESTORE_SECONDS
     cluster.status = "creating"
 
@@ -701,6 +704,46 @@ STRICT_RULES = [
 # {"region", "engine", "class", "offered": false}), as a region that doesn't offer a class answers:
 # an empty list.
 WITHDRAWN_CLASSES = set()
+
+
+def data_api_on_aurora() -> None:
+    """CreateDBCluster's EnableHttpEndpoint and the EnableHttpEndpoint action, as RDS has them
+    now: the Data API is "available with ... Aurora PostgreSQL - Serverless v2, provisioned, and
+    Serverless v1; Aurora MySQL - Serverless v2, provisioned, and Serverless v1" (Data API
+    reference). moto honours it only for a few Serverless v1 versions and says false otherwise."""
+    original = DBCluster.enable_http_endpoint
+
+    def setter(self, val):
+        original.fset(self, val)
+        if val is not None and self.engine in ("aurora-postgresql", "aurora-mysql") and self.engine_mode != "serverless":
+            self._enable_http_endpoint = bool(val) and str(val).lower() != "false"
+
+    DBCluster.enable_http_endpoint = property(original.fget, setter)
+
+
+def http_endpoint(action, form, region, start_response):
+    """EnableHttpEndpoint / DisableHttpEndpoint (ResourceArn, required): "This operation applies
+    only to Aurora Serverless v2 and provisioned DB clusters"; a resource it can't find is
+    ResourceNotFoundFault (404). moto has neither action."""
+    arn = form.get("ResourceArn")
+    if not arn:
+        return error_response(start_response, "MissingParameter", "The request must contain the parameter ResourceArn")
+    cluster = rds_resource(caller(), region, "cluster", arn) if ":cluster:" in arn else None
+    if cluster is None:
+        return error_response(start_response, "ResourceNotFoundFault", f"Resource {arn} not found.", 404)
+    if cluster.engine not in ("aurora-postgresql", "aurora-mysql") or cluster.engine_mode == "serverless":
+        return error_response(start_response, "InvalidParameterValue",
+                              "EnableHttpEndpoint applies only to Aurora Serverless v2 and provisioned DB clusters")
+    if cluster.status != "available":
+        return error_response(start_response, "InvalidResourceStateFault",
+                              "The operation can't be performed because another operation is in progress.")
+    cluster._enable_http_endpoint = action == "EnableHttpEndpoint"
+    enabled = "true" if cluster._enable_http_endpoint else "false"
+    xml = (f"<{action}Response><{action}Result><ResourceArn>{cluster.db_cluster_arn}</ResourceArn>"
+           f"<HttpEndpointEnabled>{enabled}</HttpEndpointEnabled></{action}Result>"
+           f"<ResponseMetadata><RequestId>lifeboat-moto</RequestId></ResponseMetadata></{action}Response>")
+    start_response("200 OK", [("Content-Type", "text/xml")])
+    return [xml.encode()]
 
 
 def orderable_options(form, region, start_response):

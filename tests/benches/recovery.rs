@@ -95,7 +95,12 @@ async fn data_checks(runs: usize) {
         "\n| Data checks (2 checks + freshness) | runs | first (cold login) | median | max |\n|---|---|---|---|---|"
     );
     for (engine, db) in &targets {
-        let target = data_validator::Target { address: db.host.clone(), port: db.port, engine: (*engine).to_owned() };
+        let target = data_validator::Target {
+            address: db.host.clone(),
+            port: db.port,
+            engine: (*engine).to_owned(),
+            cluster: None,
+        };
         let mut took = Vec::new();
         for _ in 0..runs {
             let started = Instant::now();

@@ -85,14 +85,22 @@ async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_maria
         [("lifeboat:managed", "true"), ("lifeboat:database", "catalog-aurora"), ("lifeboat:source-arn", &source)];
     taken_at(&moto, "us-west-2", "seed-aurora", true, &[("lifeboat-catalog-aurora-1".to_owned(), Utc::now())], &tags)
         .await;
+    // The same data for a database checked over the Data API: its drill's restore gets the HTTP
+    // endpoint on (a restore comes with it off), and the checks go over HTTPS.
+    let source = format!("arn:aws:rds:us-east-1:{ACCOUNT}:cluster-snapshot:catalog-api-1");
+    let tags = [("lifeboat:managed", "true"), ("lifeboat:database", "catalog-api"), ("lifeboat:source-arn", &source)];
+    taken_at(&moto, "us-west-2", "seed-aurora", true, &[("lifeboat-catalog-api-1".to_owned(), Utc::now())], &tags)
+        .await;
 
     let checks = validate_yaml(&secret, 1000, "");
+    let over_api = checks.replace("database: orders }", "database: orders, data_api: true }");
     let yaml = format!(
-        "databases:\n{}{}{}{}",
+        "databases:\n{}{}{}{}{}",
         drill_db("orders-prod", &key, &checks),
         drill_db("billing-prod", &key, &checks),
         drill_db("ledger-prod", &key, &checks),
-        drill_db("catalog-aurora", &key, &checks).replace(":db:catalog-aurora", ":cluster:catalog-aurora")
+        drill_db("catalog-aurora", &key, &checks).replace(":db:catalog-aurora", ":cluster:catalog-aurora"),
+        drill_db("catalog-api", &key, &over_api).replace(":db:catalog-api", ":cluster:catalog-api")
     );
     // A database serving from seed-maria itself, for `lifeboat validate` on its primary.
     let yaml = format!(
@@ -102,7 +110,8 @@ async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_maria
 
     // Emptied after the snapshot: the restore still has them, and the drill passes, its
     // achieved RPO measured from the newest order to the copy's time.
-    for (database, written_ago) in [("orders-prod", 90), ("ledger-prod", 30), ("catalog-aurora", 45)] {
+    let drilled = [("orders-prod", 90), ("ledger-prod", 30), ("catalog-aurora", 45), ("catalog-api", 45)];
+    for (database, written_ago) in drilled {
         let (status, output) = drill(&mut bed, &moto, database).await;
         assert_eq!(status, "SUCCEEDED", "{database}: {output}\n{}", bed.watch.log());
         let data = &output["data"];
@@ -114,6 +123,17 @@ async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_maria
         assert_eq!(data["loss"]["rpo_met"], true, "{data}");
         assert_eq!(output["result"]["passed"], true, "{output}");
     }
+
+    // catalog-api's restore had its endpoint turned on, and its checks went over the Data API:
+    // one transaction, rolled back.
+    let calls = moto.fault_counts()["calls"].clone();
+    assert_eq!(calls["rds:EnableHttpEndpoint"], 1, "{calls}");
+    assert_eq!(
+        (calls["rds-data:BeginTransaction"].clone(), calls["rds-data:RollbackTransaction"].clone()),
+        (json!(1), json!(1)),
+        "{calls}"
+    );
+    assert!(calls.get("rds-data:CommitTransaction").is_none(), "{calls}");
 
     // Emptied before the snapshot: the drill fails, naming the check.
     let (status, _) = drill(&mut bed, &moto, "billing-prod").await;
@@ -344,7 +364,7 @@ async fn bad_credentials_an_unreachable_database_a_slow_query_and_bad_sql_are_na
         plain_db("wrong", "orders-wrong-login", &validate_yaml(&wrong, 1, ""))
     );
     let (deps, path) = validator(&moto, &yaml, &db.ca).await;
-    let target = Target { address: db.host.clone(), port: db.port, engine: "postgres".into() };
+    let target = Target { address: db.host.clone(), port: db.port, engine: "postgres".into(), cluster: None };
 
     let started = Instant::now();
     let r = data_validator::validate(&deps, "orders", &target, None, Utc::now()).await.unwrap();
@@ -413,10 +433,118 @@ async fn the_heartbeat_writes_one_row_and_its_user_can_write_nothing_else() {
         assert!(write.is_err(), "nor writes one: {write:?}");
     }
     // The validator reads the row it wrote: every database has a recovery point to measure.
-    let target = Target { address: db.host.clone(), port: db.port, engine: "mariadb".into() };
+    let target = Target { address: db.host.clone(), port: db.port, engine: "mariadb".into(), cluster: None };
     let r = data_validator::validate(&deps, "orders", &target, Some(Against::FailedAt(Utc::now())), Utc::now())
         .await
         .unwrap();
     assert!(r.passed && r.newest_write.is_some() && r.loss.is_some(), "{r:?}");
+    let _ = std::fs::remove_file(path);
+}
+
+/// Aurora checked over the RDS Data API (`connect.data_api`: no VPC, no CA bundle): the validator
+/// in-process, the emulator's rds-data logging in to the real servers with the secret's user. The
+/// HTTP endpoint off is a named result; on, PostgreSQL and MySQL (MariaDB) clusters answer as a
+/// direct connection does, in one read-only transaction only ever rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aurora_over_the_data_api_needs_its_endpoint_and_answers_as_a_direct_connection_does() {
+    let moto = Moto::start();
+    let rds = moto.rds("us-west-2").await;
+    create_cluster(&moto, "us-west-2", "ledger-pg").await;
+    rds.create_db_cluster()
+        .db_cluster_identifier("ledger-my")
+        .engine("aurora-mysql")
+        .master_username("lifeboat")
+        .master_user_password("correct-horse-battery")
+        .enable_http_endpoint(true)
+        .send()
+        .await
+        .expect("an Aurora MySQL cluster with its HTTP endpoint");
+    let (pg, my) = (
+        RealDb::attach_cluster(&moto, "us-west-2", "ledger-pg"),
+        RealDb::attach_cluster(&moto, "us-west-2", "ledger-my"),
+    );
+    for db in [&pg, &my] {
+        orders_schema(db, 1000);
+        order_written(db, 40);
+    }
+    let good = login_secret(&moto, "us-west-2", "lifeboat-validator-ledger", VALIDATOR).await;
+    let wrong = login_secret(&moto, "us-west-2", "lifeboat-validator-wrong", (VALIDATOR.0, "not-the-password")).await;
+    let over_api = |secret: &str, extra: &str| {
+        validate_yaml(secret, 1000, extra).replace("database: orders }", "database: orders, data_api: true }")
+    };
+    let slow = "        - { name: slow, sql: \"select count(*) from pg_sleep(5)\", expect: \">= 0\" }\n        - { name: writes nothing, sql: \"delete from users\", expect: \"= 0\" }\n";
+    let cluster_db =
+        |name: &str, cluster: &str, validate: &str| plain_db(name, cluster, validate).replace(":db:", ":cluster:");
+    let yaml = format!(
+        "databases:\n{}{}{}",
+        cluster_db(
+            "ledger-pg",
+            "ledger-pg",
+            &over_api(&good, "").replace("      freshness", &format!("{slow}      freshness"))
+        ),
+        cluster_db("ledger-my", "ledger-my", &over_api(&good, "")),
+        cluster_db("ledger-wrong", "ledger-elsewhere", &over_api(&wrong, "")),
+    );
+    // No CA bundle: the Data API needs none, and a direct connection would refuse to start.
+    let path = std::env::temp_dir().join(format!("lifeboat-data-api-{}-{}.yaml", std::process::id(), free_port()));
+    std::fs::write(&path, &yaml).unwrap();
+    let sdk = moto.functions_sdk("us-west-2").await;
+    let deps = Deps::new(
+        ConfigCache::new(ConfigSource::File(path.to_string_lossy().into_owned()), &sdk, CONFIG_TTL),
+        &sdk,
+        None,
+        None,
+    );
+    let ask = |database: &'static str| {
+        let deps = &deps;
+        async move {
+            let asked = json!({"action": "validate", "database": database, "target": {"id": format!("arn:aws:rds:us-west-2:{ACCOUNT}:cluster:{database}").replace("ledger-wrong", "ledger-pg")}});
+            data_validator::handle(deps, asked, Utc::now(), None).await.expect("a report")
+        }
+    };
+
+    // The PostgreSQL cluster's endpoint is off (CreateDBCluster without EnableHttpEndpoint): named,
+    // with what to do, and nothing asked.
+    let off = ask("ledger-pg").await;
+    assert_eq!(off["passed"], false, "{off}");
+    assert_eq!(off["failure"]["kind"], "unreachable", "{off}");
+    assert!(off["failure"]["detail"].as_str().unwrap().contains("enable-http-endpoint"), "{off}");
+
+    rds.enable_http_endpoint()
+        .resource_arn(format!("arn:aws:rds:us-west-2:{ACCOUNT}:cluster:ledger-pg"))
+        .send()
+        .await
+        .expect("EnableHttpEndpoint");
+    moto.post("/_lifeboat/faults", &json!({"faults": []}));
+    let r = ask("ledger-pg").await;
+    assert_eq!(check(&r, "users exist")["value"], "1000", "{r}");
+    assert_eq!(check(&r, "no orphan orders")["outcome"], "passed", "{r}");
+    assert_eq!(check(&r, "slow")["outcome"]["error"]["kind"], "timeout", "{r}");
+    // Read only: the delete is refused inside the transaction, and the users are all there.
+    assert_eq!(check(&r, "writes nothing")["outcome"]["error"]["kind"], "sql", "{r}");
+    assert!(check(&r, "writes nothing")["outcome"]["error"]["detail"].as_str().unwrap().contains("read-only"), "{r}");
+    assert_eq!(pg.admin("orders", "select count(*) from users").trim(), "1000");
+    let newest = r["newest_write"].as_str().unwrap_or_else(|| panic!("freshness measured: {r}"));
+    let age = (Utc::now() - chrono::DateTime::parse_from_rfc3339(newest).unwrap().with_timezone(&Utc)).num_seconds();
+    assert!((40..100).contains(&age), "the order written 40 s ago: {age}s ({r})");
+    let counts = moto.fault_counts();
+    let calls = |op: &str| counts["calls"][format!("rds-data:{op}")].as_u64().unwrap_or(0);
+    assert_eq!(
+        (calls("BeginTransaction"), calls("RollbackTransaction"), calls("CommitTransaction")),
+        (1, 1, 0),
+        "{counts}"
+    );
+    assert!(calls("ExecuteStatement") >= 6, "{counts}");
+
+    // Aurora MySQL (MariaDB here), created with its endpoint on.
+    let r = ask("ledger-my").await;
+    assert_eq!(r["passed"], true, "{r}");
+    assert_eq!(check(&r, "users exist")["value"], "1000", "{r}");
+    assert!(r["newest_write"].is_string(), "{r}");
+
+    // A password the database refuses: the Data API passes the refusal on, named as a direct
+    // connection names it.
+    let r = ask("ledger-wrong").await;
+    assert_eq!(r["failure"]["kind"], "credentials", "{r}");
     let _ = std::fs::remove_file(path);
 }

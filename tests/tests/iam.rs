@@ -412,6 +412,31 @@ fn restores_create_only_lf_databases_and_read_from_no_database_but_a_point_in_ti
     assert!(creating >= 2, "found {creating} statements creating databases: is the walk right?");
 }
 
+/// The Data API goes on only where Lifeboat restored: the failover's lf- clusters carrying the
+/// incident's tag, the drill's lf-drill- clusters carrying the drill's; no role may turn it on
+/// anywhere else (it opens a cluster to SQL over HTTPS for whoever holds a login).
+#[test]
+fn the_data_api_is_turned_on_only_on_lifeboats_own_restored_clusters() {
+    let mut found = Vec::new();
+    for (owner, s) in statements(&template()) {
+        let actions = list(s.get("Action"));
+        if !allows(&s) || !actions.iter().any(|a| a == "rds:EnableHttpEndpoint" || a == "rds:*") {
+            continue;
+        }
+        let (prefix, tag) = match owner.as_str() {
+            "DrDrillFunction" => (":cluster:lf-drill-", "aws:ResourceTag/lifeboat:drill"),
+            "FailoverStepsFunction" => (":cluster:lf-", "aws:ResourceTag/lifeboat:incident"),
+            other => panic!("{other} may turn the Data API on"),
+        };
+        let resources = list(s.get("Resource"));
+        assert!(!resources.is_empty() && resources.iter().all(|r| r.contains(prefix)), "{owner}: {resources:?}");
+        assert!(!condition(&s, "Null", tag).is_empty(), "{owner}: EnableHttpEndpoint without {tag}");
+        found.push(owner);
+    }
+    found.sort();
+    assert_eq!(found, ["DrDrillFunction", "FailoverStepsFunction"]);
+}
+
 fn resource<'a>(template: &'a Value, id: &str) -> &'a Value {
     template.get("Resources").and_then(|r| r.get(id)).unwrap_or_else(|| panic!("no {id}"))
 }
@@ -629,7 +654,15 @@ async fn the_data_validator_reads_only_lifeboats_logins_and_moves_nothing() {
     assert_eq!(decide("kms:Decrypt", key.clone(), Some("secretsmanager.us-east-1.amazonaws.com")).await, "allowed");
     assert_eq!(decide("kms:Decrypt", key, Some("rds.us-east-1.amazonaws.com")).await, "implicitDeny");
     assert_eq!(decide("dynamodb:UpdateItem", table.to_owned(), None).await, "allowed");
+    // Aurora's checks over the Data API: a transaction it only ever rolls back.
+    let cluster = "arn:aws:rds:us-west-2:123456789012:cluster:lf-drill-ledger-1".to_owned();
+    for action in ["rds-data:BeginTransaction", "rds-data:ExecuteStatement", "rds-data:RollbackTransaction"] {
+        assert_eq!(decide(action, cluster.clone(), None).await, "allowed", "{action}");
+    }
     for (action, resource) in [
+        ("rds-data:CommitTransaction", cluster.clone()),
+        ("rds-data:BatchExecuteStatement", cluster.clone()),
+        ("rds:EnableHttpEndpoint", cluster.clone()),
         ("secretsmanager:GetSecretValue", secret("rds!db-0123-master")),
         ("secretsmanager:GetSecretValue", secret("prod/orders/admin")),
         ("secretsmanager:PutSecretValue", secret("lifeboat-validator-AbCdEf")),

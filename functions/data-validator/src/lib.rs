@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures_util::{stream, StreamExt};
 use lifeboat_core::arn::{ArnError, RdsArn, RdsResource};
+use lifeboat_core::aws::data_api::{Cluster, DataApi};
 use lifeboat_core::aws::db::{self, Endpoint, Engine, Login, Roots};
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::rds::Rds;
@@ -43,6 +44,8 @@ pub struct Deps {
     pub config: ConfigCache,
     pub rds: Rds,
     pub secrets: Secrets,
+    /// Aurora clusters checked over the RDS Data API (`validate.connect.data_api`).
+    pub data_api: DataApi,
     /// LIFEBOAT_DB_CA_BUNDLE: every connection's certificate must chain to one of these. None
     /// when the stack names no bundle: then nothing is connected to, and each request says why.
     pub roots: Option<Roots>,
@@ -73,6 +76,7 @@ impl Deps {
             config,
             rds: Rds::new(sdk),
             secrets: Secrets::new(sdk),
+            data_api: DataApi::new(sdk),
             roots,
             incidents: incidents.map(|table| IncidentStore::new(sdk, table)),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
@@ -126,6 +130,9 @@ pub struct Target {
     pub port: u16,
     /// RDS's engine name: `postgres`, `aurora-postgresql`, `mysql`, `mariadb`, `aurora-mysql`.
     pub engine: String,
+    /// The cluster's ARN when the target is a cluster: the Data API is asked by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// What a validation is aimed at: where the database answers (`Target`, as a machine found it), or
@@ -241,13 +248,37 @@ pub async fn validate(
             target.engine
         ))
     })?;
-    let ep = Endpoint { engine, host: target.address.clone(), port: target.port, database: v.connect.database.clone() };
-    let roots = deps.roots()?;
-    let asked = with_login(&deps.secrets, &v.connect.secret, async |login| {
-        db::ask(&ep, login, roots, &v.statements(), v.timeout).await
-    })
-    .await?;
+    let asked = if v.connect.data_api {
+        deps.data_api.ask(&over_data_api(database, target, engine, v)?, &v.statements(), v.timeout).await?
+    } else {
+        let ep =
+            Endpoint { engine, host: target.address.clone(), port: target.port, database: v.connect.database.clone() };
+        let roots = deps.roots()?;
+        with_login(&deps.secrets, &v.connect.secret, async |login| {
+            db::ask(&ep, login, roots, &v.statements(), v.timeout).await
+        })
+        .await?
+    };
     Ok(judge(v, Reached::zip(v, asked), against, db.rpo, now))
+}
+
+/// Where the Data API asks: the target's cluster (in the region its ARN names), with the login
+/// `connect.secret` holds, which the Data API reads itself.
+fn over_data_api(database: &str, target: &Target, engine: Engine, v: &Validate) -> Result<Cluster, LifeboatError> {
+    let arn = target.cluster.as_deref().ok_or_else(|| {
+        LifeboatError::Rejected(format!(
+            "{database}: validate.connect.data_api asks an Aurora cluster, and {} is an instance: name its cluster",
+            target.address
+        ))
+    })?;
+    let region = arn.parse::<RdsArn>().map_err(|e| LifeboatError::Rejected(e.to_string()))?.region;
+    Ok(Cluster {
+        arn: arn.to_owned(),
+        region,
+        engine,
+        secret: v.connect.secret.clone(),
+        database: v.connect.database.clone(),
+    })
 }
 
 /// `database` and its `validate` section, or why nothing can be checked inside it.
@@ -338,7 +369,8 @@ async fn described(deps: &Deps, region: &str, id: &str, cluster: bool) -> Result
         LifeboatError::Transient(format!("{what} {id} in {region} has no port yet (status {})", state.status))
     })?;
     let engine = state.engine.clone().unwrap_or_default();
-    Ok(Some(Target { address, port, engine }))
+    let cluster = if cluster { state.arn.clone() } else { None };
+    Ok(Some(Target { address, port, engine, cluster }))
 }
 
 /// Where to look for a target named on demand: (region, identifier, Some(cluster) when the name
@@ -601,7 +633,7 @@ mod tests {
     #[tokio::test]
     async fn a_database_without_validate_or_an_engine_it_cannot_check_is_refused_for_good() {
         let (deps, path) = deps(CONFIG);
-        let target = Target { address: "127.0.0.1".into(), port: 5432, engine: "postgres".into() };
+        let target = Target { address: "127.0.0.1".into(), port: 5432, engine: "postgres".into(), cluster: None };
         let e = validate(&deps, "orders-prod", &target, None, Utc::now()).await.unwrap_err();
         assert_eq!(e.error_type(), "NonRetryable");
         assert!(e.to_string().contains("orders-prod has no validate section"), "{e}");
@@ -621,7 +653,7 @@ mod tests {
         assert!(roots_from_env(&sdk).await.unwrap().is_none());
         let (mut deps, path) = deps(CONFIG);
         deps.roots = None;
-        let target = Target { address: "127.0.0.1".into(), port: 5432, engine: "postgres".into() };
+        let target = Target { address: "127.0.0.1".into(), port: 5432, engine: "postgres".into(), cluster: None };
         let e = validate(&deps, "billing", &target, None, Utc::now()).await.unwrap_err();
         assert!(!e.is_retryable() && e.to_string().contains("DbCaBundle"), "says which parameter: {e}");
         let _ = std::fs::remove_file(path);

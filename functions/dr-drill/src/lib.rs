@@ -252,7 +252,8 @@ async fn step(deps: &Deps, action: Action, mut run: DrillRun, now: DateTime<Utc>
                 settings,
                 "drill.restore",
             )
-            .tagged(&[(TAG_DRILL, db.name.as_str()), (TAG_DRILL_ID, run.drill_id.as_str())]);
+            .tagged(&[(TAG_DRILL, db.name.as_str()), (TAG_DRILL_ID, run.drill_id.as_str())])
+            .checked_as(db);
             run.writer = spec.writer.clone();
             run.restore = Some(spec);
             run.snapshot = Some(arn);

@@ -22,6 +22,8 @@ pub mod arc;
 pub mod cloudwatch;
 #[cfg(feature = "config")]
 pub mod config_store;
+#[cfg(feature = "data-api")]
+pub mod data_api;
 #[cfg(feature = "db")]
 pub mod db;
 #[cfg(feature = "ec2")]

@@ -105,6 +105,8 @@ fn from_instance(i: &DbInstance) -> DbState {
                 message: s.message().filter(|m| !m.is_empty()).map(str::to_owned),
             }
         }),
+        arn: i.db_instance_arn.clone(),
+        data_api: false,
     }
 }
 
@@ -143,6 +145,8 @@ fn from_cluster(c: &DbCluster) -> DbState {
             multi_az: c.multi_az.unwrap_or(false),
         },
         replication: None,
+        arn: c.db_cluster_arn.clone(),
+        data_api: c.http_endpoint_enabled == Some(true),
     }
 }
 
@@ -576,7 +580,29 @@ impl Rds {
     /// only after the RestoreDBClusterFromSnapshot operation has completed and the DB cluster is
     /// available" (RDS API reference; RestoreDBClusterToPointInTime says the same). `None` while
     /// the cluster isn't: the status step looks again at its next poll.
+    /// With `spec.data_api`, the cluster's HTTP endpoint is enabled too, once it is available.
     pub async fn create_writer(&self, spec: &RestoreSpec) -> Result<Option<Acted>, LifeboatError> {
+        let made = self.writer(spec).await?;
+        if made.is_some() && spec.data_api {
+            self.data_api_on(&spec.region, &spec.id).await?;
+        }
+        Ok(made)
+    }
+
+    /// EnableHttpEndpoint on a cluster that is available and has it off ("This operation applies
+    /// only to Aurora Serverless v2 and provisioned DB clusters", RDS API reference); a cluster
+    /// that has it on already is left as it is, so a replayed status step calls nothing.
+    async fn data_api_on(&self, region: &str, id: &str) -> Result<(), LifeboatError> {
+        let Some(cluster) = self.cluster(region, id).await? else { return Ok(()) };
+        let Some(arn) = cluster.arn.as_deref().filter(|_| cluster.available() && !cluster.data_api) else {
+            return Ok(());
+        };
+        self.count();
+        let result = self.client(region).enable_http_endpoint().resource_arn(arn).send().await;
+        result.map(|_| ()).map_err(|e| sdk_error("rds:EnableHttpEndpoint", e))
+    }
+
+    async fn writer(&self, spec: &RestoreSpec) -> Result<Option<Acted>, LifeboatError> {
         let Some(writer) = &spec.writer else { return Ok(Some(Acted::AlreadyDone)) };
         if self.instance(&spec.region, writer).await?.is_some() {
             return Ok(Some(Acted::AlreadyDone));

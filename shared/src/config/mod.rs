@@ -274,6 +274,12 @@ impl Config {
             if let Some((field, why)) = db.validate.as_ref().and_then(validate::invalid) {
                 return invalid(at(&field), why);
             }
+            if db.validate.as_ref().is_some_and(|v| v.connect.data_api) && !db.is_cluster() {
+                return invalid(
+                    at("validate.connect.data_api"),
+                    "the RDS Data API serves Aurora clusters only: connect to an instance directly".into(),
+                );
+            }
             if let Some((field, why)) = db.vault.as_ref().and_then(|v| vault::invalid(v, &db.source.account)) {
                 return invalid(at(&format!("vault.{field}")), why);
             }
@@ -799,6 +805,7 @@ mod tests {
             ("      freshness:", "      timeout: 6m\n      freshness:", "validate.timeout"),
             ("      freshness:", "      timeout: 4m\n      freshness:", "validate.timeout"),
             ("      freshness:", "      retries: 3\n      freshness:", "retries"),
+            ("database: orders }", "database: orders, data_api: true }", "validate.connect.data_api"),
         ];
         for (from, to, field) in cases {
             let e = with(from, to);
@@ -808,6 +815,10 @@ mod tests {
         assert!(with("\"= 0\"", "0").contains("write \"= 0\""));
         assert!(with("lifeboat-heartbeat-Cd34", "lifeboat-validator-Ab12").contains("its own user"));
         assert!(with("      freshness:", "      timeout: 4m\n      freshness:").contains("15 minutes"));
+        assert!(with("database: orders }", "database: orders, data_api: true }").contains("Aurora clusters only"));
+        let over_api = VALIDATE.replace("database: orders }", "database: orders, data_api: true }");
+        let cluster = Config::from_yaml(&format!("{}{over_api}", DB.replace(":db:orders", ":cluster:orders"))).unwrap();
+        assert!(cluster.databases[0].validate.as_ref().is_some_and(|v| v.connect.data_api));
         let nothing = format!("{DB}    validate:\n      connect: {{ secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-v\", database: orders }}\n");
         assert!(err_of(&nothing).contains("nothing to check"), "{}", err_of(&nothing));
     }

@@ -57,6 +57,11 @@ pub struct Connect {
     pub secret: String,
     /// The database (schema, for MySQL) to connect to.
     pub database: String,
+    /// Ask an Aurora cluster over the RDS Data API (HTTPS, no VPC, no CA bundle) instead of a
+    /// direct connection: the cluster's HTTP endpoint must be enabled (a restore Lifeboat makes
+    /// gets it enabled). The heartbeat writer still connects directly.
+    #[serde(default)]
+    pub data_api: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

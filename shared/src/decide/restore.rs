@@ -127,6 +127,11 @@ pub struct RestoreSpec {
     /// Where the settings came from, for people: "the source orders-prod", "failover.restore".
     pub settings_from: String,
     pub tags: Vec<(String, String)>,
+    /// Enable the cluster's HTTP endpoint once it is available: the database's checks go over
+    /// the RDS Data API (`validate.connect.data_api`), and a restore comes with it off ("created
+    /// ... with a default configuration", RestoreDBClusterFromSnapshot).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub data_api: bool,
 }
 
 impl RestoreSpec {
@@ -140,7 +145,14 @@ impl RestoreSpec {
             settings,
             settings_from: from.to_owned(),
             tags: Vec::new(),
+            data_api: false,
         }
+    }
+
+    /// For `db`: an Aurora restore of a database checked over the Data API gets its endpoint on.
+    pub fn checked_as(mut self, db: &Database) -> Self {
+        self.data_api = self.shape == Shape::Aurora && db.validate.as_ref().is_some_and(|v| v.connect.data_api);
+        self
     }
 
     pub fn tagged(mut self, tags: &[(&str, &str)]) -> Self {

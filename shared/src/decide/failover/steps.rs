@@ -185,6 +185,10 @@ pub struct DbState {
     pub settings: Settings,
     /// A read replica's replication as RDS reports it (`StatusInfos`, type `read replication`).
     pub replication: Option<Replication>,
+    /// Its ARN (`DBInstanceArn` / `DBClusterArn`).
+    pub arn: Option<String>,
+    /// A cluster's HTTP endpoint (the RDS Data API) is enabled (`HttpEndpointEnabled`).
+    pub data_api: bool,
 }
 
 /// A cluster's place in its Aurora global database.
@@ -412,7 +416,8 @@ pub fn preflight(db: &Database, exec: &Execution, ev: &Evidence, now: DateTime<U
                 settings,
                 "failover.restore",
             )
-            .tagged(&tags);
+            .tagged(&tags)
+            .checked_as(db);
             let plan = format!("restore DR copy {} into {} in {region} {}", copy.arn.id, s.id, s.describe());
             spec = Some(s);
             (
@@ -462,7 +467,8 @@ pub fn preflight(db: &Database, exec: &Execution, ev: &Evidence, now: DateTime<U
                 t.settings.clone(),
                 &format!("the source {}", t.id),
             )
-            .tagged(&tags);
+            .tagged(&tags)
+            .checked_as(db);
             let plan =
                 format!("restore {} as of {} into {} {}", t.id, to.format("%Y-%m-%d %H:%M:%S UTC"), s.id, s.describe());
             spec = Some(s);
