@@ -16,6 +16,10 @@ kept here, each where it is checked:
 - "By default, a call times out if it's not finished processing within 45 seconds" (User Guide):
   the statement is cancelled then (StatementTimeoutException) unless continueAfterTimeout.
 - Without a transactionId, "changes that result from the call are committed automatically".
+- "Transaction has been aborted due to an error from a previous call" (the User Guide's
+  troubleshooting): an error ends the transaction, and its id is TransactionNotFoundException.
+- The database's message carries its code: "...; SQLState: 42P01" (PostgreSQL), "...; Error
+  code: 1045; SQLState: 28000" (MySQL).
 - Values: longValue, doubleValue, stringValue (DECIMAL and date/time types too), booleanValue,
   blobValue (base64) and isNull.
 """
@@ -128,10 +132,11 @@ def database_error(e: Exception, elapsed: float = 0.0) -> DataApiError:
     and runs the SQL for the caller)."""
     detail = e.args[0] if e.args else e
     if isinstance(detail, dict):  # pg8000: the server's ErrorResponse fields
-        code, message = detail.get("C", ""), detail.get("M", str(detail))
-    else:
-        code, message = "", " ".join(str(a) for a in e.args) or str(e)
-    text = f"ERROR: {message}" + (f"; SQLState: {code}" if code else "")
+        text = f"ERROR: {detail.get('M', str(detail))}; SQLState: {detail.get('C', '')}"
+    elif len(e.args) == 2 and isinstance(e.args[0], int):  # PyMySQL: (error number, message)
+        text = f"{e.args[1]}; Error code: {e.args[0]}"
+    else:  # the client's own: the connection, TLS
+        text = " ".join(str(a) for a in e.args) or str(e)
     if elapsed >= CALL_LIMIT:
         return DataApiError("StatementTimeoutException", f"The statement ran past {CALL_LIMIT} seconds: {text}")
     return DataApiError("DatabaseErrorException", text)
@@ -192,7 +197,18 @@ class DataApi:
                 held = self.transactions.get(body["transactionId"])
             if held is None or held[0] != body["resourceArn"]:
                 raise DataApiError("TransactionNotFoundException", f"Transaction {body['transactionId']} is not found")
-            return self.run(held[1], body["sql"])
+            try:
+                return self.run(held[1], body["sql"])
+            except DataApiError:
+                # Aborted: rolled back, and its id no longer found.
+                with self.lock:
+                    self.transactions.pop(body["transactionId"], None)
+                try:
+                    held[1].end(commit=False)
+                except Exception:  # the connection is gone already
+                    pass
+                held[1].close()
+                raise
         session = self.login(environ, body, rds)
         if op == "BeginTransaction":
             try:

@@ -271,6 +271,12 @@ fn over_data_api(database: &str, target: &Target, engine: Engine, v: &Validate) 
             target.address
         ))
     })?;
+    if !target.engine.starts_with("aurora") {
+        return Err(LifeboatError::Rejected(format!(
+            "{database}: the RDS Data API serves Aurora only, and {arn} is {}: connect directly",
+            target.engine
+        )));
+    }
     let region = arn.parse::<RdsArn>().map_err(|e| LifeboatError::Rejected(e.to_string()))?.region;
     Ok(Cluster {
         arn: arn.to_owned(),
@@ -403,7 +409,8 @@ async fn aimed(deps: &Deps, database: &str, aim: Option<Aim>) -> Result<Target, 
     let config = deps.config.get_all().await?;
     let (db, _) = checkable(&config, database)?;
     let id = match aim {
-        Some(Aim::At(target)) => return Ok(target),
+        // An address as a machine found it; a cluster ARN beside it is not taken on its word.
+        Some(Aim::At(target)) => return Ok(Target { cluster: None, ..target }),
         Some(Aim::Named(Named { id })) => id,
         None => return answering(deps, &db.source.region, &db.source.id, db.is_cluster()).await,
     };

@@ -22,14 +22,10 @@ use aws_sdk_rdsdata::types::Field;
 use aws_sdk_rdsdata::Client;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-use super::db::Engine;
+use super::db::{mysql_failure, postgres_failure, Engine};
 use super::{error_code, sdk_error, SdkConfig};
 use crate::decide::validate::{Answer, DbFailure};
 use crate::error::LifeboatError;
-
-/// The Data API's own limit on a call (the User Guide's 45 seconds): a check's timeout above it
-/// is cut to it.
-pub const CALL_LIMIT: Duration = Duration::from_secs(45);
 
 /// Where the checks go: the cluster (its ARN), the secret the Data API logs in with, the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +62,15 @@ impl DataApi {
         client.clone()
     }
 
-    /// `aws::db::ask` over the Data API: in ONE read-only transaction, with `timeout` as each
-    /// statement's server-side timeout and the session in UTC, each statement's first column of
-    /// the first row. A statement that fails is its own `Err` and the next still runs; the
-    /// transaction is rolled back at the end. Inner `Err`: nothing could be asked (the HTTP
-    /// endpoint off, the login refused, the secret unreadable); outer: AWS did not answer.
+    /// `aws::db::ask` over the Data API: each statement's first column of the first row, in a
+    /// read-only transaction (PostgreSQL: repeatable read, `timeout` as each statement's
+    /// server-side timeout, the transaction in UTC), rolled back at the end. The Data API aborts
+    /// a transaction at any error ("Transaction has been aborted due to an error from a previous
+    /// call", its troubleshooting guide), so a statement that fails is its own `Err` and the
+    /// next runs in a new transaction. Only transaction-scoped settings: the Data API's
+    /// connections are pooled, and a session setting would stay on one after the validator.
+    /// Inner `Err`: nothing could be asked (the HTTP endpoint off, the login refused, the secret
+    /// unreadable); outer: AWS did not answer.
     pub async fn ask(
         &self,
         at: &Cluster,
@@ -78,111 +78,109 @@ impl DataApi {
         timeout: Duration,
     ) -> Result<Result<Vec<Answer>, DbFailure>, LifeboatError> {
         let client = self.client(&at.region);
-        let began =
-            client.begin_transaction().resource_arn(&at.arn).secret_arn(&at.secret).database(&at.database).send().await;
-        let tx = match began {
-            Ok(out) => out.transaction_id.unwrap_or_default(),
-            Err(e) => return refused("rds-data:BeginTransaction", &at.arn, e).map(Err),
+        let timeout = timeout.min(SERVER_LIMIT);
+        let mut open = match self.begin(&client, at, timeout).await? {
+            Ok(tx) => Some(tx),
+            Err(f) => return Ok(Err(f)),
         };
-        let asked = self.asked(&client, at, &tx, statements, timeout.min(CALL_LIMIT)).await;
-        // Nothing was written (read only); a rollback AWS can't take now ends by itself within
-        // three minutes, so its failure changes no answer.
-        let _ =
-            client.rollback_transaction().resource_arn(&at.arn).secret_arn(&at.secret).transaction_id(&tx).send().await;
-        asked
-    }
-
-    async fn asked(
-        &self,
-        client: &Client,
-        at: &Cluster,
-        tx: &str,
-        statements: &[&str],
-        timeout: Duration,
-    ) -> Result<Result<Vec<Answer>, DbFailure>, LifeboatError> {
-        let say = async |sql: &str| -> Said {
-            let out = client
-                .execute_statement()
-                .resource_arn(&at.arn)
-                .secret_arn(&at.secret)
-                .database(&at.database)
-                .transaction_id(tx)
-                .sql(sql)
-                .send()
-                .await;
-            match out {
-                Ok(out) => Ok(Ok(out.records().first().and_then(|row| row.first()).and_then(text))),
-                Err(e) => refused("rds-data:ExecuteStatement", &at.arn, e).map(Err),
-            }
-        };
-        for sql in prelude(at.engine, timeout) {
-            match say(&sql).await? {
-                Ok(_) => {}
-                // MariaDB has no max_execution_time, MySQL no max_statement_time: each is set,
-                // and the one the server doesn't know is no failure.
-                Err(DbFailure::Sql(why)) if at.engine == Engine::Mysql && why.contains(UNKNOWN_VARIABLE) => {}
-                Err(f) => return Ok(Err(f)),
-            }
-        }
         let mut answers = Vec::with_capacity(statements.len());
         for sql in statements {
-            let answer = match at.engine {
-                Engine::Mysql => say(sql).await?,
-                // PostgreSQL aborts the whole transaction on any error: each check under a
-                // savepoint rolled back on failure, as the direct connection does.
-                Engine::Postgres => {
-                    if let Err(f) = say("savepoint lifeboat_check").await? {
+            let tx = match open.take() {
+                Some(tx) => tx,
+                None => match self.begin(&client, at, timeout).await? {
+                    Ok(tx) => tx,
+                    Err(f) => {
                         answers.push(Err(f));
                         continue;
                     }
-                    let answer = say(sql).await?;
-                    let after = if answer.is_ok() {
-                        "release savepoint lifeboat_check"
-                    } else {
-                        "rollback to savepoint lifeboat_check"
-                    };
-                    if let Err(f) = say(after).await? {
-                        answers.push(answer);
-                        answers.extend(statements[answers.len()..].iter().map(|_| Err(left(&f))));
-                        return Ok(Ok(answers));
-                    }
-                    answer
-                }
+                },
             };
-            answers.push(answer);
+            match self.execute(&client, at, &tx, sql).await? {
+                Ok(value) => {
+                    answers.push(Ok(value));
+                    open = Some(tx);
+                }
+                Err(f) => answers.push(Err(f)),
+            }
+        }
+        if let Some(tx) = open {
+            // Nothing was written (read only); a rollback AWS can't take now ends by itself
+            // within three minutes, so its failure changes no answer.
+            let rollback = client.rollback_transaction().resource_arn(&at.arn).secret_arn(&at.secret);
+            let _ = rollback.transaction_id(tx).send().await;
         }
         Ok(Ok(answers))
     }
+
+    /// A transaction with the engine's read-only set-up (`prelude`), or why none could be begun.
+    async fn begin(
+        &self,
+        client: &Client,
+        at: &Cluster,
+        timeout: Duration,
+    ) -> Result<Result<String, DbFailure>, LifeboatError> {
+        let began =
+            client.begin_transaction().resource_arn(&at.arn).secret_arn(&at.secret).database(&at.database).send().await;
+        let tx = match began {
+            Ok(out) => match out.transaction_id.filter(|id| !id.is_empty()) {
+                Some(tx) => tx,
+                // Without its id every statement would run on its own, committed automatically.
+                None => {
+                    return Ok(Err(DbFailure::Unreachable(format!(
+                        "BeginTransaction on {} gave no transaction id",
+                        at.arn
+                    ))))
+                }
+            },
+            Err(e) => return refused("rds-data:BeginTransaction", &at.arn, e).map(Err),
+        };
+        for sql in prelude(at.engine, timeout) {
+            // A failed set-up statement has aborted the transaction already.
+            if let Err(f) = self.execute(client, at, &tx, &sql).await? {
+                return Ok(Err(f));
+            }
+        }
+        Ok(Ok(tx))
+    }
+
+    async fn execute(&self, client: &Client, at: &Cluster, tx: &str, sql: &str) -> Said {
+        let out = client
+            .execute_statement()
+            .resource_arn(&at.arn)
+            .secret_arn(&at.secret)
+            .database(&at.database)
+            .transaction_id(tx)
+            .sql(sql)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Ok(out.records().first().and_then(|row| row.first()).and_then(text))),
+            Err(e) => refused("rds-data:ExecuteStatement", &at.arn, e).map(Err),
+        }
+    }
 }
 
-/// MySQL's ER_UNKNOWN_SYSTEM_VARIABLE, as the Data API passes the server's message on.
-const UNKNOWN_VARIABLE: &str = "1193";
+/// Each statement's server-side timeout at most: under the Data API's own 45 s, so the
+/// database's cancel (a named `timeout`) comes before the call's.
+pub const SERVER_LIMIT: Duration = Duration::from_secs(40);
 
-/// The direct connection's session, statement by statement (the Data API takes one per call).
-/// PostgreSQL: the Data API's BEGIN has run, no query yet, so the transaction can still be made
-/// repeatable read and read only. MySQL: a transaction can't be made read only once begun, so a
-/// read-only one is started in its place on the same pinned connection (the empty one the Data
-/// API began commits implicitly: nothing in it).
+/// The read-only set-up, statement by statement (the Data API takes one per call), transaction
+/// scoped only. PostgreSQL: the Data API's BEGIN has run and no query yet, so the transaction can
+/// still be made repeatable read and read only, with `set local`s that end with it. MySQL: a
+/// transaction can't be made read only once begun, so a read-only one with a consistent snapshot
+/// is started in its place on the same pinned connection (the empty one the Data API began
+/// commits implicitly: nothing in it); MySQL's timeout and time zone are session settings, so
+/// there the Data API's 45 s is the timeout and timestamps are read in the cluster's time zone
+/// (UTC unless its parameter group says otherwise).
 fn prelude(engine: Engine, timeout: Duration) -> Vec<String> {
     match engine {
         Engine::Postgres => vec![
             "set transaction isolation level repeatable read read only".into(),
-            "set session characteristics as transaction read only".into(),
             format!("set local statement_timeout = {}", timeout.as_millis()),
             "set local time zone 'UTC'".into(),
         ],
-        Engine::Mysql => vec![
-            "set session time_zone = '+00:00'".into(),
-            format!("set session max_statement_time = {:.3}", timeout.as_secs_f64()),
-            format!("set session max_execution_time = {}", timeout.as_millis()),
-            "set session transaction read only".into(),
-            "start transaction with consistent snapshot, read only".into(),
-        ],
+        Engine::Mysql => vec!["start transaction with consistent snapshot, read only".into()],
     }
-}
-
-fn left(f: &DbFailure) -> DbFailure {
-    DbFailure::Sql(format!("not run: the validator's transaction can't go on ({f})"))
 }
 
 /// A Data API value as text, as the database would write it (`decide::validate` reads numbers and
@@ -199,8 +197,8 @@ pub fn text(field: &Field) -> Option<String> {
 }
 
 /// What a refusal means. The Data API's own codes: the endpoint off, the secret, the database
-/// not there or waking; DatabaseErrorException: the database's message, named by its SQLSTATE or
-/// error number. AWS's throttling and 5xx stay the invocation's retryable error.
+/// not there or waking, a transaction it ended, a value it can't carry; DatabaseErrorException:
+/// the database's own refusal. Its 5xx and throttling stay the invocation's retryable error.
 fn refused<E, R>(operation: &str, arn: &str, e: SdkError<E, R>) -> Result<DbFailure, LifeboatError>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -225,31 +223,36 @@ where
             | "DatabaseUnavailableException"
             | "DatabaseResumingException"
             | "InvalidResourceStateException"
-            | "BadRequestException",
+            | "BadRequestException"
+            | "TransactionNotFoundException",
         ) => DbFailure::Unreachable(format!("{operation} on {arn}: {message}")),
+        Some("UnsupportedResultException") => DbFailure::Sql(format!(
+            "{message}: the Data API can't carry this column's type; cast it (::text, CAST(... AS CHAR))"
+        )),
         Some("StatementTimeoutException") => DbFailure::Timeout(message),
         Some("DatabaseErrorException") => database_error(message),
+        Some("InternalServerErrorException" | "ServiceUnavailableError") => {
+            return Err(LifeboatError::Transient(format!("{operation} on {arn}: {message}")))
+        }
         _ => return Err(sdk_error(operation, e)),
     };
     Ok(failure)
 }
 
-/// The database's own refusal, passed on by the Data API, named as a direct connection names it.
+/// The database's own refusal, passed on with its code ("...; SQLState: 57014" from PostgreSQL,
+/// "...; Error code: 1045; SQLState: 28000" from MySQL), named as a direct connection names it.
 fn database_error(message: String) -> DbFailure {
-    let said = |needles: &[&str]| needles.iter().any(|n| message.contains(n));
-    if said(&["28P01", "28000", "password authentication failed", "Access denied for user", "1045"]) {
-        DbFailure::Credentials(message)
-    } else if said(&[
-        "57014",
-        "statement timeout",
-        "1969",
-        "3024",
-        "max_statement_time exceeded",
-        "execution time exceeded",
-    ]) {
-        DbFailure::Timeout(message)
-    } else {
-        DbFailure::Sql(message)
+    let after = |key: &str| {
+        message
+            .rsplit_once(key)
+            .map(|(_, rest)| rest.split(|c: char| c == ';' || c.is_whitespace()).next().unwrap_or_default().to_owned())
+    };
+    if let Some(code) = after("Error code: ").and_then(|c| c.parse::<u16>().ok()) {
+        return mysql_failure(code, message, false);
+    }
+    match after("SQLState: ").filter(|c| c.len() == 5) {
+        Some(state) => postgres_failure(&state, message, false),
+        None => DbFailure::Sql(message),
     }
 }
 
@@ -270,16 +273,22 @@ mod tests {
         let named = |m: &str| database_error(m.to_owned()).name();
         assert_eq!(named("ERROR: password authentication failed for user \"v\"; SQLState: 28P01"), "credentials");
         assert_eq!(named("ERROR: canceling statement due to statement timeout; SQLState: 57014"), "timeout");
-        assert_eq!(named("ERROR: 1969 Query execution was interrupted (max_statement_time exceeded)"), "timeout");
+        assert_eq!(named("Query execution was interrupted, maximum statement execution time exceeded; Error code: 3024; SQLState: HY000"), "timeout");
+        assert_eq!(
+            named("Access denied for user 'v'@'%' (using password: YES); Error code: 1045; SQLState: 28000"),
+            "credentials"
+        );
         assert_eq!(named("ERROR: relation \"users\" does not exist; SQLState: 42P01"), "sql");
-        assert_eq!(named("ERROR: 1193 Unknown system variable 'max_execution_time'"), "sql");
+        // A code in the words, not at the end, names nothing.
+        assert_eq!(named("ERROR: column \"28P01\" does not exist; SQLState: 42703"), "sql");
     }
 
     #[test]
-    fn a_read_only_snapshot_is_asked_for_on_both_engines() {
+    fn a_read_only_snapshot_is_asked_for_on_both_engines_with_nothing_left_on_the_session() {
         let pg = prelude(Engine::Postgres, Duration::from_millis(1500));
         assert!(pg[0].contains("repeatable read read only") && pg.iter().any(|s| s.ends_with("= 1500")), "{pg:?}");
         let my = prelude(Engine::Mysql, Duration::from_secs(2));
-        assert!(my.last().is_some_and(|s| s.contains("read only")), "{my:?}");
+        assert!(my.iter().all(|s| s.contains("read only")), "{my:?}");
+        assert!(pg.iter().chain(&my).all(|s| !s.contains("session")), "{pg:?} {my:?}");
     }
 }

@@ -242,7 +242,7 @@ fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
 
 /// PostgreSQL's SQLSTATE codes (Appendix A of its manual), by what a person does about them.
 /// `connecting`: the login and the session's set-up, where a permission error is the login's.
-fn postgres_failure(code: &str, message: String, connecting: bool) -> DbFailure {
+pub(super) fn postgres_failure(code: &str, message: String, connecting: bool) -> DbFailure {
     match code {
         // invalid_authorization_specification (wrong user, or pg_hba refuses), invalid_password,
         // invalid_catalog_name (no such database: `connect.database`).
@@ -260,7 +260,7 @@ fn postgres_failure(code: &str, message: String, connecting: bool) -> DbFailure 
 }
 
 /// MySQL's and MariaDB's server error numbers, by what a person does about them.
-fn mysql_failure(code: u16, message: String, connecting: bool) -> DbFailure {
+pub(super) fn mysql_failure(code: u16, message: String, connecting: bool) -> DbFailure {
     match code {
         // ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR, ER_NOT_SUPPORTED_AUTH_MODE,
         // ER_HOST_NOT_PRIVILEGED, ER_MUST_CHANGE_PASSWORD(_LOGIN), ER_ACCOUNT_HAS_BEEN_LOCKED.

@@ -598,8 +598,12 @@ impl Rds {
             return Ok(());
         };
         self.count();
-        let result = self.client(region).enable_http_endpoint().resource_arn(arn).send().await;
-        result.map(|_| ()).map_err(|e| sdk_error("rds:EnableHttpEndpoint", e))
+        match self.client(region).enable_http_endpoint().resource_arn(arn).send().await {
+            Ok(_) => Ok(()),
+            // "another operation is in progress" (the writer just created): the next poll asks again.
+            Err(e) if error_code(&e) == Some("InvalidResourceStateFault") => Ok(()),
+            Err(e) => Err(sdk_error("rds:EnableHttpEndpoint", e)),
+        }
     }
 
     async fn writer(&self, spec: &RestoreSpec) -> Result<Option<Acted>, LifeboatError> {
