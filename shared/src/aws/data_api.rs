@@ -13,17 +13,14 @@
 //! DatabaseErrorException with the database's own message, which names PostgreSQL's SQLSTATE or
 //! MySQL's error number: that is how a wrong password or the session's own timeout is told apart.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use aws_config::Region;
 use aws_sdk_rdsdata::types::Field;
 use aws_sdk_rdsdata::Client;
 use aws_smithy_runtime_api::client::result::SdkError;
 
 use super::db::{mysql_failure, postgres_failure, Engine};
-use super::{error_code, sdk_error, SdkConfig};
+use super::{error_code, sdk_error, PerRegion, SdkConfig};
 use crate::decide::validate::{Answer, DbFailure};
 use crate::error::LifeboatError;
 
@@ -40,7 +37,7 @@ pub struct Cluster {
 /// One client per region, made on first use (a cluster is asked in its own region).
 pub struct DataApi {
     sdk: SdkConfig,
-    clients: Mutex<BTreeMap<String, Client>>,
+    clients: PerRegion<Client>,
 }
 
 /// What one statement got: the first column of the first row, or the database's refusal; Err for
@@ -49,17 +46,12 @@ type Said = Result<Result<Option<String>, DbFailure>, LifeboatError>;
 
 impl DataApi {
     pub fn new(sdk: &SdkConfig) -> Self {
-        DataApi { sdk: sdk.clone(), clients: Mutex::default() }
+        DataApi { sdk: sdk.clone(), clients: PerRegion::default() }
     }
 
     fn client(&self, region: &str) -> Client {
-        // A poisoned lock only means another invocation panicked mid-insert; the map is still whole.
-        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let client = clients.entry(region.to_owned()).or_insert_with(|| {
-            let conf = aws_sdk_rdsdata::config::Builder::from(&self.sdk).region(Region::new(region.to_owned())).build();
-            Client::from_conf(conf)
-        });
-        client.clone()
+        self.clients
+            .get(region, |r| Client::from_conf(aws_sdk_rdsdata::config::Builder::from(&self.sdk).region(r).build()))
     }
 
     /// `aws::db::ask` over the Data API: each statement's first column of the first row, in a

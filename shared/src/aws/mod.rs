@@ -12,6 +12,25 @@ use lambda_runtime::Diagnostic;
 
 pub use aws_config::SdkConfig;
 
+/// One SDK client per region, made on first use and shared after: a snapshot, a secret or a
+/// cluster is asked in its own region.
+pub(crate) struct PerRegion<C>(std::sync::Mutex<std::collections::BTreeMap<String, C>>);
+
+impl<C> Default for PerRegion<C> {
+    fn default() -> Self {
+        PerRegion(std::sync::Mutex::default())
+    }
+}
+
+impl<C: Clone> PerRegion<C> {
+    /// The client of `region`, made by `make` (given the region) the first time.
+    pub(crate) fn get(&self, region: &str, make: impl FnOnce(aws_config::Region) -> C) -> C {
+        // A poisoned lock only means another invocation panicked mid-insert; the map is still whole.
+        let mut clients = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        clients.entry(region.to_owned()).or_insert_with(|| make(aws_config::Region::new(region.to_owned()))).clone()
+    }
+}
+
 use crate::error::{retryable_code, LifeboatError};
 
 #[cfg(feature = "ssm")]

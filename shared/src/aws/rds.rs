@@ -3,13 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Tag};
 use aws_sdk_rds::Client;
 
-use super::{error_code, sdk_error, to_chrono};
+use super::{error_code, sdk_error, to_chrono, PerRegion};
 use crate::arn::{RdsArn, RdsResource};
 use crate::copy::CopyRequest;
 use crate::error::LifeboatError;
@@ -55,7 +54,7 @@ pub type Listed = (Vec<Snapshot>, BTreeMap<RdsArn, (String, String)>);
 /// between invocations, and a client is cheap once the shared `SdkConfig` exists.
 pub struct Rds {
     sdk: SdkConfig,
-    clients: Mutex<BTreeMap<String, Client>>,
+    clients: PerRegion<Client>,
     calls: AtomicUsize,
 }
 
@@ -99,7 +98,7 @@ fn from_cluster_snapshot(s: &DbClusterSnapshot) -> Option<Snapshot> {
 
 impl Rds {
     pub fn new(sdk: &SdkConfig) -> Self {
-        Rds { sdk: sdk.clone(), clients: Mutex::default(), calls: AtomicUsize::new(0) }
+        Rds { sdk: sdk.clone(), clients: PerRegion::default(), calls: AtomicUsize::new(0) }
     }
 
     /// An `Rds` whose client for `region` is `client` (mocked RDS answers in tests).
@@ -107,7 +106,7 @@ impl Rds {
     pub(crate) fn with_client(region: &str, client: Client) -> Self {
         Rds {
             sdk: SdkConfig::builder().build(),
-            clients: Mutex::new([(region.to_owned(), client)].into()),
+            clients: PerRegion(std::sync::Mutex::new([(region.to_owned(), client)].into())),
             calls: AtomicUsize::new(0),
         }
     }
@@ -122,13 +121,7 @@ impl Rds {
     }
 
     pub(crate) fn client(&self, region: &str) -> Client {
-        // A poisoned lock only means another invocation panicked mid-insert; the map is still whole.
-        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let client = clients.entry(region.to_owned()).or_insert_with(|| {
-            let conf = aws_sdk_rds::config::Builder::from(&self.sdk).region(Region::new(region.to_owned())).build();
-            Client::from_conf(conf)
-        });
-        client.clone()
+        self.clients.get(region, |r| Client::from_conf(aws_sdk_rds::config::Builder::from(&self.sdk).region(r).build()))
     }
 
     /// One snapshot by ARN, or None when RDS has no such snapshot.

@@ -20,11 +20,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use aws_config::Region;
 use aws_sdk_secretsmanager::Client;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-use super::{error_code, sdk_error, SdkConfig};
+use super::{error_code, sdk_error, PerRegion, SdkConfig};
 use crate::config::validate::secret_arn;
 use crate::decide::validate::DbFailure;
 use crate::error::{retryable_code, LifeboatError};
@@ -50,24 +49,18 @@ pub const LOGIN_TTL: Duration = Duration::from_secs(5 * 60);
 /// read lately.
 pub struct Secrets {
     sdk: SdkConfig,
-    clients: Mutex<BTreeMap<String, Client>>,
+    clients: PerRegion<Client>,
     logins: Mutex<BTreeMap<String, (Login, Instant)>>,
 }
 
 impl Secrets {
     pub fn new(sdk: &SdkConfig) -> Self {
-        Secrets { sdk: sdk.clone(), clients: Mutex::default(), logins: Mutex::default() }
+        Secrets { sdk: sdk.clone(), clients: PerRegion::default(), logins: Mutex::default() }
     }
 
     fn client(&self, region: &str) -> Client {
-        // A poisoned lock only means another invocation panicked mid-insert; the map is still whole.
-        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let client = clients.entry(region.to_owned()).or_insert_with(|| {
-            let conf =
-                aws_sdk_secretsmanager::config::Builder::from(&self.sdk).region(Region::new(region.to_owned())).build();
-            Client::from_conf(conf)
-        });
-        client.clone()
+        let conf = |r| aws_sdk_secretsmanager::config::Builder::from(&self.sdk).region(r).build();
+        self.clients.get(region, |r| Client::from_conf(conf(r)))
     }
 
     /// The login `arn` holds. Outer `Err`: AWS could not answer now (try again); inner `Err`: it
