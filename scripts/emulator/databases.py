@@ -47,6 +47,8 @@ from datetime import datetime, timedelta, timezone
 
 import freezegun
 
+from . import rdsiam
+
 # RDS engine -> the server that stands in for it.
 ENGINES = {
     "postgres": "postgres",
@@ -246,6 +248,8 @@ class Databases:
         self.servers = {}  # key -> Server
         self.count = 0
         self.root = os.geteuid() == 0
+        # Called with the state directory once it exists (rds.py: the IAM token checker's socket).
+        self.on_state = None
 
     # -- the state directory, its watchdog, TLS -------------------------------------------------
 
@@ -273,6 +277,8 @@ class Databases:
                     os.chmod(os.path.join(state, sub), 0o711)
                 self.state = state
                 self.make_tls()
+                if self.on_state:
+                    self.on_state(state)
             return self.state
 
     def tell_watchdog(self, line: str):
@@ -426,6 +432,8 @@ class Databases:
                     f.write(
                         "# The emulator's own tools, over the server's socket (a directory only its user and root enter).\n"
                         "local all all trust\n"
+                        "# Members of rds_iam: an IAM token only, checked by the emulator (rdsiam.py), as on RDS.\n"
+                        f"hostssl all +rds_iam {HOST}/32 pam pamservice={rdsiam.PAM_SERVICE}\n"
                         "# Everyone else: TLS and a password, as RDS with rds.force_ssl=1.\n"
                         f"hostssl all all {HOST}/32 scram-sha-256\n"
                         "hostssl all all ::1/128 scram-sha-256\n"
@@ -495,6 +503,8 @@ class Databases:
                 "--skip-innodb-doublewrite", "--skip-log-bin", "--performance-schema=OFF",
                 "--key-buffer-size=1M", "--aria-pagecache-buffer-size=1M", "--max-connections=40",
                 "--default-time-zone=+00:00", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
+                # RDS IAM tokens' stand-in for AWSAuthenticationPlugin: PAM, sent in cleartext (rdsiam.py).
+                "--plugin-load-add=auth_pam", "--pam-use-cleartext-plugin=ON",
             ]
             stop = signal.SIGKILL
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -561,6 +571,8 @@ class Databases:
             text = (
                 f"CREATE ROLE {pg_ident(user)} LOGIN CREATEDB CREATEROLE PASSWORD {sql_literal(password)};\n"
                 f"ALTER DATABASE postgres OWNER TO {pg_ident(user)};\n"
+                # RDS's role for IAM authentication: its members log in by token only (pg_hba).
+                "CREATE ROLE rds_iam NOLOGIN;\n"
             )
             if database and database != "postgres":
                 text += f"CREATE DATABASE {pg_ident(database)} OWNER {pg_ident(user)};\n"

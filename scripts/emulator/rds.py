@@ -18,6 +18,7 @@ from moto.rds.models import DBCluster, rds_backends
 from .common import Refused, caller, caller_account, error_response, json_answer, json_body, own_client
 from .databases import DATABASES, HOST, DbError, aware, engine_of
 from .kms import default_key, key_policy_lets, kms_key
+from . import rdsiam
 
 
 ARN = re.compile(r"^arn:aws[a-z-]*:rds:([a-z0-9-]+):(\d{12}):(snapshot|cluster-snapshot):(.+)$")
@@ -620,6 +621,12 @@ RESTORES = {
 }
 
 
+def iam_auth_asked(form) -> bool:
+    """EnableIAMDatabaseAuthentication of a restore: "By default, mapping isn't enabled" (RDS API
+    reference, each restore action); moto copies the source's instead."""
+    return (form.get("EnableIAMDatabaseAuthentication") or "").lower() == "true"
+
+
 def restores_take_rds_defaults(action, form, region):
     """After a restore moto carried over: what RDS does with what a restore leaves out.
     RestoreDBInstanceToPointInTime: "The target database is created with most of the original
@@ -652,6 +659,7 @@ def restores_take_rds_defaults(action, form, region):
             db.option_group_name = f"default:{db.engine}-{'-'.join(major[:2])}"
         if not given("MultiAZ"):
             db.multi_az = False
+        db.enable_iam_database_authentication = iam_auth_asked(form)
         return
     cluster = backend.clusters.get((form.get(field) or "").lower())
     if cluster is None:
@@ -665,6 +673,7 @@ def restores_take_rds_defaults(action, form, region):
     # "created from the source snapshot with a default configuration": the HTTP endpoint (Data
     # API) is off until EnableHttpEndpoint; moto copies the source's.
     cluster._enable_http_endpoint = False
+    cluster.iam_auth = iam_auth_asked(form)
     RESTORING_CLUSTERS[(caller(), region, cluster.db_cluster_identifier)] = REAL_CLOCK() + CLUSTER_RESTORE_SECONDS
     cluster.status = "creating"
 
@@ -1088,9 +1097,33 @@ def global_clusters_know_their_writer() -> None:
         return found
 
 
+def iam_target(datadir: str) -> dict | None:
+    """The database the server at `datadir` stands behind, as an IAM token must name it
+    (rdsiam.refusal's `expect`); None when none does."""
+    with DATABASES.lock:
+        bound = list(DATABASES.servers.items())
+    for key, server in bound:
+        if os.path.realpath(server.data) != datadir:
+            continue
+        model = rds_resource(*key)
+        if model is None:
+            return None
+        return {"host": HOST, "port": server.port, "account": key[0], "region": key[1], "name": f"{key[2]} {key[3]}",
+                "enabled": bool(model.iam_database_authentication_enabled)}
+    return None
+
+
+def iam_logins(state: str) -> None:
+    if not rdsiam.pam_ready():
+        print("rds-iam: not root, so no PAM service: logins with an IAM token will be refused", flush=True)
+    rdsiam.serve(state, iam_target)
+
+
 def real_databases() -> None:
     """Patch moto's RDS so real-backed resources answer with their server and carry their data."""
     from moto.rds.models import DBInstance, RDSBackend, find_cluster
+
+    DATABASES.on_state = iam_logins
 
     # Endpoints: DescribeDBInstances' Endpoint {Address, Port} and DbInstancePort, DescribeDBClusters'
     # Endpoint, ReaderEndpoint and Port; and every answer that returns the resource (create,

@@ -100,6 +100,7 @@ async fn data_checks(runs: usize) {
             port: db.port,
             engine: (*engine).to_owned(),
             cluster: None,
+            region: None,
         };
         let mut took = Vec::new();
         for _ in 0..runs {

@@ -627,6 +627,7 @@ fn resolved_at(path: &[&str], region: &str) -> Value {
                     .replace("${ApprovalSecretParameterName}", APPROVAL_KEY_PARAM)
                     // The template's default (the parameters failover-steps may write).
                     .replace("${EndpointParameterPattern}", "/*/db-endpoint")
+                    .replace("${ValidatorDbUser}", "lifeboat_validator")
                     .replace("${EvidenceBucket.Arn}", "arn:aws:s3:::lifeboat-evidence"))
             }
             Y::Tagged(t) if t.tag == "GetAtt" => {
@@ -1352,6 +1353,8 @@ impl RecoveryBed {
             ("LIFEBOAT_DRILL_POLL_SECONDS", "1".to_owned()),
             ("LIFEBOAT_EVIDENCE_BUCKET", evidence.clone()),
             ("LIFEBOAT_DB_CA_BUNDLE", ca),
+            // The stack's ValidatorDbUser: the user IAM tokens are signed for.
+            ("LIFEBOAT_VALIDATOR_DB_USER", real_db::IAM_READER.to_owned()),
             // The operator's `lifeboat validate` invokes it, as the template names it.
             ("LIFEBOAT_VALIDATOR_FUNCTION", "data-validator".to_owned()),
             // moto's endpoints are not in DNS.

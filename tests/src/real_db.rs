@@ -123,6 +123,40 @@ impl RealDb {
 pub const VALIDATOR: (&str, &str) = ("lifeboat_validator", "validator-pass-1");
 pub const HEARTBEAT: (&str, &str) = ("lifeboat_heartbeat", "heartbeat-pass-1");
 
+/// The validator's user for RDS IAM authentication (`validate.connect.iam_user`; the stack's
+/// ValidatorDbUser in the tests' beds).
+pub const IAM_READER: &str = "lifeboat_iam";
+
+/// `IAM_READER`, read-only as `VALIDATOR`, made as docs/configuration.md tells a DBA to: on
+/// PostgreSQL a member of `rds_iam`, which then logs in by token only; on MariaDB the emulator's
+/// stand-in for `IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'`, PAM with the cleartext client
+/// plugin (scripts/emulator/rdsiam.py).
+pub fn iam_reader(db: &RealDb) {
+    let u = IAM_READER;
+    if db.postgres() {
+        db.admin(
+            "orders",
+            &format!(
+                "create role {u} login;
+                 grant rds_iam to {u};
+                 grant connect on database orders to {u};
+                 grant usage on schema public to {u};
+                 grant select on users, orders, lifeboat_heartbeat to {u};"
+            ),
+        );
+    } else {
+        db.admin(
+            "orders",
+            &format!(
+                "create user '{u}'@'%' identified via pam using 'lifeboat-rds-iam' require ssl;
+                 grant select on orders.users to '{u}'@'%';
+                 grant select on orders.orders to '{u}'@'%';
+                 grant select on orders.lifeboat_heartbeat to '{u}'@'%';"
+            ),
+        );
+    }
+}
+
 /// The `orders` database an application would have: `users` rows and `orders` stamped with
 /// `updated_at`, plus what docs/configuration.md tells a DBA to create for Lifeboat: a read-only
 /// validator login, and the heartbeat's one-row table with a writer allowed only that table.

@@ -14,7 +14,7 @@ use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::{ConfigCache, ConfigSource, CONFIG_TTL};
 use lifeboat_core::decide::validate::Against;
 use lifeboat_tests::real_db::{
-    login_secret, order_written, orders_schema, real_instance, RealDb, HEARTBEAT, VALIDATOR,
+    iam_reader, login_secret, order_written, orders_schema, real_instance, RealDb, HEARTBEAT, IAM_READER, VALIDATOR,
 };
 use lifeboat_tests::*;
 use serde_json::{json, Value};
@@ -66,7 +66,11 @@ async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_maria
     // tables are emptied, AFTER that copy and BEFORE billing-prod's.
     let pg = real_instance(&moto, "us-west-2", "seed-pg", "postgres", 1000).await;
     order_written(&pg, 90);
+    iam_reader(&pg);
     copy_now(&moto, "seed-pg", "orders-prod", "lifeboat-orders-prod-1").await;
+    // The same copy for a database whose checks log in with an IAM token: its drill's restore
+    // must get IAM authentication on (a restore comes with it off).
+    copy_now(&moto, "seed-pg", "orders-iam", "lifeboat-orders-iam-1").await;
     pg.admin("orders", "delete from orders; delete from users");
     copy_now(&moto, "seed-pg", "billing-prod", "lifeboat-billing-prod-1").await;
     // MariaDB: the same schema, an order written 30 s before its copy.
@@ -94,9 +98,11 @@ async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_maria
 
     let checks = validate_yaml(&secret, 1000, "");
     let over_api = checks.replace("database: orders }", "database: orders, data_api: true }");
+    let by_token = checks.replace(&format!("secret: \"{secret}\""), &format!("iam_user: {IAM_READER}"));
     let yaml = format!(
-        "databases:\n{}{}{}{}{}",
+        "databases:\n{}{}{}{}{}{}",
         drill_db("orders-prod", &key, &checks),
+        drill_db("orders-iam", &key, &by_token),
         drill_db("billing-prod", &key, &checks),
         drill_db("ledger-prod", &key, &checks),
         drill_db("catalog-aurora", &key, &checks).replace(":db:catalog-aurora", ":cluster:catalog-aurora"),
@@ -110,7 +116,8 @@ async fn a_drill_checks_the_restored_data_as_of_its_snapshot_in_postgresql_maria
 
     // Emptied after the snapshot: the restore still has them, and the drill passes, its
     // achieved RPO measured from the newest order to the copy's time.
-    let drilled = [("orders-prod", 90), ("ledger-prod", 30), ("catalog-aurora", 45), ("catalog-api", 45)];
+    let drilled =
+        [("orders-prod", 90), ("orders-iam", 90), ("ledger-prod", 30), ("catalog-aurora", 45), ("catalog-api", 45)];
     for (database, written_ago) in drilled {
         let (status, output) = drill(&mut bed, &moto, database).await;
         assert_eq!(status, "SUCCEEDED", "{database}: {output}\n{}", bed.watch.log());
@@ -364,7 +371,8 @@ async fn bad_credentials_an_unreachable_database_a_slow_query_and_bad_sql_are_na
         plain_db("wrong", "orders-wrong-login", &validate_yaml(&wrong, 1, ""))
     );
     let (deps, path) = validator(&moto, &yaml, &db.ca).await;
-    let target = Target { address: db.host.clone(), port: db.port, engine: "postgres".into(), cluster: None };
+    let target =
+        Target { address: db.host.clone(), port: db.port, engine: "postgres".into(), cluster: None, region: None };
 
     let started = Instant::now();
     let r = data_validator::validate(&deps, "orders", &target, None, Utc::now()).await.unwrap();
@@ -433,7 +441,8 @@ async fn the_heartbeat_writes_one_row_and_its_user_can_write_nothing_else() {
         assert!(write.is_err(), "nor writes one: {write:?}");
     }
     // The validator reads the row it wrote: every database has a recovery point to measure.
-    let target = Target { address: db.host.clone(), port: db.port, engine: "mariadb".into(), cluster: None };
+    let target =
+        Target { address: db.host.clone(), port: db.port, engine: "mariadb".into(), cluster: None, region: None };
     let r = data_validator::validate(&deps, "orders", &target, Some(Against::FailedAt(Utc::now())), Utc::now())
         .await
         .unwrap();
@@ -548,5 +557,79 @@ async fn aurora_over_the_data_api_needs_its_endpoint_and_answers_as_a_direct_con
     // connection names it.
     let r = ask("ledger-wrong").await;
     assert_eq!(r["failure"]["kind"], "credentials", "{r}");
+    let _ = std::fs::remove_file(path);
+}
+
+/// RDS IAM authentication (`connect.iam_user`): the validator signs a token for the target's
+/// host, port and region with its own credentials, and the emulator's servers check it as RDS
+/// does (scripts/emulator/rdsiam.py). It logs in only where IAM authentication is on: a restore
+/// has it off unless asked, and Lifeboat's restores ask. The user is the stack's ValidatorDbUser
+/// or refused by name; a member of rds_iam can't log in with a password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iam_token_logs_in_where_iam_authentication_is_on_and_nowhere_else() {
+    let moto = Moto::start();
+    let rds = moto.rds("us-west-2").await;
+    let pg = real_instance(&moto, "us-west-2", "orders", "postgres", 1000).await;
+    let maria = real_instance(&moto, "us-west-2", "ledger", "mariadb", 1000).await;
+    for db in [&pg, &maria] {
+        iam_reader(db);
+        order_written(db, 40);
+    }
+    // As on RDS, rds_iam's members log in by token only.
+    let by_password = pg.run_as(IAM_READER, "any-password", "orders", "select 1");
+    assert!(by_password.is_err(), "{by_password:?}");
+    // Restores of both, one with IAM authentication asked for, one as RestoreDBInstanceFromDBSnapshot
+    // makes it by default.
+    for seed in ["orders", "ledger"] {
+        taken_at(&moto, "us-west-2", seed, false, &[(format!("{seed}-snap"), Utc::now())], &[]).await;
+        for (id, iam) in [(format!("{seed}-iam"), true), (format!("{seed}-plain"), false)] {
+            let mut restore = rds
+                .restore_db_instance_from_db_snapshot()
+                .db_instance_identifier(&id)
+                .db_snapshot_identifier(format!("{seed}-snap"));
+            if iam {
+                restore = restore.enable_iam_database_authentication(true);
+            }
+            let made = restore.send().await.expect("restore");
+            let enabled = made.db_instance().and_then(|d| d.iam_database_authentication_enabled());
+            assert_eq!(enabled, Some(iam), "{id}: {made:?}");
+        }
+    }
+    let by_token = |db: &str| {
+        plain_db(db, db, &validate_yaml("-", 1000, "").replace("secret: \"-\"", &format!("iam_user: {IAM_READER}")))
+    };
+    let yaml = format!("databases:\n{}{}", by_token("orders"), by_token("ledger"));
+    let (mut deps, path) = validator(&moto, &yaml, &pg.ca).await;
+    deps.iam_user = Some(IAM_READER.to_owned());
+    let ask = async |deps: &Deps, database: &str, target: &str| {
+        let asked = json!({"action": "validate", "database": database, "target": {"id": target}});
+        data_validator::handle(deps, asked, Utc::now(), None).await
+    };
+
+    moto.post("/_lifeboat/faults", &json!({"faults": []}));
+    for (database, restored) in [("orders", "orders-iam"), ("ledger", "ledger-iam")] {
+        let r = ask(&deps, database, restored).await.expect("a report");
+        assert_eq!(r["passed"], true, "{database}: {r}");
+        assert_eq!(check(&r, "users exist")["value"], "1000", "{r}");
+        assert!(r["newest_write"].is_string(), "{r}");
+    }
+    // Signing is local: the validator asked AWS for nothing but the descriptions.
+    let counts = moto.fault_counts();
+    let calls: Vec<&String> = counts["calls"].as_object().unwrap().keys().collect();
+    assert!(calls.iter().all(|c| c.starts_with("rds:Describe")), "{calls:?}");
+
+    // IAM authentication off (the restore's default, and the sources here): refused, named, with
+    // what RDS needs.
+    for (database, target) in [("orders", "orders-plain"), ("ledger", "ledger-plain"), ("orders", "orders")] {
+        let r = ask(&deps, database, target).await.expect("a report");
+        assert_eq!(r["failure"]["kind"], "credentials", "{target}: {r}");
+        let detail = r["failure"]["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("IAM database authentication enabled") && detail.contains("rds-db:connect"), "{r}");
+    }
+
+    // A user this stack's role may not connect as: refused by name before anything is signed.
+    deps.iam_user = Some("lifeboat_validator".to_owned());
+    let refused = ask(&deps, "orders", "orders-iam").await.expect_err("not the stack's user");
+    assert!(refused.to_string().contains("ValidatorDbUser"), "{refused}");
     let _ = std::fs::remove_file(path);
 }

@@ -659,6 +659,13 @@ async fn the_data_validator_reads_only_lifeboats_logins_and_moves_nothing() {
     for action in ["rds-data:BeginTransaction", "rds-data:ExecuteStatement", "rds-data:RollbackTransaction"] {
         assert_eq!(decide(action, cluster.clone(), None).await, "allowed", "{action}");
     }
+    // RDS IAM tokens: as the stack's ValidatorDbUser only, on any instance (a restore has a new
+    // resource id); never as another user, the heartbeat writer's or the master's.
+    let dbuser = |user: &str| format!("arn:aws:rds-db:us-west-2:123456789012:dbuser:db-ABCDEFGHIJKLMNOPQRS/{user}");
+    assert_eq!(decide("rds-db:connect", dbuser("lifeboat_validator"), None).await, "allowed");
+    for user in ["lifeboat_heartbeat", "postgres", "admin", "lifeboat_validator2"] {
+        assert_eq!(decide("rds-db:connect", dbuser(user), None).await, "implicitDeny", "{user}");
+    }
     for (action, resource) in [
         ("rds-data:CommitTransaction", cluster.clone()),
         ("rds-data:BatchExecuteStatement", cluster.clone()),

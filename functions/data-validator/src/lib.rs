@@ -56,6 +56,11 @@ pub struct Deps {
     pub region: String,
     /// This stack's account (LIFEBOAT_ACCOUNT_ID): an ARN of another is refused, not looked up here.
     pub account: Option<String>,
+    /// The one database user this stack's role may connect as with an IAM token
+    /// (LIFEBOAT_VALIDATOR_DB_USER, the stack's ValidatorDbUser: `rds-db:connect` on it only).
+    pub iam_user: Option<String>,
+    /// What IAM tokens are signed with: the function's own credentials.
+    sdk: SdkConfig,
     endpoints: Mutex<BTreeMap<String, (Endpoint, Instant)>>,
 }
 
@@ -68,6 +73,7 @@ impl Deps {
         let incidents = std::env::var("LIFEBOAT_INCIDENTS_TABLE").ok().filter(|t| !t.is_empty());
         let mut deps = Deps::new(config, sdk, roots, incidents.as_deref());
         deps.account = lifeboat_core::aws::optional_env("LIFEBOAT_ACCOUNT_ID");
+        deps.iam_user = lifeboat_core::aws::optional_env("LIFEBOAT_VALIDATOR_DB_USER");
         Ok(deps)
     }
 
@@ -81,6 +87,8 @@ impl Deps {
             incidents: incidents.map(|table| IncidentStore::new(sdk, table)),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             account: None,
+            iam_user: None,
+            sdk: sdk.clone(),
             endpoints: Mutex::default(),
         }
     }
@@ -133,6 +141,9 @@ pub struct Target {
     /// The cluster's ARN when the target is a cluster: the Data API is asked by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// The region RDS described it in: an IAM token is signed for it (else this stack's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// What a validation is aimed at: where the database answers (`Target`, as a machine found it), or
@@ -254,12 +265,59 @@ pub async fn validate(
         let ep =
             Endpoint { engine, host: target.address.clone(), port: target.port, database: v.connect.database.clone() };
         let roots = deps.roots()?;
-        with_login(&deps.secrets, &v.connect.secret, async |login| {
-            db::ask(&ep, login, roots, &v.statements(), v.timeout).await
-        })
-        .await?
+        match (&v.connect.iam_user, &v.connect.secret) {
+            (Some(user), _) => {
+                deps.may_connect_as(database, user)?;
+                let region = target.region.as_deref().unwrap_or(&deps.region);
+                let login = db::iam_login(&deps.sdk, region, &ep, user).await?;
+                db::ask(&ep, &login, roots, &v.statements(), v.timeout)
+                    .await
+                    .map_err(|refused| token_refused(refused, user))
+            }
+            (None, Some(secret)) => {
+                with_login(&deps.secrets, secret, async |login| {
+                    db::ask(&ep, login, roots, &v.statements(), v.timeout).await
+                })
+                .await?
+            }
+            (None, None) => {
+                return Err(LifeboatError::Rejected(format!(
+                    "{database}: validate.connect names no secret or iam_user"
+                )))
+            }
+        }
     };
     Ok(judge(v, Reached::zip(v, asked), against, db.rpo, now))
+}
+
+/// A login refused with an IAM token: what RDS needs for one, beside the database's own words.
+fn token_refused(refused: DbFailure, user: &str) -> DbFailure {
+    match refused {
+        DbFailure::Credentials(why) => DbFailure::Credentials(format!(
+            "{why} (IAM token for {user}: the instance or cluster needs IAM database authentication enabled, \
+             {user} needs `GRANT rds_iam` on PostgreSQL or `IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'` on \
+             MySQL, and the validator's role rds-db:connect on it)"
+        )),
+        other => other,
+    }
+}
+
+impl Deps {
+    /// The validator's role may connect only as the stack's ValidatorDbUser: a config naming
+    /// another is refused here, by name, rather than left to fail as a wrong password would.
+    fn may_connect_as(&self, database: &str, user: &str) -> Result<(), LifeboatError> {
+        match self.iam_user.as_deref() {
+            Some(own) if own == user => Ok(()),
+            Some(own) => Err(LifeboatError::Rejected(format!(
+                "{database}: validate.connect.iam_user is {user}, and this stack's validator may connect only as {own} \
+                 (its ValidatorDbUser parameter): name {own}, or deploy with ValidatorDbUser={user}"
+            ))),
+            None => Err(LifeboatError::Rejected(format!(
+                "{database}: validate.connect.iam_user is {user}, and this stack names no ValidatorDbUser \
+                 (LIFEBOAT_VALIDATOR_DB_USER): its validator may connect as no user with an IAM token"
+            ))),
+        }
+    }
 }
 
 /// Where the Data API asks: the target's cluster (in the region its ARN names), with the login
@@ -282,7 +340,9 @@ fn over_data_api(database: &str, target: &Target, engine: Engine, v: &Validate) 
         arn: arn.to_owned(),
         region,
         engine,
-        secret: v.connect.secret.clone(),
+        secret: v.connect.secret.clone().ok_or_else(|| {
+            LifeboatError::Rejected(format!("{database}: the RDS Data API logs in with validate.connect.secret only"))
+        })?,
         database: v.connect.database.clone(),
     })
 }
@@ -376,7 +436,7 @@ async fn described(deps: &Deps, region: &str, id: &str, cluster: bool) -> Result
     })?;
     let engine = state.engine.clone().unwrap_or_default();
     let cluster = if cluster { state.arn.clone() } else { None };
-    Ok(Some(Target { address, port, engine, cluster }))
+    Ok(Some(Target { address, port, engine, cluster, region: Some(region.to_owned()) }))
 }
 
 /// Where to look for a target named on demand: (region, identifier, Some(cluster) when the name
@@ -640,7 +700,8 @@ mod tests {
     #[tokio::test]
     async fn a_database_without_validate_or_an_engine_it_cannot_check_is_refused_for_good() {
         let (deps, path) = deps(CONFIG);
-        let target = Target { address: "127.0.0.1".into(), port: 5432, engine: "postgres".into(), cluster: None };
+        let target =
+            Target { address: "127.0.0.1".into(), port: 5432, engine: "postgres".into(), cluster: None, region: None };
         let e = validate(&deps, "orders-prod", &target, None, Utc::now()).await.unwrap_err();
         assert_eq!(e.error_type(), "NonRetryable");
         assert!(e.to_string().contains("orders-prod has no validate section"), "{e}");
@@ -660,7 +721,8 @@ mod tests {
         assert!(roots_from_env(&sdk).await.unwrap().is_none());
         let (mut deps, path) = deps(CONFIG);
         deps.roots = None;
-        let target = Target { address: "127.0.0.1".into(), port: 5432, engine: "postgres".into(), cluster: None };
+        let target =
+            Target { address: "127.0.0.1".into(), port: 5432, engine: "postgres".into(), cluster: None, region: None };
         let e = validate(&deps, "billing", &target, None, Utc::now()).await.unwrap_err();
         assert!(!e.is_retryable() && e.to_string().contains("DbCaBundle"), "says which parameter: {e}");
         let _ = std::fs::remove_file(path);

@@ -267,6 +267,7 @@ impl Rds {
             .set_option_group_name(s.option_group.clone())
             .multi_az(s.multi_az)
             .set_kms_key_id(back.kms_key.clone())
+            .set_enable_iam_database_authentication(back.iam_auth.then_some(true))
             .set_tags(Some(tags(&back.tags)))
             .send()
             .await;
@@ -298,6 +299,7 @@ impl Rds {
                     .set_db_cluster_parameter_group_name(s.cluster_parameter_group.clone())
                     .set_kms_key_id(back.kms_key.clone())
                     .set_storage_encrypted(back.kms_key.as_ref().map(|_| true))
+                    .set_enable_iam_database_authentication(back.iam_auth.then_some(true))
                     .set_tags(Some(tags(&back.tags)))
                     .send()
                     .await;
@@ -508,12 +510,16 @@ impl Rds {
         let tag_list = Some(tags(&spec.tags));
         // A Multi-AZ DB cluster is sized by DBClusterInstanceClass; an Aurora cluster by its writer.
         let cluster_class = (spec.shape == Shape::MultiAzCluster).then(|| s.instance_class.clone()).flatten();
+        // IAM authentication is off in a restore unless asked for; left out rather than `false`
+        // otherwise, as the calls have always been made.
+        let iam_auth = spec.iam_auth.then_some(true);
         // The settings every restore call takes under the same names.
         macro_rules! common {
             ($b:expr) => {
                 $b.set_db_subnet_group_name(s.subnet_group.clone())
                     .set_vpc_security_group_ids(groups.clone())
                     .set_tags(tag_list.clone())
+                    .set_enable_iam_database_authentication(iam_auth)
             };
         }
         macro_rules! instance {
@@ -781,6 +787,7 @@ mod tests {
             engine_version: Some("8.0.mysql_aurora.3.05.2".into()),
             instance: Some("lf-shop-r202612071402-1".into()),
             tags: Vec::new(),
+            iam_auth: false,
         }
     }
 

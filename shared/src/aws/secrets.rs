@@ -28,17 +28,24 @@ use crate::config::validate::secret_arn;
 use crate::decide::validate::DbFailure;
 use crate::error::{retryable_code, LifeboatError};
 
-/// A user and its password, from a Secrets Manager secret.
+/// A user and its password, from a Secrets Manager secret, or an RDS IAM token (`db::iam_login`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Login {
     pub user: String,
     pub password: String,
+    /// The password is an IAM token: MySQL must send it as it is (`mysql_clear_password`, what
+    /// RDS's AWSAuthenticationPlugin asks for), which a password login never allows.
+    pub token: bool,
 }
 
 // By hand: a login in a log line or a panic message must not carry its password.
 impl std::fmt::Debug for Login {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Login").field("user", &self.user).field("password", &"<redacted>").finish()
+        f.debug_struct("Login")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("token", &self.token)
+            .finish()
     }
 }
 
@@ -124,7 +131,9 @@ fn parse(arn: &str, text: &str) -> Result<Login, DbFailure> {
     };
     let field = |k: &str| fields.get(k).and_then(serde_json::Value::as_str).filter(|v| !v.is_empty());
     match (field("username"), field("password")) {
-        (Some(user), Some(password)) => Ok(Login { user: user.to_owned(), password: password.to_owned() }),
+        (Some(user), Some(password)) => {
+            Ok(Login { user: user.to_owned(), password: password.to_owned(), token: false })
+        }
         (None, _) => Err(DbFailure::SecretUnreadable(format!("{arn} has no username (a non-empty string): {shape}"))),
         (_, None) => Err(DbFailure::SecretUnreadable(format!("{arn} has no password (a non-empty string): {shape}"))),
     }
@@ -139,7 +148,10 @@ mod tests {
     #[test]
     fn an_rds_secret_is_a_login_and_anything_else_is_named_without_its_value() {
         let rds = r#"{"engine":"postgres","host":"orders.x.rds.amazonaws.com","port":5432,"username":"lifeboat_validator","password":"p4ss-w0rd","dbname":"orders"}"#;
-        assert_eq!(parse(ARN, rds), Ok(Login { user: "lifeboat_validator".into(), password: "p4ss-w0rd".into() }));
+        assert_eq!(
+            parse(ARN, rds),
+            Ok(Login { user: "lifeboat_validator".into(), password: "p4ss-w0rd".into(), token: false })
+        );
         let managed = r#"{"username":"postgres","password":"managed-by-rds"}"#;
         assert_eq!(parse(ARN, managed).map(|l| l.user), Ok("postgres".to_owned()));
         for (bad, says) in [
@@ -160,7 +172,7 @@ mod tests {
 
     #[test]
     fn a_login_never_prints_its_password() {
-        let login = Login { user: "lifeboat_validator".into(), password: "hunter2-secret".into() };
+        let login = Login { user: "lifeboat_validator".into(), password: "hunter2-secret".into(), token: false };
         let shown = format!("{login:?}");
         assert!(shown.contains("lifeboat_validator") && !shown.contains("hunter2"), "{shown}");
     }

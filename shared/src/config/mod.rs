@@ -319,7 +319,7 @@ impl Config {
         // The validator runs where the recovery does: a secret kept only in the failed region
         // can't be read when it is needed most.
         let secret_at_home = self.databases.iter().filter_map(|db| {
-            let secret = validate::secret_arn(&db.validate.as_ref()?.connect.secret).ok()?;
+            let secret = validate::secret_arn(db.validate.as_ref()?.connect.secret.as_deref()?).ok()?;
             (secret.region == db.source.region).then(|| {
                 format!(
                     "{}: validate.connect.secret is in {}, the source's region: a recovery from that region's \
@@ -819,6 +819,25 @@ mod tests {
         let over_api = VALIDATE.replace("database: orders }", "database: orders, data_api: true }");
         let cluster = Config::from_yaml(&format!("{}{over_api}", DB.replace(":db:orders", ":cluster:orders"))).unwrap();
         assert!(cluster.databases[0].validate.as_ref().is_some_and(|v| v.connect.data_api));
+        // An IAM token instead of a secret: one of the two, a real user name, not over the Data API.
+        let secret = "secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-validator-Ab12\"";
+        let iam = VALIDATE.replace(secret, "iam_user: lifeboat_validator");
+        let by_token = Config::from_yaml(&format!("{DB}{iam}")).unwrap();
+        let connect = &by_token.databases[0].validate.as_ref().unwrap().connect;
+        assert_eq!((connect.secret.as_deref(), connect.iam_user.as_deref()), (None, Some("lifeboat_validator")));
+        for (to, field, says) in [
+            (format!("{secret}, iam_user: lifeboat_validator"), "validate.connect", "both"),
+            (String::new(), "validate.connect", "no login"),
+            ("iam_user: \"lifeboat-validator\"".into(), "validate.connect.iam_user", "not a database user name"),
+            ("iam_user: 1st".into(), "validate.connect.iam_user", "not a database user name"),
+            ("iam_user: lifeboat_validator, data_api: true".into(), "validate.connect.data_api", "Secrets Manager"),
+        ] {
+            let e = err_of(&format!(
+                "{DB}{}",
+                VALIDATE.replace(&format!("{secret}, "), format!("{to}, ").trim_start_matches(", "))
+            ));
+            assert!(e.contains(field) && e.contains(says), "{to}: {e}");
+        }
         let nothing = format!("{DB}    validate:\n      connect: {{ secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-v\", database: orders }}\n");
         assert!(err_of(&nothing).contains("nothing to check"), "{}", err_of(&nothing));
     }

@@ -53,8 +53,16 @@ fn default_timeout() -> Duration {
 #[serde(deny_unknown_fields)]
 pub struct Connect {
     /// A Secrets Manager secret ARN whose value is JSON with `username` and `password` (RDS's
-    /// shape): the validator's own read-only user.
-    pub secret: String,
+    /// shape): the validator's own read-only user. This or `iam_user`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// RDS IAM database authentication instead of a password: the validator's role signs a
+    /// 15-minute token for this database user (PostgreSQL: `GRANT rds_iam`; MySQL: `IDENTIFIED
+    /// WITH AWSAuthenticationPlugin AS 'RDS'`), which must be the stack's ValidatorDbUser, the
+    /// one user its role may connect as. Restores Lifeboat makes of the database get IAM
+    /// authentication enabled. This or `secret`.
+    #[serde(default)]
+    pub iam_user: Option<String>,
     /// The database (schema, for MySQL) to connect to.
     pub database: String,
     /// Ask an Aurora cluster over the RDS Data API (HTTPS, no VPC, no CA bundle) instead of a
@@ -261,6 +269,20 @@ pub fn secret_arn(arn: &str) -> Result<SecretArn<'_>, String> {
 /// its role reads no other secret of the account.
 pub const SECRET_PREFIX: &str = "lifeboat-";
 
+/// A database user name as both engines take it unquoted and RDS's IAM resource ARN
+/// (`dbuser:<resource id>/<user>`) names it: letters, digits and `_`, starting with a letter, at
+/// most 32 characters (MySQL's limit; PostgreSQL's is 63).
+pub fn iam_user(user: &str) -> Result<(), String> {
+    let ok = user.len() <= 32
+        && user.starts_with(|c: char| c.is_ascii_alphabetic())
+        && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{user}` is not a database user name (letters, digits and _, a letter first, 32 at most)"))
+    }
+}
+
 /// A secret the validator's role is allowed to read, or why not.
 fn readable(arn: SecretArn<'_>) -> Result<SecretArn<'_>, String> {
     if arn.name.starts_with(SECRET_PREFIX) {
@@ -277,8 +299,39 @@ fn readable(arn: SecretArn<'_>) -> Result<SecretArn<'_>, String> {
 /// Why `v` can't work as written: the field under `validate.` and why; `None` when it can.
 pub fn invalid(v: &Validate) -> Option<(String, String)> {
     let field = |f: &str| format!("validate.{f}");
-    if let Err(why) = secret_arn(&v.connect.secret).and_then(readable) {
-        return Some((field("connect.secret"), why));
+    match (&v.connect.secret, &v.connect.iam_user) {
+        (Some(secret), None) => {
+            if let Err(why) = secret_arn(secret).and_then(readable) {
+                return Some((field("connect.secret"), why));
+            }
+        }
+        (None, Some(user)) => {
+            if let Err(why) = iam_user(user) {
+                return Some((field("connect.iam_user"), why));
+            }
+            if v.connect.data_api {
+                return Some((
+                    field("connect.data_api"),
+                    "the RDS Data API logs in only with a Secrets Manager secret: give connect.secret, or connect \
+                     directly with iam_user"
+                        .into(),
+                ));
+            }
+        }
+        (Some(_), Some(_)) => {
+            return Some((
+                field("connect"),
+                "gives both secret and iam_user: a login is a password (secret) or an IAM token (iam_user), one".into(),
+            ))
+        }
+        (None, None) => {
+            return Some((
+                field("connect"),
+                "says no login: give secret (a Secrets Manager secret with username and password) or iam_user \
+                 (RDS IAM authentication)"
+                    .into(),
+            ))
+        }
     }
     if v.connect.database.trim().is_empty() {
         return Some((field("connect.database"), "must name the database to connect to".into()));
@@ -308,7 +361,7 @@ pub fn invalid(v: &Validate) -> Option<(String, String)> {
         if let Err(why) = secret_arn(&h.secret).and_then(readable) {
             return Some((field("heartbeat.secret"), why));
         }
-        if h.secret.trim() == v.connect.secret.trim() {
+        if v.connect.secret.as_deref().is_some_and(|s| s.trim() == h.secret.trim()) {
             return Some((
                 field("heartbeat.secret"),
                 "is connect.secret: the heartbeat writer needs its own user (allowed to write lifeboat_heartbeat \

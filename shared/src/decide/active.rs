@@ -96,6 +96,9 @@ pub struct WayBack {
     pub engine_version: Option<String>,
     pub instance: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// Made with IAM database authentication on: the database's checks log in with an IAM token
+    /// (`validate.connect.iam_user`), and the failback's validation runs on this replica.
+    pub iam_auth: bool,
 }
 
 impl WayBack {
@@ -168,6 +171,7 @@ pub fn way_back(
     };
     let region = previous.region.clone();
     let tags = vec![(TAG_DATABASE.to_owned(), name.clone()), (TAG_WAY_BACK.to_owned(), name.clone())];
+    let iam_auth = written.validate.as_ref().is_some_and(|v| v.connect.iam_user.is_some());
     if written
         .failover
         .as_ref()
@@ -206,6 +210,7 @@ pub fn way_back(
                 engine_version: old.engine_version.clone(),
                 instance: None,
                 tags: Vec::new(),
+                iam_auth: false,
             }),
         };
     }
@@ -234,6 +239,7 @@ pub fn way_back(
             engine: Some(engine),
             engine_version: old.engine_version.clone(),
             tags,
+            iam_auth,
         });
     }
     let id = built_id(&previous.id, a.since, 0);
@@ -250,6 +256,7 @@ pub fn way_back(
         engine_version: None,
         instance: None,
         tags,
+        iam_auth,
     })
 }
 

@@ -283,11 +283,18 @@ fn need(action: &'static str, resource: impl Into<String>) -> Need {
     Need { action, resource: resource.into(), context: Vec::new() }
 }
 
-/// What the data validator reads for `db`'s checks and heartbeat: the logins' secrets. A secret
-/// it can't read makes every check of a recovery `secret-unreadable`.
+/// What the data validator reads for `db`'s checks and heartbeat: the logins' secrets, or the
+/// IAM database user it signs tokens for (any instance's resource id: restores get new ones). A
+/// secret it can't read makes every check of a recovery `secret-unreadable`; a user it may not
+/// connect as, `credentials`.
 pub fn validator_needs(db: &Database) -> Vec<Need> {
     let Some(v) = &db.validate else { return Vec::new() };
-    let mut out = vec![need("secretsmanager:GetSecretValue", v.connect.secret.clone())];
+    let mut out = Vec::new();
+    out.extend(v.connect.secret.as_ref().map(|s| need("secretsmanager:GetSecretValue", s.clone())));
+    out.extend(v.connect.iam_user.as_ref().map(|user| {
+        let arn = &db.source;
+        need("rds-db:connect", format!("arn:{}:rds-db:{}:{}:dbuser:*/{user}", arn.partition, arn.region, arn.account))
+    }));
     out.extend(v.heartbeat.as_ref().map(|h| need("secretsmanager:GetSecretValue", h.secret.clone())));
     out
 }
@@ -633,8 +640,10 @@ pub fn evaluate(db: &Database, f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
                 "data-checks",
                 Warning,
                 format!(
-                    "the data validator may not read {}: its checks would fail (secret-unreadable) and hold the \
-                     cut-over for a person; allow it secretsmanager:GetSecretValue (template.yaml: secret:lifeboat-*)",
+                    "the data validator may not use {}: its checks would fail (secret-unreadable, or credentials \
+                     for an IAM user) and hold the cut-over for a person; allow it secretsmanager:GetSecretValue \
+                     (template.yaml: secret:lifeboat-*), or for connect.iam_user rds-db:connect (the stack's \
+                     ValidatorDbUser)",
                     denied.join(", ")
                 ),
             ),

@@ -132,6 +132,11 @@ pub struct RestoreSpec {
     /// ... with a default configuration", RestoreDBClusterFromSnapshot).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub data_api: bool,
+    /// Restore with IAM database authentication enabled (`EnableIAMDatabaseAuthentication`): the
+    /// validator logs in with an IAM token (`validate.connect.iam_user`), and a restore has it off
+    /// unless asked ("By default, mapping isn't enabled").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub iam_auth: bool,
 }
 
 impl RestoreSpec {
@@ -146,12 +151,16 @@ impl RestoreSpec {
             settings_from: from.to_owned(),
             tags: Vec::new(),
             data_api: false,
+            iam_auth: false,
         }
     }
 
-    /// For `db`: an Aurora restore of a database checked over the Data API gets its endpoint on.
+    /// For `db`: an Aurora restore of a database checked over the Data API gets its endpoint on;
+    /// one checked with an IAM token gets IAM authentication on.
     pub fn checked_as(mut self, db: &Database) -> Self {
-        self.data_api = self.shape == Shape::Aurora && db.validate.as_ref().is_some_and(|v| v.connect.data_api);
+        let connect = db.validate.as_ref().map(|v| &v.connect);
+        self.data_api = self.shape == Shape::Aurora && connect.is_some_and(|c| c.data_api);
+        self.iam_auth = connect.is_some_and(|c| c.iam_user.is_some());
         self
     }
 
@@ -181,6 +190,26 @@ pub fn writer_id(cluster_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restore_of_a_database_checked_by_iam_token_gets_iam_authentication() {
+        let yaml = |connect: &str| {
+            format!(
+                "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:123456789012:db:orders\n    tier: \
+                 production\n    rpo: 5m\n    rto: 30m\n    validate:\n      connect: {{ {connect}, database: orders \
+                 }}\n      checks:\n        - {{ name: users, sql: \"select count(*) from users\", expect: \">= 1\" }}\n"
+            )
+        };
+        let spec = |connect: &str| {
+            let config = crate::config::Config::from_yaml(&yaml(connect)).unwrap();
+            let origin = Origin::Snapshot { arn: "arn:aws:rds:us-west-2:123456789012:snapshot:s".into() };
+            RestoreSpec::new("us-west-2", Shape::Instance, "lf-orders", origin, Settings::default(), "the source")
+                .checked_as(&config.databases[0])
+        };
+        assert!(spec("iam_user: lifeboat_validator").iam_auth);
+        let by_secret = spec("secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-v\"");
+        assert!(!by_secret.iam_auth && !by_secret.data_api);
+    }
 
     #[test]
     fn the_plan_names_every_setting_and_says_where_a_default_is_left_to_rds() {
