@@ -9,6 +9,7 @@ import contextvars
 import json
 import os
 import re
+import sys
 import time
 from datetime import datetime, timezone
 
@@ -1114,9 +1115,45 @@ def iam_target(datadir: str) -> dict | None:
 
 
 def iam_logins(state: str) -> None:
-    if not rdsiam.pam_ready():
-        print("rds-iam: not root, so no PAM service: logins with an IAM token will be refused", flush=True)
-    rdsiam.serve(state, iam_target)
+    """The IAM token checker for this emulator's servers; one that can't start is said, and
+    token logins are then refused (the servers and password logins work as before)."""
+    try:
+        if not rdsiam.pam_ready():
+            print("rds-iam: not root, so no PAM service of ours: logins with an IAM token will be refused", file=sys.stderr)
+        rdsiam.serve(state, iam_target)
+    except OSError as e:
+        print(f"rds-iam: the token checker did not start ({e}): logins with an IAM token will be refused", file=sys.stderr)
+
+
+def clusters_take_iam_auth() -> None:
+    """EnableIAMDatabaseAuthentication on a cluster: "Valid for: Aurora DB clusters and Multi-AZ
+    DB clusters" (RDS API reference, CreateDBCluster, RestoreDBClusterFromSnapshot,
+    RestoreDBClusterToPointInTime, ModifyDBCluster); moto refuses it for any engine but aurora-*
+    ("not supported by Multi-AZ DB clusters"), and its ModifyDBCluster sets an attribute its
+    describe answer never reads (`iam_auth` is)."""
+    from moto.rds.models import RDSBackend
+
+    init = DBCluster.__init__
+
+    def __init__(self, backend, **kwargs):
+        asked = kwargs.get("enable_iam_database_authentication")
+        multi_az = asked and not str(kwargs.get("engine") or "").startswith("aurora")
+        init(self, backend, **(dict(kwargs, enable_iam_database_authentication=False) if multi_az else kwargs))
+        if multi_az:
+            self.iam_auth = True
+
+    DBCluster.__init__ = __init__
+    modify = RDSBackend.modify_db_cluster
+
+    def modify_db_cluster(self, kwargs):
+        ident = kwargs.get("new_db_cluster_identifier") or kwargs["db_cluster_identifier"]
+        asked = kwargs.get("enable_iam_database_authentication")
+        answer = modify(self, kwargs)  # a copy of the cluster it keeps
+        if asked is not None:
+            answer.iam_auth = self.clusters[ident].iam_auth = str(asked).lower() == "true"
+        return answer
+
+    RDSBackend.modify_db_cluster = modify_db_cluster
 
 
 def real_databases() -> None:
@@ -1124,6 +1161,7 @@ def real_databases() -> None:
     from moto.rds.models import DBInstance, RDSBackend, find_cluster
 
     DATABASES.on_state = iam_logins
+    clusters_take_iam_auth()
 
     # Endpoints: DescribeDBInstances' Endpoint {Address, Port} and DbInstancePort, DescribeDBClusters'
     # Endpoint, ReaderEndpoint and Port; and every answer that returns the resource (create,

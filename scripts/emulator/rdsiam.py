@@ -33,7 +33,6 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import socketserver
 import tempfile
 import threading
@@ -46,6 +45,11 @@ PAM_SERVICE = "lifeboat-rds-iam"
 HELPER_DIR = "/usr/local/lib/lifeboat-emulator"
 SOCKET = "rds-iam.sock"
 MAX_EXPIRES = 900
+# pam_exec hands its program at most PAM_MAX_RESP_SIZE bytes of the password (Linux-PAM's
+# pam_exec.c: strndup(authtok, PAM_MAX_RESP_SIZE)): a token signed with a session token (STS,
+# ~1 KB) arrives cut. Static keys' tokens, which the tests and the functions here sign with,
+# are ~300 bytes.
+PAM_MAX_RESP_SIZE = 512
 # A token dated this far ahead of the real clock is refused (clock skew SigV4 tolerates).
 SKEW = timedelta(minutes=5)
 DEFAULT_SECRET = "testing"
@@ -64,29 +68,32 @@ def pam_ready() -> bool:
         "account required pam_permit.so\n"
     )
     # Several emulators at once write the same files: each whole, by rename.
-    for path, write in ((helper, lambda f: shutil.copyfileobj(open(here, "rb"), f)), (f"/etc/pam.d/{PAM_SERVICE}", lambda f: f.write(service.encode()))):
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+    with open(here, "rb") as f:
+        code = f.read()
+    for path, content in ((helper, code), (f"/etc/pam.d/{PAM_SERVICE}", service.encode())):
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".lifeboat-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError:
+            os.unlink(tmp)
+            raise
     return True
 
 
 def secret_of(access_key: str) -> str:
-    """The secret moto issued for an access key (IAM CreateAccessKey, STS), else the one every
-    other caller here signs with."""
-    try:
-        from moto.iam.models import iam_backends
+    """The secret moto issued for an access key (IAM CreateAccessKey, and STS's temporary keys,
+    which moto keeps in the same place), else the one every other caller here signs with."""
+    from moto.iam.models import iam_backends
 
-        for by_partition in iam_backends.values():
-            for backend in by_partition.values():
-                for user in backend.users.values():
-                    for key in user.access_keys:
-                        if key.access_key_id == access_key:
-                            return key.secret_access_key
-    except Exception:  # noqa: BLE001 - a lookup aid only; the default secret stands
-        pass
+    # list(): moto's own guard against the dicts changing under another request's thread.
+    for account in list(iam_backends.values()):
+        for backend in list(account.values()):
+            key = backend.access_keys.get(access_key)
+            if key is not None:
+                return key.secret_access_key
     return DEFAULT_SECRET
 
 
@@ -151,7 +158,7 @@ def refusal(token: str, user: str, expect: dict, now: datetime) -> str | None:
 
 def serve(state: str, lookup) -> None:
     """Answer the PAM helper on `<state>/rds-iam.sock`: one JSON line {"dir", "user", "token"}
-    in, one {"ok", "why"} out. `lookup(datadir)` is the database the server at that datadir
+    in, one {"ok", "why"} out; each refusal's reason also goes to `<state>/rds-iam.log`. `lookup(datadir)` is the database the server at that datadir
     stands behind ({"host", "port", "region", "account", "enabled", "name"}), or None."""
 
     class Handler(socketserver.StreamRequestHandler):
@@ -164,10 +171,15 @@ def serve(state: str, lookup) -> None:
                 else:
                     now = datetime.fromtimestamp(freezegun.api.real_time(), timezone.utc)
                     why = refusal(ask["token"], ask["user"], expect, now)
+                    if why and len(ask["token"].encode()) >= PAM_MAX_RESP_SIZE:
+                        why += (f" (the token arrived cut at {PAM_MAX_RESP_SIZE} bytes: pam_exec passes no more, so "
+                                "the emulator can't check one signed with temporary credentials' session token)")
             except Exception as e:  # noqa: BLE001 - a refusal, said, never a crash of the emulator
                 why = f"malformed request: {e}"
             if why:
-                print(f"rds-iam: login refused: {why}", flush=True)
+                # Not stdout: the tests read only its first line (the port) and close it.
+                with open(os.path.join(state, "rds-iam.log"), "a") as log:
+                    log.write(f"{datetime.now(timezone.utc).isoformat()} login refused: {why}\n")
             self.wfile.write((json.dumps({"ok": why is None, "why": why}) + "\n").encode())
 
     path = os.path.join(state, SOCKET)

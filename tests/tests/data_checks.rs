@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use data_validator::{Deps, Target};
-use lifeboat_core::aws::db::Roots;
+use lifeboat_core::aws::db::{self, Endpoint, Engine, Roots};
 use lifeboat_core::aws::incidents::IncidentStore;
 use lifeboat_core::aws::{ConfigCache, ConfigSource, CONFIG_TTL};
 use lifeboat_core::decide::validate::Against;
@@ -627,6 +627,55 @@ async fn an_iam_token_logs_in_where_iam_authentication_is_on_and_nowhere_else() 
         assert!(detail.contains("IAM database authentication enabled") && detail.contains("rds-db:connect"), "{r}");
     }
 
+    // Tokens RDS would refuse, each presented to orders-iam (IAM on): refused by the server. A
+    // good one first, so the refusals are the tokens', not the connection's.
+    let described = rds.describe_db_instances().db_instance_identifier("orders-iam").send().await.unwrap();
+    let endpoint = described.db_instances()[0].endpoint().cloned().expect("an endpoint");
+    let ep = Endpoint {
+        engine: Engine::Postgres,
+        host: endpoint.address().unwrap_or_default().to_owned(),
+        port: u16::try_from(endpoint.port().unwrap_or_default()).unwrap(),
+        database: "orders".into(),
+    };
+    let roots = Roots::from_pem(&std::fs::read(&pg.ca).unwrap()).unwrap();
+    let users = ["select count(*) from users"];
+    let sdk = moto.functions_sdk("us-west-2").await;
+    let token = |sdk: lifeboat_core::aws::SdkConfig, region: &'static str, ep: Endpoint, user: &'static str| async move {
+        db::iam_login(&sdk, region, &ep, user).await.expect("signed")
+    };
+    let good = token(sdk.clone(), "us-west-2", ep.clone(), IAM_READER).await;
+    let asked = db::ask(&ep, &good, &roots, &users, Duration::from_secs(5)).await.expect("the good token logs in");
+    assert!(format!("{:?}", asked[0]).contains("1000"), "{asked:?}");
+    let other_port = Endpoint { port: ep.port + 1, ..ep.clone() };
+    let mut tampered = good.clone();
+    tampered.password.pop();
+    tampered.password.push(if good.password.ends_with('0') { '1' } else { '0' });
+    let mut for_another_user = token(sdk.clone(), "us-west-2", ep.clone(), "lifeboat_heartbeat").await;
+    for_another_user.user = IAM_READER.to_owned();
+    let wrong_secret = lifeboat_core::aws::sdk_loader()
+        .region(aws_sdk_rds::config::Region::new("us-west-2"))
+        .credentials_provider(aws_sdk_rds::config::Credentials::new(
+            FUNCTIONS_ACCESS_KEY,
+            "not-the-secret",
+            None,
+            None,
+            "wrong",
+        ))
+        .load()
+        .await;
+    for (why, login) in [
+        ("signed for another region", token(sdk.clone(), "us-east-1", ep.clone(), IAM_READER).await),
+        ("signed for another port", token(sdk.clone(), "us-west-2", other_port, IAM_READER).await),
+        ("its signature changed", tampered),
+        ("another user's token", for_another_user),
+        ("signed with another secret", token(wrong_secret, "us-west-2", ep.clone(), IAM_READER).await),
+    ] {
+        let refused = db::ask(&ep, &login, &roots, &users, Duration::from_secs(5)).await;
+        assert!(
+            matches!(refused, Err(lifeboat_core::decide::validate::DbFailure::Credentials(_))),
+            "{why}: {refused:?}"
+        );
+    }
     // A user this stack's role may not connect as: refused by name before anything is signed.
     deps.iam_user = Some("lifeboat_validator".to_owned());
     let refused = ask(&deps, "orders", "orders-iam").await.expect_err("not the stack's user");

@@ -469,8 +469,9 @@ async fn aimed(deps: &Deps, database: &str, aim: Option<Aim>) -> Result<Target, 
     let config = deps.config.get_all().await?;
     let (db, _) = checkable(&config, database)?;
     let id = match aim {
-        // An address as a machine found it; a cluster ARN beside it is not taken on its word.
-        Some(Aim::At(target)) => return Ok(Target { cluster: None, ..target }),
+        // An address as a machine found it; a cluster ARN or region beside it is not taken on
+        // its word (a token is signed for this stack's region).
+        Some(Aim::At(target)) => return Ok(Target { cluster: None, region: None, ..target }),
         Some(Aim::Named(Named { id })) => id,
         None => return answering(deps, &db.source.region, &db.source.id, db.is_cluster()).await,
     };

@@ -830,6 +830,7 @@ mod tests {
             (String::new(), "validate.connect", "no login"),
             ("iam_user: \"lifeboat-validator\"".into(), "validate.connect.iam_user", "not a database user name"),
             ("iam_user: 1st".into(), "validate.connect.iam_user", "not a database user name"),
+            ("iam_user: Lifeboat_validator".into(), "validate.connect.iam_user", "lower-case"),
             ("iam_user: lifeboat_validator, data_api: true".into(), "validate.connect.data_api", "Secrets Manager"),
         ] {
             let e = err_of(&format!(

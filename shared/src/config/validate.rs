@@ -270,16 +270,20 @@ pub fn secret_arn(arn: &str) -> Result<SecretArn<'_>, String> {
 pub const SECRET_PREFIX: &str = "lifeboat-";
 
 /// A database user name as both engines take it unquoted and RDS's IAM resource ARN
-/// (`dbuser:<resource id>/<user>`) names it: letters, digits and `_`, starting with a letter, at
-/// most 32 characters (MySQL's limit; PostgreSQL's is 63).
+/// (`dbuser:<resource id>/<user>`) names it: lower-case letters, digits and `_`, starting with a
+/// letter, at most 32 characters (MySQL's limit; PostgreSQL's is 63). Lower case because
+/// PostgreSQL folds an unquoted `create role Validator` to `validator`, and the token's DBUser
+/// must be the role's name exactly.
 pub fn iam_user(user: &str) -> Result<(), String> {
     let ok = user.len() <= 32
-        && user.starts_with(|c: char| c.is_ascii_alphabetic())
-        && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        && user.starts_with(|c: char| c.is_ascii_lowercase())
+        && user.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(format!("`{user}` is not a database user name (letters, digits and _, a letter first, 32 at most)"))
+        Err(format!(
+            "`{user}` is not a database user name (lower-case letters, digits and _, a letter first, 32 at most)"
+        ))
     }
 }
 
