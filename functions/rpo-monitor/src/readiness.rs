@@ -339,7 +339,7 @@ async fn simulate_validator(deps: &Deps, dbs: &[&Database], gathered: &mut [Gath
     let needs: Vec<Option<Vec<Need>>> = dbs
         .iter()
         .zip(gathered.iter())
-        .map(|(db, g)| Some(readiness::validator_needs(db)).filter(|n| g.is_ok() && !n.is_empty()))
+        .map(|(db, g)| Some(readiness::validator_needs(db, &deps.region)).filter(|n| g.is_ok() && !n.is_empty()))
         .collect();
     let answers = simulated(deps, role, &needs).await;
     for (got, answer) in gathered.iter_mut().zip(answers) {

@@ -283,17 +283,17 @@ fn need(action: &'static str, resource: impl Into<String>) -> Need {
     Need { action, resource: resource.into(), context: Vec::new() }
 }
 
-/// What the data validator reads for `db`'s checks and heartbeat: the logins' secrets, or the
-/// IAM database user it signs tokens for (any instance's resource id: restores get new ones). A
-/// secret it can't read makes every check of a recovery `secret-unreadable`; a user it may not
-/// connect as, `credentials`.
-pub fn validator_needs(db: &Database) -> Vec<Need> {
+/// What the data validator of `region`'s stack reads for `db`'s checks and heartbeat: the logins'
+/// secrets, or the IAM database user it signs tokens for, on the databases it checks, which are
+/// in its own region (any instance's resource id: restores get new ones). A secret it can't read
+/// makes every check of a recovery `secret-unreadable`; a user it may not connect as, `credentials`.
+pub fn validator_needs(db: &Database, region: &str) -> Vec<Need> {
     let Some(v) = &db.validate else { return Vec::new() };
     let mut out = Vec::new();
     out.extend(v.connect.secret.as_ref().map(|s| need("secretsmanager:GetSecretValue", s.clone())));
     out.extend(v.connect.iam_user.as_ref().map(|user| {
         let arn = &db.source;
-        need("rds-db:connect", format!("arn:{}:rds-db:{}:{}:dbuser:*/{user}", arn.partition, arn.region, arn.account))
+        need("rds-db:connect", format!("arn:{}:rds-db:{region}:{}:dbuser:*/{user}", arn.partition, arn.account))
     }));
     out.extend(v.heartbeat.as_ref().map(|h| need("secretsmanager:GetSecretValue", h.secret.clone())));
     out
@@ -887,6 +887,30 @@ mod tests {
 
     fn quota(kind: &'static str, used: usize, max: Option<usize>) -> Quota {
         Quota { region: "us-west-2".into(), kind, used, max }
+    }
+
+    #[test]
+    fn the_validator_needs_its_secrets_or_its_iam_user_in_the_stacks_region() {
+        let yaml = |connect: &str| {
+            format!(
+                "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:123456789012:db:orders\n    tier: \
+                 production\n    rpo: 5m\n    rto: 30m\n    validate:\n      connect: {{ {connect}, database: orders \
+                 }}\n      checks:\n        - {{ name: users, sql: \"select count(*) from users\", expect: \">= 1\" }}\n"
+            )
+        };
+        let needs = |connect: &str| {
+            let c = Config::from_yaml(&yaml(connect)).unwrap();
+            validator_needs(&c.databases[0], "us-west-2")
+                .into_iter()
+                .map(|n| (n.action, n.resource))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            needs("iam_user: lifeboat_validator"),
+            [("rds-db:connect", "arn:aws:rds-db:us-west-2:123456789012:dbuser:*/lifeboat_validator".to_owned())]
+        );
+        let secret = "arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-v";
+        assert_eq!(needs(&format!("secret: \"{secret}\"")), [("secretsmanager:GetSecretValue", secret.to_owned())]);
     }
 
     #[test]
