@@ -395,6 +395,18 @@ pub fn invalid(v: &Validate) -> Option<(String, String)> {
     None
 }
 
+/// A config of one database, `orders` (an instance in us-east-1), with one check and
+/// `validate.connect: { <connect>, database: orders }`: for tests of what follows from the login.
+#[cfg(test)]
+pub(crate) fn one_checked_as(connect: &str) -> crate::config::Config {
+    let yaml = format!(
+        "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:123456789012:db:orders\n    tier: production\n    \
+         rpo: 5m\n    rto: 30m\n    validate:\n      connect: {{ {connect}, database: orders }}\n      checks:\n        - \
+         {{ name: users, sql: \"select count(*) from users\", expect: \">= 1\" }}\n"
+    );
+    crate::config::Config::from_yaml(&yaml).expect("the test's config")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

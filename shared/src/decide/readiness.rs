@@ -891,15 +891,8 @@ mod tests {
 
     #[test]
     fn the_validator_needs_its_secrets_or_its_iam_user_in_the_stacks_region() {
-        let yaml = |connect: &str| {
-            format!(
-                "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:123456789012:db:orders\n    tier: \
-                 production\n    rpo: 5m\n    rto: 30m\n    validate:\n      connect: {{ {connect}, database: orders \
-                 }}\n      checks:\n        - {{ name: users, sql: \"select count(*) from users\", expect: \">= 1\" }}\n"
-            )
-        };
         let needs = |connect: &str| {
-            let c = Config::from_yaml(&yaml(connect)).unwrap();
+            let c = crate::config::validate::one_checked_as(connect);
             validator_needs(&c.databases[0], "us-west-2")
                 .into_iter()
                 .map(|n| (n.action, n.resource))

@@ -193,15 +193,8 @@ mod tests {
 
     #[test]
     fn a_restore_of_a_database_checked_by_iam_token_gets_iam_authentication() {
-        let yaml = |connect: &str| {
-            format!(
-                "databases:\n  - name: orders\n    source: arn:aws:rds:us-east-1:123456789012:db:orders\n    tier: \
-                 production\n    rpo: 5m\n    rto: 30m\n    validate:\n      connect: {{ {connect}, database: orders \
-                 }}\n      checks:\n        - {{ name: users, sql: \"select count(*) from users\", expect: \">= 1\" }}\n"
-            )
-        };
         let spec = |connect: &str| {
-            let config = crate::config::Config::from_yaml(&yaml(connect)).unwrap();
+            let config = crate::config::validate::one_checked_as(connect);
             let origin = Origin::Snapshot { arn: "arn:aws:rds:us-west-2:123456789012:snapshot:s".into() };
             RestoreSpec::new("us-west-2", Shape::Instance, "lf-orders", origin, Settings::default(), "the source")
                 .checked_as(&config.databases[0])
