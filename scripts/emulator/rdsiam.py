@@ -158,8 +158,9 @@ def refusal(token: str, user: str, expect: dict, now: datetime) -> str | None:
 
 def serve(state: str, lookup) -> None:
     """Answer the PAM helper on `<state>/rds-iam.sock`: one JSON line {"dir", "user", "token"}
-    in, one {"ok", "why"} out; each refusal's reason also goes to `<state>/rds-iam.log`. `lookup(datadir)` is the database the server at that datadir
-    stands behind ({"host", "port", "region", "account", "enabled", "name"}), or None."""
+    in, one {"ok", "why"} out; each refusal's reason also goes to `<state>/rds-iam.log`.
+    `lookup(datadir)` is the database the server at that datadir stands behind ({"host", "port",
+    "region", "account", "enabled", "name"}), or None."""
 
     class Handler(socketserver.StreamRequestHandler):
         def handle(self):

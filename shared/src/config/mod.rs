@@ -411,6 +411,12 @@ impl Database {
         self.source.resource == RdsResource::Cluster
     }
 
+    /// Its data checks log in with an RDS IAM token (`validate.connect.iam_user`): what Lifeboat
+    /// creates of it (restores, ways back) needs IAM database authentication on.
+    pub fn checked_by_iam_token(&self) -> bool {
+        self.validate.as_ref().is_some_and(|v| v.connect.iam_user.is_some())
+    }
+
     pub fn snapshot_resource(&self) -> RdsResource {
         if self.is_cluster() {
             RdsResource::ClusterSnapshot

@@ -171,7 +171,7 @@ pub fn way_back(
     };
     let region = previous.region.clone();
     let tags = vec![(TAG_DATABASE.to_owned(), name.clone()), (TAG_WAY_BACK.to_owned(), name.clone())];
-    let iam_auth = written.validate.as_ref().is_some_and(|v| v.connect.iam_user.is_some());
+    let iam_auth = written.checked_by_iam_token();
     if written
         .failover
         .as_ref()

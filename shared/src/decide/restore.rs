@@ -158,9 +158,8 @@ impl RestoreSpec {
     /// For `db`: an Aurora restore of a database checked over the Data API gets its endpoint on;
     /// one checked with an IAM token gets IAM authentication on.
     pub fn checked_as(mut self, db: &Database) -> Self {
-        let connect = db.validate.as_ref().map(|v| &v.connect);
-        self.data_api = self.shape == Shape::Aurora && connect.is_some_and(|c| c.data_api);
-        self.iam_auth = connect.is_some_and(|c| c.iam_user.is_some());
+        self.data_api = self.shape == Shape::Aurora && db.validate.as_ref().is_some_and(|v| v.connect.data_api);
+        self.iam_auth = db.checked_by_iam_token();
         self
     }
 
