@@ -829,6 +829,9 @@ mod tests {
         let secret = "secret: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:lifeboat-validator-Ab12\"";
         let iam = VALIDATE.replace(secret, "iam_user: lifeboat_validator");
         let by_token = Config::from_yaml(&format!("{DB}{iam}")).unwrap();
+        // The longest name the config takes: MySQL's 32 characters.
+        let longest = format!("l{}", "_".repeat(31));
+        assert!(Config::from_yaml(&format!("{DB}{}", iam.replace("lifeboat_validator", &longest))).is_ok());
         let connect = &by_token.databases[0].validate.as_ref().unwrap().connect;
         assert_eq!((connect.secret.as_deref(), connect.iam_user.as_deref()), (None, Some("lifeboat_validator")));
         for (to, field, says) in [
@@ -837,6 +840,7 @@ mod tests {
             ("iam_user: \"lifeboat-validator\"".into(), "validate.connect.iam_user", "not a database user name"),
             ("iam_user: 1st".into(), "validate.connect.iam_user", "not a database user name"),
             ("iam_user: Lifeboat_validator".into(), "validate.connect.iam_user", "lower-case"),
+            (format!("iam_user: l{}", "_".repeat(32)), "validate.connect.iam_user", "32 at most"),
             ("iam_user: lifeboat_validator, data_api: true".into(), "validate.connect.data_api", "Secrets Manager"),
         ] {
             let e = err_of(&format!(
